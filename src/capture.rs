@@ -1,0 +1,102 @@
+//! Capturing activations at hook points and encoding them with SAEs: what `safe-sail
+//! capture` does, as a library call.
+
+use crate::hooks::HookPoint;
+use crate::model::tokenizer::TokenInfo;
+use crate::model::{ForwardOpts, Hooks, Model, PromptSpec};
+use crate::sae::Sae;
+use anyhow::{bail, Result};
+use candle_core::{DType, Device, Tensor};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Hooks that keep a copy of the activation at each requested hook point.
+pub struct Capture {
+    wanted: BTreeSet<HookPoint>,
+    /// Captured activations, as the model computed them (`[batch, seq, d]`).
+    pub acts: BTreeMap<HookPoint, Tensor>,
+}
+
+impl Capture {
+    pub fn new(hooks: impl IntoIterator<Item = HookPoint>) -> Self {
+        Self { wanted: hooks.into_iter().collect(), acts: BTreeMap::new() }
+    }
+
+    /// The deepest layer any requested hook needs.
+    pub fn deepest_layer(&self) -> Option<usize> {
+        self.wanted.iter().map(|h| h.layer).max()
+    }
+}
+
+impl Hooks for Capture {
+    fn at(&mut self, hook: HookPoint, x: &Tensor) -> Result<Option<Tensor>> {
+        if self.wanted.contains(&hook) {
+            // Generation calls again for each new position: append along the sequence.
+            let t = match self.acts.remove(&hook) {
+                Some(prev) => Tensor::cat(&[&prev, x], 1)?,
+                None => x.clone(),
+            };
+            self.acts.insert(hook, t);
+        }
+        Ok(None)
+    }
+}
+
+/// The result of running one prompt: tokens, activations per hook, SAE latents, logits.
+pub struct CaptureResult {
+    pub tokens: Vec<TokenInfo>,
+    /// `[seq, d]` f32 on the CPU, per requested hook (including the SAEs' hooks).
+    pub hooks: BTreeMap<HookPoint, Tensor>,
+    /// `[seq, d_sae]` f32 on the CPU, one per SAE in the order given.
+    pub sae_acts: Vec<Tensor>,
+    /// `[seq, vocab]` f32, when asked for.
+    pub logits: Option<Tensor>,
+}
+
+/// Checks that an SAE fits the model: its layer exists and its width matches the hook's.
+pub fn check_sae_fits(model: &Model, sae: &Sae) -> Result<()> {
+    let width = model.hook_width(sae.hook())?;
+    if width != sae.d_in() {
+        bail!(
+            "SAE {} reads {} with d_in = {}, but the model's activation there has width {width}",
+            sae.meta.path.display(),
+            sae.hook(),
+            sae.d_in()
+        );
+    }
+    Ok(())
+}
+
+/// Runs a prompt, capturing `hooks` plus every SAE's hook, stopping after the deepest
+/// layer needed unless logits are asked for.
+pub fn capture_prompt(
+    model: &Model,
+    prompt: &PromptSpec,
+    hooks: &[HookPoint],
+    saes: &[Sae],
+    want_logits: bool,
+) -> Result<CaptureResult> {
+    for h in hooks {
+        model.hook_width(*h)?;
+    }
+    for s in saes {
+        check_sae_fits(model, s)?;
+    }
+    let tokens = model.tokenize_prompt(prompt)?;
+    let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
+    let mut cap = Capture::new(hooks.iter().copied().chain(saes.iter().map(Sae::hook)));
+    let opts = ForwardOpts { stop_after_layer: if want_logits { None } else { cap.deepest_layer() } };
+    let logits = match (cap.deepest_layer(), want_logits) {
+        (None, false) => None,
+        _ => model.run(&ids, &mut cap, opts)?,
+    };
+    let mut out = BTreeMap::new();
+    for (h, t) in std::mem::take(&mut cap.acts) {
+        out.insert(h, t.squeeze(0)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?);
+    }
+    let mut sae_acts = vec![];
+    for s in saes {
+        let x = &out[&s.hook()];
+        sae_acts.push(s.encode(x)?.to_device(&Device::Cpu)?);
+    }
+    Ok(CaptureResult { tokens, hooks: out, sae_acts, logits })
+}

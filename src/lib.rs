@@ -1,0 +1,14 @@
+//! Safe-SAIL Explorer: look inside language models through sparse autoencoders.
+//!
+//! Data flows one way: [`model`] (Hugging Face models, tokenizers, forward pass with
+//! hooks) → [`sae`] (sparse autoencoders in every common checkpoint format) → the
+//! command line in `main.rs`.
+
+pub mod bench;
+pub mod capture;
+pub mod device;
+pub mod hooks;
+pub mod model;
+pub mod pt;
+pub mod sae;
+pub mod tensor_util;

@@ -1,0 +1,425 @@
+//! Tokenization for display and analysis: ids, character offsets, a readable string per
+//! token (byte-level pieces decoded, split UTF-8 characters handled), special-token flags,
+//! and chat templates rendered with minijinja as transformers renders them with Jinja.
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use tokenizers::Tokenizer;
+
+/// One token of an encoded text.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TokenInfo {
+    pub id: u32,
+    /// Readable text of the token. Characters are shown on the token where their last
+    /// byte falls, so the display strings of a sequence concatenate to the decoded text;
+    /// a token holding only the first bytes of a character shows "".
+    pub text: String,
+    /// Character offsets `[start, end)` into the encoded text (0, 0 for tokens the
+    /// tokenizer added itself).
+    pub start: usize,
+    pub end: usize,
+    /// A special token (chat-template markers, BOS/EOS, ...).
+    pub special: bool,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: &str, content: &str) -> Self {
+        Self { role: role.into(), content: content.into() }
+    }
+}
+
+/// A model's tokenizer plus what `tokenizer_config.json` says about it.
+pub struct Tok {
+    inner: Tokenizer,
+    special_ids: HashSet<u32>,
+    byte_decoder: Option<HashMap<char, u8>>,
+    chat_template: Option<String>,
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+}
+
+/// GPT-2's reversible byte ↔ printable-character table used by byte-level BPE.
+fn bytes_to_unicode() -> Vec<(u8, char)> {
+    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let mut n = 0u32;
+    (0u32..256)
+        .map(|b| {
+            if printable(b) {
+                (b as u8, char::from_u32(b).unwrap())
+            } else {
+                n += 1;
+                (b as u8, char::from_u32(255 + n).unwrap())
+            }
+        })
+        .collect()
+}
+
+fn token_string(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("content").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    }
+}
+
+impl Tok {
+    /// Loads `tokenizer.json` and, when present, `tokenizer_config.json` (and
+    /// `chat_template.jinja`) from a model folder.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let file = dir.join("tokenizer.json");
+        if !file.exists() {
+            bail!("{} is missing (only tokenizer.json tokenizers are supported)", file.display());
+        }
+        let mut inner = Tokenizer::from_file(&file)
+            .map_err(|e| anyhow!("cannot load tokenizer {}: {e}", file.display()))?;
+        // Some files carry a saved truncation/padding setting that would silently cut prompts.
+        inner
+            .with_truncation(None)
+            .map_err(|e| anyhow!("cannot disable truncation: {e}"))?;
+        inner.with_padding(None);
+        let special_ids = inner
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, _)| id)
+            .collect();
+        let decoder_json = serde_json::to_string(&inner.get_decoder()).unwrap_or_default();
+        let byte_decoder = decoder_json
+            .contains("ByteLevel")
+            .then(|| bytes_to_unicode().into_iter().map(|(b, c)| (c, b)).collect());
+        let mut tok = Self { inner, special_ids, byte_decoder, chat_template: None, bos_token: None, eos_token: None };
+        let cfg_path = dir.join("tokenizer_config.json");
+        if cfg_path.exists() {
+            let text = std::fs::read_to_string(&cfg_path)
+                .with_context(|| format!("cannot read {}", cfg_path.display()))?;
+            let cfg: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", cfg_path.display()))?;
+            tok.bos_token = token_string(cfg.get("bos_token"));
+            tok.eos_token = token_string(cfg.get("eos_token"));
+            tok.chat_template = match cfg.get("chat_template") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Array(list)) => list
+                    .iter()
+                    .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
+                    .or(list.first())
+                    .and_then(|t| t.get("template"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                _ => None,
+            };
+        }
+        let jinja = dir.join("chat_template.jinja");
+        if tok.chat_template.is_none() && jinja.exists() {
+            tok.chat_template = Some(
+                std::fs::read_to_string(&jinja).with_context(|| format!("cannot read {}", jinja.display()))?,
+            );
+        }
+        Ok(tok)
+    }
+
+    /// The underlying `tokenizers` tokenizer.
+    pub fn inner(&self) -> &Tokenizer {
+        &self.inner
+    }
+
+    /// Vocabulary size including added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Whether `id` is a special token.
+    pub fn is_special(&self, id: u32) -> bool {
+        self.special_ids.contains(&id)
+    }
+
+    /// The id of a token string, if it is in the vocabulary.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// The EOS token named by `tokenizer_config.json`.
+    pub fn eos_token(&self) -> Option<&str> {
+        self.eos_token.as_deref()
+    }
+
+    /// Whether a chat template is available.
+    pub fn has_chat_template(&self) -> bool {
+        self.chat_template.is_some()
+    }
+
+    /// Encodes text. `add_special_tokens` lets the tokenizer's post-processor add its own
+    /// tokens (e.g. a BOS), as transformers does for plain prompts.
+    pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<TokenInfo>> {
+        let enc = self
+            .inner
+            .encode(text, add_special_tokens)
+            .map_err(|e| anyhow!("tokenization failed: {e}"))?;
+        // Byte offsets → character offsets.
+        let mut char_at = vec![0usize; text.len() + 1];
+        let mut n = 0;
+        for (i, (b, _)) in text.char_indices().enumerate() {
+            char_at[b] = i;
+            n = i + 1;
+        }
+        char_at[text.len()] = n;
+        // Bytes inside a character map to that character's index.
+        for b in 1..text.len() {
+            if !text.is_char_boundary(b) {
+                char_at[b] = char_at[b - 1];
+            }
+        }
+        let ids = enc.get_ids();
+        let texts = self.display_strings(ids);
+        Ok(ids
+            .iter()
+            .zip(enc.get_offsets())
+            .zip(texts)
+            .map(|((&id, &(s, e)), text)| TokenInfo {
+                id,
+                text,
+                start: char_at[s.min(text_len(&char_at))],
+                end: char_at[e.min(text_len(&char_at))],
+                special: self.is_special(id),
+            })
+            .collect())
+    }
+
+    /// Token ids of `text`.
+    pub fn encode_ids(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
+        Ok(self
+            .inner
+            .encode(text, add_special_tokens)
+            .map_err(|e| anyhow!("tokenization failed: {e}"))?
+            .get_ids()
+            .to_vec())
+    }
+
+    /// Decodes ids to text.
+    pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
+        self.inner.decode(ids, skip_special_tokens).map_err(|e| anyhow!("decoding failed: {e}"))
+    }
+
+    /// The raw bytes a token stands for (its text for special tokens).
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        let Some(piece) = self.inner.id_to_token(id) else {
+            return vec![];
+        };
+        if self.is_special(id) {
+            return piece.into_bytes();
+        }
+        if let Some(table) = &self.byte_decoder {
+            if let Some(bytes) = piece.chars().map(|c| table.get(&c).copied()).collect::<Option<Vec<u8>>>() {
+                return bytes;
+            }
+            return piece.into_bytes();
+        }
+        // SentencePiece-style byte fallback pieces and word-boundary markers.
+        if piece.len() == 6 && piece.starts_with("<0x") && piece.ends_with('>') {
+            if let Ok(b) = u8::from_str_radix(&piece[3..5], 16) {
+                return vec![b];
+            }
+        }
+        piece.replace('\u{2581}', " ").into_bytes()
+    }
+
+    /// A readable string per token of a sequence (see [`TokenInfo::text`]).
+    pub fn display_strings(&self, ids: &[u32]) -> Vec<String> {
+        let mut out = Vec::with_capacity(ids.len());
+        let mut pending: Vec<u8> = vec![];
+        for &id in ids {
+            if self.is_special(id) {
+                if !pending.is_empty() {
+                    // A dangling partial character before a special token.
+                    if let Some(last) = out.last_mut() {
+                        let s: &mut String = last;
+                        s.push_str(&String::from_utf8_lossy(&pending));
+                    }
+                    pending.clear();
+                }
+                out.push(self.inner.id_to_token(id).unwrap_or_default());
+                continue;
+            }
+            pending.extend(self.token_bytes(id));
+            // Emit the longest valid UTF-8 prefix; keep an incomplete tail for the next token.
+            let (text, rest) = split_utf8(&pending);
+            out.push(text);
+            pending = rest;
+        }
+        if !pending.is_empty() {
+            if let Some(last) = out.last_mut() {
+                last.push_str(&String::from_utf8_lossy(&pending));
+            }
+        }
+        out
+    }
+
+    /// Renders the chat template for `messages`.
+    pub fn apply_chat_template(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        let template = self
+            .chat_template
+            .as_deref()
+            .context("the tokenizer has no chat_template (tokenizer_config.json or chat_template.jinja)")?;
+        render_chat_template(
+            template,
+            messages,
+            add_generation_prompt,
+            self.bos_token.as_deref().unwrap_or(""),
+            self.eos_token.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+fn text_len(char_at: &[usize]) -> usize {
+    char_at.len() - 1
+}
+
+/// Splits bytes into (valid UTF-8 text, incomplete trailing bytes). Invalid bytes in the
+/// middle become U+FFFD.
+fn split_utf8(mut bytes: &[u8]) -> (String, Vec<u8>) {
+    let mut out = String::new();
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                out.push_str(s);
+                return (out, vec![]);
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).expect("checked valid"));
+                match e.error_len() {
+                    None => return (out, rest.to_vec()),
+                    Some(n) => {
+                        out.push(char::REPLACEMENT_CHARACTER);
+                        bytes = &rest[n..];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Renders a Hugging Face chat template the way transformers does (Jinja with
+/// `trim_blocks`, `lstrip_blocks`, loop controls, `raise_exception`, `strftime_now`,
+/// Python string methods).
+pub fn render_chat_template(
+    template: &str,
+    messages: &[ChatMessage],
+    add_generation_prompt: bool,
+    bos_token: &str,
+    eos_token: &str,
+) -> Result<String> {
+    let mut env = minijinja::Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
+        Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
+    });
+    env.add_function("strftime_now", |fmt: String| -> String { strftime_now(&fmt) });
+    env.add_template("chat", template)
+        .map_err(|e| anyhow!("the chat template does not parse: {e}"))?;
+    let tmpl = env.get_template("chat").expect("just added");
+    tmpl.render(minijinja::context! {
+        messages => messages,
+        add_generation_prompt => add_generation_prompt,
+        bos_token => bos_token,
+        eos_token => eos_token,
+        tools => minijinja::Value::from(()),
+    })
+    .map_err(|e| anyhow!("the chat template failed to render: {e:#}"))
+}
+
+/// Today's date (UTC) for templates that print it; supports %d %m %Y %y %b %B.
+fn strftime_now(fmt: &str) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = (secs / 86400) as i64 + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    const MONTHS: [&str; 12] = [
+        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "December",
+    ];
+    let name = MONTHS[(m - 1) as usize];
+    fmt.replace("%d", &format!("{d:02}"))
+        .replace("%m", &format!("{m:02}"))
+        .replace("%Y", &y.to_string())
+        .replace("%y", &format!("{:02}", y % 100))
+        .replace("%B", name)
+        .replace("%b", &name[..3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_table_is_a_bijection() {
+        let t = bytes_to_unicode();
+        let chars: HashSet<char> = t.iter().map(|(_, c)| *c).collect();
+        assert_eq!(chars.len(), 256);
+        assert_eq!(t[b' ' as usize].1, 'Ġ');
+        assert_eq!(t[b'\n' as usize].1, 'Ċ');
+    }
+
+    #[test]
+    fn split_utf8_keeps_incomplete_tail() {
+        let bytes = "好".as_bytes();
+        let (s, rest) = split_utf8(&bytes[..2]);
+        assert_eq!(s, "");
+        assert_eq!(rest, &bytes[..2]);
+        let (s, rest) = split_utf8(bytes);
+        assert_eq!(s, "好");
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn template_errors_are_reported() {
+        let msgs = [ChatMessage::new("user", "hi")];
+        let err = render_chat_template("{% if %}", &msgs, true, "", "").unwrap_err().to_string();
+        assert!(err.contains("does not parse"), "{err}");
+        let err = render_chat_template("{{ raise_exception('no system role') }}", &msgs, true, "", "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no system role"), "{err}");
+    }
+
+    #[test]
+    fn python_string_methods_work_in_templates() {
+        let msgs = [ChatMessage::new("user", "  hi  ")];
+        let out = render_chat_template(
+            "{% for m in messages %}{{ m.role.upper() }}:{{ m.content.strip() }}{% endfor %}",
+            &msgs,
+            false,
+            "",
+            "",
+        )
+        .unwrap();
+        assert_eq!(out, "USER:hi");
+    }
+
+    #[test]
+    fn strftime_has_a_year() {
+        let s = strftime_now("%d %b %Y");
+        assert_eq!(s.len(), 11, "{s}");
+    }
+}

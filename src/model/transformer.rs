@@ -1,0 +1,574 @@
+//! One decoder-only transformer forward pass for Qwen2, Llama, Gemma2 and GPT-2, built
+//! from candle tensors, with a hook at every `blocks.{L}.hook_*` point.
+//!
+//! The architectures differ only in data (norm kind, biases, position encoding, extra
+//! norms, soft-capping, sliding windows), so one code path serves them all; the loader
+//! maps each family's tensor names onto it.
+
+use super::config::{Act, Arch, ModelConfig, RopeScaling};
+use super::files::WeightSource;
+use crate::hooks::{HookPoint, HookSite};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor, D};
+
+/// Called at every hook point the forward pass reaches, in order. Returning `Some`
+/// replaces the activation there (e.g. to splice in an SAE reconstruction).
+pub trait Hooks {
+    fn at(&mut self, hook: HookPoint, x: &Tensor) -> Result<Option<Tensor>>;
+}
+
+/// Hooks that do nothing.
+pub struct NoHooks;
+
+impl Hooks for NoHooks {
+    fn at(&mut self, _: HookPoint, _: &Tensor) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+}
+
+/// Per-layer keys and values of earlier positions, for generation.
+#[derive(Default)]
+pub struct KvCache {
+    kv: Vec<Option<(Tensor, Tensor)>>,
+    /// Number of positions already in the cache.
+    pub len: usize,
+}
+
+impl KvCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// What a forward pass should compute.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ForwardOpts {
+    /// Stop after this layer (its `hook_resid_post` is the last hook reached); no logits.
+    pub stop_after_layer: Option<usize>,
+}
+
+struct Linear {
+    w: Tensor,
+    b: Option<Tensor>,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let inner = *dims.last().context("linear on a scalar")?;
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let y = x.reshape((rows, inner))?.matmul(&self.w.t()?)?;
+        let y = match &self.b {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out = dims;
+        *out.last_mut().unwrap() = self.w.dim(0)?;
+        Ok(y.reshape(out)?)
+    }
+}
+
+enum Norm {
+    /// RMSNorm; Gemma scales by `1 + w`, the others by `w`.
+    Rms { w: Tensor, eps: f64, plus_one: bool },
+    Layer { w: Tensor, b: Tensor, eps: f64 },
+}
+
+impl Norm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let xf = x.to_dtype(DType::F32)?;
+        match self {
+            Norm::Rms { w, eps, plus_one } => {
+                let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
+                let normed = xf.broadcast_div(&(ms + *eps)?.sqrt()?)?;
+                if *plus_one {
+                    // Gemma: (x̂ · (1 + w)) in f32, then cast.
+                    let scale = (w.to_dtype(DType::F32)? + 1.0)?;
+                    Ok(normed.broadcast_mul(&scale)?.to_dtype(dtype)?)
+                } else {
+                    // Llama/Qwen2: cast x̂ first, then multiply by w.
+                    Ok(normed.to_dtype(dtype)?.broadcast_mul(w)?)
+                }
+            }
+            Norm::Layer { w, b, eps } => {
+                let mean = xf.mean_keepdim(D::Minus1)?;
+                let centered = xf.broadcast_sub(&mean)?;
+                let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+                let normed = centered.broadcast_div(&(var + *eps)?.sqrt()?)?.to_dtype(dtype)?;
+                Ok(normed.broadcast_mul(w)?.broadcast_add(b)?)
+            }
+        }
+    }
+}
+
+enum Mlp {
+    /// `down(act(gate(x)) * up(x))` (Llama, Qwen2, Gemma2).
+    Gated { gate: Linear, up: Linear, down: Linear },
+    /// `proj(act(fc(x)))` (GPT-2).
+    Plain { fc: Linear, proj: Linear },
+}
+
+fn activate(act: Act, x: &Tensor) -> Result<Tensor> {
+    Ok(match act {
+        Act::Silu => x.silu()?,
+        Act::GeluTanh => x.gelu()?,
+        Act::Gelu => x.gelu_erf()?,
+        Act::Relu => x.relu()?,
+    })
+}
+
+impl Mlp {
+    fn forward(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+        match self {
+            Mlp::Gated { gate, up, down } => {
+                let h = (activate(act, &gate.forward(x)?)? * up.forward(x)?)?;
+                down.forward(&h)
+            }
+            Mlp::Plain { fc, proj } => proj.forward(&activate(act, &fc.forward(x)?)?),
+        }
+    }
+}
+
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+}
+
+struct Block {
+    attn: Attention,
+    mlp: Mlp,
+    /// Norm before attention (`input_layernorm`, `ln_1`).
+    pre_attn: Norm,
+    /// Norm before the MLP (`post_attention_layernorm` in Llama/Qwen2, `pre_feedforward_layernorm` in Gemma2, `ln_2`).
+    pre_mlp: Norm,
+    /// Gemma2's norms on the sub-block outputs.
+    post_attn: Option<Norm>,
+    post_mlp: Option<Norm>,
+}
+
+/// Rotary embedding tables (cos, sin) for positions `0..max`, `[max, head_dim/2]`.
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+/// The inverse frequencies of the rotary embedding, with `rope_scaling` applied.
+pub fn rope_inv_freq(cfg: &ModelConfig) -> Vec<f64> {
+    let d = cfg.head_dim;
+    let base: Vec<f64> = (0..d / 2)
+        .map(|i| 1.0 / cfg.rope_theta.powf((2 * i) as f64 / d as f64))
+        .collect();
+    match cfg.rope_scaling {
+        RopeScaling::None | RopeScaling::Linear { .. } => base,
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings: old,
+        } => {
+            let low_wavelen = old / low_freq_factor;
+            let high_wavelen = old / high_freq_factor;
+            base.into_iter()
+                .map(|f| {
+                    let wavelen = 2.0 * std::f64::consts::PI / f;
+                    if wavelen < high_wavelen {
+                        f
+                    } else if wavelen > low_wavelen {
+                        f / factor
+                    } else {
+                        let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                        (1.0 - smooth) * f / factor + smooth * f
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+impl Rope {
+    fn new(cfg: &ModelConfig, dtype: DType, device: &Device) -> Result<Self> {
+        // Like transformers: frequencies in f32, angles = position · inv_freq in f32.
+        let inv: Vec<f32> = rope_inv_freq(cfg).into_iter().map(|f| f as f32).collect();
+        let pos_scale = match cfg.rope_scaling {
+            RopeScaling::Linear { factor } => 1.0 / factor as f32,
+            _ => 1.0,
+        };
+        let n = cfg.max_position_embeddings;
+        let half = inv.len();
+        let mut angles = Vec::with_capacity(n * half);
+        for p in 0..n {
+            let p = p as f32 * pos_scale;
+            angles.extend(inv.iter().map(|f| p * f));
+        }
+        let a = Tensor::from_vec(angles, (n, half), device)?;
+        Ok(Self {
+            cos: a.cos()?.to_dtype(dtype)?,
+            sin: a.sin()?.to_dtype(dtype)?,
+        })
+    }
+}
+
+/// A loaded causal language model.
+pub struct Transformer {
+    pub cfg: ModelConfig,
+    embed: Tensor,
+    pos_embed: Option<Tensor>,
+    blocks: Vec<Block>,
+    final_norm: Norm,
+    lm_head: Tensor,
+    rope: Option<Rope>,
+    dtype: DType,
+    device: Device,
+}
+
+/// A weight source whose names all carry a prefix.
+struct Prefixed<'a> {
+    src: &'a dyn WeightSource,
+    prefix: &'a str,
+}
+
+impl Prefixed<'_> {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.src.get(&format!("{}{name}", self.prefix), shape)
+    }
+    fn dtype(&self) -> DType {
+        self.src.dtype()
+    }
+    fn device(&self) -> &Device {
+        self.src.device()
+    }
+}
+
+fn softcap(x: &Tensor, cap: f64) -> Result<Tensor> {
+    Ok(((x / cap)?.tanh()? * cap)?)
+}
+
+/// `[b, kv, t, d]` → `[b, kv * n, t, d]`, each key/value head shared by `n` query heads.
+fn repeat_kv(x: Tensor, n: usize) -> Result<Tensor> {
+    if n == 1 {
+        return Ok(x);
+    }
+    let (b, kv, t, d) = x.dims4()?;
+    Ok(Tensor::cat(&vec![&x; n], 2)?.reshape((b, kv * n, t, d))?)
+}
+
+impl Transformer {
+    /// Builds the network from weights, checking every tensor's shape against the config.
+    pub fn load(cfg: ModelConfig, w: &dyn WeightSource) -> Result<Self> {
+        match cfg.arch {
+            Arch::Gpt2 => Self::load_gpt2(cfg, w),
+            _ => Self::load_llama_like(cfg, w),
+        }
+    }
+
+    fn load_llama_like(cfg: ModelConfig, w: &dyn WeightSource) -> Result<Self> {
+        let (d, hd, nh, nkv, ff) = (cfg.hidden_size, cfg.head_dim, cfg.num_heads, cfg.num_kv_heads, cfg.intermediate_size);
+        let gemma = cfg.arch == Arch::Gemma2;
+        let rms = |name: &str| -> Result<Norm> {
+            Ok(Norm::Rms { w: w.get(name, &[d])?, eps: cfg.norm_eps, plus_one: gemma })
+        };
+        let lin = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
+            Ok(Linear {
+                w: w.get(&format!("{name}.weight"), &[out, inp])?,
+                b: if bias { Some(w.get(&format!("{name}.bias"), &[out])?) } else { None },
+            })
+        };
+        let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, d])?;
+        let mut blocks = Vec::with_capacity(cfg.num_layers);
+        for i in 0..cfg.num_layers {
+            let p = format!("model.layers.{i}");
+            let attn = Attention {
+                q: lin(&format!("{p}.self_attn.q_proj"), nh * hd, d, cfg.qkv_bias)?,
+                k: lin(&format!("{p}.self_attn.k_proj"), nkv * hd, d, cfg.qkv_bias)?,
+                v: lin(&format!("{p}.self_attn.v_proj"), nkv * hd, d, cfg.qkv_bias)?,
+                o: lin(&format!("{p}.self_attn.o_proj"), d, nh * hd, cfg.o_bias)?,
+            };
+            let mlp = Mlp::Gated {
+                gate: lin(&format!("{p}.mlp.gate_proj"), ff, d, cfg.mlp_bias)?,
+                up: lin(&format!("{p}.mlp.up_proj"), ff, d, cfg.mlp_bias)?,
+                down: lin(&format!("{p}.mlp.down_proj"), d, ff, cfg.mlp_bias)?,
+            };
+            let block = if gemma {
+                Block {
+                    attn,
+                    mlp,
+                    pre_attn: rms(&format!("{p}.input_layernorm.weight"))?,
+                    pre_mlp: rms(&format!("{p}.pre_feedforward_layernorm.weight"))?,
+                    post_attn: Some(rms(&format!("{p}.post_attention_layernorm.weight"))?),
+                    post_mlp: Some(rms(&format!("{p}.post_feedforward_layernorm.weight"))?),
+                }
+            } else {
+                Block {
+                    attn,
+                    mlp,
+                    pre_attn: rms(&format!("{p}.input_layernorm.weight"))?,
+                    pre_mlp: rms(&format!("{p}.post_attention_layernorm.weight"))?,
+                    post_attn: None,
+                    post_mlp: None,
+                }
+            };
+            blocks.push(block);
+        }
+        let final_norm = rms("model.norm.weight")?;
+        let lm_head = if cfg.tie_word_embeddings || !w.contains("lm_head.weight") {
+            if !cfg.tie_word_embeddings {
+                bail!("tensor `lm_head.weight` is missing and config.json does not tie it to the embeddings");
+            }
+            embed.clone()
+        } else {
+            w.get("lm_head.weight", &[cfg.vocab_size, d])?
+        };
+        let rope = Some(Rope::new(&cfg, w.dtype(), w.device())?);
+        Ok(Self { embed, pos_embed: None, blocks, final_norm, lm_head, rope, dtype: w.dtype(), device: w.device().clone(), cfg })
+    }
+
+    fn load_gpt2(cfg: ModelConfig, src: &dyn WeightSource) -> Result<Self> {
+        // Files saved from GPT2LMHeadModel prefix every name with `transformer.`; the hub's
+        // original file (saved from GPT2Model) does not.
+        let prefix = if src.contains("transformer.wte.weight") { "transformer." } else { "" };
+        let w = Prefixed { src, prefix };
+        let d = cfg.hidden_size;
+        let ff = cfg.intermediate_size;
+        let ln = |name: &str| -> Result<Norm> {
+            Ok(Norm::Layer { w: w.get(&format!("{name}.weight"), &[d])?, b: w.get(&format!("{name}.bias"), &[d])?, eps: cfg.norm_eps })
+        };
+        // GPT-2's Conv1D stores weights as [in, out]; a Linear wants [out, in].
+        let conv = |name: &str, inp: usize, out: usize| -> Result<Linear> {
+            Ok(Linear {
+                w: w.get(&format!("{name}.weight"), &[inp, out])?.t()?.contiguous()?,
+                b: Some(w.get(&format!("{name}.bias"), &[out])?),
+            })
+        };
+        let embed = w.get("wte.weight", &[cfg.vocab_size, d])?;
+        let pos_embed = w.get("wpe.weight", &[cfg.max_position_embeddings, d])?;
+        let mut blocks = Vec::with_capacity(cfg.num_layers);
+        for i in 0..cfg.num_layers {
+            let p = format!("h.{i}");
+            let qkv = conv(&format!("{p}.attn.c_attn"), d, 3 * d)?;
+            let part = |j: usize| -> Result<Linear> {
+                Ok(Linear {
+                    w: qkv.w.narrow(0, j * d, d)?.contiguous()?,
+                    b: Some(qkv.b.as_ref().unwrap().narrow(0, j * d, d)?.contiguous()?),
+                })
+            };
+            blocks.push(Block {
+                attn: Attention { q: part(0)?, k: part(1)?, v: part(2)?, o: conv(&format!("{p}.attn.c_proj"), d, d)? },
+                mlp: Mlp::Plain { fc: conv(&format!("{p}.mlp.c_fc"), d, ff)?, proj: conv(&format!("{p}.mlp.c_proj"), ff, d)? },
+                pre_attn: ln(&format!("{p}.ln_1"))?,
+                pre_mlp: ln(&format!("{p}.ln_2"))?,
+                post_attn: None,
+                post_mlp: None,
+            });
+        }
+        let final_norm = ln("ln_f")?;
+        let lm_head = embed.clone();
+        Ok(Self { embed, pos_embed: Some(pos_embed), blocks, final_norm, lm_head, rope: None, dtype: w.dtype(), device: w.device().clone(), cfg })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The unembedding matrix `[vocab, d_model]`.
+    pub fn unembedding(&self) -> &Tensor {
+        &self.lm_head
+    }
+
+    /// Runs the model on `ids` (`[batch, seq]`, u32).
+    ///
+    /// `mask` (`[batch, seq_total]`, 1 = real token, 0 = padding) covers the cached and
+    /// the new positions; `None` means no padding. Returns the logits `[batch, seq, vocab]`
+    /// in f32 unless `opts.stop_after_layer` ends the pass early.
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        mask: Option<&[Vec<u8>]>,
+        mut cache: Option<&mut KvCache>,
+        hooks: &mut dyn Hooks,
+        opts: ForwardOpts,
+    ) -> Result<Option<Tensor>> {
+        let (b, t) = ids.dims2()?;
+        let offset = cache.as_ref().map_or(0, |c| c.len);
+        if t == 0 {
+            bail!("empty input: at least one token is needed");
+        }
+        if offset + t > self.cfg.max_position_embeddings {
+            bail!(
+                "input of {} tokens is longer than the model's context of {} tokens",
+                offset + t,
+                self.cfg.max_position_embeddings
+            );
+        }
+        if let Some(last) = opts.stop_after_layer {
+            if last >= self.cfg.num_layers {
+                bail!("layer {last} is out of range: the model has {} layers", self.cfg.num_layers);
+            }
+        }
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.cfg.hidden_size))?;
+        if self.cfg.arch == Arch::Gemma2 {
+            let scale = Tensor::new((self.cfg.hidden_size as f32).sqrt(), &self.device)?.to_dtype(self.dtype)?;
+            x = x.broadcast_mul(&scale)?;
+        }
+        if let Some(pe) = &self.pos_embed {
+            x = x.broadcast_add(&pe.narrow(0, offset, t)?)?;
+        }
+        let masks = self.attention_masks(b, t, offset, mask)?;
+        let (cos, sin) = match &self.rope {
+            Some(r) => (Some(r.cos.narrow(0, offset, t)?), Some(r.sin.narrow(0, offset, t)?)),
+            None => (None, None),
+        };
+        if let Some(c) = cache.as_deref_mut() {
+            if c.kv.len() < self.blocks.len() {
+                c.kv.resize(self.blocks.len(), None);
+            }
+        }
+        let last = opts.stop_after_layer.unwrap_or(self.blocks.len() - 1);
+        for (l, block) in self.blocks.iter().enumerate().take(last + 1) {
+            let hp = |site| HookPoint::new(l, site);
+            if let Some(r) = hooks.at(hp(HookSite::ResidPre), &x)? {
+                x = r;
+            }
+            let h = block.pre_attn.forward(&x)?;
+            let kv = cache.as_deref_mut().map(|c| &mut c.kv[l]);
+            let window_mask = match self.cfg.sliding_window[l] {
+                Some(_) => masks.1.as_ref(),
+                None => masks.0.as_ref(),
+            };
+            let mut a = self.attention(&block.attn, &h, window_mask, cos.as_ref(), sin.as_ref(), kv)?;
+            if let Some(n) = &block.post_attn {
+                a = n.forward(&a)?;
+            }
+            if let Some(r) = hooks.at(hp(HookSite::AttnOut), &a)? {
+                a = r;
+            }
+            x = (x + a)?;
+            let h = block.pre_mlp.forward(&x)?;
+            let mut m = block.mlp.forward(&h, self.cfg.act)?;
+            if let Some(n) = &block.post_mlp {
+                m = n.forward(&m)?;
+            }
+            if let Some(r) = hooks.at(hp(HookSite::MlpOut), &m)? {
+                m = r;
+            }
+            x = (x + m)?;
+            if let Some(r) = hooks.at(hp(HookSite::ResidPost), &x)? {
+                x = r;
+            }
+        }
+        if let Some(c) = cache {
+            c.len = offset + t;
+        }
+        if opts.stop_after_layer.is_some() {
+            return Ok(None);
+        }
+        let x = self.final_norm.forward(&x)?;
+        let mut logits = Linear { w: self.lm_head.clone(), b: None }.forward(&x)?;
+        if let Some(cap) = self.cfg.final_softcap {
+            logits = softcap(&logits, cap)?;
+        }
+        Ok(Some(logits.to_dtype(DType::F32)?))
+    }
+
+    /// Additive masks `[b, 1, t, offset + t]` (f32): one for full-attention layers and one
+    /// for sliding-window layers. `None` where nothing needs masking.
+    fn attention_masks(
+        &self,
+        b: usize,
+        t: usize,
+        offset: usize,
+        pad: Option<&[Vec<u8>]>,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let total = offset + t;
+        if let Some(p) = pad {
+            if p.len() != b || p.iter().any(|row| row.len() != total) {
+                bail!("attention mask must be [{b}, {total}]");
+            }
+        }
+        let has_pad = pad.is_some_and(|p| p.iter().any(|r| r.contains(&0)));
+        let build = |window: Option<usize>| -> Result<Option<Tensor>> {
+            if t == 1 && !has_pad && window.is_none_or(|w| w >= total) {
+                return Ok(None);
+            }
+            let rows = if has_pad { b } else { 1 };
+            let mut m = vec![0f32; rows * t * total];
+            for r in 0..rows {
+                for i in 0..t {
+                    let qi = offset + i;
+                    for j in 0..total {
+                        let causal = j <= qi;
+                        let in_window = window.is_none_or(|w| qi - j.min(qi) < w);
+                        let real = !has_pad || pad.unwrap()[r][j] == 1;
+                        if !(causal && in_window && real) {
+                            m[(r * t + i) * total + j] = f32::NEG_INFINITY;
+                        }
+                    }
+                    // A query that may see nothing (a padding query) attends to itself, so
+                    // softmax stays finite; its output is ignored.
+                    let row = &mut m[(r * t + i) * total..(r * t + i + 1) * total];
+                    if row.iter().all(|v| v.is_infinite()) {
+                        row[qi] = 0.0;
+                    }
+                }
+            }
+            Ok(Some(Tensor::from_vec(m, (rows, 1, t, total), &self.device)?))
+        };
+        let full = build(None)?;
+        let windows: Vec<usize> = self.cfg.sliding_window.iter().flatten().copied().collect();
+        let sliding = match windows.first() {
+            Some(&w) => build(Some(w))?,
+            None => None,
+        };
+        Ok((full, sliding))
+    }
+
+    fn attention(
+        &self,
+        attn: &Attention,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        cos: Option<&Tensor>,
+        sin: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
+        let q = attn.q.forward(x)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
+        let k = attn.k.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let v = attn.v.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let (q, k) = match (cos, sin) {
+            (Some(c), Some(s)) => (candle_nn::rotary_emb::rope(&q, c, s)?, candle_nn::rotary_emb::rope(&k, c, s)?),
+            _ => (q, k),
+        };
+        let (k, v) = match cache {
+            Some(slot) => {
+                let (k, v) = match slot.take() {
+                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                    None => (k, v),
+                };
+                *slot = Some((k.clone(), v.clone()));
+                (k, v)
+            }
+            None => (k, v),
+        };
+        let k = repeat_kv(k, nh / nkv)?;
+        let v = repeat_kv(v, nh / nkv)?;
+        let mut scores = (q.matmul(&k.t()?)? * self.cfg.attn_scale)?;
+        if let Some(cap) = self.cfg.attn_softcap {
+            scores = softcap(&scores, cap)?;
+        }
+        let mut scores = scores.to_dtype(DType::F32)?;
+        if let Some(m) = mask {
+            scores = scores.broadcast_add(m)?;
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
+        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+        attn.o.forward(&out)
+    }
+}
