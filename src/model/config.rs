@@ -181,7 +181,8 @@ impl ModelConfig {
         let rope_theta = get_f64(v, &["rope_theta"])
             .or_else(|| v.get("rope_parameters").and_then(|r| get_f64(r, &["rope_theta"])))
             .unwrap_or(10000.0);
-        let rope_scaling = parse_rope_scaling(v.get("rope_scaling"))?;
+        // transformers ≥ 5 writes `rope_parameters` (type, theta and scaling together).
+        let rope_scaling = parse_rope_scaling(v.get("rope_scaling").filter(|r| !r.is_null()).or(v.get("rope_parameters")))?;
         let tie_default = matches!(arch, Arch::Gemma2 | Arch::Gpt2);
         let tie_word_embeddings = get_bool(v, "tie_word_embeddings").unwrap_or(tie_default);
         let (qkv_bias, o_bias, mlp_bias) = match arch {

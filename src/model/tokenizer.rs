@@ -164,31 +164,31 @@ impl Tok {
             .inner
             .encode(text, add_special_tokens)
             .map_err(|e| anyhow!("tokenization failed: {e}"))?;
-        // Byte offsets → character offsets.
-        let mut char_at = vec![0usize; text.len() + 1];
+        // Byte offsets → character offsets: a start inside a character maps to that
+        // character, an end inside one to just past it (as Python's tokenizers reports).
+        let mut start_char = vec![0usize; text.len() + 1];
+        let mut end_char = vec![0usize; text.len() + 1];
         let mut n = 0;
-        for (i, (b, _)) in text.char_indices().enumerate() {
-            char_at[b] = i;
+        for (i, (b, c)) in text.char_indices().enumerate() {
+            for k in 0..c.len_utf8() {
+                start_char[b + k] = i;
+                end_char[b + k] = if k == 0 { i } else { i + 1 };
+            }
             n = i + 1;
         }
-        char_at[text.len()] = n;
-        // Bytes inside a character map to that character's index.
-        for b in 1..text.len() {
-            if !text.is_char_boundary(b) {
-                char_at[b] = char_at[b - 1];
-            }
-        }
+        start_char[text.len()] = n;
+        end_char[text.len()] = n;
         let ids = enc.get_ids();
         let texts = self.display_strings(ids);
         Ok(ids
             .iter()
             .zip(enc.get_offsets())
             .zip(texts)
-            .map(|((&id, &(s, e)), text)| TokenInfo {
+            .map(|((&id, &(s, e)), shown)| TokenInfo {
                 id,
-                text,
-                start: char_at[s.min(text_len(&char_at))],
-                end: char_at[e.min(text_len(&char_at))],
+                text: shown,
+                start: start_char[s.min(text.len())],
+                end: end_char[e.min(text.len())],
                 special: self.is_special(id),
             })
             .collect())
@@ -277,10 +277,6 @@ impl Tok {
             self.eos_token.as_deref().unwrap_or(""),
         )
     }
-}
-
-fn text_len(char_at: &[usize]) -> usize {
-    char_at.len() - 1
 }
 
 /// Splits bytes into (valid UTF-8 text, incomplete trailing bytes). Invalid bytes in the
