@@ -1,0 +1,336 @@
+//! The `safe-sail` command line: a successful capture, and every kind of bad input
+//! giving a clear error (non-zero exit, the file and the problem named, no panic).
+
+mod common;
+
+use candle_core::{Device, Tensor};
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs a command that must fail cleanly, and returns its error text.
+fn fails(args: &[&str]) -> String {
+    let o = run(args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "expected failure for {args:?}; stderr: {err}");
+    assert!(!err.contains("panicked"), "must not panic: {err}");
+    assert!(err.contains("error:"), "an error message: {err}");
+    err
+}
+
+/// A copy of a fixture model folder that a test may damage.
+fn copy_model(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join(name);
+    std::fs::create_dir(&dst).unwrap();
+    for e in std::fs::read_dir(fixtures().join("models").join(name)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    (tmp, dst)
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn qwen2() -> String {
+    s(&fixtures().join("models/qwen2"))
+}
+
+#[test]
+fn capture_writes_hooks_sae_latents_logits_and_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap.safetensors");
+    let sae = format!("{}", fixtures().join("saes/saelens_topk").display());
+    let prompts = read_json(&fixtures().join("refs/prompts.json"));
+    let text = prompts["en"]["text"].as_str().unwrap();
+    let o = run(&[
+        "capture", "--model", &qwen2(), "--sae", &sae, "--hook", "blocks.0.hook_resid_post", "--prompt", text,
+        "--logits", "--json", "--out", &s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = load_refs(&out);
+    let refs = load_refs(&fixtures().join("refs/qwen2/en.safetensors"));
+    assert_eq!(got["input_ids"].to_vec1::<i64>().unwrap(), refs["input_ids"].to_vec1::<i64>().unwrap());
+    assert_close("hook", &got["blocks.0.hook_resid_post"], &refs["blocks.0.hook_resid_post"], 1e-4);
+    assert_close("logits", &got["logits"], &refs["logits"], 1e-4);
+    let sae_ref = load_refs(&fixtures().join("refs/saes/saelens_topk.safetensors"));
+    assert_close("sae acts", &got["sae.0.acts"], &sae_ref["acts"], 1e-4);
+    let mut names: Vec<&String> = got.keys().collect();
+    names.sort();
+    assert_eq!(names, ["blocks.0.hook_resid_post", "input_ids", "logits", "sae.0.acts"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    let tokens = json["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), refs["input_ids"].dims()[0]);
+    assert_eq!(tokens[0]["text"], "The");
+    assert_eq!(tokens[0]["start"], 0);
+    let top = json["saes"][0]["top"].as_array().unwrap();
+    assert_eq!(top.len(), tokens.len());
+    assert!(top.iter().all(|t| t.as_array().unwrap().len() <= 5));
+    assert_eq!(json["saes"][0]["hook"], "blocks.1.hook_mlp_out");
+}
+
+#[test]
+fn capture_with_chat_template_marks_special_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("chat.safetensors");
+    let o = run(&[
+        "capture", "--model", &qwen2(), "--chat", "--system", "You are a careful assistant.", "--prompt",
+        "How do elections work? 选举如何进行？", "--hook", "blocks.2.hook_mlp_out", "--json", "--out", &s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let refs = load_refs(&fixtures().join("refs/qwen2/chat.safetensors"));
+    let got = load_refs(&out);
+    assert_eq!(got["input_ids"].to_vec1::<i64>().unwrap(), refs["input_ids"].to_vec1::<i64>().unwrap());
+    assert_close("chat hook", &got["blocks.2.hook_mlp_out"], &refs["blocks.2.hook_mlp_out"], 1e-4);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let special: Vec<&str> = json["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["special"] == true)
+        .map(|t| t["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(special.first(), Some(&"<|im_start|>"));
+    assert!(special.contains(&"<|im_end|>"));
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let o = run(&["--help"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for cmd in ["capture", "generate", "sae-info", "bench", "--verbose"] {
+        assert!(text.contains(cmd), "{cmd} in --help: {text}");
+    }
+}
+
+#[test]
+fn generate_streams_an_answer() {
+    let o = run(&["generate", "--model", &qwen2(), "--prompt", "The quick brown fox", "--max-new-tokens", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).trim().is_empty());
+}
+
+#[test]
+fn missing_model_folder() {
+    let err = fails(&["capture", "--model", "/nonexistent/model", "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("/nonexistent/model"), "{err}");
+}
+
+#[test]
+fn hub_id_not_in_cache_says_what_to_download() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = bin()
+        .env("HF_HUB_CACHE", tmp.path())
+        .env("HF_HOME", tmp.path())
+        .env("HOME", tmp.path())
+        .args(["capture", "--model", "Qwen/Qwen2.5-3B-Instruct", "--prompt", "hi", "--out", "/tmp/x.safetensors"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("Hugging Face cache") && err.contains("huggingface-cli download Qwen/Qwen2.5-3B-Instruct"), "{err}");
+}
+
+#[test]
+fn hub_id_resolves_from_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = tmp.path().join("models--tiny--qwen2/snapshots/abc123");
+    std::fs::create_dir_all(&snap).unwrap();
+    for e in std::fs::read_dir(fixtures().join("models/qwen2")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), snap.join(e.file_name())).unwrap();
+    }
+    std::fs::create_dir_all(tmp.path().join("models--tiny--qwen2/refs")).unwrap();
+    std::fs::write(tmp.path().join("models--tiny--qwen2/refs/main"), "abc123").unwrap();
+    let out = tmp.path().join("o.safetensors");
+    let o = bin()
+        .env("HF_HUB_CACHE", tmp.path())
+        .args(["capture", "--model", "tiny/qwen2", "--prompt", "hello", "--hook", "blocks.0.hook_mlp_out", "--out", &s(&out)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.exists());
+}
+
+#[test]
+fn corrupt_and_truncated_safetensors() {
+    let (_t, dir) = copy_model("qwen2");
+    let file = dir.join("model.safetensors");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("model.safetensors") && err.contains("not a valid safetensors"), "{err}");
+    std::fs::write(&file, b"garbage").unwrap();
+    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn missing_shard() {
+    let (_t, dir) = copy_model("qwen2_sharded");
+    std::fs::remove_file(dir.join("model-00002-of-00002.safetensors")).unwrap();
+    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("model-00002-of-00002.safetensors") && err.contains("missing"), "{err}");
+}
+
+fn edit_json(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut v = read_json(path);
+    f(&mut v);
+    std::fs::write(path, serde_json::to_string(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn unknown_model_type() {
+    let (_t, dir) = copy_model("qwen2");
+    edit_json(&dir.join("config.json"), |v| v["model_type"] = "mamba".into());
+    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("mamba") && err.contains("config.json"), "{err}");
+}
+
+#[test]
+fn weights_that_do_not_match_the_config() {
+    let (_t, dir) = copy_model("qwen2");
+    edit_json(&dir.join("config.json"), |v| v["intermediate_size"] = 100.into());
+    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("gate_proj") && err.contains("shape"), "{err}");
+}
+
+#[test]
+fn unknown_hook_and_layer_out_of_range() {
+    let err = fails(&["capture", "--model", &qwen2(), "--prompt", "hi", "--hook", "blocks.1.hook_z", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("unknown hook point"), "{err}");
+    let err = fails(&["capture", "--model", &qwen2(), "--prompt", "hi", "--hook", "blocks.9.hook_mlp_out", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("out of range") && err.contains("blocks.9"), "{err}");
+}
+
+#[test]
+fn sae_width_must_match_its_hook() {
+    // A SAELens SAE with d_in 32 on a model of width 64.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("narrow");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("cfg.json"),
+        r#"{"architecture":"standard","d_in":32,"d_sae":16,"apply_b_dec_to_input":false,"metadata":{"hook_name":"blocks.1.hook_mlp_out"}}"#,
+    )
+    .unwrap();
+    let z = |shape: &[usize]| Tensor::zeros(shape, candle_core::DType::F32, &Device::Cpu).unwrap();
+    let tensors = std::collections::HashMap::from([
+        ("W_enc".to_string(), z(&[32, 16])),
+        ("b_enc".to_string(), z(&[16])),
+        ("W_dec".to_string(), z(&[16, 32])),
+        ("b_dec".to_string(), z(&[32])),
+    ]);
+    candle_core::safetensors::save(&tensors, dir.join("sae_weights.safetensors")).unwrap();
+    let err = fails(&["capture", "--model", &qwen2(), "--prompt", "hi", "--sae", &s(&dir), "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("d_in = 32") && err.contains("width 64"), "{err}");
+}
+
+#[test]
+fn broken_sae_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pt = tmp.path().join("ckpt.pt");
+    std::fs::write(&pt, b"not a zip").unwrap();
+    let err = fails(&["sae-info", &format!("{},hook=blocks.1.hook_mlp_out,activation=topk:8", s(&pt))]);
+    assert!(err.contains("ckpt.pt") && err.contains("not a PyTorch zip"), "{err}");
+    let npz = tmp.path().join("params.npz");
+    std::fs::write(&npz, b"not a zip either").unwrap();
+    let err = fails(&["sae-info", &format!("{},hook=blocks.1.hook_mlp_out", s(&npz))]);
+    assert!(err.contains("params.npz"), "{err}");
+    let err = fails(&["sae-info", "/nonexistent/sae"]);
+    assert!(err.contains("does not exist"), "{err}");
+    // A SAELens folder without its weights.
+    let dir = tmp.path().join("sl");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("cfg.json"), "{}").unwrap();
+    let err = fails(&["sae-info", &format!("{},format=saelens", s(&dir))]);
+    assert!(err.contains("d_in") || err.contains("sae_weights"), "{err}");
+}
+
+#[test]
+fn safe_sail_checkpoints_need_an_activation_and_a_hook() {
+    let pt = s(&fixtures().join("saes/safesail_topk.pt"));
+    let err = fails(&["sae-info", &format!("{pt},hook=blocks.1.hook_mlp_out")]);
+    assert!(err.contains("activation=topk:200"), "{err}");
+    let err = fails(&["sae-info", &format!("{pt},activation=topk:8")]);
+    assert!(err.contains("hook"), "{err}");
+    let err = fails(&["sae-info", &format!("{pt},activation=topk:8,hook=blocks.1.hook_mlp_out,component=5")]);
+    assert!(err.contains("component 5"), "{err}");
+    let o = run(&["sae-info", &format!("{pt},activation=topk:8,hook=blocks.1.hook_mlp_out,component=1")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn empty_prompt() {
+    let err = fails(&["capture", "--model", &qwen2(), "--prompt", "   ", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("prompt is empty"), "{err}");
+}
+
+#[test]
+fn prompt_longer_than_the_context() {
+    let long = "violence and elections ".repeat(200);
+    let err = fails(&["capture", "--model", &qwen2(), "--prompt", &long, "--hook", "blocks.0.hook_mlp_out", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("context") && err.contains("--truncate"), "{err}");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t.safetensors");
+    let o = run(&["capture", "--model", &qwen2(), "--prompt", &long, "--truncate", "--hook", "blocks.0.hook_mlp_out", "--out", &s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(load_refs(&out)["input_ids"].dims(), [256]);
+}
+
+#[test]
+fn prompt_file_with_invalid_utf8() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("prompt.txt");
+    std::fs::write(&f, b"hello \xff\xfe world").unwrap();
+    let err = fails(&["capture", "--model", &qwen2(), "--prompt-file", &s(&f), "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("prompt.txt") && err.contains("UTF-8"), "{err}");
+}
+
+#[test]
+fn chat_template_that_fails_to_render() {
+    let (_t, dir) = copy_model("qwen2");
+    edit_json(&dir.join("tokenizer_config.json"), |v| {
+        v["chat_template"] = "{{ raise_exception('System role not supported') }}".into();
+    });
+    let err = fails(&["capture", "--model", &s(&dir), "--chat", "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("chat template") && err.contains("System role not supported"), "{err}");
+}
+
+#[test]
+fn missing_tokenizer() {
+    let (_t, dir) = copy_model("qwen2");
+    std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
+    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("tokenizer.json"), "{err}");
+}
+
+#[test]
+fn cuda_without_the_feature_says_how_to_build_it() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let err = fails(&["capture", "--model", &qwen2(), "--device", "cuda:0", "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    assert!(err.contains("--features cuda"), "{err}");
+}
+
+#[test]
+fn output_is_written_atomically() {
+    // Writing into a missing folder fails without leaving temporary files behind.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("no/such/dir/x.safetensors");
+    let err = fails(&["capture", "--model", &qwen2(), "--prompt", "hi", "--hook", "blocks.0.hook_mlp_out", "--out", &s(&out)]);
+    assert!(err.contains("cannot write"), "{err}");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(leftovers.is_empty());
+}
