@@ -46,11 +46,22 @@ pub fn qwen25_05b_config() -> ModelConfig {
 pub fn run_engine_bench(c: &BenchConfig) -> Result<BenchReport> {
     let cfg = qwen25_05b_config();
     let d = cfg.hidden_size;
-    let src = RandomWeights { dtype: c.dtype, device: c.device.clone(), std: 0.02 };
+    let src = RandomWeights {
+        dtype: c.dtype,
+        device: c.device.clone(),
+        std: 0.02,
+    };
     let net = Transformer::load(cfg, &src)?;
     let hook = HookPoint::new(c.layer, HookSite::MlpOut);
     let sae = Sae {
-        meta: SaeMeta { path: "random".into(), format: SaeFormat::SaeLens, d_in: d, d_sae: c.width, hook, model_name: None },
+        meta: SaeMeta {
+            path: "random".into(),
+            format: SaeFormat::SaeLens,
+            d_in: d,
+            d_sae: c.width,
+            hook,
+            model_name: None,
+        },
         activation: Activation::TopK(c.k),
         w_enc: Tensor::randn(0f32, 0.05, (d, c.width), &c.device)?,
         b_enc: Tensor::zeros(c.width, DType::F32, &c.device)?,
@@ -60,13 +71,23 @@ pub fn run_engine_bench(c: &BenchConfig) -> Result<BenchReport> {
         threshold: None,
         input_scale: 1.0,
     };
-    let ids: Vec<u32> = (0..c.batch * c.seq).map(|i| ((i * 7919) % 151936) as u32).collect();
+    let ids: Vec<u32> = (0..c.batch * c.seq)
+        .map(|i| ((i * 7919) % 151936) as u32)
+        .collect();
     let input = Tensor::from_vec(ids, (c.batch, c.seq), &c.device)?;
     let mut total = (0.0, 0.0);
     for it in 0..=c.iters {
         let t0 = Instant::now();
         let mut cap = Capture::new([hook]);
-        net.forward(&input, None, None, &mut cap, ForwardOpts { stop_after_layer: Some(c.layer) })?;
+        net.forward(
+            &input,
+            None,
+            None,
+            &mut cap,
+            ForwardOpts {
+                stop_after_layer: Some(c.layer),
+            },
+        )?;
         let x = cap.acts.remove(&hook).expect("hook captured");
         let x = x.reshape((c.batch * c.seq, d))?;
         c.device.synchronize()?;

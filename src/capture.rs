@@ -18,7 +18,10 @@ pub struct Capture {
 
 impl Capture {
     pub fn new(hooks: impl IntoIterator<Item = HookPoint>) -> Self {
-        Self { wanted: hooks.into_iter().collect(), acts: BTreeMap::new() }
+        Self {
+            wanted: hooks.into_iter().collect(),
+            acts: BTreeMap::new(),
+        }
     }
 
     /// The deepest layer any requested hook needs.
@@ -84,19 +87,35 @@ pub fn capture_prompt(
     let tokens = model.tokenize_prompt(prompt)?;
     let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
     let mut cap = Capture::new(hooks.iter().copied().chain(saes.iter().map(Sae::hook)));
-    let opts = ForwardOpts { stop_after_layer: if want_logits { None } else { cap.deepest_layer() } };
+    let opts = ForwardOpts {
+        stop_after_layer: if want_logits {
+            None
+        } else {
+            cap.deepest_layer()
+        },
+    };
     let logits = match (cap.deepest_layer(), want_logits) {
         (None, false) => None,
         _ => model.run(&ids, &mut cap, opts)?,
     };
     let mut out = BTreeMap::new();
     for (h, t) in std::mem::take(&mut cap.acts) {
-        out.insert(h, t.squeeze(0)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?);
+        out.insert(
+            h,
+            t.squeeze(0)?
+                .to_dtype(DType::F32)?
+                .to_device(&Device::Cpu)?,
+        );
     }
     let mut sae_acts = vec![];
     for s in saes {
         let x = &out[&s.hook()];
         sae_acts.push(s.encode(x)?.to_device(&Device::Cpu)?);
     }
-    Ok(CaptureResult { tokens, hooks: out, sae_acts, logits })
+    Ok(CaptureResult {
+        tokens,
+        hooks: out,
+        sae_acts,
+        logits,
+    })
 }

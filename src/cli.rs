@@ -15,7 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "safe-sail", version, about = "Safe-SAIL Explorer: look inside language models through sparse autoencoders")]
+#[command(
+    name = "safe-sail",
+    version,
+    about = "Safe-SAIL Explorer: look inside language models through sparse autoencoders"
+)]
 struct Cli {
     /// Log what is happening (repeat for more detail).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -149,9 +153,13 @@ pub fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("safe_sail={level},safe_sail_explorer={level}")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("safe_sail={level},safe_sail_explorer={level}"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command.unwrap_or(Command::Demo) {
         Command::Demo => demo(),
         Command::Capture(a) => capture(a),
@@ -179,18 +187,31 @@ fn prompt_spec(p: &PromptArgs) -> Result<PromptSpec> {
     let text = match (&p.prompt, &p.prompt_file) {
         (Some(t), None) => t.clone(),
         (None, Some(f)) => {
-            let bytes = std::fs::read(f).with_context(|| format!("cannot read prompt file {}", f.display()))?;
+            let bytes = std::fs::read(f)
+                .with_context(|| format!("cannot read prompt file {}", f.display()))?;
             String::from_utf8(bytes).map_err(|e| {
-                anyhow::anyhow!("prompt file {} is not valid UTF-8 (byte {})", f.display(), e.utf8_error().valid_up_to())
+                anyhow::anyhow!(
+                    "prompt file {} is not valid UTF-8 (byte {})",
+                    f.display(),
+                    e.utf8_error().valid_up_to()
+                )
             })?
         }
         _ => bail!("give the prompt with --prompt TEXT or --prompt-file FILE"),
     };
-    Ok(PromptSpec { text, chat: p.chat, system: p.system.clone(), truncate: p.truncate })
+    Ok(PromptSpec {
+        text,
+        chat: p.chat,
+        system: p.system.clone(),
+        truncate: p.truncate,
+    })
 }
 
 fn load_saes(specs: &[String], device: &Device) -> Result<Vec<Sae>> {
-    specs.iter().map(|s| load_sae(&s.parse::<SaeSpec>()?, device)).collect()
+    specs
+        .iter()
+        .map(|s| load_sae(&s.parse::<SaeSpec>()?, device))
+        .collect()
 }
 
 fn capture(a: CaptureArgs) -> Result<()> {
@@ -201,7 +222,10 @@ fn capture(a: CaptureArgs) -> Result<()> {
     let res = capture_prompt(&model, &prompt, &hooks, &saes, a.logits)?;
     write_capture(&a.out, &res, &hooks)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&capture_json(&res, &saes)?)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&capture_json(&res, &saes)?)?
+        );
     }
     Ok(())
 }
@@ -231,9 +255,17 @@ fn capture_json(res: &CaptureResult, saes: &[Sae]) -> Result<serde_json::Value> 
         let top: Vec<Vec<serde_json::Value>> = rows
             .iter()
             .map(|r| {
-                let mut nz: Vec<(usize, f32)> = r.iter().copied().enumerate().filter(|(_, v)| *v > 0.0).collect();
+                let mut nz: Vec<(usize, f32)> = r
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .filter(|(_, v)| *v > 0.0)
+                    .collect();
                 nz.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                nz.into_iter().take(5).map(|(i, v)| serde_json::json!({"latent": i, "act": v})).collect()
+                nz.into_iter()
+                    .take(5)
+                    .map(|(i, v)| serde_json::json!({"latent": i, "act": v}))
+                    .collect()
             })
             .collect();
         sae_out.push(serde_json::json!({
@@ -308,10 +340,16 @@ fn demo() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let model_dir = root.join("models/qwen2");
     if !model_dir.exists() {
-        bail!("the bundled sample is missing ({}); run from a checkout of the repository", model_dir.display());
+        bail!(
+            "the bundled sample is missing ({}); run from a checkout of the repository",
+            model_dir.display()
+        );
     }
     let model = Model::load_dir(&model_dir, &Device::Cpu, DType::F32)?;
-    let sae = load_sae(&format!("{}", root.join("saes/saelens_topk").display()).parse()?, &Device::Cpu)?;
+    let sae = load_sae(
+        &format!("{}", root.join("saes/saelens_topk").display()).parse()?,
+        &Device::Cpu,
+    )?;
     let prompt = PromptSpec {
         text: "How do elections work? 暴力不是解决问题的办法。".into(),
         chat: true,
@@ -320,15 +358,40 @@ fn demo() -> Result<()> {
     };
     let res = capture_prompt(&model, &prompt, &[], std::slice::from_ref(&sae), false)?;
     println!("Safe-SAIL Explorer — engine demo on the bundled tiny sample model (random weights)");
-    println!("model: {} ({} layers, d_model {})", model_dir.display(), model.cfg.num_layers, model.cfg.hidden_size);
-    println!("SAE:   {} at {} ({}, {} latents)\n", sae.meta.format.name(), sae.hook(), sae.activation.describe(), sae.d_sae());
+    println!(
+        "model: {} ({} layers, d_model {})",
+        model_dir.display(),
+        model.cfg.num_layers,
+        model.cfg.hidden_size
+    );
+    println!(
+        "SAE:   {} at {} ({}, {} latents)\n",
+        sae.meta.format.name(),
+        sae.hook(),
+        sae.activation.describe(),
+        sae.d_sae()
+    );
     let rows = res.sae_acts[0].to_vec2::<f32>()?;
     for (tok, row) in res.tokens.iter().zip(rows) {
-        let mut nz: Vec<(usize, f32)> = row.into_iter().enumerate().filter(|(_, v)| *v > 0.0).collect();
+        let mut nz: Vec<(usize, f32)> = row
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| *v > 0.0)
+            .collect();
         nz.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let top: Vec<String> = nz.iter().take(3).map(|(i, v)| format!("{}_{i}={v:.2}", sae.hook().layer)).collect();
+        let top: Vec<String> = nz
+            .iter()
+            .take(3)
+            .map(|(i, v)| format!("{}_{i}={v:.2}", sae.hook().layer))
+            .collect();
         let shown = format!("{:?}", tok.text);
-        println!("{:>6} {:<18}{} {}", tok.id, shown, if tok.special { " (special)" } else { "" }, top.join("  "));
+        println!(
+            "{:>6} {:<18}{} {}",
+            tok.id,
+            shown,
+            if tok.special { " (special)" } else { "" },
+            top.join("  ")
+        );
     }
     println!("\nThe explorer window is not built yet; see `safe-sail --help` for the commands.");
     Ok(())
@@ -339,7 +402,11 @@ fn bench(a: BenchArgs) -> Result<()> {
         // Must happen before candle starts its thread pool.
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
     }
-    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let report = safe_sail::bench::run_engine_bench(&safe_sail::bench::BenchConfig {
         layer: a.layer,
         batch: a.batch,
@@ -360,20 +427,40 @@ fn bench(a: BenchArgs) -> Result<()> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/bench_torch.py");
         let out = std::process::Command::new(&py)
             .arg(&script)
-            .args(["--layer", &a.layer.to_string(), "--batch", &a.batch.to_string(), "--seq", &a.seq.to_string()])
-            .args(["--width", &a.width.to_string(), "--k", &a.k.to_string(), "--iters", &a.iters.to_string()])
+            .args([
+                "--layer",
+                &a.layer.to_string(),
+                "--batch",
+                &a.batch.to_string(),
+                "--seq",
+                &a.seq.to_string(),
+            ])
+            .args([
+                "--width",
+                &a.width.to_string(),
+                "--k",
+                &a.k.to_string(),
+                "--iters",
+                &a.iters.to_string(),
+            ])
             .args(["--threads", &threads.to_string(), "--dtype", &a.dtype])
             .output()
             .with_context(|| format!("cannot run {} {}", py.display(), script.display()))?;
         if !out.status.success() {
-            bail!("the PyTorch benchmark failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "the PyTorch benchmark failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let line = String::from_utf8_lossy(&out.stdout);
         let theirs: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or(""))
             .context("the PyTorch benchmark printed no JSON line")?;
         println!("{theirs}");
         let t = theirs["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
-        println!("{}", serde_json::json!({"ratio_vs_pytorch": report.tokens_per_s / t}));
+        println!(
+            "{}",
+            serde_json::json!({"ratio_vs_pytorch": report.tokens_per_s / t})
+        );
     }
     Ok(())
 }

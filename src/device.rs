@@ -33,7 +33,8 @@ pub fn parse_device(spec: &str) -> Result<Device> {
                     "device `{spec}`: this build has no Metal support; rebuild with `cargo build --release --features metal`"
                 );
             }
-            Device::new_metal(ordinal).with_context(|| format!("cannot open Metal device {ordinal}"))
+            Device::new_metal(ordinal)
+                .with_context(|| format!("cannot open Metal device {ordinal}"))
         }
         _ => bail!("unknown device `{spec}` (expected cpu, cuda:N or metal)"),
     }

@@ -66,8 +66,9 @@ impl FromStr for HookPoint {
         let s = s.trim();
         let hint = "expected blocks.{L}.hook_resid_pre|hook_attn_out|hook_mlp_out|hook_resid_post";
         let parse_layer = |l: &str| -> Result<usize> {
-            l.parse::<usize>()
-                .map_err(|_| anyhow::anyhow!("unknown hook point `{s}`: `{l}` is not a layer number ({hint})"))
+            l.parse::<usize>().map_err(|_| {
+                anyhow::anyhow!("unknown hook point `{s}`: `{l}` is not a layer number ({hint})")
+            })
         };
         if let Some(rest) = s.strip_prefix("blocks.") {
             let Some((layer, site)) = rest.split_once('.') else {
@@ -128,7 +129,12 @@ mod tests {
 
     #[test]
     fn rejects_unknown_names_with_a_hint() {
-        for bad in ["blocks.x.hook_mlp_out", "blocks.1.hook_z", "embed", "blocks.1"] {
+        for bad in [
+            "blocks.x.hook_mlp_out",
+            "blocks.1.hook_z",
+            "embed",
+            "blocks.1",
+        ] {
             let err = bad.parse::<HookPoint>().unwrap_err().to_string();
             assert!(err.contains("unknown hook point"), "{err}");
         }

@@ -26,7 +26,11 @@ fn read_pt_inner(path: &Path) -> Result<Vec<(String, Tensor)>> {
         anyhow!("not a PyTorch zip archive ({e}); legacy (pre-1.6) or truncated files are not supported")
     })?;
     let pkl_name = (0..zip.len())
-        .filter_map(|i| zip.name_for_index(i).and_then(|n| n.ok()).map(|n| n.into_owned()))
+        .filter_map(|i| {
+            zip.name_for_index(i)
+                .and_then(|n| n.ok())
+                .map(|n| n.into_owned())
+        })
         .find(|n| n.ends_with("data.pkl"))
         .ok_or_else(|| anyhow!("no data.pkl inside the archive"))?;
     let dir = PathBuf::from(pkl_name.strip_suffix(".pkl").unwrap_or(&pkl_name));
@@ -100,7 +104,10 @@ fn read_tensor<R: std::io::Read + std::io::Seek>(
     }
     let start = layout.start_offset() * info.dtype.size_in_bytes();
     if start > 0 {
-        std::io::copy(&mut reader.by_ref().take(start as u64), &mut std::io::sink())?;
+        std::io::copy(
+            &mut reader.by_ref().take(start as u64),
+            &mut std::io::sink(),
+        )?;
     }
     let n_bytes = layout.shape().elem_count() * info.dtype.size_in_bytes();
     let mut data = vec![0u8; n_bytes];
@@ -126,6 +133,9 @@ mod tests {
         let p = dir.path().join("bad.pt");
         std::fs::write(&p, b"definitely not a zip").unwrap();
         let err = format!("{:#}", read_pt(&p).unwrap_err());
-        assert!(err.contains("bad.pt") && err.contains("not a PyTorch zip"), "{err}");
+        assert!(
+            err.contains("bad.pt") && err.contains("not a PyTorch zip"),
+            "{err}"
+        );
     }
 }

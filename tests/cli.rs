@@ -20,7 +20,10 @@ fn stderr(o: &Output) -> String {
 fn fails(args: &[&str]) -> String {
     let o = run(args);
     let err = stderr(&o);
-    assert!(!o.status.success(), "expected failure for {args:?}; stderr: {err}");
+    assert!(
+        !o.status.success(),
+        "expected failure for {args:?}; stderr: {err}"
+    );
     assert!(!err.contains("panicked"), "must not panic: {err}");
     assert!(err.contains("error:"), "an error message: {err}");
     err
@@ -54,20 +57,47 @@ fn capture_writes_hooks_sae_latents_logits_and_json() {
     let prompts = read_json(&fixtures().join("refs/prompts.json"));
     let text = prompts["en"]["text"].as_str().unwrap();
     let o = run(&[
-        "capture", "--model", &qwen2(), "--sae", &sae, "--hook", "blocks.0.hook_resid_post", "--prompt", text,
-        "--logits", "--json", "--out", &s(&out),
+        "capture",
+        "--model",
+        &qwen2(),
+        "--sae",
+        &sae,
+        "--hook",
+        "blocks.0.hook_resid_post",
+        "--prompt",
+        text,
+        "--logits",
+        "--json",
+        "--out",
+        &s(&out),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = load_refs(&out);
     let refs = load_refs(&fixtures().join("refs/qwen2/en.safetensors"));
-    assert_eq!(got["input_ids"].to_vec1::<i64>().unwrap(), refs["input_ids"].to_vec1::<i64>().unwrap());
-    assert_close("hook", &got["blocks.0.hook_resid_post"], &refs["blocks.0.hook_resid_post"], 1e-4);
+    assert_eq!(
+        got["input_ids"].to_vec1::<i64>().unwrap(),
+        refs["input_ids"].to_vec1::<i64>().unwrap()
+    );
+    assert_close(
+        "hook",
+        &got["blocks.0.hook_resid_post"],
+        &refs["blocks.0.hook_resid_post"],
+        1e-4,
+    );
     assert_close("logits", &got["logits"], &refs["logits"], 1e-4);
     let sae_ref = load_refs(&fixtures().join("refs/saes/saelens_topk.safetensors"));
     assert_close("sae acts", &got["sae.0.acts"], &sae_ref["acts"], 1e-4);
     let mut names: Vec<&String> = got.keys().collect();
     names.sort();
-    assert_eq!(names, ["blocks.0.hook_resid_post", "input_ids", "logits", "sae.0.acts"]);
+    assert_eq!(
+        names,
+        [
+            "blocks.0.hook_resid_post",
+            "input_ids",
+            "logits",
+            "sae.0.acts"
+        ]
+    );
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
     let tokens = json["tokens"].as_array().unwrap();
     assert_eq!(tokens.len(), refs["input_ids"].dims()[0]);
@@ -84,14 +114,33 @@ fn capture_with_chat_template_marks_special_tokens() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("chat.safetensors");
     let o = run(&[
-        "capture", "--model", &qwen2(), "--chat", "--system", "You are a careful assistant.", "--prompt",
-        "How do elections work? 选举如何进行？", "--hook", "blocks.2.hook_mlp_out", "--json", "--out", &s(&out),
+        "capture",
+        "--model",
+        &qwen2(),
+        "--chat",
+        "--system",
+        "You are a careful assistant.",
+        "--prompt",
+        "How do elections work? 选举如何进行？",
+        "--hook",
+        "blocks.2.hook_mlp_out",
+        "--json",
+        "--out",
+        &s(&out),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let refs = load_refs(&fixtures().join("refs/qwen2/chat.safetensors"));
     let got = load_refs(&out);
-    assert_eq!(got["input_ids"].to_vec1::<i64>().unwrap(), refs["input_ids"].to_vec1::<i64>().unwrap());
-    assert_close("chat hook", &got["blocks.2.hook_mlp_out"], &refs["blocks.2.hook_mlp_out"], 1e-4);
+    assert_eq!(
+        got["input_ids"].to_vec1::<i64>().unwrap(),
+        refs["input_ids"].to_vec1::<i64>().unwrap()
+    );
+    assert_close(
+        "chat hook",
+        &got["blocks.2.hook_mlp_out"],
+        &refs["blocks.2.hook_mlp_out"],
+        1e-4,
+    );
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let special: Vec<&str> = json["tokens"]
         .as_array()
@@ -115,14 +164,30 @@ fn help_lists_the_commands() {
 
 #[test]
 fn generate_streams_an_answer() {
-    let o = run(&["generate", "--model", &qwen2(), "--prompt", "The quick brown fox", "--max-new-tokens", "5"]);
+    let o = run(&[
+        "generate",
+        "--model",
+        &qwen2(),
+        "--prompt",
+        "The quick brown fox",
+        "--max-new-tokens",
+        "5",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!String::from_utf8_lossy(&o.stdout).trim().is_empty());
 }
 
 #[test]
 fn missing_model_folder() {
-    let err = fails(&["capture", "--model", "/nonexistent/model", "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    let err = fails(&[
+        "capture",
+        "--model",
+        "/nonexistent/model",
+        "--prompt",
+        "hi",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
     assert!(err.contains("/nonexistent/model"), "{err}");
 }
 
@@ -133,12 +198,24 @@ fn hub_id_not_in_cache_says_what_to_download() {
         .env("HF_HUB_CACHE", tmp.path())
         .env("HF_HOME", tmp.path())
         .env("HOME", tmp.path())
-        .args(["capture", "--model", "Qwen/Qwen2.5-3B-Instruct", "--prompt", "hi", "--out", "/tmp/x.safetensors"])
+        .args([
+            "capture",
+            "--model",
+            "Qwen/Qwen2.5-3B-Instruct",
+            "--prompt",
+            "hi",
+            "--out",
+            "/tmp/x.safetensors",
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("Hugging Face cache") && err.contains("huggingface-cli download Qwen/Qwen2.5-3B-Instruct"), "{err}");
+    assert!(
+        err.contains("Hugging Face cache")
+            && err.contains("huggingface-cli download Qwen/Qwen2.5-3B-Instruct"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -155,7 +232,17 @@ fn hub_id_resolves_from_the_cache() {
     let out = tmp.path().join("o.safetensors");
     let o = bin()
         .env("HF_HUB_CACHE", tmp.path())
-        .args(["capture", "--model", "tiny/qwen2", "--prompt", "hello", "--hook", "blocks.0.hook_mlp_out", "--out", &s(&out)])
+        .args([
+            "capture",
+            "--model",
+            "tiny/qwen2",
+            "--prompt",
+            "hello",
+            "--hook",
+            "blocks.0.hook_mlp_out",
+            "--out",
+            &s(&out),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -168,10 +255,29 @@ fn corrupt_and_truncated_safetensors() {
     let file = dir.join("model.safetensors");
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
-    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
-    assert!(err.contains("model.safetensors") && err.contains("not a valid safetensors"), "{err}");
+    let err = fails(&[
+        "capture",
+        "--model",
+        &s(&dir),
+        "--prompt",
+        "hi",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
+    assert!(
+        err.contains("model.safetensors") && err.contains("not a valid safetensors"),
+        "{err}"
+    );
     std::fs::write(&file, b"garbage").unwrap();
-    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    let err = fails(&[
+        "capture",
+        "--model",
+        &s(&dir),
+        "--prompt",
+        "hi",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
     assert!(err.contains("model.safetensors"), "{err}");
 }
 
@@ -179,8 +285,19 @@ fn corrupt_and_truncated_safetensors() {
 fn missing_shard() {
     let (_t, dir) = copy_model("qwen2_sharded");
     std::fs::remove_file(dir.join("model-00002-of-00002.safetensors")).unwrap();
-    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
-    assert!(err.contains("model-00002-of-00002.safetensors") && err.contains("missing"), "{err}");
+    let err = fails(&[
+        "capture",
+        "--model",
+        &s(&dir),
+        "--prompt",
+        "hi",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
+    assert!(
+        err.contains("model-00002-of-00002.safetensors") && err.contains("missing"),
+        "{err}"
+    );
 }
 
 fn edit_json(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
@@ -192,25 +309,71 @@ fn edit_json(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 #[test]
 fn unknown_model_type() {
     let (_t, dir) = copy_model("qwen2");
-    edit_json(&dir.join("config.json"), |v| v["model_type"] = "mamba".into());
-    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
-    assert!(err.contains("mamba") && err.contains("config.json"), "{err}");
+    edit_json(&dir.join("config.json"), |v| {
+        v["model_type"] = "mamba".into()
+    });
+    let err = fails(&[
+        "capture",
+        "--model",
+        &s(&dir),
+        "--prompt",
+        "hi",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
+    assert!(
+        err.contains("mamba") && err.contains("config.json"),
+        "{err}"
+    );
 }
 
 #[test]
 fn weights_that_do_not_match_the_config() {
     let (_t, dir) = copy_model("qwen2");
-    edit_json(&dir.join("config.json"), |v| v["intermediate_size"] = 100.into());
-    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    edit_json(&dir.join("config.json"), |v| {
+        v["intermediate_size"] = 100.into()
+    });
+    let err = fails(&[
+        "capture",
+        "--model",
+        &s(&dir),
+        "--prompt",
+        "hi",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
     assert!(err.contains("gate_proj") && err.contains("shape"), "{err}");
 }
 
 #[test]
 fn unknown_hook_and_layer_out_of_range() {
-    let err = fails(&["capture", "--model", &qwen2(), "--prompt", "hi", "--hook", "blocks.1.hook_z", "--out", "/tmp/x.safetensors"]);
+    let err = fails(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--prompt",
+        "hi",
+        "--hook",
+        "blocks.1.hook_z",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
     assert!(err.contains("unknown hook point"), "{err}");
-    let err = fails(&["capture", "--model", &qwen2(), "--prompt", "hi", "--hook", "blocks.9.hook_mlp_out", "--out", "/tmp/x.safetensors"]);
-    assert!(err.contains("out of range") && err.contains("blocks.9"), "{err}");
+    let err = fails(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--prompt",
+        "hi",
+        "--hook",
+        "blocks.9.hook_mlp_out",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
+    assert!(
+        err.contains("out of range") && err.contains("blocks.9"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -232,8 +395,21 @@ fn sae_width_must_match_its_hook() {
         ("b_dec".to_string(), z(&[32])),
     ]);
     candle_core::safetensors::save(&tensors, dir.join("sae_weights.safetensors")).unwrap();
-    let err = fails(&["capture", "--model", &qwen2(), "--prompt", "hi", "--sae", &s(&dir), "--out", "/tmp/x.safetensors"]);
-    assert!(err.contains("d_in = 32") && err.contains("width 64"), "{err}");
+    let err = fails(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--prompt",
+        "hi",
+        "--sae",
+        &s(&dir),
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
+    assert!(
+        err.contains("d_in = 32") && err.contains("width 64"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -241,11 +417,20 @@ fn broken_sae_files() {
     let tmp = tempfile::tempdir().unwrap();
     let pt = tmp.path().join("ckpt.pt");
     std::fs::write(&pt, b"not a zip").unwrap();
-    let err = fails(&["sae-info", &format!("{},hook=blocks.1.hook_mlp_out,activation=topk:8", s(&pt))]);
-    assert!(err.contains("ckpt.pt") && err.contains("not a PyTorch zip"), "{err}");
+    let err = fails(&[
+        "sae-info",
+        &format!("{},hook=blocks.1.hook_mlp_out,activation=topk:8", s(&pt)),
+    ]);
+    assert!(
+        err.contains("ckpt.pt") && err.contains("not a PyTorch zip"),
+        "{err}"
+    );
     let npz = tmp.path().join("params.npz");
     std::fs::write(&npz, b"not a zip either").unwrap();
-    let err = fails(&["sae-info", &format!("{},hook=blocks.1.hook_mlp_out", s(&npz))]);
+    let err = fails(&[
+        "sae-info",
+        &format!("{},hook=blocks.1.hook_mlp_out", s(&npz)),
+    ]);
     assert!(err.contains("params.npz"), "{err}");
     let err = fails(&["sae-info", "/nonexistent/sae"]);
     assert!(err.contains("does not exist"), "{err}");
@@ -264,26 +449,64 @@ fn safe_sail_checkpoints_need_an_activation_and_a_hook() {
     assert!(err.contains("activation=topk:200"), "{err}");
     let err = fails(&["sae-info", &format!("{pt},activation=topk:8")]);
     assert!(err.contains("hook"), "{err}");
-    let err = fails(&["sae-info", &format!("{pt},activation=topk:8,hook=blocks.1.hook_mlp_out,component=5")]);
+    let err = fails(&[
+        "sae-info",
+        &format!("{pt},activation=topk:8,hook=blocks.1.hook_mlp_out,component=5"),
+    ]);
     assert!(err.contains("component 5"), "{err}");
-    let o = run(&["sae-info", &format!("{pt},activation=topk:8,hook=blocks.1.hook_mlp_out,component=1")]);
+    let o = run(&[
+        "sae-info",
+        &format!("{pt},activation=topk:8,hook=blocks.1.hook_mlp_out,component=1"),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
 fn empty_prompt() {
-    let err = fails(&["capture", "--model", &qwen2(), "--prompt", "   ", "--out", "/tmp/x.safetensors"]);
+    let err = fails(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--prompt",
+        "   ",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
     assert!(err.contains("prompt is empty"), "{err}");
 }
 
 #[test]
 fn prompt_longer_than_the_context() {
     let long = "violence and elections ".repeat(200);
-    let err = fails(&["capture", "--model", &qwen2(), "--prompt", &long, "--hook", "blocks.0.hook_mlp_out", "--out", "/tmp/x.safetensors"]);
-    assert!(err.contains("context") && err.contains("--truncate"), "{err}");
+    let err = fails(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--prompt",
+        &long,
+        "--hook",
+        "blocks.0.hook_mlp_out",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
+    assert!(
+        err.contains("context") && err.contains("--truncate"),
+        "{err}"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("t.safetensors");
-    let o = run(&["capture", "--model", &qwen2(), "--prompt", &long, "--truncate", "--hook", "blocks.0.hook_mlp_out", "--out", &s(&out)]);
+    let o = run(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--prompt",
+        &long,
+        "--truncate",
+        "--hook",
+        "blocks.0.hook_mlp_out",
+        "--out",
+        &s(&out),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(load_refs(&out)["input_ids"].dims(), [256]);
 }
@@ -293,7 +516,15 @@ fn prompt_file_with_invalid_utf8() {
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("prompt.txt");
     std::fs::write(&f, b"hello \xff\xfe world").unwrap();
-    let err = fails(&["capture", "--model", &qwen2(), "--prompt-file", &s(&f), "--out", "/tmp/x.safetensors"]);
+    let err = fails(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--prompt-file",
+        &s(&f),
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
     assert!(err.contains("prompt.txt") && err.contains("UTF-8"), "{err}");
 }
 
@@ -303,15 +534,35 @@ fn chat_template_that_fails_to_render() {
     edit_json(&dir.join("tokenizer_config.json"), |v| {
         v["chat_template"] = "{{ raise_exception('System role not supported') }}".into();
     });
-    let err = fails(&["capture", "--model", &s(&dir), "--chat", "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
-    assert!(err.contains("chat template") && err.contains("System role not supported"), "{err}");
+    let err = fails(&[
+        "capture",
+        "--model",
+        &s(&dir),
+        "--chat",
+        "--prompt",
+        "hi",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
+    assert!(
+        err.contains("chat template") && err.contains("System role not supported"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_tokenizer() {
     let (_t, dir) = copy_model("qwen2");
     std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
-    let err = fails(&["capture", "--model", &s(&dir), "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    let err = fails(&[
+        "capture",
+        "--model",
+        &s(&dir),
+        "--prompt",
+        "hi",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
     assert!(err.contains("tokenizer.json"), "{err}");
 }
 
@@ -320,7 +571,17 @@ fn cuda_without_the_feature_says_how_to_build_it() {
     if cfg!(feature = "cuda") {
         return;
     }
-    let err = fails(&["capture", "--model", &qwen2(), "--device", "cuda:0", "--prompt", "hi", "--out", "/tmp/x.safetensors"]);
+    let err = fails(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--device",
+        "cuda:0",
+        "--prompt",
+        "hi",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
     assert!(err.contains("--features cuda"), "{err}");
 }
 
@@ -329,7 +590,17 @@ fn output_is_written_atomically() {
     // Writing into a missing folder fails without leaving temporary files behind.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("no/such/dir/x.safetensors");
-    let err = fails(&["capture", "--model", &qwen2(), "--prompt", "hi", "--hook", "blocks.0.hook_mlp_out", "--out", &s(&out)]);
+    let err = fails(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--prompt",
+        "hi",
+        "--hook",
+        "blocks.0.hook_mlp_out",
+        "--out",
+        &s(&out),
+    ]);
     assert!(err.contains("cannot write"), "{err}");
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(leftovers.is_empty());

@@ -23,23 +23,50 @@ fn load(name: &str, dtype: DType) -> Model {
 }
 
 fn all_hooks(layers: usize) -> Vec<HookPoint> {
-    (0..layers).flat_map(|l| HookSite::ALL.map(|s| HookPoint::new(l, s))).collect()
+    (0..layers)
+        .flat_map(|l| HookSite::ALL.map(|s| HookPoint::new(l, s)))
+        .collect()
 }
 
 /// Runs `model` on each reference prompt and compares every hook and the logits.
 fn check_model_against(model: &Model, refs_dir: &str, tol: f32) {
     for prompt in ["en", "zh", "chat"] {
-        let refs = load_refs(&fixtures().join("refs").join(refs_dir).join(format!("{prompt}.safetensors")));
-        let ids: Vec<u32> = refs["input_ids"].to_vec1::<i64>().unwrap().into_iter().map(|x| x as u32).collect();
+        let refs = load_refs(
+            &fixtures()
+                .join("refs")
+                .join(refs_dir)
+                .join(format!("{prompt}.safetensors")),
+        );
+        let ids: Vec<u32> = refs["input_ids"]
+            .to_vec1::<i64>()
+            .unwrap()
+            .into_iter()
+            .map(|x| x as u32)
+            .collect();
         let mut cap = Capture::new(all_hooks(model.cfg.num_layers));
-        let logits = model.run(&ids, &mut cap, ForwardOpts::default()).unwrap().unwrap();
+        let logits = model
+            .run(&ids, &mut cap, ForwardOpts::default())
+            .unwrap()
+            .unwrap();
         for (hook, act) in &cap.acts {
             let name = hook.to_string();
-            let want = refs.get(&name).unwrap_or_else(|| panic!("reference lacks {name}"));
-            assert_close(&format!("{refs_dir}/{prompt} {name}"), &act.squeeze(0).unwrap(), want, tol);
+            let want = refs
+                .get(&name)
+                .unwrap_or_else(|| panic!("reference lacks {name}"));
+            assert_close(
+                &format!("{refs_dir}/{prompt} {name}"),
+                &act.squeeze(0).unwrap(),
+                want,
+                tol,
+            );
         }
         assert_eq!(cap.acts.len(), 4 * model.cfg.num_layers);
-        assert_close(&format!("{refs_dir}/{prompt} logits"), &logits, &refs["logits"], tol);
+        assert_close(
+            &format!("{refs_dir}/{prompt} logits"),
+            &logits,
+            &refs["logits"],
+            tol,
+        );
     }
 }
 
@@ -88,14 +115,36 @@ fn bf16_compute_matches_within_the_stated_tolerance() {
 fn early_exit_stops_after_the_deepest_hook_and_gives_the_same_values() {
     let model = load("qwen2", DType::F32);
     let refs = load_refs(&fixtures().join("refs/qwen2/en.safetensors"));
-    let ids: Vec<u32> = refs["input_ids"].to_vec1::<i64>().unwrap().into_iter().map(|x| x as u32).collect();
+    let ids: Vec<u32> = refs["input_ids"]
+        .to_vec1::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|x| x as u32)
+        .collect();
     let hook = HookPoint::new(1, HookSite::MlpOut);
     let mut cap = Capture::new([hook, HookPoint::new(2, HookSite::ResidPre)]);
-    let out = model.run(&ids, &mut cap, ForwardOpts { stop_after_layer: Some(1) }).unwrap();
+    let out = model
+        .run(
+            &ids,
+            &mut cap,
+            ForwardOpts {
+                stop_after_layer: Some(1),
+            },
+        )
+        .unwrap();
     assert!(out.is_none(), "no logits after an early exit");
     assert!(cap.acts.contains_key(&hook));
-    assert!(!cap.acts.contains_key(&HookPoint::new(2, HookSite::ResidPre)), "layer 2 must not run");
-    assert_close("early exit", &cap.acts[&hook].squeeze(0).unwrap(), &refs["blocks.1.hook_mlp_out"], TOL_F32);
+    assert!(
+        !cap.acts
+            .contains_key(&HookPoint::new(2, HookSite::ResidPre)),
+        "layer 2 must not run"
+    );
+    assert_close(
+        "early exit",
+        &cap.acts[&hook].squeeze(0).unwrap(),
+        &refs["blocks.1.hook_mlp_out"],
+        TOL_F32,
+    );
 }
 
 #[test]
@@ -105,16 +154,40 @@ fn padded_batches_match_single_sequences() {
         let prompts = read_json(&fixtures().join("refs/prompts.json"));
         let seqs: Vec<Vec<u32>> = ["en", "zh", "chat"]
             .iter()
-            .map(|p| prompts[p]["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect())
+            .map(|p| {
+                prompts[p]["ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap() as u32)
+                    .collect()
+            })
             .collect();
         let hook = HookPoint::new(1, HookSite::ResidPost);
         let mut cap = Capture::new([hook]);
-        let logits = model.run_batch(&seqs, 0, &mut cap, ForwardOpts::default()).unwrap().unwrap();
+        let logits = model
+            .run_batch(&seqs, 0, &mut cap, ForwardOpts::default())
+            .unwrap()
+            .unwrap();
         for (i, (p, seq)) in ["en", "zh", "chat"].iter().zip(&seqs).enumerate() {
             let refs = load_refs(&fixtures().join(format!("refs/{name}/{p}.safetensors")));
-            assert_close(&format!("{name} batch logits {p}"), &logits[i], &refs["logits"], TOL_F32);
-            let act = cap.acts[&hook].get(i).unwrap().narrow(0, 0, seq.len()).unwrap();
-            assert_close(&format!("{name} batch hook {p}"), &act, &refs["blocks.1.hook_resid_post"], TOL_F32);
+            assert_close(
+                &format!("{name} batch logits {p}"),
+                &logits[i],
+                &refs["logits"],
+                TOL_F32,
+            );
+            let act = cap.acts[&hook]
+                .get(i)
+                .unwrap()
+                .narrow(0, 0, seq.len())
+                .unwrap();
+            assert_close(
+                &format!("{name} batch hook {p}"),
+                &act,
+                &refs["blocks.1.hook_resid_post"],
+                TOL_F32,
+            );
         }
     }
 }
@@ -131,7 +204,12 @@ fn hooks_can_replace_activations() {
     }
     let model = load("qwen2", DType::F32);
     let refs = load_refs(&fixtures().join("refs/qwen2/en.safetensors"));
-    let ids: Vec<u32> = refs["input_ids"].to_vec1::<i64>().unwrap().into_iter().map(|x| x as u32).collect();
+    let ids: Vec<u32> = refs["input_ids"]
+        .to_vec1::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|x| x as u32)
+        .collect();
     let hook = HookPoint::new(1, HookSite::MlpOut);
     // resid_post = resid_pre + attn_out + (replaced) mlp_out.
     struct Both(ZeroMlp, Capture);
@@ -144,9 +222,17 @@ fn hooks_can_replace_activations() {
     }
     let post = HookPoint::new(1, HookSite::ResidPost);
     let mut hooks = Both(ZeroMlp(hook), Capture::new([post]));
-    let patched = model.run(&ids, &mut hooks, ForwardOpts::default()).unwrap().unwrap();
+    let patched = model
+        .run(&ids, &mut hooks, ForwardOpts::default())
+        .unwrap()
+        .unwrap();
     let expect = (&refs["blocks.1.hook_resid_pre"] + &refs["blocks.1.hook_attn_out"]).unwrap();
-    assert_close("patched resid_post", &hooks.1.acts[&post].squeeze(0).unwrap(), &expect, TOL_F32);
+    assert_close(
+        "patched resid_post",
+        &hooks.1.acts[&post].squeeze(0).unwrap(),
+        &expect,
+        TOL_F32,
+    );
     let diff = safe_sail::tensor_util::max_rel_diff(&patched, &refs["logits"]).unwrap();
     assert!(diff > 1e-3, "zeroing an MLP must change the logits");
 }
@@ -156,14 +242,29 @@ fn greedy_generation_matches_transformers() {
     for name in ["qwen2", "llama", "gemma2", "gpt2"] {
         let model = load(name, DType::F32);
         let g = read_json(&fixtures().join(format!("refs/{name}/generate.json")));
-        let ids = |k: &str| -> Vec<u32> { g[k].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect() };
-        let opts = GenerateOpts { max_new_tokens: 12, stop_ids: vec![g["eos_token_id"].as_u64().unwrap() as u32], ..Default::default() };
+        let ids = |k: &str| -> Vec<u32> {
+            g[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect()
+        };
+        let opts = GenerateOpts {
+            max_new_tokens: 12,
+            stop_ids: vec![g["eos_token_id"].as_u64().unwrap() as u32],
+            ..Default::default()
+        };
         let mut streamed = vec![];
         let out = model
-            .generate(&ids("prompt_ids"), &opts, &mut safe_sail::model::NoHooks, |id| {
-                streamed.push(id);
-                Flow::Continue
-            })
+            .generate(
+                &ids("prompt_ids"),
+                &opts,
+                &mut safe_sail::model::NoHooks,
+                |id| {
+                    streamed.push(id);
+                    Flow::Continue
+                },
+            )
             .unwrap();
         assert_eq!(out, ids("greedy_ids"), "{name} greedy generation");
         assert_eq!(streamed, out, "every token is streamed");
@@ -174,11 +275,22 @@ fn greedy_generation_matches_transformers() {
 fn generation_with_cache_captures_the_whole_conversation() {
     let model = load("qwen2", DType::F32);
     let g = read_json(&fixtures().join("refs/qwen2/generate.json"));
-    let prompt: Vec<u32> = g["prompt_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let prompt: Vec<u32> = g["prompt_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
     let hook = HookPoint::new(2, HookSite::MlpOut);
     let mut cap = Capture::new([hook]);
-    let opts = GenerateOpts { max_new_tokens: 5, stop_ids: vec![u32::MAX], ..Default::default() };
-    let new = model.generate(&prompt, &opts, &mut cap, |_| Flow::Continue).unwrap();
+    let opts = GenerateOpts {
+        max_new_tokens: 5,
+        stop_ids: vec![u32::MAX],
+        ..Default::default()
+    };
+    let new = model
+        .generate(&prompt, &opts, &mut cap, |_| Flow::Continue)
+        .unwrap();
     assert_eq!(new.len(), 5);
     // The cached, incremental activations equal one full pass over prompt + answer (minus
     // the last token, which was never fed back).
@@ -186,7 +298,12 @@ fn generation_with_cache_captures_the_whole_conversation() {
     all.extend(&new[..4]);
     let mut full = Capture::new([hook]);
     model.run(&all, &mut full, ForwardOpts::default()).unwrap();
-    assert_close("incremental vs full", &cap.acts[&hook], &full.acts[&hook], TOL_F32);
+    assert_close(
+        "incremental vs full",
+        &cap.acts[&hook],
+        &full.acts[&hook],
+        TOL_F32,
+    );
 }
 
 #[test]
@@ -198,9 +315,17 @@ fn tokenizer_matches_python_tokenizers() {
         let text = case["text"].as_str().unwrap();
         let toks = tok.encode(text, false).unwrap();
         let ids: Vec<u64> = toks.iter().map(|t| t.id as u64).collect();
-        let want: Vec<u64> = case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        let want: Vec<u64> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
         assert_eq!(ids, want, "{name}: ids");
-        let offsets: Vec<(u64, u64)> = toks.iter().map(|t| (t.start as u64, t.end as u64)).collect();
+        let offsets: Vec<(u64, u64)> = toks
+            .iter()
+            .map(|t| (t.start as u64, t.end as u64))
+            .collect();
         let want: Vec<(u64, u64)> = case["offsets"]
             .as_array()
             .unwrap()
@@ -210,7 +335,10 @@ fn tokenizer_matches_python_tokenizers() {
         assert_eq!(offsets, want, "{name}: character offsets");
         // Display strings put every character on exactly one token and rebuild the text.
         let shown: String = toks.iter().map(|t| t.text.as_str()).collect();
-        assert_eq!(shown, text, "{name}: display strings concatenate to the text");
+        assert_eq!(
+            shown, text,
+            "{name}: display strings concatenate to the text"
+        );
     }
 }
 
@@ -219,10 +347,20 @@ fn chinese_pieces_display_as_whole_characters() {
     let tok = Tok::from_dir(&fixtures().join("tokenizer")).unwrap();
     let toks = tok.encode("Hello 世界 🙂!", false).unwrap();
     for t in &toks {
-        assert!(!t.text.contains('\u{FFFD}'), "no replacement characters: {toks:?}");
+        assert!(
+            !t.text.contains('\u{FFFD}'),
+            "no replacement characters: {toks:?}"
+        );
     }
-    let joined: Vec<&str> = toks.iter().map(|t| t.text.as_str()).filter(|s| !s.is_empty()).collect();
-    assert!(joined.iter().any(|s| s.contains('世')) && joined.iter().any(|s| s.contains('🙂')), "{joined:?}");
+    let joined: Vec<&str> = toks
+        .iter()
+        .map(|t| t.text.as_str())
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert!(
+        joined.iter().any(|s| s.contains('世')) && joined.iter().any(|s| s.contains('🙂')),
+        "{joined:?}"
+    );
 }
 
 #[test]
@@ -232,14 +370,32 @@ fn chat_template_matches_transformers() {
     for case in refs["chat"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let msgs: Vec<ChatMessage> = serde_json::from_value(case["messages"].clone()).unwrap();
-        let rendered = tok.apply_chat_template(&msgs, case["add_generation_prompt"].as_bool().unwrap()).unwrap();
-        assert_eq!(rendered, case["rendered"].as_str().unwrap(), "{name}: rendered template");
+        let rendered = tok
+            .apply_chat_template(&msgs, case["add_generation_prompt"].as_bool().unwrap())
+            .unwrap();
+        assert_eq!(
+            rendered,
+            case["rendered"].as_str().unwrap(),
+            "{name}: rendered template"
+        );
         let toks = tok.encode(&rendered, false).unwrap();
         let ids: Vec<u64> = toks.iter().map(|t| t.id as u64).collect();
-        let want: Vec<u64> = case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        let want: Vec<u64> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
         assert_eq!(ids, want, "{name}: ids");
-        let specials: Vec<&str> = toks.iter().filter(|t| t.special).map(|t| t.text.as_str()).collect();
-        assert!(specials.contains(&"<|im_start|>") && specials.contains(&"<|im_end|>"), "{name}: {specials:?}");
+        let specials: Vec<&str> = toks
+            .iter()
+            .filter(|t| t.special)
+            .map(|t| t.text.as_str())
+            .collect();
+        assert!(
+            specials.contains(&"<|im_start|>") && specials.contains(&"<|im_end|>"),
+            "{name}: {specials:?}"
+        );
     }
 }
 
@@ -247,14 +403,24 @@ fn chat_template_matches_transformers() {
 fn chat_prompts_match_the_reference_ids() {
     let model = load("qwen2", DType::F32);
     let refs = load_refs(&fixtures().join("refs/qwen2/chat.safetensors"));
-    let want: Vec<u32> = refs["input_ids"].to_vec1::<i64>().unwrap().into_iter().map(|x| x as u32).collect();
+    let want: Vec<u32> = refs["input_ids"]
+        .to_vec1::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|x| x as u32)
+        .collect();
     let p = safe_sail::model::PromptSpec {
         text: "How do elections work? 选举如何进行？".into(),
         chat: true,
         system: Some("You are a careful assistant.".into()),
         truncate: false,
     };
-    let ids: Vec<u32> = model.tokenize_prompt(&p).unwrap().iter().map(|t| t.id).collect();
+    let ids: Vec<u32> = model
+        .tokenize_prompt(&p)
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
     assert_eq!(ids, want);
 }
 
@@ -265,19 +431,37 @@ fn saes_in_every_format_match_their_reference_encodings() {
     assert!(entries.len() >= 8, "all formats present");
     for e in entries {
         let name = e["name"].as_str().unwrap();
-        let mut spec = fixtures().join(e["path"].as_str().unwrap()).display().to_string();
+        let mut spec = fixtures()
+            .join(e["path"].as_str().unwrap())
+            .display()
+            .to_string();
         if let Some(opts) = e["options"].as_object() {
             for (k, v) in opts {
-                spec.push_str(&format!(",{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
+                spec.push_str(&format!(
+                    ",{k}={}",
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                ));
             }
         }
-        let sae = load_sae(&spec.parse::<SaeSpec>().unwrap(), &Device::Cpu).unwrap_or_else(|err| panic!("{name}: {err:#}"));
-        assert_eq!(sae.hook().to_string(), e["hook"].as_str().unwrap(), "{name}: hook");
+        let sae = load_sae(&spec.parse::<SaeSpec>().unwrap(), &Device::Cpu)
+            .unwrap_or_else(|err| panic!("{name}: {err:#}"));
+        assert_eq!(
+            sae.hook().to_string(),
+            e["hook"].as_str().unwrap(),
+            "{name}: hook"
+        );
         let refs = load_refs(&fixtures().join(e["ref"].as_str().unwrap()));
         let acts = sae.encode(&refs["input"]).unwrap();
         assert_close(&format!("{name} latents"), &acts, &refs["acts"], TOL_F32);
         let recon = sae.decode(&acts).unwrap();
-        assert_close(&format!("{name} reconstruction"), &recon, &refs["recon"], TOL_F32);
+        assert_close(
+            &format!("{name} reconstruction"),
+            &recon,
+            &refs["recon"],
+            TOL_F32,
+        );
         // The sparse view agrees with the dense one.
         let sparse = sae.encode_sparse(&refs["input"], 3).unwrap();
         let dense = acts.to_vec2::<f32>().unwrap();
@@ -301,10 +485,28 @@ fn sae_hooks_capture_the_reference_inputs() {
         let model = load(e["model"].as_str().unwrap(), DType::F32);
         let refs = load_refs(&fixtures().join(e["ref"].as_str().unwrap()));
         let prompts = read_json(&fixtures().join("refs/prompts.json"));
-        let ids: Vec<u32> = prompts["en"]["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let ids: Vec<u32> = prompts["en"]["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         let hook: HookPoint = e["hook"].as_str().unwrap().parse().unwrap();
         let mut cap = Capture::new([hook]);
-        model.run(&ids, &mut cap, ForwardOpts { stop_after_layer: Some(hook.layer) }).unwrap();
-        assert_close(&format!("{name} input"), &cap.acts[&hook].squeeze(0).unwrap(), &refs["input"], TOL_F32);
+        model
+            .run(
+                &ids,
+                &mut cap,
+                ForwardOpts {
+                    stop_after_layer: Some(hook.layer),
+                },
+            )
+            .unwrap();
+        assert_close(
+            &format!("{name} input"),
+            &cap.acts[&hook].squeeze(0).unwrap(),
+            &refs["input"],
+            TOL_F32,
+        );
     }
 }

@@ -53,7 +53,9 @@ impl Act {
 pub enum RopeScaling {
     None,
     /// Positions divided by `factor`.
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
     /// Llama 3.x frequency-dependent scaling.
     Llama3 {
         factor: f64,
@@ -117,7 +119,11 @@ fn get_bool(v: &Value, key: &str) -> Option<bool> {
 fn token_ids(v: Option<&Value>) -> Vec<u32> {
     match v {
         Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64())
+            .map(|x| x as u32)
+            .collect(),
         _ => vec![],
     }
 }
@@ -165,8 +171,8 @@ impl ModelConfig {
         };
         let max_position_embeddings =
             get_usize(v, &["max_position_embeddings", "n_positions", "n_ctx"]).unwrap_or(2048);
-        let norm_eps = get_f64(v, &["rms_norm_eps", "layer_norm_epsilon", "layer_norm_eps"])
-            .unwrap_or(1e-6);
+        let norm_eps =
+            get_f64(v, &["rms_norm_eps", "layer_norm_epsilon", "layer_norm_eps"]).unwrap_or(1e-6);
         let act_name = v
             .get("hidden_activation")
             .or_else(|| v.get("hidden_act"))
@@ -179,10 +185,17 @@ impl ModelConfig {
             });
         let act = Act::parse(act_name)?;
         let rope_theta = get_f64(v, &["rope_theta"])
-            .or_else(|| v.get("rope_parameters").and_then(|r| get_f64(r, &["rope_theta"])))
+            .or_else(|| {
+                v.get("rope_parameters")
+                    .and_then(|r| get_f64(r, &["rope_theta"]))
+            })
             .unwrap_or(10000.0);
         // transformers ≥ 5 writes `rope_parameters` (type, theta and scaling together).
-        let rope_scaling = parse_rope_scaling(v.get("rope_scaling").filter(|r| !r.is_null()).or(v.get("rope_parameters")))?;
+        let rope_scaling = parse_rope_scaling(
+            v.get("rope_scaling")
+                .filter(|r| !r.is_null())
+                .or(v.get("rope_parameters")),
+        )?;
         let tie_default = matches!(arch, Arch::Gemma2 | Arch::Gpt2);
         let tie_word_embeddings = get_bool(v, "tie_word_embeddings").unwrap_or(tie_default);
         let (qkv_bias, o_bias, mlp_bias) = match arch {
@@ -207,7 +220,10 @@ impl ModelConfig {
         };
         let softcap = |k: &str| get_f64(v, &[k]).filter(|c| *c > 0.0);
         let (attn_softcap, final_softcap) = match arch {
-            Arch::Gemma2 => (softcap("attn_logit_softcapping"), softcap("final_logit_softcapping")),
+            Arch::Gemma2 => (
+                softcap("attn_logit_softcapping"),
+                softcap("final_logit_softcapping"),
+            ),
             _ => (None, None),
         };
         let sliding_window = sliding_windows(v, arch, num_layers)?;
@@ -264,8 +280,10 @@ fn parse_rope_scaling(v: Option<&Value>) -> Result<RopeScaling> {
         "linear" => RopeScaling::Linear { factor },
         "llama3" => RopeScaling::Llama3 {
             factor,
-            low_freq_factor: get_f64(v, &["low_freq_factor"]).context("rope_scaling: `low_freq_factor` is missing")?,
-            high_freq_factor: get_f64(v, &["high_freq_factor"]).context("rope_scaling: `high_freq_factor` is missing")?,
+            low_freq_factor: get_f64(v, &["low_freq_factor"])
+                .context("rope_scaling: `low_freq_factor` is missing")?,
+            high_freq_factor: get_f64(v, &["high_freq_factor"])
+                .context("rope_scaling: `high_freq_factor` is missing")?,
             original_max_position_embeddings: get_f64(v, &["original_max_position_embeddings"])
                 .context("rope_scaling: `original_max_position_embeddings` is missing")?,
         },
@@ -292,10 +310,14 @@ fn sliding_windows(v: &Value, arch: Arch, n: usize) -> Result<Vec<Option<usize>>
     }
     Ok(match arch {
         // Gemma2 alternates: even layers slide, odd layers attend globally.
-        Arch::Gemma2 => (0..n).map(|i| if i % 2 == 0 { window } else { None }).collect(),
+        Arch::Gemma2 => (0..n)
+            .map(|i| if i % 2 == 0 { window } else { None })
+            .collect(),
         Arch::Qwen2 if get_bool(v, "use_sliding_window") == Some(true) => {
             let from = get_usize(v, &["max_window_layers"]).unwrap_or(n);
-            (0..n).map(|i| if i >= from { window } else { None }).collect()
+            (0..n)
+                .map(|i| if i >= from { window } else { None })
+                .collect()
         }
         _ => vec![None; n],
     })
@@ -308,7 +330,9 @@ mod tests {
 
     #[test]
     fn unknown_model_type_is_named() {
-        let err = ModelConfig::from_json(&json!({"model_type": "mamba"})).unwrap_err().to_string();
+        let err = ModelConfig::from_json(&json!({"model_type": "mamba"}))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mamba") && err.contains("qwen2"), "{err}");
     }
 

@@ -17,7 +17,8 @@ pub fn resolve_model_dir(spec: &str) -> Result<PathBuf> {
     if p.exists() {
         bail!("model `{spec}` is a file; give the folder that holds config.json");
     }
-    let looks_like_hub_id = spec.split('/').count() == 2 && !spec.starts_with('.') && !spec.starts_with('/');
+    let looks_like_hub_id =
+        spec.split('/').count() == 2 && !spec.starts_with('.') && !spec.starts_with('/');
     if !looks_like_hub_id {
         bail!("model folder `{spec}` does not exist");
     }
@@ -38,7 +39,11 @@ pub fn resolve_model_dir(spec: &str) -> Result<PathBuf> {
          (it lands in {where_}), or give the path of a folder holding config.json, \
          model.safetensors (or model.safetensors.index.json and its shards), tokenizer.json \
          and tokenizer_config.json.",
-        caches.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")
+        caches
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -72,7 +77,10 @@ fn snapshot_in_cache(repo: &Path) -> Option<PathBuf> {
     for e in std::fs::read_dir(&snaps).ok()?.flatten() {
         let d = e.path();
         if d.join("config.json").exists() {
-            let t = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            let t = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
             if best.as_ref().is_none_or(|(bt, _)| t > *bt) {
                 best = Some((t, d));
             }
@@ -205,10 +213,13 @@ impl Weights {
     fn where_(&self) -> String {
         match self.files.as_slice() {
             [one] => one.display().to_string(),
-            many => format!("{} shards in {}", many.len(), many[0].parent().unwrap_or(Path::new(".")).display()),
+            many => format!(
+                "{} shards in {}",
+                many.len(),
+                many[0].parent().unwrap_or(Path::new(".")).display()
+            ),
         }
     }
-
 }
 
 impl WeightSource for Weights {

@@ -22,7 +22,13 @@ pub struct GenerateOpts {
 
 impl Default for GenerateOpts {
     fn default() -> Self {
-        Self { max_new_tokens: 64, temperature: 0.0, top_p: 1.0, seed: 0, stop_ids: vec![] }
+        Self {
+            max_new_tokens: 64,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+            stop_ids: vec![],
+        }
     }
 }
 
@@ -58,8 +64,15 @@ impl Model {
         if prompt.is_empty() {
             bail!("cannot generate from an empty prompt");
         }
-        let stop = if opts.stop_ids.is_empty() { self.eos_ids() } else { opts.stop_ids.clone() };
-        let room = self.cfg.max_position_embeddings.saturating_sub(prompt.len());
+        let stop = if opts.stop_ids.is_empty() {
+            self.eos_ids()
+        } else {
+            opts.stop_ids.clone()
+        };
+        let room = self
+            .cfg
+            .max_position_embeddings
+            .saturating_sub(prompt.len());
         let max_new = opts.max_new_tokens.min(room);
         let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
         let mut cache = KvCache::new();
@@ -68,10 +81,20 @@ impl Model {
         for _ in 0..max_new {
             let logits = self
                 .net
-                .forward(&input, None, Some(&mut cache), hooks, ForwardOpts::default())?
+                .forward(
+                    &input,
+                    None,
+                    Some(&mut cache),
+                    hooks,
+                    ForwardOpts::default(),
+                )?
                 .expect("full forward returns logits");
             let (_, t, _) = logits.dims3()?;
-            let last = logits.get(0)?.get(t - 1)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+            let last = logits
+                .get(0)?
+                .get(t - 1)?
+                .to_dtype(DType::F32)?
+                .to_vec1::<f32>()?;
             let next = pick(&last, opts, &mut rng);
             out.push(next);
             let flow = on_token(next);
@@ -90,7 +113,13 @@ pub fn pick(logits: &[f32], opts: &GenerateOpts, rng: &mut impl Rng) -> u32 {
         logits
             .iter()
             .enumerate()
-            .fold((0usize, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+            .fold((0usize, f32::NEG_INFINITY), |best, (i, &v)| {
+                if v > best.1 {
+                    (i, v)
+                } else {
+                    best
+                }
+            })
             .0 as u32
     };
     if opts.temperature <= 0.0 {
@@ -141,12 +170,20 @@ mod tests {
 
     #[test]
     fn tiny_top_p_is_greedy_and_sampling_is_seeded() {
-        let opts = GenerateOpts { temperature: 1.0, top_p: 0.01, ..Default::default() };
+        let opts = GenerateOpts {
+            temperature: 1.0,
+            top_p: 0.01,
+            ..Default::default()
+        };
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         for _ in 0..20 {
             assert_eq!(pick(&[0.0, 2.0, 1.0], &opts, &mut rng), 1);
         }
-        let opts = GenerateOpts { temperature: 1.0, top_p: 1.0, ..Default::default() };
+        let opts = GenerateOpts {
+            temperature: 1.0,
+            top_p: 1.0,
+            ..Default::default()
+        };
         let logits = [0.0f32; 50];
         let a: Vec<u32> = {
             let mut r = rand::rngs::StdRng::seed_from_u64(7);
@@ -157,6 +194,9 @@ mod tests {
             (0..10).map(|_| pick(&logits, &opts, &mut r)).collect()
         };
         assert_eq!(a, b);
-        assert!(a.iter().any(|&x| x != a[0]), "uniform sampling should vary: {a:?}");
+        assert!(
+            a.iter().any(|&x| x != a[0]),
+            "uniform sampling should vary: {a:?}"
+        );
     }
 }

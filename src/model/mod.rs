@@ -47,13 +47,21 @@ impl Model {
     pub fn load_dir(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
         let cfg_path = dir.join("config.json");
         if !cfg_path.exists() {
-            bail!("{} is missing: not a Hugging Face model folder", cfg_path.display());
+            bail!(
+                "{} is missing: not a Hugging Face model folder",
+                cfg_path.display()
+            );
         }
         let cfg = ModelConfig::from_file(&cfg_path)?;
         let files = files::weight_files(dir)?;
         let weights = files::Weights::open(&files, dtype, device)?;
-        let net = Transformer::load(cfg.clone(), &weights)
-            .with_context(|| format!("cannot build the {} model in {}", cfg.arch.name(), dir.display()))?;
+        let net = Transformer::load(cfg.clone(), &weights).with_context(|| {
+            format!(
+                "cannot build the {} model in {}",
+                cfg.arch.name(),
+                dir.display()
+            )
+        })?;
         let tok = Tok::from_dir(dir)?;
         if tok.vocab_size() > cfg.vocab_size {
             bail!(
@@ -63,8 +71,20 @@ impl Model {
                 cfg.vocab_size
             );
         }
-        tracing::info!(arch = cfg.arch.name(), layers = cfg.num_layers, d_model = cfg.hidden_size, ?dtype, "model loaded from {}", dir.display());
-        Ok(Self { dir: dir.to_path_buf(), cfg, net, tok })
+        tracing::info!(
+            arch = cfg.arch.name(),
+            layers = cfg.num_layers,
+            d_model = cfg.hidden_size,
+            ?dtype,
+            "model loaded from {}",
+            dir.display()
+        );
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            cfg,
+            net,
+            tok,
+        })
     }
 
     /// The width of the activation at a hook point, after checking the layer exists.
@@ -77,7 +97,9 @@ impl Model {
             );
         }
         Ok(match hook.site {
-            HookSite::ResidPre | HookSite::ResidPost | HookSite::AttnOut | HookSite::MlpOut => self.cfg.hidden_size,
+            HookSite::ResidPre | HookSite::ResidPost | HookSite::AttnOut | HookSite::MlpOut => {
+                self.cfg.hidden_size
+            }
         })
     }
 
@@ -113,7 +135,12 @@ impl Model {
 
     /// Runs the model on one sequence of ids; returns logits `[seq, vocab]` unless the
     /// pass stops early.
-    pub fn run(&self, ids: &[u32], hooks: &mut dyn Hooks, opts: ForwardOpts) -> Result<Option<Tensor>> {
+    pub fn run(
+        &self,
+        ids: &[u32],
+        hooks: &mut dyn Hooks,
+        opts: ForwardOpts,
+    ) -> Result<Option<Tensor>> {
         let input = Tensor::new(ids, self.net.device())?.unsqueeze(0)?;
         let out = self.net.forward(&input, None, None, hooks, opts)?;
         Ok(match out {
@@ -124,7 +151,13 @@ impl Model {
 
     /// Runs a batch of sequences of different lengths, right-padded, with an attention mask.
     /// Returns per-sequence logits `[len_i, vocab]` unless the pass stops early.
-    pub fn run_batch(&self, seqs: &[Vec<u32>], pad_id: u32, hooks: &mut dyn Hooks, opts: ForwardOpts) -> Result<Option<Vec<Tensor>>> {
+    pub fn run_batch(
+        &self,
+        seqs: &[Vec<u32>],
+        pad_id: u32,
+        hooks: &mut dyn Hooks,
+        opts: ForwardOpts,
+    ) -> Result<Option<Vec<Tensor>>> {
         if seqs.is_empty() {
             bail!("empty batch");
         }

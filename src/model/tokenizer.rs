@@ -34,7 +34,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: &str, content: &str) -> Self {
-        Self { role: role.into(), content: content.into() }
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -50,7 +53,8 @@ pub struct Tok {
 
 /// GPT-2's reversible byte ↔ printable-character table used by byte-level BPE.
 fn bytes_to_unicode() -> Vec<(u8, char)> {
-    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let printable =
+        |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
     let mut n = 0u32;
     (0u32..256)
         .map(|b| {
@@ -78,7 +82,10 @@ impl Tok {
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let file = dir.join("tokenizer.json");
         if !file.exists() {
-            bail!("{} is missing (only tokenizer.json tokenizers are supported)", file.display());
+            bail!(
+                "{} is missing (only tokenizer.json tokenizers are supported)",
+                file.display()
+            );
         }
         let mut inner = Tokenizer::from_file(&file)
             .map_err(|e| anyhow!("cannot load tokenizer {}: {e}", file.display()))?;
@@ -94,10 +101,20 @@ impl Tok {
             .map(|(id, _)| id)
             .collect();
         let decoder_json = serde_json::to_string(&inner.get_decoder()).unwrap_or_default();
-        let byte_decoder = decoder_json
-            .contains("ByteLevel")
-            .then(|| bytes_to_unicode().into_iter().map(|(b, c)| (c, b)).collect());
-        let mut tok = Self { inner, special_ids, byte_decoder, chat_template: None, bos_token: None, eos_token: None };
+        let byte_decoder = decoder_json.contains("ByteLevel").then(|| {
+            bytes_to_unicode()
+                .into_iter()
+                .map(|(b, c)| (c, b))
+                .collect()
+        });
+        let mut tok = Self {
+            inner,
+            special_ids,
+            byte_decoder,
+            chat_template: None,
+            bos_token: None,
+            eos_token: None,
+        };
         let cfg_path = dir.join("tokenizer_config.json");
         if cfg_path.exists() {
             let text = std::fs::read_to_string(&cfg_path)
@@ -121,7 +138,8 @@ impl Tok {
         let jinja = dir.join("chat_template.jinja");
         if tok.chat_template.is_none() && jinja.exists() {
             tok.chat_template = Some(
-                std::fs::read_to_string(&jinja).with_context(|| format!("cannot read {}", jinja.display()))?,
+                std::fs::read_to_string(&jinja)
+                    .with_context(|| format!("cannot read {}", jinja.display()))?,
             );
         }
         Ok(tok)
@@ -206,7 +224,9 @@ impl Tok {
 
     /// Decodes ids to text.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        self.inner.decode(ids, skip_special_tokens).map_err(|e| anyhow!("decoding failed: {e}"))
+        self.inner
+            .decode(ids, skip_special_tokens)
+            .map_err(|e| anyhow!("decoding failed: {e}"))
     }
 
     /// The raw bytes a token stands for (its text for special tokens).
@@ -218,7 +238,11 @@ impl Tok {
             return piece.into_bytes();
         }
         if let Some(table) = &self.byte_decoder {
-            if let Some(bytes) = piece.chars().map(|c| table.get(&c).copied()).collect::<Option<Vec<u8>>>() {
+            if let Some(bytes) = piece
+                .chars()
+                .map(|c| table.get(&c).copied())
+                .collect::<Option<Vec<u8>>>()
+            {
                 return bytes;
             }
             return piece.into_bytes();
@@ -264,11 +288,14 @@ impl Tok {
     }
 
     /// Renders the chat template for `messages`.
-    pub fn apply_chat_template(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        let template = self
-            .chat_template
-            .as_deref()
-            .context("the tokenizer has no chat_template (tokenizer_config.json or chat_template.jinja)")?;
+    pub fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        let template = self.chat_template.as_deref().context(
+            "the tokenizer has no chat_template (tokenizer_config.json or chat_template.jinja)",
+        )?;
         render_chat_template(
             template,
             messages,
@@ -318,10 +345,18 @@ pub fn render_chat_template(
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
-        Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
+    env.add_function(
+        "raise_exception",
+        |msg: String| -> Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                msg,
+            ))
+        },
+    );
+    env.add_function("strftime_now", |fmt: String| -> String {
+        strftime_now(&fmt)
     });
-    env.add_function("strftime_now", |fmt: String| -> String { strftime_now(&fmt) });
     env.add_template("chat", template)
         .map_err(|e| anyhow!("the chat template does not parse: {e}"))?;
     let tmpl = env.get_template("chat").expect("just added");
@@ -352,7 +387,17 @@ fn strftime_now(fmt: &str) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
         "December",
     ];
     let name = MONTHS[(m - 1) as usize];
@@ -391,11 +436,19 @@ mod tests {
     #[test]
     fn template_errors_are_reported() {
         let msgs = [ChatMessage::new("user", "hi")];
-        let err = render_chat_template("{% if %}", &msgs, true, "", "").unwrap_err().to_string();
-        assert!(err.contains("does not parse"), "{err}");
-        let err = render_chat_template("{{ raise_exception('no system role') }}", &msgs, true, "", "")
+        let err = render_chat_template("{% if %}", &msgs, true, "", "")
             .unwrap_err()
             .to_string();
+        assert!(err.contains("does not parse"), "{err}");
+        let err = render_chat_template(
+            "{{ raise_exception('no system role') }}",
+            &msgs,
+            true,
+            "",
+            "",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("no system role"), "{err}");
     }
 

@@ -70,8 +70,16 @@ impl Linear {
 
 enum Norm {
     /// RMSNorm; Gemma scales by `1 + w`, the others by `w`.
-    Rms { w: Tensor, eps: f64, plus_one: bool },
-    Layer { w: Tensor, b: Tensor, eps: f64 },
+    Rms {
+        w: Tensor,
+        eps: f64,
+        plus_one: bool,
+    },
+    Layer {
+        w: Tensor,
+        b: Tensor,
+        eps: f64,
+    },
 }
 
 impl Norm {
@@ -95,7 +103,9 @@ impl Norm {
                 let mean = xf.mean_keepdim(D::Minus1)?;
                 let centered = xf.broadcast_sub(&mean)?;
                 let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-                let normed = centered.broadcast_div(&(var + *eps)?.sqrt()?)?.to_dtype(dtype)?;
+                let normed = centered
+                    .broadcast_div(&(var + *eps)?.sqrt()?)?
+                    .to_dtype(dtype)?;
                 Ok(normed.broadcast_mul(w)?.broadcast_add(b)?)
             }
         }
@@ -104,7 +114,11 @@ impl Norm {
 
 enum Mlp {
     /// `down(act(gate(x)) * up(x))` (Llama, Qwen2, Gemma2).
-    Gated { gate: Linear, up: Linear, down: Linear },
+    Gated {
+        gate: Linear,
+        up: Linear,
+        down: Linear,
+    },
     /// `proj(act(fc(x)))` (GPT-2).
     Plain { fc: Linear, proj: Linear },
 }
@@ -179,7 +193,8 @@ pub fn rope_inv_freq(cfg: &ModelConfig) -> Vec<f64> {
                     } else if wavelen > low_wavelen {
                         f / factor
                     } else {
-                        let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                        let smooth = (old / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
                         (1.0 - smooth) * f / factor + smooth * f
                     }
                 })
@@ -265,15 +280,29 @@ impl Transformer {
     }
 
     fn load_llama_like(cfg: ModelConfig, w: &dyn WeightSource) -> Result<Self> {
-        let (d, hd, nh, nkv, ff) = (cfg.hidden_size, cfg.head_dim, cfg.num_heads, cfg.num_kv_heads, cfg.intermediate_size);
+        let (d, hd, nh, nkv, ff) = (
+            cfg.hidden_size,
+            cfg.head_dim,
+            cfg.num_heads,
+            cfg.num_kv_heads,
+            cfg.intermediate_size,
+        );
         let gemma = cfg.arch == Arch::Gemma2;
         let rms = |name: &str| -> Result<Norm> {
-            Ok(Norm::Rms { w: w.get(name, &[d])?, eps: cfg.norm_eps, plus_one: gemma })
+            Ok(Norm::Rms {
+                w: w.get(name, &[d])?,
+                eps: cfg.norm_eps,
+                plus_one: gemma,
+            })
         };
         let lin = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
             Ok(Linear {
                 w: w.get(&format!("{name}.weight"), &[out, inp])?,
-                b: if bias { Some(w.get(&format!("{name}.bias"), &[out])?) } else { None },
+                b: if bias {
+                    Some(w.get(&format!("{name}.bias"), &[out])?)
+                } else {
+                    None
+                },
             })
         };
         let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, d])?;
@@ -322,23 +351,43 @@ impl Transformer {
             w.get("lm_head.weight", &[cfg.vocab_size, d])?
         };
         let rope = Some(Rope::new(&cfg, w.dtype(), w.device())?);
-        Ok(Self { embed, pos_embed: None, blocks, final_norm, lm_head, rope, dtype: w.dtype(), device: w.device().clone(), cfg })
+        Ok(Self {
+            embed,
+            pos_embed: None,
+            blocks,
+            final_norm,
+            lm_head,
+            rope,
+            dtype: w.dtype(),
+            device: w.device().clone(),
+            cfg,
+        })
     }
 
     fn load_gpt2(cfg: ModelConfig, src: &dyn WeightSource) -> Result<Self> {
         // Files saved from GPT2LMHeadModel prefix every name with `transformer.`; the hub's
         // original file (saved from GPT2Model) does not.
-        let prefix = if src.contains("transformer.wte.weight") { "transformer." } else { "" };
+        let prefix = if src.contains("transformer.wte.weight") {
+            "transformer."
+        } else {
+            ""
+        };
         let w = Prefixed { src, prefix };
         let d = cfg.hidden_size;
         let ff = cfg.intermediate_size;
         let ln = |name: &str| -> Result<Norm> {
-            Ok(Norm::Layer { w: w.get(&format!("{name}.weight"), &[d])?, b: w.get(&format!("{name}.bias"), &[d])?, eps: cfg.norm_eps })
+            Ok(Norm::Layer {
+                w: w.get(&format!("{name}.weight"), &[d])?,
+                b: w.get(&format!("{name}.bias"), &[d])?,
+                eps: cfg.norm_eps,
+            })
         };
         // GPT-2's Conv1D stores weights as [in, out]; a Linear wants [out, in].
         let conv = |name: &str, inp: usize, out: usize| -> Result<Linear> {
             Ok(Linear {
-                w: w.get(&format!("{name}.weight"), &[inp, out])?.t()?.contiguous()?,
+                w: w.get(&format!("{name}.weight"), &[inp, out])?
+                    .t()?
+                    .contiguous()?,
                 b: Some(w.get(&format!("{name}.bias"), &[out])?),
             })
         };
@@ -355,8 +404,16 @@ impl Transformer {
                 })
             };
             blocks.push(Block {
-                attn: Attention { q: part(0)?, k: part(1)?, v: part(2)?, o: conv(&format!("{p}.attn.c_proj"), d, d)? },
-                mlp: Mlp::Plain { fc: conv(&format!("{p}.mlp.c_fc"), d, ff)?, proj: conv(&format!("{p}.mlp.c_proj"), ff, d)? },
+                attn: Attention {
+                    q: part(0)?,
+                    k: part(1)?,
+                    v: part(2)?,
+                    o: conv(&format!("{p}.attn.c_proj"), d, d)?,
+                },
+                mlp: Mlp::Plain {
+                    fc: conv(&format!("{p}.mlp.c_fc"), d, ff)?,
+                    proj: conv(&format!("{p}.mlp.c_proj"), ff, d)?,
+                },
                 pre_attn: ln(&format!("{p}.ln_1"))?,
                 pre_mlp: ln(&format!("{p}.ln_2"))?,
                 post_attn: None,
@@ -365,7 +422,17 @@ impl Transformer {
         }
         let final_norm = ln("ln_f")?;
         let lm_head = embed.clone();
-        Ok(Self { embed, pos_embed: Some(pos_embed), blocks, final_norm, lm_head, rope: None, dtype: w.dtype(), device: w.device().clone(), cfg })
+        Ok(Self {
+            embed,
+            pos_embed: Some(pos_embed),
+            blocks,
+            final_norm,
+            lm_head,
+            rope: None,
+            dtype: w.dtype(),
+            device: w.device().clone(),
+            cfg,
+        })
     }
 
     pub fn dtype(&self) -> DType {
@@ -408,12 +475,20 @@ impl Transformer {
         }
         if let Some(last) = opts.stop_after_layer {
             if last >= self.cfg.num_layers {
-                bail!("layer {last} is out of range: the model has {} layers", self.cfg.num_layers);
+                bail!(
+                    "layer {last} is out of range: the model has {} layers",
+                    self.cfg.num_layers
+                );
             }
         }
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.cfg.hidden_size))?;
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((
+            b,
+            t,
+            self.cfg.hidden_size,
+        ))?;
         if self.cfg.arch == Arch::Gemma2 {
-            let scale = Tensor::new((self.cfg.hidden_size as f32).sqrt(), &self.device)?.to_dtype(self.dtype)?;
+            let scale = Tensor::new((self.cfg.hidden_size as f32).sqrt(), &self.device)?
+                .to_dtype(self.dtype)?;
             x = x.broadcast_mul(&scale)?;
         }
         if let Some(pe) = &self.pos_embed {
@@ -421,7 +496,10 @@ impl Transformer {
         }
         let masks = self.attention_masks(b, t, offset, mask)?;
         let (cos, sin) = match &self.rope {
-            Some(r) => (Some(r.cos.narrow(0, offset, t)?), Some(r.sin.narrow(0, offset, t)?)),
+            Some(r) => (
+                Some(r.cos.narrow(0, offset, t)?),
+                Some(r.sin.narrow(0, offset, t)?),
+            ),
             None => (None, None),
         };
         if let Some(c) = cache.as_deref_mut() {
@@ -441,7 +519,8 @@ impl Transformer {
                 Some(_) => masks.1.as_ref(),
                 None => masks.0.as_ref(),
             };
-            let mut a = self.attention(&block.attn, &h, window_mask, cos.as_ref(), sin.as_ref(), kv)?;
+            let mut a =
+                self.attention(&block.attn, &h, window_mask, cos.as_ref(), sin.as_ref(), kv)?;
             if let Some(n) = &block.post_attn {
                 a = n.forward(&a)?;
             }
@@ -469,7 +548,11 @@ impl Transformer {
             return Ok(None);
         }
         let x = self.final_norm.forward(&x)?;
-        let mut logits = Linear { w: self.lm_head.clone(), b: None }.forward(&x)?;
+        let mut logits = Linear {
+            w: self.lm_head.clone(),
+            b: None,
+        }
+        .forward(&x)?;
         if let Some(cap) = self.cfg.final_softcap {
             logits = softcap(&logits, cap)?;
         }
@@ -517,7 +600,11 @@ impl Transformer {
                     }
                 }
             }
-            Ok(Some(Tensor::from_vec(m, (rows, 1, t, total), &self.device)?))
+            Ok(Some(Tensor::from_vec(
+                m,
+                (rows, 1, t, total),
+                &self.device,
+            )?))
         };
         let full = build(None)?;
         let windows: Vec<usize> = self.cfg.sliding_window.iter().flatten().copied().collect();
@@ -539,11 +626,29 @@ impl Transformer {
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
-        let q = attn.q.forward(x)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
-        let k = attn.k.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-        let v = attn.v.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let q = attn
+            .q
+            .forward(x)?
+            .reshape((b, t, nh, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let k = attn
+            .k
+            .forward(x)?
+            .reshape((b, t, nkv, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let v = attn
+            .v
+            .forward(x)?
+            .reshape((b, t, nkv, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
         let (q, k) = match (cos, sin) {
-            (Some(c), Some(s)) => (candle_nn::rotary_emb::rope(&q, c, s)?, candle_nn::rotary_emb::rope(&k, c, s)?),
+            (Some(c), Some(s)) => (
+                candle_nn::rotary_emb::rope(&q, c, s)?,
+                candle_nn::rotary_emb::rope(&k, c, s)?,
+            ),
             _ => (q, k),
         };
         let (k, v) = match cache {
@@ -568,7 +673,10 @@ impl Transformer {
             scores = scores.broadcast_add(m)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
-        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+        let out = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, t, nh * hd))?;
         attn.o.forward(&out)
     }
 }

@@ -36,7 +36,9 @@ impl Activation {
             return Ok(Activation::JumpRelu { relu: true });
         }
         if let Some(k) = s.strip_prefix("topk:").or_else(|| s.strip_prefix("topk=")) {
-            let k: usize = k.parse().with_context(|| format!("activation `{s}`: `{k}` is not a number"))?;
+            let k: usize = k
+                .parse()
+                .with_context(|| format!("activation `{s}`: `{k}` is not a number"))?;
             if k == 0 {
                 bail!("activation `{s}`: k must be at least 1");
             }
@@ -133,7 +135,11 @@ impl Sae {
     /// Checks that the input is `[n, d_in]` (or `[d_in]`) and returns it as f32 `[n, d_in]`
     /// on the SAE's device.
     fn prepare(&self, x: &Tensor) -> Result<Tensor> {
-        let x = if x.rank() == 1 { x.unsqueeze(0)? } else { x.clone() };
+        let x = if x.rank() == 1 {
+            x.unsqueeze(0)?
+        } else {
+            x.clone()
+        };
         let x = match x.rank() {
             2 => x,
             _ => {
@@ -171,7 +177,10 @@ impl Sae {
         match self.activation {
             Activation::Relu => Ok(pre.relu()?),
             Activation::JumpRelu { relu } => {
-                let th = self.threshold.as_ref().context("JumpReLU SAE without thresholds")?;
+                let th = self
+                    .threshold
+                    .as_ref()
+                    .context("JumpReLU SAE without thresholds")?;
                 let keep = pre.broadcast_gt(th)?.to_dtype(DType::F32)?;
                 let base = if relu { pre.relu()? } else { pre };
                 Ok((base * keep)?)
@@ -186,8 +195,12 @@ impl Sae {
         Ok(acts
             .into_par_iter()
             .map(|row| {
-                let mut nz: Vec<(u32, f32)> =
-                    row.into_iter().enumerate().filter(|(_, v)| *v > 0.0).map(|(i, v)| (i as u32, v)).collect();
+                let mut nz: Vec<(u32, f32)> = row
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, v)| *v > 0.0)
+                    .map(|(i, v)| (i as u32, v))
+                    .collect();
                 nz.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                 nz.truncate(n);
                 nz
@@ -216,7 +229,10 @@ impl Sae {
 fn topk_relu(pre: &Tensor, k: usize) -> Result<Tensor> {
     let (n, d) = pre.dims2()?;
     let device = pre.device().clone();
-    let mut data = pre.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+    let mut data = pre
+        .to_device(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
     if k < d {
         data.par_chunks_mut(d).for_each_init(
             || Vec::with_capacity(d),
@@ -244,7 +260,11 @@ mod tests {
 
     #[test]
     fn topk_keeps_k_largest_positive() {
-        let pre = Tensor::new(&[[0.5f32, -1.0, 3.0, 2.0, 0.1], [-1.0, -2.0, -3.0, 0.2, -0.5]], &Device::Cpu).unwrap();
+        let pre = Tensor::new(
+            &[[0.5f32, -1.0, 3.0, 2.0, 0.1], [-1.0, -2.0, -3.0, 0.2, -0.5]],
+            &Device::Cpu,
+        )
+        .unwrap();
         let out = topk_relu(&pre, 2).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(out[0], vec![0.0, 0.0, 3.0, 2.0, 0.0]);
         // Only one positive value: the other selected entry is cut by the ReLU.
@@ -253,7 +273,10 @@ mod tests {
 
     #[test]
     fn parses_activations() {
-        assert_eq!(Activation::parse("topk:200").unwrap(), Activation::TopK(200));
+        assert_eq!(
+            Activation::parse("topk:200").unwrap(),
+            Activation::TopK(200)
+        );
         assert_eq!(Activation::parse("ReLU").unwrap(), Activation::Relu);
         assert!(Activation::parse("topk:0").is_err());
         assert!(Activation::parse("gelu").is_err());

@@ -12,21 +12,30 @@ pub fn fixtures() -> PathBuf {
 
 /// `../shared/external/<name>`, or `None` (with a message) when `../shared` is absent.
 pub fn shared_external(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/external").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/external")
+        .join(name);
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("SKIPPED: {} is absent (a fresh clone has no ../shared)", p.display());
+        eprintln!(
+            "SKIPPED: {} is absent (a fresh clone has no ../shared)",
+            p.display()
+        );
         None
     }
 }
 
 pub fn load_refs(path: &Path) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(path, &Device::Cpu).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    candle_core::safetensors::load(path, &Device::Cpu)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
 }
 
 /// Asserts `max |a-b| / max |b| <= tol`.
