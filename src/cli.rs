@@ -436,7 +436,7 @@ fn bench(a: BenchArgs) -> Result<()> {
                 &a.seq.to_string(),
             ])
             .args([
-                "--width",
+                "--d-sae",
                 &a.width.to_string(),
                 "--k",
                 &a.k.to_string(),

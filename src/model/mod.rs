@@ -4,6 +4,7 @@
 pub mod config;
 pub mod files;
 pub mod generate;
+pub mod ops;
 pub mod tokenizer;
 pub mod transformer;
 

@@ -9,7 +9,7 @@ use super::config::{Act, Arch, ModelConfig, RopeScaling};
 use super::files::WeightSource;
 use crate::hooks::{HookPoint, HookSite};
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 
 /// Called at every hook point the forward pass reaches, in order. Returning `Some`
 /// replaces the activation there (e.g. to splice in an SAE reconstruction).
@@ -47,33 +47,42 @@ pub struct ForwardOpts {
     pub stop_after_layer: Option<usize>,
 }
 
+/// `y = x · Wᵀ + b`, with W kept transposed (`[in, out]`, contiguous) so the matmul
+/// reads both operands row-major, which the CPU kernels run fastest.
 struct Linear {
-    w: Tensor,
+    wt: Tensor,
     b: Option<Tensor>,
 }
 
 impl Linear {
+    /// From a weight in the usual `[out, in]` layout.
+    fn new(w: Tensor, b: Option<Tensor>) -> Result<Self> {
+        Ok(Self {
+            wt: w.t()?.contiguous()?,
+            b,
+        })
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let inner = *dims.last().context("linear on a scalar")?;
         let rows: usize = dims[..dims.len() - 1].iter().product();
-        let y = x.reshape((rows, inner))?.matmul(&self.w.t()?)?;
+        let y = x.reshape((rows, inner))?.matmul(&self.wt)?;
         let y = match &self.b {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         };
         let mut out = dims;
-        *out.last_mut().unwrap() = self.w.dim(0)?;
+        *out.last_mut().unwrap() = self.wt.dim(1)?;
         Ok(y.reshape(out)?)
     }
 }
 
 enum Norm {
-    /// RMSNorm; Gemma scales by `1 + w`, the others by `w`.
+    /// RMSNorm scaled by `alpha` (`w`, or `1 + w` for Gemma).
     Rms {
-        w: Tensor,
+        alpha: Tensor,
         eps: f64,
-        plus_one: bool,
     },
     Layer {
         w: Tensor,
@@ -84,30 +93,11 @@ enum Norm {
 
 impl Norm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dtype = x.dtype();
-        let xf = x.to_dtype(DType::F32)?;
+        let x = x.contiguous()?;
         match self {
-            Norm::Rms { w, eps, plus_one } => {
-                let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
-                let normed = xf.broadcast_div(&(ms + *eps)?.sqrt()?)?;
-                if *plus_one {
-                    // Gemma: (x̂ · (1 + w)) in f32, then cast.
-                    let scale = (w.to_dtype(DType::F32)? + 1.0)?;
-                    Ok(normed.broadcast_mul(&scale)?.to_dtype(dtype)?)
-                } else {
-                    // Llama/Qwen2: cast x̂ first, then multiply by w.
-                    Ok(normed.to_dtype(dtype)?.broadcast_mul(w)?)
-                }
-            }
-            Norm::Layer { w, b, eps } => {
-                let mean = xf.mean_keepdim(D::Minus1)?;
-                let centered = xf.broadcast_sub(&mean)?;
-                let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-                let normed = centered
-                    .broadcast_div(&(var + *eps)?.sqrt()?)?
-                    .to_dtype(dtype)?;
-                Ok(normed.broadcast_mul(w)?.broadcast_add(b)?)
-            }
+            // One fused kernel (f32 accumulation); Gemma's `1 + w` is folded into `alpha` at load.
+            Norm::Rms { alpha, eps } => Ok(candle_nn::ops::rms_norm(&x, alpha, *eps as f32)?),
+            Norm::Layer { w, b, eps } => Ok(candle_nn::ops::layer_norm(&x, w, b, *eps as f32)?),
         }
     }
 }
@@ -123,23 +113,14 @@ enum Mlp {
     Plain { fc: Linear, proj: Linear },
 }
 
-fn activate(act: Act, x: &Tensor) -> Result<Tensor> {
-    Ok(match act {
-        Act::Silu => x.silu()?,
-        Act::GeluTanh => x.gelu()?,
-        Act::Gelu => x.gelu_erf()?,
-        Act::Relu => x.relu()?,
-    })
-}
-
 impl Mlp {
     fn forward(&self, x: &Tensor, act: Act) -> Result<Tensor> {
         match self {
             Mlp::Gated { gate, up, down } => {
-                let h = (activate(act, &gate.forward(x)?)? * up.forward(x)?)?;
+                let h = super::ops::gated_act(act, &gate.forward(x)?, &up.forward(x)?)?;
                 down.forward(&h)
             }
-            Mlp::Plain { fc, proj } => proj.forward(&activate(act, &fc.forward(x)?)?),
+            Mlp::Plain { fc, proj } => proj.forward(&super::ops::activate(act, &fc.forward(x)?)?),
         }
     }
 }
@@ -261,15 +242,6 @@ fn softcap(x: &Tensor, cap: f64) -> Result<Tensor> {
     Ok(((x / cap)?.tanh()? * cap)?)
 }
 
-/// `[b, kv, t, d]` → `[b, kv * n, t, d]`, each key/value head shared by `n` query heads.
-fn repeat_kv(x: Tensor, n: usize) -> Result<Tensor> {
-    if n == 1 {
-        return Ok(x);
-    }
-    let (b, kv, t, d) = x.dims4()?;
-    Ok(Tensor::cat(&vec![&x; n], 2)?.reshape((b, kv * n, t, d))?)
-}
-
 impl Transformer {
     /// Builds the network from weights, checking every tensor's shape against the config.
     pub fn load(cfg: ModelConfig, w: &dyn WeightSource) -> Result<Self> {
@@ -289,21 +261,26 @@ impl Transformer {
         );
         let gemma = cfg.arch == Arch::Gemma2;
         let rms = |name: &str| -> Result<Norm> {
+            let weight = w.get(name, &[d])?;
+            let alpha = if gemma {
+                (weight.to_dtype(DType::F32)? + 1.0)?.to_dtype(weight.dtype())?
+            } else {
+                weight
+            };
             Ok(Norm::Rms {
-                w: w.get(name, &[d])?,
+                alpha,
                 eps: cfg.norm_eps,
-                plus_one: gemma,
             })
         };
         let lin = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
-            Ok(Linear {
-                w: w.get(&format!("{name}.weight"), &[out, inp])?,
-                b: if bias {
+            Linear::new(
+                w.get(&format!("{name}.weight"), &[out, inp])?,
+                if bias {
                     Some(w.get(&format!("{name}.bias"), &[out])?)
                 } else {
                     None
                 },
-            })
+            )
         };
         let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, d])?;
         let mut blocks = Vec::with_capacity(cfg.num_layers);
@@ -382,12 +359,10 @@ impl Transformer {
                 eps: cfg.norm_eps,
             })
         };
-        // GPT-2's Conv1D stores weights as [in, out]; a Linear wants [out, in].
+        // GPT-2's Conv1D stores weights as [in, out]: already the layout Linear keeps.
         let conv = |name: &str, inp: usize, out: usize| -> Result<Linear> {
             Ok(Linear {
-                w: w.get(&format!("{name}.weight"), &[inp, out])?
-                    .t()?
-                    .contiguous()?,
+                wt: w.get(&format!("{name}.weight"), &[inp, out])?,
                 b: Some(w.get(&format!("{name}.bias"), &[out])?),
             })
         };
@@ -399,7 +374,7 @@ impl Transformer {
             let qkv = conv(&format!("{p}.attn.c_attn"), d, 3 * d)?;
             let part = |j: usize| -> Result<Linear> {
                 Ok(Linear {
-                    w: qkv.w.narrow(0, j * d, d)?.contiguous()?,
+                    wt: qkv.wt.narrow(1, j * d, d)?.contiguous()?,
                     b: Some(qkv.b.as_ref().unwrap().narrow(0, j * d, d)?.contiguous()?),
                 })
             };
@@ -548,11 +523,12 @@ impl Transformer {
             return Ok(None);
         }
         let x = self.final_norm.forward(&x)?;
-        let mut logits = Linear {
-            w: self.lm_head.clone(),
-            b: None,
-        }
-        .forward(&x)?;
+        // The unembedding stays [vocab, d] (it is often the embedding itself).
+        let (b, t, d) = x.dims3()?;
+        let mut logits = x
+            .reshape((b * t, d))?
+            .matmul(&self.lm_head.t()?)?
+            .reshape((b, t, ()))?;
         if let Some(cap) = self.cfg.final_softcap {
             logits = softcap(&logits, cap)?;
         }
@@ -662,19 +638,28 @@ impl Transformer {
             }
             None => (k, v),
         };
-        let k = repeat_kv(k, nh / nkv)?;
-        let v = repeat_kv(v, nh / nkv)?;
+        // Grouped-query attention without copying keys/values: the `rep` query heads that
+        // share a key/value head are stacked along the sequence axis, so each group is one
+        // larger matmul.
+        let rep = nh / nkv;
+        let total = k.dim(2)?;
+        let q = q.reshape((b, nkv, rep * t, hd))?;
         let mut scores = (q.matmul(&k.t()?)? * self.cfg.attn_scale)?;
         if let Some(cap) = self.cfg.attn_softcap {
             scores = softcap(&scores, cap)?;
         }
         let mut scores = scores.to_dtype(DType::F32)?;
         if let Some(m) = mask {
-            scores = scores.broadcast_add(m)?;
+            let m = m.unsqueeze(2)?; // [b|1, 1, 1, t, total]
+            scores = scores
+                .reshape((b, nkv, rep, t, total))?
+                .broadcast_add(&m)?
+                .reshape((b, nkv, rep * t, total))?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
         let out = probs
-            .matmul(&v)?
+            .matmul(&v.contiguous()?)?
+            .reshape((b, nh, t, hd))?
             .transpose(1, 2)?
             .reshape((b, t, nh * hd))?;
         attn.o.forward(&out)
