@@ -30,8 +30,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the engine on the bundled sample model and show each token's strongest SAE latents
-    /// (what `safe-sail` with no arguments does).
+    /// Open the explorer window on a workspace (default: the bundled sample; what `safe-sail`
+    /// with no arguments does).
+    Gui {
+        /// A `*.sail.json` workspace file.
+        workspace: Option<PathBuf>,
+    },
+    /// Run the engine on the bundled sample model in the terminal and show each token's
+    /// strongest SAE latents.
     Demo,
     /// Run a prompt through a model, save activations at hook points and SAE latents.
     Capture(CaptureArgs),
@@ -160,7 +166,8 @@ pub fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let result = match cli.command.unwrap_or(Command::Demo) {
+    let result = match cli.command.unwrap_or(Command::Gui { workspace: None }) {
+        Command::Gui { workspace } => gui(workspace),
         Command::Demo => demo(),
         Command::Capture(a) => capture(a),
         Command::Generate(a) => generate(a),
@@ -335,6 +342,15 @@ fn indices(file: &Path) -> Result<()> {
     Ok(())
 }
 
+fn gui(workspace: Option<PathBuf>) -> Result<()> {
+    if let Some(w) = &workspace {
+        if !w.exists() {
+            bail!("workspace {} does not exist", w.display());
+        }
+    }
+    safe_sail::app::run(workspace)
+}
+
 /// The bundled sample: the tiny Qwen2 reference model and a TopK SAE from tests/fixtures.
 fn demo() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -393,7 +409,9 @@ fn demo() -> Result<()> {
             top.join("  ")
         );
     }
-    println!("\nThe explorer window is not built yet; see `safe-sail --help` for the commands.");
+    println!(
+        "\nOpen the explorer window with `safe-sail gui`; see `safe-sail --help` for all commands."
+    );
     Ok(())
 }
 

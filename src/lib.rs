@@ -4,11 +4,15 @@
 //! hooks) → [`sae`] (sparse autoencoders in every common checkpoint format) → the
 //! command line in `main.rs`.
 
+pub mod app;
 pub mod bench;
 pub mod capture;
+pub mod db;
 pub mod device;
+pub mod fsutil;
 pub mod hooks;
 pub mod model;
 pub mod pt;
 pub mod sae;
 pub mod tensor_util;
+pub mod workspace;

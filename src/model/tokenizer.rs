@@ -256,6 +256,16 @@ impl Tok {
         piece.replace('\u{2581}', " ").into_bytes()
     }
 
+    /// A readable string for one token on its own: its text, or its bytes as `\xE4\xB8` when
+    /// it holds only part of a character.
+    pub fn token_display(&self, id: u32) -> String {
+        let bytes = self.token_bytes(id);
+        match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => e.as_bytes().iter().map(|b| format!("\\x{b:02X}")).collect(),
+        }
+    }
+
     /// A readable string per token of a sequence (see [`TokenInfo::text`]).
     pub fn display_strings(&self, ids: &[u32]) -> Vec<String> {
         let mut out = Vec::with_capacity(ids.len());

@@ -1,0 +1,413 @@
+//! What one prompt run produced, and the views the inspector derives from it: per-token
+//! safety overview, one neuron's trace, the neuron table of a token and the layer heat map.
+//! Pure data, no UI: tested directly.
+
+use crate::db::{NeuronDb, NeuronRecord};
+use crate::model::tokenizer::TokenInfo;
+use std::collections::HashMap;
+
+/// One SAE's latents over the tokens: per token the active latents, strongest first.
+#[derive(Debug, Clone)]
+pub struct SaeActs {
+    /// Index of the SAE in the workspace.
+    pub sae: usize,
+    pub layer: usize,
+    pub acts: Vec<Vec<(u32, f32)>>,
+}
+
+/// The result of running a prompt (and the model's answer) through the model and SAEs.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub tokens: Vec<TokenInfo>,
+    /// How many of `tokens` are the prompt (the rest is the model's answer).
+    pub n_prompt: usize,
+    pub saes: Vec<SaeActs>,
+}
+
+/// Per-SAE knowledge the views need: explanations and normalisation scales.
+#[derive(Debug, Clone, Default)]
+pub struct SaeContext {
+    pub name: String,
+    pub layer: usize,
+    /// The neuron database that describes this SAE's latents.
+    pub db: NeuronDb,
+    /// Per latent: the activation that counts as 1.0 (its 0.999 quantile from the feature
+    /// store). Empty when no store exists yet.
+    pub q999: HashMap<u32, f32>,
+}
+
+impl SaeContext {
+    pub fn record(&self, latent: u32) -> Option<&NeuronRecord> {
+        self.db.get(self.layer, latent)
+    }
+}
+
+/// How normalized activations are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormSource {
+    /// Divided by the neuron's 0.999 quantile from its feature store (Safe-SAIL's way).
+    Quantile,
+    /// No store: divided by the neuron's largest activation in this run.
+    RunMax,
+}
+
+/// Normalisation scales for one analysis.
+pub struct Normalizer {
+    /// Per SAE position in `Analysis::saes`: latent → scale.
+    scales: Vec<HashMap<u32, (f32, NormSource)>>,
+}
+
+impl Normalizer {
+    pub fn new(a: &Analysis, ctx: &[SaeContext]) -> Self {
+        let scales = a
+            .saes
+            .iter()
+            .map(|s| {
+                let mut run_max: HashMap<u32, f32> = HashMap::new();
+                for tok in &s.acts {
+                    for &(l, v) in tok {
+                        let e = run_max.entry(l).or_insert(0.0);
+                        *e = e.max(v);
+                    }
+                }
+                let q = ctx.get(s.sae).map(|c| &c.q999);
+                run_max
+                    .into_iter()
+                    .map(
+                        |(l, m)| match q.and_then(|q| q.get(&l)).filter(|v| **v > 0.0) {
+                            Some(&q) => (l, (q, NormSource::Quantile)),
+                            None => (l, (m.max(1e-12), NormSource::RunMax)),
+                        },
+                    )
+                    .collect()
+            })
+            .collect();
+        Self { scales }
+    }
+
+    /// Normalized activation of `latent` of the `i`-th SAE of the analysis.
+    pub fn norm(&self, i: usize, latent: u32, act: f32) -> f32 {
+        self.scales[i].get(&latent).map_or(0.0, |(s, _)| act / s)
+    }
+
+    /// Whether every scale came from a feature store.
+    pub fn all_from_stores(&self) -> bool {
+        self.scales
+            .iter()
+            .flat_map(|m| m.values())
+            .all(|(_, src)| *src == NormSource::Quantile)
+    }
+}
+
+/// The strongest safety neuron at a token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SafetyHit {
+    pub norm: f32,
+    pub domain: String,
+    pub layer: usize,
+    pub latent: u32,
+}
+
+/// Per token, the strongest normalized activation among safety-tagged neurons of the
+/// chosen layers (`None` for special tokens and tokens with no safety neuron active).
+pub fn safety_overview(
+    a: &Analysis,
+    ctx: &[SaeContext],
+    norm: &Normalizer,
+    layers: &dyn Fn(usize) -> bool,
+) -> Vec<Option<SafetyHit>> {
+    (0..a.tokens.len())
+        .map(|t| {
+            if a.tokens[t].special {
+                return None;
+            }
+            let mut best: Option<SafetyHit> = None;
+            for (i, s) in a.saes.iter().enumerate() {
+                if !layers(s.layer) {
+                    continue;
+                }
+                let Some(c) = ctx.get(s.sae) else { continue };
+                for &(latent, act) in &s.acts[t] {
+                    let Some(domain) = c.record(latent).and_then(|r| r.domain()) else {
+                        continue;
+                    };
+                    let n = norm.norm(i, latent, act);
+                    if best.as_ref().is_none_or(|b| n > b.norm) {
+                        best = Some(SafetyHit {
+                            norm: n,
+                            domain: domain.to_string(),
+                            layer: s.layer,
+                            latent,
+                        });
+                    }
+                }
+            }
+            best
+        })
+        .collect()
+}
+
+/// One neuron's normalized activation on every token (0 where inactive or special).
+pub fn neuron_trace(a: &Analysis, norm: &Normalizer, sae: usize, latent: u32) -> Vec<f32> {
+    let Some(i) = a.saes.iter().position(|s| s.sae == sae) else {
+        return vec![0.0; a.tokens.len()];
+    };
+    a.saes[i]
+        .acts
+        .iter()
+        .zip(&a.tokens)
+        .map(|(tok, info)| {
+            if info.special {
+                return 0.0;
+            }
+            tok.iter()
+                .find(|(l, _)| *l == latent)
+                .map_or(0.0, |&(_, v)| norm.norm(i, latent, v))
+        })
+        .collect()
+}
+
+/// One row of a token's neuron table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeuronRow {
+    pub sae: usize,
+    pub layer: usize,
+    pub latent: u32,
+    /// `layer_index`, as in Safe-SAIL.
+    pub id: String,
+    pub norm: f32,
+    pub raw: f32,
+    pub explanation: Option<String>,
+    pub tags: Vec<String>,
+    pub score: Option<f64>,
+}
+
+/// Every neuron active at token `t` across the chosen layers.
+pub fn token_rows(
+    a: &Analysis,
+    ctx: &[SaeContext],
+    norm: &Normalizer,
+    t: usize,
+    layers: &dyn Fn(usize) -> bool,
+) -> Vec<NeuronRow> {
+    let mut rows = vec![];
+    for (i, s) in a.saes.iter().enumerate() {
+        if !layers(s.layer) {
+            continue;
+        }
+        let rec = |l: u32| {
+            ctx.get(s.sae)
+                .and_then(|c| c.record(l))
+                .cloned()
+                .unwrap_or_default()
+        };
+        for &(latent, raw) in &s.acts[t] {
+            let r = rec(latent);
+            rows.push(NeuronRow {
+                sae: s.sae,
+                layer: s.layer,
+                latent,
+                id: crate::db::neuron_id(s.layer, latent),
+                norm: norm.norm(i, latent, raw),
+                raw,
+                explanation: r.explanation,
+                tags: r.tag_list,
+                score: r.correlation_score,
+            });
+        }
+    }
+    rows.sort_by(|a, b| b.norm.total_cmp(&a.norm));
+    rows
+}
+
+/// Filters for the neuron table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowFilter {
+    /// Only rows carrying this tag (`"none"` = rows without tags).
+    pub tag: Option<String>,
+    pub layer: Option<usize>,
+    pub min_score: f64,
+}
+
+impl RowFilter {
+    pub fn keep(&self, r: &NeuronRow) -> bool {
+        let tag_ok = match self.tag.as_deref() {
+            None => true,
+            Some("none") => r.tags.is_empty(),
+            Some(t) => r.tags.iter().any(|x| x == t),
+        };
+        let score_ok = self.min_score <= 0.0 || r.score.is_some_and(|s| s >= self.min_score);
+        tag_ok && self.layer.is_none_or(|l| l == r.layer) && score_ok
+    }
+}
+
+/// Sort keys of the neuron table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Id,
+    Norm,
+    Raw,
+    Score,
+}
+
+/// Sorts rows in place; ties broken by neuron id so the order is stable.
+pub fn sort_rows(rows: &mut [NeuronRow], by: SortBy, descending: bool) {
+    rows.sort_by(|a, b| {
+        let o = match by {
+            SortBy::Id => (a.layer, a.latent).cmp(&(b.layer, b.latent)),
+            SortBy::Norm => a.norm.total_cmp(&b.norm),
+            SortBy::Raw => a.raw.total_cmp(&b.raw),
+            SortBy::Score => a
+                .score
+                .unwrap_or(f64::NEG_INFINITY)
+                .total_cmp(&b.score.unwrap_or(f64::NEG_INFINITY)),
+        };
+        let o = if descending { o.reverse() } else { o };
+        o.then((a.layer, a.latent).cmp(&(b.layer, b.latent)))
+    });
+}
+
+/// Layers × tokens: per SAE (row) and token (column) the strongest normalized activation
+/// among safety neurons, or among all neurons when `safety_only` is false.
+pub fn layer_heatmap(
+    a: &Analysis,
+    ctx: &[SaeContext],
+    norm: &Normalizer,
+    safety_only: bool,
+) -> Vec<Vec<f32>> {
+    a.saes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.acts
+                .iter()
+                .zip(&a.tokens)
+                .map(|(tok, info)| {
+                    if info.special {
+                        return 0.0;
+                    }
+                    tok.iter()
+                        .filter(|(l, _)| {
+                            !safety_only
+                                || ctx
+                                    .get(s.sae)
+                                    .and_then(|c| c.record(*l))
+                                    .is_some_and(NeuronRecord::is_safety)
+                        })
+                        .map(|&(l, v)| norm.norm(i, l, v))
+                        .fold(0.0, f32::max)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tok(text: &str, special: bool) -> TokenInfo {
+        TokenInfo {
+            id: 0,
+            text: text.into(),
+            start: 0,
+            end: 0,
+            special,
+        }
+    }
+
+    fn fixture() -> (Analysis, Vec<SaeContext>) {
+        let a = Analysis {
+            tokens: vec![
+                tok("<|im_start|>", true),
+                tok("bomb", false),
+                tok(" cake", false),
+            ],
+            n_prompt: 3,
+            saes: vec![SaeActs {
+                sae: 0,
+                layer: 8,
+                acts: vec![
+                    vec![(1, 9.0)],
+                    vec![(1, 4.0), (2, 2.0)],
+                    vec![(2, 1.0), (3, 5.0)],
+                ],
+            }],
+        };
+        let mut db = NeuronDb::default();
+        db.records.insert(
+            "8_1".into(),
+            NeuronRecord {
+                explanation: Some("explosives".into()),
+                correlation_score: Some(0.5),
+                tag_list: vec!["terror".into()],
+            },
+        );
+        db.records.insert(
+            "8_2".into(),
+            NeuronRecord {
+                explanation: Some("food".into()),
+                correlation_score: Some(0.3),
+                tag_list: vec![],
+            },
+        );
+        let ctx = vec![SaeContext {
+            name: "s".into(),
+            layer: 8,
+            db,
+            q999: HashMap::from([(1, 8.0)]),
+        }];
+        (a, ctx)
+    }
+
+    #[test]
+    fn overview_skips_special_tokens_and_uses_quantiles() {
+        let (a, ctx) = fixture();
+        let n = Normalizer::new(&a, &ctx);
+        let o = safety_overview(&a, &ctx, &n, &|_| true);
+        assert_eq!(o[0], None, "special tokens are excluded");
+        let hit = o[1].as_ref().unwrap();
+        assert_eq!((hit.domain.as_str(), hit.latent), ("terror", 1));
+        assert!((hit.norm - 0.5).abs() < 1e-6, "4 / q999 8 = 0.5");
+        assert_eq!(o[2], None, "no safety neuron active");
+        assert!(!n.all_from_stores(), "latents 2 and 3 have no quantile");
+        assert!(safety_overview(&a, &ctx, &n, &|l| l != 8)
+            .iter()
+            .all(Option::is_none));
+    }
+
+    #[test]
+    fn rows_filter_and_sort() {
+        let (a, ctx) = fixture();
+        let n = Normalizer::new(&a, &ctx);
+        let mut rows = token_rows(&a, &ctx, &n, 2, &|_| true);
+        assert_eq!(rows.len(), 2);
+        // Latent 3 has no store: normalized by its run max (5) → 1.0; latent 2 by 2.0 → 0.5.
+        assert_eq!(rows[0].id, "8_3");
+        assert_eq!(rows[0].norm, 1.0);
+        sort_rows(&mut rows, SortBy::Score, true);
+        assert_eq!(rows[0].id, "8_2");
+        let f = RowFilter {
+            tag: Some("none".into()),
+            layer: Some(8),
+            min_score: 0.25,
+        };
+        assert_eq!(rows.iter().filter(|r| f.keep(r)).count(), 1);
+        let f = RowFilter {
+            tag: Some("terror".into()),
+            ..Default::default()
+        };
+        assert_eq!(rows.iter().filter(|r| f.keep(r)).count(), 0);
+    }
+
+    #[test]
+    fn trace_and_heatmap() {
+        let (a, ctx) = fixture();
+        let n = Normalizer::new(&a, &ctx);
+        assert_eq!(neuron_trace(&a, &n, 0, 1), vec![0.0, 0.5, 0.0]);
+        let h = layer_heatmap(&a, &ctx, &n, true);
+        assert_eq!(h, vec![vec![0.0, 0.5, 0.0]]);
+        let h = layer_heatmap(&a, &ctx, &n, false);
+        assert_eq!(h[0][2], 1.0);
+    }
+}

@@ -1,0 +1,498 @@
+//! The prompt inspector: prompt box and options, tokens shaded by activation, a token's
+//! neuron table, and the layers × tokens heat map.
+
+use super::analysis::{
+    layer_heatmap, neuron_trace, safety_overview, sort_rows, token_rows, Analysis, NeuronRow,
+    Normalizer, RowFilter, SaeContext, SortBy,
+};
+use super::style::{domain_color, shade, tag_chip, token_label, NEURON_COLOR};
+use eframe::egui::{self, Color32, RichText, Sense};
+use std::collections::BTreeSet;
+
+/// What token shading shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shading {
+    /// The strongest safety neuron at each token, coloured by domain.
+    Safety,
+    /// One neuron (SAE index, latent).
+    Neuron(usize, u32),
+}
+
+/// The inspector's state.
+pub struct Inspector {
+    pub prompt: String,
+    pub chat: bool,
+    pub system: String,
+    pub answer: bool,
+    pub max_new_tokens: usize,
+    pub shading: Shading,
+    /// Layers hidden from the views.
+    pub hidden_layers: BTreeSet<usize>,
+    pub analysis: Option<Analysis>,
+    norm: Option<Normalizer>,
+    pub selected_token: Option<usize>,
+    pub filter: RowFilter,
+    pub sort: (SortBy, bool),
+}
+
+/// What the user asked for this frame.
+pub enum Action {
+    Run,
+    Cancel,
+    OpenNeuron(usize, u32),
+}
+
+impl Default for Inspector {
+    fn default() -> Self {
+        Self {
+            prompt: String::new(),
+            chat: true,
+            system: "You are a helpful assistant.".into(),
+            answer: false,
+            max_new_tokens: 32,
+            shading: Shading::Safety,
+            hidden_layers: BTreeSet::new(),
+            analysis: None,
+            norm: None,
+            selected_token: None,
+            filter: RowFilter::default(),
+            sort: (SortBy::Norm, true),
+        }
+    }
+}
+
+impl Inspector {
+    /// Takes a new analysis.
+    pub fn set_analysis(&mut self, a: Analysis, ctx: &[SaeContext]) {
+        self.norm = Some(Normalizer::new(&a, ctx));
+        self.selected_token = None;
+        self.analysis = Some(a);
+    }
+
+    fn layer_on(&self, l: usize) -> bool {
+        !self.hidden_layers.contains(&l)
+    }
+
+    /// Draws the inspector. `busy` disables running; `streamed` is the answer so far.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        ctx: &[SaeContext],
+        ready: bool,
+        busy: bool,
+        has_chat_template: bool,
+        streamed: &str,
+    ) -> Option<Action> {
+        let mut action = None;
+        ui.horizontal(|ui| {
+            ui.heading("Prompt inspector");
+        });
+        let edit = egui::TextEdit::multiline(&mut self.prompt)
+            .hint_text("Type a prompt (English or 中文) and press Ctrl+Enter")
+            .desired_rows(3)
+            .desired_width(f32::INFINITY);
+        let resp = ui.add(edit).labelled_by(ui.label("Prompt").id);
+        let ctrl_enter =
+            ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter));
+        if ctrl_enter && resp.has_focus() && ready && !busy {
+            action = Some(Action::Run);
+        }
+        ui.horizontal_wrapped(|ui| {
+            ui.add_enabled(
+                has_chat_template,
+                egui::Checkbox::new(&mut self.chat, "Apply chat template"),
+            )
+            .on_disabled_hover_text("This model's tokenizer has no chat template");
+            if self.chat && has_chat_template {
+                let l = ui.label("System:");
+                ui.add(egui::TextEdit::singleline(&mut self.system).desired_width(260.0))
+                    .labelled_by(l.id);
+            }
+            ui.separator();
+            ui.checkbox(&mut self.answer, "Let the model answer");
+            if self.answer {
+                let l = ui.label("max new tokens");
+                ui.add(egui::DragValue::new(&mut self.max_new_tokens).range(1..=1024))
+                    .labelled_by(l.id);
+            }
+            ui.separator();
+            if busy {
+                ui.spinner();
+                if ui.button("Cancel").clicked() {
+                    action = Some(Action::Cancel);
+                }
+            } else {
+                let run = ui.add_enabled(
+                    ready && !self.prompt.trim().is_empty(),
+                    egui::Button::new("▶ Run"),
+                );
+                if run.clicked() {
+                    action = Some(Action::Run);
+                }
+            }
+        });
+        if busy && !streamed.is_empty() {
+            ui.group(|ui| {
+                ui.label(RichText::new("Answer so far").small().weak());
+                ui.label(streamed);
+            });
+        }
+        let (Some(a), Some(norm)) = (self.analysis.take(), self.norm.take()) else {
+            ui.add_space(12.0);
+            ui.label(
+                RichText::new(
+                    "Run a prompt to see its tokens shaded by the activation of safety neurons.",
+                )
+                .weak(),
+            );
+            return action;
+        };
+        if let Some(act) = self.results_ui(ui, ctx, &a, &norm) {
+            action = Some(act);
+        }
+        self.analysis = Some(a);
+        self.norm = Some(norm);
+        action
+    }
+
+    fn results_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        ctx: &[SaeContext],
+        a: &Analysis,
+        norm: &Normalizer,
+    ) -> Option<Action> {
+        let mut action = None;
+        ui.separator();
+        self.shading_controls(ui, ctx, a);
+        if !norm.all_from_stores() {
+            ui.label(
+                RichText::new(
+                    "No feature store for some neurons: their activations are normalized by their maximum in this run \
+                     (run `safe-sail collect` to normalize by each neuron's 0.999 quantile).",
+                )
+                .small()
+                .weak(),
+            );
+        }
+        let layer_on = |l: usize| !self.hidden_layers.contains(&l);
+        let colors: Vec<Option<Color32>> = match self.shading {
+            Shading::Safety => safety_overview(a, ctx, norm, &layer_on)
+                .into_iter()
+                .map(|h| h.map(|h| shade(domain_color(&h.domain), h.norm)))
+                .collect(),
+            Shading::Neuron(s, l) => neuron_trace(a, norm, s, l)
+                .into_iter()
+                .map(|v| (v > 0.0).then(|| shade(NEURON_COLOR, v)))
+                .collect(),
+        };
+        if let Some(t) = self.tokens_view(ui, a, ctx, norm, &colors) {
+            self.selected_token = Some(t);
+        }
+        ui.add_space(6.0);
+        egui::CollapsingHeader::new("Activation pathway (layers × tokens)")
+            .default_open(true)
+            .show(ui, |ui| {
+                heatmap(ui, a, ctx, norm);
+            });
+        if let Some(t) = self.selected_token.filter(|t| *t < a.tokens.len()) {
+            ui.separator();
+            let rows = token_rows(a, ctx, norm, t, &|l| self.layer_on(l));
+            if let Some(open) = self.token_table(ui, a, t, rows) {
+                action = Some(open);
+            }
+        }
+        action
+    }
+
+    fn shading_controls(&mut self, ui: &mut egui::Ui, ctx: &[SaeContext], a: &Analysis) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Shading:");
+            ui.radio_value(&mut self.shading, Shading::Safety, "Safety overview");
+            if let Shading::Neuron(s, l) = self.shading {
+                let layer = ctx.get(s).map_or(0, |c| c.layer);
+                ui.radio_value(
+                    &mut self.shading,
+                    Shading::Neuron(s, l),
+                    format!("Neuron {layer}_{l}"),
+                );
+            } else {
+                ui.label(
+                    RichText::new("(pick a neuron in a token's table to follow it)")
+                        .weak()
+                        .small(),
+                );
+            }
+            ui.separator();
+            ui.label("Layers:");
+            let layers: BTreeSet<usize> = a.saes.iter().map(|s| s.layer).collect();
+            for l in layers {
+                let mut on = !self.hidden_layers.contains(&l);
+                if ui.checkbox(&mut on, format!("L{l}")).changed() {
+                    if on {
+                        self.hidden_layers.remove(&l);
+                    } else {
+                        self.hidden_layers.insert(l);
+                    }
+                }
+            }
+        });
+        if self.shading == Shading::Safety {
+            super::style::domain_legend(ui);
+        }
+    }
+
+    /// Tokens as flowing text; returns a clicked token.
+    fn tokens_view(
+        &self,
+        ui: &mut egui::Ui,
+        a: &Analysis,
+        ctx: &[SaeContext],
+        norm: &Normalizer,
+        colors: &[Option<Color32>],
+    ) -> Option<usize> {
+        let mut clicked = None;
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal_wrapped(|ui| {
+                ui.spacing_mut().item_spacing = egui::vec2(0.0, 4.0);
+                for (t, tok) in a.tokens.iter().enumerate() {
+                    if t == a.n_prompt && t > 0 {
+                        ui.end_row();
+                        ui.label(RichText::new("answer → ").small().weak());
+                    }
+                    let mut text = RichText::new(token_label(&tok.text)).monospace();
+                    if tok.special {
+                        text = text.weak().small();
+                    } else if let Some(c) = colors[t] {
+                        text = text.background_color(c);
+                    }
+                    if self.selected_token == Some(t) {
+                        text = text.underline().strong();
+                    }
+                    let resp = ui
+                        .add(egui::Label::new(text).sense(Sense::click()))
+                        .on_hover_ui(|ui| {
+                            token_tooltip(ui, a, ctx, norm, t);
+                        });
+                    if resp.clicked() {
+                        clicked = Some(t);
+                    }
+                    if tok.text.contains('\n') {
+                        ui.end_row();
+                    }
+                }
+            });
+        });
+        clicked
+    }
+
+    fn token_table(
+        &mut self,
+        ui: &mut egui::Ui,
+        a: &Analysis,
+        t: usize,
+        mut rows: Vec<NeuronRow>,
+    ) -> Option<Action> {
+        let mut action = None;
+        let tok = &a.tokens[t];
+        ui.horizontal(|ui| {
+            ui.strong(format!("Token {t}: {:?}", tok.text));
+            ui.label(
+                RichText::new(format!("id {} · {} active neurons", tok.id, rows.len())).weak(),
+            );
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Filter:");
+            egui::ComboBox::from_id_salt("tag-filter")
+                .selected_text(self.filter.tag.clone().unwrap_or_else(|| "any tag".into()))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.filter.tag, None, "any tag");
+                    for d in crate::db::SAFETY_DOMAINS {
+                        ui.selectable_value(&mut self.filter.tag, Some(d.to_string()), d);
+                    }
+                    ui.selectable_value(&mut self.filter.tag, Some("none".into()), "no tag");
+                });
+            let layers: BTreeSet<usize> = rows.iter().map(|r| r.layer).collect();
+            egui::ComboBox::from_id_salt("layer-filter")
+                .selected_text(
+                    self.filter
+                        .layer
+                        .map_or("any layer".into(), |l| format!("layer {l}")),
+                )
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.filter.layer, None, "any layer");
+                    for l in layers {
+                        ui.selectable_value(&mut self.filter.layer, Some(l), format!("layer {l}"));
+                    }
+                });
+            ui.add(egui::Slider::new(&mut self.filter.min_score, 0.0..=1.0).text("min score"));
+        });
+        rows.retain(|r| self.filter.keep(r));
+        sort_rows(&mut rows, self.sort.0, self.sort.1);
+        if rows.is_empty() {
+            ui.label(RichText::new("No neuron matches these filters.").weak());
+            return None;
+        }
+        let header = |ui: &mut egui::Ui, sort: &mut (SortBy, bool), key: SortBy, name: &str| {
+            let arrow = if sort.0 == key {
+                if sort.1 {
+                    " ↓"
+                } else {
+                    " ↑"
+                }
+            } else {
+                ""
+            };
+            if ui.button(format!("{name}{arrow}")).clicked() {
+                *sort = if sort.0 == key {
+                    (key, !sort.1)
+                } else {
+                    (key, true)
+                };
+            }
+        };
+        use egui_extras::{Column, TableBuilder};
+        let mut sort = self.sort;
+        TableBuilder::new(ui)
+            .id_salt("token-neurons")
+            .striped(true)
+            .resizable(true)
+            .max_scroll_height(320.0)
+            .column(Column::auto().at_least(80.0))
+            .column(Column::auto().at_least(70.0))
+            .column(Column::auto().at_least(60.0))
+            .column(Column::remainder().at_least(200.0).clip(true))
+            .column(Column::auto().at_least(90.0))
+            .column(Column::auto().at_least(50.0))
+            .header(22.0, |mut h| {
+                h.col(|ui| header(ui, &mut sort, SortBy::Id, "Neuron"));
+                h.col(|ui| header(ui, &mut sort, SortBy::Norm, "Normalized"));
+                h.col(|ui| header(ui, &mut sort, SortBy::Raw, "Raw"));
+                h.col(|ui| {
+                    ui.strong("Explanation");
+                });
+                h.col(|ui| {
+                    ui.strong("Tags");
+                });
+                h.col(|ui| header(ui, &mut sort, SortBy::Score, "Score"));
+            })
+            .body(|body| {
+                body.rows(22.0, rows.len(), |mut row| {
+                    let r = &rows[row.index()];
+                    row.col(|ui| {
+                        if ui
+                            .link(&r.id)
+                            .on_hover_text("Open the neuron page")
+                            .clicked()
+                        {
+                            action = Some(Action::OpenNeuron(r.sae, r.latent));
+                        }
+                    });
+                    row.col(|ui| {
+                        ui.label(format!("{:.2}", r.norm));
+                    });
+                    row.col(|ui| {
+                        ui.label(format!("{:.3}", r.raw));
+                    });
+                    row.col(|ui| {
+                        let text = r.explanation.clone().unwrap_or_else(|| "—".into());
+                        ui.label(text.lines().next().unwrap_or(""))
+                            .on_hover_text(text);
+                    });
+                    row.col(|ui| {
+                        ui.horizontal(|ui| {
+                            for t in &r.tags {
+                                tag_chip(ui, t);
+                            }
+                        });
+                    });
+                    row.col(|ui| {
+                        ui.label(r.score.map_or("—".into(), |s| format!("{s:.2}")));
+                    });
+                });
+            });
+        self.sort = sort;
+        if let Some(Action::OpenNeuron(s, l)) = action {
+            self.shading = Shading::Neuron(s, l);
+        }
+        action
+    }
+}
+
+fn token_tooltip(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Normalizer, t: usize) {
+    let tok = &a.tokens[t];
+    ui.strong(format!("{:?} (id {})", tok.text, tok.id));
+    if tok.special {
+        ui.label(RichText::new("special token: excluded from the overview").weak());
+        return;
+    }
+    let rows = token_rows(a, ctx, norm, t, &|_| true);
+    for r in rows.iter().take(5) {
+        let expl = r.explanation.as_deref().unwrap_or("—");
+        let expl: String = expl.chars().take(60).collect();
+        ui.label(format!("{}  {:.2}  {}", r.id, r.norm, expl));
+    }
+    if rows.is_empty() {
+        ui.label(RichText::new("no active neurons").weak());
+    }
+}
+
+fn heatmap(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Normalizer) {
+    if a.saes.is_empty() || a.tokens.is_empty() {
+        ui.label(RichText::new("No SAE loaded.").weak());
+        return;
+    }
+    let any_safety = ctx
+        .iter()
+        .any(|c| c.db.records.values().any(|r| r.is_safety()));
+    let grid = layer_heatmap(a, ctx, norm, any_safety);
+    if !any_safety {
+        ui.label(RichText::new("No safety-tagged neurons in the neuron database: showing the strongest activation of any neuron.").weak().small());
+    }
+    let label_w = 40.0;
+    let cell_w = ((ui.available_width() - label_w) / a.tokens.len() as f32).clamp(4.0, 28.0);
+    let cell_h = 18.0;
+    let (rect, resp) = ui.allocate_exact_size(
+        egui::vec2(
+            label_w + cell_w * a.tokens.len() as f32,
+            cell_h * grid.len() as f32,
+        ),
+        Sense::hover(),
+    );
+    let painter = ui.painter_at(rect);
+    let fg = ui.visuals().text_color();
+    for (r, row) in grid.iter().enumerate() {
+        let y = rect.top() + r as f32 * cell_h;
+        painter.text(
+            egui::pos2(rect.left() + 2.0, y + cell_h / 2.0),
+            egui::Align2::LEFT_CENTER,
+            format!("L{}", a.saes[r].layer),
+            egui::FontId::monospace(11.0),
+            fg,
+        );
+        for (c, v) in row.iter().enumerate() {
+            let x = rect.left() + label_w + c as f32 * cell_w;
+            let cell =
+                egui::Rect::from_min_size(egui::pos2(x, y), egui::vec2(cell_w - 1.0, cell_h - 1.0));
+            painter.rect_filled(cell, 1.0, shade(Color32::from_rgb(220, 50, 47), *v));
+            painter.rect_stroke(
+                cell,
+                1.0,
+                egui::Stroke::new(0.5, ui.visuals().weak_text_color().gamma_multiply(0.3)),
+                egui::StrokeKind::Inside,
+            );
+        }
+    }
+    if let Some(p) = resp.hover_pos() {
+        let c = ((p.x - rect.left() - label_w) / cell_w).floor();
+        let r = ((p.y - rect.top()) / cell_h).floor();
+        if c >= 0.0 && r >= 0.0 && (c as usize) < a.tokens.len() && (r as usize) < grid.len() {
+            let (c, r) = (c as usize, r as usize);
+            resp.on_hover_text_at_pointer(format!(
+                "L{} · token {c} {:?} · {:.2}",
+                a.saes[r].layer, a.tokens[c].text, grid[r][c]
+            ));
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! A neuron's page: explanation, tags, score and review status; statistics and examples
+//! from its feature store (or what to run to make one); the tokens its decoder direction
+//! promotes and suppresses; a box to try one's own text; previous / next / jump.
+
+use super::analysis::SaeContext;
+use super::style::{shade, tag_chip, token_label, NEURON_COLOR};
+use super::worker::{SaeInfo, TokenScores, TokenTrace};
+use eframe::egui::{self, RichText};
+
+/// A neuron's promoted and suppressed tokens, as received.
+pub struct Logits {
+    pub sae: usize,
+    pub latent: u32,
+    pub top: TokenScores,
+    pub bottom: TokenScores,
+}
+
+/// What the page shows and what it has received from the engine.
+#[derive(Default)]
+pub struct NeuronPage {
+    /// (SAE index, latent).
+    pub current: Option<(usize, u32)>,
+    pub jump: String,
+    pub jump_error: Option<String>,
+    pub try_text: String,
+    /// Promoted / suppressed tokens of `current`, when received.
+    pub logits: Option<Logits>,
+    /// Per-token activations of `current` on `try_text`, when received.
+    pub tried: Option<(usize, u32, TokenTrace)>,
+}
+
+/// Requests from the page to the engine.
+pub enum PageAction {
+    /// Show this neuron (and fetch its logits).
+    Open(usize, u32),
+    TryText(usize, u32, String),
+}
+
+impl NeuronPage {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        ctx: &[SaeContext],
+        saes: &[Option<SaeInfo>],
+        busy: bool,
+    ) -> Option<PageAction> {
+        let mut action = None;
+        let Some((sae, latent)) = self.current else {
+            ui.heading("Neuron");
+            ui.label(
+                RichText::new(
+                    "Open a neuron from a token's table in the inspector, or jump to one by id:",
+                )
+                .weak(),
+            );
+            self.jump_box(ui, ctx, &mut action);
+            return action;
+        };
+        let c = ctx.get(sae);
+        let info = saes.get(sae).and_then(Option::as_ref);
+        let layer = info.map(|i| i.layer).or(c.map(|c| c.layer)).unwrap_or(0);
+        let d_sae = info.map_or(u32::MAX as usize, |i| i.d_sae);
+        ui.horizontal(|ui| {
+            ui.heading(format!("Neuron {layer}_{latent}"));
+            ui.label(
+                RichText::new(format!(
+                    "{} · {}",
+                    c.map_or("", |c| c.name.as_str()),
+                    info.map_or("", |i| i.hook.as_str())
+                ))
+                .weak(),
+            );
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(latent > 0, egui::Button::new("◀ Previous"))
+                .clicked()
+            {
+                action = Some(PageAction::Open(sae, latent - 1));
+            }
+            if ui
+                .add_enabled((latent as usize + 1) < d_sae, egui::Button::new("Next ▶"))
+                .clicked()
+            {
+                action = Some(PageAction::Open(sae, latent + 1));
+            }
+            ui.separator();
+            self.jump_box(ui, ctx, &mut action);
+        });
+        ui.separator();
+        let rec = c.and_then(|c| c.record(latent));
+        egui::Grid::new("neuron-head")
+            .num_columns(2)
+            .spacing([12.0, 6.0])
+            .show(ui, |ui| {
+                ui.label("Explanation");
+                match rec.and_then(|r| r.explanation.as_deref()) {
+                    Some(e) => ui.label(e),
+                    None => ui.label(RichText::new("No explanation yet.").weak()),
+                };
+                ui.end_row();
+                ui.label("Tags");
+                ui.horizontal(|ui| match rec {
+                    Some(r) if !r.tag_list.is_empty() => {
+                        r.tag_list.iter().for_each(|t| tag_chip(ui, t))
+                    }
+                    _ => {
+                        ui.label(RichText::new("none").weak());
+                    }
+                });
+                ui.end_row();
+                ui.label("Score");
+                ui.label(
+                    rec.and_then(|r| r.correlation_score)
+                        .map_or("—".into(), |s| format!("{s:.3}")),
+                );
+                ui.end_row();
+                ui.label("Review");
+                ui.label(RichText::new("unreviewed").weak());
+                ui.end_row();
+            });
+        ui.separator();
+        egui::CollapsingHeader::new("Statistics and top-activating examples").default_open(true).show(ui, |ui| {
+            ui.label(
+                RichText::new(format!(
+                    "No feature store for this SAE yet. Collect one to see density, quantiles, the activation \
+                     histogram and top / quantile-sampled examples:\n  safe-sail collect --model MODEL --sae {} --corpus CORPUS.jsonl --out STORE_DIR\n\
+                     then add `\"store\": \"STORE_DIR\"` to this SAE in the workspace file.",
+                    info.map_or("SAE".to_string(), |i| format!("SAE,hook={}", i.hook))
+                ))
+                .weak(),
+            );
+        });
+        egui::CollapsingHeader::new("Promoted and suppressed tokens")
+            .default_open(true)
+            .show(ui, |ui| match &self.logits {
+                Some(Logits {
+                    sae: s,
+                    latent: l,
+                    top,
+                    bottom,
+                }) if (*s, *l) == (sae, latent) => {
+                    ui.label(
+                        RichText::new(
+                            "Decoder direction · unembedding (the final norm is ignored)",
+                        )
+                        .small()
+                        .weak(),
+                    );
+                    ui.columns(2, |cols| {
+                        cols[0].strong("Promoted");
+                        for (t, v) in top {
+                            cols[0].label(format!("{:<16} {v:+.3}", format!("{:?}", t)));
+                        }
+                        cols[1].strong("Suppressed");
+                        for (t, v) in bottom {
+                            cols[1].label(format!("{:<16} {v:+.3}", format!("{:?}", t)));
+                        }
+                    });
+                }
+                _ => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("computing …");
+                    });
+                }
+            });
+        egui::CollapsingHeader::new("Try your own text")
+            .default_open(true)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    let l = ui.label("Text");
+                    let te = ui
+                        .add(
+                            egui::TextEdit::singleline(&mut self.try_text)
+                                .hint_text("text to run through the model")
+                                .desired_width(420.0),
+                        )
+                        .labelled_by(l.id);
+                    let enter = te.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    let go = ui
+                        .add_enabled(
+                            !busy && !self.try_text.trim().is_empty(),
+                            egui::Button::new("Try"),
+                        )
+                        .clicked();
+                    if (go || enter) && !self.try_text.trim().is_empty() && !busy {
+                        action = Some(PageAction::TryText(sae, latent, self.try_text.clone()));
+                    }
+                });
+                if let Some((s, l, toks)) = &self.tried {
+                    if (*s, *l) == (sae, latent) {
+                        let max = toks.iter().map(|t| t.1).fold(0.0f32, f32::max).max(1e-12);
+                        ui.horizontal_wrapped(|ui| {
+                            ui.spacing_mut().item_spacing.x = 0.0;
+                            for (text, v, special) in toks {
+                                let mut rt = RichText::new(token_label(text)).monospace();
+                                rt = if *special {
+                                    rt.weak()
+                                } else {
+                                    rt.background_color(shade(NEURON_COLOR, v / max))
+                                };
+                                ui.label(rt).on_hover_text(format!("{v:.3}"));
+                            }
+                        });
+                        ui.label(
+                            RichText::new(format!("max activation {max:.3}"))
+                                .small()
+                                .weak(),
+                        );
+                    }
+                }
+            });
+        action
+    }
+
+    fn jump_box(&mut self, ui: &mut egui::Ui, ctx: &[SaeContext], action: &mut Option<PageAction>) {
+        let l = ui.label("Jump to");
+        let te = ui
+            .add(
+                egui::TextEdit::singleline(&mut self.jump)
+                    .hint_text("layer_index, e.g. 1_42")
+                    .desired_width(120.0),
+            )
+            .labelled_by(l.id);
+        let go = ui.button("Go").clicked()
+            || (te.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
+        if go {
+            match resolve_jump(&self.jump, ctx, self.current.map(|c| c.0)) {
+                Ok((s, l)) => {
+                    self.jump_error = None;
+                    *action = Some(PageAction::Open(s, l));
+                }
+                Err(e) => self.jump_error = Some(e),
+            }
+        }
+        if let Some(e) = &self.jump_error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+    }
+}
+
+/// Finds the SAE of a `layer_index` id (preferring the current SAE when it is at that layer).
+pub fn resolve_jump(
+    id: &str,
+    ctx: &[SaeContext],
+    current: Option<usize>,
+) -> Result<(usize, u32), String> {
+    let (layer, latent) = crate::db::parse_neuron_id(id).map_err(|e| e.to_string())?;
+    if let Some(c) = current.filter(|&c| ctx.get(c).is_some_and(|x| x.layer == layer)) {
+        return Ok((c, latent));
+    }
+    ctx.iter()
+        .position(|c| c.layer == layer)
+        .map(|s| (s, latent))
+        .ok_or_else(|| format!("no SAE at layer {layer} in this workspace"))
+}

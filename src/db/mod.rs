@@ -1,0 +1,115 @@
+//! Neuron explanations. Reads Safe-SAIL's neuron database JSON
+//! (`{"35_10067": {"explanation": "...", "correlation_score": 0.31, "tag_list": ["violence"]}}`).
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The four safety domains of Safe-SAIL, in display order.
+pub const SAFETY_DOMAINS: [&str; 4] = ["pornography", "politics", "violence", "terror"];
+
+/// One neuron's explanation record, as Safe-SAIL stores it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NeuronRecord {
+    /// `None` for Safe-SAIL's `null` explanations; `"***"` marks masked ones.
+    pub explanation: Option<String>,
+    #[serde(default)]
+    pub correlation_score: Option<f64>,
+    #[serde(default)]
+    pub tag_list: Vec<String>,
+}
+
+impl NeuronRecord {
+    /// Whether any safety domain is among the tags.
+    pub fn is_safety(&self) -> bool {
+        self.tag_list
+            .iter()
+            .any(|t| SAFETY_DOMAINS.contains(&t.as_str()))
+    }
+
+    /// The first safety domain among the tags.
+    pub fn domain(&self) -> Option<&str> {
+        self.tag_list
+            .iter()
+            .map(String::as_str)
+            .find(|t| SAFETY_DOMAINS.contains(t))
+    }
+}
+
+/// A neuron database keyed by neuron id (`{layer}_{index}`).
+#[derive(Debug, Clone, Default)]
+pub struct NeuronDb {
+    pub path: Option<PathBuf>,
+    pub records: HashMap<String, NeuronRecord>,
+}
+
+/// The Safe-SAIL neuron id of a latent at a layer.
+pub fn neuron_id(layer: usize, latent: u32) -> String {
+    format!("{layer}_{latent}")
+}
+
+/// Splits `"{layer}_{index}"`.
+pub fn parse_neuron_id(id: &str) -> Result<(usize, u32)> {
+    let (l, i) = id
+        .trim()
+        .split_once('_')
+        .with_context(|| format!("neuron id `{id}` is not LAYER_INDEX"))?;
+    Ok((
+        l.parse()
+            .with_context(|| format!("neuron id `{id}`: `{l}` is not a layer"))?,
+        i.parse()
+            .with_context(|| format!("neuron id `{id}`: `{i}` is not an index"))?,
+    ))
+}
+
+impl NeuronDb {
+    /// Reads a Safe-SAIL neuron database JSON file.
+    pub fn load_safe_sail(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read neuron database {}", path.display()))?;
+        let records: HashMap<String, NeuronRecord> = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a Safe-SAIL neuron database", path.display()))?;
+        for k in records.keys() {
+            if parse_neuron_id(k).is_err() {
+                bail!(
+                    "{}: key `{k}` is not a neuron id (LAYER_INDEX)",
+                    path.display()
+                );
+            }
+        }
+        Ok(Self {
+            path: Some(path.to_path_buf()),
+            records,
+        })
+    }
+
+    pub fn get(&self, layer: usize, latent: u32) -> Option<&NeuronRecord> {
+        self.records.get(&neuron_id(layer, latent))
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ids_and_records() {
+        assert_eq!(parse_neuron_id("35_10067").unwrap(), (35, 10067));
+        assert!(parse_neuron_id("x_1").is_err());
+        let r: NeuronRecord =
+            serde_json::from_str(r#"{"explanation": null, "correlation_score": 0.3, "tag_list": ["violence", "politics"]}"#)
+                .unwrap();
+        assert!(r.is_safety());
+        assert_eq!(r.domain(), Some("violence"));
+        assert_eq!(r.explanation, None);
+    }
+}

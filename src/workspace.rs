@@ -1,0 +1,216 @@
+//! A workspace file (`*.sail.json`) names one model, its SAEs (each with its feature store
+//! and evaluation results, when present) and a neuron database. Paths are relative to the
+//! workspace file.
+
+use crate::sae::SaeSpec;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One SAE of a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceSae {
+    /// A short display name, e.g. `L8 topk32 w4096`.
+    pub name: String,
+    /// The SAE as on the command line: `PATH[,key=value...]`.
+    pub sae: String,
+    /// Its feature store folder (made by `safe-sail collect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// Its evaluation folder (made by `safe-sail evaluate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval: Option<String>,
+    /// A neuron database for this SAE alone (overrides the workspace's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neuron_db: Option<String>,
+}
+
+/// The workspace file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Workspace {
+    pub name: String,
+    /// A model folder (relative to the workspace) or a hub id.
+    pub model: String,
+    #[serde(default = "default_dtype")]
+    pub dtype: String,
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// The system prompt the inspector starts with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    #[serde(default)]
+    pub saes: Vec<WorkspaceSae>,
+    /// A Safe-SAIL neuron database (`{layer}_{index}` keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neuron_db: Option<String>,
+    /// Where the file was read from (not stored).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+fn default_dtype() -> String {
+    "f32".into()
+}
+
+fn default_device() -> String {
+    "cpu".into()
+}
+
+impl Workspace {
+    /// Reads a workspace file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read workspace {}", path.display()))?;
+        let mut ws: Workspace = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid workspace file", path.display()))?;
+        if ws.model.trim().is_empty() {
+            bail!("{}: `model` is empty", path.display());
+        }
+        ws.file = Some(path.to_path_buf());
+        Ok(ws)
+    }
+
+    /// Writes the workspace atomically (temporary file, fsync, rename), with paths made
+    /// relative to the new location where possible.
+    pub fn save_as(&self, path: &Path) -> Result<()> {
+        let mut out = self.clone();
+        let new_dir = path.parent().unwrap_or(Path::new("."));
+        let rel = |p: &str| -> String {
+            let abs = self.resolve(p);
+            if !abs.exists() {
+                return p.to_string();
+            }
+            relative_to(&abs, new_dir)
+                .unwrap_or(abs)
+                .display()
+                .to_string()
+        };
+        out.model = rel(&self.model);
+        out.neuron_db = self.neuron_db.as_deref().map(rel);
+        for s in &mut out.saes {
+            let (p, opts) = s
+                .sae
+                .split_once(',')
+                .map_or((s.sae.as_str(), ""), |(p, o)| (p, o));
+            let p = rel(p);
+            s.sae = if opts.is_empty() {
+                p
+            } else {
+                format!("{p},{opts}")
+            };
+            s.store = s.store.as_deref().map(rel);
+            s.eval = s.eval.as_deref().map(rel);
+            s.neuron_db = s.neuron_db.as_deref().map(rel);
+        }
+        let text = serde_json::to_string_pretty(&out)?;
+        crate::fsutil::write_atomic(path, text.as_bytes())
+    }
+
+    /// The folder relative paths start from.
+    pub fn dir(&self) -> PathBuf {
+        self.file
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// A path of the workspace, made absolute against its folder.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir().join(p)
+        }
+    }
+
+    /// The model argument: a folder resolved against the workspace, or a hub id as given.
+    pub fn model_spec(&self) -> String {
+        let local = self.resolve(&self.model);
+        if local.exists() {
+            local.display().to_string()
+        } else {
+            self.model.clone()
+        }
+    }
+
+    /// The SAE spec of entry `i` with its path resolved.
+    pub fn sae_spec(&self, i: usize) -> Result<SaeSpec> {
+        let s = self
+            .saes
+            .get(i)
+            .with_context(|| format!("no SAE #{i} in the workspace"))?;
+        let mut spec: SaeSpec = s
+            .sae
+            .parse()
+            .with_context(|| format!("workspace SAE `{}`", s.name))?;
+        spec.path = self.resolve(&spec.path.display().to_string());
+        Ok(spec)
+    }
+}
+
+fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
+    let path = path.canonicalize().ok()?;
+    let base = base.canonicalize().ok()?;
+    let common = path
+        .components()
+        .zip(base.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common == 0 {
+        return None;
+    }
+    let mut out = PathBuf::new();
+    for _ in base.components().skip(common) {
+        out.push("..");
+    }
+    for c in path.components().skip(common) {
+        out.push(c);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_resolves_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ws/model")).unwrap();
+        std::fs::create_dir_all(dir.path().join("ws/saes/a")).unwrap();
+        let ws_path = dir.path().join("ws/sample.sail.json");
+        std::fs::write(
+            &ws_path,
+            r#"{"name": "t", "model": "model", "saes": [{"name": "a", "sae": "saes/a,hook=blocks.1.hook_mlp_out"}]}"#,
+        )
+        .unwrap();
+        let ws = Workspace::load(&ws_path).unwrap();
+        assert_eq!(ws.dtype, "f32");
+        assert_eq!(ws.sae_spec(0).unwrap().path, dir.path().join("ws/saes/a"));
+        assert!(ws.model_spec().ends_with("ws/model"));
+        // Saved elsewhere, paths still point at the same folders.
+        std::fs::create_dir_all(dir.path().join("other")).unwrap();
+        let moved = dir.path().join("other/copy.sail.json");
+        ws.save_as(&moved).unwrap();
+        let back = Workspace::load(&moved).unwrap();
+        assert_eq!(back.saes[0].sae, "../ws/saes/a,hook=blocks.1.hook_mlp_out");
+        assert_eq!(
+            back.sae_spec(0).unwrap().path.canonicalize().unwrap(),
+            dir.path().join("ws/saes/a").canonicalize().unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.sail.json");
+        std::fs::write(&p, "{not json").unwrap();
+        let err = format!("{:#}", Workspace::load(&p).unwrap_err());
+        assert!(
+            err.contains("bad.sail.json") && err.contains("not a valid workspace"),
+            "{err}"
+        );
+    }
+}

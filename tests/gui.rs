@@ -1,0 +1,201 @@
+//! The explorer window, driven like a user would with egui_kittest: open the sample
+//! workspace, type a prompt, run it, see shaded tokens, click a token, read its neuron
+//! table, open a neuron page.
+
+use eframe::egui;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use safe_sail::app::{ExplorerApp, Prefs, Tab};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn sample_workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data/sample.sail.json")
+}
+
+fn harness() -> Harness<'static, ExplorerApp> {
+    let mut b = Harness::builder().with_size([1400.0, 1000.0]);
+    if safe_sail::app::fonts::find_cjk_font().is_none() {
+        eprintln!("no CJK font on this machine: Chinese glyphs render as boxes in these tests");
+        b = b.allow_missing_glyphs();
+    }
+    b.build_eframe(|cc| {
+        ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(sample_workspace()))
+    })
+}
+
+/// Steps the UI until `done` holds (the engine works on its own thread).
+fn wait(h: &mut Harness<'static, ExplorerApp>, what: &str, done: impl Fn(&ExplorerApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}; status: {}",
+            h.state().status
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    h.run_steps(3);
+}
+
+fn run_prompt(h: &mut Harness<'static, ExplorerApp>, text: &str) {
+    h.get_by_label("Prompt").click();
+    h.run_steps(2);
+    h.get_by_label("Prompt").type_text(text);
+    h.run_steps(2);
+    h.get_by_label("▶ Run").click();
+    h.run_steps(2);
+    wait(h, "the analysis", |a| {
+        a.inspector.analysis.is_some() && a.idle()
+    });
+}
+
+#[test]
+fn opens_the_sample_workspace_and_loads_its_model() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+    });
+    let app = h.state();
+    assert_eq!(app.contexts.len(), 3);
+    assert!(app.workspace.as_ref().unwrap().name.contains("sample"));
+    // The workspace panel lists the SAEs and says what is missing, as empty states.
+    h.get_by_label("L1 topk8 256 (SAELens)");
+    assert!(
+        h.query_all_by_label("no feature store yet (safe-sail collect)")
+            .count()
+            == 3
+    );
+}
+
+#[test]
+fn type_run_click_a_token_and_open_a_neuron() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+    });
+    run_prompt(&mut h, "The violence of the attack shocked the election.");
+    {
+        let a = h.state().inspector.analysis.as_ref().unwrap();
+        let texts: Vec<&str> = a.tokens.iter().map(|t| t.text.as_str()).collect();
+        assert!(texts.contains(&" attack"), "{texts:?}");
+        assert_eq!(
+            a.tokens[0].text, "<|im_start|>",
+            "the chat template is applied by default"
+        );
+        assert!(a.tokens[0].special);
+    }
+    // The shaded tokens are on screen; the safety overview colours " attack" (a violence neuron
+    // of the sample database fires there).
+    let app = h.state();
+    let a = app.inspector.analysis.as_ref().unwrap();
+    let norm = safe_sail::app::analysis::Normalizer::new(a, &app.contexts);
+    let overview = safe_sail::app::analysis::safety_overview(a, &app.contexts, &norm, &|_| true);
+    let t = a.tokens.iter().position(|t| t.text == " attack").unwrap();
+    assert!(
+        overview[t].is_some(),
+        "a safety neuron is active on ' attack'"
+    );
+    assert!(overview[0].is_none(), "special tokens are excluded");
+    h.get_by_label(" attack").click();
+    h.run_steps(3);
+    assert_eq!(h.state().inspector.selected_token, Some(t));
+    h.get_by_label_contains(&format!("Token {t}: \" attack\""));
+    // Its neuron table lists the violence neuron 0_145 with its explanation and tag.
+    let link = h.get_by_label("0_145");
+    link.click();
+    h.run_steps(3);
+    assert_eq!(h.state().tab, Tab::Neuron);
+    assert_eq!(h.state().neuron.current, Some((0, 145)));
+    h.get_by_label("Neuron 0_145");
+    h.get_by_label_contains("Placeholder: the bundled sample SAE has random weights");
+    wait(&mut h, "the promoted tokens", |a| {
+        a.neuron.logits.is_some() && a.idle()
+    });
+    h.get_by_label("Promoted");
+    h.get_by_label("Suppressed");
+    // The store is missing: the page says what to run instead of failing.
+    h.get_by_label_contains("No feature store for this SAE yet");
+    // Next neuron.
+    h.get_by_label("Next ▶").click();
+    h.run_steps(3);
+    assert_eq!(h.state().neuron.current, Some((0, 146)));
+}
+
+#[test]
+fn chinese_prompts_and_filters_in_the_token_table() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+    });
+    run_prompt(&mut h, "暴力不是解决问题的办法");
+    let a = h.state().inspector.analysis.as_ref().unwrap();
+    let shown: String = a
+        .tokens
+        .iter()
+        .filter(|t| !t.special)
+        .map(|t| t.text.as_str())
+        .collect();
+    assert!(shown.contains("暴力不是解决问题的办法"), "{shown}");
+    let t = a
+        .tokens
+        .iter()
+        .position(|t| t.text == "暴力")
+        .expect("暴力 is one token");
+    h.get_by_label("暴力").click();
+    h.run_steps(3);
+    assert_eq!(h.state().inspector.selected_token, Some(t));
+    // Filter by the violence tag: only violence neurons stay.
+    h.state_mut().inspector.filter.tag = Some("violence".into());
+    h.run_steps(3);
+    h.get_by_label("0_89");
+    assert!(
+        h.query_by_label("0_168").is_none(),
+        "an untagged neuron is filtered out"
+    );
+}
+
+#[test]
+fn ctrl_enter_runs_and_the_model_can_answer() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+    });
+    h.state_mut().inspector.answer = true;
+    h.state_mut().inspector.max_new_tokens = 6;
+    h.get_by_label("Prompt").click();
+    h.run_steps(2);
+    h.get_by_label("Prompt").type_text("How do elections work?");
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
+    h.run_steps(2);
+    wait(&mut h, "the answer", |a| {
+        a.inspector.analysis.is_some() && a.idle()
+    });
+    let a = h.state().inspector.analysis.as_ref().unwrap();
+    assert!(
+        a.tokens.len() > a.n_prompt,
+        "the answer's tokens are analysed too"
+    );
+    assert!(a.tokens.len() - a.n_prompt <= 6);
+    h.get_by_label("answer → ");
+}
+
+#[test]
+fn a_missing_workspace_is_an_error_state_not_a_crash() {
+    let mut h = Harness::builder()
+        .with_size([1000.0, 700.0])
+        .allow_missing_glyphs()
+        .build_eframe(|cc| {
+            ExplorerApp::with_prefs(
+                &cc.egui_ctx,
+                Prefs::default(),
+                Some(PathBuf::from("/nonexistent/x.sail.json")),
+            )
+        });
+    wait(&mut h, "the failure", |a| {
+        matches!(a.engine, safe_sail::app::Engine::Failed(_))
+    });
+    h.get_by_label_contains("cannot read workspace /nonexistent/x.sail.json");
+}
