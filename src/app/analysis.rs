@@ -40,6 +40,19 @@ impl SaeContext {
     pub fn record(&self, latent: u32) -> Option<&NeuronRecord> {
         self.db.get(self.layer, latent)
     }
+
+    /// (explained neurons, safety-tagged neurons) of this SAE's layer in its database.
+    pub fn db_counts(&self) -> (usize, usize) {
+        let prefix = format!("{}_", self.layer);
+        let mine: Vec<&NeuronRecord> = self
+            .db
+            .records
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, r)| r)
+            .collect();
+        (mine.len(), mine.iter().filter(|r| r.is_safety()).count())
+    }
 }
 
 /// How normalized activations are computed.

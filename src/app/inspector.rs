@@ -87,11 +87,12 @@ impl Inspector {
         ui.horizontal(|ui| {
             ui.heading("Prompt inspector");
         });
+        let label = ui.label("Prompt");
         let edit = egui::TextEdit::multiline(&mut self.prompt)
             .hint_text("Type a prompt (English or 中文) and press Ctrl+Enter")
             .desired_rows(3)
             .desired_width(f32::INFINITY);
-        let resp = ui.add(edit).labelled_by(ui.label("Prompt").id);
+        let resp = ui.add(edit).labelled_by(label.id);
         let ctrl_enter =
             ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter));
         if ctrl_enter && resp.has_focus() && ready && !busy {

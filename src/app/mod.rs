@@ -405,11 +405,10 @@ impl ExplorerApp {
                                 ui.label(RichText::new("not loaded").small().weak());
                             }
                         }
-                        let tagged = c.db.records.values().filter(|r| r.is_safety()).count();
+                        let (explained, tagged) = c.db_counts();
                         ui.label(
                             RichText::new(format!(
-                                "{} explained neurons · {tagged} safety-tagged",
-                                c.db.len()
+                                "{explained} explained neurons · {tagged} safety-tagged"
                             ))
                             .small()
                             .weak(),

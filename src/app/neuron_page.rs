@@ -147,15 +147,10 @@ impl NeuronPage {
                         .small()
                         .weak(),
                     );
-                    ui.columns(2, |cols| {
-                        cols[0].strong("Promoted");
-                        for (t, v) in top {
-                            cols[0].label(format!("{:<16} {v:+.3}", format!("{:?}", t)));
-                        }
-                        cols[1].strong("Suppressed");
-                        for (t, v) in bottom {
-                            cols[1].label(format!("{:<16} {v:+.3}", format!("{:?}", t)));
-                        }
+                    ui.horizontal_top(|ui| {
+                        token_scores(ui, "Promoted", top);
+                        ui.add_space(40.0);
+                        token_scores(ui, "Suppressed", bottom);
                     });
                 }
                 _ => {
@@ -238,6 +233,27 @@ impl NeuronPage {
             ui.colored_label(ui.visuals().error_fg_color, e);
         }
     }
+}
+
+/// A titled column of tokens and their scores.
+fn token_scores(ui: &mut egui::Ui, title: &str, rows: &[(String, f32)]) {
+    ui.vertical(|ui| {
+        ui.strong(title);
+        egui::Grid::new(title)
+            .num_columns(2)
+            .spacing([16.0, 2.0])
+            .show(ui, |ui| {
+                for (t, v) in rows {
+                    ui.label(
+                        RichText::new(token_label(t))
+                            .monospace()
+                            .background_color(ui.visuals().faint_bg_color),
+                    );
+                    ui.label(RichText::new(format!("{v:+.3}")).monospace());
+                    ui.end_row();
+                }
+            });
+    });
 }
 
 /// Finds the SAE of a `layer_index` id (preferring the current SAE when it is at that layer).
