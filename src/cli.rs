@@ -50,6 +50,20 @@ enum Command {
     },
     /// Read a Safe-SAIL neuron-index file (`indices_layer{L}.pt`) and summarise it.
     Indices { file: PathBuf },
+    /// Generate the sample corpus (English/Chinese documents across the four safety domains
+    /// and neutral topics, chat conversations, concept / de-concept pairs) as JSON Lines.
+    MakeCorpus {
+        /// Output folder: corpus.jsonl and concept_pairs.jsonl are written there.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 20000)]
+        docs: usize,
+        #[arg(long, default_value_t = 0x5AFE_5A11)]
+        seed: u64,
+        /// Concept pairs per safety domain.
+        #[arg(long, default_value_t = 60)]
+        pairs: usize,
+    },
     /// Measure tokens/s of "forward to layer L + SAE encode" on a Qwen2.5-0.5B-sized random model.
     Bench(BenchArgs),
 }
@@ -174,6 +188,12 @@ pub fn main() -> ExitCode {
         Command::SaeInfo { sae } => sae_info(&sae),
         Command::Indices { file } => indices(&file),
         Command::Bench(a) => bench(a),
+        Command::MakeCorpus {
+            out,
+            docs,
+            seed,
+            pairs,
+        } => make_corpus(&out, docs, seed, pairs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -338,6 +358,29 @@ fn indices(file: &Path) -> Result<()> {
             "min": unique.first(), "max": unique.last(),
             "first": idx.iter().take(10).collect::<Vec<_>>(),
         })
+    );
+    Ok(())
+}
+
+fn make_corpus(out: &Path, docs: usize, seed: u64, pairs: usize) -> Result<()> {
+    use safe_sail::sample::corpus;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let cfg = corpus::CorpusConfig {
+        seed,
+        docs,
+        ..Default::default()
+    };
+    let d = corpus::generate(&cfg);
+    let bytes = corpus::write_jsonl(&d, &out.join("corpus.jsonl"))
+        .with_context(|| format!("cannot write {}", out.join("corpus.jsonl").display()))?;
+    let p = corpus::concept_pairs(seed, pairs);
+    corpus::write_jsonl(&p, &out.join("concept_pairs.jsonl"))
+        .with_context(|| format!("cannot write {}", out.join("concept_pairs.jsonl").display()))?;
+    println!(
+        "{} documents ({bytes} bytes) and {} concept pairs in {}",
+        d.len(),
+        p.len(),
+        out.display()
     );
     Ok(())
 }

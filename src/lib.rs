@@ -14,5 +14,6 @@ pub mod hooks;
 pub mod model;
 pub mod pt;
 pub mod sae;
+pub mod sample;
 pub mod tensor_util;
 pub mod workspace;

@@ -199,3 +199,28 @@ fn a_missing_workspace_is_an_error_state_not_a_crash() {
     });
     h.get_by_label_contains("cannot read workspace /nonexistent/x.sail.json");
 }
+
+/// Image snapshots of each view (rendered headless with wgpu on lavapipe / llvmpipe).
+/// `UPDATE_SNAPSHOTS=1 cargo test --test gui` rewrites them in `tests/snapshots/`.
+#[test]
+fn snapshots_of_each_view() {
+    if safe_sail::app::fonts::find_cjk_font().is_none() {
+        eprintln!("SKIPPED: no CJK font here, so the pictures would differ from the stored ones");
+        return;
+    }
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+    });
+    h.snapshot("01_workspace_loaded");
+    run_prompt(&mut h, "The violence of the attack shocked the election.");
+    h.get_by_label(" attack").click();
+    h.run_steps(3);
+    h.snapshot("02_inspector_token_table");
+    h.get_by_label("0_145").click();
+    h.run_steps(3);
+    wait(&mut h, "the promoted tokens", |a| {
+        a.neuron.logits.is_some() && a.idle()
+    });
+    h.snapshot("03_neuron_page");
+}

@@ -305,7 +305,7 @@ impl Inspector {
         });
         ui.horizontal_wrapped(|ui| {
             ui.label("Filter:");
-            egui::ComboBox::from_id_salt("tag-filter")
+            egui::ComboBox::new("tag-filter", "tag")
                 .selected_text(self.filter.tag.clone().unwrap_or_else(|| "any tag".into()))
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.filter.tag, None, "any tag");
@@ -315,7 +315,7 @@ impl Inspector {
                     ui.selectable_value(&mut self.filter.tag, Some("none".into()), "no tag");
                 });
             let layers: BTreeSet<usize> = rows.iter().map(|r| r.layer).collect();
-            egui::ComboBox::from_id_salt("layer-filter")
+            egui::ComboBox::new("layer-filter", "layer")
                 .selected_text(
                     self.filter
                         .layer

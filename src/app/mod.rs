@@ -366,7 +366,12 @@ impl ExplorerApp {
             Some(ws) => {
                 ui.label(RichText::new(&ws.name).strong());
                 if let Some(p) = &self.workspace_path {
-                    ui.label(RichText::new(p.display().to_string()).small().weak());
+                    let name = p.file_name().map_or_else(
+                        || p.display().to_string(),
+                        |n| n.to_string_lossy().into_owned(),
+                    );
+                    ui.label(RichText::new(name).small().weak())
+                        .on_hover_text(p.display().to_string());
                 }
                 ui.add_space(6.0);
                 ui.label(RichText::new("Model").strong());

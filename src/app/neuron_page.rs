@@ -89,16 +89,15 @@ impl NeuronPage {
         });
         ui.separator();
         let rec = c.and_then(|c| c.record(latent));
+        match rec.and_then(|r| r.explanation.as_deref()) {
+            Some(e) => ui.add(egui::Label::new(RichText::new(e).size(15.0)).wrap()),
+            None => ui.label(RichText::new("No explanation yet.").weak()),
+        };
+        ui.add_space(4.0);
         egui::Grid::new("neuron-head")
             .num_columns(2)
             .spacing([12.0, 6.0])
             .show(ui, |ui| {
-                ui.label("Explanation");
-                match rec.and_then(|r| r.explanation.as_deref()) {
-                    Some(e) => ui.label(e),
-                    None => ui.label(RichText::new("No explanation yet.").weak()),
-                };
-                ui.end_row();
                 ui.label("Tags");
                 ui.horizontal(|ui| match rec {
                     Some(r) if !r.tag_list.is_empty() => {

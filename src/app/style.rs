@@ -35,7 +35,15 @@ pub fn tag_chip(ui: &mut egui::Ui, tag: &str) {
 
 /// How a token is shown: newlines as ⏎ (the caller then breaks the row), tabs as →.
 pub fn token_label(text: &str) -> String {
-    let t = text.replace('\n', "↵").replace('\t', "→");
+    let t: String = text
+        .chars()
+        .map(|c| match c {
+            '\n' => '↵',
+            '\t' => '→',
+            c if c.is_control() => '·',
+            c => c,
+        })
+        .collect();
     if t.is_empty() {
         "·".into()
     } else {

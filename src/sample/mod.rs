@@ -1,0 +1,3 @@
+//! The bundled sample workspace: its generated corpus (and, later, its trained model and SAEs).
+
+pub mod corpus;
