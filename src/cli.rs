@@ -64,8 +64,58 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         pairs: usize,
     },
+    /// The neuron database: import / export Safe-SAIL JSON, show and set records.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Measure tokens/s of "forward to layer L + SAE encode" on a Qwen2.5-0.5B-sized random model.
     Bench(BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Import a Safe-SAIL neuron database (creates DB, or merges into it keeping review fields).
+    Import {
+        /// A Safe-SAIL neuron database JSON (en_db.json, cn_db.json, ...).
+        file: PathBuf,
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Export the database.
+    Export {
+        db: PathBuf,
+        /// safe-sail (lossless, as their tools write it) or csv.
+        #[arg(long, default_value = "safe-sail")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print one neuron's record.
+    Show { db: PathBuf, neuron: String },
+    /// Change one neuron's record (recorded in the edit history).
+    Set {
+        db: PathBuf,
+        neuron: String,
+        #[arg(long)]
+        explanation: Option<String>,
+        /// Comma-separated tags (empty for none).
+        #[arg(long)]
+        tags: Option<String>,
+        /// unreviewed, verified, needs_work or rejected.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Print the edit history.
+    History { db: PathBuf },
+    /// Test aid: types into a neuron's explanation through the autosave used by the window,
+    /// printing each keystroke's number and time, until killed or `--seconds` pass.
+    #[command(hide = true)]
+    TypeTest {
+        db: PathBuf,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
 }
 
 #[derive(Args)]
@@ -188,6 +238,7 @@ pub fn main() -> ExitCode {
         Command::SaeInfo { sae } => sae_info(&sae),
         Command::Indices { file } => indices(&file),
         Command::Bench(a) => bench(a),
+        Command::Db(c) => db_command(c),
         Command::MakeCorpus {
             out,
             docs,
@@ -359,6 +410,111 @@ fn indices(file: &Path) -> Result<()> {
             "first": idx.iter().take(10).collect::<Vec<_>>(),
         })
     );
+    Ok(())
+}
+
+fn db_command(c: DbCommand) -> Result<()> {
+    use safe_sail::db::editable::{
+        append_history, current_user, read_history, Edit, EditableDb, ReviewStatus,
+    };
+    match c {
+        DbCommand::Import { file, db } => {
+            let incoming = EditableDb::load(&file)?;
+            let (mut base, created) = if db.exists() {
+                (EditableDb::load(&db)?, false)
+            } else {
+                (EditableDb::default(), true)
+            };
+            let changes = base.merge_safe_sail(&incoming, &format!("import:{}", current_user()));
+            append_history(&db, &changes)?;
+            base.save(&db)?;
+            println!(
+                "{} {} neurons from {} into {} ({} changes)",
+                if created { "imported" } else { "merged" },
+                incoming.entries.len(),
+                file.display(),
+                db.display(),
+                changes.len()
+            );
+        }
+        DbCommand::Export { db, format, out } => {
+            let d = EditableDb::load(&db)?;
+            let text = match format.as_str() {
+                "safe-sail" | "safesail" | "json" => d.to_safe_sail(),
+                "csv" => d.to_csv(),
+                other => bail!("unknown export format `{other}` (safe-sail or csv)"),
+            };
+            safe_sail::fsutil::write_atomic(&out, text.as_bytes())?;
+            println!("wrote {} neurons to {}", d.entries.len(), out.display());
+        }
+        DbCommand::Show { db, neuron } => {
+            let d = EditableDb::load(&db)?;
+            let rec = d
+                .entries
+                .get(&neuron)
+                .with_context(|| format!("neuron {neuron} is not in {}", db.display()))?;
+            println!("{}", serde_json::to_string_pretty(rec)?);
+        }
+        DbCommand::Set {
+            db,
+            neuron,
+            explanation,
+            tags,
+            status,
+            note,
+        } => {
+            let mut d = if db.exists() {
+                EditableDb::load(&db)?
+            } else {
+                EditableDb::default()
+            };
+            let edit = Edit {
+                explanation: explanation.map(Some),
+                tags: tags.map(|t| {
+                    t.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                }),
+                status: status.as_deref().map(ReviewStatus::parse).transpose()?,
+                note,
+                score: None,
+            };
+            let changes = d.apply(&neuron, &edit, &current_user())?;
+            append_history(&db, &changes)?;
+            d.save(&db)?;
+            println!("{} field(s) changed", changes.len());
+        }
+        DbCommand::History { db } => {
+            for c in read_history(&db)? {
+                println!("{}", serde_json::to_string(&c)?);
+            }
+        }
+        DbCommand::TypeTest { db, seconds } => {
+            let mut s = safe_sail::db::autosave::EditSession::open(&db, || {})?;
+            let start = std::time::Instant::now();
+            let mut text = String::new();
+            let mut n = 0u64;
+            let mut out = std::io::stdout();
+            while start.elapsed().as_secs_f64() < seconds {
+                n += 1;
+                text.push_str(&format!("{n} "));
+                s.edit(
+                    "0_0",
+                    &Edit {
+                        explanation: Some(Some(text.clone())),
+                        ..Default::default()
+                    },
+                )?;
+                writeln!(out, "{n} {}", safe_sail::db::editable::now_ms())?;
+                out.flush()?;
+                s.tick();
+                std::thread::sleep(std::time::Duration::from_millis(15));
+            }
+            s.flush();
+        }
+    }
     Ok(())
 }
 

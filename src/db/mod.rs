@@ -1,5 +1,10 @@
 //! Neuron explanations. Reads Safe-SAIL's neuron database JSON
-//! (`{"35_10067": {"explanation": "...", "correlation_score": 0.31, "tag_list": ["violence"]}}`).
+//! (`{"35_10067": {"explanation": "...", "correlation_score": 0.31, "tag_list": ["violence"]}}`)
+//! and our editable form of it ([`editable`]), which adds review fields and an edit history.
+
+pub mod autosave;
+pub mod editable;
+pub mod pyjson;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,463 @@
+//! The editable neuron database: Safe-SAIL records plus review fields, saved atomically,
+//! with an append-only edit history beside it (`<db>.history.jsonl`).
+//!
+//! Records are kept as JSON objects in file order, so fields we do not know survive every
+//! round trip, and export back to Safe-SAIL form drops only the fields we added.
+
+use super::pyjson;
+use super::{parse_neuron_id, NeuronDb, NeuronRecord};
+use crate::fsutil::write_atomic;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The `format` marker of our database files.
+pub const FORMAT: &str = "safe-sail-explorer/neurons";
+/// Fields we add to Safe-SAIL records (and drop again on export).
+pub const OUR_FIELDS: [&str; 2] = ["review_status", "note"];
+
+/// Where a neuron stands in review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewStatus {
+    Unreviewed,
+    Verified,
+    NeedsWork,
+    Rejected,
+}
+
+impl ReviewStatus {
+    pub const ALL: [ReviewStatus; 4] = [
+        ReviewStatus::Unreviewed,
+        ReviewStatus::Verified,
+        ReviewStatus::NeedsWork,
+        ReviewStatus::Rejected,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReviewStatus::Unreviewed => "unreviewed",
+            ReviewStatus::Verified => "verified",
+            ReviewStatus::NeedsWork => "needs_work",
+            ReviewStatus::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|x| x.name() == s.trim().replace([' ', '-'], "_"))
+            .ok_or_else(|| {
+                anyhow!("unknown review status `{s}` (unreviewed, verified, needs_work, rejected)")
+            })
+    }
+}
+
+/// A change to one neuron: only the fields given are set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Edit {
+    /// `Some(None)` sets the explanation to null.
+    pub explanation: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub status: Option<ReviewStatus>,
+    pub note: Option<String>,
+    pub score: Option<f64>,
+}
+
+/// One line of the edit history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Unix time in milliseconds.
+    pub time: u64,
+    pub who: String,
+    pub neuron: String,
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// The editable database in memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EditableDb {
+    pub entries: Map<String, Value>,
+}
+
+/// The current user's name for the history (`SAFE_SAIL_USER`, `USER`, `USERNAME`).
+pub fn current_user() -> String {
+    ["SAFE_SAIL_USER", "USER", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The history file of a database file.
+pub fn history_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(".history.jsonl");
+    PathBuf::from(s)
+}
+
+fn check_entries(entries: &Map<String, Value>, path: &Path) -> Result<()> {
+    for (k, v) in entries {
+        parse_neuron_id(k).with_context(|| format!("{}: key `{k}`", path.display()))?;
+        if !v.is_object() {
+            bail!("{}: entry `{k}` is not an object", path.display());
+        }
+    }
+    Ok(())
+}
+
+impl EditableDb {
+    /// Reads our format or a Safe-SAIL neuron database (told apart by the `format` marker).
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read neuron database {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("{} is not a neuron database", path.display()))
+    }
+
+    /// Parses either format.
+    pub fn parse(text: &str) -> Result<Self> {
+        let v: Value = serde_json::from_str(text)?;
+        let Value::Object(mut top) = v else {
+            bail!("the top level is not a JSON object")
+        };
+        let entries = if top.get("format").and_then(Value::as_str) == Some(FORMAT) {
+            match top.remove("neurons") {
+                Some(Value::Object(m)) => m,
+                _ => bail!("`neurons` is missing or not an object"),
+            }
+        } else {
+            top
+        };
+        check_entries(&entries, Path::new("database"))?;
+        Ok(Self { entries })
+    }
+
+    /// Our file format (pretty-printed, UTF-8).
+    pub fn to_json(&self) -> String {
+        let mut top = Map::new();
+        top.insert("format".into(), FORMAT.into());
+        top.insert("version".into(), 1.into());
+        top.insert("neurons".into(), Value::Object(self.entries.clone()));
+        serde_json::to_string_pretty(&Value::Object(top)).expect("JSON values serialize")
+    }
+
+    /// Safe-SAIL form: every record without our fields, written as Python's `json.dumps` does.
+    pub fn to_safe_sail(&self) -> String {
+        let mut out = Map::new();
+        for (k, v) in &self.entries {
+            let mut rec = v.as_object().cloned().unwrap_or_default();
+            for f in OUR_FIELDS {
+                rec.remove(f);
+            }
+            out.insert(k.clone(), Value::Object(rec));
+        }
+        pyjson::dumps(&Value::Object(out))
+    }
+
+    /// CSV: neuron, layer, index, explanation, correlation_score, tags (`;`-joined), review_status, note.
+    pub fn to_csv(&self) -> String {
+        let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let mut out = String::from(
+            "neuron,layer,index,explanation,correlation_score,tags,review_status,note\n",
+        );
+        for (k, _) in &self.entries {
+            let r = self.record(k).unwrap_or_default();
+            let (l, i) = parse_neuron_id(k).unwrap_or((0, 0));
+            out.push_str(&format!(
+                "{},{l},{i},{},{},{},{},{}\n",
+                q(k),
+                r.explanation.as_deref().map(q).unwrap_or_default(),
+                r.correlation_score
+                    .map(pyjson::float_repr)
+                    .unwrap_or_default(),
+                q(&r.tag_list.join(";")),
+                self.status(k).name(),
+                q(self.note(k)),
+            ));
+        }
+        out
+    }
+
+    /// Writes our format atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, self.to_json().as_bytes())
+    }
+
+    /// The Safe-SAIL view of one record.
+    pub fn record(&self, id: &str) -> Option<NeuronRecord> {
+        self.entries
+            .get(id)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    pub fn status(&self, id: &str) -> ReviewStatus {
+        self.entries
+            .get(id)
+            .and_then(|v| v.get("review_status"))
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or(ReviewStatus::Unreviewed)
+    }
+
+    pub fn note(&self, id: &str) -> &str {
+        self.entries
+            .get(id)
+            .and_then(|v| v.get("note"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// A read-only view for the explorer.
+    pub fn view(&self) -> NeuronDb {
+        NeuronDb {
+            path: None,
+            records: self
+                .entries
+                .keys()
+                .filter_map(|k| self.record(k).map(|r| (k.clone(), r)))
+                .collect(),
+        }
+    }
+
+    /// Applies an edit, creating the neuron if needed; returns what changed.
+    pub fn apply(&mut self, id: &str, e: &Edit, who: &str) -> Result<Vec<Change>> {
+        parse_neuron_id(id)?;
+        let time = now_ms();
+        let rec = self
+            .entries
+            .entry(id.to_string())
+            .or_insert_with(|| {
+                let mut m = Map::new();
+                m.insert("explanation".into(), Value::Null);
+                m.insert("correlation_score".into(), Value::Null);
+                m.insert("tag_list".into(), Value::Array(vec![]));
+                Value::Object(m)
+            })
+            .as_object_mut()
+            .expect("entries are objects");
+        let mut changes = vec![];
+        let mut set = |field: &str, new: Value| {
+            let old = rec.get(field).cloned().unwrap_or(Value::Null);
+            if old != new {
+                rec.insert(field.to_string(), new.clone());
+                changes.push(Change {
+                    time,
+                    who: who.to_string(),
+                    neuron: id.to_string(),
+                    field: field.into(),
+                    old,
+                    new,
+                });
+            }
+        };
+        if let Some(x) = &e.explanation {
+            set("explanation", x.clone().map_or(Value::Null, Value::String));
+        }
+        if let Some(t) = &e.tags {
+            set(
+                "tag_list",
+                Value::Array(t.iter().cloned().map(Value::String).collect()),
+            );
+        }
+        if let Some(s) = e.score {
+            set(
+                "correlation_score",
+                serde_json::Number::from_f64(s).map_or(Value::Null, Value::Number),
+            );
+        }
+        if let Some(s) = e.status {
+            set("review_status", Value::String(s.name().into()));
+        }
+        if let Some(n) = &e.note {
+            set("note", Value::String(n.clone()));
+        }
+        Ok(changes)
+    }
+
+    /// Merges a Safe-SAIL database in: new neurons are added; for known ones the Safe-SAIL
+    /// fields are taken from `other` and our review fields kept. Returns what changed.
+    pub fn merge_safe_sail(&mut self, other: &EditableDb, who: &str) -> Vec<Change> {
+        let time = now_ms();
+        let mut changes = vec![];
+        for (k, v) in &other.entries {
+            let incoming = v.as_object().cloned().unwrap_or_default();
+            match self.entries.get_mut(k).and_then(Value::as_object_mut) {
+                None => {
+                    changes.push(Change {
+                        time,
+                        who: who.into(),
+                        neuron: k.clone(),
+                        field: "*".into(),
+                        old: Value::Null,
+                        new: Value::Object(incoming.clone()),
+                    });
+                    self.entries.insert(k.clone(), Value::Object(incoming));
+                }
+                Some(mine) => {
+                    for (f, nv) in incoming {
+                        if OUR_FIELDS.contains(&f.as_str()) {
+                            continue;
+                        }
+                        let old = mine.get(&f).cloned().unwrap_or(Value::Null);
+                        if old != nv {
+                            changes.push(Change {
+                                time,
+                                who: who.into(),
+                                neuron: k.clone(),
+                                field: f.clone(),
+                                old,
+                                new: nv.clone(),
+                            });
+                            mine.insert(f, nv);
+                        }
+                    }
+                }
+            }
+        }
+        changes
+    }
+}
+
+/// Appends changes to the history file (one JSON object per line), flushed to the OS.
+pub fn append_history(db_path: &Path, changes: &[Change]) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let path = history_path(db_path);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open history {}", path.display()))?;
+    let mut buf = String::new();
+    for c in changes {
+        buf.push_str(&serde_json::to_string(c)?);
+        buf.push('\n');
+    }
+    f.write_all(buf.as_bytes())
+        .with_context(|| format!("cannot append to {}", path.display()))?;
+    f.sync_data()
+        .with_context(|| format!("cannot sync {}", path.display()))?;
+    Ok(())
+}
+
+/// Reads a history file.
+pub fn read_history(db_path: &Path) -> Result<Vec<Change>> {
+    let path = history_path(db_path);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    // A torn last line (a kill mid-append) is skipped, not an error.
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{"8_2": {"explanation": "***", "correlation_score": 0.25, "tag_list": ["politics"]}, "0_1": {"explanation": null, "correlation_score": 0.3176083388420132, "tag_list": [], "extra": 7}}"#;
+
+    #[test]
+    fn safe_sail_round_trip_is_byte_identical() {
+        let db = EditableDb::parse(SAMPLE).unwrap();
+        assert_eq!(db.to_safe_sail(), SAMPLE);
+        // Through our format and back.
+        let ours = EditableDb::parse(&db.to_json()).unwrap();
+        assert_eq!(ours.to_safe_sail(), SAMPLE);
+    }
+
+    #[test]
+    fn edits_record_changes_and_survive_export() {
+        let mut db = EditableDb::parse(SAMPLE).unwrap();
+        let ch = db
+            .apply(
+                "0_1",
+                &Edit {
+                    explanation: Some(Some("dates".into())),
+                    status: Some(ReviewStatus::Verified),
+                    ..Default::default()
+                },
+                "ana",
+            )
+            .unwrap();
+        assert_eq!(ch.len(), 2);
+        assert_eq!(ch[0].old, Value::Null);
+        assert_eq!(db.status("0_1"), ReviewStatus::Verified);
+        // Unchanged fields make no change records.
+        assert!(db
+            .apply(
+                "0_1",
+                &Edit {
+                    explanation: Some(Some("dates".into())),
+                    ..Default::default()
+                },
+                "ana"
+            )
+            .unwrap()
+            .is_empty());
+        // Export drops our fields, keeps theirs (including unknown ones).
+        let back: Value = serde_json::from_str(&db.to_safe_sail()).unwrap();
+        assert_eq!(back["0_1"]["extra"], 7);
+        assert!(back["0_1"].get("review_status").is_none());
+        assert!(db.apply("bad", &Edit::default(), "x").is_err());
+    }
+
+    #[test]
+    fn merge_keeps_review_fields() {
+        let mut db = EditableDb::parse(SAMPLE).unwrap();
+        db.apply(
+            "8_2",
+            &Edit {
+                status: Some(ReviewStatus::NeedsWork),
+                ..Default::default()
+            },
+            "a",
+        )
+        .unwrap();
+        let other = EditableDb::parse(r#"{"8_2": {"explanation": "elections", "correlation_score": 0.25, "tag_list": ["politics"]}, "9_9": {"explanation": "x", "correlation_score": 0.2, "tag_list": []}}"#).unwrap();
+        let ch = db.merge_safe_sail(&other, "import");
+        assert_eq!(ch.len(), 2);
+        assert_eq!(db.status("8_2"), ReviewStatus::NeedsWork);
+        assert_eq!(
+            db.record("8_2").unwrap().explanation.as_deref(),
+            Some("elections")
+        );
+        assert!(db.entries.contains_key("9_9"));
+    }
+
+    #[test]
+    fn history_appends_and_tolerates_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("n.json");
+        let c = Change {
+            time: 1,
+            who: "a".into(),
+            neuron: "0_1".into(),
+            field: "note".into(),
+            old: Value::Null,
+            new: "x".into(),
+        };
+        append_history(&p, std::slice::from_ref(&c)).unwrap();
+        append_history(&p, std::slice::from_ref(&c)).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(history_path(&p))
+            .unwrap()
+            .write_all(b"{\"time\": 3, \"wh")
+            .unwrap();
+        assert_eq!(read_history(&p).unwrap(), vec![c.clone(), c]);
+    }
+}
