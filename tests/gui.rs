@@ -223,4 +223,184 @@ fn snapshots_of_each_view() {
         a.neuron.logits.is_some() && a.idle()
     });
     h.snapshot("03_neuron_page");
+    h.get_by_label("Neurons").click();
+    h.run_steps(3);
+    h.get_by_label("Search").click();
+    h.get_by_label("Search").type_text("placeholder");
+    h.run_steps(3);
+    h.get_by_label("0_145").click();
+    h.run_steps(3);
+    h.snapshot("04_neuron_browser_editor");
+}
+
+/// A copy of the sample workspace in a temporary folder, so tests may edit its database.
+fn editable_workspace() -> (tempfile::TempDir, PathBuf) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root.join("sample_data/neurons.json"),
+        tmp.path().join("neurons.json"),
+    )
+    .unwrap();
+    let f = root.join("tests/fixtures");
+    let ws = serde_json::json!({
+        "name": "editable copy",
+        "model": f.join("models/qwen2"),
+        "saes": [
+            {"name": "L0", "sae": f.join("saes/saelens_standard_legacy")},
+            {"name": "L1", "sae": f.join("saes/saelens_topk")},
+            {"name": "L2", "sae": format!("{},hook=blocks.2.hook_mlp_out", f.join("saes/safesail_jumprelu.pt").display())},
+        ],
+        "neuron_db": "neurons.json",
+    });
+    let p = tmp.path().join("ws.sail.json");
+    std::fs::write(&p, serde_json::to_string_pretty(&ws).unwrap()).unwrap();
+    (tmp, p)
+}
+
+fn disk_db(dir: &std::path::Path) -> safe_sail::db::editable::EditableDb {
+    safe_sail::db::editable::EditableDb::load(&dir.join("neurons.json")).unwrap()
+}
+
+fn wait_saved(h: &mut Harness<'static, ExplorerApp>) {
+    wait(h, "the autosave", |a| {
+        a.sessions.iter().all(|(_, s)| !s.dirty())
+    });
+}
+
+#[test]
+fn browse_filter_edit_undo_and_review_with_the_keyboard() {
+    let (dir, ws) = editable_workspace();
+    let mut h = Harness::builder()
+        .with_size([1500.0, 1000.0])
+        .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
+    wait(&mut h, "the engine", |a| {
+        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+    });
+    h.get_by_label("Neurons").click();
+    h.run_steps(3);
+    h.get_by_label("768 of 768 neurons");
+    // Search explanations, then filter by tag.
+    h.get_by_label("Search").click();
+    h.get_by_label("Search").type_text("placeholder");
+    h.run_steps(3);
+    h.get_by_label("27 of 768 neurons");
+    h.state_mut().browser.filters.tag = Some("violence".into());
+    h.run_steps(3);
+    h.get_by_label("9 of 768 neurons");
+    // Select a neuron and edit its explanation.
+    h.get_by_label("0_145").click();
+    h.run_steps(3);
+    h.get_by_label("Neuron 0_145");
+    let expl = h.get_by_label("Edit explanation");
+    expl.focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_label("Edit explanation")
+        .type_text("Physical attacks and fights 暴力");
+    h.run_steps(3);
+    wait_saved(&mut h);
+    let d = disk_db(dir.path());
+    assert_eq!(
+        d.record("0_145").unwrap().explanation.as_deref(),
+        Some("Physical attacks and fights 暴力")
+    );
+    let hist = safe_sail::db::editable::read_history(&dir.path().join("neurons.json")).unwrap();
+    assert!(
+        hist.iter()
+            .any(|c| c.neuron == "0_145" && c.field == "explanation"),
+        "{hist:?}"
+    );
+    // Add a tag, then undo it.
+    h.get_by_label("terror").click();
+    h.run_steps(3);
+    wait_saved(&mut h);
+    assert_eq!(
+        disk_db(dir.path()).record("0_145").unwrap().tag_list,
+        ["violence", "terror"]
+    );
+    h.get_by_label("Undo").click();
+    h.run_steps(3);
+    wait_saved(&mut h);
+    assert_eq!(
+        disk_db(dir.path()).record("0_145").unwrap().tag_list,
+        ["violence"]
+    );
+    h.get_by_label("Redo").click();
+    h.run_steps(3);
+    wait_saved(&mut h);
+    assert_eq!(
+        disk_db(dir.path()).record("0_145").unwrap().tag_list,
+        ["violence", "terror"]
+    );
+    // Review by keyboard: accept and move on to the next unreviewed neuron.
+    h.get_by_label("Neuron 0_145").click();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::ALT, egui::Key::A);
+    h.run_steps(3);
+    wait_saved(&mut h);
+    assert_eq!(
+        disk_db(dir.path()).status("0_145"),
+        safe_sail::db::editable::ReviewStatus::Verified
+    );
+    let next = h.state().browser.selected_row().unwrap().id.clone();
+    assert_ne!(next, "0_145");
+    assert_eq!(
+        disk_db(dir.path()).status(&next),
+        safe_sail::db::editable::ReviewStatus::Unreviewed
+    );
+    // The inspector sees the edited explanation too.
+    let ctx = &h.state().contexts[0];
+    assert_eq!(
+        ctx.record(145).unwrap().explanation.as_deref(),
+        Some("Physical attacks and fights 暴力")
+    );
+}
+
+#[test]
+fn a_database_changed_on_disk_is_offered_for_merge() {
+    let (dir, ws) = editable_workspace();
+    let mut h = Harness::builder()
+        .with_size([1500.0, 1000.0])
+        .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
+    wait(&mut h, "the engine", |a| {
+        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+    });
+    h.get_by_label("Neurons").click();
+    h.run_steps(3);
+    h.get_by_label("Search").click();
+    h.get_by_label("Search").type_text("0_48");
+    h.run_steps(3);
+    h.get_by_label("0_48").click();
+    h.run_steps(3);
+    // Someone else edits the file.
+    let path = dir.path().join("neurons.json");
+    let mut other = disk_db(dir.path());
+    other
+        .apply(
+            "2_40",
+            &safe_sail::db::editable::Edit {
+                note: Some("from a colleague".into()),
+                ..Default::default()
+            },
+            "bob",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    other.save(&path).unwrap();
+    // We edit too: the save is refused and a choice is offered.
+    let note = h.get_by_label("Note");
+    note.focus();
+    note.type_text("mine");
+    h.run_steps(2);
+    wait(&mut h, "the conflict", |a| {
+        a.sessions.iter().any(|(_, s)| s.conflict)
+    });
+    h.get_by_label("Merge (keep both, mine on top)").click();
+    h.run_steps(3);
+    wait_saved(&mut h);
+    let d = disk_db(dir.path());
+    assert_eq!(d.note("2_40"), "from a colleague");
+    assert_eq!(d.note("0_48"), "mine");
 }

@@ -31,6 +31,8 @@ pub struct SaeContext {
     pub layer: usize,
     /// The neuron database that describes this SAE's latents.
     pub db: NeuronDb,
+    /// The file it came from.
+    pub db_path: Option<std::path::PathBuf>,
     /// Per latent: the activation that counts as 1.0 (its 0.999 quantile from the feature
     /// store). Empty when no store exists yet.
     pub q999: HashMap<u32, f32>,
@@ -368,6 +370,7 @@ mod tests {
             name: "s".into(),
             layer: 8,
             db,
+            db_path: None,
             q999: HashMap::from([(1, 8.0)]),
         }];
         (a, ctx)

@@ -2,6 +2,7 @@
 //! on the engine thread ([`worker`]).
 
 pub mod analysis;
+pub mod browser;
 pub mod fonts;
 pub mod inspector;
 pub mod neuron_page;
@@ -23,6 +24,8 @@ use worker::{Event, Job, SaeInfo, Worker};
 pub enum Tab {
     Inspector,
     Neuron,
+    Neurons,
+    Compare,
 }
 
 /// What persists between runs.
@@ -74,6 +77,9 @@ pub struct ExplorerApp {
     pub tab: Tab,
     pub inspector: Inspector,
     pub neuron: NeuronPage,
+    pub browser: browser::Browser,
+    /// Editing sessions of the workspace's neuron databases.
+    pub sessions: Vec<(PathBuf, crate::db::autosave::EditSession)>,
     open_path: String,
     show_open: bool,
     dialog: Option<Receiver<DialogResult>>,
@@ -148,6 +154,8 @@ impl ExplorerApp {
             notes,
             inspector: Inspector::default(),
             neuron: NeuronPage::default(),
+            browser: browser::Browser::default(),
+            sessions: vec![],
             open_path: String::new(),
             show_open: false,
             dialog: None,
@@ -165,6 +173,7 @@ impl ExplorerApp {
 
     /// Opens a workspace: its files are read and its model loaded on the engine thread.
     pub fn open_workspace(&mut self, ctx: &egui::Context, path: PathBuf) {
+        self.flush_edits();
         let wake_ctx = ctx.clone();
         self.worker = Some(Worker::start(path.clone(), move || {
             wake_ctx.request_repaint()
@@ -204,7 +213,9 @@ impl ExplorerApp {
                     ws,
                     contexts,
                     notes,
+                    sessions,
                 } => {
+                    self.sessions = sessions;
                     if let Some(s) = &ws.system_prompt {
                         self.inspector.system = s.clone();
                     }
@@ -234,6 +245,7 @@ impl ExplorerApp {
                         self.inspector.chat = false;
                     }
                     self.status = "ready".into();
+                    self.browser.set_saes(&slots);
                     self.engine = Engine::Ready {
                         model,
                         saes: slots,
@@ -357,6 +369,8 @@ impl ExplorerApp {
             ui.separator();
             ui.selectable_value(&mut self.tab, Tab::Inspector, "Inspector");
             ui.selectable_value(&mut self.tab, Tab::Neuron, "Neuron");
+            ui.selectable_value(&mut self.tab, Tab::Neurons, "Neurons");
+            ui.selectable_value(&mut self.tab, Tab::Compare, "Compare");
         });
     }
 
@@ -442,6 +456,98 @@ impl ExplorerApp {
         }
     }
 
+    /// Writes every pending edit and waits for it (before closing or switching workspaces).
+    pub fn flush_edits(&mut self) {
+        for (_, s) in &mut self.sessions {
+            s.flush();
+        }
+    }
+
+    /// Hands due edits to the savers and takes their reports.
+    fn tick_sessions(&mut self, ctx: &egui::Context) {
+        let mut dirty = false;
+        for (_, s) in &mut self.sessions {
+            s.tick();
+            dirty |= s.dirty();
+            if let Some(e) = &s.last_error {
+                self.status = format!("cannot save {}: {e}", s.path.display());
+            }
+        }
+        if dirty {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    fn conflict_banner(&mut self, ui: &mut egui::Ui) {
+        let mut choice: Option<(usize, u8)> = None;
+        for (i, (p, s)) in self.sessions.iter().enumerate() {
+            if !s.conflict {
+                continue;
+            }
+            egui::Frame::group(ui.style()).fill(ui.visuals().warn_fg_color.gamma_multiply(0.15)).show(ui, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(format!("{} changed on disk while you were editing. Your unsaved edits are kept.", p.display()));
+                    if ui.button("Merge (keep both, mine on top)").clicked() {
+                        choice = Some((i, 0));
+                    }
+                    if ui.button("Reload (drop my unsaved edits)").clicked() {
+                        choice = Some((i, 1));
+                    }
+                    if ui.button("Overwrite").clicked() {
+                        choice = Some((i, 2));
+                    }
+                });
+            });
+        }
+        if let Some((i, c)) = choice {
+            let s = &mut self.sessions[i].1;
+            let r = match c {
+                0 => s.merge(),
+                1 => s.reload(),
+                _ => {
+                    s.overwrite();
+                    Ok(())
+                }
+            };
+            if let Err(e) = r {
+                self.status = format!("error: {e:#}");
+            }
+            // Refresh the read-only views from the database now in memory.
+            let view = s.db.view();
+            let path = s.path.clone();
+            for c in self
+                .contexts
+                .iter_mut()
+                .filter(|c| c.db_path.as_deref() == Some(path.as_path()))
+            {
+                c.db.records = view.records.clone();
+            }
+            self.browser.refilter(&self.contexts, &self.sessions, true);
+        }
+    }
+
+    fn compare_view(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Compare SAE candidates");
+        let evals: Vec<&str> = self
+            .workspace
+            .iter()
+            .flat_map(|w| w.saes.iter())
+            .filter_map(|s| s.eval.as_deref())
+            .collect();
+        if evals.is_empty() {
+            ui.label(
+                RichText::new(
+                    "No evaluation results in this workspace yet. Score the candidates with
+                       safe-sail evaluate --model MODEL --sae SAE... --corpus GENERAL.jsonl --out EVAL_DIR
+                     then add `\"eval\": \"EVAL_DIR\"` to each SAE in the workspace file: the table of L0, dead %,                      explained variance, CE loss recovered and safety-specificity scores and its plots appear here.",
+                )
+                .weak(),
+            );
+        } else {
+            ui.label(format!("Evaluation folders: {}", evals.join(", ")));
+        }
+    }
+
     fn open_by_path_window(&mut self, ctx: &egui::Context) {
         if !self.show_open {
             return;
@@ -518,6 +624,7 @@ impl eframe::App for ExplorerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.poll();
         let ctx = ui.ctx().clone();
+        self.tick_sessions(&ctx);
         self.poll_dialog(&ctx);
         egui::Panel::top("menu").show(ui, |ui| self.menu(ui));
         egui::Panel::bottom("status").show(ui, |ui| {
@@ -560,9 +667,22 @@ impl eframe::App for ExplorerApp {
             _ => (false, false, vec![]),
         };
         egui::CentralPanel::default().show(ui, |ui| {
+            self.conflict_banner(ui);
+            if self.tab == Tab::Neurons {
+                let (action, error) = self.browser.ui(ui, &mut self.contexts, &mut self.sessions);
+                if let Some(browser::BrowserAction::OpenNeuron(s, l)) = action {
+                    self.open_neuron(s, l);
+                }
+                if let Some(e) = error {
+                    self.status = format!("error: {e}");
+                }
+                return;
+            }
             egui::ScrollArea::vertical()
                 .auto_shrink([false, false])
                 .show(ui, |ui| match self.tab {
+                    Tab::Neurons => {}
+                    Tab::Compare => self.compare_view(ui),
                     Tab::Inspector => {
                         match self.inspector.ui(
                             ui,
@@ -597,6 +717,10 @@ impl eframe::App for ExplorerApp {
         if self.busy {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.flush_edits();
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

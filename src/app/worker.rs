@@ -3,6 +3,7 @@
 
 use super::analysis::{Analysis, SaeActs, SaeContext};
 use crate::capture::{check_sae_fits, Capture};
+use crate::db::autosave::EditSession;
 use crate::db::NeuronDb;
 use crate::device::{parse_device, parse_dtype};
 use crate::model::generate::{Flow, GenerateOpts};
@@ -57,6 +58,8 @@ pub enum Event {
         ws: Box<Workspace>,
         contexts: Vec<SaeContext>,
         notes: Vec<String>,
+        /// Editing sessions of the databases, by file.
+        sessions: Vec<(PathBuf, EditSession)>,
     },
     Status(String),
     /// Model and SAEs are loaded.
@@ -93,7 +96,8 @@ pub struct Worker {
 
 impl Worker {
     /// Starts the thread; `wake` is called after each event (the UI repaints).
-    pub fn start(workspace: PathBuf, wake: impl Fn() + Send + 'static) -> Self {
+    pub fn start(workspace: PathBuf, wake: impl Fn() + Send + Sync + 'static) -> Self {
+        let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(wake);
         let (jobs_tx, jobs_rx) = channel::<Job>();
         let (ev_tx, ev_rx) = channel::<Event>();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -105,7 +109,7 @@ impl Worker {
                     let _ = ev_tx.send(e);
                     wake();
                 };
-                let engine = match Engine::load(&workspace, &send) {
+                let engine = match Engine::load(&workspace, &send, wake.clone()) {
                     Ok(e) => e,
                     Err(e) => {
                         send(Event::LoadFailed(format!("{e:#}")));
@@ -148,7 +152,11 @@ struct Engine {
 /// Reads the workspace and its neuron databases (cheap) and reports them, then loads the
 /// model and SAEs (slow).
 impl Engine {
-    fn load(path: &std::path::Path, send: &dyn Fn(Event)) -> Result<Self> {
+    fn load(
+        path: &std::path::Path,
+        send: &dyn Fn(Event),
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<Self> {
         let ws = Workspace::load(path)?;
         let mut notes = vec![];
         let shared_db = match &ws.neuron_db {
@@ -175,17 +183,44 @@ impl Engine {
                 }),
                 None => shared_db.clone(),
             };
+            let db_path = s
+                .neuron_db
+                .as_ref()
+                .or(ws.neuron_db.as_ref())
+                .map(|p| ws.resolve(p));
             contexts.push(SaeContext {
                 name: s.name.clone(),
                 layer: layer.unwrap_or(0),
                 db,
+                db_path,
                 q999: Default::default(),
             });
+        }
+        let mut sessions: Vec<(PathBuf, EditSession)> = vec![];
+        for c in &contexts {
+            let Some(p) = &c.db_path else { continue };
+            if sessions.iter().any(|(q, _)| q == p) || !p.exists() {
+                continue;
+            }
+            if !crate::db::editable::EditableDb::is_our_format(p) {
+                notes.push(format!(
+                    "{} is a Safe-SAIL file (read-only here): to edit, run `safe-sail db import {} --db NEURONS.json` and point the workspace at NEURONS.json",
+                    p.display(),
+                    p.display()
+                ));
+                continue;
+            }
+            let w = wake.clone();
+            match EditSession::open(p, move || w()) {
+                Ok(s) => sessions.push((p.clone(), s)),
+                Err(e) => notes.push(format!("{}: not editable: {e:#}", p.display())),
+            }
         }
         send(Event::Workspace {
             ws: Box::new(ws.clone()),
             contexts,
             notes,
+            sessions,
         });
         send(Event::Status(format!("loading model {} …", ws.model)));
         let device = parse_device(&ws.device)?;

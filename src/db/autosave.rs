@@ -231,6 +231,21 @@ impl EditSession {
         self.tick();
     }
 
+    /// Saves to another file from now on (e.g. an editable copy of a Safe-SAIL file).
+    pub fn retarget(&mut self, path: &Path) -> Result<()> {
+        let (tx, rx) = channel();
+        let (etx, erx) = channel();
+        let known = fingerprint(path);
+        let p = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("autosave".into())
+            .spawn(move || saver_thread(p, known, rx, etx, Box::new(|| {})))?;
+        self.tx = tx;
+        self.events = erx;
+        self.path = path.to_path_buf();
+        Ok(())
+    }
+
     /// Conflict: drop our unsaved edits and take the file as it is on disk.
     pub fn reload(&mut self) -> Result<()> {
         self.db = EditableDb::load(&self.path)?;

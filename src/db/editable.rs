@@ -123,6 +123,15 @@ impl EditableDb {
         Self::parse(&text).with_context(|| format!("{} is not a neuron database", path.display()))
     }
 
+    /// Whether a file is in our format (rather than Safe-SAIL's plain map).
+    pub fn is_our_format(path: &Path) -> bool {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v.get("format").and_then(Value::as_str).map(|f| f == FORMAT))
+            .unwrap_or(false)
+    }
+
     /// Parses either format.
     pub fn parse(text: &str) -> Result<Self> {
         let v: Value = serde_json::from_str(text)?;

@@ -69,24 +69,18 @@ pub fn parse_neuron_id(id: &str) -> Result<(usize, u32)> {
 }
 
 impl NeuronDb {
-    /// Reads a Safe-SAIL neuron database JSON file.
+    /// Reads a neuron database: Safe-SAIL JSON or our editable form.
     pub fn load_safe_sail(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read neuron database {}", path.display()))?;
-        let records: HashMap<String, NeuronRecord> = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a Safe-SAIL neuron database", path.display()))?;
-        for k in records.keys() {
-            if parse_neuron_id(k).is_err() {
-                bail!(
-                    "{}: key `{k}` is not a neuron id (LAYER_INDEX)",
-                    path.display()
-                );
-            }
+        let db = editable::EditableDb::load(path)?;
+        let mut view = db.view();
+        if view.records.len() != db.entries.len() {
+            bail!(
+                "{}: some records are not Safe-SAIL neuron records",
+                path.display()
+            );
         }
-        Ok(Self {
-            path: Some(path.to_path_buf()),
-            records,
-        })
+        view.path = Some(path.to_path_buf());
+        Ok(view)
     }
 
     pub fn get(&self, layer: usize, latent: u32) -> Option<&NeuronRecord> {
