@@ -64,6 +64,9 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         pairs: usize,
     },
+    /// Collect feature stores: statistics, top and quantile examples, promoted tokens for every
+    /// latent of each SAE over a corpus.
+    Collect(CollectArgs),
     /// The neuron database: import / export Safe-SAIL JSON, show and set records.
     #[command(subcommand)]
     Db(DbCommand),
@@ -174,6 +177,53 @@ struct CaptureArgs {
 }
 
 #[derive(Args)]
+struct CollectArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// An SAE: `PATH[,key=value...]`. Repeatable; all share one forward pass.
+    #[arg(long, required = true)]
+    sae: Vec<String>,
+    /// Corpus files: .jsonl/.ndjson, .parquet, .csv or .txt (one document per line).
+    #[arg(long, required = true)]
+    corpus: Vec<PathBuf>,
+    #[arg(long, default_value = "text")]
+    text_field: String,
+    /// Documents are chat messages in this field (rendered through the chat template).
+    #[arg(long)]
+    messages_field: Option<String>,
+    /// Render plain documents through the chat template as user messages.
+    #[arg(long)]
+    chat: bool,
+    /// Tokens per context.
+    #[arg(long, default_value_t = 64)]
+    context: usize,
+    #[arg(long, default_value_t = 20)]
+    top_k: usize,
+    #[arg(long, default_value_t = 10)]
+    quantile_bins: usize,
+    #[arg(long, default_value_t = 5)]
+    per_bin: usize,
+    /// Stop after this many tokens.
+    #[arg(long)]
+    max_tokens: Option<u64>,
+    /// Contexts per forward pass.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Count special tokens too.
+    #[arg(long)]
+    include_special: bool,
+    /// Process the slice i of n of the corpus (documents with id % n == i).
+    #[arg(long)]
+    shard: Option<String>,
+    /// Replace a different store already in the output folder.
+    #[arg(long)]
+    force: bool,
+    /// The store folder (one sub-folder per SAE when several are given).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
 struct GenerateArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -239,6 +289,7 @@ pub fn main() -> ExitCode {
         Command::Indices { file } => indices(&file),
         Command::Bench(a) => bench(a),
         Command::Db(c) => db_command(c),
+        Command::Collect(a) => collect(a),
         Command::MakeCorpus {
             out,
             docs,
@@ -410,6 +461,110 @@ fn indices(file: &Path) -> Result<()> {
             "first": idx.iter().take(10).collect::<Vec<_>>(),
         })
     );
+    Ok(())
+}
+
+fn collect(a: CollectArgs) -> Result<()> {
+    use safe_sail::store::collect::{collect, meta, CollectConfig};
+    use safe_sail::store::corpus::CorpusSpec;
+    let shard = match &a.shard {
+        None => None,
+        Some(s) => {
+            let (i, n) = s
+                .split_once('/')
+                .with_context(|| format!("--shard `{s}`: expected i/n"))?;
+            let (i, n): (u64, u64) = (
+                i.parse().context("--shard: i")?,
+                n.parse().context("--shard: n")?,
+            );
+            if n == 0 || i >= n {
+                bail!("--shard {s}: need 0 <= i < n");
+            }
+            Some((i, n))
+        }
+    };
+    for f in &a.corpus {
+        if !f.exists() {
+            bail!("corpus file {} does not exist", f.display());
+        }
+    }
+    let model = load_model(&a.model)?;
+    let saes = load_saes(&a.sae, model.net.device())?;
+    let dirs: Vec<PathBuf> = if saes.len() == 1 {
+        vec![a.out.clone()]
+    } else {
+        saes.iter()
+            .enumerate()
+            .map(|(i, s)| a.out.join(format!("{i}-{}", s.hook())))
+            .collect()
+    };
+    for (d, s) in dirs.iter().zip(&saes) {
+        let meta_path = d.join("store.json");
+        if meta_path.exists() && !a.force {
+            let old: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&meta_path)?).unwrap_or_default();
+            if old["sae"] != s.meta.path.display().to_string()
+                || old["hook"] != s.hook().to_string()
+                || old["model"] != a.model.model
+            {
+                bail!("{} already holds a store of another model or SAE: choose another --out or pass --force", d.display());
+            }
+        }
+    }
+    let cfg = CollectConfig {
+        context: a.context,
+        top_k: a.top_k,
+        quantile_bins: a.quantile_bins,
+        per_bin: a.per_bin,
+        max_tokens: a.max_tokens,
+        batch: a.batch.max(1),
+        chat: a.chat,
+        include_special: a.include_special,
+        shard,
+        ..Default::default()
+    };
+    let corpus = CorpusSpec {
+        files: a.corpus.clone(),
+        text_field: a.text_field.clone(),
+        messages_field: a.messages_field.clone(),
+    };
+    let bar = indicatif::ProgressBar::new(a.max_tokens.unwrap_or(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {pos} tokens · {per_sec} · {elapsed_precise} {wide_bar} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let (results, report, contexts) =
+        collect(&model, &saes, &corpus, &cfg, &mut |n| bar.set_position(n))?;
+    bar.finish_and_clear();
+    for ((r, s), d) in results.iter().zip(&saes).zip(&dirs) {
+        let m = meta(
+            &a.model.model,
+            s,
+            &corpus,
+            &cfg,
+            &report,
+            contexts,
+            r.tokens,
+        );
+        safe_sail::store::Store::write(d, &m, &r.features, &r.examples)?;
+        println!(
+            "{}: {} latents, {} examples, {} tokens → {}",
+            s.hook(),
+            r.features.len(),
+            r.examples.len(),
+            r.tokens,
+            d.display()
+        );
+    }
+    if report.bad_rows > 0 {
+        eprintln!(
+            "{} bad rows skipped, e.g. {}",
+            report.bad_rows,
+            report.examples.join("; ")
+        );
+    }
     Ok(())
 }
 

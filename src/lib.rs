@@ -15,5 +15,6 @@ pub mod model;
 pub mod pt;
 pub mod sae;
 pub mod sample;
+pub mod store;
 pub mod tensor_util;
 pub mod workspace;

@@ -80,6 +80,8 @@ pub struct ExplorerApp {
     pub browser: browser::Browser,
     /// Editing sessions of the workspace's neuron databases.
     pub sessions: Vec<(PathBuf, crate::db::autosave::EditSession)>,
+    /// Feature stores, per SAE (when the workspace names one).
+    pub stores: Vec<Option<std::sync::Arc<crate::store::Store>>>,
     open_path: String,
     show_open: bool,
     dialog: Option<Receiver<DialogResult>>,
@@ -156,6 +158,7 @@ impl ExplorerApp {
             neuron: NeuronPage::default(),
             browser: browser::Browser::default(),
             sessions: vec![],
+            stores: vec![],
             open_path: String::new(),
             show_open: false,
             dialog: None,
@@ -214,8 +217,10 @@ impl ExplorerApp {
                     contexts,
                     notes,
                     sessions,
+                    stores,
                 } => {
                     self.sessions = sessions;
+                    self.stores = stores;
                     if let Some(s) = &ws.system_prompt {
                         self.inspector.system = s.clone();
                     }
@@ -702,15 +707,20 @@ impl eframe::App for ExplorerApp {
                             None => {}
                         }
                     }
-                    Tab::Neuron => match self.neuron.ui(ui, &self.contexts, &infos, self.busy) {
-                        Some(PageAction::Open(s, l)) => self.open_neuron(s, l),
-                        Some(PageAction::TryText(s, l, text)) => self.submit(Job::TryText {
-                            sae: s,
-                            latent: l,
-                            text,
-                        }),
-                        None => {}
-                    },
+                    Tab::Neuron => {
+                        match self
+                            .neuron
+                            .ui(ui, &self.contexts, &infos, &self.stores, self.busy)
+                        {
+                            Some(PageAction::Open(s, l)) => self.open_neuron(s, l),
+                            Some(PageAction::TryText(s, l, text)) => self.submit(Job::TryText {
+                                sae: s,
+                                latent: l,
+                                text,
+                            }),
+                            None => {}
+                        }
+                    }
                 });
         });
         self.open_by_path_window(&ctx);

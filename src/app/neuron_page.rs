@@ -42,6 +42,7 @@ impl NeuronPage {
         ui: &mut egui::Ui,
         ctx: &[SaeContext],
         saes: &[Option<SaeInfo>],
+        stores: &[Option<std::sync::Arc<crate::store::Store>>],
         busy: bool,
     ) -> Option<PageAction> {
         let mut action = None;
@@ -119,16 +120,20 @@ impl NeuronPage {
                 ui.end_row();
             });
         ui.separator();
-        egui::CollapsingHeader::new("Statistics and top-activating examples").default_open(true).show(ui, |ui| {
-            ui.label(
-                RichText::new(format!(
-                    "No feature store for this SAE yet. Collect one to see density, quantiles, the activation \
-                     histogram and top / quantile-sampled examples:\n  safe-sail collect --model MODEL --sae {} --corpus CORPUS.jsonl --out STORE_DIR\n\
-                     then add `\"store\": \"STORE_DIR\"` to this SAE in the workspace file.",
-                    info.map_or("SAE".to_string(), |i| format!("SAE,hook={}", i.hook))
-                ))
-                .weak(),
-            );
+        let store = stores.get(sae).and_then(Option::as_ref);
+        egui::CollapsingHeader::new("Statistics and top-activating examples").default_open(true).show(ui, |ui| match store {
+            Some(st) => store_view(ui, st, latent),
+            None => {
+                ui.label(
+                    RichText::new(format!(
+                        "No feature store for this SAE yet. Collect one to see density, quantiles, the activation \
+                         histogram and top / quantile-sampled examples:\n  safe-sail collect --model MODEL --sae {} --corpus CORPUS.jsonl --out STORE_DIR\n\
+                         then add `\"store\": \"STORE_DIR\"` to this SAE in the workspace file.",
+                        info.map_or("SAE".to_string(), |i| format!("SAE,hook={}", i.hook))
+                    ))
+                    .weak(),
+                );
+            }
         });
         egui::CollapsingHeader::new("Promoted and suppressed tokens")
             .default_open(true)
@@ -232,6 +237,101 @@ impl NeuronPage {
             ui.colored_label(ui.visuals().error_fg_color, e);
         }
     }
+}
+
+/// Statistics, histogram and examples of one latent from its feature store.
+fn store_view(ui: &mut egui::Ui, st: &crate::store::Store, latent: u32) {
+    let Some(f) = st.feature(latent) else {
+        ui.label(RichText::new("This latent is not in the feature store.").weak());
+        return;
+    };
+    egui::Grid::new("stats")
+        .num_columns(6)
+        .spacing([16.0, 4.0])
+        .show(ui, |ui| {
+            ui.label("density");
+            ui.strong(format!("{:.4}%", f.density * 100.0));
+            ui.label("max");
+            ui.strong(format!("{:.3}", f.max_act));
+            ui.label("mean (active)");
+            ui.strong(format!("{:.3}", f.mean_act));
+            ui.end_row();
+            ui.label("q 0.999");
+            ui.strong(format!("{:.3}", f.q999));
+            ui.label("q 0.9999");
+            ui.strong(format!("{:.3}", f.q9999));
+            ui.label("tokens seen");
+            ui.strong(st.meta.tokens.to_string());
+            ui.end_row();
+        });
+    if f.count > 0 {
+        let bars: Vec<egui_plot::Bar> = f
+            .hist_counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| {
+                let mid = ((f.hist_edges[i].log10() + f.hist_edges[i + 1].log10()) / 2.0) as f64;
+                egui_plot::Bar::new(mid, *c as f64)
+                    .width(((f.hist_edges[i + 1].log10() - f.hist_edges[i].log10()) * 0.9) as f64)
+            })
+            .collect();
+        egui_plot::Plot::new(("hist", latent))
+            .height(140.0)
+            .allow_zoom(false)
+            .allow_drag(false)
+            .allow_scroll(false)
+            .x_axis_label("log10 activation")
+            .show(ui, |p| {
+                p.bar_chart(egui_plot::BarChart::new("tokens", bars).color(NEURON_COLOR))
+            });
+    }
+    let ex = st.examples(latent);
+    let top: Vec<_> = ex.iter().filter(|e| e.kind == "top").collect();
+    ui.strong(format!("Top activating examples ({})", top.len()));
+    for e in &top {
+        example_row(ui, e, f.max_act);
+    }
+    let mut bins: Vec<u32> = ex
+        .iter()
+        .filter(|e| e.kind == "quantile")
+        .map(|e| e.bin)
+        .collect();
+    bins.sort_unstable();
+    bins.dedup();
+    for b in bins.into_iter().rev() {
+        let n = st.settings_bins().max(1) as f32;
+        let title = format!(
+            "Quantile bin {b}: activation {:.2}–{:.2}",
+            f.max_act * b as f32 / n,
+            f.max_act * (b + 1) as f32 / n
+        );
+        egui::CollapsingHeader::new(title)
+            .id_salt(("qbin", latent, b))
+            .show(ui, |ui| {
+                for e in ex.iter().filter(|e| e.kind == "quantile" && e.bin == b) {
+                    example_row(ui, e, f.max_act);
+                }
+            });
+    }
+}
+
+/// One example context: its tokens shaded by the latent's activation (hover: the value).
+fn example_row(ui: &mut egui::Ui, e: &crate::store::ExampleRow, max: f32) {
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 0.0;
+        ui.label(
+            RichText::new(format!("{:>6.2}  ", e.max_act))
+                .monospace()
+                .weak(),
+        );
+        for (t, a) in e.tokens.iter().zip(&e.acts) {
+            let rt = RichText::new(token_label(t))
+                .monospace()
+                .background_color(shade(NEURON_COLOR, a / max.max(1e-12)));
+            ui.label(rt).on_hover_text(format!("{a:.3}"));
+        }
+    });
 }
 
 /// A titled column of tokens and their scores.

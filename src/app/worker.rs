@@ -60,6 +60,8 @@ pub enum Event {
         notes: Vec<String>,
         /// Editing sessions of the databases, by file.
         sessions: Vec<(PathBuf, EditSession)>,
+        /// Feature stores, per SAE.
+        stores: Vec<Option<Arc<crate::store::Store>>>,
     },
     Status(String),
     /// Model and SAEs are loaded.
@@ -216,11 +218,29 @@ impl Engine {
                 Err(e) => notes.push(format!("{}: not editable: {e:#}", p.display())),
             }
         }
+        let mut stores = vec![];
+        for (i, s) in ws.saes.iter().enumerate() {
+            let store = match &s.store {
+                Some(p) => match crate::store::Store::open(&ws.resolve(p)) {
+                    Ok(st) => {
+                        contexts[i].q999 = st.q999_map();
+                        Some(Arc::new(st))
+                    }
+                    Err(e) => {
+                        notes.push(format!("{}: {e:#}", s.name));
+                        None
+                    }
+                },
+                None => None,
+            };
+            stores.push(store);
+        }
         send(Event::Workspace {
             ws: Box::new(ws.clone()),
             contexts,
             notes,
             sessions,
+            stores,
         });
         send(Event::Status(format!("loading model {} …", ws.model)));
         let device = parse_device(&ws.device)?;

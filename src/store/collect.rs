@@ -1,0 +1,581 @@
+//! `safe-sail collect`: one pass over a corpus with the model and every SAE, keeping per
+//! latent its statistics, top-k examples and a deterministic reservoir from which
+//! quantile-binned examples are drawn. Memory is O(latents × examples × context), never
+//! O(corpus).
+
+use super::corpus::{CorpusReport, CorpusSpec, Doc, DocBody};
+use super::{hist_bin, hist_edges, ExampleRow, FeatureRow, StoreMeta, HIST_BINS};
+use crate::capture::{check_sae_fits, Capture};
+use crate::model::{ForwardOpts, Model};
+use crate::sae::Sae;
+use anyhow::{bail, Result};
+use candle_core::{DType, Device};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// Settings of a collection run.
+#[derive(Debug, Clone)]
+pub struct CollectConfig {
+    /// Tokens per context.
+    pub context: usize,
+    pub top_k: usize,
+    pub quantile_bins: usize,
+    pub per_bin: usize,
+    /// Stop after this many counted tokens.
+    pub max_tokens: Option<u64>,
+    /// Contexts per forward pass.
+    pub batch: usize,
+    /// Render chat documents (and plain ones as a user message) through the chat template.
+    pub chat: bool,
+    /// Count special tokens too (excluded by default, as Safe-SAIL does).
+    pub include_special: bool,
+    /// Largest activations kept per latent for exact high quantiles.
+    pub top_values: usize,
+    /// Promoted / suppressed tokens kept per latent.
+    pub logit_tokens: usize,
+    /// `(i, n)`: process only documents with `id % n == i`.
+    pub shard: Option<(u64, u64)>,
+}
+
+impl Default for CollectConfig {
+    fn default() -> Self {
+        Self {
+            context: 64,
+            top_k: 20,
+            quantile_bins: 10,
+            per_bin: 5,
+            max_tokens: None,
+            batch: 8,
+            chat: false,
+            include_special: false,
+            top_values: 1024,
+            logit_tokens: 10,
+            shard: None,
+        }
+    }
+}
+
+/// A candidate example: one context, one latent.
+#[derive(Debug, Clone)]
+struct Cand {
+    max_act: f32,
+    doc: u64,
+    offset: u32,
+    priority: u64,
+    ctx: usize,
+    acts: Vec<f32>,
+}
+
+/// Orders top-k candidates so the heap's top is the weakest (ties: later document first out).
+struct ByAct(Cand);
+impl PartialEq for ByAct {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for ByAct {}
+impl PartialOrd for ByAct {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for ByAct {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // Reverse: BinaryHeap is a max-heap; we want the weakest on top.
+        o.0.max_act
+            .total_cmp(&self.0.max_act)
+            .then((self.0.doc, self.0.offset).cmp(&(o.0.doc, o.0.offset)))
+    }
+}
+
+/// Orders reservoir candidates by priority (largest on top, evicted first).
+struct ByPrio(Cand);
+impl PartialEq for ByPrio {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.priority == o.0.priority
+    }
+}
+impl Eq for ByPrio {}
+impl PartialOrd for ByPrio {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for ByPrio {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.priority.cmp(&o.0.priority)
+    }
+}
+
+/// A min-heap of the largest f32 values.
+#[derive(PartialEq, PartialOrd)]
+struct MinF(f32);
+impl Eq for MinF {}
+impl Ord for MinF {
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.0.total_cmp(&self.0)
+    }
+}
+
+#[derive(Default)]
+struct LatentAcc {
+    count: u64,
+    sum: f64,
+    max: f32,
+    hist: Vec<u64>,
+    top_values: BinaryHeap<MinF>,
+    top: BinaryHeap<ByAct>,
+    reservoir: BinaryHeap<ByPrio>,
+}
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64
+    x = x.wrapping_add(0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d049bb133111eb);
+    x ^ (x >> 31)
+}
+
+/// A context: a slice of one document's tokens.
+struct Ctx {
+    doc: u64,
+    offset: u32,
+    ids: Vec<u32>,
+    special: Vec<bool>,
+}
+
+/// Everything collected for one SAE.
+struct SaeAcc {
+    latents: Vec<LatentAcc>,
+    tokens: u64,
+    /// Contexts referenced by kept candidates (token ids), by index.
+    kept_ctx: Vec<Option<(Vec<u32>, u64, u32)>>,
+}
+
+/// The result of a run, per SAE.
+pub struct Collected {
+    pub features: Vec<FeatureRow>,
+    pub examples: Vec<ExampleRow>,
+    pub tokens: u64,
+}
+
+/// Progress callback: (tokens counted so far).
+pub type Progress<'a> = &'a mut dyn FnMut(u64);
+
+/// Runs a collection over `corpus`.
+pub fn collect(
+    model: &Model,
+    saes: &[Sae],
+    corpus: &CorpusSpec,
+    cfg: &CollectConfig,
+    progress: Progress<'_>,
+) -> Result<(Vec<Collected>, CorpusReport, u64)> {
+    if saes.is_empty() {
+        bail!("give at least one SAE");
+    }
+    if cfg.context == 0 || cfg.context > model.cfg.max_position_embeddings {
+        bail!(
+            "context of {} tokens: it must be between 1 and the model's maximum of {}",
+            cfg.context,
+            model.cfg.max_position_embeddings
+        );
+    }
+    for s in saes {
+        check_sae_fits(model, s)?;
+    }
+    let mut accs: Vec<SaeAcc> = saes
+        .iter()
+        .map(|s| SaeAcc {
+            latents: (0..s.d_sae())
+                .map(|_| LatentAcc {
+                    hist: vec![0; HIST_BINS],
+                    ..Default::default()
+                })
+                .collect(),
+            tokens: 0,
+            kept_ctx: vec![],
+        })
+        .collect();
+    let mut pending: Vec<Ctx> = vec![];
+    let mut counted = 0u64;
+    let mut contexts = 0u64;
+    let mut stop = false;
+    let reservoir_size = (cfg.quantile_bins * cfg.per_bin * 2).max(1);
+    let flush = |pending: &mut Vec<Ctx>, accs: &mut Vec<SaeAcc>, counted: &mut u64| -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(pending);
+        let seqs: Vec<Vec<u32>> = batch.iter().map(|c| c.ids.clone()).collect();
+        let mut cap = Capture::new(saes.iter().map(Sae::hook));
+        let last = cap.deepest_layer().expect("at least one SAE");
+        model.run_batch(
+            &seqs,
+            0,
+            &mut cap,
+            ForwardOpts {
+                stop_after_layer: Some(last),
+            },
+        )?;
+        for (si, sae) in saes.iter().enumerate() {
+            let x = &cap.acts[&sae.hook()];
+            let (b, t, d) = x.dims3()?;
+            let dense = sae
+                .encode(&x.reshape((b * t, d))?)?
+                .to_dtype(DType::F32)?
+                .to_device(&Device::Cpu)?;
+            let n_lat = sae.d_sae();
+            let v = dense.flatten_all()?.to_vec1::<f32>()?;
+            let acc = &mut accs[si];
+            for (ci, c) in batch.iter().enumerate() {
+                let ctx_index = acc.kept_ctx.len();
+                let mut referenced = false;
+                let mut ctx_max = vec![0f32; n_lat];
+                for pos in 0..c.ids.len() {
+                    if c.special[pos] && !cfg.include_special {
+                        continue;
+                    }
+                    acc.tokens += 1;
+                    let row = &v[(ci * t + pos) * n_lat..(ci * t + pos + 1) * n_lat];
+                    for (l, &a) in row.iter().enumerate() {
+                        if a > 0.0 {
+                            let la = &mut acc.latents[l];
+                            la.count += 1;
+                            la.sum += a as f64;
+                            la.max = la.max.max(a);
+                            la.hist[hist_bin(a)] += 1;
+                            if la.top_values.len() < cfg.top_values {
+                                la.top_values.push(MinF(a));
+                            } else if la.top_values.peek().is_some_and(|m| a > m.0) {
+                                la.top_values.pop();
+                                la.top_values.push(MinF(a));
+                            }
+                            ctx_max[l] = ctx_max[l].max(a);
+                        }
+                    }
+                }
+                for (l, &m) in ctx_max.iter().enumerate() {
+                    if m <= 0.0 {
+                        continue;
+                    }
+                    let la = &mut acc.latents[l];
+                    let priority = mix(c.doc.wrapping_mul(0x100000001b3)
+                        ^ ((c.offset as u64) << 32)
+                        ^ l as u64);
+                    let want_top = la.top.len() < cfg.top_k
+                        || la.top.peek().is_some_and(|w| {
+                            (m, std::cmp::Reverse((c.doc, c.offset)))
+                                > (w.0.max_act, std::cmp::Reverse((w.0.doc, w.0.offset)))
+                        });
+                    let want_res = la.reservoir.len() < reservoir_size
+                        || la.reservoir.peek().is_some_and(|w| priority < w.0.priority);
+                    if !want_top && !want_res {
+                        continue;
+                    }
+                    let acts: Vec<f32> = (0..c.ids.len())
+                        .map(|pos| {
+                            if c.special[pos] && !cfg.include_special {
+                                0.0
+                            } else {
+                                v[(ci * t + pos) * n_lat + l]
+                            }
+                        })
+                        .collect();
+                    let cand = Cand {
+                        max_act: m,
+                        doc: c.doc,
+                        offset: c.offset,
+                        priority,
+                        ctx: ctx_index,
+                        acts,
+                    };
+                    referenced = true;
+                    if want_top && cfg.top_k > 0 {
+                        la.top.push(ByAct(cand.clone()));
+                        if la.top.len() > cfg.top_k {
+                            la.top.pop();
+                        }
+                    }
+                    if want_res {
+                        la.reservoir.push(ByPrio(cand));
+                        if la.reservoir.len() > reservoir_size {
+                            la.reservoir.pop();
+                        }
+                    }
+                }
+                acc.kept_ctx
+                    .push(referenced.then(|| (c.ids.clone(), c.doc, c.offset)));
+            }
+        }
+        *counted = accs[0].tokens;
+        Ok(())
+    };
+    let report = corpus.for_each(|doc: Doc| {
+        if stop {
+            return Ok(());
+        }
+        if let Some((i, n)) = cfg.shard {
+            if doc.id % n != i {
+                return Ok(());
+            }
+        }
+        let tokens = match doc.body {
+            DocBody::Text(t) if t.trim().is_empty() => return Ok(()),
+            DocBody::Text(t) if cfg.chat => {
+                let r = model.tok.apply_chat_template(
+                    &[crate::model::tokenizer::ChatMessage::new("user", &t)],
+                    false,
+                )?;
+                model.tok.encode(&r, false)?
+            }
+            DocBody::Text(t) => model.tok.encode(&t, true)?,
+            DocBody::Messages(m) => {
+                let r = model.tok.apply_chat_template(&m, false)?;
+                model.tok.encode(&r, false)?
+            }
+        };
+        for (k, chunk) in tokens.chunks(cfg.context).enumerate() {
+            pending.push(Ctx {
+                doc: doc.id,
+                offset: (k * cfg.context) as u32,
+                ids: chunk.iter().map(|t| t.id).collect(),
+                special: chunk.iter().map(|t| t.special).collect(),
+            });
+            contexts += 1;
+            if pending.len() >= cfg.batch {
+                flush(&mut pending, &mut accs, &mut counted)?;
+                progress(counted);
+                if cfg.max_tokens.is_some_and(|m| counted >= m) {
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if !stop {
+        flush(&mut pending, &mut accs, &mut counted)?;
+        progress(counted);
+    }
+    if report.docs == 0 {
+        bail!(
+            "the corpus holds no usable document ({} bad rows{})",
+            report.bad_rows,
+            first_problem(&report)
+        );
+    }
+    let mut out = vec![];
+    for (sae, acc) in saes.iter().zip(accs) {
+        out.push(finish(model, sae, acc, cfg)?);
+    }
+    Ok((out, report, contexts))
+}
+
+fn first_problem(r: &CorpusReport) -> String {
+    r.examples
+        .first()
+        .map(|e| format!(", e.g. {e}"))
+        .unwrap_or_default()
+}
+
+/// The value at rank `ceil((1 - q) · n)` from the top, from the kept values when they reach
+/// that far, else from the histogram's upper edge.
+fn quantile(sorted_desc: &[f32], hist: &[u64], edges: &[f32], n: u64, q: f64) -> f32 {
+    let k = ((1.0 - q) * n as f64).ceil().max(1.0) as u64;
+    if (k as usize) <= sorted_desc.len() {
+        return sorted_desc[k as usize - 1];
+    }
+    let total: u64 = hist.iter().sum();
+    if total < k {
+        return 0.0;
+    }
+    let mut seen = 0;
+    for b in (0..hist.len()).rev() {
+        seen += hist[b];
+        if seen >= k {
+            return edges[b + 1];
+        }
+    }
+    0.0
+}
+
+fn finish(model: &Model, sae: &Sae, acc: SaeAcc, cfg: &CollectConfig) -> Result<Collected> {
+    let edges = hist_edges();
+    let n = acc.tokens;
+    let logits = top_logits(model, sae, cfg.logit_tokens)?;
+    let mut features = vec![];
+    let mut examples = vec![];
+    let display = |ids: &[u32]| model.tok.display_strings(ids);
+    for (l, la) in acc.latents.into_iter().enumerate() {
+        let mut values: Vec<f32> = la.top_values.into_iter().map(|m| m.0).collect();
+        values.sort_by(|a, b| b.total_cmp(a));
+        let (tt, tv, bt, bv) = logits.get(l).cloned().unwrap_or_default();
+        features.push(FeatureRow {
+            latent: l as u32,
+            count: la.count,
+            density: if n > 0 {
+                la.count as f64 / n as f64
+            } else {
+                0.0
+            },
+            mean_act: if la.count > 0 {
+                la.sum / la.count as f64
+            } else {
+                0.0
+            },
+            max_act: la.max,
+            q999: quantile(&values, &la.hist, &edges, n, 0.999),
+            q9999: quantile(&values, &la.hist, &edges, n, 0.9999),
+            hist_edges: edges.clone(),
+            hist_counts: la.hist,
+            top_logit_tokens: tt,
+            top_logit_values: tv,
+            bottom_logit_tokens: bt,
+            bottom_logit_values: bv,
+        });
+        let row = |c: &Cand, kind: &str, bin: u32, rank: u32| -> ExampleRow {
+            let ids = acc.kept_ctx[c.ctx]
+                .as_ref()
+                .map(|k| k.0.clone())
+                .unwrap_or_default();
+            ExampleRow {
+                latent: l as u32,
+                kind: kind.into(),
+                bin,
+                rank,
+                doc: c.doc,
+                offset: c.offset,
+                tokens: display(&ids),
+                token_ids: ids,
+                acts: c.acts.clone(),
+                max_act: c.max_act,
+            }
+        };
+        let mut top: Vec<Cand> = la.top.into_iter().map(|b| b.0).collect();
+        top.sort_by(|a, b| {
+            b.max_act
+                .total_cmp(&a.max_act)
+                .then((a.doc, a.offset).cmp(&(b.doc, b.offset)))
+        });
+        for (r, c) in top.iter().enumerate() {
+            examples.push(row(c, "top", 0, r as u32));
+        }
+        // Quantile bins: equal slices of (0, max], filled from the reservoir in priority order.
+        let mut res: Vec<Cand> = la.reservoir.into_iter().map(|b| b.0).collect();
+        res.sort_by_key(|c| c.priority);
+        let bins = cfg.quantile_bins.max(1);
+        let mut filled = vec![0u32; bins];
+        for c in &res {
+            let b = (((c.max_act / la.max.max(1e-12)) * bins as f32).ceil() as usize)
+                .clamp(1, bins)
+                - 1;
+            if (filled[b] as usize) < cfg.per_bin {
+                examples.push(row(c, "quantile", b as u32, filled[b]));
+                filled[b] += 1;
+            }
+        }
+    }
+    Ok(Collected {
+        features,
+        examples,
+        tokens: n,
+    })
+}
+
+type LogitRow = (Vec<String>, Vec<f32>, Vec<String>, Vec<f32>);
+
+/// Per latent: the tokens its decoder direction promotes and suppresses most through the
+/// unembedding (W_dec · W_Uᵀ; the final norm is ignored).
+fn top_logits(model: &Model, sae: &Sae, n: usize) -> Result<Vec<LogitRow>> {
+    let Some(w_dec) = &sae.w_dec else {
+        return Ok(vec![]);
+    };
+    if n == 0 {
+        return Ok(vec![]);
+    }
+    let unemb = model
+        .net
+        .unembedding()
+        .to_dtype(DType::F32)?
+        .to_device(w_dec.device())?;
+    let mut out = Vec::with_capacity(sae.d_sae());
+    let chunk = 256;
+    let mut start = 0;
+    while start < sae.d_sae() {
+        let len = chunk.min(sae.d_sae() - start);
+        let logits = w_dec
+            .narrow(0, start, len)?
+            .matmul(&unemb.t()?)?
+            .to_device(&Device::Cpu)?
+            .to_vec2::<f32>()?;
+        for row in logits {
+            let mut idx: Vec<usize> = (0..row.len()).collect();
+            let k = n.min(row.len());
+            idx.select_nth_unstable_by(k - 1, |a, b| row[*b].total_cmp(&row[*a]));
+            let mut top: Vec<usize> = idx[..k].to_vec();
+            top.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
+            idx.select_nth_unstable_by(k - 1, |a, b| row[*a].total_cmp(&row[*b]));
+            let mut bottom: Vec<usize> = idx[..k].to_vec();
+            bottom.sort_by(|a, b| row[*a].total_cmp(&row[*b]));
+            let name = |i: &usize| model.tok.token_display(*i as u32);
+            out.push((
+                top.iter().map(name).collect(),
+                top.iter().map(|&i| row[i]).collect(),
+                bottom.iter().map(name).collect(),
+                bottom.iter().map(|&i| row[i]).collect(),
+            ));
+        }
+        start += len;
+    }
+    Ok(out)
+}
+
+/// The `store.json` of a finished run.
+#[allow(clippy::too_many_arguments)]
+pub fn meta(
+    model: &str,
+    sae: &Sae,
+    corpus: &CorpusSpec,
+    cfg: &CollectConfig,
+    report: &CorpusReport,
+    contexts: u64,
+    tokens: u64,
+) -> StoreMeta {
+    StoreMeta {
+        program: "safe-sail".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        model: model.into(),
+        sae: sae.meta.path.display().to_string(),
+        hook: sae.hook().to_string(),
+        d_sae: sae.d_sae(),
+        corpus: corpus
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect(),
+        shard: cfg.shard.map(|(i, n)| format!("{i}/{n}")),
+        documents: report.docs,
+        bad_rows: report.bad_rows,
+        contexts,
+        tokens,
+        settings: serde_json::json!({
+            "context": cfg.context, "top_k": cfg.top_k, "quantile_bins": cfg.quantile_bins,
+            "per_bin": cfg.per_bin, "max_tokens": cfg.max_tokens, "chat": cfg.chat,
+            "include_special": cfg.include_special, "top_values": cfg.top_values,
+            "text_field": corpus.text_field, "messages_field": corpus.messages_field,
+            "activation": sae.activation.describe(),
+        }),
+        definitions: serde_json::json!({
+            "count": "tokens where the latent is > 0",
+            "density": "count / tokens",
+            "mean_act": "mean activation over the tokens where the latent is > 0",
+            "q999": "the ceil(0.001 * tokens)-th largest activation over all tokens (zeros included); exact while that rank is within the kept top values, else the upper edge of the histogram bin reaching it",
+            "q9999": "as q999 with 0.0001",
+            "hist": "counts of activations > 0 in fixed log-spaced bins from 1e-4 to 1e4 (smaller values in the first bin, larger in the last)",
+            "top": "the top_k contexts by max activation (ties: earlier document first)",
+            "quantile": "contexts drawn by a deterministic hash-priority reservoir over all active contexts, split into quantile_bins equal slices of (0, max_act] (bin 0 weakest), per_bin each",
+            "logits": "decoder direction times the unembedding (W_dec · W_U^T); the final norm and later layers are ignored",
+            "special_tokens": "special tokens (chat-template markers) are excluded from statistics and shown with activation 0 unless include_special",
+        }),
+    }
+}

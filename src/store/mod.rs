@@ -1,0 +1,469 @@
+//! Feature stores: for every SAE latent its activation statistics, top-activating and
+//! quantile-sampled examples and the tokens its decoder direction promotes and suppresses,
+//! collected once over a corpus ([`collect`]) and kept as Parquet files any data tool reads.
+//!
+//! Layout of a store folder: `store.json` (model, SAE, hook, corpus, tokens seen, settings,
+//! program version), `features.parquet` (one row per latent) and `examples.parquet` (one row
+//! per example).
+
+pub mod collect;
+pub mod corpus;
+
+use anyhow::{bail, Context, Result};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Fixed, log-spaced histogram edges shared by every store (so shards add up).
+pub const HIST_BINS: usize = 64;
+pub const HIST_MIN: f32 = 1e-4;
+pub const HIST_MAX: f32 = 1e4;
+
+/// The histogram edges (`HIST_BINS + 1` values; the first bin also takes smaller values,
+/// the last larger ones).
+pub fn hist_edges() -> Vec<f32> {
+    let (a, b) = (HIST_MIN.ln(), HIST_MAX.ln());
+    (0..=HIST_BINS)
+        .map(|i| (a + (b - a) * i as f32 / HIST_BINS as f32).exp())
+        .collect()
+}
+
+/// The histogram bin of a positive activation.
+pub fn hist_bin(v: f32) -> usize {
+    let (a, b) = (HIST_MIN.ln(), HIST_MAX.ln());
+    let x = ((v.max(HIST_MIN).ln() - a) / (b - a) * HIST_BINS as f32).floor();
+    (x.max(0.0) as usize).min(HIST_BINS - 1)
+}
+
+/// `store.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreMeta {
+    pub program: String,
+    pub version: String,
+    pub model: String,
+    pub sae: String,
+    pub hook: String,
+    pub d_sae: usize,
+    pub corpus: Vec<String>,
+    pub shard: Option<String>,
+    pub documents: u64,
+    pub bad_rows: u64,
+    pub contexts: u64,
+    /// Tokens whose activations were counted (special tokens excluded unless asked).
+    pub tokens: u64,
+    pub settings: serde_json::Value,
+    /// How each column was computed.
+    pub definitions: serde_json::Value,
+}
+
+/// One latent's statistics.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FeatureRow {
+    pub latent: u32,
+    pub count: u64,
+    pub density: f64,
+    pub mean_act: f64,
+    pub max_act: f32,
+    pub q999: f32,
+    pub q9999: f32,
+    pub hist_edges: Vec<f32>,
+    pub hist_counts: Vec<u64>,
+    pub top_logit_tokens: Vec<String>,
+    pub top_logit_values: Vec<f32>,
+    pub bottom_logit_tokens: Vec<String>,
+    pub bottom_logit_values: Vec<f32>,
+}
+
+/// One example context of a latent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExampleRow {
+    pub latent: u32,
+    /// `top` or `quantile`.
+    pub kind: String,
+    /// Quantile bin (0 = weakest); 0 for top examples.
+    pub bin: u32,
+    /// Rank within its kind and bin (0 = strongest).
+    pub rank: u32,
+    pub doc: u64,
+    /// Token offset of the context inside its document.
+    pub offset: u32,
+    pub token_ids: Vec<u32>,
+    pub tokens: Vec<String>,
+    pub acts: Vec<f32>,
+    pub max_act: f32,
+}
+
+/// An opened store, ready for the explorer.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub meta: StoreMeta,
+    pub features: Vec<FeatureRow>,
+    by_latent: HashMap<u32, usize>,
+    examples: HashMap<u32, Vec<ExampleRow>>,
+}
+
+fn list_col(name: &str, rows: impl Iterator<Item = Series>) -> Column {
+    let v: Vec<Series> = rows.collect();
+    Series::new(name.into(), v).into_column()
+}
+
+/// Writes a data frame as Parquet atomically.
+fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+    crate::fsutil::write_atomic_with(path, |f| {
+        ParquetWriter::new(f).finish(df)?;
+        Ok(())
+    })
+}
+
+impl Store {
+    /// Writes a store folder (files replaced atomically; `store.json` last).
+    pub fn write(
+        dir: &Path,
+        meta: &StoreMeta,
+        features: &[FeatureRow],
+        examples: &[ExampleRow],
+    ) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let f = features;
+        let mut df = DataFrame::new_infer_height(vec![
+            Series::new(
+                "latent".into(),
+                f.iter().map(|r| r.latent).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "count".into(),
+                f.iter().map(|r| r.count).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "density".into(),
+                f.iter().map(|r| r.density).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "mean_act".into(),
+                f.iter().map(|r| r.mean_act).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "max_act".into(),
+                f.iter().map(|r| r.max_act).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new("q999".into(), f.iter().map(|r| r.q999).collect::<Vec<_>>()).into_column(),
+            Series::new(
+                "q9999".into(),
+                f.iter().map(|r| r.q9999).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            list_col(
+                "hist_edges",
+                f.iter().map(|r| Series::new("".into(), &r.hist_edges)),
+            ),
+            list_col(
+                "hist_counts",
+                f.iter().map(|r| Series::new("".into(), &r.hist_counts)),
+            ),
+            list_col(
+                "top_logit_tokens",
+                f.iter()
+                    .map(|r| Series::new("".into(), &r.top_logit_tokens)),
+            ),
+            list_col(
+                "top_logit_values",
+                f.iter()
+                    .map(|r| Series::new("".into(), &r.top_logit_values)),
+            ),
+            list_col(
+                "bottom_logit_tokens",
+                f.iter()
+                    .map(|r| Series::new("".into(), &r.bottom_logit_tokens)),
+            ),
+            list_col(
+                "bottom_logit_values",
+                f.iter()
+                    .map(|r| Series::new("".into(), &r.bottom_logit_values)),
+            ),
+        ])?;
+        write_parquet(&mut df, &dir.join("features.parquet"))?;
+        let e = examples;
+        let mut df = DataFrame::new_infer_height(vec![
+            Series::new(
+                "latent".into(),
+                e.iter().map(|r| r.latent).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "kind".into(),
+                e.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new("bin".into(), e.iter().map(|r| r.bin).collect::<Vec<_>>()).into_column(),
+            Series::new("rank".into(), e.iter().map(|r| r.rank).collect::<Vec<_>>()).into_column(),
+            Series::new("doc".into(), e.iter().map(|r| r.doc).collect::<Vec<_>>()).into_column(),
+            Series::new(
+                "offset".into(),
+                e.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            list_col(
+                "token_ids",
+                e.iter().map(|r| Series::new("".into(), &r.token_ids)),
+            ),
+            list_col(
+                "tokens",
+                e.iter().map(|r| Series::new("".into(), &r.tokens)),
+            ),
+            list_col("acts", e.iter().map(|r| Series::new("".into(), &r.acts))),
+            Series::new(
+                "max_act".into(),
+                e.iter().map(|r| r.max_act).collect::<Vec<_>>(),
+            )
+            .into_column(),
+        ])?;
+        write_parquet(&mut df, &dir.join("examples.parquet"))?;
+        crate::fsutil::write_atomic(
+            &dir.join("store.json"),
+            serde_json::to_string_pretty(meta)?.as_bytes(),
+        )?;
+        Ok(())
+    }
+
+    /// Opens a store folder.
+    pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_inner(dir)
+            .with_context(|| format!("cannot open feature store {}", dir.display()))
+    }
+
+    fn open_inner(dir: &Path) -> Result<Self> {
+        let meta_path = dir.join("store.json");
+        if !meta_path.exists() {
+            bail!(
+                "{} is missing: not a feature store (made by `safe-sail collect`)",
+                meta_path.display()
+            );
+        }
+        let meta: StoreMeta = serde_json::from_str(&std::fs::read_to_string(&meta_path)?)
+            .with_context(|| format!("{} is not valid", meta_path.display()))?;
+        let read = |name: &str| -> Result<DataFrame> {
+            let p = dir.join(name);
+            let f =
+                std::fs::File::open(&p).with_context(|| format!("cannot open {}", p.display()))?;
+            ParquetReader::new(f)
+                .finish()
+                .map_err(|e| anyhow::anyhow!("{} is not a readable Parquet file: {e}", p.display()))
+        };
+        let df = read("features.parquet")?;
+        let u32s = |df: &DataFrame, c: &str| -> Result<Vec<u32>> {
+            Ok(df.column(c)?.u32()?.into_no_null_iter().collect())
+        };
+        let u64s = |df: &DataFrame, c: &str| -> Result<Vec<u64>> {
+            Ok(df.column(c)?.u64()?.into_no_null_iter().collect())
+        };
+        let f32s = |df: &DataFrame, c: &str| -> Result<Vec<f32>> {
+            Ok(df.column(c)?.f32()?.into_no_null_iter().collect())
+        };
+        let f64s = |df: &DataFrame, c: &str| -> Result<Vec<f64>> {
+            Ok(df.column(c)?.f64()?.into_no_null_iter().collect())
+        };
+        let lists = |df: &DataFrame, c: &str| -> Result<Vec<Series>> {
+            let ca = df.column(c)?.list()?.clone();
+            Ok((0..ca.len())
+                .map(|i| ca.get_as_series(i).unwrap_or_default())
+                .collect())
+        };
+        let to_f32 =
+            |s: &Series| -> Result<Vec<f32>> { Ok(s.f32()?.into_no_null_iter().collect()) };
+        let to_str = |s: &Series| -> Result<Vec<String>> {
+            let ca = s.str()?;
+            Ok((0..ca.len())
+                .map(|i| ca.get(i).unwrap_or("").to_string())
+                .collect())
+        };
+        let latents = u32s(&df, "latent")?;
+        let (count, density, mean, max, q3, q4) = (
+            u64s(&df, "count")?,
+            f64s(&df, "density")?,
+            f64s(&df, "mean_act")?,
+            f32s(&df, "max_act")?,
+            f32s(&df, "q999")?,
+            f32s(&df, "q9999")?,
+        );
+        let (he, hc, tt, tv, bt, bv) = (
+            lists(&df, "hist_edges")?,
+            lists(&df, "hist_counts")?,
+            lists(&df, "top_logit_tokens")?,
+            lists(&df, "top_logit_values")?,
+            lists(&df, "bottom_logit_tokens")?,
+            lists(&df, "bottom_logit_values")?,
+        );
+        let mut features = Vec::with_capacity(latents.len());
+        for i in 0..latents.len() {
+            features.push(FeatureRow {
+                latent: latents[i],
+                count: count[i],
+                density: density[i],
+                mean_act: mean[i],
+                max_act: max[i],
+                q999: q3[i],
+                q9999: q4[i],
+                hist_edges: to_f32(&he[i])?,
+                hist_counts: hc[i].u64()?.into_no_null_iter().collect(),
+                top_logit_tokens: to_str(&tt[i])?,
+                top_logit_values: to_f32(&tv[i])?,
+                bottom_logit_tokens: to_str(&bt[i])?,
+                bottom_logit_values: to_f32(&bv[i])?,
+            });
+        }
+        let df = read("examples.parquet")?;
+        let (lat, bin, rank, doc, off, maxa) = (
+            u32s(&df, "latent")?,
+            u32s(&df, "bin")?,
+            u32s(&df, "rank")?,
+            u64s(&df, "doc")?,
+            u32s(&df, "offset")?,
+            f32s(&df, "max_act")?,
+        );
+        let kind: Vec<String> = to_str(df.column("kind")?.as_materialized_series())?;
+        let (ids, toks, acts) = (
+            lists(&df, "token_ids")?,
+            lists(&df, "tokens")?,
+            lists(&df, "acts")?,
+        );
+        let mut examples: HashMap<u32, Vec<ExampleRow>> = HashMap::new();
+        for i in 0..lat.len() {
+            examples.entry(lat[i]).or_default().push(ExampleRow {
+                latent: lat[i],
+                kind: kind[i].clone(),
+                bin: bin[i],
+                rank: rank[i],
+                doc: doc[i],
+                offset: off[i],
+                token_ids: ids[i].u32()?.into_no_null_iter().collect(),
+                tokens: to_str(&toks[i])?,
+                acts: to_f32(&acts[i])?,
+                max_act: maxa[i],
+            });
+        }
+        let by_latent = features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.latent, i))
+            .collect();
+        Ok(Self {
+            meta,
+            features,
+            by_latent,
+            examples,
+        })
+    }
+
+    /// One latent's statistics.
+    pub fn feature(&self, latent: u32) -> Option<&FeatureRow> {
+        self.by_latent.get(&latent).map(|&i| &self.features[i])
+    }
+
+    /// One latent's examples: top ones first (by rank), then quantile bins from the strongest.
+    pub fn examples(&self, latent: u32) -> &[ExampleRow] {
+        self.examples.get(&latent).map_or(&[], Vec::as_slice)
+    }
+
+    /// The number of quantile bins the store was made with.
+    pub fn settings_bins(&self) -> usize {
+        self.meta
+            .settings
+            .get("quantile_bins")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(10) as usize
+    }
+
+    /// Per latent, the activation that counts as 1.0 when normalizing (its 0.999 quantile).
+    pub fn q999_map(&self) -> HashMap<u32, f32> {
+        self.features.iter().map(|f| (f.latent, f.q999)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_bins_cover_the_range() {
+        let e = hist_edges();
+        assert_eq!(e.len(), HIST_BINS + 1);
+        assert!((e[0] - HIST_MIN).abs() < 1e-9 && (e[HIST_BINS] / HIST_MAX - 1.0).abs() < 1e-4);
+        assert_eq!(hist_bin(1e-9), 0);
+        assert_eq!(hist_bin(1e9), HIST_BINS - 1);
+        for v in [0.001f32, 0.5, 3.0, 70.0] {
+            let b = hist_bin(v);
+            assert!(
+                e[b] <= v * 1.0001 && v <= e[b + 1] * 1.0001,
+                "{v} in bin {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn write_and_open_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = StoreMeta {
+            program: "safe-sail".into(),
+            version: "0".into(),
+            model: "m".into(),
+            sae: "s".into(),
+            hook: "blocks.1.hook_mlp_out".into(),
+            d_sae: 2,
+            corpus: vec![],
+            shard: None,
+            documents: 1,
+            bad_rows: 0,
+            contexts: 1,
+            tokens: 3,
+            settings: serde_json::json!({}),
+            definitions: serde_json::json!({}),
+        };
+        let f = FeatureRow {
+            latent: 1,
+            count: 2,
+            density: 0.5,
+            mean_act: 1.5,
+            max_act: 2.0,
+            q999: 2.0,
+            q9999: 2.0,
+            hist_edges: hist_edges(),
+            hist_counts: vec![0; HIST_BINS],
+            top_logit_tokens: vec!["a".into(), "中".into()],
+            top_logit_values: vec![1.0, 0.5],
+            bottom_logit_tokens: vec!["z".into()],
+            bottom_logit_values: vec![-1.0],
+        };
+        let e = ExampleRow {
+            latent: 1,
+            kind: "top".into(),
+            bin: 0,
+            rank: 0,
+            doc: 7,
+            offset: 64,
+            token_ids: vec![1, 2, 3],
+            tokens: vec!["a".into(), "b".into(), "c".into()],
+            acts: vec![0.0, 2.0, 1.0],
+            max_act: 2.0,
+        };
+        Store::write(
+            dir.path(),
+            &meta,
+            std::slice::from_ref(&f),
+            std::slice::from_ref(&e),
+        )
+        .unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.meta, meta);
+        assert_eq!(s.feature(1), Some(&f));
+        assert_eq!(s.examples(1), &[e]);
+        assert!(s.feature(0).is_none());
+        let err = format!("{:#}", Store::open(&dir.path().join("nope")).unwrap_err());
+        assert!(err.contains("not a feature store"), "{err}");
+    }
+}
