@@ -107,10 +107,19 @@ impl Ord for ByPrio {
     }
 }
 
-/// A min-heap of the largest f32 values.
-#[derive(PartialEq, PartialOrd)]
+/// Orders values so that a `BinaryHeap` keeps the smallest on top (a min-heap).
 struct MinF(f32);
+impl PartialEq for MinF {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
 impl Eq for MinF {}
+impl PartialOrd for MinF {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
 impl Ord for MinF {
     fn cmp(&self, o: &Self) -> Ordering {
         o.0.total_cmp(&self.0)
@@ -381,7 +390,8 @@ fn first_problem(r: &CorpusReport) -> String {
 /// The value at rank `ceil((1 - q) · n)` from the top, from the kept values when they reach
 /// that far, else from the histogram's upper edge.
 fn quantile(sorted_desc: &[f32], hist: &[u64], edges: &[f32], n: u64, q: f64) -> f32 {
-    let k = ((1.0 - q) * n as f64).ceil().max(1.0) as u64;
+    // (1 - 0.999) is not exact in binary: nudge down so 0.001 · 10 000 gives rank 10, not 11.
+    let k = ((1.0 - q) * n as f64 - 1e-9).ceil().max(1.0) as u64;
     if (k as usize) <= sorted_desc.len() {
         return sorted_desc[k as usize - 1];
     }
@@ -577,5 +587,52 @@ pub fn meta(
             "logits": "decoder direction times the unembedding (W_dec · W_U^T); the final norm and later layers are ignored",
             "special_tokens": "special tokens (chat-template markers) are excluded from statistics and shown with activation 0 unless include_special",
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heaps_keep_the_right_end() {
+        // The top-values heap keeps the largest values, with the smallest of them on top.
+        let mut h = BinaryHeap::new();
+        for v in [5.0f32, 1.0, 9.0, 3.0, 7.0] {
+            if h.len() < 3 {
+                h.push(MinF(v));
+            } else if h.peek().is_some_and(|m: &MinF| v > m.0) {
+                h.pop();
+                h.push(MinF(v));
+            }
+        }
+        let mut kept: Vec<f32> = h.into_iter().map(|m| m.0).collect();
+        kept.sort_by(|a, b| a.total_cmp(b));
+        assert_eq!(kept, [5.0, 7.0, 9.0]);
+        // The top-k heap pops its weakest candidate first.
+        let c = |a: f32, doc: u64| ByAct(Cand { max_act: a, doc, offset: 0, priority: 0, ctx: 0, acts: vec![] });
+        let mut t = BinaryHeap::new();
+        t.push(c(2.0, 1));
+        t.push(c(1.0, 2));
+        t.push(c(3.0, 3));
+        assert_eq!(t.pop().unwrap().0.max_act, 1.0);
+    }
+
+    #[test]
+    fn quantiles_from_kept_values_and_histogram() {
+        let edges = hist_edges();
+        // 10 000 tokens, 20 active: q999 = 10th largest, q9999 = largest.
+        let vals: Vec<f32> = (1..=20).rev().map(|v| v as f32).collect();
+        let mut hist = vec![0u64; HIST_BINS];
+        for v in &vals {
+            hist[hist_bin(*v)] += 1;
+        }
+        assert_eq!(quantile(&vals, &hist, &edges, 10_000, 0.999), 11.0);
+        assert_eq!(quantile(&vals, &hist, &edges, 10_000, 0.9999), 20.0);
+        // Only 5 values kept: the 10th largest comes from the histogram (an upper bound).
+        let q = quantile(&vals[..5], &hist, &edges, 10_000, 0.999);
+        assert!((11.0..=12.5).contains(&q), "{q}");
+        // Fewer active tokens than the quantile's rank: 0.
+        assert_eq!(quantile(&vals, &hist, &edges, 1_000_000, 0.999), 0.0);
     }
 }
