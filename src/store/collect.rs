@@ -631,7 +631,7 @@ mod tests {
         assert_eq!(quantile(&vals, &hist, &edges, 10_000, 0.9999), 20.0);
         // Only 5 values kept: the 10th largest comes from the histogram (an upper bound).
         let q = quantile(&vals[..5], &hist, &edges, 10_000, 0.999);
-        assert!((11.0..=12.5).contains(&q), "{q}");
+        assert!((11.0..=11.0 * 1.34).contains(&q), "{q}: within one log bin (factor 10^(8/64)) above");
         // Fewer active tokens than the quantile's rank: 0.
         assert_eq!(quantile(&vals, &hist, &edges, 1_000_000, 0.999), 0.0);
     }
