@@ -62,10 +62,20 @@ fn opens_the_sample_workspace_and_loads_its_model() {
     assert!(app.workspace.as_ref().unwrap().name.contains("sample"));
     // The workspace panel lists the SAEs and says what is missing, as empty states.
     h.get_by_label("L1 topk8 256 (SAELens)");
-    assert!(
+    assert_eq!(
         h.query_all_by_label("no feature store yet (safe-sail collect)")
-            .count()
-            == 3
+            .count(),
+        0,
+        "the sample has stores"
+    );
+    assert_eq!(
+        h.query_all_by_label("no scores yet (safe-sail evaluate)")
+            .count(),
+        3
+    );
+    assert!(
+        h.state().contexts.iter().all(|c| c.q999.len() == 256),
+        "stores give the normalization scales"
     );
 }
 
@@ -115,8 +125,13 @@ fn type_run_click_a_token_and_open_a_neuron() {
     });
     h.get_by_label("Promoted");
     h.get_by_label("Suppressed");
-    // The store is missing: the page says what to run instead of failing.
-    h.get_by_label_contains("No feature store for this SAE yet");
+    // The store's statistics and examples are on the page.
+    h.get_by_label_contains("Top activating examples (10)");
+    h.get_by_label("density");
+    assert!(
+        h.query_all_by_label_contains("Quantile bin").count() >= 2,
+        "quantile bins are listed"
+    );
     // Next neuron.
     h.get_by_label("Next ▶").click();
     h.run_steps(3);

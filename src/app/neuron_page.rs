@@ -325,7 +325,9 @@ fn example_row(ui: &mut egui::Ui, e: &crate::store::ExampleRow, max: f32) {
                 .monospace()
                 .weak(),
         );
-        for (t, a) in e.tokens.iter().zip(&e.acts) {
+        // Tokens holding only the first bytes of a character show nothing: the character
+        // appears on the token that completes it.
+        for (t, a) in e.tokens.iter().zip(&e.acts).filter(|(t, _)| !t.is_empty()) {
             let rt = RichText::new(token_label(t))
                 .monospace()
                 .background_color(shade(NEURON_COLOR, a / max.max(1e-12)));

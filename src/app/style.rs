@@ -41,6 +41,7 @@ pub fn token_label(text: &str) -> String {
             '\n' => '↵',
             '\t' => '→',
             c if c.is_control() => '·',
+            '\u{FFFD}' => '?',
             c => c,
         })
         .collect();

@@ -276,7 +276,7 @@ impl Tok {
                     // A dangling partial character before a special token.
                     if let Some(last) = out.last_mut() {
                         let s: &mut String = last;
-                        s.push_str(&String::from_utf8_lossy(&pending));
+                        s.push_str(&hex_bytes(&pending));
                     }
                     pending.clear();
                 }
@@ -291,7 +291,7 @@ impl Tok {
         }
         if !pending.is_empty() {
             if let Some(last) = out.last_mut() {
-                last.push_str(&String::from_utf8_lossy(&pending));
+                last.push_str(&hex_bytes(&pending));
             }
         }
         out
@@ -316,6 +316,11 @@ impl Tok {
     }
 }
 
+/// Bytes that are not (or not yet) a character, shown as `\xE4\xB8`.
+fn hex_bytes(b: &[u8]) -> String {
+    b.iter().map(|b| format!("\\x{b:02X}")).collect()
+}
+
 /// Splits bytes into (valid UTF-8 text, incomplete trailing bytes). Invalid bytes in the
 /// middle become U+FFFD.
 fn split_utf8(mut bytes: &[u8]) -> (String, Vec<u8>) {
@@ -332,7 +337,9 @@ fn split_utf8(mut bytes: &[u8]) -> (String, Vec<u8>) {
                 match e.error_len() {
                     None => return (out, rest.to_vec()),
                     Some(n) => {
-                        out.push(char::REPLACEMENT_CHARACTER);
+                        rest[..n]
+                            .iter()
+                            .for_each(|b| out.push_str(&format!("\\x{b:02X}")));
                         bytes = &rest[n..];
                     }
                 }

@@ -610,7 +610,16 @@ mod tests {
         kept.sort_by(|a, b| a.total_cmp(b));
         assert_eq!(kept, [5.0, 7.0, 9.0]);
         // The top-k heap pops its weakest candidate first.
-        let c = |a: f32, doc: u64| ByAct(Cand { max_act: a, doc, offset: 0, priority: 0, ctx: 0, acts: vec![] });
+        let c = |a: f32, doc: u64| {
+            ByAct(Cand {
+                max_act: a,
+                doc,
+                offset: 0,
+                priority: 0,
+                ctx: 0,
+                acts: vec![],
+            })
+        };
         let mut t = BinaryHeap::new();
         t.push(c(2.0, 1));
         t.push(c(1.0, 2));
@@ -631,7 +640,10 @@ mod tests {
         assert_eq!(quantile(&vals, &hist, &edges, 10_000, 0.9999), 20.0);
         // Only 5 values kept: the 10th largest comes from the histogram (an upper bound).
         let q = quantile(&vals[..5], &hist, &edges, 10_000, 0.999);
-        assert!((11.0..=11.0 * 1.34).contains(&q), "{q}: within one log bin (factor 10^(8/64)) above");
+        assert!(
+            (11.0..=11.0 * 1.34).contains(&q),
+            "{q}: within one log bin (factor 10^(8/64)) above"
+        );
         // Fewer active tokens than the quantile's rank: 0.
         assert_eq!(quantile(&vals, &hist, &edges, 1_000_000, 0.999), 0.0);
     }
