@@ -86,7 +86,7 @@ enum DbCommand {
     /// Export the database.
     Export {
         db: PathBuf,
-        /// safe-sail (lossless, as their tools write it) or csv.
+        /// safe-sail (lossless, as their tools write it), csv or parquet.
         #[arg(long, default_value = "safe-sail")]
         format: String,
         #[arg(long)]
@@ -597,7 +597,12 @@ fn db_command(c: DbCommand) -> Result<()> {
             let text = match format.as_str() {
                 "safe-sail" | "safesail" | "json" => d.to_safe_sail(),
                 "csv" => d.to_csv(),
-                other => bail!("unknown export format `{other}` (safe-sail or csv)"),
+                "parquet" => {
+                    d.write_parquet(&out)?;
+                    println!("wrote {} neurons to {}", d.entries.len(), out.display());
+                    return Ok(());
+                }
+                other => bail!("unknown export format `{other}` (safe-sail, csv or parquet)"),
             };
             safe_sail::fsutil::write_atomic(&out, text.as_bytes())?;
             println!("wrote {} neurons to {}", d.entries.len(), out.display());

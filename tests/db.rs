@@ -134,6 +134,45 @@ fn set_show_history_and_csv() {
     ]);
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.contains("\"8_6502\",8,6502,\"dates, \"\"NaN\"\", 中文\",,\"politics;violence\",needs_work,\"check\""), "{text}");
+    let pq = tmp.path().join("n.parquet");
+    ok(&[
+        "db",
+        "export",
+        &s(&db),
+        "--format",
+        "parquet",
+        "--out",
+        &s(&pq),
+    ]);
+    {
+        use polars::prelude::*;
+        let df = ParquetReader::new(std::fs::File::open(&pq).unwrap())
+            .finish()
+            .unwrap();
+        assert_eq!(df.height(), 1);
+        assert_eq!(
+            df.column("neuron").unwrap().str().unwrap().get(0),
+            Some("8_6502")
+        );
+        assert_eq!(
+            df.column("explanation").unwrap().str().unwrap().get(0),
+            Some("dates, \"NaN\", 中文")
+        );
+        assert_eq!(
+            df.column("review_status").unwrap().str().unwrap().get(0),
+            Some("needs_work")
+        );
+        assert_eq!(
+            df.column("tags")
+                .unwrap()
+                .list()
+                .unwrap()
+                .get_as_series(0)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
     // Bad input.
     let o = bin()
         .args(["db", "set", &s(&db), "nonsense", "--note", "x"])

@@ -419,3 +419,86 @@ fn a_database_changed_on_disk_is_offered_for_merge() {
     assert_eq!(d.note("2_40"), "from a colleague");
     assert_eq!(d.note("0_48"), "mine");
 }
+
+#[test]
+fn compare_two_candidates_side_by_side() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+    });
+    h.get_by_label("Compare").click();
+    h.run_steps(3);
+    h.get_by_label_contains("No evaluation results in this workspace yet");
+    h.get_by_label("Prompt to compare").click();
+    h.get_by_label("Prompt to compare")
+        .type_text("Violence is never the answer.");
+    h.run_steps(2);
+    h.get_by_label("Run both").click();
+    h.run_steps(2);
+    wait(&mut h, "the comparison", |a| {
+        a.compare.analysis.is_some() && a.idle()
+    });
+    assert!(
+        h.state().inspector.analysis.is_none(),
+        "the result goes to the compare view"
+    );
+    assert_eq!(
+        h.query_all_by_label_contains("mean active latents per token")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn import_and_export_a_neuron_database_from_the_window() {
+    let (dir, ws) = editable_workspace();
+    let incoming = dir.path().join("their_db.json");
+    std::fs::write(
+        &incoming,
+        r#"{"1_200": {"explanation": "elections and ballots", "correlation_score": 0.41, "tag_list": ["politics"]}}"#,
+    )
+    .unwrap();
+    let mut h = Harness::builder()
+        .with_size([1500.0, 1000.0])
+        .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
+    wait(&mut h, "the engine", |a| {
+        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+    });
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Import / export neuron database…").click();
+    h.run_steps(2);
+    h.get_by_label("Database file").focus();
+    h.get_by_label("Database file")
+        .type_text(&incoming.display().to_string());
+    h.run_steps(2);
+    h.get_by_label("Import Safe-SAIL JSON").click();
+    h.run_steps(2);
+    wait(&mut h, "the import", |a| {
+        a.contexts[1].record(200).is_some()
+    });
+    wait_saved(&mut h);
+    let d = disk_db(dir.path());
+    assert_eq!(
+        d.record("1_200").unwrap().explanation.as_deref(),
+        Some("elections and ballots")
+    );
+    assert!(d.entries.len() > 27);
+    // Export as CSV.
+    let out = dir.path().join("out.csv");
+    h.get_by_label("Database file").focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Database file")
+        .type_text(&out.display().to_string());
+    h.run_steps(2);
+    h.get_by_label("csv").click();
+    h.run_steps(2);
+    let start = Instant::now();
+    while !out.exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("\"1_200\",1,200,\"elections and ballots\""));
+}

@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod browser;
+pub mod compare;
 pub mod fonts;
 pub mod inspector;
 pub mod neuron_page;
@@ -82,6 +83,10 @@ pub struct ExplorerApp {
     pub sessions: Vec<(PathBuf, crate::db::autosave::EditSession)>,
     /// Feature stores, per SAE (when the workspace names one).
     pub stores: Vec<Option<std::sync::Arc<crate::store::Store>>>,
+    pub compare: compare::Compare,
+    /// The running analysis is for the compare view.
+    route_to_compare: bool,
+    db_tool: DbTool,
     open_path: String,
     show_open: bool,
     dialog: Option<Receiver<DialogResult>>,
@@ -159,6 +164,9 @@ impl ExplorerApp {
             browser: browser::Browser::default(),
             sessions: vec![],
             stores: vec![],
+            compare: compare::Compare::default(),
+            route_to_compare: false,
+            db_tool: DbTool::default(),
             open_path: String::new(),
             show_open: false,
             dialog: None,
@@ -265,7 +273,11 @@ impl ExplorerApp {
                 Event::Analysis(a) => {
                     self.busy = false;
                     self.status = format!("{} tokens analysed", a.tokens.len());
-                    self.inspector.set_analysis(*a, &self.contexts);
+                    if std::mem::take(&mut self.route_to_compare) {
+                        self.compare.set_analysis(*a, &self.contexts);
+                    } else {
+                        self.inspector.set_analysis(*a, &self.contexts);
+                    }
                 }
                 Event::NeuronLogits {
                     sae,
@@ -352,6 +364,10 @@ impl ExplorerApp {
                         }
                     }
                 });
+                if ui.button("Import / export neuron database…").clicked() {
+                    self.db_tool.open = true;
+                    ui.close();
+                }
                 let can_save = self.workspace.is_some();
                 if ui
                     .add_enabled(can_save, egui::Button::new("Save workspace as…"))
@@ -531,28 +547,6 @@ impl ExplorerApp {
         }
     }
 
-    fn compare_view(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Compare SAE candidates");
-        let evals: Vec<&str> = self
-            .workspace
-            .iter()
-            .flat_map(|w| w.saes.iter())
-            .filter_map(|s| s.eval.as_deref())
-            .collect();
-        if evals.is_empty() {
-            ui.label(
-                RichText::new(
-                    "No evaluation results in this workspace yet. Score the candidates with
-                       safe-sail evaluate --model MODEL --sae SAE... --corpus GENERAL.jsonl --out EVAL_DIR
-                     then add `\"eval\": \"EVAL_DIR\"` to each SAE in the workspace file: the table of L0, dead %,                      explained variance, CE loss recovered and safety-specificity scores and its plots appear here.",
-                )
-                .weak(),
-            );
-        } else {
-            ui.label(format!("Evaluation folders: {}", evals.join(", ")));
-        }
-    }
-
     fn open_by_path_window(&mut self, ctx: &egui::Context) {
         if !self.show_open {
             return;
@@ -607,6 +601,179 @@ impl ExplorerApp {
                     "no file chosen (if no dialog appeared, use File → Open by path…)".into();
             }
         }
+    }
+}
+
+/// The import / export window's state.
+#[derive(Default)]
+struct DbTool {
+    open: bool,
+    path: String,
+    message: String,
+    rx: Option<Receiver<DbToolResult>>,
+}
+
+enum DbToolResult {
+    Picked(Option<PathBuf>),
+    Imported(PathBuf, Result<crate::db::editable::EditableDb, String>),
+    Exported(Result<String, String>),
+}
+
+impl ExplorerApp {
+    /// The editable database of the workspace, created beside the workspace file if needed.
+    fn workspace_session(&mut self) -> Result<usize, String> {
+        if !self.sessions.is_empty() {
+            return Ok(0);
+        }
+        let ws = self.workspace.as_mut().ok_or("no workspace open")?;
+        let file = ws.file.clone().ok_or("the workspace has no file")?;
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut name = "neurons.json".to_string();
+        let mut k = 1;
+        while dir.join(&name).exists() {
+            name = format!("neurons-{k}.json");
+            k += 1;
+        }
+        let path = dir.join(&name);
+        let session =
+            crate::db::autosave::EditSession::open(&path, || {}).map_err(|e| format!("{e:#}"))?;
+        session.db.save(&path).map_err(|e| format!("{e:#}"))?;
+        ws.neuron_db = Some(name);
+        ws.save_as(&file).map_err(|e| format!("{e:#}"))?;
+        for c in &mut self.contexts {
+            if c.db_path.is_none()
+                || !c
+                    .db_path
+                    .as_ref()
+                    .is_some_and(|p| crate::db::editable::EditableDb::is_our_format(p))
+            {
+                c.db_path = Some(path.clone());
+            }
+        }
+        self.sessions.push((path, session));
+        Ok(0)
+    }
+
+    fn db_tool_window(&mut self, ctx: &egui::Context) {
+        if let Some(rx) = &self.db_tool.rx {
+            if let Ok(r) = rx.try_recv() {
+                self.db_tool.rx = None;
+                match r {
+                    DbToolResult::Picked(Some(p)) => self.db_tool.path = p.display().to_string(),
+                    DbToolResult::Picked(None) => {
+                        self.db_tool.message = "no file chosen: type the path".into()
+                    }
+                    DbToolResult::Imported(p, Ok(incoming)) => match self.workspace_session() {
+                        Ok(i) => {
+                            let n = self.sessions[i].1.merge_in(&incoming);
+                            let view = self.sessions[i].1.db.view();
+                            let path = self.sessions[i].0.clone();
+                            for c in self
+                                .contexts
+                                .iter_mut()
+                                .filter(|c| c.db_path.as_deref() == Some(path.as_path()))
+                            {
+                                c.db.records = view.records.clone();
+                            }
+                            self.browser.refilter(&self.contexts, &self.sessions, true);
+                            self.db_tool.message = format!(
+                                "imported {} neurons from {} ({n} changes) into {}",
+                                incoming.entries.len(),
+                                p.display(),
+                                path.display()
+                            );
+                        }
+                        Err(e) => self.db_tool.message = format!("error: {e}"),
+                    },
+                    DbToolResult::Imported(_, Err(e)) | DbToolResult::Exported(Err(e)) => {
+                        self.db_tool.message = format!("error: {e}")
+                    }
+                    DbToolResult::Exported(Ok(m)) => self.db_tool.message = m,
+                }
+            }
+        }
+        if !self.db_tool.open {
+            return;
+        }
+        let mut open = true;
+        let mut action: Option<&'static str> = None;
+        egui::Window::new("Import / export neuron database")
+            .open(&mut open)
+            .collapsible(false)
+            .show(ctx, |ui| {
+                ui.horizontal(|ui| {
+                    let l = ui.label("Database file");
+                    ui.add(egui::TextEdit::singleline(&mut self.db_tool.path).desired_width(360.0))
+                        .labelled_by(l.id);
+                    if ui.button("Browse…").clicked() {
+                        action = Some("browse");
+                    }
+                });
+                ui.horizontal_wrapped(|ui| {
+                    if ui.button("Import Safe-SAIL JSON").clicked() {
+                        action = Some("import");
+                    }
+                    ui.separator();
+                    ui.label("Export as");
+                    for f in ["safe-sail", "csv", "parquet"] {
+                        if ui.button(f).clicked() {
+                            action = Some(f);
+                        }
+                    }
+                });
+                if !self.db_tool.message.is_empty() {
+                    ui.label(&self.db_tool.message);
+                }
+            });
+        self.db_tool.open = open;
+        let path = PathBuf::from(self.db_tool.path.trim());
+        let (tx, rx) = std::sync::mpsc::channel();
+        match action {
+            None => return,
+            Some("browse") => {
+                std::thread::spawn(move || {
+                    let _ = tx.send(DbToolResult::Picked(rfd::FileDialog::new().pick_file()));
+                });
+            }
+            Some(_) if self.db_tool.path.trim().is_empty() => {
+                self.db_tool.message = "type or choose a file first".into();
+                return;
+            }
+            Some("import") => {
+                std::thread::spawn(move || {
+                    let r =
+                        crate::db::editable::EditableDb::load(&path).map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(DbToolResult::Imported(path, r));
+                });
+            }
+            Some(format) => {
+                let Some((_, s)) = self.sessions.first() else {
+                    self.db_tool.message =
+                        "this workspace has no editable neuron database to export".into();
+                    return;
+                };
+                let db = s.db.clone();
+                let format = format.to_string();
+                std::thread::spawn(move || {
+                    let r = match format.as_str() {
+                        "parquet" => db.write_parquet(&path),
+                        "csv" => crate::fsutil::write_atomic(&path, db.to_csv().as_bytes()),
+                        _ => crate::fsutil::write_atomic(&path, db.to_safe_sail().as_bytes()),
+                    };
+                    let _ = tx.send(DbToolResult::Exported(
+                        r.map(|_| {
+                            format!(
+                                "exported {} neurons to {}",
+                                db.entries.len(),
+                                path.display()
+                            )
+                        })
+                        .map_err(|e| format!("{e:#}")),
+                    ));
+                });
+            }
+        }
+        self.db_tool.rx = Some(rx);
     }
 }
 
@@ -687,7 +854,32 @@ impl eframe::App for ExplorerApp {
                 .auto_shrink([false, false])
                 .show(ui, |ui| match self.tab {
                     Tab::Neurons => {}
-                    Tab::Compare => self.compare_view(ui),
+                    Tab::Compare => {
+                        let evals: Vec<String> = self
+                            .workspace
+                            .iter()
+                            .flat_map(|w| w.saes.iter())
+                            .filter_map(|s| s.eval.clone())
+                            .collect();
+                        let evals: Vec<&str> = evals.iter().map(String::as_str).collect();
+                        if self
+                            .compare
+                            .ui(ui, &self.contexts, &evals, ready, self.busy)
+                        {
+                            let prompt = crate::model::PromptSpec {
+                                text: self.compare.prompt.clone(),
+                                chat: self.inspector.chat,
+                                system: Some(self.inspector.system.clone())
+                                    .filter(|s| self.inspector.chat && !s.trim().is_empty()),
+                                truncate: true,
+                            };
+                            self.route_to_compare = true;
+                            self.submit(Job::Analyze {
+                                prompt,
+                                answer: None,
+                            });
+                        }
+                    }
                     Tab::Inspector => {
                         match self.inspector.ui(
                             ui,
@@ -724,6 +916,7 @@ impl eframe::App for ExplorerApp {
                 });
         });
         self.open_by_path_window(&ctx);
+        self.db_tool_window(&ctx);
         if self.busy {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }

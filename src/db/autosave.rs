@@ -167,6 +167,21 @@ impl EditSession {
         Ok(n)
     }
 
+    /// Merges a Safe-SAIL database in (see [`EditableDb::merge_safe_sail`]); saved shortly.
+    pub fn merge_in(&mut self, other: &EditableDb) -> usize {
+        let changes = self
+            .db
+            .merge_safe_sail(other, &format!("import:{}", self.who));
+        let n = changes.len();
+        self.pending.extend(changes);
+        if n > 0 {
+            let now = Instant::now();
+            self.first_unsaved.get_or_insert(now);
+            self.last_edit = Some(now);
+        }
+        n
+    }
+
     /// Whether edits are waiting to be written.
     pub fn dirty(&self) -> bool {
         !self.pending.is_empty() || !self.in_flight.is_empty()

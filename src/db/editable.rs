@@ -196,6 +196,72 @@ impl EditableDb {
         out
     }
 
+    /// Parquet: the CSV columns, with `tags` as a list and nulls kept.
+    pub fn write_parquet(&self, path: &Path) -> Result<()> {
+        use polars::prelude::*;
+        let ids: Vec<&String> = self.entries.keys().collect();
+        let recs: Vec<NeuronRecord> = ids
+            .iter()
+            .map(|k| self.record(k).unwrap_or_default())
+            .collect();
+        let parsed: Vec<(usize, u32)> = ids
+            .iter()
+            .map(|k| parse_neuron_id(k).unwrap_or((0, 0)))
+            .collect();
+        let mut df = DataFrame::new_infer_height(vec![
+            Series::new(
+                "neuron".into(),
+                ids.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "layer".into(),
+                parsed.iter().map(|p| p.0 as u32).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "index".into(),
+                parsed.iter().map(|p| p.1).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "explanation".into(),
+                recs.iter()
+                    .map(|r| r.explanation.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "correlation_score".into(),
+                recs.iter().map(|r| r.correlation_score).collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "tags".into(),
+                recs.iter()
+                    .map(|r| Series::new("".into(), &r.tag_list))
+                    .collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "review_status".into(),
+                ids.iter()
+                    .map(|k| self.status(k).name())
+                    .collect::<Vec<_>>(),
+            )
+            .into_column(),
+            Series::new(
+                "note".into(),
+                ids.iter().map(|k| self.note(k)).collect::<Vec<_>>(),
+            )
+            .into_column(),
+        ])?;
+        crate::fsutil::write_atomic_with(path, |f| {
+            ParquetWriter::new(f).finish(&mut df)?;
+            Ok(())
+        })
+    }
+
     /// Writes our format atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         write_atomic(path, self.to_json().as_bytes())
