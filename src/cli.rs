@@ -67,6 +67,13 @@ enum Command {
     /// Collect feature stores: statistics, top and quantile examples, promoted tokens for every
     /// latent of each SAE over a corpus.
     Collect(CollectArgs),
+    /// Combine the stores of `collect --shard i/n` runs into the store one run would give.
+    MergeStores {
+        /// The output folders of the shard runs.
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The neuron database: import / export Safe-SAIL JSON, show and set records.
     #[command(subcommand)]
     Db(DbCommand),
@@ -218,6 +225,12 @@ struct CollectArgs {
     /// Replace a different store already in the output folder.
     #[arg(long)]
     force: bool,
+    /// Continue an interrupted run from its last checkpoint in the output folder.
+    #[arg(long)]
+    resume: bool,
+    /// Documents between checkpoints.
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
     /// The store folder (one sub-folder per SAE when several are given).
     #[arg(long)]
     out: PathBuf,
@@ -290,6 +303,7 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench(a),
         Command::Db(c) => db_command(c),
         Command::Collect(a) => collect(a),
+        Command::MergeStores { inputs, out } => merge_stores(&inputs, &out),
         Command::MakeCorpus {
             out,
             docs,
@@ -464,9 +478,110 @@ fn indices(file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What a collect run was started with (`collect-run.json`), so a resume or a merge of its
+/// shards rebuilds the same model, SAEs and settings.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug, Clone)]
+struct CollectRun {
+    model: String,
+    dtype: String,
+    device: String,
+    saes: Vec<String>,
+    corpus: Vec<PathBuf>,
+    text_field: String,
+    messages_field: Option<String>,
+    chat: bool,
+    context: usize,
+    top_k: usize,
+    quantile_bins: usize,
+    per_bin: usize,
+    max_tokens: Option<u64>,
+    batch: usize,
+    include_special: bool,
+    shard: Option<(u64, u64)>,
+}
+
+impl CollectRun {
+    fn config(&self) -> safe_sail::store::collect::CollectConfig {
+        safe_sail::store::collect::CollectConfig {
+            context: self.context,
+            top_k: self.top_k,
+            quantile_bins: self.quantile_bins,
+            per_bin: self.per_bin,
+            max_tokens: self.max_tokens,
+            batch: self.batch.max(1),
+            chat: self.chat,
+            include_special: self.include_special,
+            shard: self.shard,
+            ..Default::default()
+        }
+    }
+
+    fn corpus(&self) -> safe_sail::store::corpus::CorpusSpec {
+        safe_sail::store::corpus::CorpusSpec {
+            files: self.corpus.clone(),
+            text_field: self.text_field.clone(),
+            messages_field: self.messages_field.clone(),
+        }
+    }
+
+    fn store_dirs(&self, out: &Path, saes: &[Sae]) -> Vec<PathBuf> {
+        if saes.len() == 1 {
+            vec![out.to_path_buf()]
+        } else {
+            saes.iter()
+                .enumerate()
+                .map(|(i, s)| out.join(format!("{i}-{}", s.hook())))
+                .collect()
+        }
+    }
+}
+
+const RUN_FILE: &str = "collect-run.json";
+const STATE_FILE: &str = "collect-state.bin";
+const CHECKPOINT_FILE: &str = ".collect-checkpoint.bin";
+
+/// Writes the stores of a finished state, and the state itself (for `merge-stores`).
+fn write_stores(
+    run: &CollectRun,
+    out: &Path,
+    model: &Model,
+    saes: &[Sae],
+    state: safe_sail::store::collect::CollectState,
+) -> Result<()> {
+    use safe_sail::store::collect::{finish_state, meta};
+    use safe_sail::store::corpus::CorpusReport;
+    let cfg = run.config();
+    let corpus = run.corpus();
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    state.save(&out.join(STATE_FILE))?;
+    safe_sail::fsutil::write_atomic(
+        &out.join(RUN_FILE),
+        serde_json::to_string_pretty(run)?.as_bytes(),
+    )?;
+    let report = CorpusReport {
+        docs: state.docs,
+        bad_rows: state.bad_rows,
+        examples: vec![],
+    };
+    let contexts = state.contexts;
+    let results = finish_state(model, saes, &cfg, state)?;
+    for ((r, s), d) in results.iter().zip(saes).zip(run.store_dirs(out, saes)) {
+        let m = meta(&run.model, s, &corpus, &cfg, &report, contexts, r.tokens);
+        safe_sail::store::Store::write(&d, &m, &r.features, &r.examples)?;
+        println!(
+            "{}: {} latents, {} examples, {} tokens → {}",
+            s.hook(),
+            r.features.len(),
+            r.examples.len(),
+            r.tokens,
+            d.display()
+        );
+    }
+    Ok(())
+}
+
 fn collect(a: CollectArgs) -> Result<()> {
-    use safe_sail::store::collect::{collect, meta, CollectConfig};
-    use safe_sail::store::corpus::CorpusSpec;
+    use safe_sail::store::collect::{collect_state, fingerprint, Checkpointing, CollectState};
     let shard = match &a.shard {
         None => None,
         Some(s) => {
@@ -488,46 +603,66 @@ fn collect(a: CollectArgs) -> Result<()> {
             bail!("corpus file {} does not exist", f.display());
         }
     }
-    let model = load_model(&a.model)?;
-    let saes = load_saes(&a.sae, model.net.device())?;
-    let dirs: Vec<PathBuf> = if saes.len() == 1 {
-        vec![a.out.clone()]
-    } else {
-        saes.iter()
-            .enumerate()
-            .map(|(i, s)| a.out.join(format!("{i}-{}", s.hook())))
-            .collect()
-    };
-    for (d, s) in dirs.iter().zip(&saes) {
-        let meta_path = d.join("store.json");
-        if meta_path.exists() && !a.force {
-            let old: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(&meta_path)?).unwrap_or_default();
-            if old["sae"] != s.meta.path.display().to_string()
-                || old["hook"] != s.hook().to_string()
-                || old["model"] != a.model.model
-            {
-                bail!("{} already holds a store of another model or SAE: choose another --out or pass --force", d.display());
-            }
-        }
-    }
-    let cfg = CollectConfig {
+    let run = CollectRun {
+        model: a.model.model.clone(),
+        dtype: a.model.dtype.clone(),
+        device: a.model.device.clone(),
+        saes: a.sae.clone(),
+        corpus: a.corpus.clone(),
+        text_field: a.text_field.clone(),
+        messages_field: a.messages_field.clone(),
+        chat: a.chat,
         context: a.context,
         top_k: a.top_k,
         quantile_bins: a.quantile_bins,
         per_bin: a.per_bin,
         max_tokens: a.max_tokens,
         batch: a.batch.max(1),
-        chat: a.chat,
         include_special: a.include_special,
         shard,
-        ..Default::default()
     };
-    let corpus = CorpusSpec {
-        files: a.corpus.clone(),
-        text_field: a.text_field.clone(),
-        messages_field: a.messages_field.clone(),
+    let model = load_model(&a.model)?;
+    let saes = load_saes(&a.sae, model.net.device())?;
+    let ckpt = a.out.join(CHECKPOINT_FILE);
+    let resume = if a.resume && ckpt.exists() {
+        let old: CollectRun = serde_json::from_str(
+            &std::fs::read_to_string(a.out.join(RUN_FILE)).unwrap_or_default(),
+        )
+        .context("--resume: the folder has a checkpoint but no collect-run.json")?;
+        if old != run {
+            bail!("--resume: {} was started with other arguments ({:?}); rerun with those or without --resume", a.out.display(), old);
+        }
+        Some(CollectState::load(&ckpt)?)
+    } else {
+        if a.resume {
+            eprintln!(
+                "no checkpoint in {}: starting from the beginning",
+                a.out.display()
+            );
+        }
+        for (d, s) in run.store_dirs(&a.out, &saes).iter().zip(&saes) {
+            let meta_path = d.join("store.json");
+            if meta_path.exists() && !a.force {
+                let old: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&meta_path)?).unwrap_or_default();
+                if old["sae"] != s.meta.path.display().to_string()
+                    || old["hook"] != s.hook().to_string()
+                    || old["model"] != a.model.model
+                {
+                    bail!("{} already holds a store of another model or SAE: choose another --out or pass --force", d.display());
+                }
+            }
+        }
+        None
     };
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    safe_sail::fsutil::write_atomic(
+        &a.out.join(RUN_FILE),
+        serde_json::to_string_pretty(&run)?.as_bytes(),
+    )?;
+    let cfg = run.config();
+    let corpus = run.corpus();
     let bar = indicatif::ProgressBar::new(a.max_tokens.unwrap_or(0));
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -535,37 +670,77 @@ fn collect(a: CollectArgs) -> Result<()> {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
-    let (results, report, contexts) =
-        collect(&model, &saes, &corpus, &cfg, &mut |n| bar.set_position(n))?;
+    let fp = fingerprint(&run.model, &saes, &corpus, &cfg);
+    let state = collect_state(
+        &model,
+        &saes,
+        &corpus,
+        &cfg,
+        fp,
+        resume,
+        Some(Checkpointing {
+            path: &ckpt,
+            every_docs: a.checkpoint_every.max(1),
+        }),
+        &mut |n| bar.set_position(n),
+    )?;
     bar.finish_and_clear();
-    for ((r, s), d) in results.iter().zip(&saes).zip(&dirs) {
-        let m = meta(
-            &a.model.model,
-            s,
-            &corpus,
-            &cfg,
-            &report,
-            contexts,
-            r.tokens,
-        );
-        safe_sail::store::Store::write(d, &m, &r.features, &r.examples)?;
-        println!(
-            "{}: {} latents, {} examples, {} tokens → {}",
-            s.hook(),
-            r.features.len(),
-            r.examples.len(),
-            r.tokens,
-            d.display()
-        );
-    }
-    if report.bad_rows > 0 {
-        eprintln!(
-            "{} bad rows skipped, e.g. {}",
-            report.bad_rows,
-            report.examples.join("; ")
-        );
-    }
+    write_stores(&run, &a.out, &model, &saes, state)?;
+    let _ = std::fs::remove_file(&ckpt);
     Ok(())
+}
+
+fn merge_stores(inputs: &[PathBuf], out: &Path) -> Result<()> {
+    use safe_sail::store::collect::CollectState;
+    if inputs.len() < 2 {
+        bail!("give at least two store folders to merge");
+    }
+    let mut runs = vec![];
+    for i in inputs {
+        let p = i.join(RUN_FILE);
+        let r: CollectRun = serde_json::from_str(
+            &std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .with_context(|| format!("{} is not valid", p.display()))?;
+        runs.push(r);
+    }
+    let mut base = runs[0].clone();
+    base.shard = None;
+    for (r, i) in runs.iter().zip(inputs) {
+        let mut x = r.clone();
+        x.shard = None;
+        if x != base {
+            bail!(
+                "{} was collected with other arguments than {}",
+                i.display(),
+                inputs[0].display()
+            );
+        }
+    }
+    let mut shards: Vec<(u64, u64)> = runs.iter().filter_map(|r| r.shard).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    if shards.len() != runs.len() {
+        bail!("each input must be a different --shard of the same run");
+    }
+    let cfg = base.config();
+    let mut state: Option<CollectState> = None;
+    for i in inputs {
+        let s = CollectState::load(&i.join(STATE_FILE))?;
+        match &mut state {
+            None => state = Some(s),
+            Some(acc) => acc.merge(s, &cfg)?,
+        }
+    }
+    let state = state.expect("two inputs");
+    let device = parse_device(&base.device)?;
+    let model = Model::load(&base.model, &device, parse_dtype(&base.dtype)?)?;
+    let saes = load_saes(&base.saes, &device)?;
+    let n = shards.first().map_or(0, |s| s.1);
+    if shards.len() as u64 != n {
+        eprintln!("note: merging {} of {n} shards", shards.len());
+    }
+    write_stores(&base, out, &model, &saes, state)
 }
 
 fn db_command(c: DbCommand) -> Result<()> {

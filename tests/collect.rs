@@ -365,3 +365,196 @@ fn bad_input_is_refused_clearly() {
     ]);
     assert!(forced.status.success());
 }
+
+fn stores_equal(a: &Store, b: &Store, exact: bool) {
+    assert_eq!(a.meta.tokens, b.meta.tokens);
+    assert_eq!(a.meta.documents, b.meta.documents);
+    assert_eq!(a.meta.contexts, b.meta.contexts);
+    assert_eq!(a.features.len(), b.features.len());
+    for (x, y) in a.features.iter().zip(&b.features) {
+        if exact {
+            assert_eq!(x, y, "latent {}", x.latent);
+        } else {
+            assert_eq!(
+                (x.latent, x.count, &x.hist_counts),
+                (y.latent, y.count, &y.hist_counts),
+                "latent {}",
+                x.latent
+            );
+            assert!((x.mean_act - y.mean_act).abs() <= 1e-5 * x.mean_act.abs().max(1.0));
+            assert!((x.max_act - y.max_act).abs() <= 1e-4 * x.max_act.abs().max(1.0));
+            assert!((x.q999 - y.q999).abs() <= 1e-4 * x.q999.abs().max(1.0));
+        }
+        let (ex, ey) = (a.examples(x.latent), b.examples(x.latent));
+        assert_eq!(ex.len(), ey.len(), "latent {}: examples", x.latent);
+        for (p, q) in ex.iter().zip(ey) {
+            if exact {
+                assert_eq!(p, q);
+            } else {
+                assert_eq!(
+                    (&p.kind, p.bin, p.rank, p.doc, p.offset, &p.token_ids),
+                    (&q.kind, q.bin, q.rank, q.doc, q.offset, &q.token_ids)
+                );
+            }
+        }
+    }
+}
+
+/// A child `collect` is killed with SIGKILL after its first checkpoint; `--resume` finishes
+/// the run and the store equals that of an uninterrupted run.
+#[test]
+fn resume_after_kill_gives_the_same_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = corpus(tmp.path(), 240);
+    let model = s(&fixtures().join("models/qwen2"));
+    let sae = s(&fixtures().join("saes/saelens_topk"));
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "collect",
+            "--model",
+            &model,
+            "--sae",
+            &sae,
+            "--corpus",
+            &s(&c),
+            "--context",
+            "16",
+            "--top-k",
+            "3",
+            "--quantile-bins",
+            "2",
+            "--per-bin",
+            "2",
+            "--batch",
+            "4",
+            "--checkpoint-every",
+            "8",
+            "--out",
+            &s(out),
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+    };
+    let full = tmp.path().join("full");
+    let o = bin().args(args(&full)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cut = tmp.path().join("cut");
+    let mut child = bin()
+        .args(args(&cut))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ckpt = cut.join(".collect-checkpoint.bin");
+    let start = std::time::Instant::now();
+    while !ckpt.exists() && start.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let finished_early = child.try_wait().unwrap().is_some();
+    child.kill().ok();
+    child.wait().unwrap();
+    assert!(
+        !finished_early,
+        "the child must be killed mid-run (make the corpus larger)"
+    );
+    assert!(
+        !cut.join("store.json").exists(),
+        "killed before writing the store"
+    );
+    let mut resume_args = args(&cut);
+    resume_args.push("--resume".into());
+    let o = bin().args(&resume_args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    stores_equal(
+        &Store::open(&full).unwrap(),
+        &Store::open(&cut).unwrap(),
+        true,
+    );
+    assert!(
+        !ckpt.exists(),
+        "the checkpoint is removed once the store is written"
+    );
+    // A resume with other arguments is refused.
+    std::fs::copy(
+        full.join("collect-state.bin"),
+        cut.join(".collect-checkpoint.bin"),
+    )
+    .unwrap();
+    let mut other = args(&cut);
+    let at = other.iter().position(|a| a == "16").unwrap();
+    other[at] = "32".into();
+    other.push("--resume".into());
+    let o = bin().args(&other).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("other arguments"));
+}
+
+/// Two shards merged give the store of one run over the whole corpus.
+#[test]
+fn merged_shards_equal_a_single_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = corpus(tmp.path(), 30);
+    let model = s(&fixtures().join("models/qwen2"));
+    let sae = s(&fixtures().join("saes/saelens_topk"));
+    let run = |out: &Path, shard: Option<&str>| {
+        let mut a: Vec<String> = [
+            "collect",
+            "--model",
+            &model,
+            "--sae",
+            &sae,
+            "--corpus",
+            &s(&c),
+            "--context",
+            "16",
+            "--top-k",
+            "3",
+            "--quantile-bins",
+            "2",
+            "--per-bin",
+            "2",
+            "--batch",
+            "1",
+            "--out",
+            &s(out),
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        if let Some(sh) = shard {
+            a.push("--shard".into());
+            a.push(sh.into());
+        }
+        let o = bin().args(&a).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (whole, a, b, merged) = (
+        tmp.path().join("whole"),
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("merged"),
+    );
+    run(&whole, None);
+    run(&a, Some("0/2"));
+    run(&b, Some("1/2"));
+    let sa = Store::open(&a).unwrap();
+    assert!(sa.meta.documents < 30 && sa.meta.shard.as_deref() == Some("0/2"));
+    let o = bin()
+        .args(["merge-stores", &s(&a), &s(&b), "--out", &s(&merged)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Batch 1: every context runs alone in every run, so even the floats agree.
+    stores_equal(
+        &Store::open(&whole).unwrap(),
+        &Store::open(&merged).unwrap(),
+        false,
+    );
+    let o = bin()
+        .args(["merge-stores", &s(&a), &s(&a), "--out", &s(&merged)])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("different --shard")
+    );
+}

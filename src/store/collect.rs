@@ -8,8 +8,9 @@ use super::{hist_bin, hist_edges, ExampleRow, FeatureRow, StoreMeta, HIST_BINS};
 use crate::capture::{check_sae_fits, Capture};
 use crate::model::{ForwardOpts, Model};
 use crate::sae::Sae;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -56,17 +57,18 @@ impl Default for CollectConfig {
 }
 
 /// A candidate example: one context, one latent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Cand {
     max_act: f32,
     doc: u64,
     offset: u32,
     priority: u64,
-    ctx: usize,
+    ids: Vec<u32>,
     acts: Vec<f32>,
 }
 
-/// Orders top-k candidates so the heap's top is the weakest (ties: later document first out).
+/// Orders top-k candidates so the heap's top is the weakest (ties: the later context).
+#[derive(Serialize, Deserialize)]
 struct ByAct(Cand);
 impl PartialEq for ByAct {
     fn eq(&self, o: &Self) -> bool {
@@ -89,10 +91,11 @@ impl Ord for ByAct {
 }
 
 /// Orders reservoir candidates by priority (largest on top, evicted first).
+#[derive(Serialize, Deserialize)]
 struct ByPrio(Cand);
 impl PartialEq for ByPrio {
     fn eq(&self, o: &Self) -> bool {
-        self.0.priority == o.0.priority
+        self.cmp(o) == Ordering::Equal
     }
 }
 impl Eq for ByPrio {}
@@ -103,11 +106,12 @@ impl PartialOrd for ByPrio {
 }
 impl Ord for ByPrio {
     fn cmp(&self, o: &Self) -> Ordering {
-        self.0.priority.cmp(&o.0.priority)
+        (self.0.priority, self.0.doc, self.0.offset).cmp(&(o.0.priority, o.0.doc, o.0.offset))
     }
 }
 
 /// Orders values so that a `BinaryHeap` keeps the smallest on top (a min-heap).
+#[derive(Serialize, Deserialize)]
 struct MinF(f32);
 impl PartialEq for MinF {
     fn eq(&self, o: &Self) -> bool {
@@ -126,7 +130,7 @@ impl Ord for MinF {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct LatentAcc {
     count: u64,
     sum: f64,
@@ -135,6 +139,57 @@ struct LatentAcc {
     top_values: BinaryHeap<MinF>,
     top: BinaryHeap<ByAct>,
     reservoir: BinaryHeap<ByPrio>,
+}
+
+impl LatentAcc {
+    fn push_value(&mut self, a: f32, keep: usize) {
+        if self.top_values.len() < keep {
+            self.top_values.push(MinF(a));
+        } else if self.top_values.peek().is_some_and(|m| a > m.0) {
+            self.top_values.pop();
+            self.top_values.push(MinF(a));
+        }
+    }
+
+    fn push_top(&mut self, c: Cand, k: usize) {
+        if k == 0 {
+            return;
+        }
+        self.top.push(ByAct(c));
+        if self.top.len() > k {
+            self.top.pop();
+        }
+    }
+
+    fn push_reservoir(&mut self, c: Cand, r: usize) {
+        self.reservoir.push(ByPrio(c));
+        if self.reservoir.len() > r {
+            self.reservoir.pop();
+        }
+    }
+
+    /// Adds another accumulator of the same latent (another shard).
+    fn merge(&mut self, o: LatentAcc, cfg: &CollectConfig) {
+        self.count += o.count;
+        self.sum += o.sum;
+        self.max = self.max.max(o.max);
+        for (a, b) in self.hist.iter_mut().zip(o.hist) {
+            *a += b;
+        }
+        for v in o.top_values {
+            self.push_value(v.0, cfg.top_values);
+        }
+        for c in o.top {
+            self.push_top(c.0, cfg.top_k);
+        }
+        for c in o.reservoir {
+            self.push_reservoir(c.0, reservoir_size(cfg));
+        }
+    }
+}
+
+fn reservoir_size(cfg: &CollectConfig) -> usize {
+    (cfg.quantile_bins * cfg.per_bin * 2).max(1)
 }
 
 fn mix(mut x: u64) -> u64 {
@@ -154,11 +209,23 @@ struct Ctx {
 }
 
 /// Everything collected for one SAE.
+#[derive(Serialize, Deserialize)]
 struct SaeAcc {
     latents: Vec<LatentAcc>,
     tokens: u64,
-    /// Contexts referenced by kept candidates (token ids), by index.
-    kept_ctx: Vec<Option<(Vec<u32>, u64, u32)>>,
+}
+
+/// The whole state of a run: what a checkpoint holds and what `merge-stores` adds up.
+#[derive(Serialize, Deserialize)]
+pub struct CollectState {
+    accs: Vec<SaeAcc>,
+    /// Documents with an id below this are done.
+    pub next_doc: u64,
+    pub contexts: u64,
+    pub docs: u64,
+    pub bad_rows: u64,
+    /// What the run was started with (a resume must match).
+    pub fingerprint: String,
 }
 
 /// The result of a run, per SAE.
@@ -171,14 +238,223 @@ pub struct Collected {
 /// Progress callback: (tokens counted so far).
 pub type Progress<'a> = &'a mut dyn FnMut(u64);
 
-/// Runs a collection over `corpus`.
-pub fn collect(
+/// What identifies a run's inputs and settings (a checkpoint only resumes the same run).
+pub fn fingerprint(model: &str, saes: &[Sae], corpus: &CorpusSpec, cfg: &CollectConfig) -> String {
+    let saes: Vec<String> = saes
+        .iter()
+        .map(|s| {
+            format!(
+                "{}@{}:{}",
+                s.meta.path.display(),
+                s.hook(),
+                s.activation.describe()
+            )
+        })
+        .collect();
+    format!(
+        "{model}|{saes:?}|{:?}|{}|{:?}|{}|{}|{}|{}|{}|{}|{}|{:?}",
+        corpus.files,
+        corpus.text_field,
+        corpus.messages_field,
+        cfg.context,
+        cfg.top_k,
+        cfg.quantile_bins,
+        cfg.per_bin,
+        cfg.batch,
+        cfg.chat,
+        cfg.include_special,
+        cfg.shard
+    )
+}
+
+impl CollectState {
+    fn new(saes: &[Sae], fingerprint: String) -> Self {
+        Self {
+            accs: saes
+                .iter()
+                .map(|s| SaeAcc {
+                    latents: (0..s.d_sae())
+                        .map(|_| LatentAcc {
+                            hist: vec![0; HIST_BINS],
+                            ..Default::default()
+                        })
+                        .collect(),
+                    tokens: 0,
+                })
+                .collect(),
+            next_doc: 0,
+            contexts: 0,
+            docs: 0,
+            bad_rows: 0,
+            fingerprint,
+        }
+    }
+
+    /// Tokens counted so far (by the first SAE; all see the same tokens).
+    pub fn tokens(&self) -> u64 {
+        self.accs.first().map_or(0, |a| a.tokens)
+    }
+
+    /// Writes the state atomically.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        crate::fsutil::write_atomic_with(path, |f| {
+            bincode::serialize_into(std::io::BufWriter::new(f), self)?;
+            Ok(())
+        })
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let f =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        bincode::deserialize_from(std::io::BufReader::new(f))
+            .with_context(|| format!("{} is not a collect state", path.display()))
+    }
+
+    /// Adds the state of another shard of the same run.
+    pub fn merge(&mut self, o: CollectState, cfg: &CollectConfig) -> Result<()> {
+        if self.accs.len() != o.accs.len()
+            || self
+                .accs
+                .iter()
+                .zip(&o.accs)
+                .any(|(a, b)| a.latents.len() != b.latents.len())
+        {
+            bail!("the stores come from different SAEs");
+        }
+        for (a, b) in self.accs.iter_mut().zip(o.accs) {
+            a.tokens += b.tokens;
+            for (x, y) in a.latents.iter_mut().zip(b.latents) {
+                x.merge(y, cfg);
+            }
+        }
+        self.contexts += o.contexts;
+        self.docs += o.docs;
+        self.bad_rows += o.bad_rows;
+        self.next_doc = self.next_doc.max(o.next_doc);
+        Ok(())
+    }
+}
+
+/// Runs contexts through the model and SAEs and updates the accumulators.
+fn flush(
+    model: &Model,
+    saes: &[Sae],
+    cfg: &CollectConfig,
+    state: &mut CollectState,
+    pending: &mut Vec<Ctx>,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let batch = std::mem::take(pending);
+    let seqs: Vec<Vec<u32>> = batch.iter().map(|c| c.ids.clone()).collect();
+    let mut cap = Capture::new(saes.iter().map(Sae::hook));
+    let last = cap.deepest_layer().expect("at least one SAE");
+    model.run_batch(
+        &seqs,
+        0,
+        &mut cap,
+        ForwardOpts {
+            stop_after_layer: Some(last),
+        },
+    )?;
+    let res = reservoir_size(cfg);
+    for (si, sae) in saes.iter().enumerate() {
+        let x = &cap.acts[&sae.hook()];
+        let (b, t, d) = x.dims3()?;
+        let dense = sae
+            .encode(&x.reshape((b * t, d))?)?
+            .to_dtype(DType::F32)?
+            .to_device(&Device::Cpu)?;
+        let n_lat = sae.d_sae();
+        let v = dense.flatten_all()?.to_vec1::<f32>()?;
+        let acc = &mut state.accs[si];
+        for (ci, c) in batch.iter().enumerate() {
+            let mut ctx_max = vec![0f32; n_lat];
+            for pos in 0..c.ids.len() {
+                if c.special[pos] && !cfg.include_special {
+                    continue;
+                }
+                acc.tokens += 1;
+                let row = &v[(ci * t + pos) * n_lat..(ci * t + pos + 1) * n_lat];
+                for (l, &a) in row.iter().enumerate() {
+                    if a > 0.0 {
+                        let la = &mut acc.latents[l];
+                        la.count += 1;
+                        la.sum += a as f64;
+                        la.max = la.max.max(a);
+                        la.hist[hist_bin(a)] += 1;
+                        la.push_value(a, cfg.top_values);
+                        ctx_max[l] = ctx_max[l].max(a);
+                    }
+                }
+            }
+            for (l, &m) in ctx_max.iter().enumerate() {
+                if m <= 0.0 {
+                    continue;
+                }
+                let la = &mut acc.latents[l];
+                let priority =
+                    mix(c.doc.wrapping_mul(0x100000001b3) ^ ((c.offset as u64) << 32) ^ l as u64);
+                let key = (m, std::cmp::Reverse((c.doc, c.offset)));
+                let want_top = la.top.len() < cfg.top_k
+                    || la.top.peek().is_some_and(|w| {
+                        key > (w.0.max_act, std::cmp::Reverse((w.0.doc, w.0.offset)))
+                    });
+                let want_res = la.reservoir.len() < res
+                    || la.reservoir.peek().is_some_and(|w| priority < w.0.priority);
+                if !want_top && !want_res {
+                    continue;
+                }
+                let acts: Vec<f32> = (0..c.ids.len())
+                    .map(|pos| {
+                        if c.special[pos] && !cfg.include_special {
+                            0.0
+                        } else {
+                            v[(ci * t + pos) * n_lat + l]
+                        }
+                    })
+                    .collect();
+                let cand = Cand {
+                    max_act: m,
+                    doc: c.doc,
+                    offset: c.offset,
+                    priority,
+                    ids: c.ids.clone(),
+                    acts,
+                };
+                if want_top {
+                    la.push_top(cand.clone(), cfg.top_k);
+                }
+                if want_res {
+                    la.push_reservoir(cand, res);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where and how often a run checkpoints.
+pub struct Checkpointing<'a> {
+    pub path: &'a std::path::Path,
+    /// Documents between checkpoints (contexts are flushed there, so runs with and without an
+    /// interruption see exactly the same batches).
+    pub every_docs: u64,
+}
+
+/// Runs a collection over `corpus`, from `resume` when given. Returns the final state.
+#[allow(clippy::too_many_arguments)]
+pub fn collect_state(
     model: &Model,
     saes: &[Sae],
     corpus: &CorpusSpec,
     cfg: &CollectConfig,
+    fingerprint: String,
+    resume: Option<CollectState>,
+    checkpoint: Option<Checkpointing<'_>>,
     progress: Progress<'_>,
-) -> Result<(Vec<Collected>, CorpusReport, u64)> {
+) -> Result<CollectState> {
     if saes.is_empty() {
         bail!("give at least one SAE");
     }
@@ -192,144 +468,30 @@ pub fn collect(
     for s in saes {
         check_sae_fits(model, s)?;
     }
-    let mut accs: Vec<SaeAcc> = saes
-        .iter()
-        .map(|s| SaeAcc {
-            latents: (0..s.d_sae())
-                .map(|_| LatentAcc {
-                    hist: vec![0; HIST_BINS],
-                    ..Default::default()
-                })
-                .collect(),
-            tokens: 0,
-            kept_ctx: vec![],
-        })
-        .collect();
-    let mut pending: Vec<Ctx> = vec![];
-    let mut counted = 0u64;
-    let mut contexts = 0u64;
-    let mut stop = false;
-    let reservoir_size = (cfg.quantile_bins * cfg.per_bin * 2).max(1);
-    let flush = |pending: &mut Vec<Ctx>, accs: &mut Vec<SaeAcc>, counted: &mut u64| -> Result<()> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::take(pending);
-        let seqs: Vec<Vec<u32>> = batch.iter().map(|c| c.ids.clone()).collect();
-        let mut cap = Capture::new(saes.iter().map(Sae::hook));
-        let last = cap.deepest_layer().expect("at least one SAE");
-        model.run_batch(
-            &seqs,
-            0,
-            &mut cap,
-            ForwardOpts {
-                stop_after_layer: Some(last),
-            },
-        )?;
-        for (si, sae) in saes.iter().enumerate() {
-            let x = &cap.acts[&sae.hook()];
-            let (b, t, d) = x.dims3()?;
-            let dense = sae
-                .encode(&x.reshape((b * t, d))?)?
-                .to_dtype(DType::F32)?
-                .to_device(&Device::Cpu)?;
-            let n_lat = sae.d_sae();
-            let v = dense.flatten_all()?.to_vec1::<f32>()?;
-            let acc = &mut accs[si];
-            for (ci, c) in batch.iter().enumerate() {
-                let ctx_index = acc.kept_ctx.len();
-                let mut referenced = false;
-                let mut ctx_max = vec![0f32; n_lat];
-                for pos in 0..c.ids.len() {
-                    if c.special[pos] && !cfg.include_special {
-                        continue;
-                    }
-                    acc.tokens += 1;
-                    let row = &v[(ci * t + pos) * n_lat..(ci * t + pos + 1) * n_lat];
-                    for (l, &a) in row.iter().enumerate() {
-                        if a > 0.0 {
-                            let la = &mut acc.latents[l];
-                            la.count += 1;
-                            la.sum += a as f64;
-                            la.max = la.max.max(a);
-                            la.hist[hist_bin(a)] += 1;
-                            if la.top_values.len() < cfg.top_values {
-                                la.top_values.push(MinF(a));
-                            } else if la.top_values.peek().is_some_and(|m| a > m.0) {
-                                la.top_values.pop();
-                                la.top_values.push(MinF(a));
-                            }
-                            ctx_max[l] = ctx_max[l].max(a);
-                        }
-                    }
-                }
-                for (l, &m) in ctx_max.iter().enumerate() {
-                    if m <= 0.0 {
-                        continue;
-                    }
-                    let la = &mut acc.latents[l];
-                    let priority = mix(c.doc.wrapping_mul(0x100000001b3)
-                        ^ ((c.offset as u64) << 32)
-                        ^ l as u64);
-                    let want_top = la.top.len() < cfg.top_k
-                        || la.top.peek().is_some_and(|w| {
-                            (m, std::cmp::Reverse((c.doc, c.offset)))
-                                > (w.0.max_act, std::cmp::Reverse((w.0.doc, w.0.offset)))
-                        });
-                    let want_res = la.reservoir.len() < reservoir_size
-                        || la.reservoir.peek().is_some_and(|w| priority < w.0.priority);
-                    if !want_top && !want_res {
-                        continue;
-                    }
-                    let acts: Vec<f32> = (0..c.ids.len())
-                        .map(|pos| {
-                            if c.special[pos] && !cfg.include_special {
-                                0.0
-                            } else {
-                                v[(ci * t + pos) * n_lat + l]
-                            }
-                        })
-                        .collect();
-                    let cand = Cand {
-                        max_act: m,
-                        doc: c.doc,
-                        offset: c.offset,
-                        priority,
-                        ctx: ctx_index,
-                        acts,
-                    };
-                    referenced = true;
-                    if want_top && cfg.top_k > 0 {
-                        la.top.push(ByAct(cand.clone()));
-                        if la.top.len() > cfg.top_k {
-                            la.top.pop();
-                        }
-                    }
-                    if want_res {
-                        la.reservoir.push(ByPrio(cand));
-                        if la.reservoir.len() > reservoir_size {
-                            la.reservoir.pop();
-                        }
-                    }
-                }
-                acc.kept_ctx
-                    .push(referenced.then(|| (c.ids.clone(), c.doc, c.offset)));
-            }
-        }
-        *counted = accs[0].tokens;
-        Ok(())
+    let mut state = match resume {
+        Some(s) if s.fingerprint != fingerprint => bail!(
+            "the checkpoint belongs to a different run (model, SAEs, corpus or settings changed)"
+        ),
+        Some(s) => s,
+        None => CollectState::new(saes, fingerprint),
     };
+    let start_doc = state.next_doc;
+    let (docs0, bad0) = (state.docs, state.bad_rows);
+    let mut pending: Vec<Ctx> = vec![];
+    let mut stop = false;
+    let mut since_ckpt = 0u64;
     let report = corpus.for_each(|doc: Doc| {
-        if stop {
+        if stop || doc.id < start_doc {
             return Ok(());
         }
         if let Some((i, n)) = cfg.shard {
             if doc.id % n != i {
+                state.next_doc = doc.id + 1;
                 return Ok(());
             }
         }
         let tokens = match doc.body {
-            DocBody::Text(t) if t.trim().is_empty() => return Ok(()),
+            DocBody::Text(t) if t.trim().is_empty() => Vec::new(),
             DocBody::Text(t) if cfg.chat => {
                 let r = model.tok.apply_chat_template(
                     &[crate::model::tokenizer::ChatMessage::new("user", &t)],
@@ -350,34 +512,96 @@ pub fn collect(
                 ids: chunk.iter().map(|t| t.id).collect(),
                 special: chunk.iter().map(|t| t.special).collect(),
             });
-            contexts += 1;
+            state.contexts += 1;
             if pending.len() >= cfg.batch {
-                flush(&mut pending, &mut accs, &mut counted)?;
-                progress(counted);
-                if cfg.max_tokens.is_some_and(|m| counted >= m) {
+                flush(model, saes, cfg, &mut state, &mut pending)?;
+                progress(state.tokens());
+                if cfg.max_tokens.is_some_and(|m| state.tokens() >= m) {
                     stop = true;
                     break;
                 }
             }
         }
+        state.next_doc = doc.id + 1;
+        state.docs += 1;
+        since_ckpt += 1;
+        if let Some(c) = &checkpoint {
+            if since_ckpt >= c.every_docs && !stop {
+                flush(model, saes, cfg, &mut state, &mut pending)?;
+                state.save(c.path)?;
+                since_ckpt = 0;
+            }
+        }
         Ok(())
     })?;
     if !stop {
-        flush(&mut pending, &mut accs, &mut counted)?;
-        progress(counted);
+        flush(model, saes, cfg, &mut state, &mut pending)?;
+        progress(state.tokens());
     }
-    if report.docs == 0 {
+    // Rows before the resume point were counted by the interrupted run.
+    state.bad_rows = bad0
+        + report
+            .bad_rows
+            .saturating_sub(bad_rows_before(&report, start_doc));
+    let _ = docs0;
+    if state.docs == 0 {
         bail!(
             "the corpus holds no usable document ({} bad rows{})",
             report.bad_rows,
             first_problem(&report)
         );
     }
-    let mut out = vec![];
-    for (sae, acc) in saes.iter().zip(accs) {
-        out.push(finish(model, sae, acc, cfg)?);
+    Ok(state)
+}
+
+/// Bad rows of the report that lie before `start` (approximately: all of them when resuming,
+/// since they were reported by the first run).
+fn bad_rows_before(report: &CorpusReport, start: u64) -> u64 {
+    if start > 0 {
+        report.bad_rows
+    } else {
+        0
     }
-    Ok((out, report, contexts))
+}
+
+/// Turns a state into the store's rows, per SAE.
+pub fn finish_state(
+    model: &Model,
+    saes: &[Sae],
+    cfg: &CollectConfig,
+    state: CollectState,
+) -> Result<Vec<Collected>> {
+    saes.iter()
+        .zip(state.accs)
+        .map(|(sae, acc)| finish(model, sae, acc, cfg))
+        .collect()
+}
+
+/// Runs a collection over `corpus` in one go.
+pub fn collect(
+    model: &Model,
+    saes: &[Sae],
+    corpus: &CorpusSpec,
+    cfg: &CollectConfig,
+    progress: Progress<'_>,
+) -> Result<(Vec<Collected>, CorpusReport, u64)> {
+    let state = collect_state(
+        model,
+        saes,
+        corpus,
+        cfg,
+        String::new(),
+        None,
+        None,
+        progress,
+    )?;
+    let report = CorpusReport {
+        docs: state.docs,
+        bad_rows: state.bad_rows,
+        examples: vec![],
+    };
+    let contexts = state.contexts;
+    Ok((finish_state(model, saes, cfg, state)?, report, contexts))
 }
 
 fn first_problem(r: &CorpusReport) -> String {
@@ -444,10 +668,7 @@ fn finish(model: &Model, sae: &Sae, acc: SaeAcc, cfg: &CollectConfig) -> Result<
             bottom_logit_values: bv,
         });
         let row = |c: &Cand, kind: &str, bin: u32, rank: u32| -> ExampleRow {
-            let ids = acc.kept_ctx[c.ctx]
-                .as_ref()
-                .map(|k| k.0.clone())
-                .unwrap_or_default();
+            let ids = c.ids.clone();
             ExampleRow {
                 latent: l as u32,
                 kind: kind.into(),
@@ -616,7 +837,7 @@ mod tests {
                 doc,
                 offset: 0,
                 priority: 0,
-                ctx: 0,
+                ids: vec![],
                 acts: vec![],
             })
         };
