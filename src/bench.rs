@@ -110,3 +110,103 @@ pub fn run_engine_bench(c: &BenchConfig) -> Result<BenchReport> {
         encode_s: total.1 / n,
     })
 }
+
+/// Timings of the feature-store reader on a synthetic store.
+pub struct StoreBench {
+    pub latents: usize,
+    pub examples: usize,
+    pub write_s: f64,
+    pub open_s: f64,
+    /// Mean time to fetch one latent's row and examples.
+    pub fetch_ms: f64,
+}
+
+/// Builds a synthetic store of `latents` × (`top` + `quantile`) examples of `context` tokens,
+/// then times opening it and fetching latents.
+pub fn run_store_bench(
+    dir: &std::path::Path,
+    latents: usize,
+    top: usize,
+    quantile: usize,
+    context: usize,
+) -> Result<StoreBench> {
+    use crate::store::{hist_edges, ExampleRow, FeatureRow, Store, StoreMeta, HIST_BINS};
+    let features: Vec<FeatureRow> = (0..latents as u32)
+        .map(|l| FeatureRow {
+            latent: l,
+            count: 100 + l as u64,
+            density: 0.01,
+            mean_act: 1.0,
+            max_act: 5.0,
+            q999: 3.0,
+            q9999: 4.0,
+            hist_edges: hist_edges(),
+            hist_counts: vec![1; HIST_BINS],
+            top_logit_tokens: (0..10).map(|i| format!("tok{i}")).collect(),
+            top_logit_values: vec![1.0; 10],
+            bottom_logit_tokens: (0..10).map(|i| format!("neg{i}")).collect(),
+            bottom_logit_values: vec![-1.0; 10],
+        })
+        .collect();
+    let mut examples = Vec::with_capacity(latents * (top + quantile));
+    for l in 0..latents as u32 {
+        for r in 0..top + quantile {
+            let (kind, bin, rank) = if r < top {
+                ("top", 0, r)
+            } else {
+                ("quantile", ((r - top) / 5) as u32, (r - top) % 5)
+            };
+            examples.push(ExampleRow {
+                latent: l,
+                kind: kind.into(),
+                bin,
+                rank: rank as u32,
+                doc: (l as u64) * 1000 + r as u64,
+                offset: 0,
+                token_ids: (0..context as u32).collect(),
+                tokens: (0..context).map(|i| format!("t{i}")).collect(),
+                acts: (0..context).map(|i| i as f32 / context as f32).collect(),
+                max_act: 1.0,
+            });
+        }
+    }
+    let meta = StoreMeta {
+        program: "safe-sail".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        model: "synthetic".into(),
+        sae: "synthetic".into(),
+        hook: "blocks.0.hook_mlp_out".into(),
+        d_sae: latents,
+        corpus: vec![],
+        shard: None,
+        documents: 0,
+        bad_rows: 0,
+        contexts: 0,
+        tokens: 0,
+        settings: serde_json::json!({}),
+        definitions: serde_json::json!({}),
+    };
+    let t0 = Instant::now();
+    Store::write(dir, &meta, &features, &examples)?;
+    let write_s = t0.elapsed().as_secs_f64();
+    drop(examples);
+    let t1 = Instant::now();
+    let store = Store::open(dir)?;
+    let open_s = t1.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    let n = 1000.min(latents);
+    let mut total = 0usize;
+    for i in 0..n {
+        let l = ((i * 7919) % latents) as u32;
+        total += store.feature(l).map_or(0, |f| f.hist_counts.len()) + store.examples(l).len();
+    }
+    let fetch_ms = t2.elapsed().as_secs_f64() * 1e3 / n as f64;
+    assert!(total > 0);
+    Ok(StoreBench {
+        latents,
+        examples: latents * (top + quantile),
+        write_s,
+        open_s,
+        fetch_ms,
+    })
+}

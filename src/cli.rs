@@ -77,6 +77,21 @@ enum Command {
     /// The neuron database: import / export Safe-SAIL JSON, show and set records.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Benchmark the feature store: write and open a synthetic store (16,384 latents × 70
+    /// examples by default) and fetch latents from it.
+    BenchStore {
+        #[arg(long, default_value_t = 16384)]
+        latents: usize,
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        #[arg(long, default_value_t = 50)]
+        quantile: usize,
+        #[arg(long, default_value_t = 64)]
+        context: usize,
+    },
+    /// Benchmark collect's bookkeeping: the same corpus through forward + encode alone and
+    /// through the whole collection, in one run; prints the overhead ratio.
+    BenchCollect(BenchCollectArgs),
     /// Measure tokens/s of "forward to layer L + SAE encode" on a Qwen2.5-0.5B-sized random model.
     Bench(BenchArgs),
 }
@@ -237,6 +252,22 @@ struct CollectArgs {
 }
 
 #[derive(Args)]
+struct BenchCollectArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[arg(long, required = true)]
+    sae: Vec<String>,
+    #[arg(long, required = true)]
+    corpus: Vec<PathBuf>,
+    #[arg(long, default_value_t = 64)]
+    context: usize,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    #[arg(long)]
+    max_tokens: Option<u64>,
+}
+
+#[derive(Args)]
 struct GenerateArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -303,6 +334,24 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench(a),
         Command::Db(c) => db_command(c),
         Command::Collect(a) => collect(a),
+        Command::BenchStore {
+            latents,
+            top,
+            quantile,
+            context,
+        } => {
+            let dir =
+                std::env::temp_dir().join(format!("safe-sail-bench-store-{}", std::process::id()));
+            let r = safe_sail::bench::run_store_bench(&dir, latents, top, quantile, context);
+            let _ = std::fs::remove_dir_all(&dir);
+            r.map(|r| {
+                println!(
+                    "{}",
+                    serde_json::json!({"latents": r.latents, "examples": r.examples, "write_s": r.write_s, "open_s": r.open_s, "fetch_one_latent_ms": r.fetch_ms})
+                )
+            })
+        }
+        Command::BenchCollect(a) => bench_collect(a),
         Command::MergeStores { inputs, out } => merge_stores(&inputs, &out),
         Command::MakeCorpus {
             out,
@@ -687,6 +736,69 @@ fn collect(a: CollectArgs) -> Result<()> {
     bar.finish_and_clear();
     write_stores(&run, &a.out, &model, &saes, state)?;
     let _ = std::fs::remove_file(&ckpt);
+    Ok(())
+}
+
+fn bench_collect(a: BenchCollectArgs) -> Result<()> {
+    use safe_sail::store::collect::{collect, CollectConfig};
+    use safe_sail::store::corpus::{CorpusSpec, DocBody};
+    let model = load_model(&a.model)?;
+    let saes = load_saes(&a.sae, model.net.device())?;
+    let corpus = CorpusSpec {
+        files: a.corpus.clone(),
+        text_field: "text".into(),
+        messages_field: None,
+    };
+    // The same contexts, batches and padding as collect, through forward + encode only.
+    let mut contexts: Vec<Vec<u32>> = vec![];
+    corpus.for_each(|d| {
+        if let DocBody::Text(t) = d.body {
+            let ids = model.tok.encode_ids(&t, true)?;
+            contexts.extend(ids.chunks(a.context).map(<[u32]>::to_vec));
+        }
+        Ok(())
+    })?;
+    if let Some(m) = a.max_tokens {
+        let mut n = 0u64;
+        contexts.retain(|c| {
+            n += c.len() as u64;
+            n <= m + c.len() as u64
+        });
+    }
+    let t0 = std::time::Instant::now();
+    for batch in contexts.chunks(a.batch.max(1)) {
+        let mut cap = safe_sail::capture::Capture::new(saes.iter().map(Sae::hook));
+        let last = cap.deepest_layer().unwrap_or(0);
+        model.run_batch(
+            batch,
+            0,
+            &mut cap,
+            safe_sail::model::ForwardOpts {
+                stop_after_layer: Some(last),
+            },
+        )?;
+        for s in &saes {
+            let x = &cap.acts[&s.hook()];
+            let (b, t, d) = x.dims3()?;
+            let _ = s.encode(&x.reshape((b * t, d))?)?.to_vec2::<f32>()?;
+        }
+    }
+    let bare = t0.elapsed().as_secs_f64();
+    let cfg = CollectConfig {
+        context: a.context,
+        batch: a.batch.max(1),
+        max_tokens: a.max_tokens,
+        logit_tokens: 0,
+        ..Default::default()
+    };
+    let t1 = std::time::Instant::now();
+    let (res, _, _) = collect(&model, &saes, &corpus, &cfg, &mut |_| {})?;
+    let full = t1.elapsed().as_secs_f64();
+    let tokens = res.first().map_or(0, |r| r.tokens);
+    println!(
+        "{}",
+        serde_json::json!({"tokens": tokens, "forward_encode_s": bare, "collect_s": full, "overhead": full / bare - 1.0})
+    );
     Ok(())
 }
 

@@ -125,11 +125,8 @@ fn collect_matches_a_brute_force_recomputation() {
         assert_eq!(f.hist_counts.iter().sum::<u64>(), f.count);
         let mut want = ctx_max[l as usize].clone();
         want.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-        let top: Vec<_> = store
-            .examples(l)
-            .iter()
-            .filter(|e| e.kind == "top")
-            .collect();
+        let all = store.examples(l);
+        let top: Vec<_> = all.iter().filter(|e| e.kind == "top").collect();
         assert_eq!(top.len(), want.len().min(4), "latent {l}: top examples");
         for (e, w) in top.iter().zip(&want) {
             assert_eq!(
@@ -387,7 +384,7 @@ fn stores_equal(a: &Store, b: &Store, exact: bool) {
         }
         let (ex, ey) = (a.examples(x.latent), b.examples(x.latent));
         assert_eq!(ex.len(), ey.len(), "latent {}: examples", x.latent);
-        for (p, q) in ex.iter().zip(ey) {
+        for (p, q) in ex.iter().zip(ey.iter()) {
             if exact {
                 assert_eq!(p, q);
             } else {

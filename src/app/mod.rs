@@ -824,8 +824,10 @@ impl eframe::App for ExplorerApp {
             });
         });
         if self.prefs.left_panel {
+            // A fixed width: the panel never jumps while the model loads.
             egui::Panel::left("workspace")
-                .default_size(260.0)
+                .resizable(false)
+                .exact_size(270.0)
                 .show(ui, |ui| {
                     egui::ScrollArea::vertical().show(ui, |ui| self.workspace_panel(ui));
                 });

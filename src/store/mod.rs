@@ -95,13 +95,21 @@ pub struct ExampleRow {
 }
 
 /// An opened store, ready for the explorer.
-#[derive(Debug, Clone)]
+/// Examples are read lazily: opening indexes them by latent, and a latent's rows are
+/// decoded from `examples.parquet` (small row groups) when first asked for, then cached.
+#[derive(Debug)]
 pub struct Store {
     pub meta: StoreMeta,
     pub features: Vec<FeatureRow>,
     by_latent: HashMap<u32, usize>,
-    examples: HashMap<u32, Vec<ExampleRow>>,
+    examples_file: std::path::PathBuf,
+    /// latent → (first row, rows) in `examples.parquet` (rows are grouped by latent).
+    example_rows: HashMap<u32, (usize, usize)>,
+    cache: std::sync::Mutex<HashMap<u32, std::sync::Arc<Vec<ExampleRow>>>>,
 }
+
+/// Latents whose decoded examples stay cached.
+const CACHE_LATENTS: usize = 256;
 
 fn list_col(name: &str, rows: impl Iterator<Item = Series>) -> Column {
     let v: Vec<Series> = rows.collect();
@@ -111,7 +119,10 @@ fn list_col(name: &str, rows: impl Iterator<Item = Series>) -> Column {
 /// Writes a data frame as Parquet atomically.
 fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     crate::fsutil::write_atomic_with(path, |f| {
-        ParquetWriter::new(f).finish(df)?;
+        // Small row groups, so one latent's examples decode without reading the whole file.
+        ParquetWriter::new(f)
+            .with_row_group_size(Some(2048))
+            .finish(df)?;
         Ok(())
     })
 }
@@ -317,35 +328,29 @@ impl Store {
                 bottom_logit_values: to_f32(&bv[i])?,
             });
         }
-        let df = read("examples.parquet")?;
-        let (lat, bin, rank, doc, off, maxa) = (
-            u32s(&df, "latent")?,
-            u32s(&df, "bin")?,
-            u32s(&df, "rank")?,
-            u64s(&df, "doc")?,
-            u32s(&df, "offset")?,
-            f32s(&df, "max_act")?,
-        );
-        let kind: Vec<String> = to_str(df.column("kind")?.as_materialized_series())?;
-        let (ids, toks, acts) = (
-            lists(&df, "token_ids")?,
-            lists(&df, "tokens")?,
-            lists(&df, "acts")?,
-        );
-        let mut examples: HashMap<u32, Vec<ExampleRow>> = HashMap::new();
-        for i in 0..lat.len() {
-            examples.entry(lat[i]).or_default().push(ExampleRow {
-                latent: lat[i],
-                kind: kind[i].clone(),
-                bin: bin[i],
-                rank: rank[i],
-                doc: doc[i],
-                offset: off[i],
-                token_ids: ids[i].u32()?.into_no_null_iter().collect(),
-                tokens: to_str(&toks[i])?,
-                acts: to_f32(&acts[i])?,
-                max_act: maxa[i],
-            });
+        let examples_file = dir.join("examples.parquet");
+        let f = std::fs::File::open(&examples_file)
+            .with_context(|| format!("cannot open {}", examples_file.display()))?;
+        let lat = ParquetReader::new(f)
+            .with_columns(Some(vec!["latent".into()]))
+            .finish()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{} is not a readable Parquet file: {e}",
+                    examples_file.display()
+                )
+            })?;
+        let lat = u32s(&lat, "latent")?;
+        let mut example_rows: HashMap<u32, (usize, usize)> = HashMap::new();
+        for (i, l) in lat.iter().enumerate() {
+            let e = example_rows.entry(*l).or_insert((i, 0));
+            if e.0 + e.1 != i {
+                bail!(
+                    "{}: examples are not grouped by latent",
+                    examples_file.display()
+                );
+            }
+            e.1 += 1;
         }
         let by_latent = features
             .iter()
@@ -356,8 +361,68 @@ impl Store {
             meta,
             features,
             by_latent,
-            examples,
+            examples_file,
+            example_rows,
+            cache: Default::default(),
         })
+    }
+
+    fn load_examples(&self, latent: u32) -> Result<Vec<ExampleRow>> {
+        let Some(&(start, len)) = self.example_rows.get(&latent) else {
+            return Ok(vec![]);
+        };
+        let f = std::fs::File::open(&self.examples_file)?;
+        let df = ParquetReader::new(f)
+            .with_slice(Some((start, len)))
+            .finish()?;
+        let col = |c: &str| df.column(c).map(|c| c.as_materialized_series().clone());
+        let (lat, bin, rank, off) = (col("latent")?, col("bin")?, col("rank")?, col("offset")?);
+        let (doc, maxa, kind) = (col("doc")?, col("max_act")?, col("kind")?);
+        let (ids, toks, acts) = (col("token_ids")?, col("tokens")?, col("acts")?);
+        let (ids, toks, acts) = (ids.list()?, toks.list()?, acts.list()?);
+        let (kind, lat, bin, rank, off, doc, maxa) = (
+            kind.str()?,
+            lat.u32()?,
+            bin.u32()?,
+            rank.u32()?,
+            off.u32()?,
+            doc.u64()?,
+            maxa.f32()?,
+        );
+        let strs = |s: Series| -> Result<Vec<String>> {
+            let ca = s.str()?.clone();
+            Ok((0..ca.len())
+                .map(|i| ca.get(i).unwrap_or("").to_string())
+                .collect())
+        };
+        let mut out = Vec::with_capacity(len);
+        for i in 0..df.height() {
+            out.push(ExampleRow {
+                latent: lat.get(i).unwrap_or(0),
+                kind: kind.get(i).unwrap_or("").to_string(),
+                bin: bin.get(i).unwrap_or(0),
+                rank: rank.get(i).unwrap_or(0),
+                doc: doc.get(i).unwrap_or(0),
+                offset: off.get(i).unwrap_or(0),
+                token_ids: ids
+                    .get_as_series(i)
+                    .map(|s| s.u32().map(|c| c.into_no_null_iter().collect()))
+                    .transpose()?
+                    .unwrap_or_default(),
+                tokens: toks
+                    .get_as_series(i)
+                    .map(strs)
+                    .transpose()?
+                    .unwrap_or_default(),
+                acts: acts
+                    .get_as_series(i)
+                    .map(|s| s.f32().map(|c| c.into_no_null_iter().collect()))
+                    .transpose()?
+                    .unwrap_or_default(),
+                max_act: maxa.get(i).unwrap_or(0.0),
+            });
+        }
+        Ok(out)
     }
 
     /// One latent's statistics.
@@ -365,9 +430,22 @@ impl Store {
         self.by_latent.get(&latent).map(|&i| &self.features[i])
     }
 
-    /// One latent's examples: top ones first (by rank), then quantile bins from the strongest.
-    pub fn examples(&self, latent: u32) -> &[ExampleRow] {
-        self.examples.get(&latent).map_or(&[], Vec::as_slice)
+    /// One latent's examples, as written: top ones by rank, then the quantile bins.
+    /// Decoded on first use and cached; an unreadable file gives no examples (and a log line).
+    pub fn examples(&self, latent: u32) -> std::sync::Arc<Vec<ExampleRow>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = cache.get(&latent) {
+            return v.clone();
+        }
+        let v = std::sync::Arc::new(self.load_examples(latent).unwrap_or_else(|e| {
+            tracing::warn!("cannot read examples of latent {latent}: {e:#}");
+            vec![]
+        }));
+        if cache.len() >= CACHE_LATENTS {
+            cache.clear();
+        }
+        cache.insert(latent, v.clone());
+        v
     }
 
     /// The number of quantile bins the store was made with.
@@ -461,7 +539,7 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         assert_eq!(s.meta, meta);
         assert_eq!(s.feature(1), Some(&f));
-        assert_eq!(s.examples(1), &[e]);
+        assert_eq!(s.examples(1).as_slice(), &[e]);
         assert!(s.feature(0).is_none());
         let err = format!("{:#}", Store::open(&dir.path().join("nope")).unwrap_err());
         assert!(err.contains("not a feature store"), "{err}");
