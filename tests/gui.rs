@@ -246,6 +246,9 @@ fn snapshots_of_each_view() {
     h.get_by_label("0_145").click();
     h.run_steps(3);
     h.snapshot("04_neuron_browser_editor");
+    h.get_by_label("Compare").click();
+    h.run_steps(3);
+    h.snapshot("05_compare");
 }
 
 /// A copy of the sample workspace in a temporary folder, so tests may edit its database.
@@ -429,6 +432,22 @@ fn compare_two_candidates_side_by_side() {
     h.get_by_label("Compare").click();
     h.run_steps(3);
     h.get_by_label_contains("No evaluation results in this workspace yet");
+    // The candidates table: what the stores and the database already tell.
+    h.get_by_label("Candidate");
+    let safe_sail::app::Engine::Ready { saes, .. } = &h.state().engine else {
+        panic!("ready")
+    };
+    let rows =
+        safe_sail::app::compare::candidate_rows(&h.state().contexts, saes, &h.state().stores);
+    assert_eq!(rows.len(), 3);
+    let topk = rows.iter().find(|r| r.activation == "topk:8").unwrap();
+    assert!(
+        (topk.l0.unwrap() - 8.0).abs() < 0.5,
+        "a TopK-8 SAE has L0 about 8: {:?}",
+        topk.l0
+    );
+    assert_eq!(topk.width, 256);
+    assert_eq!(topk.domains.iter().sum::<usize>(), 7);
     h.get_by_label("Prompt to compare").click();
     h.get_by_label("Prompt to compare")
         .type_text("Violence is never the answer.");

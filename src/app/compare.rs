@@ -3,11 +3,94 @@
 
 use super::analysis::{token_rows, Analysis, Normalizer, SaeContext};
 use super::style::{shade, token_label, NEURON_COLOR};
+use super::worker::SaeInfo;
+use crate::db::SAFETY_DOMAINS;
 use eframe::egui::{self, RichText, Sense};
+
+/// One candidate's row: what is known without an evaluation run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateRow {
+    pub name: String,
+    pub layer: usize,
+    pub width: usize,
+    pub activation: String,
+    /// Mean active latents per token over the feature store's corpus.
+    pub l0: Option<f64>,
+    /// Share of latents never active over the store's corpus.
+    pub dead: Option<f64>,
+    /// Share of latents active on more than 10% of tokens.
+    pub dense: Option<f64>,
+    pub mean_score: Option<f64>,
+    /// Explained neurons per safety domain.
+    pub domains: [usize; 4],
+}
+
+/// The candidates' rows from their SAEs, feature stores and neuron databases.
+pub fn candidate_rows(
+    ctx: &[SaeContext],
+    infos: &[Option<SaeInfo>],
+    stores: &[Option<std::sync::Arc<crate::store::Store>>],
+) -> Vec<CandidateRow> {
+    ctx.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let info = infos.get(i).and_then(Option::as_ref);
+            let store = stores.get(i).and_then(Option::as_ref);
+            let prefix = format!("{}_", c.layer);
+            let recs: Vec<&crate::db::NeuronRecord> =
+                c.db.records
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(&prefix))
+                    .map(|(_, r)| r)
+                    .collect();
+            let scores: Vec<f64> = recs.iter().filter_map(|r| r.correlation_score).collect();
+            let mut domains = [0usize; 4];
+            for r in &recs {
+                for (d, name) in SAFETY_DOMAINS.iter().enumerate() {
+                    if r.tag_list.iter().any(|t| t == name) {
+                        domains[d] += 1;
+                    }
+                }
+            }
+            let (l0, dead, dense) = match store {
+                Some(st) if st.meta.tokens > 0 => {
+                    let n = st.features.len().max(1) as f64;
+                    (
+                        Some(
+                            st.features.iter().map(|f| f.count).sum::<u64>() as f64
+                                / st.meta.tokens as f64,
+                        ),
+                        Some(st.features.iter().filter(|f| f.count == 0).count() as f64 / n),
+                        Some(st.features.iter().filter(|f| f.density > 0.1).count() as f64 / n),
+                    )
+                }
+                _ => (None, None, None),
+            };
+            CandidateRow {
+                name: c.name.clone(),
+                layer: info.map_or(c.layer, |i| i.layer),
+                width: info.map_or(0, |i| i.d_sae),
+                activation: info.map_or("—".into(), |i| i.activation.clone()),
+                l0,
+                dead,
+                dense,
+                mean_score: (!scores.is_empty())
+                    .then(|| scores.iter().sum::<f64>() / scores.len() as f64),
+                domains,
+            }
+        })
+        .collect()
+}
+
+fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map_or("—".into(), f)
+}
 
 /// The compare view's state.
 #[derive(Default)]
 pub struct Compare {
+    /// Sort column of the candidates table and whether descending.
+    pub sort: (usize, bool),
     pub a: usize,
     pub b: usize,
     pub prompt: String,
@@ -16,21 +99,166 @@ pub struct Compare {
 }
 
 impl Compare {
+    fn table(
+        &mut self,
+        ui: &mut egui::Ui,
+        ctx: &[SaeContext],
+        infos: &[Option<SaeInfo>],
+        stores: &[Option<std::sync::Arc<crate::store::Store>>],
+    ) {
+        let mut rows = candidate_rows(ctx, infos, stores);
+        let key = |r: &CandidateRow, c: usize| -> f64 {
+            match c {
+                0 => r.layer as f64,
+                1 => r.width as f64,
+                2 => r.l0.unwrap_or(f64::NAN),
+                3 => r.dead.unwrap_or(f64::NAN),
+                4 => r.dense.unwrap_or(f64::NAN),
+                5 => r.mean_score.unwrap_or(f64::NAN),
+                _ => r.domains.iter().sum::<usize>() as f64,
+            }
+        };
+        let (col, desc) = self.sort;
+        rows.sort_by(|a, b| {
+            let o = key(a, col).total_cmp(&key(b, col));
+            if desc {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+        use egui_extras::{Column, TableBuilder};
+        let headers = [
+            "Layer",
+            "Width",
+            "L0",
+            "Dead",
+            "Dense",
+            "Mean score",
+            "Safety neurons",
+        ];
+        let mut clicked = None;
+        ui.push_id("candidates", |ui| {
+            TableBuilder::new(ui)
+                .striped(true)
+                .column(Column::auto().at_least(180.0))
+                .columns(Column::auto().at_least(60.0), headers.len() + 2)
+                .header(22.0, |mut h| {
+                    h.col(|ui| {
+                        ui.strong("Candidate");
+                    });
+                    h.col(|ui| {
+                        ui.strong("Activation");
+                    });
+                    for (i, name) in headers.iter().enumerate() {
+                        h.col(|ui| {
+                            let arrow = if col == i {
+                                if desc {
+                                    " ↓"
+                                } else {
+                                    " ↑"
+                                }
+                            } else {
+                                ""
+                            };
+                            if ui.button(format!("{name}{arrow}")).clicked() {
+                                clicked = Some(i);
+                            }
+                        });
+                    }
+                    h.col(|ui| {
+                        ui.strong("EV · CE rec.");
+                    });
+                })
+                .body(|mut body| {
+                    for r in &rows {
+                        body.row(20.0, |mut row| {
+                            row.col(|ui| {
+                                ui.label(&r.name);
+                            });
+                            row.col(|ui| {
+                                ui.label(&r.activation);
+                            });
+                            let cells = [
+                                r.layer.to_string(),
+                                r.width.to_string(),
+                                opt(r.l0, |v| format!("{v:.1}")),
+                                opt(r.dead, |v| format!("{:.1}%", v * 100.0)),
+                                opt(r.dense, |v| format!("{:.1}%", v * 100.0)),
+                                opt(r.mean_score, |v| format!("{v:.3}")),
+                                format!("{:?}", r.domains),
+                            ];
+                            for c in cells {
+                                row.col(|ui| {
+                                    ui.label(c);
+                                });
+                            }
+                            row.col(|ui| {
+                                ui.label(RichText::new("— (evaluate)").weak());
+                            });
+                        });
+                    }
+                });
+        });
+        if let Some(c) = clicked {
+            self.sort = if self.sort.0 == c {
+                (c, !self.sort.1)
+            } else {
+                (c, true)
+            };
+        }
+        ui.label(
+            RichText::new("L0, dead and dense come from each SAE's feature store; safety neurons per domain (pornography, politics, violence, terror) and the mean score from the neuron database.")
+                .small()
+                .weak(),
+        );
+        let bars: Vec<egui_plot::BarChart> = SAFETY_DOMAINS
+            .iter()
+            .enumerate()
+            .map(|(d, name)| {
+                let b: Vec<egui_plot::Bar> = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        egui_plot::Bar::new(i as f64 + d as f64 * 0.2 - 0.3, r.domains[d] as f64)
+                            .width(0.18)
+                    })
+                    .collect();
+                egui_plot::BarChart::new(*name, b).color(super::style::domain_color(name))
+            })
+            .collect();
+        egui_plot::Plot::new("domain-counts")
+            .height(150.0)
+            .allow_zoom(false)
+            .allow_drag(false)
+            .allow_scroll(false)
+            .legend(egui_plot::Legend::default())
+            .show(ui, |p| {
+                for b in bars {
+                    p.bar_chart(b);
+                }
+            });
+    }
+
     pub fn set_analysis(&mut self, a: Analysis, ctx: &[SaeContext]) {
         self.norm = Some(Normalizer::new(&a, ctx));
         self.analysis = Some(a);
     }
 
     /// Draws the view; returns true when the user asks to run the prompt.
+    #[allow(clippy::too_many_arguments)]
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
         ctx: &[SaeContext],
+        infos: &[Option<SaeInfo>],
+        stores: &[Option<std::sync::Arc<crate::store::Store>>],
         evals: &[&str],
         ready: bool,
         busy: bool,
     ) -> bool {
         ui.heading("Compare SAE candidates");
+        self.table(ui, ctx, infos, stores);
         if evals.is_empty() {
             ui.label(
                 RichText::new(

@@ -864,10 +864,15 @@ impl eframe::App for ExplorerApp {
                             .filter_map(|s| s.eval.clone())
                             .collect();
                         let evals: Vec<&str> = evals.iter().map(String::as_str).collect();
-                        if self
-                            .compare
-                            .ui(ui, &self.contexts, &evals, ready, self.busy)
-                        {
+                        if self.compare.ui(
+                            ui,
+                            &self.contexts,
+                            &infos,
+                            &self.stores,
+                            &evals,
+                            ready,
+                            self.busy,
+                        ) {
                             let prompt = crate::model::PromptSpec {
                                 text: self.compare.prompt.clone(),
                                 chat: self.inspector.chat,
