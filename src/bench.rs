@@ -42,6 +42,56 @@ pub fn qwen25_05b_config() -> ModelConfig {
     .expect("valid built-in config")
 }
 
+/// A TopK SAE with random encoder weights (and a random decoder).
+pub fn random_topk_sae(
+    d: usize,
+    width: usize,
+    k: usize,
+    hook: HookPoint,
+    device: &Device,
+) -> Result<Sae> {
+    Ok(Sae {
+        meta: SaeMeta {
+            path: "random".into(),
+            format: SaeFormat::SaeLens,
+            d_in: d,
+            d_sae: width,
+            hook,
+            model_name: None,
+        },
+        activation: Activation::TopK(k),
+        w_enc: Tensor::randn(0f32, 0.05, (d, width), device)?,
+        b_enc: Tensor::zeros(width, DType::F32, device)?,
+        w_dec: Some(Tensor::randn(0f32, 0.05, (width, d), device)?),
+        b_dec: Some(Tensor::zeros(d, DType::F32, device)?),
+        input_bias: Some(Tensor::zeros(d, DType::F32, device)?),
+        threshold: None,
+        input_scale: 1.0,
+    })
+}
+
+/// A Qwen2.5-0.5B-shaped random-weight model with the tokenizer of `tokenizer_dir`.
+pub fn random_qwen25_05b(
+    tokenizer_dir: &std::path::Path,
+    dtype: DType,
+    device: &Device,
+) -> Result<crate::model::Model> {
+    let cfg = qwen25_05b_config();
+    let src = RandomWeights {
+        dtype,
+        device: device.clone(),
+        std: 0.02,
+    };
+    let net = Transformer::load(cfg.clone(), &src)?;
+    let tok = crate::model::tokenizer::Tok::from_dir(tokenizer_dir)?;
+    Ok(crate::model::Model {
+        dir: "random".into(),
+        cfg,
+        net,
+        tok,
+    })
+}
+
 /// Runs the benchmark.
 pub fn run_engine_bench(c: &BenchConfig) -> Result<BenchReport> {
     let cfg = qwen25_05b_config();
@@ -53,24 +103,7 @@ pub fn run_engine_bench(c: &BenchConfig) -> Result<BenchReport> {
     };
     let net = Transformer::load(cfg, &src)?;
     let hook = HookPoint::new(c.layer, HookSite::MlpOut);
-    let sae = Sae {
-        meta: SaeMeta {
-            path: "random".into(),
-            format: SaeFormat::SaeLens,
-            d_in: d,
-            d_sae: c.width,
-            hook,
-            model_name: None,
-        },
-        activation: Activation::TopK(c.k),
-        w_enc: Tensor::randn(0f32, 0.05, (d, c.width), &c.device)?,
-        b_enc: Tensor::zeros(c.width, DType::F32, &c.device)?,
-        w_dec: None,
-        b_dec: None,
-        input_bias: Some(Tensor::zeros(d, DType::F32, &c.device)?),
-        threshold: None,
-        input_scale: 1.0,
-    };
+    let sae = random_topk_sae(d, c.width, c.k, hook, &c.device)?;
     let ids: Vec<u32> = (0..c.batch * c.seq)
         .map(|i| ((i * 7919) % 151936) as u32)
         .collect();

@@ -253,10 +253,16 @@ struct CollectArgs {
 
 #[derive(Args)]
 struct BenchCollectArgs {
-    #[command(flatten)]
-    model: ModelArgs,
-    #[arg(long, required = true)]
+    /// Model folder (ignored with --qwen05b).
+    #[arg(long, default_value = "")]
+    model: String,
+    /// SAEs (ignored with --qwen05b).
+    #[arg(long)]
     sae: Vec<String>,
+    /// Use a Qwen2.5-0.5B-shaped random model (tokenizer from the test fixtures) and a random
+    /// TopK SAE (16,384 latents, k 64) on blocks.12.hook_mlp_out: a realistic cost ratio.
+    #[arg(long)]
+    qwen05b: bool,
     #[arg(long, required = true)]
     corpus: Vec<PathBuf>,
     #[arg(long, default_value_t = 64)]
@@ -742,14 +748,33 @@ fn collect(a: CollectArgs) -> Result<()> {
 fn bench_collect(a: BenchCollectArgs) -> Result<()> {
     use safe_sail::store::collect::{collect, CollectConfig};
     use safe_sail::store::corpus::{CorpusSpec, DocBody};
-    let model = load_model(&a.model)?;
-    let saes = load_saes(&a.sae, model.net.device())?;
+    let (model, saes) = if a.qwen05b {
+        let tok = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer");
+        let m = safe_sail::bench::random_qwen25_05b(&tok, DType::F32, &Device::Cpu)?;
+        let hook = HookPoint::new(12, safe_sail::hooks::HookSite::MlpOut);
+        let s =
+            safe_sail::bench::random_topk_sae(m.cfg.hidden_size, 16384, 64, hook, &Device::Cpu)?;
+        (m, vec![s])
+    } else {
+        let m = load_model(&ModelArgs {
+            model: a.model.clone(),
+            dtype: "f32".into(),
+            device: "cpu".into(),
+        })?;
+        let s = load_saes(&a.sae, m.net.device())?;
+        (m, s)
+    };
+    if saes.is_empty() {
+        bail!("give --sae (or --qwen05b)");
+    }
     let corpus = CorpusSpec {
         files: a.corpus.clone(),
         text_field: "text".into(),
         messages_field: None,
     };
-    // The same contexts, batches and padding as collect, through forward + encode only.
+    // The same reading, tokenization, contexts, batches and padding as collect, through
+    // forward + encode only: the difference is collect's bookkeeping.
+    let t0 = std::time::Instant::now();
     let mut contexts: Vec<Vec<u32>> = vec![];
     corpus.for_each(|d| {
         if let DocBody::Text(t) = d.body {
@@ -759,13 +784,19 @@ fn bench_collect(a: BenchCollectArgs) -> Result<()> {
         Ok(())
     })?;
     if let Some(m) = a.max_tokens {
+        // Collect stops after the batch that reaches max_tokens: keep the same contexts.
+        let b = a.batch.max(1);
         let mut n = 0u64;
-        contexts.retain(|c| {
-            n += c.len() as u64;
-            n <= m + c.len() as u64
-        });
+        let mut keep = 0;
+        for chunk in contexts.chunks(b) {
+            if n >= m {
+                break;
+            }
+            n += chunk.iter().map(|c| c.len() as u64).sum::<u64>();
+            keep += chunk.len();
+        }
+        contexts.truncate(keep);
     }
-    let t0 = std::time::Instant::now();
     for batch in contexts.chunks(a.batch.max(1)) {
         let mut cap = safe_sail::capture::Capture::new(saes.iter().map(Sae::hook));
         let last = cap.deepest_layer().unwrap_or(0);

@@ -497,20 +497,20 @@ pub fn collect_state(
                     &[crate::model::tokenizer::ChatMessage::new("user", &t)],
                     false,
                 )?;
-                model.tok.encode(&r, false)?
+                model.tok.encode_ids(&r, false)?
             }
-            DocBody::Text(t) => model.tok.encode(&t, true)?,
+            DocBody::Text(t) => model.tok.encode_ids(&t, true)?,
             DocBody::Messages(m) => {
                 let r = model.tok.apply_chat_template(&m, false)?;
-                model.tok.encode(&r, false)?
+                model.tok.encode_ids(&r, false)?
             }
         };
         for (k, chunk) in tokens.chunks(cfg.context).enumerate() {
             pending.push(Ctx {
                 doc: doc.id,
                 offset: (k * cfg.context) as u32,
-                ids: chunk.iter().map(|t| t.id).collect(),
-                special: chunk.iter().map(|t| t.special).collect(),
+                ids: chunk.to_vec(),
+                special: chunk.iter().map(|&id| model.tok.is_special(id)).collect(),
             });
             state.contexts += 1;
             if pending.len() >= cfg.batch {
