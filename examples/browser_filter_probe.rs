@@ -6,24 +6,51 @@ use safe_sail::app::worker::SaeInfo;
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
-    let db = safe_sail::db::NeuronDb::load_safe_sail(std::path::Path::new("../shared/external/safe-sail/en_db.json"))?;
+    let db = safe_sail::db::NeuronDb::load_safe_sail(std::path::Path::new(
+        "../shared/external/safe-sail/en_db.json",
+    ))?;
     let layers = [0usize, 8, 17, 26, 35];
     let ctx: Vec<SaeContext> = layers
         .iter()
-        .map(|&l| SaeContext { name: format!("L{l}"), layer: l, db: db.clone(), db_path: None, q999: Default::default() })
+        .map(|&l| SaeContext {
+            name: format!("L{l}"),
+            layer: l,
+            db: db.clone(),
+            db_path: None,
+            q999: Default::default(),
+        })
         .collect();
     let infos: Vec<Option<SaeInfo>> = layers
         .iter()
-        .map(|&l| Some(SaeInfo { name: format!("L{l}"), hook: format!("blocks.{l}.hook_mlp_out"), layer: l, d_sae: 20480, activation: "topk:200".into(), format: "safe-sail".into() }))
+        .map(|&l| {
+            Some(SaeInfo {
+                name: format!("L{l}"),
+                hook: format!("blocks.{l}.hook_mlp_out"),
+                layer: l,
+                d_sae: 20480,
+                activation: "topk:200".into(),
+                format: "safe-sail".into(),
+            })
+        })
         .collect();
     let mut b = Browser::default();
     b.set_saes(&infos);
-    for (what, search, tag) in [("no filter", "", None), ("search 'violence'", "violence", None), ("tag politics", "", Some("politics")), ("search '暴力'", "暴力", None)] {
+    for (what, search, tag) in [
+        ("no filter", "", None),
+        ("search 'violence'", "violence", None),
+        ("tag politics", "", Some("politics")),
+        ("search '暴力'", "暴力", None),
+    ] {
         b.filters.search = search.into();
         b.filters.tag = tag.map(str::to_string);
         let t = Instant::now();
         b.refilter(&ctx, &[], true);
-        println!("{what:>20}: {} of {} rows in {:.1} ms", b.shown.len(), b.total(), t.elapsed().as_secs_f64() * 1e3);
+        println!(
+            "{what:>20}: {} of {} rows in {:.1} ms",
+            b.shown.len(),
+            b.total(),
+            t.elapsed().as_secs_f64() * 1e3
+        );
     }
     Ok(())
 }
