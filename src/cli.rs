@@ -74,6 +74,28 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Evaluate SAE candidates: L0, dead / dense fractions, explained variance, NMSE and the
+    /// model's loss with each reconstruction spliced in (CE loss recovered, delta loss).
+    Evaluate {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, required = true)]
+        sae: Vec<String>,
+        /// A general corpus (.jsonl/.ndjson/.txt/.parquet/.csv).
+        #[arg(long, required = true)]
+        corpus: Vec<PathBuf>,
+        #[arg(long, default_value = "text")]
+        text_field: String,
+        #[arg(long, default_value_t = 64)]
+        context: usize,
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        /// Tokens to evaluate on.
+        #[arg(long, default_value_t = 100_000)]
+        tokens: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The neuron database: import / export Safe-SAIL JSON, show and set records.
     #[command(subcommand)]
     Db(DbCommand),
@@ -340,6 +362,25 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench(a),
         Command::Db(c) => db_command(c),
         Command::Collect(a) => collect(a),
+        Command::Evaluate {
+            model,
+            sae,
+            corpus,
+            text_field,
+            context,
+            batch,
+            tokens,
+            out,
+        } => evaluate(
+            &model,
+            &sae,
+            &corpus,
+            &text_field,
+            context,
+            batch,
+            tokens,
+            &out,
+        ),
         Command::BenchStore {
             latents,
             top,
@@ -830,6 +871,107 @@ fn bench_collect(a: BenchCollectArgs) -> Result<()> {
         "{}",
         serde_json::json!({"tokens": tokens, "forward_encode_s": bare, "collect_s": full, "overhead": full / bare - 1.0})
     );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn evaluate(
+    m: &ModelArgs,
+    sae: &[String],
+    corpus: &[PathBuf],
+    text_field: &str,
+    context: usize,
+    batch: usize,
+    tokens: u64,
+    out: &Path,
+) -> Result<()> {
+    use polars::prelude::*;
+    for f in corpus {
+        if !f.exists() {
+            bail!("corpus file {} does not exist", f.display());
+        }
+    }
+    let model = load_model(m)?;
+    let saes = load_saes(sae, model.net.device())?;
+    let spec = safe_sail::store::corpus::CorpusSpec {
+        files: corpus.to_vec(),
+        text_field: text_field.into(),
+        messages_field: None,
+    };
+    let rows = safe_sail::eval::fidelity::evaluate(&model, &saes, &spec, context, batch, tokens)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let json = serde_json::json!({
+        "model": m.model, "corpus": corpus, "context": context, "rows": rows,
+        "directions": safe_sail::eval::fidelity::directions(),
+        "definitions": {
+            "l0": "mean over tokens of the number of latents > 0",
+            "dead_fraction": "latents never > 0 over the evaluated tokens",
+            "dense_fraction": "latents > 0 on more than 10% of the evaluated tokens",
+            "explained_variance": "1 - sum ||x - x_hat||^2 / sum ||x - mean(x)||^2 (the conventional definition)",
+            "nmse": "sum ||x - x_hat||^2 / sum ||x||^2",
+            "ce": "mean next-token cross-entropy in nats over the real tokens of each context",
+            "ce_loss_recovered": "(ce_zero - ce_sae) / (ce_zero - ce_clean)",
+            "delta_loss": "ce_sae - ce_clean",
+        },
+    });
+    safe_sail::fsutil::write_atomic(
+        &out.join("evaluation.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    let f64s = |g: fn(&safe_sail::eval::fidelity::FidelityRow) -> f64| {
+        rows.iter().map(g).collect::<Vec<f64>>()
+    };
+    let mut df = DataFrame::new_infer_height(vec![
+        Series::new(
+            "sae".into(),
+            rows.iter().map(|r| r.sae.as_str()).collect::<Vec<_>>(),
+        )
+        .into_column(),
+        Series::new(
+            "hook".into(),
+            rows.iter().map(|r| r.hook.as_str()).collect::<Vec<_>>(),
+        )
+        .into_column(),
+        Series::new(
+            "d_sae".into(),
+            rows.iter().map(|r| r.d_sae as u64).collect::<Vec<_>>(),
+        )
+        .into_column(),
+        Series::new(
+            "architecture".into(),
+            rows.iter()
+                .map(|r| r.architecture.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .into_column(),
+        Series::new(
+            "k".into(),
+            rows.iter()
+                .map(|r| r.k.map(|k| k as u64))
+                .collect::<Vec<_>>(),
+        )
+        .into_column(),
+        Series::new("l0".into(), f64s(|r| r.l0)).into_column(),
+        Series::new("dead_fraction".into(), f64s(|r| r.dead_fraction)).into_column(),
+        Series::new("dense_fraction".into(), f64s(|r| r.dense_fraction)).into_column(),
+        Series::new("explained_variance".into(), f64s(|r| r.explained_variance)).into_column(),
+        Series::new("nmse".into(), f64s(|r| r.nmse)).into_column(),
+        Series::new("ce_clean".into(), f64s(|r| r.ce_clean)).into_column(),
+        Series::new("ce_sae".into(), f64s(|r| r.ce_sae)).into_column(),
+        Series::new("ce_zero".into(), f64s(|r| r.ce_zero)).into_column(),
+        Series::new("ce_loss_recovered".into(), f64s(|r| r.ce_loss_recovered)).into_column(),
+        Series::new("delta_loss".into(), f64s(|r| r.delta_loss)).into_column(),
+    ])?;
+    safe_sail::fsutil::write_atomic_with(&out.join("evaluation.parquet"), |f| {
+        ParquetWriter::new(f).finish(&mut df)?;
+        Ok(())
+    })?;
+    for r in &rows {
+        println!(
+            "{} {}: L0 {:.1}, dead {:.1}%, EV {:.3}, CE clean {:.3} / SAE {:.3} / zero {:.3}, recovered {:.3}",
+            r.hook, r.architecture, r.l0, r.dead_fraction * 100.0, r.explained_variance, r.ce_clean, r.ce_sae, r.ce_zero, r.ce_loss_recovered
+        );
+    }
     Ok(())
 }
 

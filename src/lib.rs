@@ -9,6 +9,7 @@ pub mod bench;
 pub mod capture;
 pub mod db;
 pub mod device;
+pub mod eval;
 pub mod fsutil;
 pub mod hooks;
 pub mod model;

@@ -1,0 +1,268 @@
+//! Fidelity and sparsity of SAE candidates: L0, dead and dense fractions, explained variance,
+//! normalized MSE, and the model's next-token loss clean, with the SAE's reconstruction
+//! spliced in at its hook, and with that activation zeroed.
+//!
+//! Definitions (also written into the JSON output):
+//! * `l0` = mean over tokens of #{latents > 0}
+//! * `dead_fraction` = share of latents never > 0 over the run; `dense_fraction` = share of
+//!   latents > 0 on more than 10% of tokens
+//! * `explained_variance` = 1 − Σ‖x − x̂‖² / Σ‖x − x̄‖² (x̄ the mean activation over the run)
+//! * `nmse` = Σ‖x − x̂‖² / Σ‖x‖²
+//! * `ce_*` = mean next-token cross-entropy (nats) over the real tokens of each context
+//! * `ce_loss_recovered` = (ce_zero − ce_sae) / (ce_zero − ce_clean); `delta_loss` = ce_sae − ce_clean
+
+use crate::capture::{check_sae_fits, Capture};
+use crate::hooks::HookPoint;
+use crate::model::{ForwardOpts, Hooks, Model};
+use crate::sae::Sae;
+use crate::store::corpus::{CorpusSpec, DocBody};
+use anyhow::{bail, Result};
+use candle_core::{DType, Device, Tensor, D};
+use serde::Serialize;
+
+/// One candidate's row of `evaluation.parquet`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FidelityRow {
+    pub sae: String,
+    pub hook: String,
+    pub d_sae: usize,
+    pub architecture: String,
+    pub k: Option<usize>,
+    pub tokens: u64,
+    pub l0: f64,
+    pub dead_fraction: f64,
+    pub dense_fraction: f64,
+    pub explained_variance: f64,
+    pub nmse: f64,
+    pub ce_clean: f64,
+    pub ce_sae: f64,
+    pub ce_zero: f64,
+    pub ce_loss_recovered: f64,
+    pub delta_loss: f64,
+}
+
+/// Which direction is better, per metric (for the JSON output and the explorer).
+pub fn directions() -> serde_json::Value {
+    serde_json::json!({
+        "l0": "lower (sparser) at equal fidelity", "dead_fraction": "lower", "dense_fraction": "lower",
+        "explained_variance": "higher", "nmse": "lower", "ce_clean": "reference", "ce_sae": "lower",
+        "ce_zero": "reference", "ce_loss_recovered": "higher", "delta_loss": "lower",
+    })
+}
+
+/// Replaces the activation at one hook with the SAE's reconstruction (or zeros).
+struct Splice<'a> {
+    hook: HookPoint,
+    sae: Option<&'a Sae>,
+}
+
+impl Hooks for Splice<'_> {
+    fn at(&mut self, hook: HookPoint, x: &Tensor) -> Result<Option<Tensor>> {
+        if hook != self.hook {
+            return Ok(None);
+        }
+        let (b, t, d) = x.dims3()?;
+        Ok(Some(match self.sae {
+            Some(sae) => {
+                let flat = x.reshape((b * t, d))?;
+                let r = sae.decode(&sae.encode(&flat)?)?;
+                r.to_dtype(x.dtype())?
+                    .to_device(x.device())?
+                    .reshape((b, t, d))?
+            }
+            None => x.zeros_like()?,
+        }))
+    }
+}
+
+/// Mean next-token cross-entropy over real tokens: (sum, count).
+fn ce_sum(logits: &[Tensor], seqs: &[Vec<u32>]) -> Result<(f64, u64)> {
+    let mut sum = 0f64;
+    let mut n = 0u64;
+    for (l, s) in logits.iter().zip(seqs) {
+        if s.len() < 2 {
+            continue;
+        }
+        let lp = candle_nn::ops::log_softmax(
+            &l.narrow(0, 0, s.len() - 1)?.to_dtype(DType::F32)?,
+            D::Minus1,
+        )?;
+        let targets = Tensor::new(&s[1..], lp.device())?.unsqueeze(1)?;
+        let picked = lp.gather(&targets, 1)?.squeeze(1)?;
+        sum -= picked.sum_all()?.to_scalar::<f32>()? as f64;
+        n += (s.len() - 1) as u64;
+    }
+    Ok((sum, n))
+}
+
+#[derive(Default)]
+struct Acc {
+    tokens: u64,
+    active: u64,
+    fired: Vec<u64>,
+    sse: f64,
+    sum_sq: f64,
+    sum: Vec<f64>,
+    ce: [(f64, u64); 3],
+}
+
+/// Evaluates every SAE over the corpus (contexts of `context` tokens, up to `max_tokens`).
+pub fn evaluate(
+    model: &Model,
+    saes: &[Sae],
+    corpus: &CorpusSpec,
+    context: usize,
+    batch: usize,
+    max_tokens: u64,
+) -> Result<Vec<FidelityRow>> {
+    if saes.is_empty() {
+        bail!("give at least one SAE");
+    }
+    if context < 2 || context > model.cfg.max_position_embeddings {
+        bail!(
+            "context of {context} tokens: it must be between 2 and the model's maximum of {}",
+            model.cfg.max_position_embeddings
+        );
+    }
+    for s in saes {
+        check_sae_fits(model, s)?;
+    }
+    let mut contexts: Vec<Vec<u32>> = vec![];
+    let mut total = 0u64;
+    corpus.for_each(|d| {
+        if total >= max_tokens {
+            return Ok(());
+        }
+        let ids = match d.body {
+            DocBody::Text(t) => model.tok.encode_ids(&t, true)?,
+            DocBody::Messages(m) => model
+                .tok
+                .encode_ids(&model.tok.apply_chat_template(&m, false)?, false)?,
+        };
+        for c in ids.chunks(context) {
+            if total >= max_tokens {
+                break;
+            }
+            total += c.len() as u64;
+            contexts.push(c.to_vec());
+        }
+        Ok(())
+    })?;
+    if contexts.is_empty() {
+        bail!("the corpus holds no usable document");
+    }
+    let mut accs: Vec<Acc> = saes
+        .iter()
+        .map(|s| Acc {
+            fired: vec![0; s.d_sae()],
+            sum: vec![0.0; s.d_in()],
+            ..Default::default()
+        })
+        .collect();
+    for b in contexts.chunks(batch.max(1)) {
+        let mut cap = Capture::new(saes.iter().map(Sae::hook));
+        let clean = model
+            .run_batch(b, 0, &mut cap, ForwardOpts::default())?
+            .expect("logits");
+        let ce_clean = ce_sum(&clean, b)?;
+        for (si, sae) in saes.iter().enumerate() {
+            let acc = &mut accs[si];
+            let x = &cap.acts[&sae.hook()];
+            let (bb, t, d) = x.dims3()?;
+            let x2 = x
+                .reshape((bb * t, d))?
+                .to_dtype(DType::F32)?
+                .to_device(&Device::Cpu)?;
+            let f = sae.encode(&x2)?.to_device(&Device::Cpu)?;
+            let r = sae.decode(&f)?.to_device(&Device::Cpu)?;
+            let xs = x2.to_vec2::<f32>()?;
+            let rs = r.to_vec2::<f32>()?;
+            let fs = f.to_vec2::<f32>()?;
+            for (ci, s) in b.iter().enumerate() {
+                for pos in 0..s.len() {
+                    let row = ci * t + pos;
+                    acc.tokens += 1;
+                    for (l, &v) in fs[row].iter().enumerate() {
+                        if v > 0.0 {
+                            acc.active += 1;
+                            acc.fired[l] += 1;
+                        }
+                    }
+                    for j in 0..d {
+                        let (xv, rv) = (xs[row][j] as f64, rs[row][j] as f64);
+                        acc.sse += (xv - rv) * (xv - rv);
+                        acc.sum_sq += xv * xv;
+                        acc.sum[j] += xv;
+                    }
+                }
+            }
+            let spliced = model
+                .run_batch(
+                    b,
+                    0,
+                    &mut Splice {
+                        hook: sae.hook(),
+                        sae: Some(sae),
+                    },
+                    ForwardOpts::default(),
+                )?
+                .expect("logits");
+            let zeroed = model
+                .run_batch(
+                    b,
+                    0,
+                    &mut Splice {
+                        hook: sae.hook(),
+                        sae: None,
+                    },
+                    ForwardOpts::default(),
+                )?
+                .expect("logits");
+            for (k, ce) in [ce_clean, ce_sum(&spliced, b)?, ce_sum(&zeroed, b)?]
+                .into_iter()
+                .enumerate()
+            {
+                acc.ce[k].0 += ce.0;
+                acc.ce[k].1 += ce.1;
+            }
+        }
+    }
+    Ok(saes
+        .iter()
+        .zip(accs)
+        .map(|(s, a)| {
+            let n = a.tokens.max(1) as f64;
+            let mean_sq_norm: f64 = a.sum.iter().map(|v| (v / n) * (v / n)).sum::<f64>() * n;
+            let var_total = a.sum_sq - mean_sq_norm;
+            let ce = |k: usize| a.ce[k].0 / a.ce[k].1.max(1) as f64;
+            let (c, sa, z) = (ce(0), ce(1), ce(2));
+            FidelityRow {
+                sae: s.meta.path.display().to_string(),
+                hook: s.hook().to_string(),
+                d_sae: s.d_sae(),
+                architecture: s.activation.describe(),
+                k: match s.activation {
+                    crate::sae::Activation::TopK(k) => Some(k),
+                    _ => None,
+                },
+                tokens: a.tokens,
+                l0: a.active as f64 / n,
+                dead_fraction: a.fired.iter().filter(|c| **c == 0).count() as f64
+                    / s.d_sae() as f64,
+                dense_fraction: a.fired.iter().filter(|c| **c as f64 > 0.1 * n).count() as f64
+                    / s.d_sae() as f64,
+                explained_variance: 1.0 - a.sse / var_total.max(1e-30),
+                nmse: a.sse / a.sum_sq.max(1e-30),
+                ce_clean: c,
+                ce_sae: sa,
+                ce_zero: z,
+                ce_loss_recovered: if (z - c).abs() > 1e-12 {
+                    (z - sa) / (z - c)
+                } else {
+                    f64::NAN
+                },
+                delta_loss: sa - c,
+            }
+        })
+        .collect())
+}
