@@ -71,7 +71,7 @@ fn opens_the_sample_workspace_and_loads_its_model() {
     assert_eq!(
         h.query_all_by_label("no scores yet (safe-sail evaluate)")
             .count(),
-        3
+        0
     );
     assert!(
         h.state().contexts.iter().all(|c| c.q999.len() == 256),
@@ -431,14 +431,18 @@ fn compare_two_candidates_side_by_side() {
     });
     h.get_by_label("Compare").click();
     h.run_steps(3);
-    h.get_by_label_contains("No evaluation results in this workspace yet");
+    h.get_by_label_contains("Evaluation folders: eval");
     // The candidates table: what the stores and the database already tell.
     h.get_by_label("Candidate");
     let safe_sail::app::Engine::Ready { saes, .. } = &h.state().engine else {
         panic!("ready")
     };
-    let rows =
-        safe_sail::app::compare::candidate_rows(&h.state().contexts, saes, &h.state().stores);
+    let rows = safe_sail::app::compare::candidate_rows(
+        &h.state().contexts,
+        saes,
+        &h.state().stores,
+        &h.state().evals,
+    );
     assert_eq!(rows.len(), 3);
     let topk = rows.iter().find(|r| r.activation == "topk:8").unwrap();
     assert!(
@@ -448,6 +452,11 @@ fn compare_two_candidates_side_by_side() {
     );
     assert_eq!(topk.width, 256);
     assert_eq!(topk.domains.iter().sum::<usize>(), 7);
+    // The sample's evaluation fills the fidelity columns.
+    assert!(rows
+        .iter()
+        .all(|r| r.explained_variance.is_some() && r.ce_loss_recovered.is_some()));
+    h.get_by_label("L0 vs explained variance (up and left is better)");
     h.get_by_label("Prompt to compare").click();
     h.get_by_label("Prompt to compare")
         .type_text("Violence is never the answer.");

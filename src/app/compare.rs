@@ -23,6 +23,9 @@ pub struct CandidateRow {
     pub mean_score: Option<f64>,
     /// Explained neurons per safety domain.
     pub domains: [usize; 4],
+    /// From `safe-sail evaluate`.
+    pub explained_variance: Option<f64>,
+    pub ce_loss_recovered: Option<f64>,
 }
 
 /// The candidates' rows from their SAEs, feature stores and neuron databases.
@@ -30,6 +33,7 @@ pub fn candidate_rows(
     ctx: &[SaeContext],
     infos: &[Option<SaeInfo>],
     stores: &[Option<std::sync::Arc<crate::store::Store>>],
+    eval_rows: &[Option<serde_json::Value>],
 ) -> Vec<CandidateRow> {
     ctx.iter()
         .enumerate()
@@ -52,6 +56,11 @@ pub fn candidate_rows(
                     }
                 }
             }
+            let ev = eval_rows.get(i).and_then(Option::as_ref);
+            let num = |k: &str| {
+                ev.and_then(|e| e.get(k))
+                    .and_then(serde_json::Value::as_f64)
+            };
             let (l0, dead, dense) = match store {
                 Some(st) if st.meta.tokens > 0 => {
                     let n = st.features.len().max(1) as f64;
@@ -64,7 +73,7 @@ pub fn candidate_rows(
                         Some(st.features.iter().filter(|f| f.density > 0.1).count() as f64 / n),
                     )
                 }
-                _ => (None, None, None),
+                _ => (num("l0"), num("dead_fraction"), num("dense_fraction")),
             };
             CandidateRow {
                 name: c.name.clone(),
@@ -77,6 +86,8 @@ pub fn candidate_rows(
                 mean_score: (!scores.is_empty())
                     .then(|| scores.iter().sum::<f64>() / scores.len() as f64),
                 domains,
+                explained_variance: num("explained_variance"),
+                ce_loss_recovered: num("ce_loss_recovered"),
             }
         })
         .collect()
@@ -105,8 +116,9 @@ impl Compare {
         ctx: &[SaeContext],
         infos: &[Option<SaeInfo>],
         stores: &[Option<std::sync::Arc<crate::store::Store>>],
+        eval_rows: &[Option<serde_json::Value>],
     ) {
-        let mut rows = candidate_rows(ctx, infos, stores);
+        let mut rows = candidate_rows(ctx, infos, stores, eval_rows);
         let key = |r: &CandidateRow, c: usize| -> f64 {
             match c {
                 0 => r.layer as f64,
@@ -193,8 +205,13 @@ impl Compare {
                                     ui.label(c);
                                 });
                             }
-                            row.col(|ui| {
-                                ui.label(RichText::new("— (evaluate)").weak());
+                            row.col(|ui| match (r.explained_variance, r.ce_loss_recovered) {
+                                (Some(ev), Some(ce)) => {
+                                    ui.label(format!("{ev:.3} · {ce:.3}"));
+                                }
+                                _ => {
+                                    ui.label(RichText::new("— (evaluate)").weak());
+                                }
                             });
                         });
                     }
@@ -238,6 +255,20 @@ impl Compare {
                     p.bar_chart(b);
                 }
             });
+        let pts: Vec<[f64; 2]> = rows
+            .iter()
+            .filter_map(|r| Some([r.l0?, r.explained_variance?]))
+            .collect();
+        if !pts.is_empty() {
+            ui.label(RichText::new("L0 vs explained variance (up and left is better)").small());
+            egui_plot::Plot::new("pareto")
+                .height(160.0)
+                .x_axis_label("L0")
+                .y_axis_label("explained variance")
+                .show(ui, |p| {
+                    p.points(egui_plot::Points::new("candidates", pts).radius(5.0))
+                });
+        }
     }
 
     pub fn set_analysis(&mut self, a: Analysis, ctx: &[SaeContext]) {
@@ -253,12 +284,13 @@ impl Compare {
         ctx: &[SaeContext],
         infos: &[Option<SaeInfo>],
         stores: &[Option<std::sync::Arc<crate::store::Store>>],
+        eval_rows: &[Option<serde_json::Value>],
         evals: &[&str],
         ready: bool,
         busy: bool,
     ) -> bool {
         ui.heading("Compare SAE candidates");
-        self.table(ui, ctx, infos, stores);
+        self.table(ui, ctx, infos, stores, eval_rows);
         if evals.is_empty() {
             ui.label(
                 RichText::new(
@@ -270,7 +302,10 @@ impl Compare {
                 .weak(),
             );
         } else {
-            ui.label(format!("Evaluation folders: {}", evals.join(", ")));
+            let mut unique: Vec<&str> = evals.to_vec();
+            unique.sort_unstable();
+            unique.dedup();
+            ui.label(format!("Evaluation folders: {}", unique.join(", ")));
         }
         ui.separator();
         ui.strong("One prompt through two candidates");

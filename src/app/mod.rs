@@ -84,6 +84,8 @@ pub struct ExplorerApp {
     /// Feature stores, per SAE (when the workspace names one).
     pub stores: Vec<Option<std::sync::Arc<crate::store::Store>>>,
     pub compare: compare::Compare,
+    /// Each SAE's evaluation row (from `safe-sail evaluate`), when present.
+    pub evals: Vec<Option<serde_json::Value>>,
     /// The running analysis is for the compare view.
     route_to_compare: bool,
     db_tool: DbTool,
@@ -165,6 +167,7 @@ impl ExplorerApp {
             sessions: vec![],
             stores: vec![],
             compare: compare::Compare::default(),
+            evals: vec![],
             route_to_compare: false,
             db_tool: DbTool::default(),
             open_path: String::new(),
@@ -226,9 +229,11 @@ impl ExplorerApp {
                     notes,
                     sessions,
                     stores,
+                    evals,
                 } => {
                     self.sessions = sessions;
                     self.stores = stores;
+                    self.evals = evals;
                     if let Some(s) = &ws.system_prompt {
                         self.inspector.system = s.clone();
                     }
@@ -869,6 +874,7 @@ impl eframe::App for ExplorerApp {
                             &self.contexts,
                             &infos,
                             &self.stores,
+                            &self.evals,
                             &evals,
                             ready,
                             self.busy,

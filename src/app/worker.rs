@@ -62,6 +62,8 @@ pub enum Event {
         sessions: Vec<(PathBuf, EditSession)>,
         /// Feature stores, per SAE.
         stores: Vec<Option<Arc<crate::store::Store>>>,
+        /// Each SAE's row of its `evaluation.json`, when the workspace names one.
+        evals: Vec<Option<serde_json::Value>>,
     },
     Status(String),
     /// Model and SAEs are loaded.
@@ -235,12 +237,45 @@ impl Engine {
             };
             stores.push(store);
         }
+        let evals = ws
+            .saes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let dir = ws.resolve(s.eval.as_deref()?);
+                let text = std::fs::read_to_string(dir.join("evaluation.json"))
+                    .map_err(|e| notes.push(format!("{}: no evaluation ({e})", s.name)))
+                    .ok()?;
+                let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+                let spec = ws.sae_spec(i).ok();
+                let file = spec.as_ref().and_then(|sp| {
+                    sp.path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                });
+                let rows = v.get("rows")?.as_array()?;
+                // The row of this SAE: same file name (and hook, when the spec names it).
+                rows.iter()
+                    .find(|r| {
+                        let same_file = file
+                            .as_deref()
+                            .is_some_and(|f| r["sae"].as_str().is_some_and(|p| p.ends_with(f)));
+                        let same_hook = spec
+                            .as_ref()
+                            .and_then(|sp| sp.hook)
+                            .is_none_or(|h| r["hook"] == h.to_string());
+                        same_file && same_hook
+                    })
+                    .cloned()
+            })
+            .collect::<Vec<_>>();
         send(Event::Workspace {
             ws: Box::new(ws.clone()),
             contexts,
             notes,
             sessions,
             stores,
+            evals,
         });
         send(Event::Status(format!("loading model {} …", ws.model)));
         let device = parse_device(&ws.device)?;
