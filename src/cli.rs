@@ -93,6 +93,21 @@ enum Command {
         /// Tokens to evaluate on.
         #[arg(long, default_value_t = 100_000)]
         tokens: u64,
+        /// Concept / de-concept pairs (JSONL with domain, prompt, deconcept; `make-corpus` writes
+        /// them) for the Safe-SAIL metrics L0,t and I_CDF per domain.
+        #[arg(long)]
+        concept_pairs: Option<PathBuf>,
+        /// Threshold t of L0,t.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f64,
+        /// Share of a domain's pairs a latent must distinguish to count in L0,t.
+        #[arg(long, default_value_t = 0.5)]
+        min_frequency: f64,
+        /// A labeled corpus (JSONL) for domain specificity.
+        #[arg(long)]
+        labeled_corpus: Option<PathBuf>,
+        #[arg(long, default_value = "domain")]
+        label_field: String,
         #[arg(long)]
         out: PathBuf,
     },
@@ -370,6 +385,11 @@ pub fn main() -> ExitCode {
             context,
             batch,
             tokens,
+            concept_pairs,
+            threshold,
+            min_frequency,
+            labeled_corpus,
+            label_field,
             out,
         } => evaluate(
             &model,
@@ -380,6 +400,13 @@ pub fn main() -> ExitCode {
             batch,
             tokens,
             &out,
+            EvalExtras {
+                concept_pairs,
+                threshold,
+                min_frequency,
+                labeled_corpus,
+                label_field,
+            },
         ),
         Command::BenchStore {
             latents,
@@ -874,6 +901,15 @@ fn bench_collect(a: BenchCollectArgs) -> Result<()> {
     Ok(())
 }
 
+/// The Safe-SAIL metrics' inputs of `evaluate`.
+struct EvalExtras {
+    concept_pairs: Option<PathBuf>,
+    threshold: f64,
+    min_frequency: f64,
+    labeled_corpus: Option<PathBuf>,
+    label_field: String,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
     m: &ModelArgs,
@@ -884,8 +920,10 @@ fn evaluate(
     batch: usize,
     tokens: u64,
     out: &Path,
+    extras: EvalExtras,
 ) -> Result<()> {
     use polars::prelude::*;
+    use safe_sail::eval::concepts::{concept_metrics, read_pairs, specificity, DOMAINS};
     for f in corpus {
         if !f.exists() {
             bail!("corpus file {} does not exist", f.display());
@@ -899,9 +937,66 @@ fn evaluate(
         messages_field: None,
     };
     let rows = safe_sail::eval::fidelity::evaluate(&model, &saes, &spec, context, batch, tokens)?;
+    let concept = match &extras.concept_pairs {
+        Some(p) => Some(concept_metrics(
+            &model,
+            &saes,
+            &read_pairs(p)?,
+            extras.threshold,
+            extras.min_frequency,
+        )?),
+        None => None,
+    };
+    let spec_counts = match &extras.labeled_corpus {
+        Some(p) => Some(specificity(
+            &model,
+            &saes,
+            p,
+            &extras.label_field,
+            text_field,
+            context,
+            tokens,
+            20,
+        )?),
+        None => None,
+    };
+    // Per row, the per-domain columns (null when not computed).
+    let extra_cols: Vec<Vec<(String, Option<f64>)>> = (0..rows.len())
+        .map(|i| {
+            let mut v = vec![];
+            for (d, name) in DOMAINS.iter().enumerate() {
+                v.push((
+                    format!("l0t_{name}"),
+                    concept.as_ref().map(|c| c[i].0[d]).filter(|x| !x.is_nan()),
+                ));
+                v.push((
+                    format!("icdf_{name}"),
+                    concept.as_ref().map(|c| c[i].1[d]).filter(|x| !x.is_nan()),
+                ));
+                v.push((
+                    format!("specific_{name}"),
+                    spec_counts.as_ref().map(|c| c[i][d]),
+                ));
+            }
+            v
+        })
+        .collect();
+    let json_rows: Vec<serde_json::Value> = rows
+        .iter()
+        .zip(&extra_cols)
+        .map(|(r, extra)| {
+            let mut v = serde_json::to_value(r).expect("rows serialize");
+            for (k, x) in extra {
+                v[k.as_str()] = x.map_or(serde_json::Value::Null, |x| serde_json::json!(x));
+            }
+            v
+        })
+        .collect();
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let json = serde_json::json!({
-        "model": m.model, "corpus": corpus, "context": context, "rows": rows,
+        "model": m.model, "corpus": corpus, "context": context, "rows": json_rows,
+        "concept_pairs": extras.concept_pairs, "threshold": extras.threshold, "min_frequency": extras.min_frequency,
+        "labeled_corpus": extras.labeled_corpus, "label_field": extras.label_field,
         "directions": safe_sail::eval::fidelity::directions(),
         "definitions": {
             "l0": "mean over tokens of the number of latents > 0",
@@ -912,6 +1007,9 @@ fn evaluate(
             "ce": "mean next-token cross-entropy in nats over the real tokens of each context",
             "ce_loss_recovered": "(ce_zero - ce_sae) / (ce_zero - ce_clean)",
             "delta_loss": "ce_sae - ce_clean",
+            "l0t_<domain>": "latents l with freq_l(t) >= min_frequency, where freq_l(t) is the share of the domain's concept pairs with (a_concept - a_deconcept) / s_l > t (a = the latent's largest activation over a prompt's non-special tokens, s_l = its largest over all prompts)",
+            "icdf_<domain>": "mean over latents of the integral over t in [0, 1] of freq_l(t) = mean over latents and pairs of clamp(delta, 0, 1)",
+            "specific_<domain>": "latents with at least 10 active contexts among their top 20 in the labeled corpus, >= 80% of which carry the domain's label",
         },
     });
     safe_sail::fsutil::write_atomic(
@@ -921,7 +1019,7 @@ fn evaluate(
     let f64s = |g: fn(&safe_sail::eval::fidelity::FidelityRow) -> f64| {
         rows.iter().map(g).collect::<Vec<f64>>()
     };
-    let mut df = DataFrame::new_infer_height(vec![
+    let mut cols = vec![
         Series::new(
             "sae".into(),
             rows.iter().map(|r| r.sae.as_str()).collect::<Vec<_>>(),
@@ -961,7 +1059,18 @@ fn evaluate(
         Series::new("ce_zero".into(), f64s(|r| r.ce_zero)).into_column(),
         Series::new("ce_loss_recovered".into(), f64s(|r| r.ce_loss_recovered)).into_column(),
         Series::new("delta_loss".into(), f64s(|r| r.delta_loss)).into_column(),
-    ])?;
+    ];
+    for (j, (name, _)) in extra_cols
+        .first()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let vals: Vec<Option<f64>> = extra_cols.iter().map(|r| r[j].1).collect();
+        cols.push(Series::new(name.as_str().into(), vals).into_column());
+    }
+    let mut df = DataFrame::new_infer_height(cols)?;
     safe_sail::fsutil::write_atomic_with(&out.join("evaluation.parquet"), |f| {
         ParquetWriter::new(f).finish(&mut df)?;
         Ok(())

@@ -182,3 +182,124 @@ fn fidelity_and_downstream_loss_match_a_direct_computation() {
         assert!(df.column(c).is_ok(), "evaluation.parquet has {c}");
     }
 }
+
+#[test]
+fn concept_pair_metrics_match_their_definition() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = safe_sail::sample::corpus::generate(&safe_sail::sample::corpus::CorpusConfig {
+        docs: 30,
+        seed: 5,
+        ..Default::default()
+    });
+    let corpus = tmp.path().join("c.jsonl");
+    safe_sail::sample::corpus::write_jsonl(&docs, &corpus).unwrap();
+    let pairs = safe_sail::sample::corpus::concept_pairs(5, 3);
+    let pairs_file = tmp.path().join("pairs.jsonl");
+    safe_sail::sample::corpus::write_jsonl(&pairs, &pairs_file).unwrap();
+    let model_dir = fixtures().join("models/qwen2");
+    let sae_dir = fixtures().join("saes/saelens_topk");
+    let out = tmp.path().join("eval");
+    let o = bin()
+        .args([
+            "evaluate",
+            "--model",
+            &model_dir.display().to_string(),
+            "--sae",
+            &sae_dir.display().to_string(),
+        ])
+        .args([
+            "--corpus",
+            &corpus.display().to_string(),
+            "--tokens",
+            "2000",
+            "--concept-pairs",
+            &pairs_file.display().to_string(),
+        ])
+        .args([
+            "--threshold",
+            "0.3",
+            "--min-frequency",
+            "0.5",
+            "--labeled-corpus",
+            &corpus.display().to_string(),
+        ])
+        .args(["--out", &out.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("evaluation.json")).unwrap())
+            .unwrap();
+    let row = &v["rows"][0];
+
+    // The definition, computed here directly.
+    let model = Model::load_dir(&model_dir, &Device::Cpu, DType::F32).unwrap();
+    let sae = load_sae(
+        &sae_dir.display().to_string().parse().unwrap(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let maxima = |text: &str| -> Vec<f32> {
+        let toks = model.tok.encode(text, true).unwrap();
+        let ids: Vec<u32> = toks.iter().map(|t| t.id).collect();
+        let mut cap = Capture::new([sae.hook()]);
+        model.run(&ids, &mut cap, ForwardOpts::default()).unwrap();
+        let f = sae
+            .encode(&cap.acts[&sae.hook()].squeeze(0).unwrap())
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        (0..sae.d_sae())
+            .map(|l| {
+                f.iter()
+                    .zip(&toks)
+                    .filter(|(_, t)| !t.special)
+                    .map(|(r, _)| r[l])
+                    .fold(0f32, f32::max)
+            })
+            .collect()
+    };
+    let c: Vec<Vec<f32>> = pairs.iter().map(|p| maxima(&p.prompt)).collect();
+    let d: Vec<Vec<f32>> = pairs.iter().map(|p| maxima(&p.deconcept)).collect();
+    let scale: Vec<f32> = (0..sae.d_sae())
+        .map(|l| c.iter().chain(&d).map(|m| m[l]).fold(0f32, f32::max))
+        .collect();
+    for domain in safe_sail::db::SAFETY_DOMAINS {
+        let idx: Vec<usize> = pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.domain == domain)
+            .map(|(i, _)| i)
+            .collect();
+        let (mut l0t, mut area) = (0f64, 0f64);
+        for l in 0..sae.d_sae() {
+            if scale[l] <= 0.0 {
+                continue;
+            }
+            let deltas: Vec<f64> = idx
+                .iter()
+                .map(|&i| ((c[i][l] - d[i][l]) / scale[l]) as f64)
+                .collect();
+            if deltas.iter().filter(|x| **x > 0.3).count() as f64 / idx.len() as f64 >= 0.5 {
+                l0t += 1.0;
+            }
+            area += deltas.iter().map(|x| x.clamp(0.0, 1.0)).sum::<f64>() / idx.len() as f64;
+        }
+        assert_eq!(
+            row[format!("l0t_{domain}")].as_f64().unwrap(),
+            l0t,
+            "{domain}"
+        );
+        let icdf = row[format!("icdf_{domain}")].as_f64().unwrap();
+        assert!(
+            (icdf - area / sae.d_sae() as f64).abs() < 1e-6,
+            "{domain}: {icdf}"
+        );
+        let spec = row[format!("specific_{domain}")].as_f64().unwrap();
+        assert!((0.0..=256.0).contains(&spec));
+    }
+    assert!(v["definitions"]["icdf_<domain>"]
+        .as_str()
+        .unwrap()
+        .contains("clamp"));
+}

@@ -1,4 +1,5 @@
 //! Evaluating SAE candidates before any explanation: fidelity and sparsity over a general
 //! corpus, and downstream loss with the reconstruction spliced into the model.
 
+pub mod concepts;
 pub mod fidelity;

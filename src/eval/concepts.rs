@@ -1,0 +1,242 @@
+//! The Safe-SAIL pre-explanation metrics, from concept / de-concept prompt pairs, and domain
+//! specificity from a labeled corpus.
+//!
+//! For every latent l and pair p, `Δ(l, p) = (a_concept − a_deconcept) / s_l`, where `a` is
+//! the latent's largest activation over a prompt's (non-special) tokens and `s_l` its largest
+//! activation over all prompts of the file (a latent that never fires has Δ = 0). A latent
+//! *distinguishes* a pair at threshold t when Δ > t. Per safety domain D with P pairs:
+//! * `freq_l(t)` = the share of D's pairs l distinguishes at t;
+//! * `l0t_D` = the number of latents with `freq_l(t) ≥ φ` (defaults t = 0.5, φ = 0.5): how many
+//!   latents reliably separate the concept from its neutral twin;
+//! * `icdf_D` = the mean over latents of ∫₀¹ freq_l(t) dt, which equals the mean over latents
+//!   and pairs of clamp(Δ, 0, 1): the expected distinguishing frequency over thresholds.
+//!
+//! Specificity: per latent its `top_k` contexts of the labeled corpus by largest activation;
+//! `specific_D` counts the latents with at least `top_k / 2` active contexts of which ≥ 80% carry
+//! label D.
+
+use crate::capture::Capture;
+use crate::model::{ForwardOpts, Model};
+use crate::sae::Sae;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device};
+use std::io::BufRead;
+use std::path::Path;
+
+/// The safety domains, in column order.
+pub const DOMAINS: [&str; 4] = crate::db::SAFETY_DOMAINS;
+
+/// One concept pair.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Pair {
+    pub domain: String,
+    pub prompt: String,
+    pub deconcept: String,
+}
+
+/// Reads a JSONL file of `{domain, prompt, deconcept}` rows.
+pub fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("cannot open concept pairs {}", path.display()))?;
+    let mut out = vec![];
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str::<Pair>(&line).with_context(|| {
+            format!(
+                "{}:{}: not a {{domain, prompt, deconcept}} row",
+                path.display(),
+                i + 1
+            )
+        })?);
+    }
+    if out.is_empty() {
+        bail!("{} holds no concept pairs", path.display());
+    }
+    Ok(out)
+}
+
+/// Per SAE, per prompt: each latent's largest activation over the prompt's non-special tokens.
+fn prompt_maxima(model: &Model, saes: &[Sae], text: &str) -> Result<Vec<Vec<f32>>> {
+    let toks = model.tok.encode(text, true)?;
+    let ids: Vec<u32> = toks.iter().map(|t| t.id).collect();
+    let mut cap = Capture::new(saes.iter().map(Sae::hook));
+    let last = cap.deepest_layer().unwrap_or(0);
+    model.run(
+        &ids,
+        &mut cap,
+        ForwardOpts {
+            stop_after_layer: Some(last),
+        },
+    )?;
+    saes.iter()
+        .map(|s| {
+            let f = s
+                .encode(&cap.acts[&s.hook()].squeeze(0)?)?
+                .to_dtype(DType::F32)?
+                .to_device(&Device::Cpu)?
+                .to_vec2::<f32>()?;
+            let mut m = vec![0f32; s.d_sae()];
+            for (row, t) in f.iter().zip(&toks) {
+                if t.special {
+                    continue;
+                }
+                for (l, v) in row.iter().enumerate() {
+                    m[l] = m[l].max(*v);
+                }
+            }
+            Ok(m)
+        })
+        .collect()
+}
+
+/// Per SAE: (`l0t`, `icdf`) per domain.
+pub fn concept_metrics(
+    model: &Model,
+    saes: &[Sae],
+    pairs: &[Pair],
+    t: f64,
+    phi: f64,
+) -> Result<Vec<([f64; 4], [f64; 4])>> {
+    let mut conc = vec![];
+    let mut deco = vec![];
+    for p in pairs {
+        conc.push(prompt_maxima(model, saes, &p.prompt)?);
+        deco.push(prompt_maxima(model, saes, &p.deconcept)?);
+    }
+    let mut out = vec![];
+    for (si, sae) in saes.iter().enumerate() {
+        let n = sae.d_sae();
+        let mut scale = vec![0f32; n];
+        for m in conc.iter().chain(&deco) {
+            for l in 0..n {
+                scale[l] = scale[l].max(m[si][l]);
+            }
+        }
+        let mut l0t = [0f64; 4];
+        let mut icdf = [0f64; 4];
+        for (d, name) in DOMAINS.iter().enumerate() {
+            let idx: Vec<usize> = pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.domain == *name)
+                .map(|(i, _)| i)
+                .collect();
+            if idx.is_empty() {
+                l0t[d] = f64::NAN;
+                icdf[d] = f64::NAN;
+                continue;
+            }
+            let mut area = 0f64;
+            for l in 0..n {
+                if scale[l] <= 0.0 {
+                    continue;
+                }
+                let deltas: Vec<f64> = idx
+                    .iter()
+                    .map(|&i| ((conc[i][si][l] - deco[i][si][l]) / scale[l]) as f64)
+                    .collect();
+                let freq = deltas.iter().filter(|&&x| x > t).count() as f64 / idx.len() as f64;
+                if freq >= phi {
+                    l0t[d] += 1.0;
+                }
+                area += deltas.iter().map(|x| x.clamp(0.0, 1.0)).sum::<f64>() / idx.len() as f64;
+            }
+            icdf[d] = area / n as f64;
+        }
+        out.push((l0t, icdf));
+    }
+    Ok(out)
+}
+
+/// Per SAE: the number of latents specific to each domain (see the module docs).
+pub fn specificity(
+    model: &Model,
+    saes: &[Sae],
+    labeled: &Path,
+    label_field: &str,
+    text_field: &str,
+    context: usize,
+    max_tokens: u64,
+    top_k: usize,
+) -> Result<Vec<[f64; 4]>> {
+    let f = std::fs::File::open(labeled)
+        .with_context(|| format!("cannot open labeled corpus {}", labeled.display()))?;
+    // Per SAE, per latent: the top_k (max activation, label index or 4 for other labels).
+    let mut tops: Vec<Vec<Vec<(f32, usize)>>> =
+        saes.iter().map(|s| vec![vec![]; s.d_sae()]).collect();
+    let mut seen = 0u64;
+    let mut bad = 0u64;
+    for line in std::io::BufReader::new(f).lines() {
+        if seen >= max_tokens {
+            break;
+        }
+        let line = line?;
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            bad += 1;
+            continue;
+        };
+        let (Some(text), Some(label)) = (
+            v.get(text_field).and_then(|x| x.as_str()),
+            v.get(label_field).and_then(|x| x.as_str()),
+        ) else {
+            bad += 1;
+            continue;
+        };
+        let lab = DOMAINS.iter().position(|d| *d == label).unwrap_or(4);
+        let ids = model.tok.encode_ids(text, true)?;
+        for c in ids.chunks(context) {
+            seen += c.len() as u64;
+            let mut cap = Capture::new(saes.iter().map(Sae::hook));
+            let last = cap.deepest_layer().unwrap_or(0);
+            model.run(
+                c,
+                &mut cap,
+                ForwardOpts {
+                    stop_after_layer: Some(last),
+                },
+            )?;
+            for (si, s) in saes.iter().enumerate() {
+                let f = s
+                    .encode(&cap.acts[&s.hook()].squeeze(0)?)?
+                    .to_dtype(DType::F32)?
+                    .to_device(&Device::Cpu)?
+                    .to_vec2::<f32>()?;
+                for l in 0..s.d_sae() {
+                    let m = f.iter().map(|r| r[l]).fold(0f32, f32::max);
+                    if m <= 0.0 {
+                        continue;
+                    }
+                    let t = &mut tops[si][l];
+                    t.push((m, lab));
+                    if t.len() > top_k {
+                        t.sort_by(|a, b| b.0.total_cmp(&a.0));
+                        t.truncate(top_k);
+                    }
+                }
+            }
+        }
+    }
+    if seen == 0 {
+        bail!("{}: no usable labeled document ({bad} bad rows; fields `{text_field}` and `{label_field}` expected)", labeled.display());
+    }
+    Ok(tops
+        .into_iter()
+        .map(|per_latent| {
+            let mut counts = [0f64; 4];
+            for t in per_latent {
+                if t.len() < top_k.div_ceil(2) {
+                    continue;
+                }
+                for (d, c) in counts.iter_mut().enumerate() {
+                    if t.iter().filter(|x| x.1 == d).count() as f64 >= 0.8 * t.len() as f64 {
+                        *c += 1.0;
+                    }
+                }
+            }
+            counts
+        })
+        .collect())
+}
