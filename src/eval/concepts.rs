@@ -152,6 +152,7 @@ pub fn concept_metrics(
 }
 
 /// Per SAE: the number of latents specific to each domain (see the module docs).
+#[allow(clippy::too_many_arguments)]
 pub fn specificity(
     model: &Model,
     saes: &[Sae],
