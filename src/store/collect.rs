@@ -476,7 +476,6 @@ pub fn collect_state(
         None => CollectState::new(saes, fingerprint),
     };
     let start_doc = state.next_doc;
-    let (docs0, bad0) = (state.docs, state.bad_rows);
     let mut pending: Vec<Ctx> = vec![];
     let mut stop = false;
     let mut since_ckpt = 0u64;
@@ -538,12 +537,8 @@ pub fn collect_state(
         flush(model, saes, cfg, &mut state, &mut pending)?;
         progress(state.tokens());
     }
-    // Rows before the resume point were counted by the interrupted run.
-    state.bad_rows = bad0
-        + report
-            .bad_rows
-            .saturating_sub(bad_rows_before(&report, start_doc));
-    let _ = docs0;
+    // Every pass reads the whole corpus, so its report counts all bad rows (resumed or not).
+    state.bad_rows = report.bad_rows;
     if state.docs == 0 {
         bail!(
             "the corpus holds no usable document ({} bad rows{})",
@@ -554,15 +549,6 @@ pub fn collect_state(
     Ok(state)
 }
 
-/// Bad rows of the report that lie before `start` (approximately: all of them when resuming,
-/// since they were reported by the first run).
-fn bad_rows_before(report: &CorpusReport, start: u64) -> u64 {
-    if start > 0 {
-        report.bad_rows
-    } else {
-        0
-    }
-}
 
 /// Turns a state into the store's rows, per SAE.
 pub fn finish_state(
