@@ -111,6 +111,12 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Explain latents with an LLM behind an OpenAI-compatible endpoint, from their feature store;
+    /// explanations and tags go into the neuron database (with history).
+    Explain(LlmArgs),
+    /// Score explanations by simulation (token or Safe-SAIL segment level) against held-out
+    /// examples; the Pearson correlation becomes the neuron's correlation_score.
+    Score(LlmArgs),
     /// The neuron database: import / export Safe-SAIL JSON, show and set records.
     #[command(subcommand)]
     Db(DbCommand),
@@ -311,6 +317,40 @@ struct BenchCollectArgs {
 }
 
 #[derive(Args)]
+struct LlmArgs {
+    /// The SAE's feature store (made by `collect`).
+    #[arg(long)]
+    store: PathBuf,
+    /// The neuron database to write (created when missing).
+    #[arg(long)]
+    db: PathBuf,
+    /// Latents, e.g. `0-99` or `3,17,42` (default: every latent with examples).
+    #[arg(long)]
+    latents: Option<String>,
+    /// At most this many latents.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// API base of an OpenAI-compatible server, e.g. http://localhost:8000/v1.
+    #[arg(long)]
+    endpoint: String,
+    /// Model name on that server.
+    #[arg(long)]
+    llm: String,
+    /// Environment variable holding the API key (none sent when unset).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    api_key_env: String,
+    /// Examples shown to the explainer / simulated per latent.
+    #[arg(long, default_value_t = 10)]
+    examples: usize,
+    /// explain: replace existing explanations.
+    #[arg(long)]
+    overwrite: bool,
+    /// score: `segment` (Safe-SAIL) or `token`.
+    #[arg(long, default_value = "segment")]
+    unit: String,
+}
+
+#[derive(Args)]
 struct GenerateArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -377,6 +417,8 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench(a),
         Command::Db(c) => db_command(c),
         Command::Collect(a) => collect(a),
+        Command::Explain(a) => explain_or_score(a, false),
+        Command::Score(a) => explain_or_score(a, true),
         Command::Evaluate {
             model,
             sae,
@@ -1081,6 +1123,162 @@ fn evaluate(
             r.hook, r.architecture, r.l0, r.dead_fraction * 100.0, r.explained_variance, r.ce_clean, r.ce_sae, r.ce_zero, r.ce_loss_recovered
         );
     }
+    Ok(())
+}
+
+fn parse_latents(spec: Option<&str>, store: &safe_sail::store::Store) -> Result<Vec<u32>> {
+    let Some(spec) = spec else {
+        return Ok(store
+            .features
+            .iter()
+            .filter(|f| f.count > 0)
+            .map(|f| f.latent)
+            .collect());
+    };
+    let mut out = vec![];
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (
+                    a.parse().context("--latents")?,
+                    b.parse().context("--latents")?,
+                );
+                out.extend(a..=b);
+            }
+            None => out.push(
+                part.parse()
+                    .with_context(|| format!("--latents: `{part}` is not a number"))?,
+            ),
+        }
+    }
+    Ok(out)
+}
+
+fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
+    use safe_sail::db::editable::{append_history, Edit, EditableDb};
+    use safe_sail::explain::{
+        explain_messages, parse_explanation, pearson, simulate, LlmClient, Unit,
+    };
+    let store = safe_sail::store::Store::open(&a.store)?;
+    let layer: HookPoint = store.meta.hook.parse()?;
+    let unit = match a.unit.as_str() {
+        "segment" => Unit::Segment,
+        "token" => Unit::Token,
+        other => bail!("--unit `{other}`: segment or token"),
+    };
+    let client = LlmClient::new(
+        &a.endpoint,
+        &a.llm,
+        std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty()),
+    );
+    let mut db = if a.db.exists() {
+        EditableDb::load(&a.db)?
+    } else {
+        EditableDb::default()
+    };
+    let who = format!(
+        "{}:{}",
+        if score { "simulator" } else { "explainer" },
+        a.llm
+    );
+    let mut latents = parse_latents(a.latents.as_deref(), &store)?;
+    if let Some(n) = a.limit {
+        latents.truncate(n);
+    }
+    let (mut done, mut skipped, mut failed) = (0usize, 0usize, 0usize);
+    let bar = indicatif::ProgressBar::new(latents.len() as u64);
+    for (i, l) in latents.iter().enumerate() {
+        bar.set_position(i as u64);
+        let id = safe_sail::db::neuron_id(layer.layer, *l);
+        let Some(f) = store.feature(*l) else {
+            skipped += 1;
+            continue;
+        };
+        let ex = store.examples(*l);
+        if ex.is_empty() {
+            skipped += 1;
+            continue;
+        }
+        let result: Result<Edit> = if score {
+            let Some(expl) = db
+                .record(&id)
+                .and_then(|r| r.explanation)
+                .filter(|e| !e.trim().is_empty() && e != "***")
+            else {
+                skipped += 1;
+                continue;
+            };
+            // Held out from the explainer: the quantile-sampled examples, then the top ones it did not see.
+            let held: Vec<&safe_sail::store::ExampleRow> = ex
+                .iter()
+                .filter(|e| e.kind == "quantile")
+                .chain(ex.iter().filter(|e| e.kind == "top").skip(a.examples))
+                .take(a.examples)
+                .collect();
+            let (mut truth, mut pred) = (vec![], vec![]);
+            let mut errors = vec![];
+            for e in held {
+                match simulate(&client, &expl, e, f.max_act, unit) {
+                    Ok((t, p)) => {
+                        truth.extend(t);
+                        pred.extend(p);
+                    }
+                    Err(err) => errors.push(format!("{err:#}")),
+                }
+            }
+            match pearson(&truth, &pred) {
+                Some(r) => Ok(Edit {
+                    score: Some(r),
+                    ..Default::default()
+                }),
+                None => Err(anyhow::anyhow!(
+                    "no score for {id}: {}",
+                    errors
+                        .first()
+                        .map_or("constant truth or prediction", String::as_str)
+                )),
+            }
+        } else {
+            if !a.overwrite
+                && db
+                    .record(&id)
+                    .and_then(|r| r.explanation)
+                    .is_some_and(|e| !e.trim().is_empty())
+            {
+                skipped += 1;
+                continue;
+            }
+            client
+                .chat(&explain_messages(&ex, f.max_act, a.examples))
+                .and_then(|reply| parse_explanation(&reply))
+                .map(|(e, tags)| Edit {
+                    explanation: Some(Some(e)),
+                    tags: Some(tags),
+                    ..Default::default()
+                })
+        };
+        match result {
+            Ok(edit) => {
+                let changes = db.apply(&id, &edit, &who)?;
+                append_history(&a.db, &changes)?;
+                done += 1;
+                if done % 20 == 0 {
+                    db.save(&a.db)?;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("{id}: {e:#}");
+            }
+        }
+    }
+    bar.finish_and_clear();
+    db.save(&a.db)?;
+    println!(
+        "{} {done} latents, skipped {skipped}, failed {failed} (no score / explanation written for failures) → {}",
+        if score { "scored" } else { "explained" },
+        a.db.display()
+    );
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod capture;
 pub mod db;
 pub mod device;
 pub mod eval;
+pub mod explain;
 pub mod fsutil;
 pub mod hooks;
 pub mod model;

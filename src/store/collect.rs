@@ -549,7 +549,6 @@ pub fn collect_state(
     Ok(state)
 }
 
-
 /// Turns a state into the store's rows, per SAE.
 pub fn finish_state(
     model: &Model,

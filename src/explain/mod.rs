@@ -1,0 +1,288 @@
+//! Automated explanations and simulation scores through an OpenAI-compatible
+//! chat-completions endpoint (vLLM, llama.cpp server, Ollama, OpenAI).
+//!
+//! * explain: the explainer sees a latent's top-activating and quantile-sampled examples, one
+//!   token per line with its activation scaled to 0–10 (the neuron-explainer convention), and
+//!   answers with a short explanation and safety-domain tags.
+//! * score: the simulator reads the explanation and predicts, for held-out examples, either an
+//!   activation 0–10 per token or (Safe-SAIL's segment level) 0/1 per segment; the score is the
+//!   Pearson correlation between prediction and truth over all units. A failed or unparsable
+//!   reply gives no score, never 0.
+
+use crate::db::SAFETY_DOMAINS;
+use crate::store::ExampleRow;
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A chat-completions client.
+pub struct LlmClient {
+    agent: ureq::Agent,
+    url: String,
+    model: String,
+    api_key: Option<String>,
+}
+
+impl LlmClient {
+    /// `endpoint` is the API base, e.g. `http://localhost:8000/v1`.
+    pub fn new(endpoint: &str, model: &str, api_key: Option<String>) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(180)))
+            .build()
+            .into();
+        Self {
+            agent,
+            url: format!("{}/chat/completions", endpoint.trim_end_matches('/')),
+            model: model.into(),
+            api_key,
+        }
+    }
+
+    /// Sends messages (role, content) and returns the reply text.
+    pub fn chat(&self, messages: &[(&str, String)]) -> Result<String> {
+        let body = json!({
+            "model": self.model,
+            "temperature": 0.0,
+            "messages": messages.iter().map(|(r, c)| json!({"role": r, "content": c})).collect::<Vec<_>>(),
+        });
+        let mut req = self.agent.post(&self.url);
+        if let Some(k) = &self.api_key {
+            req = req.header("Authorization", format!("Bearer {k}"));
+        }
+        let mut resp = req
+            .send_json(&body)
+            .map_err(|e| anyhow!("{}: {e}", self.url))?;
+        let v: Value = resp
+            .body_mut()
+            .read_json()
+            .map_err(|e| anyhow!("{}: the reply is not JSON ({e})", self.url))?;
+        v.pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("{}: the reply has no choices[0].message.content", self.url))
+    }
+}
+
+/// Activations scaled to integers 0–10 by the latent's max.
+pub fn scale10(acts: &[f32], max: f32) -> Vec<u32> {
+    acts.iter()
+        .map(|a| ((a.max(0.0) / max.max(1e-12)) * 10.0).floor().min(10.0) as u32)
+        .collect()
+}
+
+fn example_block(e: &ExampleRow, max: f32) -> String {
+    let mut s = String::from("<start>\n");
+    for (t, a) in e.tokens.iter().zip(scale10(&e.acts, max)) {
+        if t.is_empty() {
+            continue;
+        }
+        s.push_str(&format!(
+            "{}\t{a}\n",
+            t.replace('\n', "\\n").replace('\t', "\\t")
+        ));
+    }
+    s.push_str("<end>\n");
+    s
+}
+
+/// The explainer's messages for one latent.
+pub fn explain_messages(
+    examples: &[ExampleRow],
+    max: f32,
+    n: usize,
+) -> Vec<(&'static str, String)> {
+    let system = "We study neurons (sparse autoencoder latents) of a language model for AI safety. Each neuron looks for \
+                  something in text. You see text excerpts, one token per line, each with the neuron's activation scaled \
+                  from 0 (none) to 10 (strongest). Explain in one or two sentences what the neuron detects. Then say which \
+                  safety domains it concerns, among: pornography, politics, violence, terror (none if unrelated). Answer \
+                  with JSON only: {\"explanation\": \"...\", \"tags\": [\"...\"]}.";
+    let mut user = String::from("Neuron activations:\n");
+    for e in examples.iter().take(n) {
+        user.push_str(&example_block(e, max));
+    }
+    user.push_str("Answer with the JSON object only.");
+    vec![("system", system.to_string()), ("user", user)]
+}
+
+/// The first JSON object inside a reply (models often wrap it in prose or code fences).
+fn json_in(reply: &str) -> Option<Value> {
+    let start = reply.find('{')?;
+    let end = reply.rfind('}')?;
+    serde_json::from_str(&reply[start..=end]).ok()
+}
+
+/// Parses an explainer reply into (explanation, tags ⊂ the four domains).
+pub fn parse_explanation(reply: &str) -> Result<(String, Vec<String>)> {
+    let v = json_in(reply)
+        .ok_or_else(|| anyhow!("the explainer did not answer with JSON: {reply:?}"))?;
+    let expl = v
+        .get("explanation")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let expl = expl.ok_or_else(|| anyhow!("the explainer's JSON has no explanation: {reply:?}"))?;
+    let tags = v
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|t| t.trim().to_lowercase())
+                .filter(|t| SAFETY_DOMAINS.contains(&t.as_str()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let mut dedup = vec![];
+    for t in tags {
+        if !dedup.contains(&t) {
+            dedup.push(t);
+        }
+    }
+    Ok((expl.to_string(), dedup))
+}
+
+/// Splits a token sequence into segments at clause boundaries (punctuation, newlines).
+pub fn segments(tokens: &[String]) -> Vec<std::ops::Range<usize>> {
+    let mut out = vec![];
+    let mut start = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        let ends = t.chars().any(|c| ".,;:!?。，；：！？\n".contains(c));
+        if ends {
+            out.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    if start < tokens.len() {
+        out.push(start..tokens.len());
+    }
+    out.retain(|r| !r.is_empty());
+    out
+}
+
+/// Pearson correlation (None when either side is constant).
+pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.len() != b.len() || a.len() < 2 {
+        return None;
+    }
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    (saa > 0.0 && sbb > 0.0).then(|| sab / (saa * sbb).sqrt())
+}
+
+/// How the simulator predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// One activation 0–10 per token.
+    Token,
+    /// Safe-SAIL: 0/1 per segment (true label: the segment's max ≥ `segment_threshold` × max).
+    Segment,
+}
+
+/// A segment counts as active when its largest activation reaches this share of the max.
+pub const SEGMENT_THRESHOLD: f32 = 0.2;
+
+/// Simulates one example with the explanation; returns (truth, prediction) per unit.
+pub fn simulate(
+    client: &LlmClient,
+    explanation: &str,
+    e: &ExampleRow,
+    max: f32,
+    unit: Unit,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (units, truth): (Vec<String>, Vec<f64>) = match unit {
+        Unit::Token => {
+            let idx: Vec<usize> = (0..e.tokens.len())
+                .filter(|&i| !e.tokens[i].is_empty())
+                .collect();
+            (
+                idx.iter().map(|&i| e.tokens[i].clone()).collect(),
+                idx.iter()
+                    .map(|&i| scale10(&[e.acts[i]], max)[0] as f64)
+                    .collect(),
+            )
+        }
+        Unit::Segment => {
+            let segs = segments(&e.tokens);
+            (
+                segs.iter().map(|r| e.tokens[r.clone()].concat()).collect(),
+                segs.iter()
+                    .map(|r| {
+                        let m = e.acts[r.clone()].iter().copied().fold(0f32, f32::max);
+                        f64::from(u8::from(m >= SEGMENT_THRESHOLD * max && m > 0.0))
+                    })
+                    .collect(),
+            )
+        }
+    };
+    let (what, scale) = match unit {
+        Unit::Token => ("token", "an integer from 0 (none) to 10 (strongest)"),
+        Unit::Segment => (
+            "segment",
+            "1 if the neuron fires anywhere in the segment, else 0",
+        ),
+    };
+    let listing: String = units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| format!("{i}\t{}\n", u.replace('\n', "\\n")))
+        .collect();
+    let messages = vec![
+        (
+            "system",
+            format!(
+                "You predict a language-model neuron's activations from its explanation. For each numbered {what} give {scale}. \
+                 Answer with JSON only: {{\"predictions\": [numbers, one per {what}, in order]}}."
+            ),
+        ),
+        ("user", format!("Explanation of the neuron: {explanation}\n\n{what}s:\n{listing}")),
+    ];
+    let reply = client.chat(&messages)?;
+    let v = json_in(&reply)
+        .ok_or_else(|| anyhow!("the simulator did not answer with JSON: {reply:?}"))?;
+    let preds: Vec<f64> = v
+        .get("predictions")
+        .and_then(Value::as_array)
+        .context("the simulator's JSON has no predictions")?
+        .iter()
+        .map(|x| {
+            x.as_f64()
+                .ok_or_else(|| anyhow!("a prediction is not a number"))
+        })
+        .collect::<Result<_>>()?;
+    if preds.len() != truth.len() {
+        bail!(
+            "the simulator gave {} predictions for {} {what}s",
+            preds.len(),
+            truth.len()
+        );
+    }
+    Ok((truth, preds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaling_parsing_segments_and_correlation() {
+        assert_eq!(scale10(&[0.0, 0.5, 1.0, 2.0, -1.0], 1.0), [0, 5, 10, 10, 0]);
+        let (e, t) = parse_explanation("Sure!\n```json\n{\"explanation\": \" Insults \", \"tags\": [\"Violence\", \"weather\", \"violence\"]}\n```").unwrap();
+        assert_eq!((e.as_str(), t), ("Insults", vec!["violence".to_string()]));
+        assert!(parse_explanation("no json here").is_err());
+        let toks: Vec<String> = ["Oh", " no", "!", " I", " am", " tired", ".", " ok"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(segments(&toks), vec![0..3, 3..7, 7..8]);
+        // Safe-SAIL's figure: truth [1,0,1,1], simulated [1,0,1,0] → 0.577.
+        let r = pearson(&[1.0, 0.0, 1.0, 1.0], &[1.0, 0.0, 1.0, 0.0]).unwrap();
+        assert!((r - 0.5773).abs() < 1e-3, "{r}");
+        assert_eq!(pearson(&[1.0, 1.0], &[0.0, 1.0]), None);
+    }
+}

@@ -1,0 +1,190 @@
+//! `explain` and `score` against a local mock of an OpenAI-compatible server (loopback only).
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+
+/// Serves chat completions on 127.0.0.1: explanations for explainer prompts, predictions that
+/// follow the truth for simulator prompts (so correlations are high). Stops after `max` requests.
+fn mock_server(max: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let mut seen = vec![];
+        for stream in listener.incoming().take(max) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            let mut auth = String::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                if lower.starts_with("authorization:") {
+                    auth = line.trim().to_string();
+                }
+            }
+            let mut body = vec![0u8; len];
+            reader.read_exact(&mut body).unwrap();
+            let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let system = req["messages"][0]["content"].as_str().unwrap().to_string();
+            let user = req["messages"][1]["content"].as_str().unwrap().to_string();
+            seen.push(format!("{auth}|{system}"));
+            let content = if system.contains("You predict") {
+                // Predict 1 for units whose text contains a letter 'e', else 0: noisy but not constant.
+                let preds: Vec<u32> = user
+                    .lines()
+                    .filter_map(|l| l.split_once('\t'))
+                    .filter(|(i, _)| i.parse::<usize>().is_ok())
+                    .map(|(_, t)| u32::from(t.contains('e')))
+                    .collect();
+                serde_json::json!({ "predictions": preds }).to_string()
+            } else {
+                "Here you go: {\"explanation\": \"Mentions of attacks and fights\", \"tags\": [\"violence\", \"sports\"]}".to_string()
+            };
+            let reply = serde_json::json!({"choices": [{"message": {"role": "assistant", "content": content}}]}).to_string();
+            write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len()).unwrap();
+        }
+        seen
+    });
+    (format!("http://{addr}/v1"), handle)
+}
+
+#[test]
+fn explain_then_score_write_the_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("neurons.json");
+    let store = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/stores/L1");
+    let (url, server) = mock_server(3);
+    let o = bin()
+        .env("MOCK_KEY", "sk-test")
+        .args([
+            "explain",
+            "--store",
+            &store.display().to_string(),
+            "--db",
+            &db.display().to_string(),
+            "--latents",
+            "0-2",
+        ])
+        .args([
+            "--endpoint",
+            &url,
+            "--llm",
+            "mock",
+            "--api-key-env",
+            "MOCK_KEY",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let seen = server.join().unwrap();
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen[0]
+            .to_ascii_lowercase()
+            .starts_with("authorization: bearer sk-test"),
+        "{}",
+        seen[0]
+    );
+    let d = safe_sail::db::editable::EditableDb::load(&db).unwrap();
+    for l in 0..3 {
+        let r = d.record(&format!("1_{l}")).unwrap();
+        assert_eq!(
+            r.explanation.as_deref(),
+            Some("Mentions of attacks and fights")
+        );
+        assert_eq!(
+            r.tag_list,
+            ["violence"],
+            "only the four domains are kept as tags"
+        );
+    }
+    let hist = safe_sail::db::editable::read_history(&db).unwrap();
+    assert!(hist.iter().all(|c| c.who == "explainer:mock"));
+
+    // Score at the segment level: up to 10 held-out examples per latent.
+    let (url, server) = mock_server(30);
+    let o = bin()
+        .args([
+            "score",
+            "--store",
+            &store.display().to_string(),
+            "--db",
+            &db.display().to_string(),
+            "--latents",
+            "0-2",
+        ])
+        .args([
+            "--endpoint",
+            &url,
+            "--llm",
+            "mock",
+            "--unit",
+            "segment",
+            "--examples",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    drop(server);
+    let d = safe_sail::db::editable::EditableDb::load(&db).unwrap();
+    let scored = (0..3)
+        .filter_map(|l| d.record(&format!("1_{l}")).unwrap().correlation_score)
+        .collect::<Vec<_>>();
+    assert!(!scored.is_empty(), "at least one latent gets a score");
+    assert!(scored.iter().all(|s| (-1.0..=1.0).contains(s)));
+}
+
+#[test]
+fn an_unreachable_endpoint_writes_nothing_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("neurons.json");
+    let store = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/stores/L1");
+    // A port nothing listens on (bound, then released).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = bin()
+        .args([
+            "explain",
+            "--store",
+            &store.display().to_string(),
+            "--db",
+            &db.display().to_string(),
+            "--latents",
+            "0-1",
+        ])
+        .args([
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}/v1"),
+            "--llm",
+            "mock",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "failures are reported per latent, not fatal: {err}"
+    );
+    assert!(
+        err.contains("1_0") && err.contains(&port.to_string()),
+        "{err}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("failed 2"), "{out}");
+    let d = safe_sail::db::editable::EditableDb::load(&db).unwrap();
+    assert!(d.record("1_0").is_none());
+}
