@@ -1166,11 +1166,19 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
         "token" => Unit::Token,
         other => bail!("--unit `{other}`: segment or token"),
     };
+    let cache_dir = a.db.with_extension("llm-cache");
     let client = LlmClient::new(
         &a.endpoint,
         &a.llm,
         std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty()),
-    );
+    )
+    .with_cache(&cache_dir);
+    let today = {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format!("unix:{secs}")
+    };
     let mut db = if a.db.exists() {
         EditableDb::load(&a.db)?
     } else {
@@ -1229,6 +1237,12 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
             match pearson(&truth, &pred) {
                 Some(r) => Ok(Edit {
                     score: Some(r),
+                    score_source: Some(serde_json::json!({
+                        "method": if unit == Unit::Segment { "segment-simulation" } else { "token-simulation" },
+                        "simulator": a.llm, "prompt_version": safe_sail::explain::PROMPT_VERSION,
+                        "units": truth.len(), "held_out": "quantile-sampled examples, then top examples the explainer did not see",
+                        "date": today,
+                    })),
                     ..Default::default()
                 }),
                 None => Err(anyhow::anyhow!(
@@ -1239,12 +1253,13 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
                 )),
             }
         } else {
-            if !a.overwrite
-                && db
-                    .record(&id)
-                    .and_then(|r| r.explanation)
-                    .is_some_and(|e| !e.trim().is_empty())
-            {
+            // A person's verified explanation is never replaced, even with --overwrite.
+            let verified = db.status(&id) == safe_sail::db::editable::ReviewStatus::Verified;
+            let has = db
+                .record(&id)
+                .and_then(|r| r.explanation)
+                .is_some_and(|e| !e.trim().is_empty());
+            if verified || (!a.overwrite && has) {
                 skipped += 1;
                 continue;
             }
@@ -1254,6 +1269,10 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
                 .map(|(e, tags)| Edit {
                     explanation: Some(Some(e)),
                     tags: Some(tags),
+                    explanation_source: Some(serde_json::json!({
+                        "explainer": a.llm, "prompt_version": safe_sail::explain::PROMPT_VERSION,
+                        "examples": a.examples, "date": today,
+                    })),
                     ..Default::default()
                 })
         };
@@ -1274,10 +1293,14 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
     }
     bar.finish_and_clear();
     db.save(&a.db)?;
+    let (pt, ct) = client.tokens.get();
     println!(
-        "{} {done} latents, skipped {skipped}, failed {failed} (no score / explanation written for failures) → {}",
+        "{} {done} latents, skipped {skipped}, failed {failed} (no score / explanation written for failures) → {}\n\
+         tokens: {pt} prompt + {ct} completion ({} replies from the cache in {})",
         if score { "scored" } else { "explained" },
-        a.db.display()
+        a.db.display(),
+        client.cached.get(),
+        cache_dir.display()
     );
     Ok(())
 }
@@ -1406,7 +1429,7 @@ fn db_command(c: DbCommand) -> Result<()> {
                 }),
                 status: status.as_deref().map(ReviewStatus::parse).transpose()?,
                 note,
-                score: None,
+                ..Default::default()
             };
             let changes = d.apply(&neuron, &edit, &current_user())?;
             append_history(&db, &changes)?;

@@ -110,6 +110,67 @@ fn explain_then_score_write_the_database() {
     }
     let hist = safe_sail::db::editable::read_history(&db).unwrap();
     assert!(hist.iter().all(|c| c.who == "explainer:mock"));
+    let src = &d.entries["1_0"]["explanation_source"];
+    assert_eq!(src["explainer"], "mock");
+    assert_eq!(src["prompt_version"], safe_sail::explain::PROMPT_VERSION);
+    // Provenance stays out of Safe-SAIL exports.
+    assert!(!d.to_safe_sail().contains("explanation_source"));
+
+    // A person verifies 1_0; a rerun with --overwrite and no server: 1_0 is left alone, the
+    // others are answered from the on-disk cache.
+    let o = bin()
+        .args([
+            "db",
+            "set",
+            &db.display().to_string(),
+            "1_0",
+            "--explanation",
+            "checked by hand",
+            "--status",
+            "verified",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let dead = format!(
+        "http://127.0.0.1:{}/v1",
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let o = bin()
+        .args([
+            "explain",
+            "--store",
+            &store.display().to_string(),
+            "--db",
+            &db.display().to_string(),
+            "--latents",
+            "0-2",
+            "--overwrite",
+        ])
+        .args([
+            "--endpoint",
+            &dead,
+            "--llm",
+            "mock",
+            "--api-key-env",
+            "NO_SUCH_VAR",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("failed 0") && out.contains("2 replies from the cache"),
+        "{out}"
+    );
+    let d = safe_sail::db::editable::EditableDb::load(&db).unwrap();
+    assert_eq!(
+        d.record("1_0").unwrap().explanation.as_deref(),
+        Some("checked by hand")
+    );
 
     // Score at the segment level: up to 10 held-out examples per latent.
     let (url, server) = mock_server(30);
@@ -143,6 +204,14 @@ fn explain_then_score_write_the_database() {
         .collect::<Vec<_>>();
     assert!(!scored.is_empty(), "at least one latent gets a score");
     assert!(scored.iter().all(|s| (-1.0..=1.0).contains(s)));
+    let scored_id = (0..3)
+        .map(|l| format!("1_{l}"))
+        .find(|id| d.record(id).unwrap().correlation_score.is_some())
+        .unwrap();
+    assert_eq!(
+        d.entries[&scored_id]["score_source"]["method"],
+        "segment-simulation"
+    );
 }
 
 #[test]

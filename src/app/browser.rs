@@ -330,7 +330,7 @@ impl Browser {
                 tags: Some(snap.tags.clone()),
                 status: Some(snap.status),
                 note: Some(snap.note.clone()),
-                score: None,
+                ..Default::default()
             };
             let _ = session.edit(&r.id, &e);
             refresh_views(ctx, session, &r.id);

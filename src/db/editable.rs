@@ -16,7 +16,12 @@ use std::path::{Path, PathBuf};
 /// The `format` marker of our database files.
 pub const FORMAT: &str = "safe-sail-explorer/neurons";
 /// Fields we add to Safe-SAIL records (and drop again on export).
-pub const OUR_FIELDS: [&str; 2] = ["review_status", "note"];
+pub const OUR_FIELDS: [&str; 4] = [
+    "review_status",
+    "note",
+    "explanation_source",
+    "score_source",
+];
 
 /// Where a neuron stands in review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +69,10 @@ pub struct Edit {
     pub status: Option<ReviewStatus>,
     pub note: Option<String>,
     pub score: Option<f64>,
+    /// Provenance of an automated explanation (explainer, prompt version, date).
+    pub explanation_source: Option<Value>,
+    /// Provenance of a score (method, simulator, examples, date).
+    pub score_source: Option<Value>,
 }
 
 /// One line of the edit history.
@@ -353,6 +362,12 @@ impl EditableDb {
         }
         if let Some(n) = &e.note {
             set("note", Value::String(n.clone()));
+        }
+        if let Some(v) = &e.explanation_source {
+            set("explanation_source", v.clone());
+        }
+        if let Some(v) = &e.score_source {
+            set("score_source", v.clone());
         }
         Ok(changes)
     }

@@ -15,12 +15,22 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// A chat-completions client.
+/// The version of the prompts, recorded with every explanation and score.
+pub const PROMPT_VERSION: &str = "safe-sail-explorer/1";
+
+/// A chat-completions client with retries (429 / 5xx / network errors, exponential backoff),
+/// an optional on-disk response cache (a rerun costs nothing) and a token tally.
 pub struct LlmClient {
     agent: ureq::Agent,
     url: String,
     model: String,
     api_key: Option<String>,
+    cache: Option<std::path::PathBuf>,
+    retries: u32,
+    /// Prompt and completion tokens the server reported, over calls that were not cached.
+    pub tokens: std::cell::Cell<(u64, u64)>,
+    /// Calls answered from the cache.
+    pub cached: std::cell::Cell<u64>,
 }
 
 impl LlmClient {
@@ -35,7 +45,26 @@ impl LlmClient {
             url: format!("{}/chat/completions", endpoint.trim_end_matches('/')),
             model: model.into(),
             api_key,
+            cache: None,
+            retries: 3,
+            tokens: Default::default(),
+            cached: Default::default(),
         }
+    }
+
+    /// Keeps replies in `dir`, keyed by model and messages.
+    pub fn with_cache(mut self, dir: &std::path::Path) -> Self {
+        self.cache = Some(dir.to_path_buf());
+        self
+    }
+
+    fn cache_file(&self, body: &Value) -> Option<std::path::PathBuf> {
+        let dir = self.cache.as_ref()?;
+        let text = body.to_string();
+        let h = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+        Some(dir.join(format!("{h:016x}.json")))
     }
 
     /// Sends messages (role, content) and returns the reply text.
@@ -45,17 +74,59 @@ impl LlmClient {
             "temperature": 0.0,
             "messages": messages.iter().map(|(r, c)| json!({"role": r, "content": c})).collect::<Vec<_>>(),
         });
-        let mut req = self.agent.post(&self.url);
-        if let Some(k) = &self.api_key {
-            req = req.header("Authorization", format!("Bearer {k}"));
+        let cache = self.cache_file(&body);
+        if let Some(Ok(text)) = cache.as_ref().map(std::fs::read_to_string) {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                if let Some(c) = v
+                    .pointer("/choices/0/message/content")
+                    .and_then(Value::as_str)
+                {
+                    self.cached.set(self.cached.get() + 1);
+                    return Ok(c.to_string());
+                }
+            }
         }
-        let mut resp = req
-            .send_json(&body)
-            .map_err(|e| anyhow!("{}: {e}", self.url))?;
-        let v: Value = resp
-            .body_mut()
-            .read_json()
-            .map_err(|e| anyhow!("{}: the reply is not JSON ({e})", self.url))?;
+        let mut attempt = 0;
+        let v: Value = loop {
+            let mut req = self.agent.post(&self.url);
+            if let Some(k) = &self.api_key {
+                req = req.header("Authorization", format!("Bearer {k}"));
+            }
+            let r = req.send_json(&body);
+            let retryable = match &r {
+                Err(ureq::Error::StatusCode(code)) => *code == 429 || *code >= 500,
+                Err(ureq::Error::Io(_)) | Err(ureq::Error::Timeout(_)) => true,
+                _ => false,
+            };
+            match r {
+                Ok(mut resp) => {
+                    break resp
+                        .body_mut()
+                        .read_json()
+                        .map_err(|e| anyhow!("{}: the reply is not JSON ({e})", self.url))?;
+                }
+                Err(e) if retryable && attempt < self.retries => {
+                    attempt += 1;
+                    tracing::warn!("{}: {e}; retry {attempt} of {}", self.url, self.retries);
+                    std::thread::sleep(Duration::from_millis(250 * (1 << attempt)));
+                }
+                Err(e) => bail!("{}: {e}", self.url),
+            }
+        };
+        let (p, c) = self.tokens.get();
+        let u = |k: &str| {
+            v.pointer(&format!("/usage/{k}"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        self.tokens
+            .set((p + u("prompt_tokens"), c + u("completion_tokens")));
+        if let Some(f) = &cache {
+            if let Some(dir) = f.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = crate::fsutil::write_atomic(f, v.to_string().as_bytes());
+        }
         v.pointer("/choices/0/message/content")
             .and_then(Value::as_str)
             .map(str::to_string)
