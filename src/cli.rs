@@ -331,9 +331,10 @@ struct LlmArgs {
     #[arg(long)]
     limit: Option<usize>,
     /// API base of an OpenAI-compatible server, e.g. http://localhost:8000/v1.
-    #[arg(long)]
+    #[arg(long, default_value = "http://localhost:8000/v1")]
     endpoint: String,
-    /// Model name on that server.
+    /// Model name on that server; `baseline` (explain only) summarises the tokens a latent fires
+    /// on without any LLM or network.
     #[arg(long)]
     llm: String,
     /// Environment variable holding the API key (none sent when unset).
@@ -1263,8 +1264,14 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
                 skipped += 1;
                 continue;
             }
-            client
-                .chat(&explain_messages(&ex, f.max_act, a.examples))
+            let reply = if a.llm == "baseline" {
+                safe_sail::explain::baseline_explanation(&ex)
+                    .map(|e| serde_json::json!({"explanation": e, "tags": []}).to_string())
+                    .ok_or_else(|| anyhow::anyhow!("no active tokens in the top examples"))
+            } else {
+                client.chat(&explain_messages(&ex, f.max_act, a.examples))
+            };
+            reply
                 .and_then(|reply| parse_explanation(&reply))
                 .map(|(e, tags)| Edit {
                     explanation: Some(Some(e)),

@@ -212,6 +212,30 @@ pub fn parse_explanation(reply: &str) -> Result<(String, Vec<String>)> {
     Ok((expl.to_string(), dedup))
 }
 
+/// The offline baseline explainer (no LLM): the tokens a latent fires on most, from its top
+/// examples. Clearly labeled as a baseline wherever it is stored.
+pub fn baseline_explanation(examples: &[ExampleRow]) -> Option<String> {
+    let mut weight: std::collections::HashMap<String, f32> = std::collections::HashMap::new();
+    for e in examples.iter().filter(|e| e.kind == "top") {
+        for (t, a) in e.tokens.iter().zip(&e.acts) {
+            let t = t.trim();
+            if *a > 0.0 && !t.is_empty() {
+                *weight.entry(t.to_string()).or_default() += a / e.max_act.max(1e-12);
+            }
+        }
+    }
+    if weight.is_empty() {
+        return None;
+    }
+    let mut w: Vec<(String, f32)> = weight.into_iter().collect();
+    w.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let top: Vec<String> = w.iter().take(6).map(|(t, _)| format!("\"{t}\"")).collect();
+    Some(format!(
+        "[baseline, no LLM] Fires most on the tokens {} in its top examples.",
+        top.join(", ")
+    ))
+}
+
 /// Splits a token sequence into segments at clause boundaries (punctuation, newlines).
 pub fn segments(tokens: &[String]) -> Vec<std::ops::Range<usize>> {
     let mut out = vec![];
@@ -355,5 +379,32 @@ mod tests {
         let r = pearson(&[1.0, 0.0, 1.0, 1.0], &[1.0, 0.0, 1.0, 0.0]).unwrap();
         assert!((r - 0.5773).abs() < 1e-3, "{r}");
         assert_eq!(pearson(&[1.0, 1.0], &[0.0, 1.0]), None);
+    }
+
+    #[test]
+    fn baseline_names_the_strongest_tokens() {
+        let ex = |tokens: &[&str], acts: &[f32]| ExampleRow {
+            latent: 0,
+            kind: "top".into(),
+            bin: 0,
+            rank: 0,
+            doc: 0,
+            offset: 0,
+            token_ids: vec![],
+            tokens: tokens.iter().map(|s| s.to_string()).collect(),
+            acts: acts.to_vec(),
+            max_act: acts.iter().copied().fold(0.0, f32::max),
+        };
+        let e = baseline_explanation(&[
+            ex(&[" the", " bomb", " exploded"], &[0.0, 4.0, 1.0]),
+            ex(&[" a", " bomb"], &[0.0, 2.0]),
+        ])
+        .unwrap();
+        assert!(
+            e.starts_with("[baseline, no LLM]") && e.find("\"bomb\"") < e.find("\"exploded\""),
+            "{e}"
+        );
+        assert!(!e.contains("\"the\""));
+        assert_eq!(baseline_explanation(&[ex(&["x"], &[0.0])]), None);
     }
 }
