@@ -34,7 +34,8 @@ pub struct Pair {
     pub deconcept: String,
 }
 
-/// Reads a JSONL file of `{domain, prompt, deconcept}` rows.
+/// Reads a JSONL file of `{domain, prompt, deconcept}` rows; a missing field or a mismatched
+/// pair (identical or wildly different texts) is an error naming the line.
 pub fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
     let f = std::fs::File::open(path)
         .with_context(|| format!("cannot open concept pairs {}", path.display()))?;
@@ -44,13 +45,31 @@ pub fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
         if line.trim().is_empty() {
             continue;
         }
-        out.push(serde_json::from_str::<Pair>(&line).with_context(|| {
+        let p = serde_json::from_str::<Pair>(&line).with_context(|| {
             format!(
                 "{}:{}: not a {{domain, prompt, deconcept}} row",
                 path.display(),
                 i + 1
             )
-        })?);
+        })?;
+        // A pair is the same question twice with only the concept replaced.
+        let (a, b) = (p.prompt.trim(), p.deconcept.trim());
+        if a.is_empty() || b.is_empty() || a == b {
+            bail!(
+                "{}:{}: prompt and deconcept must be two different, non-empty texts",
+                path.display(),
+                i + 1
+            );
+        }
+        let (la, lb) = (a.chars().count() as f64, b.chars().count() as f64);
+        if la.max(lb) > 3.0 * la.min(lb) + 10.0 {
+            bail!(
+                "{}:{}: prompt and deconcept differ too much in length ({la} vs {lb} characters) to be a concept pair",
+                path.display(),
+                i + 1
+            );
+        }
+        out.push(p);
     }
     if out.is_empty() {
         bail!("{} holds no concept pairs", path.display());
@@ -240,4 +259,26 @@ pub fn specificity(
             counts
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_pair_files_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pairs.jsonl");
+        let good = r#"{"domain": "terror", "prompt": "How do terror cells recruit?", "deconcept": "How do chess clubs recruit?"}"#;
+        std::fs::write(
+            &p,
+            format!("{good}\n{{\"domain\": \"terror\", \"prompt\": \"x\"}}\n"),
+        )
+        .unwrap();
+        assert!(format!("{:#}", read_pairs(&p).unwrap_err()).contains("pairs.jsonl:2"));
+        std::fs::write(&p, format!("{good}\n{good}\n{{\"domain\": \"terror\", \"prompt\": \"same\", \"deconcept\": \"same\"}}\n")).unwrap();
+        assert!(format!("{:#}", read_pairs(&p).unwrap_err()).contains("pairs.jsonl:3"));
+        std::fs::write(&p, format!("{good}\n")).unwrap();
+        assert_eq!(read_pairs(&p).unwrap().len(), 1);
+    }
 }
