@@ -979,7 +979,26 @@ fn evaluate(
         text_field: text_field.into(),
         messages_field: None,
     };
-    let rows = safe_sail::eval::fidelity::evaluate(&model, &saes, &spec, context, batch, tokens)?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} evaluating {pos}/{len} tokens · {per_sec} · {wide_bar} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let rows = safe_sail::eval::fidelity::evaluate(
+        &model,
+        &saes,
+        &spec,
+        context,
+        batch,
+        tokens,
+        &mut |d, t| {
+            bar.set_length(t);
+            bar.set_position(d);
+        },
+    )?;
+    bar.finish_and_clear();
     let concept = match &extras.concept_pairs {
         Some(p) => Some(concept_metrics(
             &model,

@@ -114,6 +114,7 @@ pub fn evaluate(
     context: usize,
     batch: usize,
     max_tokens: u64,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Vec<FidelityRow>> {
     if saes.is_empty() {
         bail!("give at least one SAE");
@@ -159,7 +160,10 @@ pub fn evaluate(
             ..Default::default()
         })
         .collect();
+    let total_tokens: u64 = contexts.iter().map(|c| c.len() as u64).sum();
+    let mut done = 0u64;
     for b in contexts.chunks(batch.max(1)) {
+        done += b.iter().map(|c| c.len() as u64).sum::<u64>();
         let mut cap = Capture::new(saes.iter().map(Sae::hook));
         let clean = model
             .run_batch(b, 0, &mut cap, ForwardOpts::default())?
@@ -226,6 +230,7 @@ pub fn evaluate(
                 acc.ce[k].1 += ce.1;
             }
         }
+        progress(done, total_tokens);
     }
     Ok(saes
         .iter()
