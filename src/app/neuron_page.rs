@@ -54,7 +54,7 @@ impl NeuronPage {
                 )
                 .weak(),
             );
-            self.jump_box(ui, ctx, &mut action);
+            ui.horizontal(|ui| self.jump_box(ui, ctx, &mut action));
             return action;
         };
         let c = ctx.get(sae);
