@@ -346,6 +346,9 @@ struct LlmArgs {
     /// explain: replace existing explanations.
     #[arg(long)]
     overwrite: bool,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
     /// score: `segment` (Safe-SAIL) or `token`.
     #[arg(long, default_value = "segment")]
     unit: String,
@@ -1214,28 +1217,41 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
         latents.truncate(n);
     }
     let (mut done, mut skipped, mut failed) = (0usize, 0usize, 0usize);
-    let bar = indicatif::ProgressBar::new(latents.len() as u64);
-    for (i, l) in latents.iter().enumerate() {
-        bar.set_position(i as u64);
+    // Plan: which latents to work on (and, to score, with which explanation).
+    let mut tasks: Vec<(u32, String, Option<String>)> = vec![];
+    for l in &latents {
         let id = safe_sail::db::neuron_id(layer.layer, *l);
-        let Some(f) = store.feature(*l) else {
-            skipped += 1;
-            continue;
-        };
-        let ex = store.examples(*l);
-        if ex.is_empty() {
+        if store.feature(*l).is_none() || store.examples(*l).is_empty() {
             skipped += 1;
             continue;
         }
-        let result: Result<Edit> = if score {
-            let Some(expl) = db
+        if score {
+            match db
                 .record(&id)
                 .and_then(|r| r.explanation)
                 .filter(|e| !e.trim().is_empty() && e != "***")
-            else {
+            {
+                Some(e) => tasks.push((*l, id, Some(e))),
+                None => skipped += 1,
+            }
+        } else {
+            // A person's verified explanation is never replaced, even with --overwrite.
+            let verified = db.status(&id) == safe_sail::db::editable::ReviewStatus::Verified;
+            let has = db
+                .record(&id)
+                .and_then(|r| r.explanation)
+                .is_some_and(|e| !e.trim().is_empty());
+            if verified || (!a.overwrite && has) {
                 skipped += 1;
-                continue;
-            };
+            } else {
+                tasks.push((*l, id, None));
+            }
+        }
+    }
+    let work = |l: u32, id: &str, expl: Option<&str>| -> Result<Edit> {
+        let f = store.feature(l).context("no statistics")?;
+        let ex = store.examples(l);
+        if let Some(expl) = expl {
             // Held out from the explainer: the quantile-sampled examples, then the top ones it did not see.
             let held: Vec<&safe_sail::store::ExampleRow> = ex
                 .iter()
@@ -1246,7 +1262,7 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
             let (mut truth, mut pred) = (vec![], vec![]);
             let mut errors = vec![];
             for e in held {
-                match simulate(&client, &expl, e, f.max_act, unit) {
+                match simulate(&client, expl, e, f.max_act, unit) {
                     Ok((t, p)) => {
                         truth.extend(t);
                         pred.extend(p);
@@ -1265,24 +1281,14 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
                     })),
                     ..Default::default()
                 }),
-                None => Err(anyhow::anyhow!(
+                None => bail!(
                     "no score for {id}: {}",
                     errors
                         .first()
                         .map_or("constant truth or prediction", String::as_str)
-                )),
+                ),
             }
         } else {
-            // A person's verified explanation is never replaced, even with --overwrite.
-            let verified = db.status(&id) == safe_sail::db::editable::ReviewStatus::Verified;
-            let has = db
-                .record(&id)
-                .and_then(|r| r.explanation)
-                .is_some_and(|e| !e.trim().is_empty());
-            if verified || (!a.overwrite && has) {
-                skipped += 1;
-                continue;
-            }
             let reply = if a.llm == "baseline" {
                 safe_sail::explain::baseline_explanation(&ex)
                     .map(|e| serde_json::json!({"explanation": e, "tags": []}).to_string())
@@ -1301,31 +1307,65 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
                     })),
                     ..Default::default()
                 })
-        };
-        match result {
-            Ok(edit) => {
-                let changes = db.apply(&id, &edit, &who)?;
-                append_history(&a.db, &changes)?;
-                done += 1;
-                if done % 20 == 0 {
-                    db.save(&a.db)?;
+        }
+    };
+    let bar = indicatif::ProgressBar::new(tasks.len() as u64);
+    // `--concurrency` workers call the server; this thread writes the database.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Result<Edit>)>();
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..a.concurrency.max(1) {
+            let tx = tx.clone();
+            let (next, tasks, work) = (&next, &tasks, &work);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((l, id, expl)) = tasks.get(i) else {
+                    break;
+                };
+                if tx
+                    .send((id.clone(), work(*l, id, expl.as_deref())))
+                    .is_err()
+                {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (id, result) in rx {
+            bar.inc(1);
+            match result {
+                Ok(edit) => {
+                    let changes = db.apply(&id, &edit, &who)?;
+                    append_history(&a.db, &changes)?;
+                    done += 1;
+                    if done % 20 == 0 {
+                        db.save(&a.db)?;
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("{id}: {e:#}");
                 }
             }
-            Err(e) => {
-                failed += 1;
-                eprintln!("{id}: {e:#}");
-            }
         }
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
     db.save(&a.db)?;
-    let (pt, ct) = client.tokens.get();
+    let (pt, ct) = (
+        client
+            .prompt_tokens
+            .load(std::sync::atomic::Ordering::Relaxed),
+        client
+            .completion_tokens
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
     println!(
         "{} {done} latents, skipped {skipped}, failed {failed} (no score / explanation written for failures) → {}\n\
          tokens: {pt} prompt + {ct} completion ({} replies from the cache in {})",
         if score { "scored" } else { "explained" },
         a.db.display(),
-        client.cached.get(),
+        client.cached.load(std::sync::atomic::Ordering::Relaxed),
         cache_dir.display()
     );
     Ok(())

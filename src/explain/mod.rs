@@ -28,9 +28,10 @@ pub struct LlmClient {
     cache: Option<std::path::PathBuf>,
     retries: u32,
     /// Prompt and completion tokens the server reported, over calls that were not cached.
-    pub tokens: std::cell::Cell<(u64, u64)>,
+    pub prompt_tokens: std::sync::atomic::AtomicU64,
+    pub completion_tokens: std::sync::atomic::AtomicU64,
     /// Calls answered from the cache.
-    pub cached: std::cell::Cell<u64>,
+    pub cached: std::sync::atomic::AtomicU64,
 }
 
 impl LlmClient {
@@ -47,7 +48,8 @@ impl LlmClient {
             api_key,
             cache: None,
             retries: 3,
-            tokens: Default::default(),
+            prompt_tokens: Default::default(),
+            completion_tokens: Default::default(),
             cached: Default::default(),
         }
     }
@@ -81,7 +83,8 @@ impl LlmClient {
                     .pointer("/choices/0/message/content")
                     .and_then(Value::as_str)
                 {
-                    self.cached.set(self.cached.get() + 1);
+                    self.cached
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return Ok(c.to_string());
                 }
             }
@@ -113,14 +116,15 @@ impl LlmClient {
                 Err(e) => bail!("{}: {e}", self.url),
             }
         };
-        let (p, c) = self.tokens.get();
         let u = |k: &str| {
             v.pointer(&format!("/usage/{k}"))
                 .and_then(Value::as_u64)
                 .unwrap_or(0)
         };
-        self.tokens
-            .set((p + u("prompt_tokens"), c + u("completion_tokens")));
+        self.prompt_tokens
+            .fetch_add(u("prompt_tokens"), std::sync::atomic::Ordering::Relaxed);
+        self.completion_tokens
+            .fetch_add(u("completion_tokens"), std::sync::atomic::Ordering::Relaxed);
         if let Some(f) = &cache {
             if let Some(dir) = f.parent() {
                 let _ = std::fs::create_dir_all(dir);
