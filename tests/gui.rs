@@ -456,6 +456,10 @@ fn compare_two_candidates_side_by_side() {
     assert!(rows
         .iter()
         .all(|r| r.explained_variance.is_some() && r.ce_loss_recovered.is_some()));
+    assert!(rows
+        .iter()
+        .all(|r| r.l0t.iter().all(Option::is_some) && r.specific.iter().all(Option::is_some)));
+    h.get_by_label("L0,t per domain");
     h.get_by_label("L0 vs explained variance (up and left is better)");
     h.get_by_label("Prompt to compare").click();
     h.get_by_label("Prompt to compare")

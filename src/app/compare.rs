@@ -26,6 +26,9 @@ pub struct CandidateRow {
     /// From `safe-sail evaluate`.
     pub explained_variance: Option<f64>,
     pub ce_loss_recovered: Option<f64>,
+    /// Safe-SAIL L0,t and specific latents per domain, from `safe-sail evaluate`.
+    pub l0t: [Option<f64>; 4],
+    pub specific: [Option<f64>; 4],
 }
 
 /// The candidates' rows from their SAEs, feature stores and neuron databases.
@@ -88,6 +91,8 @@ pub fn candidate_rows(
                 domains,
                 explained_variance: num("explained_variance"),
                 ce_loss_recovered: num("ce_loss_recovered"),
+                l0t: SAFETY_DOMAINS.map(|d| num(&format!("l0t_{d}"))),
+                specific: SAFETY_DOMAINS.map(|d| num(&format!("specific_{d}"))),
             }
         })
         .collect()
@@ -154,7 +159,7 @@ impl Compare {
             TableBuilder::new(ui)
                 .striped(true)
                 .column(Column::auto().at_least(180.0))
-                .columns(Column::auto().at_least(60.0), headers.len() + 2)
+                .columns(Column::auto().at_least(60.0), headers.len() + 4)
                 .header(22.0, |mut h| {
                     h.col(|ui| {
                         ui.strong("Candidate");
@@ -180,6 +185,12 @@ impl Compare {
                     }
                     h.col(|ui| {
                         ui.strong("EV · CE rec.");
+                    });
+                    h.col(|ui| {
+                        ui.strong("L0,t per domain");
+                    });
+                    h.col(|ui| {
+                        ui.strong("Specific per domain");
                     });
                 })
                 .body(|mut body| {
@@ -213,6 +224,21 @@ impl Compare {
                                     ui.label(RichText::new("— (evaluate)").weak());
                                 }
                             });
+                            let per_domain = |v: &[Option<f64>; 4]| -> String {
+                                if v.iter().all(Option::is_none) {
+                                    return "—".into();
+                                }
+                                v.iter()
+                                    .map(|x| x.map_or("—".into(), |x| format!("{x:.0}")))
+                                    .collect::<Vec<_>>()
+                                    .join(" / ")
+                            };
+                            row.col(|ui| {
+                                ui.label(per_domain(&r.l0t));
+                            });
+                            row.col(|ui| {
+                                ui.label(per_domain(&r.specific));
+                            });
                         });
                     }
                 });
@@ -225,7 +251,7 @@ impl Compare {
             };
         }
         ui.label(
-            RichText::new("L0, dead and dense come from each SAE's feature store; safety neurons per domain (pornography, politics, violence, terror) and the mean score from the neuron database.")
+            RichText::new("L0, dead and dense come from each SAE's feature store (else its evaluation); EV, CE recovered, L0,t and specific latents from `safe-sail evaluate`; safety neurons per domain and the mean score from the neuron database. Per-domain columns: pornography / politics / violence / terror.")
                 .small()
                 .weak(),
         );
