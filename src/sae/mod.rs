@@ -2,6 +2,7 @@
 //! ReLU, TopK and JumpReLU activations.
 
 pub mod load;
+pub mod train;
 
 use crate::hooks::HookPoint;
 use anyhow::{bail, Context, Result};
