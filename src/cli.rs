@@ -117,6 +117,37 @@ enum Command {
     /// Score explanations by simulation (token or Safe-SAIL segment level) against held-out
     /// examples; the Pearson correlation becomes the neuron's correlation_score.
     Score(LlmArgs),
+    /// Train TopK SAE candidates (every width × k) on a model's activations at hook points,
+    /// sharing one forward pass; each is written in SAELens format with a training.json.
+    TrainSae {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, required = true)]
+        corpus: Vec<PathBuf>,
+        /// Hook points, comma-separated (e.g. blocks.1.hook_mlp_out,blocks.2.hook_mlp_out).
+        #[arg(long)]
+        hook: String,
+        /// Widths, comma-separated.
+        #[arg(long, default_value = "1024")]
+        widths: String,
+        /// TopK k values, comma-separated.
+        #[arg(long, default_value = "32")]
+        k: String,
+        /// Tokens to train on.
+        #[arg(long, default_value_t = 1_000_000)]
+        tokens: u64,
+        /// Tokens per optimisation step.
+        #[arg(long, default_value_t = 1024)]
+        batch_tokens: usize,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 64)]
+        context: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The neuron database: import / export Safe-SAIL JSON, show and set records.
     #[command(subcommand)]
     Db(DbCommand),
@@ -421,6 +452,31 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench(a),
         Command::Db(c) => db_command(c),
         Command::Collect(a) => collect(a),
+        Command::TrainSae {
+            model,
+            corpus,
+            hook,
+            widths,
+            k,
+            tokens,
+            batch_tokens,
+            lr,
+            context,
+            seed,
+            out,
+        } => train_sae(
+            &model,
+            &corpus,
+            &hook,
+            &widths,
+            &k,
+            tokens,
+            batch_tokens,
+            lr,
+            context,
+            seed,
+            &out,
+        ),
         Command::Explain(a) => explain_or_score(a, false),
         Command::Score(a) => explain_or_score(a, true),
         Command::Evaluate {
@@ -1368,6 +1424,159 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
         client.cached.load(std::sync::atomic::Ordering::Relaxed),
         cache_dir.display()
     );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_sae(
+    m: &ModelArgs,
+    corpus: &[PathBuf],
+    hooks: &str,
+    widths: &str,
+    ks: &str,
+    tokens: u64,
+    batch_tokens: usize,
+    lr: f64,
+    context: usize,
+    seed: u64,
+    out: &Path,
+) -> Result<()> {
+    use safe_sail::sae::train::{save_saelens, TopKTrainer, TrainConfig};
+    let list = |s: &str, what: &str| -> Result<Vec<usize>> {
+        s.split(',')
+            .map(|x| {
+                x.trim()
+                    .parse::<usize>()
+                    .with_context(|| format!("--{what}: `{x}` is not a number"))
+            })
+            .collect()
+    };
+    let hooks: Vec<HookPoint> = hooks
+        .split(',')
+        .map(|h| h.trim().parse())
+        .collect::<Result<_>>()?;
+    let (widths, ks) = (list(widths, "widths")?, list(ks, "k")?);
+    for f in corpus {
+        if !f.exists() {
+            bail!("corpus file {} does not exist", f.display());
+        }
+    }
+    let model = load_model(m)?;
+    for h in &hooks {
+        model.hook_width(*h)?;
+    }
+    // Activations of every hook, gathered by one forward pass per batch of contexts.
+    let spec = safe_sail::store::corpus::CorpusSpec {
+        files: corpus.to_vec(),
+        text_field: "text".into(),
+        messages_field: None,
+    };
+    let mut contexts: Vec<Vec<u32>> = vec![];
+    let mut n = 0u64;
+    spec.for_each(|d| {
+        if n >= tokens {
+            return Ok(());
+        }
+        if let safe_sail::store::corpus::DocBody::Text(t) = d.body {
+            for c in model.tok.encode_ids(&t, true)?.chunks(context) {
+                n += c.len() as u64;
+                contexts.push(c.to_vec());
+            }
+        }
+        Ok(())
+    })?;
+    if contexts.is_empty() {
+        bail!("the corpus holds no usable document");
+    }
+    // Shuffle contexts (seeded), so steps mix documents.
+    let mut state = seed ^ 0x5851f42d4c957f2d;
+    for i in (1..contexts.len()).rev() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        contexts.swap(i, (state >> 33) as usize % (i + 1));
+    }
+    let start = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(n);
+    let mut trainers: Vec<(HookPoint, usize, usize, TopKTrainer, Vec<f32>)> = vec![];
+    let mut seen = 0u64;
+    let mut buffer: Vec<Vec<f32>> = vec![vec![]; hooks.len()];
+    for batch in contexts.chunks(8) {
+        let mut cap = safe_sail::capture::Capture::new(hooks.iter().copied());
+        let last = cap.deepest_layer().unwrap_or(0);
+        model.run_batch(
+            batch,
+            0,
+            &mut cap,
+            safe_sail::model::ForwardOpts {
+                stop_after_layer: Some(last),
+            },
+        )?;
+        for (hi, h) in hooks.iter().enumerate() {
+            let x = cap.acts[h].to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+            let (_, t, d) = x.dims3()?;
+            let v = x.flatten_all()?.to_vec1::<f32>()?;
+            for (ci, c) in batch.iter().enumerate() {
+                buffer[hi].extend_from_slice(&v[ci * t * d..(ci * t + c.len()) * d]);
+            }
+        }
+        seen += batch.iter().map(|c| c.len() as u64).sum::<u64>();
+        bar.set_position(seen);
+        // Train on every full batch of buffered tokens.
+        for (hi, h) in hooks.iter().enumerate() {
+            let d = model.hook_width(*h)?;
+            while buffer[hi].len() >= batch_tokens * d {
+                let chunk: Vec<f32> = buffer[hi].drain(..batch_tokens * d).collect();
+                let x = Tensor::from_vec(chunk, (batch_tokens, d), model.net.device())?;
+                if !trainers.iter().any(|t| t.0 == *h) {
+                    for &w in &widths {
+                        for &k in &ks {
+                            let cfg = TrainConfig {
+                                d_in: d,
+                                d_sae: w,
+                                k,
+                                lr,
+                                warmup_steps: 100,
+                                seed,
+                            };
+                            trainers.push((*h, w, k, TopKTrainer::new(cfg, &x)?, vec![]));
+                        }
+                    }
+                }
+                for t in trainers.iter_mut().filter(|t| t.0 == *h) {
+                    let loss = t.3.train_step(&x)?;
+                    t.4.push(loss);
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if trainers.is_empty() {
+        bail!("not enough tokens for one step of {batch_tokens} tokens");
+    }
+    for (h, w, k, t, losses) in &trainers {
+        let dir = out.join(format!(
+            "{}-w{w}-k{k}",
+            h.to_string().replace("blocks.", "L").replace(".hook_", "-")
+        ));
+        let sae = t.to_sae(*h)?;
+        save_saelens(&sae, &dir, &m.model)?;
+        let info = serde_json::json!({
+            "hook": h.to_string(), "width": w, "k": k, "architecture": "topk", "lr": lr, "batch_tokens": batch_tokens,
+            "steps": t.step, "tokens_seen": t.step * batch_tokens, "loss_curve": losses,
+            "wall_seconds": start.elapsed().as_secs_f64(), "seed": seed,
+        });
+        safe_sail::fsutil::write_atomic(
+            &dir.join("training.json"),
+            serde_json::to_string_pretty(&info)?.as_bytes(),
+        )?;
+        println!(
+            "{h} width {w} k {k}: {} steps, final loss {:.5} → {}",
+            t.step,
+            losses.last().unwrap_or(&f32::NAN),
+            dir.display()
+        );
+    }
     Ok(())
 }
 
