@@ -158,6 +158,44 @@ impl TopKTrainer {
     }
 }
 
+/// Writes a trained TopK SAE in SAELens format (`cfg.json` + `sae_weights.safetensors`), so
+/// SAELens and every loader here read it.
+pub fn save_saelens(sae: &Sae, dir: &std::path::Path, model_name: &str) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let k = match sae.activation {
+        Activation::TopK(k) => k,
+        _ => bail!("only TopK SAEs are trained here"),
+    };
+    let cfg = serde_json::json!({
+        "architecture": "topk", "d_in": sae.d_in(), "d_sae": sae.d_sae(), "k": k,
+        "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": true, "normalize_activations": "none",
+        "rescale_acts_by_decoder_norm": false,
+        "metadata": {"model_name": model_name, "hook_name": sae.hook().to_string(), "hook_head_index": null,
+                     "prepend_bos": true, "sae_lens_training_version": null, "trained_by": "safe-sail train-sae"},
+    });
+    crate::fsutil::write_atomic(
+        &dir.join("cfg.json"),
+        serde_json::to_string_pretty(&cfg)?.as_bytes(),
+    )?;
+    let cpu = |t: &Tensor| -> Result<Tensor> {
+        Ok(t.to_dtype(DType::F32)?
+            .to_device(&Device::Cpu)?
+            .contiguous()?)
+    };
+    let mut m = std::collections::HashMap::new();
+    m.insert("W_enc".to_string(), cpu(&sae.w_enc)?);
+    m.insert("b_enc".to_string(), cpu(&sae.b_enc)?);
+    m.insert(
+        "W_dec".to_string(),
+        cpu(sae.w_dec.as_ref().expect("trained SAEs have a decoder"))?,
+    );
+    m.insert(
+        "b_dec".to_string(),
+        cpu(sae.b_dec.as_ref().expect("trained SAEs have b_dec"))?,
+    );
+    crate::tensor_util::save_safetensors_atomic(&m, &dir.join("sae_weights.safetensors"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,42 +256,4 @@ mod tests {
             "recovered {recovered} of {n_true} directions"
         );
     }
-}
-
-/// Writes a trained TopK SAE in SAELens format (`cfg.json` + `sae_weights.safetensors`), so
-/// SAELens and every loader here read it.
-pub fn save_saelens(sae: &Sae, dir: &std::path::Path, model_name: &str) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let k = match sae.activation {
-        Activation::TopK(k) => k,
-        _ => bail!("only TopK SAEs are trained here"),
-    };
-    let cfg = serde_json::json!({
-        "architecture": "topk", "d_in": sae.d_in(), "d_sae": sae.d_sae(), "k": k,
-        "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": true, "normalize_activations": "none",
-        "rescale_acts_by_decoder_norm": false,
-        "metadata": {"model_name": model_name, "hook_name": sae.hook().to_string(), "hook_head_index": null,
-                     "prepend_bos": true, "sae_lens_training_version": null, "trained_by": "safe-sail train-sae"},
-    });
-    crate::fsutil::write_atomic(
-        &dir.join("cfg.json"),
-        serde_json::to_string_pretty(&cfg)?.as_bytes(),
-    )?;
-    let cpu = |t: &Tensor| -> Result<Tensor> {
-        Ok(t.to_dtype(DType::F32)?
-            .to_device(&Device::Cpu)?
-            .contiguous()?)
-    };
-    let mut m = std::collections::HashMap::new();
-    m.insert("W_enc".to_string(), cpu(&sae.w_enc)?);
-    m.insert("b_enc".to_string(), cpu(&sae.b_enc)?);
-    m.insert(
-        "W_dec".to_string(),
-        cpu(sae.w_dec.as_ref().expect("trained SAEs have a decoder"))?,
-    );
-    m.insert(
-        "b_dec".to_string(),
-        cpu(sae.b_dec.as_ref().expect("trained SAEs have b_dec"))?,
-    );
-    crate::tensor_util::save_safetensors_atomic(&m, &dir.join("sae_weights.safetensors"))
 }
