@@ -227,7 +227,7 @@ impl Sae {
 }
 
 /// TopK then ReLU on each row of `pre` (`[n, d]`), without a full sort.
-fn topk_relu(pre: &Tensor, k: usize) -> Result<Tensor> {
+pub(crate) fn topk_relu(pre: &Tensor, k: usize) -> Result<Tensor> {
     let (n, d) = pre.dims2()?;
     let device = pre.device().clone();
     let mut data = pre

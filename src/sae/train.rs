@@ -33,28 +33,10 @@ pub struct TopKTrainer {
     pub step: usize,
 }
 
-/// The TopK mask of pre-activations (1 where a latent is among the k largest and > 0).
+/// The TopK mask of pre-activations (1 where a latent is among the k largest and > 0), from
+/// the same selection the SAE's encoder uses.
 fn topk_mask(pre: &Tensor, k: usize) -> Result<Tensor> {
-    let (n, d) = pre.dims2()?;
-    let mut v = pre
-        .to_device(&Device::Cpu)?
-        .to_dtype(DType::F32)?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
-    for row in v.chunks_mut(d) {
-        let mut sorted: Vec<f32> = row.to_vec();
-        let kth = if k < d {
-            *sorted
-                .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a))
-                .1
-        } else {
-            f32::NEG_INFINITY
-        };
-        for x in row.iter_mut() {
-            *x = if *x >= kth && *x > 0.0 { 1.0 } else { 0.0 };
-        }
-    }
-    Ok(Tensor::from_vec(v, (n, d), pre.device())?)
+    Ok(super::topk_relu(pre, k)?.gt(0.0)?.to_dtype(DType::F32)?)
 }
 
 impl TopKTrainer {

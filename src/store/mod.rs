@@ -116,6 +116,14 @@ fn list_col(name: &str, rows: impl Iterator<Item = Series>) -> Column {
     Series::new(name.into(), v).into_column()
 }
 
+/// The values of a string series (nulls as "").
+fn str_list(s: &Series) -> Result<Vec<String>> {
+    let ca = s.str()?;
+    Ok((0..ca.len())
+        .map(|i| ca.get(i).unwrap_or("").to_string())
+        .collect())
+}
+
 /// Writes a data frame as Parquet atomically.
 fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     crate::fsutil::write_atomic_with(path, |f| {
@@ -287,12 +295,7 @@ impl Store {
         };
         let to_f32 =
             |s: &Series| -> Result<Vec<f32>> { Ok(s.f32()?.into_no_null_iter().collect()) };
-        let to_str = |s: &Series| -> Result<Vec<String>> {
-            let ca = s.str()?;
-            Ok((0..ca.len())
-                .map(|i| ca.get(i).unwrap_or("").to_string())
-                .collect())
-        };
+        let to_str = str_list;
         let latents = u32s(&df, "latent")?;
         let (count, density, mean, max, q3, q4) = (
             u64s(&df, "count")?,
@@ -389,12 +392,7 @@ impl Store {
             doc.u64()?,
             maxa.f32()?,
         );
-        let strs = |s: Series| -> Result<Vec<String>> {
-            let ca = s.str()?.clone();
-            Ok((0..ca.len())
-                .map(|i| ca.get(i).unwrap_or("").to_string())
-                .collect())
-        };
+        let strs = |s: Series| str_list(&s);
         let mut out = Vec::with_capacity(len);
         for i in 0..df.height() {
             out.push(ExampleRow {
