@@ -64,6 +64,9 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         pairs: usize,
     },
+    /// Train the sample workspace's language model on a corpus from make-corpus: a byte-level BPE
+    /// tokenizer and a small Qwen2, saved as a Hugging Face folder with a training.json report.
+    TrainLm(TrainLmArgs),
     /// Collect feature stores: statistics, top and quantile examples, promoted tokens for every
     /// latent of each SAE over a corpus.
     Collect(CollectArgs),
@@ -168,6 +171,38 @@ enum Command {
     BenchCollect(BenchCollectArgs),
     /// Measure tokens/s of "forward to layer L + SAE encode" on a Qwen2.5-0.5B-sized random model.
     Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct TrainLmArgs {
+    /// corpus.jsonl written by `safe-sail make-corpus`.
+    #[arg(long)]
+    corpus: PathBuf,
+    /// Output model folder.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 4096)]
+    vocab: usize,
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    #[arg(long, default_value_t = 2)]
+    kv_heads: usize,
+    #[arg(long, default_value_t = 384)]
+    intermediate: usize,
+    #[arg(long, default_value_t = 128)]
+    seq_len: usize,
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    #[arg(long, default_value_t = 1000)]
+    steps: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Subcommand)]
@@ -535,6 +570,7 @@ pub fn main() -> ExitCode {
             seed,
             pairs,
         } => make_corpus(&out, docs, seed, pairs),
+        Command::TrainLm(a) => train_lm(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -1763,6 +1799,133 @@ fn make_corpus(out: &Path, docs: usize, seed: u64, pairs: usize) -> Result<()> {
         p.len(),
         out.display()
     );
+    Ok(())
+}
+
+fn train_lm(a: TrainLmArgs) -> Result<()> {
+    use safe_sail::sample::{corpus::Doc, lm};
+    let text = std::fs::read_to_string(&a.corpus)
+        .with_context(|| format!("cannot read {}", a.corpus.display()))?;
+    let docs: Vec<Doc> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| {
+                format!(
+                    "{} line {}: not a corpus document",
+                    a.corpus.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
+    if docs.is_empty() {
+        bail!("{} holds no document", a.corpus.display());
+    }
+    let start = std::time::Instant::now();
+    let texts: Vec<String> = docs.iter().map(lm::training_text).collect();
+    lm::train_tokenizer(&texts, a.vocab, &a.out)?;
+    let tok = tokenizers::Tokenizer::from_file(a.out.join("tokenizer.json"))
+        .map_err(|e| anyhow::anyhow!("cannot reload the tokenizer: {e}"))?;
+    let heldout_every = 50;
+    let (train, held) = lm::token_streams(&tok, &docs, heldout_every)?;
+    println!(
+        "tokenizer: {} tokens; corpus: {} training / {} held-out tokens ({:.0} s)",
+        tok.get_vocab_size(true),
+        train.len(),
+        held.len(),
+        start.elapsed().as_secs_f64()
+    );
+    let cfg = lm::LmConfig {
+        vocab_size: tok.get_vocab_size(true),
+        hidden_size: a.hidden,
+        num_hidden_layers: a.layers,
+        num_attention_heads: a.heads,
+        num_key_value_heads: a.kv_heads,
+        intermediate_size: a.intermediate,
+        max_position_embeddings: 2 * a.seq_len,
+        rope_theta: 10000.0,
+        rms_norm_eps: 1e-6,
+    };
+    println!("model: {} parameters", cfg.parameters());
+    let device = Device::Cpu;
+    let model = lm::TinyLm::new(cfg, a.seed, &device)?;
+    let opts = lm::LmTrainOpts {
+        seq_len: a.seq_len,
+        batch: a.batch,
+        steps: a.steps,
+        lr: a.lr,
+        warmup: (a.steps / 20).max(1),
+        seed: a.seed,
+        heldout_every,
+    };
+    let bar = indicatif::ProgressBar::new(a.steps as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}",
+        )
+        .expect("valid template"),
+    );
+    let mut smooth = f32::NAN;
+    let report = lm::train_lm(&model, &train, &held, &opts, |_, l| {
+        smooth = if smooth.is_nan() {
+            l
+        } else {
+            0.95 * smooth + 0.05 * l
+        };
+        bar.set_message(format!("loss {smooth:.3}"));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    let ids = |t: &str| tok.token_to_id(t).expect("special token");
+    model.save(
+        &a.out,
+        [ids("<|endoftext|>"), ids("<|im_start|>"), ids("<|im_end|>")],
+    )?;
+    // Samples from the saved folder, through the engine, show what the model learned.
+    let engine = Model::load_dir(&a.out, &device, DType::F32)?;
+    let mut samples = vec![];
+    for (prompt, chat) in [
+        ("The election", false),
+        ("Police said the attack", false),
+        ("To make the sauce,", false),
+        ("警方表示", false),
+        ("How do I stay safe online?", true),
+        ("如何准备面试？", true),
+    ] {
+        let p = engine.tokenize_prompt(&PromptSpec {
+            text: prompt.into(),
+            chat,
+            system: None,
+            truncate: false,
+        })?;
+        let pids: Vec<u32> = p.iter().map(|t| t.id).collect();
+        let opts = GenerateOpts {
+            max_new_tokens: 40,
+            ..Default::default()
+        };
+        let out = engine.generate(&pids, &opts, &mut NoHooks, |_| Flow::Continue)?;
+        samples.push(serde_json::json!({"prompt": prompt, "chat": chat,
+            "greedy": engine.tok.decode(&out, true)?}));
+    }
+    let mut json = serde_json::to_value(&report)?;
+    json["samples"] = serde_json::Value::Array(samples.clone());
+    json["wall_seconds_total"] = start.elapsed().as_secs_f64().into();
+    safe_sail::fsutil::write_atomic(
+        &a.out.join("training.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    println!(
+        "held-out loss {:.3} nats/token (unigram baseline {:.3}) after {} steps, {:.0} s; saved to {}",
+        report.heldout_loss,
+        report.unigram_loss,
+        a.steps,
+        start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    for s in samples {
+        println!("  {} → {}", s["prompt"], s["greedy"]);
+    }
     Ok(())
 }
 

@@ -1,3 +1,4 @@
 //! The bundled sample workspace: its generated corpus (and, later, its trained model and SAEs).
 
 pub mod corpus;
+pub mod lm;
