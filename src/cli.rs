@@ -415,9 +415,20 @@ struct LlmArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-    /// score: `segment` (Safe-SAIL) or `token`.
+    /// score: `segment` (Safe-SAIL), `token`, or `both` (segment score into the database, the
+    /// token-level score beside it, and the simulator cost of each method compared).
     #[arg(long, default_value = "segment")]
     unit: String,
+    /// score: held-out contexts where the latent does not fire, added per latent (found by
+    /// running the store's model and SAE over other latents' examples; 0 = none).
+    #[arg(long, default_value_t = 3)]
+    non_activating: usize,
+    /// score: the model for the non-activating contexts (default: the one the store names).
+    #[arg(long)]
+    model: Option<String>,
+    /// score: the SAE for the non-activating contexts (default: the one the store names).
+    #[arg(long)]
+    sae: Option<String>,
 }
 
 #[derive(Args)]
@@ -1269,6 +1280,30 @@ fn parse_latents(spec: Option<&str>, store: &safe_sail::store::Store) -> Result<
     Ok(out)
 }
 
+/// The non-activating pool for `score`: the store's model and SAE (or --model / --sae) over up
+/// to 256 example contexts of the store's latents.
+fn non_activating_pool(
+    a: &LlmArgs,
+    store: &safe_sail::store::Store,
+) -> Result<safe_sail::explain::NonActivatingPool> {
+    let model = Model::load(
+        a.model.as_deref().unwrap_or(&store.meta.model),
+        &Device::Cpu,
+        DType::F32,
+    )?;
+    let sae = load_sae(
+        &a.sae.as_deref().unwrap_or(&store.meta.sae).parse()?,
+        &Device::Cpu,
+    )?;
+    // Every few latents' strongest example, spread over the SAE.
+    let mut rows = vec![];
+    let step = (store.features.len() / 256).max(1);
+    for f in store.features.iter().step_by(step) {
+        rows.extend(store.examples(f.latent).iter().take(1).cloned());
+    }
+    safe_sail::explain::NonActivatingPool::build(&model, &sae, &rows, 256)
+}
+
 fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
     use safe_sail::db::editable::{append_history, Edit, EditableDb};
     use safe_sail::explain::{
@@ -1276,11 +1311,18 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
     };
     let store = safe_sail::store::Store::open(&a.store)?;
     let layer: HookPoint = store.meta.hook.parse()?;
-    let unit = match a.unit.as_str() {
-        "segment" => Unit::Segment,
-        "token" => Unit::Token,
-        other => bail!("--unit `{other}`: segment or token"),
+    // The first unit's score goes into the database.
+    let units = match a.unit.as_str() {
+        "segment" => vec![Unit::Segment],
+        "token" => vec![Unit::Token],
+        "both" => vec![Unit::Segment, Unit::Token],
+        other => bail!("--unit `{other}`: segment, token or both"),
     };
+    let method = |u: Unit| match u {
+        Unit::Segment => "segment-simulation",
+        Unit::Token => "token-simulation",
+    };
+    let spent = std::sync::Mutex::new(vec![safe_sail::explain::Usage::default(); units.len()]);
     let cache_dir = a.db.with_extension("llm-cache");
     let client = LlmClient::new(
         &a.endpoint,
@@ -1340,46 +1382,66 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
             }
         }
     }
+    // Contexts where a latent does not fire, for the held-out mix.
+    let pool = if score && a.non_activating > 0 && !tasks.is_empty() {
+        match non_activating_pool(&a, &store) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("note: no non-activating held-out examples ({e:#}); give --model / --sae to add them");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let work = |l: u32, id: &str, expl: Option<&str>| -> Result<Edit> {
         let f = store.feature(l).context("no statistics")?;
         let ex = store.examples(l);
         if let Some(expl) = expl {
-            // Held out from the explainer: the quantile-sampled examples, then the top ones it did not see.
-            let held: Vec<&safe_sail::store::ExampleRow> = ex
-                .iter()
-                .filter(|e| e.kind == "quantile")
-                .chain(ex.iter().filter(|e| e.kind == "top").skip(a.examples))
-                .take(a.examples)
-                .collect();
-            let (mut truth, mut pred) = (vec![], vec![]);
-            let mut errors = vec![];
-            for e in held {
-                match simulate(&client, expl, e, f.max_act, unit) {
-                    Ok((t, p)) => {
-                        truth.extend(t);
-                        pred.extend(p);
+            let zeros = pool
+                .as_ref()
+                .map(|p| p.pick(l, a.non_activating))
+                .unwrap_or_default();
+            let (held, mix) =
+                safe_sail::explain::held_out_examples(&ex, a.examples, a.examples, zeros);
+            let mut scores = vec![];
+            for (ui, &unit) in units.iter().enumerate() {
+                let (mut truth, mut pred) = (vec![], vec![]);
+                let mut errors = vec![];
+                for e in &held {
+                    match simulate(&client, expl, e, f.max_act, unit) {
+                        Ok((t, p, used)) => {
+                            truth.extend(t);
+                            pred.extend(p);
+                            spent.lock().expect("no panics while held")[ui] += used;
+                        }
+                        Err(err) => errors.push(format!("{err:#}")),
                     }
-                    Err(err) => errors.push(format!("{err:#}")),
+                }
+                // An example whose simulation failed leaves the score undefined, not partial.
+                if let Some(err) = errors.first() {
+                    bail!("no score for {id}: {err}");
+                }
+                match pearson(&truth, &pred) {
+                    Some(r) => scores.push((unit, r, truth.len())),
+                    None => bail!("no score for {id}: constant truth or prediction"),
                 }
             }
-            match pearson(&truth, &pred) {
-                Some(r) => Ok(Edit {
-                    score: Some(r),
-                    score_source: Some(serde_json::json!({
-                        "method": if unit == Unit::Segment { "segment-simulation" } else { "token-simulation" },
-                        "simulator": a.llm, "prompt_version": safe_sail::explain::PROMPT_VERSION,
-                        "units": truth.len(), "held_out": "quantile-sampled examples, then top examples the explainer did not see",
-                        "date": today,
-                    })),
-                    ..Default::default()
-                }),
-                None => bail!(
-                    "no score for {id}: {}",
-                    errors
-                        .first()
-                        .map_or("constant truth or prediction", String::as_str)
-                ),
+            let (unit, r, n_units) = scores[0];
+            let mut source = serde_json::json!({
+                "method": method(unit), "simulator": a.llm,
+                "prompt_version": safe_sail::explain::PROMPT_VERSION, "units": n_units,
+                "held_out": mix, "date": today,
+            });
+            for (u, r, n) in &scores[1..] {
+                source[format!("{}_score", method(*u).replace('-', "_"))] = (*r).into();
+                source[format!("{}_units", method(*u).replace('-', "_"))] = (*n).into();
             }
+            Ok(Edit {
+                score: Some(r),
+                score_source: Some(source),
+                ..Default::default()
+            })
         } else {
             let reply = if a.llm == "baseline" {
                 safe_sail::explain::baseline_explanation(&ex)
@@ -1452,6 +1514,27 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
             .completion_tokens
             .load(std::sync::atomic::Ordering::Relaxed),
     );
+    if score {
+        let spent = spent.into_inner().expect("no panics while held");
+        for (u, used) in units.iter().zip(&spent) {
+            let (n, what) = used.cost();
+            println!("simulator cost, {}: {n} {what}", method(*u));
+        }
+        if let [seg, tok] = spent.as_slice() {
+            let (s, what) = seg.cost();
+            let (t, _) = if what == "tokens" {
+                tok.cost()
+            } else {
+                (tok.chars, "characters")
+            };
+            if t > 0 {
+                println!(
+                    "segment-level simulation used {:.0}% fewer {what} than token-level ({s} vs {t}; the Safe-SAIL paper reports 55%)",
+                    100.0 * (1.0 - s as f64 / t as f64)
+                );
+            }
+        }
+    }
     println!(
         "{} {done} latents, skipped {skipped}, failed {failed} (no score / explanation written for failures) → {}\n\
          tokens: {pt} prompt + {ct} completion ({} replies from the cache in {})",

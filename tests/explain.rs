@@ -172,8 +172,9 @@ fn explain_then_score_write_the_database() {
         Some("checked by hand")
     );
 
-    // Score at the segment level: up to 10 held-out examples per latent.
-    let (url, server) = mock_server(30);
+    // Score at the segment level: up to 10 held-out examples per latent, plus 3 where the
+    // latent does not fire (found by running the store's model and SAE).
+    let (url, server) = mock_server(60);
     let o = bin()
         .args([
             "score",
@@ -208,10 +209,47 @@ fn explain_then_score_write_the_database() {
         .map(|l| format!("1_{l}"))
         .find(|id| d.record(id).unwrap().correlation_score.is_some())
         .unwrap();
-    assert_eq!(
-        d.entries[&scored_id]["score_source"]["method"],
-        "segment-simulation"
+    let source = &d.entries[&scored_id]["score_source"];
+    assert_eq!(source["method"], "segment-simulation");
+    assert_eq!(source["held_out"]["non_activating"], 3, "{source}");
+    assert!(source["held_out"]["quantile"].as_u64().unwrap() > 0);
+
+    // Both methods on the same held-out examples: the segment score goes into the database, the
+    // token score beside it, and the run reports what each method cost the simulator.
+    let (url, server) = mock_server(200);
+    let o = bin()
+        .args(["score", "--store", &store.display().to_string()])
+        .args(["--db", &db.display().to_string(), "--latents", "0-2"])
+        .args(["--endpoint", &url, "--llm", "mock2", "--unit", "both"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    drop(server);
+    let cost = |m: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("simulator cost, {m}:")))
+            .unwrap_or_else(|| panic!("{out}"));
+        line.split_whitespace()
+            .rev()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (seg, tok) = (cost("segment-simulation"), cost("token-simulation"));
+    assert!(
+        seg > 0 && seg < tok,
+        "segments are fewer units than tokens: {seg} vs {tok}"
     );
+    assert!(out.contains("fewer characters than token-level"), "{out}");
+    let d = safe_sail::db::editable::EditableDb::load(&db).unwrap();
+    let source = &d.entries[&scored_id]["score_source"];
+    assert_eq!(source["method"], "segment-simulation");
+    let tok_score = source["token_simulation_score"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&tok_score));
+    assert!(source["token_simulation_units"].as_u64().unwrap() > source["units"].as_u64().unwrap());
 }
 
 #[test]

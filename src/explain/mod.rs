@@ -71,6 +71,25 @@ impl LlmClient {
 
     /// Sends messages (role, content) and returns the reply text.
     pub fn chat(&self, messages: &[(&str, String)]) -> Result<String> {
+        Ok(self.chat_with_usage(messages)?.0)
+    }
+
+    /// Like [`LlmClient::chat`], with what the call cost (also for replies from the cache,
+    /// whose stored body keeps the server's usage).
+    pub fn chat_with_usage(&self, messages: &[(&str, String)]) -> Result<(String, Usage)> {
+        let chars: u64 = messages.iter().map(|(_, c)| c.chars().count() as u64).sum();
+        let usage = |v: &Value, reply: &str| {
+            let u = |k: &str| {
+                v.pointer(&format!("/usage/{k}"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            };
+            Usage {
+                prompt_tokens: u("prompt_tokens"),
+                completion_tokens: u("completion_tokens"),
+                chars: chars + reply.chars().count() as u64,
+            }
+        };
         let body = json!({
             "model": self.model,
             "temperature": 0.0,
@@ -85,7 +104,7 @@ impl LlmClient {
                 {
                     self.cached
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return Ok(c.to_string());
+                    return Ok((c.to_string(), usage(&v, c)));
                 }
             }
         }
@@ -116,25 +135,160 @@ impl LlmClient {
                 Err(e) => bail!("{}: {e}", self.url),
             }
         };
-        let u = |k: &str| {
-            v.pointer(&format!("/usage/{k}"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        };
+        let used = usage(&v, "");
         self.prompt_tokens
-            .fetch_add(u("prompt_tokens"), std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(used.prompt_tokens, std::sync::atomic::Ordering::Relaxed);
         self.completion_tokens
-            .fetch_add(u("completion_tokens"), std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(used.completion_tokens, std::sync::atomic::Ordering::Relaxed);
         if let Some(f) = &cache {
             if let Some(dir) = f.parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
             let _ = crate::fsutil::write_atomic(f, v.to_string().as_bytes());
         }
-        v.pointer("/choices/0/message/content")
+        let reply = v
+            .pointer("/choices/0/message/content")
             .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| anyhow!("{}: the reply has no choices[0].message.content", self.url))
+            .ok_or_else(|| anyhow!("{}: the reply has no choices[0].message.content", self.url))?;
+        Ok((reply.to_string(), usage(&v, reply)))
+    }
+}
+
+/// What calls cost: the tokens the server reported and the characters sent and received (a
+/// server-independent measure, for servers that report no usage).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub chars: u64,
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, o: Usage) {
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+        self.chars += o.chars;
+    }
+}
+
+impl Usage {
+    /// Tokens when the server reported any, else characters.
+    pub fn cost(&self) -> (u64, &'static str) {
+        match self.prompt_tokens + self.completion_tokens {
+            0 => (self.chars, "characters"),
+            t => (t, "tokens"),
+        }
+    }
+}
+
+/// The held-out examples a latent is scored on, and how many of each kind. Held out from the
+/// explainer (which saw the first `shown` top examples and, at most, the same number of
+/// quantile-sampled ones): quantile-sampled examples first (they span the activation range),
+/// then top examples the explainer did not see, up to `n`; `non_activating` contexts where the
+/// latent does not fire at all come on top (see [`NonActivatingPool`]).
+pub fn held_out_examples(
+    ex: &[ExampleRow],
+    shown: usize,
+    n: usize,
+    non_activating: Vec<ExampleRow>,
+) -> (Vec<ExampleRow>, Value) {
+    // Quantile-sampled examples spread evenly over the bins when there are more than `n`.
+    let quantile: Vec<&ExampleRow> = ex.iter().filter(|e| e.kind == "quantile").collect();
+    let q = quantile.len().min(n);
+    let mut held: Vec<ExampleRow> = (0..q)
+        .map(|i| quantile[i * quantile.len() / q.max(1)].clone())
+        .collect();
+    held.extend(
+        ex.iter()
+            .filter(|e| e.kind == "top")
+            .skip(shown)
+            .take(n - q)
+            .cloned(),
+    );
+    let top = held.len() - q;
+    let z = non_activating.len();
+    held.extend(non_activating);
+    (
+        held,
+        json!({"quantile": q, "top_unseen": top, "non_activating": z}),
+    )
+}
+
+/// Contexts from a feature store with every latent's largest activation on them, to find
+/// held-out examples on which a latent does not fire (truth: all zeros).
+pub struct NonActivatingPool {
+    rows: Vec<ExampleRow>,
+    /// `[context][latent]` largest activation over the context.
+    max: Vec<Vec<f32>>,
+}
+
+impl NonActivatingPool {
+    /// Runs `model` + `sae` over up to `n` distinct example contexts of `ex_pool` (one forward
+    /// pass per batch, stopping at the SAE's layer).
+    pub fn build(
+        model: &crate::model::Model,
+        sae: &crate::sae::Sae,
+        ex_pool: &[ExampleRow],
+        n: usize,
+    ) -> Result<Self> {
+        let mut seen = std::collections::HashSet::new();
+        let rows: Vec<ExampleRow> = ex_pool
+            .iter()
+            .filter(|e| !e.token_ids.is_empty() && seen.insert((e.doc, e.offset)))
+            .take(n)
+            .cloned()
+            .collect();
+        let hook = sae.hook();
+        let mut max = Vec::with_capacity(rows.len());
+        for batch in rows.chunks(16) {
+            let seqs: Vec<Vec<u32>> = batch.iter().map(|e| e.token_ids.clone()).collect();
+            let mut cap = crate::capture::Capture::new([hook]);
+            model.run_batch(
+                &seqs,
+                0,
+                &mut cap,
+                crate::model::ForwardOpts {
+                    stop_after_layer: Some(hook.layer),
+                },
+            )?;
+            let acts = &cap.acts[&hook];
+            for (i, s) in seqs.iter().enumerate() {
+                let x = acts.get(i)?.narrow(0, 0, s.len())?;
+                let f = sae.encode(&x)?.max(0)?;
+                max.push(crate::tensor_util::to_vec_f32(&f)?);
+            }
+        }
+        Ok(Self { rows, max })
+    }
+
+    /// Up to `n` contexts (chosen by a hash of the latent, so reruns agree) where `latent` never
+    /// fires, with zero activations.
+    pub fn pick(&self, latent: u32, n: usize) -> Vec<ExampleRow> {
+        let len = self.rows.len().max(1);
+        let start = (latent as usize).wrapping_mul(2654435761) % len;
+        (0..self.rows.len())
+            .map(|i| (start + i) % len)
+            .filter(|&i| self.max[i].get(latent as usize).is_some_and(|m| *m <= 0.0))
+            .take(n)
+            .map(|i| {
+                let mut e = self.rows[i].clone();
+                e.latent = latent;
+                e.kind = "non-activating".into();
+                e.acts = vec![0.0; e.tokens.len()];
+                e.max_act = 0.0;
+                e
+            })
+            .collect()
+    }
+
+    /// Number of contexts in the pool.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
 }
 
@@ -293,7 +447,7 @@ pub fn simulate(
     e: &ExampleRow,
     max: f32,
     unit: Unit,
-) -> Result<(Vec<f64>, Vec<f64>)> {
+) -> Result<(Vec<f64>, Vec<f64>, Usage)> {
     let (units, truth): (Vec<String>, Vec<f64>) = match unit {
         Unit::Token => {
             let idx: Vec<usize> = (0..e.tokens.len())
@@ -341,7 +495,7 @@ pub fn simulate(
         ),
         ("user", format!("Explanation of the neuron: {explanation}\n\n{what}s:\n{listing}")),
     ];
-    let reply = client.chat(&messages)?;
+    let (reply, used) = client.chat_with_usage(&messages)?;
     let v = json_in(&reply)
         .ok_or_else(|| anyhow!("the simulator did not answer with JSON: {reply:?}"))?;
     let preds: Vec<f64> = v
@@ -361,7 +515,7 @@ pub fn simulate(
             truth.len()
         );
     }
-    Ok((truth, preds))
+    Ok((truth, preds, used))
 }
 
 #[cfg(test)]
