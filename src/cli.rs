@@ -1441,7 +1441,7 @@ fn train_sae(
     seed: u64,
     out: &Path,
 ) -> Result<()> {
-    use safe_sail::sae::train::{save_saelens, TopKTrainer, TrainConfig};
+    use safe_sail::sae::train::{save_saelens, Arch, TopKTrainer, TrainConfig};
     let list = |s: &str, what: &str| -> Result<Vec<usize>> {
         s.split(',')
             .map(|x| {
@@ -1532,12 +1532,10 @@ fn train_sae(
                     for &w in &widths {
                         for &k in &ks {
                             let cfg = TrainConfig {
-                                d_in: d,
-                                d_sae: w,
-                                k,
                                 lr,
                                 warmup_steps: 100,
                                 seed,
+                                ..TrainConfig::new(d, w, Arch::TopK { k })
                             };
                             trainers.push((*h, w, k, TopKTrainer::new(cfg, &x)?, vec![]));
                         }
@@ -1545,7 +1543,7 @@ fn train_sae(
                 }
                 for t in trainers.iter_mut().filter(|t| t.0 == *h) {
                     let loss = t.3.train_step(&x)?;
-                    t.4.push(loss);
+                    t.4.push(loss.loss);
                 }
             }
         }
