@@ -575,29 +575,22 @@ impl SaeTrainer {
 /// JumpReLU as `jumprelu` with a `threshold` tensor (SAELens ≥ 6).
 pub fn save_saelens(sae: &Sae, dir: &std::path::Path, model_name: &str) -> Result<()> {
     std::fs::create_dir_all(dir)?;
+    let architecture = match sae.activation {
+        Activation::TopK(_) => "topk",
+        Activation::Relu => "standard",
+        Activation::JumpRelu { relu: true } => "jumprelu",
+        Activation::JumpRelu { relu: false } => bail!("SAELens has no JumpReLU without the ReLU"),
+    };
     let mut cfg = serde_json::json!({
-        "d_in": sae.d_in(), "d_sae": sae.d_sae(),
+        "architecture": architecture, "d_in": sae.d_in(), "d_sae": sae.d_sae(),
         "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": true, "normalize_activations": "none",
         "reshape_activations": "none",
         "metadata": {"model_name": model_name, "hook_name": sae.hook().to_string(), "hook_head_index": null,
                      "prepend_bos": true, "sae_lens_training_version": null, "trained_by": "safe-sail train-sae"},
     });
-    let o = cfg.as_object_mut().expect("an object");
-    match sae.activation {
-        Activation::TopK(k) => {
-            o.insert("architecture".into(), "topk".into());
-            o.insert("k".into(), k.into());
-            o.insert("rescale_acts_by_decoder_norm".into(), false.into());
-        }
-        Activation::Relu => {
-            o.insert("architecture".into(), "standard".into());
-        }
-        Activation::JumpRelu { relu: true } => {
-            o.insert("architecture".into(), "jumprelu".into());
-        }
-        Activation::JumpRelu { relu: false } => {
-            bail!("SAELens has no JumpReLU without the ReLU")
-        }
+    if let Activation::TopK(k) = sae.activation {
+        cfg["k"] = k.into();
+        cfg["rescale_acts_by_decoder_norm"] = false.into();
     }
     crate::fsutil::write_atomic(
         &dir.join("cfg.json"),
