@@ -1760,7 +1760,7 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
                 };
                 let s = t.train_step(x)?;
                 c.history.loss_curve.push(s.loss);
-                if t.step % a.log_every == 0 || t.step == total_steps {
+                if t.step.is_multiple_of(a.log_every) || t.step == total_steps {
                     let h = &mut c.history;
                     h.step.push(t.step);
                     h.tokens_seen.push((t.step * a.batch_tokens) as u64);
@@ -1792,7 +1792,7 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
             }
             bar.set_message(msg);
             let stop = a.stop_after_steps == Some(step);
-            if stop || a.checkpoint_every.is_some_and(|e| step % e == 0) {
+            if stop || a.checkpoint_every.is_some_and(|e| step.is_multiple_of(e)) {
                 save_checkpoint(&cands, &buffers, step, next_context)?;
             }
             if stop {

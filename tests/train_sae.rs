@@ -285,6 +285,9 @@ fn resumed_run_matches_uninterrupted_run_bit_for_bit() {
         assert_eq!(ia["loss_curve"], ib["loss_curve"], "{n}");
         assert_eq!(ia["metrics"]["l0"], ib["metrics"]["l0"], "{n}");
         assert_eq!(ia["steps"], ib["steps"]);
-        assert!(ia["steps"].as_u64().unwrap() > 40, "the run goes well past the interruption");
+        assert!(
+            ia["steps"].as_u64().unwrap() > 40,
+            "the run goes well past the interruption"
+        );
     }
 }

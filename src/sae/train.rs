@@ -140,7 +140,7 @@ pub struct StepStats {
 /// starting from the mean; `None` if it does not converge within `max_iter` iterations (or
 /// turns non-finite).
 pub fn geometric_median(x: &[f32], d: usize, max_iter: usize, tol: f64) -> Option<Vec<f32>> {
-    if d == 0 || x.is_empty() || x.len() % d != 0 {
+    if d == 0 || x.is_empty() || !x.len().is_multiple_of(d) {
         return None;
     }
     let n = x.len() / d;
@@ -235,8 +235,8 @@ impl SaeTrainer {
             Arch::TopK { k } if k == 0 || k > cfg.d_sae => {
                 bail!("k must be between 1 and the width ({})", cfg.d_sae)
             }
-            Arch::Relu { l1 } if !(l1 >= 0.0) => bail!("the L1 coefficient must be ≥ 0"),
-            Arch::JumpRelu { l0_coeff } if !(l0_coeff >= 0.0) => {
+            Arch::Relu { l1 } if l1.is_nan() || l1 < 0.0 => bail!("the L1 coefficient must be ≥ 0"),
+            Arch::JumpRelu { l0_coeff } if l0_coeff.is_nan() || l0_coeff < 0.0 => {
                 bail!("the L0 coefficient must be ≥ 0")
             }
             _ => {}
@@ -287,7 +287,7 @@ impl SaeTrainer {
         if matches!(cfg.arch, Arch::JumpRelu { .. }) {
             let eps = *cfg.bandwidth.get_or_insert(0.05 * typical);
             let th = *cfg.init_threshold.get_or_insert(eps);
-            if !(eps > 0.0 && th > 0.0) {
+            if eps.is_nan() || th.is_nan() || eps <= 0.0 || th <= 0.0 {
                 bail!("the JumpReLU bandwidth and initial threshold must be > 0");
             }
             params.push(Var::from_tensor(&Tensor::full(
