@@ -1593,7 +1593,7 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
     let warmup = a.warmup_steps.unwrap_or((total_steps / 20).max(1));
     let dead_tokens = a
         .dead_tokens
-        .unwrap_or((n / 10).clamp(a.batch_tokens as u64, 10_000_000));
+        .unwrap_or((n / 10).min(10_000_000).max(a.batch_tokens as u64));
     let config = |hi: usize, width: usize, arch: Arch| TrainConfig {
         lr: a.lr,
         warmup_steps: warmup,
