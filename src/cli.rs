@@ -120,37 +120,10 @@ enum Command {
     /// Score explanations by simulation (token or Safe-SAIL segment level) against held-out
     /// examples; the Pearson correlation becomes the neuron's correlation_score.
     Score(LlmArgs),
-    /// Train TopK SAE candidates (every width × k) on a model's activations at hook points,
-    /// sharing one forward pass; each is written in SAELens format with a training.json.
-    TrainSae {
-        #[command(flatten)]
-        model: ModelArgs,
-        #[arg(long, required = true)]
-        corpus: Vec<PathBuf>,
-        /// Hook points, comma-separated (e.g. blocks.1.hook_mlp_out,blocks.2.hook_mlp_out).
-        #[arg(long)]
-        hook: String,
-        /// Widths, comma-separated.
-        #[arg(long, default_value = "1024")]
-        widths: String,
-        /// TopK k values, comma-separated.
-        #[arg(long, default_value = "32")]
-        k: String,
-        /// Tokens to train on.
-        #[arg(long, default_value_t = 1_000_000)]
-        tokens: u64,
-        /// Tokens per optimisation step.
-        #[arg(long, default_value_t = 1024)]
-        batch_tokens: usize,
-        #[arg(long, default_value_t = 1e-3)]
-        lr: f64,
-        #[arg(long, default_value_t = 64)]
-        context: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        #[arg(long)]
-        out: PathBuf,
-    },
+    /// Train SAE candidates (TopK, ReLU + L1, JumpReLU; every hook × width × setting) on a
+    /// model's activations, sharing one forward pass; each is written in SAELens format with a
+    /// training.json. Checkpoints (--checkpoint-every) let an interrupted run go on (--resume).
+    TrainSae(TrainSaeArgs),
     /// The neuron database: import / export Safe-SAIL JSON, show and set records.
     #[command(subcommand)]
     Db(DbCommand),
@@ -250,6 +223,69 @@ enum DbCommand {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+}
+
+#[derive(Args)]
+struct TrainSaeArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[arg(long, required = true)]
+    corpus: Vec<PathBuf>,
+    /// Hook points, comma-separated (e.g. blocks.1.hook_mlp_out,blocks.2.hook_mlp_out).
+    #[arg(long)]
+    hook: String,
+    /// Widths, comma-separated.
+    #[arg(long, default_value = "1024")]
+    widths: String,
+    /// Architectures, comma-separated: topk (one candidate per --k), relu (one per --l1),
+    /// jumprelu (one per --l0-coeff).
+    #[arg(long, default_value = "topk")]
+    activation: String,
+    /// TopK k values, comma-separated.
+    #[arg(long, default_value = "32")]
+    k: String,
+    /// L1 coefficients of the ReLU candidates, comma-separated (relative to the normalised
+    /// MSE; the L1 term is divided by the batch's RMS norm, so they are scale-free).
+    #[arg(long, default_value = "0.1")]
+    l1: String,
+    /// L0 coefficients of the JumpReLU candidates, comma-separated.
+    #[arg(long, default_value = "0.01")]
+    l0_coeff: String,
+    /// Tokens to train on.
+    #[arg(long, default_value_t = 1_000_000)]
+    tokens: u64,
+    /// Tokens per optimisation step.
+    #[arg(long, default_value_t = 1024)]
+    batch_tokens: usize,
+    /// Peak learning rate (linear warm-up, linear decay to 0 over the last 20% of the steps).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Warm-up steps [default: 5% of the steps].
+    #[arg(long)]
+    warmup_steps: Option<usize>,
+    /// A latent that has not fired for this many tokens counts as dead (AuxK, dead fraction)
+    /// [default: a tenth of the run, at most 10M].
+    #[arg(long)]
+    dead_tokens: Option<u64>,
+    #[arg(long, default_value_t = 64)]
+    context: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Record L0, dead fraction and explained variance every this many steps.
+    #[arg(long, default_value_t = 10)]
+    log_every: usize,
+    /// Write a checkpoint (weights, Adam state, position in the data) to OUT/checkpoint every
+    /// this many steps.
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+    /// Go on from OUT/checkpoint (the same arguments as the interrupted run).
+    #[arg(long)]
+    resume: bool,
+    /// Testing: write a checkpoint after this many steps and stop, as if interrupted.
+    #[arg(long, hide = true)]
+    stop_after_steps: Option<usize>,
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -498,31 +534,7 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench(a),
         Command::Db(c) => db_command(c),
         Command::Collect(a) => collect(a),
-        Command::TrainSae {
-            model,
-            corpus,
-            hook,
-            widths,
-            k,
-            tokens,
-            batch_tokens,
-            lr,
-            context,
-            seed,
-            out,
-        } => train_sae(
-            &model,
-            &corpus,
-            &hook,
-            &widths,
-            &k,
-            tokens,
-            batch_tokens,
-            lr,
-            context,
-            seed,
-            &out,
-        ),
+        Command::TrainSae(a) => train_sae(&a),
         Command::Explain(a) => explain_or_score(a, false),
         Command::Score(a) => explain_or_score(a, true),
         Command::Evaluate {
@@ -1546,58 +1558,133 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn train_sae(
-    m: &ModelArgs,
-    corpus: &[PathBuf],
-    hooks: &str,
-    widths: &str,
-    ks: &str,
-    tokens: u64,
-    batch_tokens: usize,
-    lr: f64,
-    context: usize,
-    seed: u64,
-    out: &Path,
-) -> Result<()> {
-    use safe_sail::sae::train::{save_saelens, TopKTrainer, TrainConfig};
-    let list = |s: &str, what: &str| -> Result<Vec<usize>> {
+/// The series a candidate's training.json records (and its checkpoint carries).
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+struct TrainHistory {
+    /// The training objective of every step.
+    loss_curve: Vec<f32>,
+    /// Every `--log-every` steps (and the last): the step, tokens seen and its metrics.
+    step: Vec<usize>,
+    tokens_seen: Vec<u64>,
+    loss: Vec<f32>,
+    mse: Vec<f32>,
+    l0: Vec<f32>,
+    dead_fraction: Vec<f32>,
+    explained_variance: Vec<f32>,
+    wall_seconds: Vec<f64>,
+}
+
+/// One SAE of the sweep.
+struct Candidate {
+    hook: usize,
+    width: usize,
+    arch: safe_sail::sae::train::Arch,
+    trainer: Option<safe_sail::sae::train::SaeTrainer>,
+    history: TrainHistory,
+    last: safe_sail::sae::train::StepStats,
+}
+
+/// What a train-sae checkpoint records besides tensors (as safetensors metadata `state`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TrainCheckpoint {
+    args: serde_json::Value,
+    step: usize,
+    /// The next batch of (shuffled) contexts to run through the model.
+    next_context: usize,
+    wall_seconds: f64,
+    trainers: Vec<CheckpointTrainer>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CheckpointTrainer {
+    label: String,
+    /// JumpReLU bandwidth / initial threshold as f64 bits (exact through JSON).
+    bandwidth_bits: Option<u64>,
+    init_threshold_bits: Option<u64>,
+    since_fired: Vec<u64>,
+    history: TrainHistory,
+}
+
+const TRAIN_CHECKPOINT: &str = "checkpoint/checkpoint.safetensors";
+
+fn train_sae(a: &TrainSaeArgs) -> Result<()> {
+    use safe_sail::sae::train::{save_saelens, Arch, SaeTrainer, TrainConfig};
+    fn list<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>> {
         s.split(',')
             .map(|x| {
                 x.trim()
-                    .parse::<usize>()
-                    .with_context(|| format!("--{what}: `{x}` is not a number"))
+                    .parse::<T>()
+                    .map_err(|_| anyhow::anyhow!("--{what}: `{x}` is not a number"))
             })
             .collect()
-    };
-    let hooks: Vec<HookPoint> = hooks
+    }
+    let hooks: Vec<HookPoint> = a
+        .hook
         .split(',')
         .map(|h| h.trim().parse())
         .collect::<Result<_>>()?;
-    let (widths, ks) = (list(widths, "widths")?, list(ks, "k")?);
-    for f in corpus {
+    let widths: Vec<usize> = list(&a.widths, "widths")?;
+    let mut archs = vec![];
+    for name in a
+        .activation
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+    {
+        match name.as_str() {
+            "topk" => archs.extend(list(&a.k, "k")?.into_iter().map(|k| Arch::TopK { k })),
+            "relu" => archs.extend(list(&a.l1, "l1")?.into_iter().map(|l1| Arch::Relu { l1 })),
+            "jumprelu" => archs.extend(
+                list(&a.l0_coeff, "l0-coeff")?
+                    .into_iter()
+                    .map(|l0_coeff| Arch::JumpRelu { l0_coeff }),
+            ),
+            other => bail!("--activation: unknown architecture `{other}` (topk, relu, jumprelu)"),
+        }
+    }
+    if a.batch_tokens == 0 || a.log_every == 0 || a.checkpoint_every == Some(0) {
+        bail!("--batch-tokens, --log-every and --checkpoint-every must be at least 1");
+    }
+    for f in &a.corpus {
         if !f.exists() {
             bail!("corpus file {} does not exist", f.display());
         }
     }
-    let model = load_model(m)?;
-    for h in &hooks {
-        model.hook_width(*h)?;
+    // Everything that shapes the weights: a resumed run must match it.
+    let run_args = serde_json::json!({
+        "model": a.model.model, "dtype": a.model.dtype, "device": a.model.device,
+        "corpus": a.corpus.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "hook": a.hook, "widths": a.widths, "activation": a.activation, "k": a.k, "l1": a.l1,
+        "l0_coeff": a.l0_coeff, "tokens": a.tokens, "batch_tokens": a.batch_tokens,
+        "lr": a.lr.to_string(), "warmup_steps": a.warmup_steps, "dead_tokens": a.dead_tokens,
+        "context": a.context, "seed": a.seed, "log_every": a.log_every,
+    });
+    let ckpt_path = a.out.join(TRAIN_CHECKPOINT);
+    if ckpt_path.exists() && !a.resume {
+        bail!(
+            "{} holds a checkpoint of an interrupted run: pass --resume to go on, or delete it",
+            ckpt_path.display()
+        );
     }
-    // Activations of every hook, gathered by one forward pass per batch of contexts.
+    let model = load_model(&a.model)?;
+    let dims: Vec<usize> = hooks
+        .iter()
+        .map(|h| model.hook_width(*h))
+        .collect::<Result<_>>()?;
+    let device = model.net.device().clone();
+    // The contexts, shuffled by seed so that steps mix documents.
     let spec = safe_sail::store::corpus::CorpusSpec {
-        files: corpus.to_vec(),
+        files: a.corpus.to_vec(),
         text_field: "text".into(),
         messages_field: None,
     };
     let mut contexts: Vec<Vec<u32>> = vec![];
     let mut n = 0u64;
     spec.for_each(|d| {
-        if n >= tokens {
+        if n >= a.tokens {
             return Ok(());
         }
         if let safe_sail::store::corpus::DocBody::Text(t) = d.body {
-            for c in model.tok.encode_ids(&t, true)?.chunks(context) {
+            for c in model.tok.encode_ids(&t, true)?.chunks(a.context) {
                 n += c.len() as u64;
                 contexts.push(c.to_vec());
             }
@@ -1607,20 +1694,241 @@ fn train_sae(
     if contexts.is_empty() {
         bail!("the corpus holds no usable document");
     }
-    // Shuffle contexts (seeded), so steps mix documents.
-    let mut state = seed ^ 0x5851f42d4c957f2d;
+    let mut state = a.seed ^ 0x5851f42d4c957f2d;
     for i in (1..contexts.len()).rev() {
         state = state
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         contexts.swap(i, (state >> 33) as usize % (i + 1));
     }
+    // Every token goes through the buffers, so the number of steps is known in advance.
+    let total_steps = (n / a.batch_tokens as u64) as usize;
+    if total_steps == 0 {
+        bail!(
+            "not enough tokens ({n}) for one step of {} tokens",
+            a.batch_tokens
+        );
+    }
+    let warmup = a.warmup_steps.unwrap_or((total_steps / 20).max(1));
+    let dead_tokens = a
+        .dead_tokens
+        .unwrap_or((n / 10).min(10_000_000).max(a.batch_tokens as u64));
+    let config = |hi: usize, width: usize, arch: Arch| TrainConfig {
+        lr: a.lr,
+        warmup_steps: warmup,
+        total_steps,
+        seed: a.seed,
+        dead_tokens,
+        ..TrainConfig::new(dims[hi], width, arch)
+    };
+    let mut cands: Vec<Candidate> = vec![];
+    for hi in 0..hooks.len() {
+        for &arch in &archs {
+            for &width in &widths {
+                cands.push(Candidate {
+                    hook: hi,
+                    width,
+                    arch,
+                    trainer: None,
+                    history: TrainHistory::default(),
+                    last: Default::default(),
+                });
+            }
+        }
+    }
+    let short = |h: HookPoint| h.to_string().replace("blocks.", "L").replace(".hook_", "-");
+    let label = |c: &Candidate| format!("{}-w{}-{}", short(hooks[c.hook]), c.width, c.arch.label());
+    let mut step = 0usize;
+    let mut next_context = 0usize;
+    let mut wall_offset = 0.0;
+    let mut buffers: Vec<Vec<f32>> = vec![vec![]; hooks.len()];
+    if a.resume {
+        let bytes = std::fs::read(&ckpt_path)
+            .with_context(|| format!("--resume: cannot read {}", ckpt_path.display()))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+            .with_context(|| format!("{} is not a checkpoint", ckpt_path.display()))?;
+        let ck: TrainCheckpoint = serde_json::from_str(
+            meta.metadata()
+                .as_ref()
+                .and_then(|m| m.get("state"))
+                .context("the checkpoint has no state")?,
+        )?;
+        if ck.args != run_args {
+            let diff: Vec<String> = run_args
+                .as_object()
+                .expect("an object")
+                .iter()
+                .filter(|(k, v)| ck.args.get(k.as_str()) != Some(v))
+                .map(|(k, v)| {
+                    format!(
+                        "{k} (checkpoint: {}, now: {v})",
+                        ck.args.get(k.as_str()).unwrap_or(&serde_json::Value::Null)
+                    )
+                })
+                .collect();
+            bail!(
+                "--resume: {} was written by a run with other arguments: {}",
+                ckpt_path.display(),
+                diff.join("; ")
+            );
+        }
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &device)?;
+        if ck.trainers.len() != cands.len() {
+            bail!(
+                "the checkpoint holds {} SAEs, this run {}",
+                ck.trainers.len(),
+                cands.len()
+            );
+        }
+        for (i, (c, t)) in cands.iter_mut().zip(ck.trainers).enumerate() {
+            let mut cfg = config(c.hook, c.width, c.arch);
+            cfg.bandwidth = t.bandwidth_bits.map(f64::from_bits);
+            cfg.init_threshold = t.init_threshold_bits.map(f64::from_bits);
+            c.trainer = Some(SaeTrainer::restore(
+                cfg,
+                &tensors,
+                &format!("t{i}."),
+                ck.step,
+                t.since_fired,
+                &device,
+            )?);
+            c.history = t.history;
+        }
+        for (hi, b) in buffers.iter_mut().enumerate() {
+            if let Some(t) = tensors.get(&format!("buffer.{hi}")) {
+                *b = t.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+            }
+        }
+        step = ck.step;
+        next_context = ck.next_context;
+        wall_offset = ck.wall_seconds;
+        eprintln!("resuming at step {step} of {total_steps}");
+    }
     let start = std::time::Instant::now();
-    let bar = indicatif::ProgressBar::new(n);
-    let mut trainers: Vec<(HookPoint, usize, usize, TopKTrainer, Vec<f32>)> = vec![];
-    let mut seen = 0u64;
-    let mut buffer: Vec<Vec<f32>> = vec![vec![]; hooks.len()];
-    for batch in contexts.chunks(8) {
+    let wall = || wall_offset + start.elapsed().as_secs_f64();
+    let bar = indicatif::ProgressBar::new(total_steps as u64 * a.batch_tokens as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{wide_bar} {human_pos}/{human_len} tokens, {per_sec}, ETA {eta} {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_position(step as u64 * a.batch_tokens as u64);
+    bar.reset_eta();
+    let save_checkpoint = |cands: &[Candidate],
+                           buffers: &[Vec<f32>],
+                           step: usize,
+                           next_context: usize|
+     -> Result<()> {
+        let mut tensors: HashMap<String, Tensor> = HashMap::new();
+        let mut trainers = vec![];
+        for (i, c) in cands.iter().enumerate() {
+            let t = c
+                .trainer
+                .as_ref()
+                .context("a candidate without a trainer")?;
+            for (name, x) in t.state_tensors(&format!("t{i}.")) {
+                tensors.insert(name, x.to_device(&Device::Cpu)?.contiguous()?);
+            }
+            trainers.push(CheckpointTrainer {
+                label: label(c),
+                bandwidth_bits: t.cfg.bandwidth.map(f64::to_bits),
+                init_threshold_bits: t.cfg.init_threshold.map(f64::to_bits),
+                since_fired: t.since_fired().to_vec(),
+                history: c.history.clone(),
+            });
+        }
+        for (hi, b) in buffers.iter().enumerate() {
+            if !b.is_empty() {
+                let x = Tensor::from_slice(b, (b.len() / dims[hi], dims[hi]), &Device::Cpu)?;
+                tensors.insert(format!("buffer.{hi}"), x);
+            }
+        }
+        let state = TrainCheckpoint {
+            args: run_args.clone(),
+            step,
+            next_context,
+            wall_seconds: wall(),
+            trainers,
+        };
+        let meta = HashMap::from([("state".to_string(), serde_json::to_string(&state)?)]);
+        let bytes =
+            safetensors::serialize(tensors.iter().map(|(k, v)| (k.clone(), v)), Some(meta))?;
+        std::fs::create_dir_all(a.out.join("checkpoint"))?;
+        safe_sail::fsutil::write_atomic(&ckpt_path, &bytes)
+    };
+    loop {
+        // Train on every full batch of buffered tokens (the hooks fill their buffers in step).
+        while step < total_steps && buffers[0].len() >= a.batch_tokens * dims[0] {
+            let mut xs = vec![];
+            for (hi, b) in buffers.iter_mut().enumerate() {
+                let chunk: Vec<f32> = b.drain(..a.batch_tokens * dims[hi]).collect();
+                xs.push(Tensor::from_vec(
+                    chunk,
+                    (a.batch_tokens, dims[hi]),
+                    &device,
+                )?);
+            }
+            for c in cands.iter_mut() {
+                let x = &xs[c.hook];
+                let t = match &mut c.trainer {
+                    Some(t) => t,
+                    None => c
+                        .trainer
+                        .insert(SaeTrainer::new(config(c.hook, c.width, c.arch), x)?),
+                };
+                let s = t.train_step(x)?;
+                c.history.loss_curve.push(s.loss);
+                if t.step.is_multiple_of(a.log_every) || t.step == total_steps {
+                    let h = &mut c.history;
+                    h.step.push(t.step);
+                    h.tokens_seen.push((t.step * a.batch_tokens) as u64);
+                    h.loss.push(s.loss);
+                    h.mse.push(s.mse);
+                    h.l0.push(s.l0);
+                    h.dead_fraction.push(s.dead_fraction);
+                    h.explained_variance.push(s.explained_variance);
+                    h.wall_seconds.push(wall());
+                }
+                c.last = s;
+            }
+            step += 1;
+            bar.set_position(step as u64 * a.batch_tokens as u64);
+            let msg: Vec<String> = cands
+                .iter()
+                .map(|c| {
+                    let name = if hooks.len() > 1 {
+                        label(c)
+                    } else {
+                        format!("w{}-{}", c.width, c.arch.label())
+                    };
+                    format!("{name} {:.3}/{:.1}", c.last.loss, c.last.l0)
+                })
+                .collect();
+            let mut msg = format!("loss/L0: {}", msg.join(" "));
+            if msg.chars().count() > 160 {
+                msg = msg.chars().take(159).collect::<String>() + "…";
+            }
+            bar.set_message(msg);
+            let stop = a.stop_after_steps == Some(step);
+            if stop || a.checkpoint_every.is_some_and(|e| step.is_multiple_of(e)) {
+                save_checkpoint(&cands, &buffers, step, next_context)?;
+            }
+            if stop {
+                bar.finish_and_clear();
+                println!(
+                    "stopped after {step} steps; the checkpoint is in {}",
+                    ckpt_path.display()
+                );
+                return Ok(());
+            }
+        }
+        if next_context >= contexts.len() {
+            break;
+        }
+        // Activations of every hook, gathered by one forward pass per batch of contexts.
+        let batch = &contexts[next_context..(next_context + 8).min(contexts.len())];
+        next_context += batch.len();
         let mut cap = safe_sail::capture::Capture::new(hooks.iter().copied());
         let last = cap.deepest_layer().unwrap_or(0);
         model.run_batch(
@@ -1636,65 +1944,56 @@ fn train_sae(
             let (_, t, d) = x.dims3()?;
             let v = x.flatten_all()?.to_vec1::<f32>()?;
             for (ci, c) in batch.iter().enumerate() {
-                buffer[hi].extend_from_slice(&v[ci * t * d..(ci * t + c.len()) * d]);
-            }
-        }
-        seen += batch.iter().map(|c| c.len() as u64).sum::<u64>();
-        bar.set_position(seen);
-        // Train on every full batch of buffered tokens.
-        for (hi, h) in hooks.iter().enumerate() {
-            let d = model.hook_width(*h)?;
-            while buffer[hi].len() >= batch_tokens * d {
-                let chunk: Vec<f32> = buffer[hi].drain(..batch_tokens * d).collect();
-                let x = Tensor::from_vec(chunk, (batch_tokens, d), model.net.device())?;
-                if !trainers.iter().any(|t| t.0 == *h) {
-                    for &w in &widths {
-                        for &k in &ks {
-                            let cfg = TrainConfig {
-                                d_in: d,
-                                d_sae: w,
-                                k,
-                                lr,
-                                warmup_steps: 100,
-                                seed,
-                            };
-                            trainers.push((*h, w, k, TopKTrainer::new(cfg, &x)?, vec![]));
-                        }
-                    }
-                }
-                for t in trainers.iter_mut().filter(|t| t.0 == *h) {
-                    let loss = t.3.train_step(&x)?;
-                    t.4.push(loss);
-                }
+                buffers[hi].extend_from_slice(&v[ci * t * d..(ci * t + c.len()) * d]);
             }
         }
     }
     bar.finish_and_clear();
-    if trainers.is_empty() {
-        bail!("not enough tokens for one step of {batch_tokens} tokens");
-    }
-    for (h, w, k, t, losses) in &trainers {
-        let dir = out.join(format!(
-            "{}-w{w}-k{k}",
-            h.to_string().replace("blocks.", "L").replace(".hook_", "-")
-        ));
-        let sae = t.to_sae(*h)?;
-        save_saelens(&sae, &dir, &m.model)?;
-        let info = serde_json::json!({
-            "hook": h.to_string(), "width": w, "k": k, "architecture": "topk", "lr": lr, "batch_tokens": batch_tokens,
-            "steps": t.step, "tokens_seen": t.step * batch_tokens, "loss_curve": losses,
-            "wall_seconds": start.elapsed().as_secs_f64(), "seed": seed,
+    for c in &cands {
+        let t = c
+            .trainer
+            .as_ref()
+            .context("a candidate that never trained")?;
+        let h = hooks[c.hook];
+        let dir = a.out.join(label(c));
+        save_saelens(&t.to_sae(h)?, &dir, &a.model.model)?;
+        let mut info = serde_json::json!({
+            "hook": h.to_string(), "width": c.width, "architecture": c.arch.name(),
+            "lr": a.lr, "batch_tokens": a.batch_tokens, "steps": t.step,
+            "tokens_seen": t.step * a.batch_tokens, "wall_seconds": wall(), "seed": a.seed,
+            "config": t.cfg, "args": run_args,
+            "final": c.last,
+            "loss_curve": c.history.loss_curve,
+            "metrics": {
+                "step": c.history.step, "tokens_seen": c.history.tokens_seen,
+                "loss": c.history.loss, "mse": c.history.mse, "l0": c.history.l0,
+                "dead_fraction": c.history.dead_fraction,
+                "explained_variance": c.history.explained_variance,
+                "wall_seconds": c.history.wall_seconds,
+            },
         });
+        if let Arch::TopK { k } = c.arch {
+            info["k"] = k.into();
+        }
         safe_sail::fsutil::write_atomic(
             &dir.join("training.json"),
             serde_json::to_string_pretty(&info)?.as_bytes(),
         )?;
         println!(
-            "{h} width {w} k {k}: {} steps, final loss {:.5} → {}",
+            "{}: {} steps, loss {:.5}, L0 {:.1}, dead {:.1}%, explained variance {:.3} → {}",
+            label(c),
             t.step,
-            losses.last().unwrap_or(&f32::NAN),
+            c.last.loss,
+            c.last.l0,
+            100.0 * c.last.dead_fraction,
+            c.last.explained_variance,
             dir.display()
         );
+    }
+    // The run is complete: its checkpoint has served.
+    if ckpt_path.exists() {
+        std::fs::remove_file(&ckpt_path)?;
+        let _ = std::fs::remove_dir(a.out.join("checkpoint"));
     }
     Ok(())
 }
