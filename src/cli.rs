@@ -144,6 +144,9 @@ enum Command {
     BenchCollect(BenchCollectArgs),
     /// Measure tokens/s of "forward to layer L + SAE encode" on a Qwen2.5-0.5B-sized random model.
     Bench(BenchArgs),
+    /// Measure tokens/s of TopK SAE training steps (SaeTrainer) on random activations; with
+    /// --torch, the same step in PyTorch in the same run, and the ratio.
+    BenchTrain(BenchTrainArgs),
 }
 
 #[derive(Args)]
@@ -435,8 +438,9 @@ struct LlmArgs {
     /// API base of an OpenAI-compatible server, e.g. http://localhost:8000/v1.
     #[arg(long, default_value = "http://localhost:8000/v1")]
     endpoint: String,
-    /// Model name on that server; `baseline` (explain only) summarises the tokens a latent fires
-    /// on without any LLM or network.
+    /// Model name on that server. `baseline` needs no LLM or network: explain summarises the
+    /// tokens a latent fires on; score predicts that units containing the explanation's quoted
+    /// trigger words fire (a keyword simulator).
     #[arg(long)]
     llm: String,
     /// Environment variable holding the API key (none sent when unset).
@@ -510,6 +514,33 @@ struct BenchArgs {
     torch: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct BenchTrainArgs {
+    #[arg(long, default_value_t = 896)]
+    d_in: usize,
+    #[arg(long, default_value_t = 16384)]
+    width: usize,
+    #[arg(long, default_value_t = 64)]
+    k: usize,
+    #[arg(long, default_value_t = 4096)]
+    batch_tokens: usize,
+    /// Timed steps (after --warmup untimed ones), on each side.
+    #[arg(long, default_value_t = 4)]
+    steps: usize,
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Threads for the CPU kernels, and torch.set_num_threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Also run tools/bench_torch_train.py with this Python in the same run and print the ratio.
+    #[arg(long)]
+    torch: Option<PathBuf>,
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {
@@ -532,6 +563,7 @@ pub fn main() -> ExitCode {
         Command::SaeInfo { sae } => sae_info(&sae),
         Command::Indices { file } => indices(&file),
         Command::Bench(a) => bench(a),
+        Command::BenchTrain(a) => bench_train(a),
         Command::Db(c) => db_command(c),
         Command::Collect(a) => collect(a),
         Command::TrainSae(a) => train_sae(&a),
@@ -1421,7 +1453,12 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
                 let (mut truth, mut pred) = (vec![], vec![]);
                 let mut errors = vec![];
                 for e in &held {
-                    match simulate(&client, expl, e, f.max_act, unit) {
+                    let sim = if a.llm == "baseline" {
+                        safe_sail::explain::keyword_simulate(expl, e, f.max_act, unit)
+                    } else {
+                        simulate(&client, expl, e, f.max_act, unit)
+                    };
+                    match sim {
                         Ok((t, p, used)) => {
                             truth.extend(t);
                             pred.extend(p);
@@ -1441,7 +1478,8 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
             }
             let (unit, r, n_units) = scores[0];
             let mut source = serde_json::json!({
-                "method": method(unit), "simulator": a.llm,
+                "method": method(unit),
+                "simulator": if a.llm == "baseline" { "baseline (keyword simulator, no LLM)" } else { a.llm.as_str() },
                 "prompt_version": safe_sail::explain::PROMPT_VERSION, "units": n_units,
                 "held_out": mix, "date": today,
             });
@@ -2447,6 +2485,86 @@ fn bench(a: BenchArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({"ratio_vs_pytorch": report.tokens_per_s / t})
+        );
+    }
+    Ok(())
+}
+
+/// Runs a benchmark script of tools/ with `py` and returns its last stdout line as JSON.
+fn run_torch_script(py: &Path, script: &str, args: &[String]) -> Result<serde_json::Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools").join(script);
+    let out = std::process::Command::new(py)
+        .arg(&script)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {} {}", py.display(), script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "the PyTorch benchmark failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.lines().last().unwrap_or(""))
+        .context("the PyTorch benchmark printed no JSON line")
+}
+
+fn bench_train(a: BenchTrainArgs) -> Result<()> {
+    if let Some(t) = a.threads {
+        // Must happen before candle starts its thread pool.
+        std::env::set_var("RAYON_NUM_THREADS", t.to_string());
+    }
+    let threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let r = safe_sail::bench::run_train_bench(&safe_sail::bench::TrainBenchConfig {
+        d_in: a.d_in,
+        width: a.width,
+        k: a.k,
+        batch_tokens: a.batch_tokens,
+        steps: a.steps,
+        warmup: a.warmup,
+        seed: a.seed,
+        device: parse_device(&a.device)?,
+    })?;
+    let ours = serde_json::json!({
+        "impl": "safe-sail (candle)", "tokens_per_s": r.tokens_per_s,
+        "seconds_per_step": r.seconds_per_step, "threads": threads,
+        "d_in": a.d_in, "width": a.width, "k": a.k, "batch_tokens": a.batch_tokens,
+        "steps": a.steps, "warmup": a.warmup, "last_loss": r.last.loss, "last_l0": r.last.l0,
+    });
+    println!("{ours}");
+    if let Some(py) = a.torch {
+        let s = |v: usize| v.to_string();
+        let theirs = run_torch_script(
+            &py,
+            "bench_torch_train.py",
+            &[
+                "--d-in".into(),
+                s(a.d_in),
+                "--width".into(),
+                s(a.width),
+                "--k".into(),
+                s(a.k),
+                "--batch-tokens".into(),
+                s(a.batch_tokens),
+                "--steps".into(),
+                s(a.steps),
+                "--warmup".into(),
+                s(a.warmup),
+                "--threads".into(),
+                s(threads),
+                "--seed".into(),
+                a.seed.to_string(),
+            ],
+        )?;
+        println!("{theirs}");
+        let t = theirs["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{}",
+            serde_json::json!({"ratio_vs_pytorch": r.tokens_per_s / t})
         );
     }
     Ok(())

@@ -440,15 +440,10 @@ pub enum Unit {
 /// A segment counts as active when its largest activation reaches this share of the max.
 pub const SEGMENT_THRESHOLD: f32 = 0.2;
 
-/// Simulates one example with the explanation; returns (truth, prediction) per unit.
-pub fn simulate(
-    client: &LlmClient,
-    explanation: &str,
-    e: &ExampleRow,
-    max: f32,
-    unit: Unit,
-) -> Result<(Vec<f64>, Vec<f64>, Usage)> {
-    let (units, truth): (Vec<String>, Vec<f64>) = match unit {
+/// An example cut into units (tokens or segments) with the true value of each: the token's
+/// activation scaled 0–10, or 1 when the segment's max reaches [`SEGMENT_THRESHOLD`] × max.
+fn units_and_truth(e: &ExampleRow, max: f32, unit: Unit) -> (Vec<String>, Vec<f64>) {
+    match unit {
         Unit::Token => {
             let idx: Vec<usize> = (0..e.tokens.len())
                 .filter(|&i| !e.tokens[i].is_empty())
@@ -472,7 +467,72 @@ pub fn simulate(
                     .collect(),
             )
         }
-    };
+    }
+}
+
+/// The quoted trigger words of an explanation ("…", “…”, 「…」).
+pub fn quoted_terms(explanation: &str) -> Vec<String> {
+    let mut out = vec![];
+    for (open, close) in [('"', '"'), ('“', '”'), ('「', '」')] {
+        let mut rest = explanation;
+        while let Some(a) = rest.find(open) {
+            let after = &rest[a + open.len_utf8()..];
+            let Some(b) = after.find(close) else { break };
+            let term = after[..b].trim();
+            if !term.is_empty() && !out.iter().any(|t| t == term) {
+                out.push(term.to_string());
+            }
+            rest = &after[b + close.len_utf8()..];
+        }
+    }
+    out
+}
+
+/// The offline baseline simulator (no LLM): predicts that a unit fires (10 for tokens, 1 for
+/// segments) when it contains one of the explanation's quoted trigger words, or, for tokens,
+/// when the token is part of such a word. Labeled as such wherever its scores are stored.
+pub fn keyword_simulate(
+    explanation: &str,
+    e: &ExampleRow,
+    max: f32,
+    unit: Unit,
+) -> Result<(Vec<f64>, Vec<f64>, Usage)> {
+    let terms: Vec<String> = quoted_terms(explanation)
+        .into_iter()
+        .map(|t| t.to_lowercase())
+        .collect();
+    if terms.is_empty() {
+        bail!("the baseline simulator needs trigger words in quotes in the explanation");
+    }
+    let (units, truth) = units_and_truth(e, max, unit);
+    let hit = if unit == Unit::Token { 10.0 } else { 1.0 };
+    let pred = units
+        .iter()
+        .map(|u| {
+            let u = u.trim().to_lowercase();
+            let fires = terms.iter().any(|t| {
+                u.contains(t.as_str())
+                    || (unit == Unit::Token && u.chars().count() > 1 && t.contains(u.as_str()))
+            });
+            if fires {
+                hit
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Ok((truth, pred, Usage::default()))
+}
+
+/// Simulates one example with the explanation; returns (truth, prediction, cost) per unit.
+pub fn simulate(
+    client: &LlmClient,
+    explanation: &str,
+    e: &ExampleRow,
+    max: f32,
+    unit: Unit,
+) -> Result<(Vec<f64>, Vec<f64>, Usage)> {
+    let (units, truth) = units_and_truth(e, max, unit);
     let (what, scale) = match unit {
         Unit::Token => ("token", "an integer from 0 (none) to 10 (strongest)"),
         Unit::Segment => (
@@ -521,6 +581,32 @@ pub fn simulate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyword_simulator_predicts_units_with_quoted_terms() {
+        let e = ExampleRow {
+            latent: 0,
+            kind: "top".into(),
+            bin: 0,
+            rank: 0,
+            doc: 0,
+            offset: 0,
+            token_ids: vec![0; 6],
+            tokens: ["The", " bomb", " went", " off", ".", " 爆炸"]
+                .map(String::from)
+                .to_vec(),
+            acts: vec![0.0, 5.0, 1.0, 0.0, 0.0, 4.0],
+            max_act: 5.0,
+        };
+        let expl = "Fires on \"bomb\" and 「爆炸」 in attack reports.";
+        assert_eq!(quoted_terms(expl), vec!["bomb", "爆炸"]);
+        let (truth, pred, _) = keyword_simulate(expl, &e, 5.0, Unit::Token).unwrap();
+        assert_eq!(truth, vec![0.0, 10.0, 2.0, 0.0, 0.0, 8.0]);
+        assert_eq!(pred, vec![0.0, 10.0, 0.0, 0.0, 0.0, 10.0]);
+        let (truth, pred, _) = keyword_simulate(expl, &e, 5.0, Unit::Segment).unwrap();
+        assert_eq!((truth, pred), (vec![1.0, 1.0], vec![1.0, 1.0]));
+        assert!(keyword_simulate("no quotes", &e, 5.0, Unit::Token).is_err());
+    }
 
     #[test]
     fn scaling_parsing_segments_and_correlation() {
