@@ -1187,7 +1187,7 @@ fn evaluate(
                 ));
                 v.push((
                     format!("specific_{name}"),
-                    spec_counts.as_ref().map(|c| c[i][d]),
+                    spec_counts.as_ref().map(|c| c[i][d].len() as f64),
                 ));
             }
             v
@@ -1200,6 +1200,22 @@ fn evaluate(
             let mut v = serde_json::to_value(r).expect("rows serialize");
             for (k, x) in extra {
                 v[k.as_str()] = x.map_or(serde_json::Value::Null, |x| serde_json::json!(x));
+            }
+            v
+        })
+        .collect();
+    // Which latents are specific, per candidate and domain (annotators start from these).
+    let json_rows: Vec<serde_json::Value> = json_rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut v)| {
+            if let Some(c) = &spec_counts {
+                v["specific_latents"] = DOMAINS
+                    .iter()
+                    .zip(&c[i])
+                    .map(|(d, l)| (d.to_string(), serde_json::json!(l)))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
             }
             v
         })
@@ -2492,7 +2508,9 @@ fn bench(a: BenchArgs) -> Result<()> {
 
 /// Runs a benchmark script of tools/ with `py` and returns its last stdout line as JSON.
 fn run_torch_script(py: &Path, script: &str, args: &[String]) -> Result<serde_json::Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools").join(script);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tools")
+        .join(script);
     let out = std::process::Command::new(py)
         .arg(&script)
         .args(args)

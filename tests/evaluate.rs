@@ -297,6 +297,9 @@ fn concept_pair_metrics_match_their_definition() {
         );
         let spec = row[format!("specific_{domain}")].as_f64().unwrap();
         assert!((0.0..=256.0).contains(&spec));
+        let list = row["specific_latents"][domain].as_array().unwrap();
+        assert_eq!(list.len() as f64, spec, "the count is the list's length");
+        assert!(list.iter().all(|l| l.as_u64().unwrap() < 256));
     }
     assert!(v["definitions"]["icdf_<domain>"]
         .as_str()

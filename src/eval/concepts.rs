@@ -170,7 +170,8 @@ pub fn concept_metrics(
     Ok(out)
 }
 
-/// Per SAE: the number of latents specific to each domain (see the module docs).
+/// Per SAE and safety domain: the latents specific to that domain (see the module docs);
+/// `specific_D` is the length of each list.
 #[allow(clippy::too_many_arguments)]
 pub fn specificity(
     model: &Model,
@@ -181,7 +182,7 @@ pub fn specificity(
     context: usize,
     max_tokens: u64,
     top_k: usize,
-) -> Result<Vec<[f64; 4]>> {
+) -> Result<Vec<[Vec<u32>; 4]>> {
     let f = std::fs::File::open(labeled)
         .with_context(|| format!("cannot open labeled corpus {}", labeled.display()))?;
     // Per SAE, per latent: the top_k (max activation, label index or 4 for other labels).
@@ -245,18 +246,18 @@ pub fn specificity(
     Ok(tops
         .into_iter()
         .map(|per_latent| {
-            let mut counts = [0f64; 4];
-            for t in per_latent {
+            let mut lists: [Vec<u32>; 4] = Default::default();
+            for (l, t) in per_latent.into_iter().enumerate() {
                 if t.len() < top_k.div_ceil(2) {
                     continue;
                 }
-                for (d, c) in counts.iter_mut().enumerate() {
+                for (d, list) in lists.iter_mut().enumerate() {
                     if t.iter().filter(|x| x.1 == d).count() as f64 >= 0.8 * t.len() as f64 {
-                        *c += 1.0;
+                        list.push(l as u32);
                     }
                 }
             }
-            counts
+            lists
         })
         .collect())
 }
