@@ -243,3 +243,95 @@ pub fn run_store_bench(
         fetch_ms,
     })
 }
+
+/// What the training benchmark measures: TopK SAE training steps on random activations.
+pub struct TrainBenchConfig {
+    pub d_in: usize,
+    pub width: usize,
+    pub k: usize,
+    pub batch_tokens: usize,
+    /// Timed steps.
+    pub steps: usize,
+    /// Untimed steps before them.
+    pub warmup: usize,
+    pub seed: u64,
+    pub device: Device,
+}
+
+/// Training speed, averaged over the timed steps.
+pub struct TrainBenchReport {
+    pub tokens_per_s: f64,
+    pub seconds_per_step: f64,
+    /// The stats of the last step (a sanity check that the steps ran).
+    pub last: crate::sae::train::StepStats,
+}
+
+/// `n × d` standard normal values from a seeded generator (Box–Muller), independent of
+/// candle's global RNG.
+fn seeded_normal(n: usize, d: usize, seed: u64, device: &Device) -> Result<Tensor> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let data: Vec<f32> = (0..n * d)
+        .map(|_| {
+            let u1: f64 = rng.random::<f64>().max(1e-12);
+            let u2: f64 = rng.random();
+            ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+        })
+        .collect();
+    Ok(Tensor::from_vec(data, (n, d), device)?)
+}
+
+/// Times `steps` [`SaeTrainer::train_step`](crate::sae::train::SaeTrainer::train_step)s of a
+/// TopK SAE (after `warmup` untimed ones) on one random normal batch `[batch_tokens, d_in]`,
+/// generated once outside the timed region and used for every step (as
+/// `tools/bench_torch_train.py` does). The trainer's defaults otherwise: lr 1e-3 with 100
+/// warm-up steps, a latent dead after 10M tokens without firing (so AuxK never runs here).
+pub fn run_train_bench(c: &TrainBenchConfig) -> Result<TrainBenchReport> {
+    use crate::sae::train::{Arch, SaeTrainer, TrainConfig};
+    let x = seeded_normal(c.batch_tokens, c.d_in, c.seed, &c.device)?;
+    let cfg = TrainConfig {
+        seed: c.seed,
+        ..TrainConfig::new(c.d_in, c.width, Arch::TopK { k: c.k })
+    };
+    let mut trainer = SaeTrainer::new(cfg, &x)?;
+    let mut last = Default::default();
+    for _ in 0..c.warmup {
+        last = trainer.train_step(&x)?;
+    }
+    c.device.synchronize()?;
+    let t0 = Instant::now();
+    for _ in 0..c.steps {
+        last = trainer.train_step(&x)?;
+    }
+    c.device.synchronize()?;
+    let per_step = t0.elapsed().as_secs_f64() / c.steps.max(1) as f64;
+    Ok(TrainBenchReport {
+        tokens_per_s: c.batch_tokens as f64 / per_step,
+        seconds_per_step: per_step,
+        last,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn train_bench_runs_on_a_tiny_shape() {
+        let r = run_train_bench(&TrainBenchConfig {
+            d_in: 16,
+            width: 64,
+            k: 4,
+            batch_tokens: 32,
+            steps: 2,
+            warmup: 1,
+            seed: 0,
+            device: Device::Cpu,
+        })
+        .unwrap();
+        assert!(r.tokens_per_s.is_finite() && r.tokens_per_s > 0.0);
+        assert!(r.seconds_per_step > 0.0);
+        assert!(r.last.loss.is_finite());
+        assert!(r.last.l0 <= 4.0 + 1e-6);
+    }
+}

@@ -525,7 +525,7 @@ struct BenchTrainArgs {
     #[arg(long, default_value_t = 4096)]
     batch_tokens: usize,
     /// Timed steps (after --warmup untimed ones), on each side.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     steps: usize,
     #[arg(long, default_value_t = 1)]
     warmup: usize,

@@ -196,10 +196,34 @@ fn update_dead(since: &mut [u64], counts: &[f32], n: u64) {
     }
 }
 
-/// The TopK mask of pre-activations (1 where a latent is among the k largest and > 0), from
-/// the same selection the SAE's encoder uses.
+/// The TopK mask of pre-activations (1 where a latent is among the k largest and > 0), the
+/// same selection as the SAE's encoder ([`super::topk_relu`]: kept where `v ≥ kth` and
+/// `v > 0`), written as 0/1 directly in one pass over the rows.
 fn topk_mask(pre: &Tensor, k: usize) -> Result<Tensor> {
-    Ok(super::topk_relu(pre, k)?.gt(0.0)?.to_dtype(DType::F32)?)
+    use rayon::prelude::*;
+    let (n, d) = pre.dims2()?;
+    let mut data = pre
+        .to_device(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    data.par_chunks_mut(d).for_each_init(
+        || Vec::with_capacity(d),
+        |scratch: &mut Vec<f32>, row| {
+            let kth = if k < d {
+                scratch.clear();
+                scratch.extend_from_slice(row);
+                *scratch
+                    .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a))
+                    .1
+            } else {
+                f32::NEG_INFINITY
+            };
+            for v in row.iter_mut() {
+                *v = if *v >= kth && *v > 0.0 { 1.0 } else { 0.0 };
+            }
+        },
+    );
+    Ok(Tensor::from_vec(data, (n, d), pre.device())?)
 }
 
 /// Names of the trained tensors, in the order of [`SaeTrainer`]'s parameters.
@@ -361,10 +385,13 @@ impl SaeTrainer {
             .broadcast_sub(self.b_dec())?
             .matmul(self.w_enc())?
             .broadcast_add(self.b_enc())?;
-        let (f, penalty) = match self.cfg.arch {
+        let (f, penalty, topk_active) = match self.cfg.arch {
             Arch::TopK { k } => {
+                // The mask keeps positive pre-activations only, so `pre · mask` equals
+                // `ReLU(pre) · mask` in value and gradient (without ReLU's backward pass over
+                // the whole [n, d_sae] batch).
                 let mask = topk_mask(&pre.detach(), k)?;
-                ((pre.relu()? * mask)?, None)
+                ((&pre * &mask)?, None, Some(mask))
             }
             Arch::Relu { l1 } => {
                 let f = pre.relu()?;
@@ -373,7 +400,7 @@ impl SaeTrainer {
                 let norms = self.w_dec().sqr()?.sum_keepdim(1)?.sqrt()?;
                 let rms = (total_var / nf).sqrt();
                 let l1_term = (f.matmul(&norms)?.sum_all()? * (l1 / (nf * rms)))?;
-                (f, Some(l1_term))
+                (f, Some(l1_term), None)
             }
             Arch::JumpRelu { l0_coeff } => {
                 // Straight-through estimator (Rajamanoharan et al. 2024). With z = pre,
@@ -395,7 +422,7 @@ impl SaeTrainer {
                 let f = ((&pre * &gate)? + (&s_f - s_f.detach())?)?;
                 let s_l0 = (rect.broadcast_mul(&theta)?.sum_all()? * (-1.0 / eps))?;
                 let l0 = ((gate.sum_all()? + (&s_l0 - s_l0.detach())?)? / nf)?;
-                (f, Some((l0 * l0_coeff)?))
+                (f, Some((l0 * l0_coeff)?), None)
             }
         };
         let recon = f.matmul(self.w_dec())?.broadcast_add(self.b_dec())?;
@@ -422,7 +449,8 @@ impl SaeTrainer {
                 .collect();
             let offset = Tensor::from_vec(offset, self.cfg.d_sae, x.device())?;
             let aux_mask = topk_mask(&pre.detach().broadcast_add(&offset)?, k_aux)?;
-            let aux_f = (pre.relu()? * aux_mask)?;
+            // As above, the mask implies pre > 0 (live latents are pushed to −1e30).
+            let aux_f = (&pre * aux_mask)?;
             let e = (&x - &recon)?.detach();
             let e_var = e
                 .broadcast_sub(&e.mean_keepdim(0)?)?
@@ -433,13 +461,12 @@ impl SaeTrainer {
             loss = (loss + (aux * self.cfg.aux_coeff)?)?;
         }
         let grads = loss.backward()?;
-        let counts = f
-            .detach()
-            .gt(0.0)?
-            .to_dtype(DType::F32)?
-            .sum(0)?
-            .to_device(&Device::Cpu)?
-            .to_vec1::<f32>()?;
+        // Per-latent firing counts (for TopK f > 0 exactly where the mask is 1).
+        let fired = match topk_active {
+            Some(mask) => mask,
+            None => f.detach().gt(0.0)?.to_dtype(DType::F32)?,
+        };
+        let counts = fired.sum(0)?.to_device(&Device::Cpu)?.to_vec1::<f32>()?;
         let lr = self.cfg.lr_at(self.step);
         let t = (self.step + 1) as i32;
         let (c1, c2) = (1.0 - BETA1.powi(t), 1.0 - BETA2.powi(t));
