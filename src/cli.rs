@@ -216,6 +216,10 @@ enum DbCommand {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Apply a file of edits (a JSON list of {neuron, explanation?, tags?, status?, note?}), as
+    /// an annotator's batch: every change goes into the history; a new explanation is recorded
+    /// as written by a person.
+    Apply { db: PathBuf, edits: PathBuf },
     /// Print the edit history.
     History { db: PathBuf },
     /// Test aid: types into a neuron's explanation through the autosave used by the window,
@@ -284,6 +288,9 @@ struct TrainSaeArgs {
     /// Go on from OUT/checkpoint (the same arguments as the interrupted run).
     #[arg(long)]
     resume: bool,
+    /// Dtype of the saved weights: f32, f16 (half the size) or bf16.
+    #[arg(long, default_value = "f32")]
+    save_dtype: String,
     /// Testing: write a checkpoint after this many steps and stop, as if interrupted.
     #[arg(long, hide = true)]
     stop_after_steps: Option<usize>,
@@ -1672,6 +1679,12 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
             })
             .collect()
     }
+    let save_dtype = match a.save_dtype.as_str() {
+        "f32" => DType::F32,
+        "f16" => DType::F16,
+        "bf16" => DType::BF16,
+        other => bail!("--save-dtype `{other}`: f32, f16 or bf16"),
+    };
     let hooks: Vec<HookPoint> = a
         .hook
         .split(',')
@@ -2010,7 +2023,7 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
             .context("a candidate that never trained")?;
         let h = hooks[c.hook];
         let dir = a.out.join(label(c));
-        save_saelens(&t.to_sae(h)?, &dir, &a.model.model)?;
+        save_saelens(&t.to_sae(h)?, &dir, &a.model.model, save_dtype)?;
         let mut info = serde_json::json!({
             "hook": h.to_string(), "width": c.width, "architecture": c.arch.name(),
             "lr": a.lr, "batch_tokens": a.batch_tokens, "steps": t.step,
@@ -2182,6 +2195,52 @@ fn db_command(c: DbCommand) -> Result<()> {
             append_history(&db, &changes)?;
             d.save(&db)?;
             println!("{} field(s) changed", changes.len());
+        }
+        DbCommand::Apply { db, edits } => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Row {
+                neuron: String,
+                explanation: Option<String>,
+                tags: Option<Vec<String>>,
+                status: Option<String>,
+                note: Option<String>,
+            }
+            let text = std::fs::read_to_string(&edits)
+                .with_context(|| format!("cannot read {}", edits.display()))?;
+            let rows: Vec<Row> = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: expected a JSON list of {{neuron, explanation, tags, status, note}}",
+                    edits.display()
+                )
+            })?;
+            let mut d = if db.exists() {
+                EditableDb::load(&db)?
+            } else {
+                EditableDb::default()
+            };
+            let who = current_user();
+            let mut n = 0;
+            for r in rows {
+                let edit = Edit {
+                    explanation_source: r
+                        .explanation
+                        .as_ref()
+                        .map(|_| serde_json::json!({"explainer": "human", "author": who})),
+                    explanation: r.explanation.map(Some),
+                    tags: r.tags,
+                    status: r.status.as_deref().map(ReviewStatus::parse).transpose()?,
+                    note: r.note,
+                    ..Default::default()
+                };
+                let changes = d
+                    .apply(&r.neuron, &edit, &who)
+                    .with_context(|| format!("neuron {}", r.neuron))?;
+                append_history(&db, &changes)?;
+                n += changes.len();
+            }
+            d.save(&db)?;
+            println!("{n} field(s) changed");
         }
         DbCommand::History { db } => {
             for c in read_history(&db)? {

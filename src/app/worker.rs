@@ -181,6 +181,9 @@ impl Engine {
                 .and_then(|spec| spec.hook)
                 .map(|h| h.layer);
             let db = match &s.neuron_db {
+                // A candidate's own database that nobody has written yet: empty, created by the
+                // first edit.
+                Some(p) if !ws.resolve(p).exists() => NeuronDb::default(),
                 Some(p) => NeuronDb::load_safe_sail(&ws.resolve(p)).unwrap_or_else(|e| {
                     notes.push(format!("{}: neuron database not loaded: {e:#}", s.name));
                     NeuronDb::default()
@@ -203,10 +206,10 @@ impl Engine {
         let mut sessions: Vec<(PathBuf, EditSession)> = vec![];
         for c in &contexts {
             let Some(p) = &c.db_path else { continue };
-            if sessions.iter().any(|(q, _)| q == p) || !p.exists() {
+            if sessions.iter().any(|(q, _)| q == p) {
                 continue;
             }
-            if !crate::db::editable::EditableDb::is_our_format(p) {
+            if p.exists() && !crate::db::editable::EditableDb::is_our_format(p) {
                 notes.push(format!(
                     "{} is a Safe-SAIL file (read-only here): to edit, run `safe-sail db import {} --db NEURONS.json` and point the workspace at NEURONS.json",
                     p.display(),

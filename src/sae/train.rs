@@ -81,7 +81,8 @@ pub struct TrainConfig {
     /// pre-activation units (`None`: 5% of the typical projection `rms(x − x̄)/√d_in` of the
     /// first batch).
     pub bandwidth: Option<f64>,
-    /// JumpReLU: the initial threshold (`None`: the same data-driven value as the bandwidth).
+    /// JumpReLU: the initial threshold (`None`: twice the typical projection, so about 2% of
+    /// a random direction's projections pass it at the start).
     pub init_threshold: Option<f64>,
 }
 
@@ -227,6 +228,9 @@ fn topk_mask(pre: &Tensor, k: usize) -> Result<Tensor> {
 }
 
 /// Names of the trained tensors, in the order of [`SaeTrainer`]'s parameters.
+/// JumpReLU: the learning rate of `log θ` relative to the other parameters'.
+const THRESHOLD_LR_SCALE: f64 = 10.0;
+
 const PARAMS: [&str; 5] = ["W_enc", "b_enc", "W_dec", "b_dec", "log_threshold"];
 const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
@@ -310,7 +314,7 @@ impl SaeTrainer {
         ];
         if matches!(cfg.arch, Arch::JumpRelu { .. }) {
             let eps = *cfg.bandwidth.get_or_insert(0.05 * typical);
-            let th = *cfg.init_threshold.get_or_insert(eps);
+            let th = *cfg.init_threshold.get_or_insert(2.0 * typical);
             if eps.is_nan() || th.is_nan() || eps <= 0.0 || th <= 0.0 {
                 bail!("the JumpReLU bandwidth and initial threshold must be > 0");
             }
@@ -482,7 +486,10 @@ impl SaeTrainer {
             self.m[i] = ((&self.m[i] * BETA1)? + (&g * (1.0 - BETA1))?)?;
             self.v[i] = ((&self.v[i] * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?;
             let update = ((&self.m[i] / c1)? / ((&self.v[i] / c2)?.sqrt()? + ADAM_EPS)?)?;
-            let mut new = (p.as_tensor() - (update * lr)?)?;
+            // log θ moves by about the learning rate per step under Adam; a larger rate lets
+            // the thresholds travel the orders of magnitude they need within a short run.
+            let rate = if i == 4 { lr * THRESHOLD_LR_SCALE } else { lr };
+            let mut new = (p.as_tensor() - (update * rate)?)?;
             if i == 2 {
                 new = new.broadcast_div(&(new.sqr()?.sum_keepdim(D::Minus1)?.sqrt()? + 1e-8)?)?;
             }
@@ -600,7 +607,18 @@ impl SaeTrainer {
 /// Writes a trained SAE in SAELens format (`cfg.json` + `sae_weights.safetensors`), so
 /// SAELens and every loader here read it: TopK as `topk` (with `k`), ReLU as `standard`,
 /// JumpReLU as `jumprelu` with a `threshold` tensor (SAELens ≥ 6).
-pub fn save_saelens(sae: &Sae, dir: &std::path::Path, model_name: &str) -> Result<()> {
+pub fn save_saelens(
+    sae: &Sae,
+    dir: &std::path::Path,
+    model_name: &str,
+    dtype: DType,
+) -> Result<()> {
+    let dtype_name = match dtype {
+        DType::F32 => "float32",
+        DType::F16 => "float16",
+        DType::BF16 => "bfloat16",
+        other => bail!("SAE weights are saved as f32, f16 or bf16, not {other:?}"),
+    };
     std::fs::create_dir_all(dir)?;
     let architecture = match sae.activation {
         Activation::TopK(_) => "topk",
@@ -610,7 +628,7 @@ pub fn save_saelens(sae: &Sae, dir: &std::path::Path, model_name: &str) -> Resul
     };
     let mut cfg = serde_json::json!({
         "architecture": architecture, "d_in": sae.d_in(), "d_sae": sae.d_sae(),
-        "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": true, "normalize_activations": "none",
+        "dtype": dtype_name, "device": "cpu", "apply_b_dec_to_input": true, "normalize_activations": "none",
         "reshape_activations": "none",
         "metadata": {"model_name": model_name, "hook_name": sae.hook().to_string(), "hook_head_index": null,
                      "prepend_bos": true, "sae_lens_training_version": null, "trained_by": "safe-sail train-sae"},
@@ -624,9 +642,7 @@ pub fn save_saelens(sae: &Sae, dir: &std::path::Path, model_name: &str) -> Resul
         serde_json::to_string_pretty(&cfg)?.as_bytes(),
     )?;
     let cpu = |t: &Tensor| -> Result<Tensor> {
-        Ok(t.to_dtype(DType::F32)?
-            .to_device(&Device::Cpu)?
-            .contiguous()?)
+        Ok(t.to_dtype(dtype)?.to_device(&Device::Cpu)?.contiguous()?)
     };
     let mut m = std::collections::HashMap::new();
     m.insert("W_enc".to_string(), cpu(&sae.w_enc)?);

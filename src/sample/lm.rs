@@ -358,7 +358,9 @@ impl TinyLm {
     pub fn save(&self, dir: &Path, special: [u32; 3]) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let [eot, _im_start, im_end] = special;
-        let cfg = self.cfg.hf_config(eot, im_end, eot);
+        let mut cfg = self.cfg.hf_config(eot, im_end, eot);
+        // Generation ends at the end of a chat turn or of a document.
+        cfg["eos_token_id"] = serde_json::json!([im_end, eot]);
         crate::fsutil::write_atomic(
             &dir.join("config.json"),
             serde_json::to_string_pretty(&cfg)?.as_bytes(),
