@@ -62,7 +62,8 @@ fn mock_server(max: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
 fn explain_then_score_write_the_database() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("neurons.json");
-    let store = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/stores/L1");
+    let store =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workspace/stores/L1");
     let (url, server) = mock_server(3);
     let o = bin()
         .env("MOCK_KEY", "sk-test")
@@ -256,7 +257,8 @@ fn explain_then_score_write_the_database() {
 fn an_unreachable_endpoint_writes_nothing_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("neurons.json");
-    let store = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/stores/L1");
+    let store =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workspace/stores/L1");
     // A port nothing listens on (bound, then released).
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()

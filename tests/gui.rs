@@ -1,5 +1,5 @@
-//! The explorer window, driven like a user would with egui_kittest: open the sample
-//! workspace, type a prompt, run it, see shaded tokens, click a token, read its neuron
+//! The explorer window, driven like a user would with egui_kittest: open the stand-in sample
+//! workspace (`tests/fixtures/workspace`, frozen for these tests), type a prompt, run it, see shaded tokens, click a token, read its neuron
 //! table, open a neuron page.
 
 use eframe::egui;
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn sample_workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data/sample.sail.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workspace/stand-in.sail.json")
 }
 
 fn harness() -> Harness<'static, ExplorerApp> {
@@ -256,7 +256,7 @@ fn editable_workspace() -> (tempfile::TempDir, PathBuf) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
     std::fs::copy(
-        root.join("sample_data/neurons.json"),
+        root.join("tests/fixtures/workspace/neurons.json"),
         tmp.path().join("neurons.json"),
     )
     .unwrap();

@@ -475,16 +475,17 @@ impl SaeTrainer {
         let t = (self.step + 1) as i32;
         let (c1, c2) = (1.0 - BETA1.powi(t), 1.0 - BETA2.powi(t));
         for (i, p) in self.params.iter().enumerate() {
+            // Detached: the optimiser state must not hold on to this step's graph.
             let Some(g) = grads.get(p) else { continue };
-            let mut g = g.clone();
+            let mut g = g.detach();
             if i == 2 {
                 // Drop the gradient component parallel to each (unit) decoder row.
                 let w = p.as_tensor();
                 let par = (&g * w)?.sum_keepdim(D::Minus1)?;
                 g = (g - w.broadcast_mul(&par)?)?;
             }
-            self.m[i] = ((&self.m[i] * BETA1)? + (&g * (1.0 - BETA1))?)?;
-            self.v[i] = ((&self.v[i] * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?;
+            self.m[i] = ((&self.m[i] * BETA1)? + (&g * (1.0 - BETA1))?)?.detach();
+            self.v[i] = ((&self.v[i] * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?.detach();
             let update = ((&self.m[i] / c1)? / ((&self.v[i] / c2)?.sqrt()? + ADAM_EPS)?)?;
             // log θ moves by about the learning rate per step under Adam; a larger rate lets
             // the thresholds travel the orders of magnitude they need within a short run.

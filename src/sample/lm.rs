@@ -178,9 +178,11 @@ impl TinyLm {
     /// Fresh weights: N(0, 0.02) matrices (output projections scaled by 1/√(2·layers)), zero
     /// biases, unit norms.
     pub fn new(cfg: LmConfig, seed: u64, dev: &Device) -> Result<Self> {
-        if cfg.hidden_size % cfg.num_attention_heads != 0
-            || cfg.num_attention_heads % cfg.num_key_value_heads != 0
-            || cfg.head_dim() % 2 != 0
+        if !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
+            || !cfg
+                .num_attention_heads
+                .is_multiple_of(cfg.num_key_value_heads)
+            || !cfg.head_dim().is_multiple_of(2)
         {
             bail!("inconsistent shape: {cfg:?}");
         }
