@@ -754,21 +754,25 @@ fn generate(a: GenerateArgs) -> Result<()> {
         seed: a.seed,
         stop_ids: vec![],
     };
-    let mut shown: Vec<u32> = vec![];
-    let mut printed = 0usize;
+    // Bytes of a character split across tokens wait for the token that completes it.
+    let mut pending: Vec<u8> = vec![];
     let mut stdout = std::io::stdout();
     model.generate(&ids, &opts, &mut NoHooks, |id| {
-        shown.push(id);
-        // Print whatever now decodes to complete characters.
-        let text: String = model.tok.display_strings(&shown).concat();
-        if text.len() > printed && text.is_char_boundary(printed) {
-            let _ = write!(stdout, "{}", &text[printed..]);
-            let _ = stdout.flush();
-            printed = text.len();
-        }
+        let text = if model.tok.is_special(id) {
+            let dangling: String = pending.drain(..).map(|b| format!("\\x{b:02X}")).collect();
+            dangling + &model.tok.token_display(id)
+        } else {
+            pending.extend(model.tok.token_bytes(id));
+            let (text, rest) = safe_sail::model::tokenizer::split_utf8(&pending);
+            pending = rest;
+            text
+        };
+        let _ = write!(stdout, "{text}");
+        let _ = stdout.flush();
         Flow::Continue
     })?;
-    println!();
+    let dangling: String = pending.iter().map(|b| format!("\\x{b:02X}")).collect();
+    println!("{dangling}");
     Ok(())
 }
 

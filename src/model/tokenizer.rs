@@ -323,7 +323,7 @@ fn hex_bytes(b: &[u8]) -> String {
 
 /// Splits bytes into (valid UTF-8 text, incomplete trailing bytes). Invalid bytes in the
 /// middle become U+FFFD.
-fn split_utf8(mut bytes: &[u8]) -> (String, Vec<u8>) {
+pub fn split_utf8(mut bytes: &[u8]) -> (String, Vec<u8>) {
     let mut out = String::new();
     loop {
         match std::str::from_utf8(bytes) {
