@@ -213,7 +213,13 @@ fn explain_then_score_write_the_database() {
     let source = &d.entries[&scored_id]["score_source"];
     assert_eq!(source["method"], "segment-simulation");
     assert_eq!(source["held_out"]["non_activating"], 3, "{source}");
-    assert!(source["held_out"]["quantile"].as_u64().unwrap() > 0);
+    assert!(
+        source["held_out"]["quantile_odd_positions"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(source["held_out"]["top_odd_ranks"].as_u64().unwrap() > 0);
 
     // Both methods on the same held-out examples: the segment score goes into the database, the
     // token score beside it, and the run reports what each method cost the simulator.

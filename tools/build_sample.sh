@@ -28,32 +28,32 @@ time_of $BIN train-lm --corpus "$WORK/corpus/corpus.jsonl" --out $S/model --step
 
 step "SAE candidates"
 rm -rf $S/saes "$WORK/saes"
+# f16 weights keep sample_data small; each candidate's training.json stays beside it.
 time_of $BIN train-sae --model $S/model --corpus "$WORK/corpus/corpus.jsonl" --hook $HOOKS \
-  --widths 512,1024 --activation topk,relu,jumprelu --k 8,16 --l1 0.1 --l0-coeff 0.01 \
-  --tokens 400000 --batch-tokens 1024 --lr 0.002 --context 64 --seed 0 --checkpoint-every 100 \
-  --out "$WORK/saes"
-mkdir -p $S/saes
-for d in "$WORK"/saes/L*; do
-  # f16 weights keep sample_data small; training.json stays beside them.
-  $BIN sae-convert --to f16 "$d" $S/saes/"$(basename "$d")"
-done
+  --widths 512,1024 --activation topk,relu,jumprelu --k 8,16 --l1 0.15 --l0-coeff 0.01 \
+  --tokens 300000 --batch-tokens 1024 --lr 0.002 --context 64 --seed 0 --checkpoint-every 100 \
+  --save-dtype f16 --out $S/saes
 
 step evaluation
 SAES=()
 for d in $S/saes/L*; do SAES+=(--sae "$d"); done
+# t = 0.2 and frequency 0.2: the concept pairs vary the concept within a domain, so no latent of
+# these small SAEs separates half of a domain's pairs at the default 0.5 / 0.5.
 time_of $BIN evaluate --model $S/model "${SAES[@]}" --corpus "$WORK/corpus/corpus.jsonl" \
-  --context 64 --tokens 50000 --concept-pairs "$WORK/corpus/concept_pairs.jsonl" \
-  --labeled-corpus "$WORK/corpus/corpus.jsonl" --out $S/eval
+  --context 64 --tokens 30000 --concept-pairs "$WORK/corpus/concept_pairs.jsonl" \
+  --threshold 0.2 --min-frequency 0.2 --labeled-corpus "$WORK/corpus/corpus.jsonl" \
+  --labeled-tokens 300000 --out $S/eval
 
 step "feature stores"
 rm -rf $S/stores "$WORK/stores"
 CS=()
 for c in "${CHOSEN[@]}"; do CS+=(--sae $S/saes/$c); done
 time_of $BIN collect --model $S/model "${CS[@]}" --corpus "$WORK/corpus/corpus.jsonl" \
-  --context 32 --top-k 10 --quantile-bins 5 --per-bin 3 --batch 16 --tokens 300000 --out "$WORK/stores"
+  --context 32 --top-k 20 --quantile-bins 5 --per-bin 3 --batch 16 --max-tokens 300000 \
+  --out "$WORK/stores"
 mkdir -p $S/stores
-for d in "$WORK"/stores/*; do
-  name=$(basename "$d"); mv "$d" $S/stores/"${name#*-}"
+for i in "${!CHOSEN[@]}"; do
+  mv "$WORK"/stores/"$i"-* $S/stores/"${CHOSEN[$i]}"
 done
 
 step explanations
@@ -61,8 +61,11 @@ rm -f $S/neurons.json $S/neurons.json.history.jsonl
 for c in "${CHOSEN[@]}"; do
   time_of $BIN explain --store $S/stores/$c --db $S/neurons.json --llm baseline
 done
-# The hand-reviewed explanations (an annotator's corrections, marked verified).
-time_of $BIN db review-file $S/neurons.json tools/sample_reviews.json
+# Only the annotator's edits go into the sample's history (not 3,000 baseline writes).
+rm -f $S/neurons.json.history.jsonl
+# The hand-reviewed explanations of the safety-specific latents (an annotator's work, kept in
+# tools/sample_reviews.json; they describe these exact SAEs, so retraining means reviewing again).
+SAFE_SAIL_USER=sample-annotator time_of $BIN db apply $S/neurons.json tools/sample_reviews.json
 
 step scores
 for c in "${CHOSEN[@]}"; do

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// The version of the prompts, recorded with every explanation and score.
-pub const PROMPT_VERSION: &str = "safe-sail-explorer/1";
+pub const PROMPT_VERSION: &str = "safe-sail-explorer/2";
 
 /// A chat-completions client with retries (429 / 5xx / network errors, exponential backoff),
 /// an optional on-disk response cache (a rerun costs nothing) and a token tally.
@@ -181,36 +181,52 @@ impl Usage {
     }
 }
 
-/// The held-out examples a latent is scored on, and how many of each kind. Held out from the
-/// explainer (which saw the first `shown` top examples and, at most, the same number of
-/// quantile-sampled ones): quantile-sampled examples first (they span the activation range),
-/// then top examples the explainer did not see, up to `n`; `non_activating` contexts where the
-/// latent does not fire at all come on top (see [`NonActivatingPool`]).
+/// Top and quantile-sampled examples split by parity: the explainer gets the even positions
+/// (ranks 0, 2, 4, … of each kind), the simulator the odd ones, so both halves span the same
+/// activations (a split by rank would leave the simulator only the weaker tail).
+fn by_parity<'a>(
+    ex: &'a [ExampleRow],
+    kind: &'a str,
+    odd: bool,
+) -> impl Iterator<Item = &'a ExampleRow> {
+    ex.iter()
+        .filter(move |e| e.kind == kind)
+        .skip(usize::from(odd))
+        .step_by(2)
+}
+
+/// The examples the explainer sees: up to `n` even-ranked top examples and `n / 2`
+/// even-positioned quantile-sampled ones.
+pub fn explainer_examples(ex: &[ExampleRow], n: usize) -> Vec<ExampleRow> {
+    by_parity(ex, "top", false)
+        .take(n)
+        .chain(by_parity(ex, "quantile", false).take(n / 2))
+        .cloned()
+        .collect()
+}
+
+/// The held-out examples a latent is scored on, and how many of each kind: odd-ranked top
+/// examples (half of `n`), odd-positioned quantile-sampled ones spread over the bins to fill
+/// `n`, neither ever shown to the explainer (see [`explainer_examples`]), then
+/// `non_activating` contexts where the latent does not fire at all (see [`NonActivatingPool`]).
 pub fn held_out_examples(
     ex: &[ExampleRow],
-    shown: usize,
     n: usize,
     non_activating: Vec<ExampleRow>,
 ) -> (Vec<ExampleRow>, Value) {
-    // Quantile-sampled examples spread evenly over the bins when there are more than `n`.
-    let quantile: Vec<&ExampleRow> = ex.iter().filter(|e| e.kind == "quantile").collect();
-    let q = quantile.len().min(n);
-    let mut held: Vec<ExampleRow> = (0..q)
-        .map(|i| quantile[i * quantile.len() / q.max(1)].clone())
+    let mut held: Vec<ExampleRow> = by_parity(ex, "top", true)
+        .take(n.div_ceil(2))
+        .cloned()
         .collect();
-    held.extend(
-        ex.iter()
-            .filter(|e| e.kind == "top")
-            .skip(shown)
-            .take(n - q)
-            .cloned(),
-    );
-    let top = held.len() - q;
+    let top = held.len();
+    let quantile: Vec<&ExampleRow> = by_parity(ex, "quantile", true).collect();
+    let q = quantile.len().min(n - top);
+    held.extend((0..q).map(|i| quantile[i * quantile.len() / q.max(1)].clone()));
     let z = non_activating.len();
     held.extend(non_activating);
     (
         held,
-        json!({"quantile": q, "top_unseen": top, "non_activating": z}),
+        json!({"top_odd_ranks": top, "quantile_odd_positions": q, "non_activating": z}),
     )
 }
 
@@ -488,9 +504,46 @@ pub fn quoted_terms(explanation: &str) -> Vec<String> {
     out
 }
 
+fn unit_name(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Token => "token",
+        Unit::Segment => "segment",
+    }
+}
+
+/// The simulator's messages for one example cut into `units`.
+fn simulator_messages(
+    explanation: &str,
+    units: &[String],
+    unit: Unit,
+) -> Vec<(&'static str, String)> {
+    let what = unit_name(unit);
+    let scale = match unit {
+        Unit::Token => "an integer from 0 (none) to 10 (strongest)",
+        Unit::Segment => "1 if the neuron fires anywhere in the segment, else 0",
+    };
+    let listing: String = units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| format!("{i}\t{}\n", u.replace('\n', "\\n")))
+        .collect();
+    vec![
+        (
+            "system",
+            format!(
+                "You predict a language-model neuron's activations from its explanation. For each numbered {what} give {scale}. \
+                 Answer with JSON only: {{\"predictions\": [numbers, one per {what}, in order]}}."
+            ),
+        ),
+        ("user", format!("Explanation of the neuron: {explanation}\n\n{what}s:\n{listing}")),
+    ]
+}
+
 /// The offline baseline simulator (no LLM): predicts that a unit fires (10 for tokens, 1 for
 /// segments) when it contains one of the explanation's quoted trigger words, or, for tokens,
-/// when the token is part of such a word. Labeled as such wherever its scores are stored.
+/// when the token is part of such a word. Labeled as such wherever its scores are stored. Its
+/// cost is what an LLM simulator would have been sent and answered, in characters (the prompt
+/// [`simulate`] builds and the JSON of these predictions), so the two methods' costs compare.
 pub fn keyword_simulate(
     explanation: &str,
     e: &ExampleRow,
@@ -520,8 +573,22 @@ pub fn keyword_simulate(
                 0.0
             }
         })
-        .collect();
-    Ok((truth, pred, Usage::default()))
+        .collect::<Vec<f64>>();
+    let messages = simulator_messages(explanation, &units, unit);
+    let reply = json!({ "predictions": pred }).to_string();
+    let chars = messages
+        .iter()
+        .map(|(_, c)| c.chars().count() as u64)
+        .sum::<u64>()
+        + reply.chars().count() as u64;
+    Ok((
+        truth,
+        pred,
+        Usage {
+            chars,
+            ..Default::default()
+        },
+    ))
 }
 
 /// Simulates one example with the explanation; returns (truth, prediction, cost) per unit.
@@ -533,28 +600,8 @@ pub fn simulate(
     unit: Unit,
 ) -> Result<(Vec<f64>, Vec<f64>, Usage)> {
     let (units, truth) = units_and_truth(e, max, unit);
-    let (what, scale) = match unit {
-        Unit::Token => ("token", "an integer from 0 (none) to 10 (strongest)"),
-        Unit::Segment => (
-            "segment",
-            "1 if the neuron fires anywhere in the segment, else 0",
-        ),
-    };
-    let listing: String = units
-        .iter()
-        .enumerate()
-        .map(|(i, u)| format!("{i}\t{}\n", u.replace('\n', "\\n")))
-        .collect();
-    let messages = vec![
-        (
-            "system",
-            format!(
-                "You predict a language-model neuron's activations from its explanation. For each numbered {what} give {scale}. \
-                 Answer with JSON only: {{\"predictions\": [numbers, one per {what}, in order]}}."
-            ),
-        ),
-        ("user", format!("Explanation of the neuron: {explanation}\n\n{what}s:\n{listing}")),
-    ];
+    let what = unit_name(unit);
+    let messages = simulator_messages(explanation, &units, unit);
     let (reply, used) = client.chat_with_usage(&messages)?;
     let v = json_in(&reply)
         .ok_or_else(|| anyhow!("the simulator did not answer with JSON: {reply:?}"))?;
