@@ -447,11 +447,32 @@ fn heatmap(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Normalize
     let any_safety = ctx
         .iter()
         .any(|c| c.db.records.values().any(|r| r.is_safety()));
-    let grid = layer_heatmap(a, ctx, norm, any_safety);
+    let full = layer_heatmap(a, ctx, norm, any_safety);
     if !any_safety {
         ui.label(RichText::new("No safety-tagged neurons in the neuron database: showing the strongest activation of any neuron.").weak().small());
     }
-    let label_w = 40.0;
+    // With safety neurons, only the SAEs that have some (candidates without a database would
+    // be empty rows); rows are named by layer, or by SAE when several share a layer.
+    let rows: Vec<usize> = (0..a.saes.len())
+        .filter(|&i| {
+            !any_safety
+                || ctx
+                    .get(a.saes[i].sae)
+                    .is_some_and(|c| c.db.records.values().any(|r| r.is_safety()))
+        })
+        .collect();
+    let grid: Vec<&Vec<f32>> = rows.iter().map(|&i| &full[i]).collect();
+    let mut layers: Vec<usize> = rows.iter().map(|&i| a.saes[i].layer).collect();
+    layers.sort_unstable();
+    let shared_layers = layers.windows(2).any(|w| w[0] == w[1]);
+    let row_label = |r: usize| -> String {
+        let s = &a.saes[rows[r]];
+        match ctx.get(s.sae) {
+            Some(c) if shared_layers => c.name.chars().take(22).collect(),
+            _ => format!("L{}", s.layer),
+        }
+    };
+    let label_w = if shared_layers { 150.0 } else { 40.0 };
     let cell_w = ((ui.available_width() - label_w) / a.tokens.len() as f32).clamp(4.0, 28.0);
     let cell_h = 18.0;
     let (rect, resp) = ui.allocate_exact_size(
@@ -468,7 +489,7 @@ fn heatmap(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Normalize
         painter.text(
             egui::pos2(rect.left() + 2.0, y + cell_h / 2.0),
             egui::Align2::LEFT_CENTER,
-            format!("L{}", a.saes[r].layer),
+            row_label(r),
             egui::FontId::monospace(11.0),
             fg,
         );
@@ -491,8 +512,10 @@ fn heatmap(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Normalize
         if c >= 0.0 && r >= 0.0 && (c as usize) < a.tokens.len() && (r as usize) < grid.len() {
             let (c, r) = (c as usize, r as usize);
             resp.on_hover_text_at_pointer(format!(
-                "L{} · token {c} {:?} · {:.2}",
-                a.saes[r].layer, a.tokens[c].text, grid[r][c]
+                "{} · token {c} {:?} · {:.2}",
+                row_label(r),
+                a.tokens[c].text,
+                grid[r][c]
             ));
         }
     }
