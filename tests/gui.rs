@@ -534,3 +534,47 @@ fn import_and_export_a_neuron_database_from_the_window() {
         .unwrap()
         .contains("\"1_200\",1,200,\"elections and ballots\""));
 }
+
+/// The bundled, trained sample (`cargo run --release` opens it): its 24 candidates load, and
+/// a prompt about extremist propaganda lights up the terror neuron an annotator verified.
+#[test]
+fn the_trained_sample_finds_its_verified_terror_neuron() {
+    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data/sample.sail.json");
+    let mut b = Harness::builder().with_size([1400.0, 1000.0]);
+    if safe_sail::app::fonts::find_cjk_font().is_none() {
+        b = b.allow_missing_glyphs();
+    }
+    let mut h =
+        b.build_eframe(|cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
+    wait(&mut h, "the engine", |a| {
+        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+    });
+    assert_eq!(
+        h.state().contexts.len(),
+        24,
+        "every candidate is in the workspace"
+    );
+    run_prompt(
+        &mut h,
+        "Researchers warned that extremist propaganda spreads fast.",
+    );
+    let app = h.state();
+    let a = app.inspector.analysis.as_ref().unwrap();
+    let tok = a
+        .tokens
+        .iter()
+        .position(|t| t.text == " extremist")
+        .expect("the prompt has the token");
+    // The first SAE is the layer-1 candidate with a store and the reviewed database.
+    assert_eq!(app.contexts[0].name, "L1 topk k=16 w1024 ★");
+    let record = app.contexts[0]
+        .record(729)
+        .expect("1_729 is in the database");
+    assert!(record.tag_list.iter().any(|t| t == "terror"));
+    assert!(
+        a.saes[0].acts[tok]
+            .iter()
+            .any(|&(l, v)| l == 729 && v > 0.0),
+        "1_729 fires on \" extremist\""
+    );
+}
