@@ -2526,16 +2526,20 @@ fn demo() -> Result<()> {
     Ok(())
 }
 
-fn bench(a: BenchArgs) -> Result<()> {
-    if let Some(t) = a.threads {
-        // Must happen before candle starts its thread pool.
+/// Sets the compute thread count for a benchmark (before candle starts its pool); returns it.
+fn bench_threads(threads: Option<usize>) -> usize {
+    if let Some(t) = threads {
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
     }
-    let threads = a.threads.unwrap_or_else(|| {
+    threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
-    });
+    })
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let threads = bench_threads(a.threads);
     let report = safe_sail::bench::run_engine_bench(&safe_sail::bench::BenchConfig {
         layer: a.layer,
         batch: a.batch,
@@ -2616,15 +2620,7 @@ fn run_torch_script(py: &Path, script: &str, args: &[String]) -> Result<serde_js
 }
 
 fn bench_train(a: BenchTrainArgs) -> Result<()> {
-    if let Some(t) = a.threads {
-        // Must happen before candle starts its thread pool.
-        std::env::set_var("RAYON_NUM_THREADS", t.to_string());
-    }
-    let threads = a.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let threads = bench_threads(a.threads);
     let r = safe_sail::bench::run_train_bench(&safe_sail::bench::TrainBenchConfig {
         d_in: a.d_in,
         width: a.width,

@@ -629,22 +629,27 @@ pub fn simulate(
 mod tests {
     use super::*;
 
-    #[test]
-    fn keyword_simulator_predicts_units_with_quoted_terms() {
-        let e = ExampleRow {
+    fn row(tokens: &[&str], acts: &[f32]) -> ExampleRow {
+        ExampleRow {
             latent: 0,
             kind: "top".into(),
             bin: 0,
             rank: 0,
             doc: 0,
             offset: 0,
-            token_ids: vec![0; 6],
-            tokens: ["The", " bomb", " went", " off", ".", " 爆炸"]
-                .map(String::from)
-                .to_vec(),
-            acts: vec![0.0, 5.0, 1.0, 0.0, 0.0, 4.0],
-            max_act: 5.0,
-        };
+            token_ids: vec![],
+            tokens: tokens.iter().map(|s| s.to_string()).collect(),
+            acts: acts.to_vec(),
+            max_act: acts.iter().copied().fold(0.0, f32::max),
+        }
+    }
+
+    #[test]
+    fn keyword_simulator_predicts_units_with_quoted_terms() {
+        let e = row(
+            &["The", " bomb", " went", " off", ".", " 爆炸"],
+            &[0.0, 5.0, 1.0, 0.0, 0.0, 4.0],
+        );
         let expl = "Fires on \"bomb\" and 「爆炸」 in attack reports.";
         assert_eq!(quoted_terms(expl), vec!["bomb", "爆炸"]);
         let (truth, pred, _) = keyword_simulate(expl, &e, 5.0, Unit::Token).unwrap();
@@ -674,18 +679,7 @@ mod tests {
 
     #[test]
     fn baseline_names_the_strongest_tokens() {
-        let ex = |tokens: &[&str], acts: &[f32]| ExampleRow {
-            latent: 0,
-            kind: "top".into(),
-            bin: 0,
-            rank: 0,
-            doc: 0,
-            offset: 0,
-            token_ids: vec![],
-            tokens: tokens.iter().map(|s| s.to_string()).collect(),
-            acts: acts.to_vec(),
-            max_act: acts.iter().copied().fold(0.0, f32::max),
-        };
+        let ex = row;
         let e = baseline_explanation(&[
             ex(&[" the", " bomb", " exploded"], &[0.0, 4.0, 1.0]),
             ex(&[" a", " bomb"], &[0.0, 2.0]),
