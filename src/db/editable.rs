@@ -422,6 +422,10 @@ pub fn append_history(db_path: &Path, changes: &[Change]) -> Result<()> {
         return Ok(());
     }
     let path = history_path(db_path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the folder of {}", path.display()))?;
+    }
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
