@@ -2462,10 +2462,11 @@ fn gui(workspace: Option<PathBuf>) -> Result<()> {
     safe_sail::app::run(workspace)
 }
 
-/// The bundled sample: the tiny Qwen2 reference model and a TopK SAE from tests/fixtures.
+/// The bundled sample in the terminal: the trained sample model, its chosen layer-1 SAE and
+/// neuron database, on a prompt that touches two safety domains.
 fn demo() -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let model_dir = root.join("models/qwen2");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data");
+    let model_dir = root.join("model");
     if !model_dir.exists() {
         bail!(
             "the bundled sample is missing ({}); run from a checkout of the repository",
@@ -2474,17 +2475,20 @@ fn demo() -> Result<()> {
     }
     let model = Model::load_dir(&model_dir, &Device::Cpu, DType::F32)?;
     let sae = load_sae(
-        &format!("{}", root.join("saes/saelens_topk").display()).parse()?,
+        &format!("{}", root.join("saes/L1-mlp_out-w1024-topk16").display()).parse()?,
         &Device::Cpu,
     )?;
+    let db = safe_sail::db::NeuronDb::load_safe_sail(&root.join("neurons.json"))?;
     let prompt = PromptSpec {
-        text: "How do elections work? 暴力不是解决问题的办法。".into(),
-        chat: true,
+        text: "Researchers warned that extremist propaganda spreads fast. 如果目睹暴力事件，先确保自身安全。".into(),
+        chat: false,
         system: None,
         truncate: false,
     };
     let res = capture_prompt(&model, &prompt, &[], std::slice::from_ref(&sae), false)?;
-    println!("Safe-SAIL Explorer — engine demo on the bundled tiny sample model (random weights)");
+    println!(
+        "Safe-SAIL Explorer — the bundled sample (a small Qwen2 trained on the sample corpus)"
+    );
     println!(
         "model: {} ({} layers, d_model {})",
         model_dir.display(),
@@ -2492,12 +2496,14 @@ fn demo() -> Result<()> {
         model.cfg.hidden_size
     );
     println!(
-        "SAE:   {} at {} ({}, {} latents)\n",
+        "SAE:   {} at {} ({}, {} latents); neurons: {}\n",
         sae.meta.format.name(),
         sae.hook(),
         sae.activation.describe(),
-        sae.d_sae()
+        sae.d_sae(),
+        root.join("neurons.json").display()
     );
+    let layer = sae.hook().layer;
     let rows = res.sae_acts[0].to_vec2::<f32>()?;
     for (tok, row) in res.tokens.iter().zip(rows) {
         let mut nz: Vec<(usize, f32)> = row
@@ -2509,11 +2515,27 @@ fn demo() -> Result<()> {
         let top: Vec<String> = nz
             .iter()
             .take(3)
-            .map(|(i, v)| format!("{}_{i}={v:.2}", sae.hook().layer))
+            .map(|(i, v)| format!("{layer}_{i}={v:.2}"))
             .collect();
+        // The strongest safety-tagged neuron on this token (clearly active), with its explanation.
+        let safety = nz.iter().filter(|(_, v)| *v >= 0.3).find_map(|&(i, v)| {
+            db.get(layer, i as u32)
+                .filter(|r| r.is_safety())
+                .map(|r| (i, v, r))
+        });
+        let note = safety.map_or(String::new(), |(i, v, r)| {
+            let expl: String = r
+                .explanation
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .take(60)
+                .collect();
+            format!("  ⚑ {layer}_{i}={v:.2} [{}] {expl}", r.tag_list.join(","))
+        });
         let shown = format!("{:?}", tok.text);
         println!(
-            "{:>6} {:<18}{} {}",
+            "{:>6} {:<18}{} {}{note}",
             tok.id,
             shown,
             if tok.special { " (special)" } else { "" },
