@@ -2249,26 +2249,41 @@ fn db_command(c: DbCommand) -> Result<()> {
                 EditableDb::default()
             };
             let who = current_user();
-            let mut n = 0;
-            for r in rows {
-                let edit = Edit {
-                    explanation_source: r
-                        .explanation
-                        .as_ref()
-                        .map(|_| serde_json::json!({"explainer": "human", "author": who})),
-                    explanation: r.explanation.map(Some),
-                    tags: r.tags,
-                    status: r.status.as_deref().map(ReviewStatus::parse).transpose()?,
-                    note: r.note,
-                    ..Default::default()
-                };
-                let changes = d
-                    .apply(&r.neuron, &edit, &who)
-                    .with_context(|| format!("neuron {}", r.neuron))?;
-                append_history(&db, &changes)?;
-                n += changes.len();
+            // Every row is checked before anything is applied: a bad file changes nothing.
+            let edits: Vec<(String, Edit)> =
+                rows.into_iter()
+                    .map(|r| -> Result<(String, Edit)> {
+                        let status = r
+                            .status
+                            .as_deref()
+                            .map(ReviewStatus::parse)
+                            .transpose()
+                            .with_context(|| format!("{}: neuron {}", edits.display(), r.neuron))?;
+                        Ok((
+                            r.neuron,
+                            Edit {
+                                explanation_source: r.explanation.as_ref().map(
+                                    |_| serde_json::json!({"explainer": "human", "author": who}),
+                                ),
+                                explanation: r.explanation.map(Some),
+                                tags: r.tags,
+                                status,
+                                note: r.note,
+                                ..Default::default()
+                            },
+                        ))
+                    })
+                    .collect::<Result<_>>()?;
+            let mut changes = vec![];
+            for (neuron, edit) in &edits {
+                changes.extend(
+                    d.apply(neuron, edit, &who)
+                        .with_context(|| format!("neuron {neuron}"))?,
+                );
             }
             d.save(&db)?;
+            append_history(&db, &changes)?;
+            let n = changes.len();
             println!("{n} field(s) changed");
         }
         DbCommand::History { db } => {
@@ -2421,7 +2436,7 @@ fn train_lm(a: TrainLmArgs) -> Result<()> {
             text: prompt.into(),
             chat,
             system: None,
-            truncate: false,
+            truncate: true,
         })?;
         let pids: Vec<u32> = p.iter().map(|t| t.id).collect();
         let opts = GenerateOpts {

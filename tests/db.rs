@@ -234,3 +234,63 @@ fn kill_9_while_typing_loses_at_most_the_last_second() {
     // No temporary files left that could be mistaken for the database.
     assert!(db.exists());
 }
+
+/// `db apply`: an annotator's batch of edits lands with provenance and history; a file with a
+/// misspelled field or an unknown status is refused and changes nothing.
+#[test]
+fn apply_a_batch_of_reviewed_explanations() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A folder that does not exist yet: the first write makes it.
+    let db = tmp.path().join("neurons/candidate.json");
+    let edits = tmp.path().join("reviews.json");
+    std::fs::write(
+        &edits,
+        r#"[{"neuron": "1_7", "explanation": "\"爆炸\" (explosion) in attack reports", "tags": ["terror"], "status": "verified"},
+            {"neuron": "2_3", "status": "needs_work", "note": "two meanings"}]"#,
+    )
+    .unwrap();
+    let out = bin()
+        .args(["db", "apply", &s(&db), &s(&edits)])
+        .env("SAFE_SAIL_USER", "annotator-a")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = safe_sail::db::editable::EditableDb::load(&db).unwrap();
+    let r = &d.entries["1_7"];
+    assert_eq!(r["explanation_source"]["explainer"], "human");
+    assert_eq!(r["explanation_source"]["author"], "annotator-a");
+    assert_eq!(r["review_status"], "verified");
+    assert_eq!(d.note("2_3"), "two meanings");
+    let history = safe_sail::db::editable::read_history(&db).unwrap();
+    assert!(history
+        .iter()
+        .any(|c| c.neuron == "1_7" && c.field == "explanation" && c.who == "annotator-a"));
+
+    let before = std::fs::read(&db).unwrap();
+    for bad in [
+        r#"[{"neuron": "1_7", "explanaton": "typo"}]"#,
+        r#"[{"neuron": "1_7", "status": "approved"}]"#,
+        r#"{"neuron": "1_7"}"#,
+    ] {
+        std::fs::write(&edits, bad).unwrap();
+        let o = bin()
+            .args(["db", "apply", &s(&db), &s(&edits)])
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{bad} must be refused");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("reviews.json") || err.contains("approved"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            before,
+            "nothing written for {bad}"
+        );
+    }
+}
