@@ -112,13 +112,23 @@ fn record<'a>(ctx: &'a [SaeContext], r: &Row) -> Option<&'a NeuronRecord> {
 }
 
 fn status_of(sessions: &[(PathBuf, EditSession)], ctx: &[SaeContext], r: &Row) -> ReviewStatus {
-    let Some(path) = ctx.get(r.sae).and_then(|c| c.db_path.as_ref()) else {
+    review_status(sessions, ctx, r.sae, &r.id)
+}
+
+/// A neuron's review status, from the editing session of its SAE's database.
+pub fn review_status(
+    sessions: &[(PathBuf, EditSession)],
+    ctx: &[SaeContext],
+    sae: usize,
+    id: &str,
+) -> ReviewStatus {
+    let Some(path) = ctx.get(sae).and_then(|c| c.db_path.as_ref()) else {
         return ReviewStatus::Unreviewed;
     };
     sessions
         .iter()
         .find(|(p, _)| p == path)
-        .map_or(ReviewStatus::Unreviewed, |(_, s)| s.db.status(&r.id))
+        .map_or(ReviewStatus::Unreviewed, |(_, s)| s.db.status(id))
 }
 
 impl Browser {
@@ -560,20 +570,35 @@ impl Browser {
     ) {
         use egui_extras::{Column, TableBuilder};
         let mut clicked = None;
-        TableBuilder::new(ui)
+        // When candidates share a layer, neuron ids repeat: an SAE column tells them apart.
+        let mut layers: Vec<usize> = ctx.iter().map(|c| c.layer).collect();
+        layers.sort_unstable();
+        let shared = layers.windows(2).any(|w| w[0] == w[1]);
+        let mut table = TableBuilder::new(ui)
             .id_salt("browser")
             .striped(true)
             .sense(egui::Sense::click())
             .max_scroll_height(f32::INFINITY)
-            .column(Column::auto().at_least(70.0))
+            .column(Column::auto().at_least(70.0));
+        if shared {
+            table = table.column(Column::auto().at_least(120.0).clip(true));
+        }
+        table
             .column(Column::remainder().at_least(160.0).clip(true))
             .column(Column::auto().at_least(70.0))
             .column(Column::auto().at_least(44.0))
             .column(Column::auto().at_least(80.0))
             .header(20.0, |mut h| {
-                for t in ["Neuron", "Explanation", "Tags", "Score", "Review"] {
+                let sae_col = if shared { &["SAE"][..] } else { &[] };
+                let titles = ["Neuron"].iter().chain(sae_col).chain(&[
+                    "Explanation",
+                    "Tags",
+                    "Score",
+                    "Review",
+                ]);
+                for t in titles {
                     h.col(|ui| {
-                        ui.strong(t);
+                        ui.strong(*t);
                     });
                 }
             })
@@ -591,6 +616,12 @@ impl Browser {
                             clicked = Some(i);
                         }
                     });
+                    if shared {
+                        row.col(|ui| {
+                            let name = ctx.get(r.sae).map_or("", |c| c.name.as_str());
+                            ui.label(RichText::new(name).small());
+                        });
+                    }
                     row.col(|ui| {
                         let e = rec.and_then(|x| x.explanation.as_deref()).unwrap_or("—");
                         ui.label(e.lines().next().unwrap_or(""));

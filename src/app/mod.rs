@@ -913,10 +913,14 @@ impl eframe::App for ExplorerApp {
                         }
                     }
                     Tab::Neuron => {
-                        match self
-                            .neuron
-                            .ui(ui, &self.contexts, &infos, &self.stores, self.busy)
-                        {
+                        match self.neuron.ui(
+                            ui,
+                            &self.contexts,
+                            &infos,
+                            &self.stores,
+                            &self.sessions,
+                            self.busy,
+                        ) {
                             Some(PageAction::Open(s, l)) => self.open_neuron(s, l),
                             Some(PageAction::TryText(s, l, text)) => self.submit(Job::TryText {
                                 sae: s,

@@ -43,6 +43,7 @@ impl NeuronPage {
         ctx: &[SaeContext],
         saes: &[Option<SaeInfo>],
         stores: &[Option<std::sync::Arc<crate::store::Store>>],
+        sessions: &[(std::path::PathBuf, crate::db::autosave::EditSession)],
         busy: bool,
     ) -> Option<PageAction> {
         let mut action = None;
@@ -116,7 +117,14 @@ impl NeuronPage {
                 );
                 ui.end_row();
                 ui.label("Review");
-                ui.label(RichText::new("unreviewed").weak());
+                let id = crate::db::neuron_id(ctx.get(sae).map_or(0, |c| c.layer), latent);
+                let status = super::browser::review_status(sessions, ctx, sae, &id);
+                let text = RichText::new(status.name());
+                ui.label(if status == crate::db::editable::ReviewStatus::Unreviewed {
+                    text.weak()
+                } else {
+                    text.strong()
+                });
                 ui.end_row();
             });
         ui.separator();
@@ -197,7 +205,11 @@ impl NeuronPage {
                                 rt = if *special {
                                     rt.weak()
                                 } else {
-                                    rt.background_color(shade(NEURON_COLOR, v / max))
+                                    super::style::on_shade(
+                                        rt.background_color(shade(NEURON_COLOR, v / max)),
+                                        NEURON_COLOR,
+                                        v / max,
+                                    )
                                 };
                                 ui.label(rt).on_hover_text(format!("{v:.3}"));
                             }
@@ -328,9 +340,14 @@ fn example_row(ui: &mut egui::Ui, e: &crate::store::ExampleRow, max: f32) {
         // Tokens holding only the first bytes of a character show nothing: the character
         // appears on the token that completes it.
         for (t, a) in e.tokens.iter().zip(&e.acts).filter(|(t, _)| !t.is_empty()) {
-            let rt = RichText::new(token_label(t))
-                .monospace()
-                .background_color(shade(NEURON_COLOR, a / max.max(1e-12)));
+            let norm = a / max.max(1e-12);
+            let rt = super::style::on_shade(
+                RichText::new(token_label(t))
+                    .monospace()
+                    .background_color(shade(NEURON_COLOR, norm)),
+                NEURON_COLOR,
+                norm,
+            );
             ui.label(rt).on_hover_text(format!("{a:.3}"));
         }
     });

@@ -22,6 +22,17 @@ pub fn shade(base: Color32, norm: f32) -> Color32 {
     Color32::from_rgba_unmultiplied(base.r(), base.g(), base.b(), a)
 }
 
+/// Text coloured to stay readable on a [`shade`] of `base` at `norm`: dark text once a bright
+/// base colour is strong enough to wash out the normal light text.
+pub fn on_shade(text: egui::RichText, base: Color32, norm: f32) -> egui::RichText {
+    let luma = 0.299 * base.r() as f32 + 0.587 * base.g() as f32 + 0.114 * base.b() as f32;
+    if norm >= 0.45 && luma > 140.0 {
+        text.color(Color32::from_gray(20))
+    } else {
+        text
+    }
+}
+
 /// A small coloured tag chip.
 pub fn tag_chip(ui: &mut egui::Ui, tag: &str) {
     let c = domain_color(tag);
