@@ -999,7 +999,7 @@ fn collect(a: CollectArgs) -> Result<()> {
     let bar = indicatif::ProgressBar::new(a.max_tokens.unwrap_or(0));
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} {pos} tokens · {per_sec} · {elapsed_precise} {wide_bar} {eta}",
+            "{spinner} {pos} tokens · {per_sec:0} · {elapsed_precise} {wide_bar} {eta}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
@@ -1150,7 +1150,7 @@ fn evaluate(
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} evaluating {pos}/{len} tokens · {per_sec} · {wide_bar} {eta}",
+            "{spinner} evaluating {pos}/{len} tokens · {per_sec:0} · {wide_bar} {eta}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
@@ -1905,7 +1905,7 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
     let bar = indicatif::ProgressBar::new(total_steps as u64 * a.batch_tokens as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{wide_bar} {human_pos}/{human_len} tokens, {per_sec}, ETA {eta} {msg}",
+            "{wide_bar} {human_pos}/{human_len} tokens, {per_sec:0}, ETA {eta} {msg}",
         )?
         .progress_chars("=> "),
     );
@@ -2401,7 +2401,7 @@ fn train_lm(a: TrainLmArgs) -> Result<()> {
     };
     let bar = indicatif::ProgressBar::new(a.steps as u64).with_style(
         indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}",
+            "{bar:30} {pos}/{len} steps  {per_sec:2}  ETA {eta}  {msg}",
         )
         .expect("valid template"),
     );
