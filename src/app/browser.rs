@@ -115,6 +115,20 @@ fn status_of(sessions: &[(PathBuf, EditSession)], ctx: &[SaeContext], r: &Row) -
     review_status(sessions, ctx, r.sae, &r.id)
 }
 
+/// A neuron's full record in its SAE's editable database (provenance included), if any.
+pub fn editable_entry<'a>(
+    sessions: &'a [(PathBuf, EditSession)],
+    ctx: &[SaeContext],
+    sae: usize,
+    id: &str,
+) -> Option<&'a serde_json::Value> {
+    let path = ctx.get(sae).and_then(|c| c.db_path.as_ref())?;
+    sessions
+        .iter()
+        .find(|(p, _)| p == path)
+        .and_then(|(_, s)| s.db.entries.get(id))
+}
+
 /// A neuron's review status, from the editing session of its SAE's database.
 pub fn review_status(
     sessions: &[(PathBuf, EditSession)],

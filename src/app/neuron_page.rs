@@ -110,14 +110,28 @@ impl NeuronPage {
                     }
                 });
                 ui.end_row();
-                ui.label("Score");
-                ui.label(
-                    rec.and_then(|r| r.correlation_score)
-                        .map_or("—".into(), |s| format!("{s:.3}")),
-                );
-                ui.end_row();
-                ui.label("Review");
                 let id = crate::db::neuron_id(ctx.get(sae).map_or(0, |c| c.layer), latent);
+                let entry = super::browser::editable_entry(sessions, ctx, sae, &id);
+                ui.label("Score");
+                ui.horizontal(|ui| {
+                    ui.label(
+                        rec.and_then(|r| r.correlation_score)
+                            .map_or("—".into(), |s| format!("{s:.3}")),
+                    );
+                    if let Some(src) = entry.map(|e| &e["score_source"]).filter(|v| v.is_object()) {
+                        ui.label(RichText::new(score_provenance(src)).small().weak());
+                    }
+                });
+                ui.end_row();
+                if let Some(src) = entry
+                    .map(|e| &e["explanation_source"])
+                    .and_then(|v| v["explainer"].as_str())
+                {
+                    ui.label("Explained by");
+                    ui.label(RichText::new(src).small());
+                    ui.end_row();
+                }
+                ui.label("Review");
                 let status = super::browser::review_status(sessions, ctx, sae, &id);
                 let text = RichText::new(status.name());
                 ui.label(if status == crate::db::editable::ReviewStatus::Unreviewed {
@@ -329,6 +343,25 @@ fn store_view(ui: &mut egui::Ui, st: &crate::store::Store, latent: u32) {
 }
 
 /// One example context: its tokens shaded by the latent's activation (hover: the value).
+/// How a score was made, in a few words: method, simulator, held-out units, and the other
+/// method's score when both ran.
+fn score_provenance(src: &serde_json::Value) -> String {
+    let mut parts = vec![src["method"]
+        .as_str()
+        .unwrap_or("unknown method")
+        .replace('-', " ")];
+    if let Some(sim) = src["simulator"].as_str() {
+        parts.push(format!("by {sim}"));
+    }
+    if let Some(n) = src["units"].as_u64() {
+        parts.push(format!("{n} units"));
+    }
+    if let Some(t) = src["token_simulation_score"].as_f64() {
+        parts.push(format!("token level {t:.3}"));
+    }
+    parts.join(" · ")
+}
+
 fn example_row(ui: &mut egui::Ui, e: &crate::store::ExampleRow, max: f32) {
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing.x = 0.0;
