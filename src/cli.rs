@@ -470,6 +470,11 @@ struct LlmArgs {
     /// token-level score beside it, and the simulator cost of each method compared).
     #[arg(long, default_value = "segment")]
     unit: String,
+    /// score: skip latents whose current explanation already has a score from the same method,
+    /// simulator and prompt version (an interrupted run goes on where it stopped). explain
+    /// always skips explained latents unless --overwrite.
+    #[arg(long)]
+    resume: bool,
     /// score: held-out contexts where the latent does not fire, added per latent (found by
     /// running the store's model and SAE over other latents' examples; 0 = none).
     #[arg(long, default_value_t = 3)]
@@ -1402,6 +1407,11 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
         Unit::Token => "token-simulation",
     };
     let spent = std::sync::Mutex::new(vec![safe_sail::explain::Usage::default(); units.len()]);
+    let simulator_name = if a.llm == "baseline" {
+        "baseline (keyword simulator, no LLM)"
+    } else {
+        a.llm.as_str()
+    };
     let cache_dir = a.db.with_extension("llm-cache");
     let client = LlmClient::new(
         &a.endpoint,
@@ -1444,7 +1454,24 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
                 .and_then(|r| r.explanation)
                 .filter(|e| !e.trim().is_empty() && e != "***")
             {
-                Some(e) => tasks.push((*l, id, Some(e))),
+                Some(e) => {
+                    let src = db
+                        .entries
+                        .get(&id)
+                        .map(|v| &v["score_source"])
+                        .filter(|v| v.is_object());
+                    let done = src.is_some_and(|s| {
+                        s["explanation"] == e.as_str()
+                            && s["method"] == method(units[0])
+                            && s["simulator"] == simulator_name
+                            && s["prompt_version"] == safe_sail::explain::PROMPT_VERSION
+                    });
+                    if a.resume && done {
+                        skipped += 1;
+                    } else {
+                        tasks.push((*l, id, Some(e)));
+                    }
+                }
                 None => skipped += 1,
             }
         } else {
@@ -1526,7 +1553,8 @@ fn explain_or_score(a: LlmArgs, score: bool) -> Result<()> {
             let (unit, r, n_units) = scores[0];
             let mut source = serde_json::json!({
                 "method": method(unit),
-                "simulator": if a.llm == "baseline" { "baseline (keyword simulator, no LLM)" } else { a.llm.as_str() },
+                "simulator": simulator_name,
+                "explanation": expl,
                 "prompt_version": safe_sail::explain::PROMPT_VERSION, "units": n_units,
                 "held_out": mix, "date": today,
             });

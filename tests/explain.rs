@@ -221,6 +221,35 @@ fn explain_then_score_write_the_database() {
     );
     assert!(source["held_out"]["top_odd_ranks"].as_u64().unwrap() > 0);
 
+    // --resume: every latent whose current explanation already has this method's score from this
+    // simulator is skipped; the others (whose scoring failed) are tried again and fail again.
+    let o = bin()
+        .args(["score", "--store", &store.display().to_string()])
+        .args([
+            "--db",
+            &db.display().to_string(),
+            "--latents",
+            "0-2",
+            "--resume",
+        ])
+        .args([
+            "--endpoint",
+            &url,
+            "--llm",
+            "mock",
+            "--unit",
+            "segment",
+            "--examples",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("scored 0 latents"),
+        "{out}"
+    );
+
     // Both methods on the same held-out examples: the segment score goes into the database, the
     // token score beside it, and the run reports what each method cost the simulator.
     let (url, server) = mock_server(200);
