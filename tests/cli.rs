@@ -587,9 +587,11 @@ fn cuda_without_the_feature_says_how_to_build_it() {
 
 #[test]
 fn output_is_written_atomically() {
-    // Writing into a missing folder fails without leaving temporary files behind.
+    // Writing where a folder cannot be made (a file is in the way) fails without leaving
+    // temporary files behind; a folder that is merely missing is created.
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("no/such/dir/x.safetensors");
+    std::fs::write(tmp.path().join("a-file"), b"").unwrap();
+    let out = tmp.path().join("a-file/dir/x.safetensors");
     let err = fails(&[
         "capture",
         "--model",
@@ -603,5 +605,13 @@ fn output_is_written_atomically() {
     ]);
     assert!(err.contains("cannot write"), "{err}");
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
-    assert!(leftovers.is_empty());
+    assert_eq!(leftovers.len(), 1, "only the file that was in the way");
+    let out = tmp.path().join("new/dir/x.safetensors");
+    let o = bin()
+        .args(["capture", "--model", &qwen2(), "--prompt", "hi"])
+        .args(["--hook", "blocks.0.hook_mlp_out", "--out", &s(&out)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.exists());
 }
