@@ -19,6 +19,11 @@
 //! checkpointed) with a linear warm-up and a linear decay to 0 over the last 20% of the steps.
 //! Every step is deterministic, so a run restored from [`SaeTrainer::state_tensors`] continues
 //! bit for bit like an uninterrupted one.
+//!
+//! TopK steps on the CPU use hand-written gradients over the selected latents by default
+//! ([`TopKKernel::Sparse`]): after the dense encoder matmul, everything costs `n · k · d_in`
+//! rather than `n · d_sae · d_in`. [`TopKKernel::Dense`] is the same step through candle's
+//! autograd (a unit test checks that the two agree).
 
 use super::{Activation, Sae, SaeFormat, SaeMeta};
 use crate::hooks::HookPoint;
@@ -303,6 +308,112 @@ const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
 const ADAM_EPS: f64 = 1e-8;
 
+/// One Adam update of one parameter (bias-correction factors `c1`, `c2`, learning rate
+/// `rate`); `rows = Some(width)`: a matrix of unit rows (the decoder), whose gradient loses its
+/// component parallel to each row and whose rows are renormalised after the update.
+struct Adam {
+    c1: f64,
+    c2: f64,
+    rate: f64,
+    rows: Option<usize>,
+}
+
+impl Adam {
+    /// On the CPU: one fused pass per row (parallel, each element's arithmetic independent
+    /// of the threads). Returns the new parameter, first and second moments.
+    fn cpu(
+        &self,
+        p: &Tensor,
+        g: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        use rayon::prelude::*;
+        let (p, g, m, v) = (
+            p.contiguous()?,
+            g.contiguous()?,
+            m.contiguous()?,
+            v.contiguous()?,
+        );
+        let len = p.elem_count();
+        let width = self.rows.unwrap_or(len.clamp(1, 4096));
+        let (b1, b2, eps) = (BETA1 as f32, BETA2 as f32, ADAM_EPS as f32);
+        let (ib1, ib2) = ((1.0 - BETA1) as f32, (1.0 - BETA2) as f32);
+        let (ic1, ic2, rate) = (
+            (1.0 / self.c1) as f32,
+            (1.0 / self.c2) as f32,
+            self.rate as f32,
+        );
+        let (mut new_p, mut new_m, mut new_v) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
+        with_f32(&p, |p| {
+            with_f32(&g, |g| {
+                with_f32(&m, |m| {
+                    with_f32(&v, |v| {
+                        new_p
+                            .par_chunks_mut(width)
+                            .zip(new_m.par_chunks_mut(width))
+                            .zip(new_v.par_chunks_mut(width))
+                            .enumerate()
+                            .for_each(|(r, ((np, nm), nv))| {
+                                let o = r * width;
+                                let (p, g) = (&p[o..o + np.len()], &g[o..o + np.len()]);
+                                let (m, v) = (&m[o..o + np.len()], &v[o..o + np.len()]);
+                                let par = if self.rows.is_some() {
+                                    p.iter().zip(g).map(|(a, b)| a * b).sum::<f32>()
+                                } else {
+                                    0.0
+                                };
+                                for j in 0..np.len() {
+                                    let gj = if self.rows.is_some() {
+                                        g[j] - p[j] * par
+                                    } else {
+                                        g[j]
+                                    };
+                                    nm[j] = m[j] * b1 + gj * ib1;
+                                    nv[j] = v[j] * b2 + gj * gj * ib2;
+                                    let update = (nm[j] * ic1) / ((nv[j] * ic2).sqrt() + eps);
+                                    np[j] = p[j] - update * rate;
+                                }
+                                if self.rows.is_some() {
+                                    let norm = np.iter().map(|a| a * a).sum::<f32>().sqrt() + 1e-8;
+                                    np.iter_mut().for_each(|a| *a /= norm);
+                                }
+                            })
+                    })
+                })
+            })
+        })????;
+        let (dev, shape) = (p.device(), p.shape());
+        Ok((
+            Tensor::from_vec(new_p, shape, dev)?,
+            Tensor::from_vec(new_m, shape, dev)?,
+            Tensor::from_vec(new_v, shape, dev)?,
+        ))
+    }
+
+    /// The same update with tensor operations (any device).
+    fn tensors(
+        &self,
+        p: &Tensor,
+        mut g: Tensor,
+        m: &Tensor,
+        v: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        if self.rows.is_some() {
+            let par = (&g * p)?.sum_keepdim(D::Minus1)?;
+            g = (g - p.broadcast_mul(&par)?)?;
+        }
+        let m = ((m * BETA1)? + (&g * (1.0 - BETA1))?)?.detach();
+        let v = ((v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?.detach();
+        let update = ((&m / self.c1)? / ((&v / self.c2)?.sqrt()? + ADAM_EPS)?)?;
+        let mut new = (p - (update * self.rate)?)?;
+        if self.rows.is_some() {
+            new = new.broadcast_div(&(new.sqr()?.sum_keepdim(D::Minus1)?.sqrt()? + 1e-8)?)?;
+        }
+        Ok((new.detach(), m, v))
+    }
+}
+
 /// An SAE being trained (any [`Arch`]).
 pub struct SaeTrainer {
     pub cfg: TrainConfig,
@@ -573,23 +684,21 @@ impl SaeTrainer {
         let t = (self.step + 1) as i32;
         let (c1, c2) = (1.0 - BETA1.powi(t), 1.0 - BETA2.powi(t));
         for (i, (p, g)) in self.params.iter().zip(grads).enumerate() {
-            let Some(mut g) = g else { continue };
-            if i == 2 {
-                // Drop the gradient component parallel to each (unit) decoder row.
-                let w = p.as_tensor();
-                let par = (&g * w)?.sum_keepdim(D::Minus1)?;
-                g = (g - w.broadcast_mul(&par)?)?;
-            }
-            self.m[i] = ((&self.m[i] * BETA1)? + (&g * (1.0 - BETA1))?)?.detach();
-            self.v[i] = ((&self.v[i] * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?.detach();
-            let update = ((&self.m[i] / c1)? / ((&self.v[i] / c2)?.sqrt()? + ADAM_EPS)?)?;
+            let Some(g) = g else { continue };
             // log θ moves by about the learning rate per step under Adam; a larger rate lets
             // the thresholds travel the orders of magnitude they need within a short run.
             let rate = if i == 4 { lr * THRESHOLD_LR_SCALE } else { lr };
-            let mut new = (p.as_tensor() - (update * rate)?)?;
-            if i == 2 {
-                new = new.broadcast_div(&(new.sqr()?.sum_keepdim(D::Minus1)?.sqrt()? + 1e-8)?)?;
-            }
+            // Decoder rows: the gradient's component parallel to each (unit) row is dropped,
+            // and the row renormalised after the update.
+            let rows = if i == 2 { Some(self.cfg.d_in) } else { None };
+            let adam = Adam { c1, c2, rate, rows };
+            let (new, m, v) = if p.device().is_cpu() {
+                adam.cpu(p.as_tensor(), &g, &self.m[i], &self.v[i])?
+            } else {
+                adam.tensors(p.as_tensor(), g, &self.m[i], &self.v[i])?
+            };
+            self.m[i] = m;
+            self.v[i] = v;
             p.set(&new)?;
         }
         update_dead(&mut self.since_fired, counts, n as u64);
