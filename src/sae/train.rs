@@ -723,23 +723,26 @@ impl SaeTrainer {
         let s = self.cfg.d_sae;
         let dev = x.device().clone();
         let x = x.contiguous()?;
-        // The same pre-activations as the dense path (so the same selection).
-        let pre = x
+        // The same pre-activations as the dense path, so the same selection (b_enc is added
+        // row by row below, the same f32 sum as candle's broadcast add).
+        let xw = x
             .broadcast_sub(self.b_dec())?
             .matmul(self.w_enc())?
-            .broadcast_add(self.b_enc())?
             .contiguous()?;
+        let b_enc = self.b_enc().to_vec1::<f32>()?;
         let dead: Vec<u32> = (0..s as u32)
             .filter(|&i| self.since_fired[i as usize] >= self.cfg.dead_tokens)
             .collect();
         let k_aux = (d / 2).max(1).min(dead.len());
         // Per token: the TopK latents, and (if any latent is dead) the AuxK ones, the k_aux
         // largest pre-activations among the dead latents (same rule: ≥ the k_aux-th, > 0).
-        let (mut sel, mut aux): (Vec<Active>, Vec<Active>) = with_f32(&pre, |pre| {
-            pre.par_chunks(s)
+        let (mut sel, mut aux): (Vec<Active>, Vec<Active>) = with_f32(&xw, |xw| {
+            xw.par_chunks(s)
                 .map_init(
-                    || Vec::with_capacity(s),
-                    |scratch: &mut Vec<f32>, row| {
+                    || (Vec::with_capacity(s), Vec::with_capacity(s)),
+                    |(row, scratch): &mut (Vec<f32>, Vec<f32>), xw_row| {
+                        row.clear();
+                        row.extend(xw_row.iter().zip(&b_enc).map(|(a, b)| a + b));
                         let kth = topk_threshold(row, k, scratch);
                         let main: Active = (0..s)
                             .filter(|&i| row[i] >= kth && row[i] > 0.0)
@@ -761,7 +764,7 @@ impl SaeTrainer {
                 )
                 .unzip()
         })?;
-        drop(pre);
+        drop(xw);
         let xv = x.flatten_all()?.to_vec1::<f32>()?;
         let b_dec = self.b_dec().to_vec1::<f32>()?;
         let has_aux = !dead.is_empty();
