@@ -256,6 +256,8 @@ pub struct TrainBenchConfig {
     pub warmup: usize,
     pub seed: u64,
     pub device: Device,
+    /// How the TopK steps are computed.
+    pub kernel: crate::sae::train::TopKKernel,
 }
 
 /// Training speed, averaged over the timed steps.
@@ -291,6 +293,7 @@ pub fn run_train_bench(c: &TrainBenchConfig) -> Result<TrainBenchReport> {
     let x = seeded_normal(c.batch_tokens, c.d_in, c.seed, &c.device)?;
     let cfg = TrainConfig {
         seed: c.seed,
+        kernel: c.kernel,
         ..TrainConfig::new(c.d_in, c.width, Arch::TopK { k: c.k })
     };
     let mut trainer = SaeTrainer::new(cfg, &x)?;
@@ -318,20 +321,24 @@ mod tests {
 
     #[test]
     fn train_bench_runs_on_a_tiny_shape() {
-        let r = run_train_bench(&TrainBenchConfig {
-            d_in: 16,
-            width: 64,
-            k: 4,
-            batch_tokens: 32,
-            steps: 2,
-            warmup: 1,
-            seed: 0,
-            device: Device::Cpu,
-        })
-        .unwrap();
-        assert!(r.tokens_per_s.is_finite() && r.tokens_per_s > 0.0);
-        assert!(r.seconds_per_step > 0.0);
-        assert!(r.last.loss.is_finite());
-        assert!(r.last.l0 <= 4.0 + 1e-6);
+        use crate::sae::train::TopKKernel;
+        for kernel in [TopKKernel::Sparse, TopKKernel::Dense] {
+            let r = run_train_bench(&TrainBenchConfig {
+                d_in: 16,
+                width: 64,
+                k: 4,
+                batch_tokens: 32,
+                steps: 2,
+                warmup: 1,
+                seed: 0,
+                device: Device::Cpu,
+                kernel,
+            })
+            .unwrap();
+            assert!(r.tokens_per_s.is_finite() && r.tokens_per_s > 0.0);
+            assert!(r.seconds_per_step > 0.0);
+            assert!(r.last.loss.is_finite());
+            assert!(r.last.l0 <= 4.0 + 1e-6);
+        }
     }
 }

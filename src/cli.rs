@@ -255,6 +255,11 @@ struct TrainSaeArgs {
     /// TopK k values, comma-separated.
     #[arg(long, default_value = "32")]
     k: String,
+    /// How TopK steps are computed: sparse (hand-written gradients over the k active latents
+    /// of each token; CPU) or dense (candle's autograd over all latents). The same step up to
+    /// float rounding; ReLU and JumpReLU always use autograd.
+    #[arg(long, default_value = "sparse")]
+    topk_kernel: String,
     /// L1 coefficients of the ReLU candidates, comma-separated (relative to the normalised
     /// MSE; the L1 term is divided by the batch's RMS norm, so they are scale-free).
     #[arg(long, default_value = "0.1")]
@@ -1726,7 +1731,7 @@ struct CheckpointTrainer {
 const TRAIN_CHECKPOINT: &str = "checkpoint/checkpoint.safetensors";
 
 fn train_sae(a: &TrainSaeArgs) -> Result<()> {
-    use safe_sail::sae::train::{save_saelens, Arch, SaeTrainer, TrainConfig};
+    use safe_sail::sae::train::{save_saelens, Arch, SaeTrainer, TopKKernel, TrainConfig};
     fn list<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>> {
         s.split(',')
             .map(|x| {
@@ -1765,6 +1770,11 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
             other => bail!("--activation: unknown architecture `{other}` (topk, relu, jumprelu)"),
         }
     }
+    let kernel = match a.topk_kernel.as_str() {
+        "sparse" => TopKKernel::Sparse,
+        "dense" => TopKKernel::Dense,
+        other => bail!("--topk-kernel `{other}`: sparse or dense"),
+    };
     if a.batch_tokens == 0 || a.log_every == 0 || a.checkpoint_every == Some(0) {
         bail!("--batch-tokens, --log-every and --checkpoint-every must be at least 1");
     }
@@ -1781,6 +1791,7 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
         "l0_coeff": a.l0_coeff, "tokens": a.tokens, "batch_tokens": a.batch_tokens,
         "lr": a.lr.to_string(), "warmup_steps": a.warmup_steps, "dead_tokens": a.dead_tokens,
         "context": a.context, "seed": a.seed, "log_every": a.log_every,
+        "topk_kernel": a.topk_kernel,
     });
     let ckpt_path = a.out.join(TRAIN_CHECKPOINT);
     if ckpt_path.exists() && !a.resume {
@@ -1843,6 +1854,7 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
         total_steps,
         seed: a.seed,
         dead_tokens,
+        kernel,
         ..TrainConfig::new(dims[hi], width, arch)
     };
     let mut cands: Vec<Candidate> = vec![];
@@ -1871,12 +1883,16 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
             .with_context(|| format!("--resume: cannot read {}", ckpt_path.display()))?;
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
             .with_context(|| format!("{} is not a checkpoint", ckpt_path.display()))?;
-        let ck: TrainCheckpoint = serde_json::from_str(
+        let mut ck: TrainCheckpoint = serde_json::from_str(
             meta.metadata()
                 .as_ref()
                 .and_then(|m| m.get("state"))
                 .context("the checkpoint has no state")?,
         )?;
+        if let Some(args) = ck.args.as_object_mut() {
+            // Checkpoints from before --topk-kernel were trained with the dense kernel.
+            args.entry("topk_kernel").or_insert_with(|| "dense".into());
+        }
         if ck.args != run_args {
             let diff: Vec<String> = run_args
                 .as_object()
@@ -2685,24 +2701,36 @@ fn run_torch_script(py: &Path, script: &str, args: &[String]) -> Result<serde_js
 }
 
 fn bench_train(a: BenchTrainArgs) -> Result<()> {
+    use safe_sail::sae::train::TopKKernel;
     let threads = bench_threads(a.threads);
-    let r = safe_sail::bench::run_train_bench(&safe_sail::bench::TrainBenchConfig {
-        d_in: a.d_in,
-        width: a.width,
-        k: a.k,
-        batch_tokens: a.batch_tokens,
-        steps: a.steps,
-        warmup: a.warmup,
-        seed: a.seed,
-        device: parse_device(&a.device)?,
-    })?;
-    let ours = serde_json::json!({
-        "impl": "safe-sail (candle)", "tokens_per_s": r.tokens_per_s,
-        "seconds_per_step": r.seconds_per_step, "threads": threads,
-        "d_in": a.d_in, "width": a.width, "k": a.k, "batch_tokens": a.batch_tokens,
-        "steps": a.steps, "warmup": a.warmup, "last_loss": r.last.loss, "last_l0": r.last.l0,
-    });
-    println!("{ours}");
+    // Both TopK kernels, on the same batch and initial state.
+    let mut ours = vec![];
+    for (kernel, name) in [(TopKKernel::Sparse, "sparse"), (TopKKernel::Dense, "dense")] {
+        let r = safe_sail::bench::run_train_bench(&safe_sail::bench::TrainBenchConfig {
+            d_in: a.d_in,
+            width: a.width,
+            k: a.k,
+            batch_tokens: a.batch_tokens,
+            steps: a.steps,
+            warmup: a.warmup,
+            seed: a.seed,
+            device: parse_device(&a.device)?,
+            kernel,
+        })?;
+        let line = serde_json::json!({
+            "impl": format!("safe-sail (candle, {name} TopK kernel)"), "kernel": name,
+            "tokens_per_s": r.tokens_per_s,
+            "seconds_per_step": r.seconds_per_step, "threads": threads,
+            "d_in": a.d_in, "width": a.width, "k": a.k, "batch_tokens": a.batch_tokens,
+            "steps": a.steps, "warmup": a.warmup, "last_loss": r.last.loss, "last_l0": r.last.l0,
+        });
+        println!("{line}");
+        ours.push((name, r.tokens_per_s));
+    }
+    println!(
+        "{}",
+        serde_json::json!({"sparse_speedup_vs_dense": ours[0].1 / ours[1].1})
+    );
     if let Some(py) = a.torch {
         let s = |v: usize| v.to_string();
         let theirs = run_torch_script(
@@ -2731,7 +2759,10 @@ fn bench_train(a: BenchTrainArgs) -> Result<()> {
         let t = theirs["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
         println!(
             "{}",
-            serde_json::json!({"ratio_vs_pytorch": r.tokens_per_s / t})
+            serde_json::json!({
+                "ratio_vs_pytorch_sparse": ours[0].1 / t,
+                "ratio_vs_pytorch_dense": ours[1].1 / t,
+            })
         );
     }
     Ok(())

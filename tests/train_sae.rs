@@ -153,7 +153,18 @@ fn sweep_writes_saelens_saes_that_load_and_reconstruct() {
 
 /// Runs train-sae on the tiny model with the given extra arguments; panics on failure.
 fn train(corpus: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> String {
-    let o = bin()
+    let o = train_output(corpus, out, extra);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The `train-sae` run of [`train`], whatever its outcome.
+fn train_output(
+    corpus: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    bin()
         .args([
             "train-sae",
             "--model",
@@ -183,9 +194,7 @@ fn train(corpus: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> Str
         ])
         .args(extra)
         .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+        .unwrap()
 }
 
 /// An interrupted run resumed from its checkpoint ends with exactly the weights of an
@@ -260,6 +269,21 @@ fn resumed_run_matches_uninterrupted_run_bit_for_bit() {
         err.contains("other arguments") && err.contains("lr"),
         "{err}"
     );
+    // The TopK kernel is one of those arguments (the run used the default, sparse).
+    let o = train_output(
+        &corpus,
+        &b,
+        &[
+            "--checkpoint-every",
+            "7",
+            "--resume",
+            "--topk-kernel",
+            "dense",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("topk_kernel"), "{err}");
     train(&corpus, &b, &["--checkpoint-every", "7", "--resume"]);
     let mut names: Vec<String> = std::fs::read_dir(&a)
         .unwrap()

@@ -19,6 +19,11 @@
 //! checkpointed) with a linear warm-up and a linear decay to 0 over the last 20% of the steps.
 //! Every step is deterministic, so a run restored from [`SaeTrainer::state_tensors`] continues
 //! bit for bit like an uninterrupted one.
+//!
+//! TopK steps on the CPU use hand-written gradients over the selected latents by default
+//! ([`TopKKernel::Sparse`]): after the dense encoder matmul, everything costs `n · k · d_in`
+//! rather than `n · d_sae · d_in`. [`TopKKernel::Dense`] is the same step through candle's
+//! autograd (a unit test checks that the two agree).
 
 use super::{Activation, Sae, SaeFormat, SaeMeta};
 use crate::hooks::HookPoint;
@@ -59,6 +64,26 @@ impl Arch {
     }
 }
 
+/// How a TopK step computes its gradients (the step itself is the same, up to rounding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopKKernel {
+    /// Hand-written gradients over the k active latents of each token: after the dense
+    /// encoder matmul, the decoder, the loss and every gradient cost `n · k · d_in`, not
+    /// `n · d_sae · d_in` (CPU only; other devices use [`TopKKernel::Dense`]).
+    #[default]
+    Sparse,
+    /// candle's autograd over dense `[n, d_sae]` activations.
+    Dense,
+}
+
+impl TopKKernel {
+    /// Configurations written before the kernel was a setting were trained densely.
+    fn legacy() -> Self {
+        TopKKernel::Dense
+    }
+}
+
 /// Settings of one SAE being trained.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -84,6 +109,9 @@ pub struct TrainConfig {
     /// JumpReLU: the initial threshold (`None`: twice the typical projection, so about 2% of
     /// a random direction's projections pass it at the start).
     pub init_threshold: Option<f64>,
+    /// TopK: how the step is computed (ReLU and JumpReLU always use candle's autograd).
+    #[serde(default = "TopKKernel::legacy")]
+    pub kernel: TopKKernel,
 }
 
 impl TrainConfig {
@@ -101,6 +129,7 @@ impl TrainConfig {
             aux_coeff: 1.0 / 32.0,
             bandwidth: None,
             init_threshold: None,
+            kernel: TopKKernel::default(),
         }
     }
 
@@ -197,6 +226,21 @@ fn update_dead(since: &mut [u64], counts: &[f32], n: u64) {
     }
 }
 
+/// The k-th largest value of `row` (−∞ when `k ≥ row.len()`): TopK keeps the values `v` with
+/// `v ≥ kth` and `v > 0` (ties at the k-th value are all kept), like the SAE's encoder
+/// ([`super::topk_relu`]). `scratch` is reused between calls.
+fn topk_threshold(row: &[f32], k: usize, scratch: &mut Vec<f32>) -> f32 {
+    if k < row.len() {
+        scratch.clear();
+        scratch.extend_from_slice(row);
+        *scratch
+            .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a))
+            .1
+    } else {
+        f32::NEG_INFINITY
+    }
+}
+
 /// The TopK mask of pre-activations (1 where a latent is among the k largest and > 0), the
 /// same selection as the SAE's encoder ([`super::topk_relu`]: kept where `v ≥ kth` and
 /// `v > 0`), written as 0/1 directly in one pass over the rows.
@@ -210,15 +254,7 @@ fn topk_mask(pre: &Tensor, k: usize) -> Result<Tensor> {
     data.par_chunks_mut(d).for_each_init(
         || Vec::with_capacity(d),
         |scratch: &mut Vec<f32>, row| {
-            let kth = if k < d {
-                scratch.clear();
-                scratch.extend_from_slice(row);
-                *scratch
-                    .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a))
-                    .1
-            } else {
-                f32::NEG_INFINITY
-            };
+            let kth = topk_threshold(row, k, scratch);
             for v in row.iter_mut() {
                 *v = if *v >= kth && *v > 0.0 { 1.0 } else { 0.0 };
             }
@@ -226,6 +262,42 @@ fn topk_mask(pre: &Tensor, k: usize) -> Result<Tensor> {
     );
     Ok(Tensor::from_vec(data, (n, d), pre.device())?)
 }
+
+/// Runs `f` on the f32 data of a contiguous CPU tensor, without copying it.
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else {
+        bail!("the sparse TopK kernel runs on the CPU only");
+    };
+    let (start, end) = layout
+        .contiguous_offsets()
+        .context("a non-contiguous tensor")?;
+    Ok(f(&cpu.as_slice::<f32>()?[start..end]))
+}
+
+/// `a [rows, cols]` (row-major) transposed into `[cols, rows]`, in parallel blocks of rows of
+/// the output.
+fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    const B: usize = 16;
+    let mut out = vec![0f32; rows * cols];
+    out.par_chunks_mut(B * rows)
+        .enumerate()
+        .for_each(|(blk, chunk)| {
+            let c0 = blk * B;
+            let nb = chunk.len() / rows;
+            for r in 0..rows {
+                let src = &a[r * cols + c0..r * cols + c0 + nb];
+                for (b, &v) in src.iter().enumerate() {
+                    chunk[b * rows + r] = v;
+                }
+            }
+        });
+    out
+}
+
+/// One token's selected latents: `(latent, activation, ∂loss/∂activation)`.
+type Active = Vec<(u32, f32, f32)>;
 
 /// Names of the trained tensors, in the order of [`SaeTrainer`]'s parameters.
 /// JumpReLU: the learning rate of `log θ` relative to the other parameters'.
@@ -235,6 +307,112 @@ const PARAMS: [&str; 5] = ["W_enc", "b_enc", "W_dec", "b_dec", "log_threshold"];
 const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
 const ADAM_EPS: f64 = 1e-8;
+
+/// One Adam update of one parameter (bias-correction factors `c1`, `c2`, learning rate
+/// `rate`); `rows = Some(width)`: a matrix of unit rows (the decoder), whose gradient loses its
+/// component parallel to each row and whose rows are renormalised after the update.
+struct Adam {
+    c1: f64,
+    c2: f64,
+    rate: f64,
+    rows: Option<usize>,
+}
+
+impl Adam {
+    /// On the CPU: one fused pass per row (parallel, each element's arithmetic independent
+    /// of the threads). Returns the new parameter, first and second moments.
+    fn cpu(
+        &self,
+        p: &Tensor,
+        g: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        use rayon::prelude::*;
+        let (p, g, m, v) = (
+            p.contiguous()?,
+            g.contiguous()?,
+            m.contiguous()?,
+            v.contiguous()?,
+        );
+        let len = p.elem_count();
+        let width = self.rows.unwrap_or(len.clamp(1, 4096));
+        let (b1, b2, eps) = (BETA1 as f32, BETA2 as f32, ADAM_EPS as f32);
+        let (ib1, ib2) = ((1.0 - BETA1) as f32, (1.0 - BETA2) as f32);
+        let (ic1, ic2, rate) = (
+            (1.0 / self.c1) as f32,
+            (1.0 / self.c2) as f32,
+            self.rate as f32,
+        );
+        let (mut new_p, mut new_m, mut new_v) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
+        with_f32(&p, |p| {
+            with_f32(&g, |g| {
+                with_f32(&m, |m| {
+                    with_f32(&v, |v| {
+                        new_p
+                            .par_chunks_mut(width)
+                            .zip(new_m.par_chunks_mut(width))
+                            .zip(new_v.par_chunks_mut(width))
+                            .enumerate()
+                            .for_each(|(r, ((np, nm), nv))| {
+                                let o = r * width;
+                                let (p, g) = (&p[o..o + np.len()], &g[o..o + np.len()]);
+                                let (m, v) = (&m[o..o + np.len()], &v[o..o + np.len()]);
+                                let par = if self.rows.is_some() {
+                                    p.iter().zip(g).map(|(a, b)| a * b).sum::<f32>()
+                                } else {
+                                    0.0
+                                };
+                                for j in 0..np.len() {
+                                    let gj = if self.rows.is_some() {
+                                        g[j] - p[j] * par
+                                    } else {
+                                        g[j]
+                                    };
+                                    nm[j] = m[j] * b1 + gj * ib1;
+                                    nv[j] = v[j] * b2 + gj * gj * ib2;
+                                    let update = (nm[j] * ic1) / ((nv[j] * ic2).sqrt() + eps);
+                                    np[j] = p[j] - update * rate;
+                                }
+                                if self.rows.is_some() {
+                                    let norm = np.iter().map(|a| a * a).sum::<f32>().sqrt() + 1e-8;
+                                    np.iter_mut().for_each(|a| *a /= norm);
+                                }
+                            })
+                    })
+                })
+            })
+        })????;
+        let (dev, shape) = (p.device(), p.shape());
+        Ok((
+            Tensor::from_vec(new_p, shape, dev)?,
+            Tensor::from_vec(new_m, shape, dev)?,
+            Tensor::from_vec(new_v, shape, dev)?,
+        ))
+    }
+
+    /// The same update with tensor operations (any device).
+    fn tensors(
+        &self,
+        p: &Tensor,
+        mut g: Tensor,
+        m: &Tensor,
+        v: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        if self.rows.is_some() {
+            let par = (&g * p)?.sum_keepdim(D::Minus1)?;
+            g = (g - p.broadcast_mul(&par)?)?;
+        }
+        let m = ((m * BETA1)? + (&g * (1.0 - BETA1))?)?.detach();
+        let v = ((v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?.detach();
+        let update = ((&m / self.c1)? / ((&v / self.c2)?.sqrt()? + ADAM_EPS)?)?;
+        let mut new = (p - (update * self.rate)?)?;
+        if self.rows.is_some() {
+            new = new.broadcast_div(&(new.sqr()?.sum_keepdim(D::Minus1)?.sqrt()? + 1e-8)?)?;
+        }
+        Ok((new.detach(), m, v))
+    }
+}
 
 /// An SAE being trained (any [`Arch`]).
 pub struct SaeTrainer {
@@ -385,6 +563,11 @@ impl SaeTrainer {
             .sum_all()?
             .to_scalar::<f32>()? as f64;
         let total_var = total_var.max(1e-12);
+        if let (Arch::TopK { k }, TopKKernel::Sparse, true) =
+            (self.cfg.arch, self.cfg.kernel, x.device().is_cpu())
+        {
+            return self.sparse_topk_step(&x, k, total_var);
+        }
         let pre = x
             .broadcast_sub(self.b_dec())?
             .matmul(self.w_enc())?
@@ -471,41 +654,287 @@ impl SaeTrainer {
             None => f.detach().gt(0.0)?.to_dtype(DType::F32)?,
         };
         let counts = fired.sum(0)?.to_device(&Device::Cpu)?.to_vec1::<f32>()?;
+        // Detached: the optimiser state must not hold on to this step's graph.
+        let grads: Vec<Option<Tensor>> = self
+            .params
+            .iter()
+            .map(|p| grads.get(p).map(|g| g.detach()))
+            .collect();
+        let sse = sse.to_scalar::<f32>()? as f64;
+        let loss = loss.to_scalar::<f32>()?;
+        self.apply_step(grads, &counts, n, d, sse, loss, total_var)
+    }
+
+    /// The end of a step, whatever computed its gradients: Adam (the decoder's gradient
+    /// without its component parallel to each row, the rows renormalised after the update),
+    /// the dead counters from the per-latent firing `counts`, and the stats.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_step(
+        &mut self,
+        grads: Vec<Option<Tensor>>,
+        counts: &[f32],
+        n: usize,
+        d: usize,
+        sse: f64,
+        loss: f32,
+        total_var: f64,
+    ) -> Result<StepStats> {
+        let nf = n as f64;
         let lr = self.cfg.lr_at(self.step);
         let t = (self.step + 1) as i32;
         let (c1, c2) = (1.0 - BETA1.powi(t), 1.0 - BETA2.powi(t));
-        for (i, p) in self.params.iter().enumerate() {
-            // Detached: the optimiser state must not hold on to this step's graph.
-            let Some(g) = grads.get(p) else { continue };
-            let mut g = g.detach();
-            if i == 2 {
-                // Drop the gradient component parallel to each (unit) decoder row.
-                let w = p.as_tensor();
-                let par = (&g * w)?.sum_keepdim(D::Minus1)?;
-                g = (g - w.broadcast_mul(&par)?)?;
-            }
-            self.m[i] = ((&self.m[i] * BETA1)? + (&g * (1.0 - BETA1))?)?.detach();
-            self.v[i] = ((&self.v[i] * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?.detach();
-            let update = ((&self.m[i] / c1)? / ((&self.v[i] / c2)?.sqrt()? + ADAM_EPS)?)?;
+        for (i, (p, g)) in self.params.iter().zip(grads).enumerate() {
+            let Some(g) = g else { continue };
             // log θ moves by about the learning rate per step under Adam; a larger rate lets
             // the thresholds travel the orders of magnitude they need within a short run.
             let rate = if i == 4 { lr * THRESHOLD_LR_SCALE } else { lr };
-            let mut new = (p.as_tensor() - (update * rate)?)?;
-            if i == 2 {
-                new = new.broadcast_div(&(new.sqr()?.sum_keepdim(D::Minus1)?.sqrt()? + 1e-8)?)?;
-            }
+            // Decoder rows: the gradient's component parallel to each (unit) row is dropped,
+            // and the row renormalised after the update.
+            let rows = if i == 2 { Some(self.cfg.d_in) } else { None };
+            let adam = Adam { c1, c2, rate, rows };
+            let (new, m, v) = if p.device().is_cpu() {
+                adam.cpu(p.as_tensor(), &g, &self.m[i], &self.v[i])?
+            } else {
+                adam.tensors(p.as_tensor(), g, &self.m[i], &self.v[i])?
+            };
+            self.m[i] = m;
+            self.v[i] = v;
             p.set(&new)?;
         }
-        update_dead(&mut self.since_fired, &counts, n as u64);
+        update_dead(&mut self.since_fired, counts, n as u64);
         self.step += 1;
-        let sse = sse.to_scalar::<f32>()? as f64;
         Ok(StepStats {
-            loss: loss.to_scalar::<f32>()?,
+            loss,
             mse: (sse / (nf * d as f64)) as f32,
             l0: (counts.iter().map(|&c| c as f64).sum::<f64>() / nf) as f32,
             dead_fraction: self.dead_count() as f32 / self.cfg.d_sae as f32,
             explained_variance: (1.0 - sse / total_var) as f32,
         })
+    }
+
+    /// A TopK step with hand-written gradients over the selected latents only
+    /// ([`TopKKernel::Sparse`]): the same step as the dense path (the same pre-activations
+    /// and selection, loss, AuxK and gradients, up to the order of float sums). Everything
+    /// after the encoder matmul costs `n · (k + k_aux) · d_in`; the weight gradients are
+    /// accumulated per latent, in row order, so the result does not depend on threads.
+    fn sparse_topk_step(&mut self, x: &Tensor, k: usize, total_var: f64) -> Result<StepStats> {
+        use rayon::prelude::*;
+        let (n, d) = x.dims2()?;
+        let s = self.cfg.d_sae;
+        let dev = x.device().clone();
+        let x = x.contiguous()?;
+        // The same pre-activations as the dense path, so the same selection (b_enc is added
+        // row by row below, the same f32 sum as candle's broadcast add).
+        let xw = x
+            .broadcast_sub(self.b_dec())?
+            .matmul(self.w_enc())?
+            .contiguous()?;
+        let b_enc = self.b_enc().to_vec1::<f32>()?;
+        let dead: Vec<u32> = (0..s as u32)
+            .filter(|&i| self.since_fired[i as usize] >= self.cfg.dead_tokens)
+            .collect();
+        let k_aux = (d / 2).max(1).min(dead.len());
+        // Per token: the TopK latents, and (if any latent is dead) the AuxK ones, the k_aux
+        // largest pre-activations among the dead latents (same rule: ≥ the k_aux-th, > 0).
+        let (mut sel, mut aux): (Vec<Active>, Vec<Active>) = with_f32(&xw, |xw| {
+            xw.par_chunks(s)
+                .map_init(
+                    || (Vec::with_capacity(s), Vec::with_capacity(s)),
+                    |(row, scratch): &mut (Vec<f32>, Vec<f32>), xw_row| {
+                        row.clear();
+                        row.extend(xw_row.iter().zip(&b_enc).map(|(a, b)| a + b));
+                        let kth = topk_threshold(row, k, scratch);
+                        let main: Active = (0..s)
+                            .filter(|&i| row[i] >= kth && row[i] > 0.0)
+                            .map(|i| (i as u32, row[i], 0.0))
+                            .collect();
+                        let mut aux = Active::new();
+                        if !dead.is_empty() {
+                            let vals: Vec<f32> = dead.iter().map(|&i| row[i as usize]).collect();
+                            let kth = topk_threshold(&vals, k_aux, scratch);
+                            aux = dead
+                                .iter()
+                                .zip(&vals)
+                                .filter(|(_, &v)| v >= kth && v > 0.0)
+                                .map(|(&i, &v)| (i, v, 0.0))
+                                .collect();
+                        }
+                        (main, aux)
+                    },
+                )
+                .unzip()
+        })?;
+        drop(xw);
+        let xv = x.flatten_all()?.to_vec1::<f32>()?;
+        let b_dec = self.b_dec().to_vec1::<f32>()?;
+        let has_aux = !dead.is_empty();
+        // err = x̂ − x, and (AuxK) the auxiliary reconstruction minus the residual e = x − x̂.
+        let mut err = vec![0f32; n * d];
+        let mut aux_diff = vec![0f32; if has_aux { n * d } else { 0 }];
+        let w_dec = self.w_dec().contiguous()?;
+        let (sse, aux_sse) = with_f32(&w_dec, |w_dec| {
+            let row = |i: u32| &w_dec[i as usize * d..(i as usize + 1) * d];
+            let sse: Vec<f64> = err
+                .par_chunks_mut(d)
+                .enumerate()
+                .map(|(r, er)| {
+                    er.copy_from_slice(&b_dec);
+                    for &(i, v, _) in &sel[r] {
+                        for (e, &w) in er.iter_mut().zip(row(i)) {
+                            *e += v * w;
+                        }
+                    }
+                    let mut sse = 0f64;
+                    for (e, &xc) in er.iter_mut().zip(&xv[r * d..(r + 1) * d]) {
+                        *e -= xc;
+                        sse += (*e as f64) * (*e as f64);
+                    }
+                    sse
+                })
+                .collect();
+            // aux x̂ − e = aux x̂ + err.
+            let aux_sse: Vec<f64> = aux_diff
+                .par_chunks_mut(d)
+                .enumerate()
+                .map(|(r, ad)| {
+                    ad.copy_from_slice(&err[r * d..(r + 1) * d]);
+                    for &(i, v, _) in &aux[r] {
+                        for (a, &w) in ad.iter_mut().zip(row(i)) {
+                            *a += v * w;
+                        }
+                    }
+                    ad.iter().map(|&a| (a as f64) * (a as f64)).sum::<f64>()
+                })
+                .collect();
+            (sse.iter().sum::<f64>(), aux_sse.iter().sum::<f64>())
+        })?;
+        let mut loss = sse / total_var;
+        // AuxK's normaliser: Σ‖e − ē‖² (e = −err).
+        let e_var = if has_aux {
+            let mut mean = vec![0f64; d];
+            for row in err.chunks(d) {
+                for (m, &e) in mean.iter_mut().zip(row) {
+                    *m += e as f64;
+                }
+            }
+            mean.iter_mut().for_each(|m| *m /= n as f64);
+            let var: f64 = err
+                .chunks(d)
+                .map(|row| {
+                    row.iter()
+                        .zip(&mean)
+                        .map(|(&e, &m)| (e as f64 - m).powi(2))
+                        .sum::<f64>()
+                })
+                .sum();
+            let e_var = var.max(1e-12);
+            loss += self.cfg.aux_coeff * aux_sse / e_var;
+            e_var
+        } else {
+            1.0
+        };
+        // ∂loss/∂x̂ = 2·err/total_var (in place of err); AuxK: 2·coeff·aux_diff/e_var.
+        let (g_main, g_aux) = (
+            (2.0 / total_var) as f32,
+            (2.0 * self.cfg.aux_coeff / e_var) as f32,
+        );
+        err.par_iter_mut().for_each(|e| *e *= g_main);
+        aux_diff.par_iter_mut().for_each(|a| *a *= g_aux);
+        let (g_rec, g_auxrec) = (err, aux_diff);
+        // ∂loss/∂activation = ∂loss/∂x̂ · W_dec[latent] (the ReLU and the selection pass it on
+        // to the pre-activation unchanged).
+        with_f32(&w_dec, |w_dec| {
+            let dot = |i: u32, g: &[f32]| -> f32 {
+                let w = &w_dec[i as usize * d..(i as usize + 1) * d];
+                w.iter().zip(g).map(|(a, b)| a * b).sum()
+            };
+            sel.par_iter_mut()
+                .zip(aux.par_iter_mut())
+                .enumerate()
+                .for_each(|(r, (main, aux))| {
+                    for e in main.iter_mut() {
+                        e.2 = dot(e.0, &g_rec[r * d..(r + 1) * d]);
+                    }
+                    for e in aux.iter_mut() {
+                        e.2 = dot(e.0, &g_auxrec[r * d..(r + 1) * d]);
+                    }
+                })
+        })?;
+        // The entries grouped by latent (a counting sort, in row order; TopK before AuxK
+        // within a row): (row, activation, its gradient, from AuxK).
+        let mut counts = vec![0f32; s];
+        let mut start = vec![0usize; s + 1];
+        for (main, aux) in sel.iter().zip(&aux) {
+            for e in main {
+                counts[e.0 as usize] += 1.0;
+                start[e.0 as usize + 1] += 1;
+            }
+            for e in aux {
+                start[e.0 as usize + 1] += 1;
+            }
+        }
+        for i in 0..s {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut by_latent = vec![(0u32, 0f32, 0f32, false); start[s]];
+        for (r, (main, aux)) in sel.iter().zip(&aux).enumerate() {
+            for (list, is_aux) in [(main, false), (aux, true)] {
+                for &(i, v, g) in list {
+                    by_latent[fill[i as usize]] = (r as u32, v, g, is_aux);
+                    fill[i as usize] += 1;
+                }
+            }
+        }
+        drop((sel, aux));
+        // Per latent i: ∂W_dec[i] = Σ v·∂x̂_r, ∂W_enc[:, i] = Σ g·(x_r − b_dec), ∂b_enc[i] = Σ g.
+        let mut g_wdec = vec![0f32; s * d];
+        let mut g_wenc_t = vec![0f32; s * d];
+        let mut g_benc = vec![0f32; s];
+        g_wdec
+            .par_chunks_mut(d)
+            .zip(g_wenc_t.par_chunks_mut(d))
+            .zip(g_benc.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, ((gd, ge), gb))| {
+                for &(r, v, g, is_aux) in &by_latent[start[i]..start[i + 1]] {
+                    let r = r as usize;
+                    let src = if is_aux { &g_auxrec } else { &g_rec };
+                    for (a, &b) in gd.iter_mut().zip(&src[r * d..(r + 1) * d]) {
+                        *a += v * b;
+                    }
+                    let xr = &xv[r * d..(r + 1) * d];
+                    for ((a, &xc), &bd) in ge.iter_mut().zip(xr).zip(&b_dec) {
+                        *a += g * (xc - bd);
+                    }
+                    *gb += g;
+                }
+            });
+        // ∂b_dec = Σ_r ∂x̂_r − W_enc · ∂b_enc (b_dec is subtracted from the encoder's input).
+        let mut g_bdec = vec![0f32; d];
+        for row in g_rec.chunks(d) {
+            for (a, &g) in g_bdec.iter_mut().zip(row) {
+                *a += g;
+            }
+        }
+        let w_enc = self.w_enc().contiguous()?;
+        let through_enc: Vec<f32> = with_f32(&w_enc, |w| {
+            w.par_chunks(s)
+                .map(|row| row.iter().zip(&g_benc).map(|(a, b)| a * b).sum::<f32>())
+                .collect()
+        })?;
+        for (a, t) in g_bdec.iter_mut().zip(through_enc) {
+            *a -= t;
+        }
+        let g_wenc = transpose(&g_wenc_t, s, d);
+        drop(g_wenc_t);
+        let grads = vec![
+            Some(Tensor::from_vec(g_wenc, (d, s), &dev)?),
+            Some(Tensor::from_vec(g_benc, s, &dev)?),
+            Some(Tensor::from_vec(g_wdec, (s, d), &dev)?),
+            Some(Tensor::from_vec(g_bdec, d, &dev)?),
+        ];
+        self.apply_step(grads, &counts, n, d, sse, loss as f32, total_var)
     }
 
     /// The trained SAE (for a hook).
@@ -928,6 +1357,84 @@ mod tests {
             changed.iter().all(|&i| dead[i]),
             "AuxK touched the decoder rows of live latents"
         );
+    }
+
+    /// One step of each TopK kernel from the same state and batch (after a few dense steps, so
+    /// that Adam's moments are not zero): the same loss, stats, parameters, moments and dead
+    /// counters, up to float rounding; with dead latents, AuxK included.
+    #[test]
+    fn sparse_topk_step_matches_dense() {
+        for (dead_tokens, warm_steps) in [(u64::MAX, 3), (64, 12)] {
+            let mut data = Synthetic::new(16, 24, 3, 7);
+            let cfg = TrainConfig {
+                lr: 3e-3,
+                warmup_steps: 5,
+                seed: 2,
+                dead_tokens,
+                kernel: TopKKernel::Dense,
+                ..TrainConfig::new(16, 64, Arch::TopK { k: 4 })
+            };
+            let mut t = SaeTrainer::new(cfg, &data.batch(64)).unwrap();
+            for _ in 0..warm_steps {
+                t.train_step(&data.batch(32)).unwrap();
+            }
+            let dead = t.dead_count();
+            assert_eq!(dead > 0, dead_tokens == 64, "{dead} dead latents");
+            let x = data.batch(32);
+            let tensors: HashMap<String, Tensor> = t.state_tensors("").into_iter().collect();
+            let step = |kernel| {
+                let cfg = TrainConfig {
+                    kernel,
+                    ..t.cfg.clone()
+                };
+                let mut u = SaeTrainer::restore(
+                    cfg,
+                    &tensors,
+                    "",
+                    t.step,
+                    t.since_fired().to_vec(),
+                    &Device::Cpu,
+                )
+                .unwrap();
+                let s = u.train_step(&x).unwrap();
+                (s, u)
+            };
+            let ((sd, d), (ss, sp)) = (step(TopKKernel::Dense), step(TopKKernel::Sparse));
+            if dead > 0 {
+                // AuxK took part: the loss without it is lower.
+                let mut cfg = t.cfg.clone();
+                cfg.aux_coeff = 0.0;
+                let mut u = SaeTrainer::restore(
+                    cfg,
+                    &tensors,
+                    "",
+                    t.step,
+                    t.since_fired().to_vec(),
+                    &Device::Cpu,
+                )
+                .unwrap();
+                assert!(u.train_step(&x).unwrap().loss < ss.loss, "AuxK did not run");
+            }
+            let rel = |a: f32, b: f32| (a - b).abs() / a.abs().max(1e-12);
+            assert!(rel(sd.loss, ss.loss) < 1e-5, "loss {sd:?} vs {ss:?}");
+            assert!(rel(sd.mse, ss.mse) < 1e-5, "mse {sd:?} vs {ss:?}");
+            assert_eq!(sd.l0, ss.l0);
+            assert_eq!(sd.dead_fraction, ss.dead_fraction);
+            assert_eq!(d.since_fired(), sp.since_fired());
+            for ((name, a), (_, b)) in d.state_tensors("").iter().zip(sp.state_tensors("")) {
+                let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let diff = a
+                    .iter()
+                    .zip(&b)
+                    .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+                assert!(
+                    diff <= 1e-5 * scale.max(1e-30),
+                    "{dead} dead latents: {name} differs by {diff} (largest value {scale})"
+                );
+            }
+        }
     }
 
     #[test]
