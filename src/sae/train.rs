@@ -299,10 +299,10 @@ fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// One token's selected latents: `(latent, activation, ∂loss/∂activation)`.
 type Active = Vec<(u32, f32, f32)>;
 
-/// Names of the trained tensors, in the order of [`SaeTrainer`]'s parameters.
 /// JumpReLU: the learning rate of `log θ` relative to the other parameters'.
 const THRESHOLD_LR_SCALE: f64 = 10.0;
 
+/// Names of the trained tensors, in the order of [`SaeTrainer`]'s parameters.
 const PARAMS: [&str; 5] = ["W_enc", "b_enc", "W_dec", "b_dec", "log_threshold"];
 const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
@@ -551,6 +551,14 @@ impl SaeTrainer {
             .count()
     }
 
+    /// Whether steps take the sparse TopK kernel (TopK, `TopKKernel::Sparse`, on the CPU).
+    fn sparse_step(&self) -> bool {
+        matches!(
+            (self.cfg.arch, self.cfg.kernel),
+            (Arch::TopK { .. }, TopKKernel::Sparse)
+        ) && self.params[0].as_tensor().device().is_cpu()
+    }
+
     /// One optimisation step on a batch `[n, d_in]`.
     pub fn train_step(&mut self, x: &Tensor) -> Result<StepStats> {
         let x = x.to_dtype(DType::F32)?;
@@ -692,7 +700,10 @@ impl SaeTrainer {
             // and the row renormalised after the update.
             let rows = if i == 2 { Some(self.cfg.d_in) } else { None };
             let adam = Adam { c1, c2, rate, rows };
-            let (new, m, v) = if p.device().is_cpu() {
+            // The fused update goes with the sparse kernel; the dense autograd path (and ReLU,
+            // JumpReLU) keep the tensor-op update, so their results stay those of earlier
+            // versions bit for bit (the bundled sample was trained with them).
+            let (new, m, v) = if p.device().is_cpu() && self.sparse_step() {
                 adam.cpu(p.as_tensor(), &g, &self.m[i], &self.v[i])?
             } else {
                 adam.tensors(p.as_tensor(), g, &self.m[i], &self.v[i])?
