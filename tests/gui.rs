@@ -577,4 +577,18 @@ fn the_trained_sample_finds_its_verified_terror_neuron() {
             .any(|&(l, v)| l == 729 && v > 0.0),
         "1_729 fires on \" extremist\""
     );
+    // Its page says who wrote the explanation, that it is verified, and how it was scored.
+    h.get_by_label("Neurons").click();
+    h.run_steps(3);
+    h.get_by_label("Search").click();
+    h.get_by_label("Search").type_text("extremist");
+    h.run_steps(3);
+    h.get_by_label("1_729").click();
+    h.run_steps(3);
+    h.get_by_label("open page").click();
+    h.run_steps(3);
+    h.get_by_label("Neuron 1_729");
+    h.get_by_label("verified");
+    h.get_by_label("human");
+    h.get_by_label_contains("segment simulation · by baseline (keyword simulator, no LLM)");
 }
