@@ -775,7 +775,8 @@ fn generate(a: GenerateArgs) -> Result<()> {
     let mut stdout = std::io::stdout();
     model.generate(&ids, &opts, &mut NoHooks, |id| {
         let text = if model.tok.is_special(id) {
-            let dangling: String = pending.drain(..).map(|b| format!("\\x{b:02X}")).collect();
+            let dangling = safe_sail::model::tokenizer::hex_bytes(&pending);
+            pending.clear();
             dangling + &model.tok.token_display(id)
         } else {
             pending.extend(model.tok.token_bytes(id));
@@ -787,8 +788,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         let _ = stdout.flush();
         Flow::Continue
     })?;
-    let dangling: String = pending.iter().map(|b| format!("\\x{b:02X}")).collect();
-    println!("{dangling}");
+    println!("{}", safe_sail::model::tokenizer::hex_bytes(&pending));
     Ok(())
 }
 
@@ -892,7 +892,6 @@ fn write_stores(
     state: safe_sail::store::collect::CollectState,
 ) -> Result<()> {
     use safe_sail::store::collect::{finish_state, meta};
-    use safe_sail::store::corpus::CorpusReport;
     let cfg = run.config();
     let corpus = run.corpus();
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -901,11 +900,7 @@ fn write_stores(
         &out.join(RUN_FILE),
         serde_json::to_string_pretty(run)?.as_bytes(),
     )?;
-    let report = CorpusReport {
-        docs: state.docs,
-        bad_rows: state.bad_rows,
-        examples: vec![],
-    };
+    let report = state.corpus_report();
     let contexts = state.contexts;
     let results = finish_state(model, saes, &cfg, state)?;
     for ((r, s), d) in results.iter().zip(saes).zip(run.store_dirs(out, saes)) {

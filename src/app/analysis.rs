@@ -282,6 +282,13 @@ pub fn sort_rows(rows: &mut [NeuronRow], by: SortBy, descending: bool) {
     });
 }
 
+/// Whether two of these layers are the same (several SAE candidates at one layer, so a layer
+/// number no longer names an SAE).
+pub fn has_shared_layer(layers: impl IntoIterator<Item = usize>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    layers.into_iter().any(|l| !seen.insert(l))
+}
+
 /// Layers × tokens: per SAE (row) and token (column) the strongest normalized activation
 /// among safety neurons, or among all neurons when `safety_only` is false.
 pub fn layer_heatmap(

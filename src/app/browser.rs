@@ -115,6 +115,16 @@ fn status_of(sessions: &[(PathBuf, EditSession)], ctx: &[SaeContext], r: &Row) -
     review_status(sessions, ctx, r.sae, &r.id)
 }
 
+/// The editing session of an SAE's neuron database, if it has one (read-only).
+fn session_of<'a>(
+    sessions: &'a [(PathBuf, EditSession)],
+    ctx: &[SaeContext],
+    sae: usize,
+) -> Option<&'a EditSession> {
+    let path = ctx.get(sae)?.db_path.as_ref()?;
+    sessions.iter().find(|(p, _)| p == path).map(|(_, s)| s)
+}
+
 /// A neuron's full record in its SAE's editable database (provenance included), if any.
 pub fn editable_entry<'a>(
     sessions: &'a [(PathBuf, EditSession)],
@@ -122,11 +132,7 @@ pub fn editable_entry<'a>(
     sae: usize,
     id: &str,
 ) -> Option<&'a serde_json::Value> {
-    let path = ctx.get(sae).and_then(|c| c.db_path.as_ref())?;
-    sessions
-        .iter()
-        .find(|(p, _)| p == path)
-        .and_then(|(_, s)| s.db.entries.get(id))
+    session_of(sessions, ctx, sae).and_then(|s| s.db.entries.get(id))
 }
 
 /// A neuron's review status, from the editing session of its SAE's database.
@@ -136,13 +142,7 @@ pub fn review_status(
     sae: usize,
     id: &str,
 ) -> ReviewStatus {
-    let Some(path) = ctx.get(sae).and_then(|c| c.db_path.as_ref()) else {
-        return ReviewStatus::Unreviewed;
-    };
-    sessions
-        .iter()
-        .find(|(p, _)| p == path)
-        .map_or(ReviewStatus::Unreviewed, |(_, s)| s.db.status(id))
+    session_of(sessions, ctx, sae).map_or(ReviewStatus::Unreviewed, |s| s.db.status(id))
 }
 
 impl Browser {
@@ -585,9 +585,7 @@ impl Browser {
         use egui_extras::{Column, TableBuilder};
         let mut clicked = None;
         // When candidates share a layer, neuron ids repeat: an SAE column tells them apart.
-        let mut layers: Vec<usize> = ctx.iter().map(|c| c.layer).collect();
-        layers.sort_unstable();
-        let shared = layers.windows(2).any(|w| w[0] == w[1]);
+        let shared = super::analysis::has_shared_layer(ctx.iter().map(|c| c.layer));
         let mut table = TableBuilder::new(ui)
             .id_salt("browser")
             .striped(true)

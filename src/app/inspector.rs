@@ -462,9 +462,7 @@ fn heatmap(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Normalize
         })
         .collect();
     let grid: Vec<&Vec<f32>> = rows.iter().map(|&i| &full[i]).collect();
-    let mut layers: Vec<usize> = rows.iter().map(|&i| a.saes[i].layer).collect();
-    layers.sort_unstable();
-    let shared_layers = layers.windows(2).any(|w| w[0] == w[1]);
+    let shared_layers = super::analysis::has_shared_layer(rows.iter().map(|&i| a.saes[i].layer));
     let row_label = |r: usize| -> String {
         let s = &a.saes[rows[r]];
         match ctx.get(s.sae) {

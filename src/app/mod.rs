@@ -538,17 +538,7 @@ impl ExplorerApp {
             if let Err(e) = r {
                 self.status = format!("error: {e:#}");
             }
-            // Refresh the read-only views from the database now in memory.
-            let view = s.db.view();
-            let path = s.path.clone();
-            for c in self
-                .contexts
-                .iter_mut()
-                .filter(|c| c.db_path.as_deref() == Some(path.as_path()))
-            {
-                c.db.records = view.records.clone();
-            }
-            self.browser.refilter(&self.contexts, &self.sessions, true);
+            self.refresh_views(i);
         }
     }
 
@@ -625,6 +615,21 @@ enum DbToolResult {
 }
 
 impl ExplorerApp {
+    /// Refreshes the read-only views (neuron records of every SAE using that database, the
+    /// browser's rows) from editing session `i`'s database in memory.
+    fn refresh_views(&mut self, i: usize) {
+        let (path, session) = &self.sessions[i];
+        let view = session.db.view();
+        for c in self
+            .contexts
+            .iter_mut()
+            .filter(|c| c.db_path.as_deref() == Some(path.as_path()))
+        {
+            c.db.records = view.records.clone();
+        }
+        self.browser.refilter(&self.contexts, &self.sessions, true);
+    }
+
     /// The editable database of the workspace, created beside the workspace file if needed.
     fn workspace_session(&mut self) -> Result<usize, String> {
         if !self.sessions.is_empty() {
@@ -671,21 +676,12 @@ impl ExplorerApp {
                     DbToolResult::Imported(p, Ok(incoming)) => match self.workspace_session() {
                         Ok(i) => {
                             let n = self.sessions[i].1.merge_in(&incoming);
-                            let view = self.sessions[i].1.db.view();
-                            let path = self.sessions[i].0.clone();
-                            for c in self
-                                .contexts
-                                .iter_mut()
-                                .filter(|c| c.db_path.as_deref() == Some(path.as_path()))
-                            {
-                                c.db.records = view.records.clone();
-                            }
-                            self.browser.refilter(&self.contexts, &self.sessions, true);
+                            self.refresh_views(i);
                             self.db_tool.message = format!(
                                 "imported {} neurons from {} ({n} changes) into {}",
                                 incoming.entries.len(),
                                 p.display(),
-                                path.display()
+                                self.sessions[i].0.display()
                             );
                         }
                         Err(e) => self.db_tool.message = format!("error: {e}"),

@@ -317,7 +317,7 @@ impl Tok {
 }
 
 /// Bytes that are not (or not yet) a character, shown as `\xE4\xB8`.
-fn hex_bytes(b: &[u8]) -> String {
+pub fn hex_bytes(b: &[u8]) -> String {
     b.iter().map(|b| format!("\\x{b:02X}")).collect()
 }
 

@@ -1184,6 +1184,20 @@ mod tests {
         (t, stats)
     }
 
+    /// A copy of `t` (its state as a checkpoint would hold it) under `cfg`.
+    fn restored(t: &SaeTrainer, cfg: TrainConfig) -> SaeTrainer {
+        let tensors: HashMap<String, Tensor> = t.state_tensors("").into_iter().collect();
+        SaeTrainer::restore(
+            cfg,
+            &tensors,
+            "",
+            t.step,
+            t.since_fired().to_vec(),
+            &Device::Cpu,
+        )
+        .unwrap()
+    }
+
     fn mean(s: &[StepStats], f: impl Fn(&StepStats) -> f32) -> f32 {
         s.iter().map(f).sum::<f32>() / s.len() as f32
     }
@@ -1341,19 +1355,10 @@ mod tests {
         assert!(dead.iter().any(|&d| d), "no latent died");
         // The same step from the same state, with and without AuxK.
         let x = data.batch(256);
-        let tensors: HashMap<String, Tensor> = t.state_tensors("").into_iter().collect();
         let step = |aux: f64| {
             let mut cfg = t.cfg.clone();
             cfg.aux_coeff = aux;
-            let mut u = SaeTrainer::restore(
-                cfg,
-                &tensors,
-                "",
-                t.step,
-                t.since_fired().to_vec(),
-                &Device::Cpu,
-            )
-            .unwrap();
+            let mut u = restored(&t, cfg);
             let s = u.train_step(&x).unwrap();
             (u.decoder().to_vec2::<f32>().unwrap(), s)
         };
@@ -1392,21 +1397,12 @@ mod tests {
             let dead = t.dead_count();
             assert_eq!(dead > 0, dead_tokens == 64, "{dead} dead latents");
             let x = data.batch(32);
-            let tensors: HashMap<String, Tensor> = t.state_tensors("").into_iter().collect();
             let step = |kernel| {
                 let cfg = TrainConfig {
                     kernel,
                     ..t.cfg.clone()
                 };
-                let mut u = SaeTrainer::restore(
-                    cfg,
-                    &tensors,
-                    "",
-                    t.step,
-                    t.since_fired().to_vec(),
-                    &Device::Cpu,
-                )
-                .unwrap();
+                let mut u = restored(&t, cfg);
                 let s = u.train_step(&x).unwrap();
                 (s, u)
             };
@@ -1415,15 +1411,7 @@ mod tests {
                 // AuxK took part: the loss without it is lower.
                 let mut cfg = t.cfg.clone();
                 cfg.aux_coeff = 0.0;
-                let mut u = SaeTrainer::restore(
-                    cfg,
-                    &tensors,
-                    "",
-                    t.step,
-                    t.since_fired().to_vec(),
-                    &Device::Cpu,
-                )
-                .unwrap();
+                let mut u = restored(&t, cfg);
                 assert!(u.train_step(&x).unwrap().loss < ss.loss, "AuxK did not run");
             }
             let rel = |a: f32, b: f32| (a - b).abs() / a.abs().max(1e-12);

@@ -268,6 +268,15 @@ pub fn fingerprint(model: &str, saes: &[Sae], corpus: &CorpusSpec, cfg: &Collect
 }
 
 impl CollectState {
+    /// What the corpus reading counted so far (documents and bad rows; no example messages).
+    pub fn corpus_report(&self) -> CorpusReport {
+        CorpusReport {
+            docs: self.docs,
+            bad_rows: self.bad_rows,
+            examples: vec![],
+        }
+    }
+
     fn new(saes: &[Sae], fingerprint: String) -> Self {
         Self {
             accs: saes
@@ -580,11 +589,7 @@ pub fn collect(
         None,
         progress,
     )?;
-    let report = CorpusReport {
-        docs: state.docs,
-        bad_rows: state.bad_rows,
-        examples: vec![],
-    };
+    let report = state.corpus_report();
     let contexts = state.contexts;
     Ok((finish_state(model, saes, cfg, state)?, report, contexts))
 }
