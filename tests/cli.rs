@@ -26,7 +26,44 @@ fn fails(args: &[&str]) -> String {
     );
     assert!(!err.contains("panicked"), "must not panic: {err}");
     assert!(err.contains("error:"), "an error message: {err}");
+    record_golden_error(&err);
     err
+}
+
+/// With `SAFE_SAIL_GOLDEN_ERRORS=DIR` (tools/golden.sh), writes each error text to
+/// `DIR/<test>.<n>.txt`, temporary paths replaced by `<TMP>`, so a refactor can show the
+/// messages are unchanged.
+fn record_golden_error(err: &str) {
+    let Some(dir) = std::env::var_os("SAFE_SAIL_GOLDEN_ERRORS") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .replace("::", ".");
+    let n = (0..)
+        .find(|n| !dir.join(format!("{test}.{n}.txt")).exists())
+        .unwrap();
+    let mut text = String::new();
+    for word in err.split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '`') {
+        match word.find("/tmp/.tmp") {
+            Some(i) => {
+                let rest = &word[i + 9..];
+                let end = rest.find('/').unwrap_or(rest.len());
+                text.push_str(&word[..i]);
+                text.push_str("<TMP>");
+                text.push_str(&rest[end..]);
+            }
+            None => text.push_str(word),
+        }
+    }
+    let repo = env!("CARGO_MANIFEST_DIR");
+    std::fs::write(
+        dir.join(format!("{test}.{n}.txt")),
+        text.replace(repo, "<REPO>"),
+    )
+    .unwrap();
 }
 
 /// A copy of a fixture model folder that a test may damage.
