@@ -12,6 +12,7 @@
 #   corpus.sha256  the hashes of `make-corpus --docs 20000 --seed 1`;
 #   errors/     the error text of every bad-input case in tests/cli.rs (the tests write them when
 #               SAFE_SAIL_GOLDEN_ERRORS names a folder; temporary paths are replaced by <TMP>).
+# CARGO overrides the cargo command used for that test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?usage: tools/golden.sh OUT_DIR [BINARY]}
@@ -64,6 +65,6 @@ done
 (cd "$WORK/corpus" && sha256sum ./*) >"$OUT/corpus.sha256"
 
 # The error text of every bad-input case of the command-line tests.
-SAFE_SAIL_GOLDEN_ERRORS="$OUT/errors" cargo test --release --test cli >/dev/null 2>&1 ||
+SAFE_SAIL_GOLDEN_ERRORS="$OUT/errors" ${CARGO:-cargo} test --release --test cli >/dev/null 2>&1 ||
   echo "warning: tests/cli.rs failed" >&2
 echo "golden set written to $OUT ($(find "$OUT" -type f | wc -l) files)"
