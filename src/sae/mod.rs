@@ -2,6 +2,7 @@
 //! ReLU, TopK and JumpReLU activations.
 
 pub mod load;
+pub mod sweep;
 pub mod train;
 
 use crate::hooks::HookPoint;
