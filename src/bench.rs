@@ -6,7 +6,8 @@ use crate::hooks::{HookPoint, HookSite};
 use crate::model::config::ModelConfig;
 use crate::model::files::RandomWeights;
 use crate::model::{ForwardOpts, Transformer};
-use crate::sae::{Activation, Sae, SaeFormat, SaeMeta};
+use crate::sae::format::SaeLens;
+use crate::sae::{Activation, Sae, SaeMeta};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use std::time::Instant;
@@ -53,7 +54,7 @@ pub fn random_topk_sae(
     Ok(Sae {
         meta: SaeMeta {
             path: "random".into(),
-            format: SaeFormat::SaeLens,
+            format: &SaeLens,
             d_in: d,
             d_sae: width,
             hook,

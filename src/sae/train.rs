@@ -25,12 +25,15 @@
 //! rather than `n · d_sae · d_in`. [`TopKKernel::Dense`] is the same step through candle's
 //! autograd (a unit test checks that the two agree).
 
-use super::{Activation, Sae, SaeFormat, SaeMeta};
+use super::format::SaeLens;
+use super::{Activation, Sae, SaeMeta};
 use crate::hooks::HookPoint;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+pub use super::format::save_saelens;
 
 /// The architecture of a trained SAE, with its sparsity setting.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -958,7 +961,7 @@ impl SaeTrainer {
         Ok(Sae {
             meta: SaeMeta {
                 path: "trained".into(),
-                format: SaeFormat::SaeLens,
+                format: &SaeLens,
                 d_in: self.cfg.d_in,
                 d_sae: self.cfg.d_sae,
                 hook,
@@ -1043,69 +1046,6 @@ impl SaeTrainer {
             since_fired,
         })
     }
-}
-
-/// Writes a trained SAE in SAELens format (`cfg.json` + `sae_weights.safetensors`), so
-/// SAELens and every loader here read it: TopK as `topk` (with `k`), ReLU as `standard`,
-/// JumpReLU as `jumprelu` with a `threshold` tensor (SAELens ≥ 6).
-pub fn save_saelens(
-    sae: &Sae,
-    dir: &std::path::Path,
-    model_name: &str,
-    dtype: DType,
-) -> Result<()> {
-    let dtype_name = match dtype {
-        DType::F32 => "float32",
-        DType::F16 => "float16",
-        DType::BF16 => "bfloat16",
-        other => bail!("SAE weights are saved as f32, f16 or bf16, not {other:?}"),
-    };
-    std::fs::create_dir_all(dir)?;
-    let architecture = match sae.activation {
-        Activation::TopK(_) => "topk",
-        Activation::Relu => "standard",
-        Activation::JumpRelu { relu: true } => "jumprelu",
-        Activation::JumpRelu { relu: false } => bail!("SAELens has no JumpReLU without the ReLU"),
-    };
-    let mut cfg = serde_json::json!({
-        "architecture": architecture, "d_in": sae.d_in(), "d_sae": sae.d_sae(),
-        "dtype": dtype_name, "device": "cpu", "apply_b_dec_to_input": true, "normalize_activations": "none",
-        "reshape_activations": "none",
-        "metadata": {"model_name": model_name, "hook_name": sae.hook().to_string(), "hook_head_index": null,
-                     "prepend_bos": true, "sae_lens_training_version": null, "trained_by": "safe-sail train-sae"},
-    });
-    if let Activation::TopK(k) = sae.activation {
-        cfg["k"] = k.into();
-        cfg["rescale_acts_by_decoder_norm"] = false.into();
-    }
-    crate::fsutil::write_atomic(
-        &dir.join("cfg.json"),
-        serde_json::to_string_pretty(&cfg)?.as_bytes(),
-    )?;
-    let cpu = |t: &Tensor| -> Result<Tensor> {
-        Ok(t.to_dtype(dtype)?.to_device(&Device::Cpu)?.contiguous()?)
-    };
-    let mut m = std::collections::HashMap::new();
-    m.insert("W_enc".to_string(), cpu(&sae.w_enc)?);
-    m.insert("b_enc".to_string(), cpu(&sae.b_enc)?);
-    m.insert(
-        "W_dec".to_string(),
-        cpu(sae.w_dec.as_ref().context("an SAE without a decoder")?)?,
-    );
-    m.insert(
-        "b_dec".to_string(),
-        cpu(sae.b_dec.as_ref().context("an SAE without b_dec")?)?,
-    );
-    if let Activation::JumpRelu { .. } = sae.activation {
-        m.insert(
-            "threshold".to_string(),
-            cpu(sae
-                .threshold
-                .as_ref()
-                .context("a JumpReLU SAE without thresholds")?)?,
-        );
-    }
-    crate::tensor_util::save_safetensors_atomic(&m, &dir.join("sae_weights.safetensors"))
 }
 
 #[cfg(test)]
