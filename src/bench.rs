@@ -290,12 +290,12 @@ fn seeded_normal(n: usize, d: usize, seed: u64, device: &Device) -> Result<Tenso
 /// `tools/bench_torch_train.py` does). The trainer's defaults otherwise: lr 1e-3 with 100
 /// warm-up steps, a latent dead after 10M tokens without firing (so AuxK never runs here).
 pub fn run_train_bench(c: &TrainBenchConfig) -> Result<TrainBenchReport> {
-    use crate::sae::train::{Arch, SaeTrainer, TrainConfig};
+    use crate::sae::train::{SaeArch, SaeTrainer, TrainConfig};
     let x = seeded_normal(c.batch_tokens, c.d_in, c.seed, &c.device)?;
     let cfg = TrainConfig {
         seed: c.seed,
         kernel: c.kernel,
-        ..TrainConfig::new(c.d_in, c.width, Arch::TopK { k: c.k })
+        ..TrainConfig::new(c.d_in, c.width, SaeArch::TopK { k: c.k })
     };
     let mut trainer = SaeTrainer::new(cfg, &x)?;
     let mut last = Default::default();

@@ -1696,7 +1696,7 @@ struct TrainHistory {
 struct Candidate {
     hook: usize,
     width: usize,
-    arch: safe_sail::sae::train::Arch,
+    arch: safe_sail::sae::train::SaeArch,
     trainer: Option<safe_sail::sae::train::SaeTrainer>,
     history: TrainHistory,
     last: safe_sail::sae::train::StepStats,
@@ -1726,7 +1726,7 @@ struct CheckpointTrainer {
 const TRAIN_CHECKPOINT: &str = "checkpoint/checkpoint.safetensors";
 
 fn train_sae(a: &TrainSaeArgs) -> Result<()> {
-    use safe_sail::sae::train::{save_saelens, Arch, SaeTrainer, TopKKernel, TrainConfig};
+    use safe_sail::sae::train::{save_saelens, SaeArch, SaeTrainer, TopKKernel, TrainConfig};
     fn list<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>> {
         s.split(',')
             .map(|x| {
@@ -1755,12 +1755,16 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
         .map(|s| s.trim().to_ascii_lowercase())
     {
         match name.as_str() {
-            "topk" => archs.extend(list(&a.k, "k")?.into_iter().map(|k| Arch::TopK { k })),
-            "relu" => archs.extend(list(&a.l1, "l1")?.into_iter().map(|l1| Arch::Relu { l1 })),
+            "topk" => archs.extend(list(&a.k, "k")?.into_iter().map(|k| SaeArch::TopK { k })),
+            "relu" => archs.extend(
+                list(&a.l1, "l1")?
+                    .into_iter()
+                    .map(|l1| SaeArch::Relu { l1 }),
+            ),
             "jumprelu" => archs.extend(
                 list(&a.l0_coeff, "l0-coeff")?
                     .into_iter()
-                    .map(|l0_coeff| Arch::JumpRelu { l0_coeff }),
+                    .map(|l0_coeff| SaeArch::JumpRelu { l0_coeff }),
             ),
             other => bail!("--activation: unknown architecture `{other}` (topk, relu, jumprelu)"),
         }
@@ -1843,7 +1847,7 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
     let dead_tokens = a
         .dead_tokens
         .unwrap_or((n / 10).min(10_000_000).max(a.batch_tokens as u64));
-    let config = |hi: usize, width: usize, arch: Arch| TrainConfig {
+    let config = |hi: usize, width: usize, arch: SaeArch| TrainConfig {
         lr: a.lr,
         warmup_steps: warmup,
         total_steps,
@@ -2107,7 +2111,7 @@ fn train_sae(a: &TrainSaeArgs) -> Result<()> {
                 "wall_seconds": c.history.wall_seconds,
             },
         });
-        if let Arch::TopK { k } = c.arch {
+        if let SaeArch::TopK { k } = c.arch {
             info["k"] = k.into();
         }
         safe_sail::fsutil::write_atomic(

@@ -8,8 +8,8 @@
 //! A new format is one new file implementing [`Format`] plus one line in [`FORMATS`].
 
 mod gemmascope;
-mod safesail;
 mod saelens;
+mod safesail;
 mod sparsify;
 
 use super::{Sae, SaeSpec};
@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use gemmascope::GemmaScope;
-pub use safesail::{read_index_file, SafeSail};
 pub use saelens::{save_saelens, SaeLens};
+pub use safesail::{read_index_file, SafeSail};
 pub use sparsify::Sparsify;
 
 /// One SAE checkpoint format.
@@ -102,7 +102,10 @@ pub fn detect(path: &Path) -> Result<&'static dyn Format> {
             Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
             _ => hints.join(""),
         };
-        bail!("{} holds no SAE I know: expected {expected}", path.display());
+        bail!(
+            "{} holds no SAE I know: expected {expected}",
+            path.display()
+        );
     }
     bail!(
         "cannot tell the SAE format of {} (pass format=...)",
