@@ -27,8 +27,8 @@
 
 //!
 //! The trainer ([`SaeTrainer`]) is shared; what an architecture adds is one small
-//! [`Objective`] in its own file (`topk`, `relu`, `jumprelu`), and the parameters are named
-//! fields ([`params::Params`]) rather than positions.
+//! `Objective` in its own file (`topk`, `relu`, `jumprelu`), and the parameters are named
+//! fields (`Params`) rather than positions.
 
 mod adam;
 mod checkpoint;
