@@ -6,7 +6,8 @@ use crate::hooks::{HookPoint, HookSite};
 use crate::model::config::ModelConfig;
 use crate::model::files::RandomWeights;
 use crate::model::{ForwardOpts, Transformer};
-use crate::sae::{Activation, Sae, SaeFormat, SaeMeta};
+use crate::sae::format::SaeLens;
+use crate::sae::{Activation, Sae, SaeMeta};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use std::time::Instant;
@@ -53,7 +54,7 @@ pub fn random_topk_sae(
     Ok(Sae {
         meta: SaeMeta {
             path: "random".into(),
-            format: SaeFormat::SaeLens,
+            format: &SaeLens,
             d_in: d,
             d_sae: width,
             hook,
@@ -291,12 +292,12 @@ fn seeded_normal(n: usize, d: usize, seed: u64, device: &Device) -> Result<Tenso
 /// `tools/bench_torch_train.py` does). The trainer's defaults otherwise: lr 1e-3 with 100
 /// warm-up steps, a latent dead after 10M tokens without firing (so AuxK never runs here).
 pub fn run_train_bench(c: &TrainBenchConfig) -> Result<TrainBenchReport> {
-    use crate::sae::train::{Arch, SaeTrainer, TrainConfig};
+    use crate::sae::train::{SaeArch, SaeTrainer, TrainConfig};
     let x = seeded_normal(c.batch_tokens, c.d_in, c.seed, &c.device)?;
     let cfg = TrainConfig {
         seed: c.seed,
         kernel: c.kernel,
-        ..TrainConfig::new(c.d_in, c.width, Arch::TopK { k: c.k })
+        ..TrainConfig::new(c.d_in, c.width, SaeArch::TopK { k: c.k })
     };
     let mut trainer = SaeTrainer::new(cfg, &x)?;
     let mut last = Default::default();

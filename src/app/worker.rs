@@ -313,7 +313,7 @@ impl Engine {
         send(Event::Ready {
             model: format!(
                 "{} · {} layers · d_model {}",
-                model.cfg.arch.name(),
+                model.cfg.family.name(),
                 model.cfg.num_layers,
                 model.cfg.hidden_size
             ),

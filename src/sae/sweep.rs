@@ -3,7 +3,7 @@
 //! steps and a resume that ends with the very weights an uninterrupted run writes. Each
 //! candidate is saved in SAELens format with a `training.json` (config, loss curve, metrics).
 
-use super::train::{save_saelens, Arch, SaeTrainer, StepStats, TopKKernel, TrainConfig};
+use super::train::{save_saelens, SaeArch, SaeTrainer, StepStats, TopKKernel, TrainConfig};
 use crate::capture::Capture;
 use crate::corpus::{Budget, ContextSplitter, CorpusSpec, MessagePolicy};
 use crate::hooks::HookPoint;
@@ -92,7 +92,7 @@ pub struct TrainHistory {
 struct Candidate {
     hook: usize,
     width: usize,
-    arch: Arch,
+    arch: SaeArch,
     trainer: Option<SaeTrainer>,
     history: TrainHistory,
     last: StepStats,
@@ -152,12 +152,12 @@ pub fn train(a: &Sweep, progress: &dyn Progress) -> Result<SweepOutcome> {
         .map(|s| s.trim().to_ascii_lowercase())
     {
         match name.as_str() {
-            "topk" => archs.extend(list(&a.k, "k")?.into_iter().map(|k| Arch::TopK { k })),
-            "relu" => archs.extend(list(&a.l1, "l1")?.into_iter().map(|l1| Arch::Relu { l1 })),
+            "topk" => archs.extend(list(&a.k, "k")?.into_iter().map(|k| SaeArch::TopK { k })),
+            "relu" => archs.extend(list(&a.l1, "l1")?.into_iter().map(|l1| SaeArch::Relu { l1 })),
             "jumprelu" => archs.extend(
                 list(&a.l0_coeff, "l0-coeff")?
                     .into_iter()
-                    .map(|l0_coeff| Arch::JumpRelu { l0_coeff }),
+                    .map(|l0_coeff| SaeArch::JumpRelu { l0_coeff }),
             ),
             other => bail!("--activation: unknown architecture `{other}` (topk, relu, jumprelu)"),
         }
@@ -232,7 +232,7 @@ pub fn train(a: &Sweep, progress: &dyn Progress) -> Result<SweepOutcome> {
     let dead_tokens = a
         .dead_tokens
         .unwrap_or((n / 10).min(10_000_000).max(a.batch_tokens as u64));
-    let config = |hi: usize, width: usize, arch: Arch| TrainConfig {
+    let config = |hi: usize, width: usize, arch: SaeArch| TrainConfig {
         lr: a.lr,
         warmup_steps: warmup,
         total_steps,
@@ -488,7 +488,7 @@ pub fn train(a: &Sweep, progress: &dyn Progress) -> Result<SweepOutcome> {
                 "wall_seconds": c.history.wall_seconds,
             },
         });
-        if let Arch::TopK { k } = c.arch {
+        if let SaeArch::TopK { k } = c.arch {
             info["k"] = k.into();
         }
         crate::fsutil::write_atomic(
