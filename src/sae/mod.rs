@@ -1,6 +1,7 @@
 //! Sparse autoencoders: one [`Sae`] type for every checkpoint format, with
 //! ReLU, TopK and JumpReLU activations.
 
+pub mod lens;
 pub mod load;
 pub mod train;
 
