@@ -13,6 +13,7 @@ pub mod eval;
 pub mod explain;
 pub mod fsutil;
 pub mod hooks;
+pub mod inspect;
 pub mod model;
 pub mod pt;
 pub mod sae;

@@ -1,16 +1,13 @@
-//! The neuron browser (one virtualized table of every neuron of the workspace, with search,
-//! filters and sorting) and the explanation editor beside it (annotators: explanation, tags,
-//! review status, note; undo/redo; a keyboard review flow; saved as they type).
+//! The neuron browser: one virtualized table of every neuron of the workspace, with search,
+//! filters and sorting, the explanation [`Editor`] beside it, and a keyboard review flow.
 
-use super::analysis::SaeContext;
-use super::style::tag_chip;
-use super::worker::SaeInfo;
-use crate::db::autosave::EditSession;
-use crate::db::editable::{Edit, ReviewStatus};
-use crate::db::{NeuronRecord, SAFETY_DOMAINS};
+use super::editor::{EditKind, Editor, EditorRequest, Snapshot};
+use crate::app::ctx::{SaeSlot, ViewCtx};
+use crate::app::widgets::tag_chip;
+use crate::app::Command;
+use crate::db::editable::ReviewStatus;
+use crate::db::SAFETY_DOMAINS;
 use eframe::egui::{self, Key, Modifiers, RichText};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 /// One neuron of the workspace.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,16 +61,6 @@ impl Default for Filters {
     }
 }
 
-/// The record fields an annotator edits, for undo/redo.
-#[derive(Debug, Clone, PartialEq)]
-struct Snapshot {
-    id: String,
-    explanation: Option<String>,
-    tags: Vec<String>,
-    status: ReviewStatus,
-    note: String,
-}
-
 /// Browser and editor state.
 #[derive(Default)]
 pub struct Browser {
@@ -83,75 +70,16 @@ pub struct Browser {
     pub shown: Vec<usize>,
     applied: Option<Filters>,
     pub selected: Option<usize>,
-    /// Editor buffers of the selected neuron.
-    expl: String,
-    free_tags: String,
-    note: String,
-    loaded_for: Option<String>,
-    undo: Vec<Snapshot>,
-    redo: Vec<Snapshot>,
-    last_undo_push: Option<(Instant, &'static str)>,
-}
-
-/// Something the browser wants from the app.
-pub enum BrowserAction {
-    OpenNeuron(usize, u32),
-}
-
-fn session_for<'a>(
-    sessions: &'a mut [(PathBuf, EditSession)],
-    ctx: &[SaeContext],
-    sae: usize,
-) -> Option<&'a mut EditSession> {
-    let path = ctx.get(sae)?.db_path.as_ref()?;
-    sessions.iter_mut().find(|(p, _)| p == path).map(|(_, s)| s)
-}
-
-fn record<'a>(ctx: &'a [SaeContext], r: &Row) -> Option<&'a NeuronRecord> {
-    ctx.get(r.sae).and_then(|c| c.record(r.latent))
-}
-
-fn status_of(sessions: &[(PathBuf, EditSession)], ctx: &[SaeContext], r: &Row) -> ReviewStatus {
-    review_status(sessions, ctx, r.sae, &r.id)
-}
-
-/// The editing session of an SAE's neuron database, if it has one (read-only).
-fn session_of<'a>(
-    sessions: &'a [(PathBuf, EditSession)],
-    ctx: &[SaeContext],
-    sae: usize,
-) -> Option<&'a EditSession> {
-    let path = ctx.get(sae)?.db_path.as_ref()?;
-    sessions.iter().find(|(p, _)| p == path).map(|(_, s)| s)
-}
-
-/// A neuron's full record in its SAE's editable database (provenance included), if any.
-pub fn editable_entry<'a>(
-    sessions: &'a [(PathBuf, EditSession)],
-    ctx: &[SaeContext],
-    sae: usize,
-    id: &str,
-) -> Option<&'a serde_json::Value> {
-    session_of(sessions, ctx, sae).and_then(|s| s.db.entries.get(id))
-}
-
-/// A neuron's review status, from the editing session of its SAE's database.
-pub fn review_status(
-    sessions: &[(PathBuf, EditSession)],
-    ctx: &[SaeContext],
-    sae: usize,
-    id: &str,
-) -> ReviewStatus {
-    session_of(sessions, ctx, sae).map_or(ReviewStatus::Unreviewed, |s| s.db.status(id))
+    pub editor: Editor,
 }
 
 impl Browser {
     /// Rebuilds the list of neurons from the loaded SAEs.
-    pub fn set_saes(&mut self, saes: &[Option<SaeInfo>]) {
-        self.rows = saes
+    pub fn set_saes(&mut self, slots: &[SaeSlot]) {
+        self.rows = slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+            .filter_map(|(i, s)| s.info.as_ref().map(|s| (i, s)))
             .flat_map(|(i, s)| {
                 (0..s.d_sae as u32).map(move |l| Row {
                     sae: i,
@@ -184,12 +112,7 @@ impl Browser {
     }
 
     /// Re-applies the filters (when they changed, or `force`).
-    pub fn refilter(
-        &mut self,
-        ctx: &[SaeContext],
-        sessions: &[(PathBuf, EditSession)],
-        force: bool,
-    ) {
+    pub fn refilter(&mut self, ctx: &ViewCtx, force: bool) {
         if !force && self.applied.as_ref() == Some(&self.filters) {
             return;
         }
@@ -201,7 +124,7 @@ impl Browser {
                 if f.layer.is_some_and(|l| l != r.layer) || f.sae.is_some_and(|s| s != r.sae) {
                     return false;
                 }
-                let rec = record(ctx, r);
+                let rec = ctx.record(r.sae, r.latent);
                 let expl = rec.and_then(|x| x.explanation.as_deref());
                 if let Some(want) = f.has_explanation {
                     if expl.is_some_and(|e| !e.trim().is_empty()) != want {
@@ -224,7 +147,7 @@ impl Browser {
                     }
                 }
                 if let Some(st) = f.status {
-                    if status_of(sessions, ctx, r) != st {
+                    if ctx.review_status(r.sae, &r.id) != st {
                         return false;
                     }
                 }
@@ -239,7 +162,8 @@ impl Browser {
             })
             .collect();
         let key_score = |i: &usize| {
-            record(ctx, &self.rows[*i])
+            let r = &self.rows[*i];
+            ctx.record(r.sae, r.latent)
                 .and_then(|r| r.correlation_score)
                 .unwrap_or(f64::NEG_INFINITY)
         };
@@ -250,9 +174,12 @@ impl Browser {
             BrowseSort::Score => {
                 shown.sort_by(|a, b| key_score(a).total_cmp(&key_score(b)).then(a.cmp(b)))
             }
-            BrowseSort::Status => {
-                shown.sort_by_key(|&i| (status_of(sessions, ctx, &self.rows[i]) as u8, i))
-            }
+            BrowseSort::Status => shown.sort_by_key(|&i| {
+                (
+                    ctx.review_status(self.rows[i].sae, &self.rows[i].id) as u8,
+                    i,
+                )
+            }),
         }
         if f.descending {
             shown.reverse();
@@ -262,7 +189,7 @@ impl Browser {
     }
 
     /// The next unreviewed neuron after the selection, in display order.
-    pub fn next_unreviewed(&mut self, ctx: &[SaeContext], sessions: &[(PathBuf, EditSession)]) {
+    pub fn next_unreviewed(&mut self, ctx: &ViewCtx) {
         let pos = self
             .selected
             .and_then(|s| self.shown.iter().position(|&i| i == s))
@@ -270,150 +197,74 @@ impl Browser {
         let n = self.shown.len();
         for k in 0..n {
             let i = self.shown[(pos + k) % n.max(1)];
-            if status_of(sessions, ctx, &self.rows[i]) == ReviewStatus::Unreviewed {
+            let r = &self.rows[i];
+            if ctx.review_status(r.sae, &r.id) == ReviewStatus::Unreviewed {
                 self.selected = Some(i);
                 return;
             }
         }
     }
 
-    fn snapshot(
-        &self,
-        ctx: &[SaeContext],
-        sessions: &[(PathBuf, EditSession)],
-        r: &Row,
-    ) -> Snapshot {
-        let rec = record(ctx, r).cloned().unwrap_or_default();
-        let note = ctx
-            .get(r.sae)
-            .and_then(|c| c.db_path.as_ref())
-            .and_then(|p| sessions.iter().find(|(q, _)| q == p))
-            .map(|(_, s)| s.db.note(&r.id).to_string())
-            .unwrap_or_default();
-        Snapshot {
-            id: r.id.clone(),
-            explanation: rec.explanation,
-            tags: rec.tag_list,
-            status: status_of(sessions, ctx, r),
-            note,
-        }
+    /// Undoes the editor's last step: the neuron is selected and its fields put back.
+    pub fn undo(&mut self, ctx: &ViewCtx) -> Option<Command> {
+        let rows = &self.rows;
+        let now = |snap: &Snapshot| {
+            let r = rows.iter().find(|r| r.id == snap.id)?;
+            Some(Snapshot::of(ctx, r))
+        };
+        let snap = self.editor.pop_undo(now)?;
+        self.restore(&snap)
     }
 
-    /// Applies an edit to the selected neuron, with an undo step (typing in one field within a
-    /// second makes one step).
-    fn edit(
-        &mut self,
-        ctx: &mut [SaeContext],
-        sessions: &mut [(PathBuf, EditSession)],
-        e: Edit,
-        field: &'static str,
-    ) -> Result<(), String> {
-        let Some(r) = self.selected_row().cloned() else {
-            return Ok(());
+    /// Redoes the last undone step.
+    pub fn redo(&mut self, ctx: &ViewCtx) -> Option<Command> {
+        let rows = &self.rows;
+        let now = |snap: &Snapshot| {
+            let r = rows.iter().find(|r| r.id == snap.id)?;
+            Some(Snapshot::of(ctx, r))
         };
-        let before = self.snapshot(ctx, sessions, &r);
-        let coalesce = self
-            .last_undo_push
-            .is_some_and(|(t, f)| f == field && t.elapsed() < Duration::from_secs(1));
-        let Some(session) = session_for(sessions, ctx, r.sae) else {
-            return Err(
-                "this SAE has no neuron database file: add `neuron_db` to the workspace".into(),
-            );
-        };
-        let changed = session.edit(&r.id, &e).map_err(|e| format!("{e:#}"))?;
-        if changed == 0 {
-            return Ok(());
-        }
-        if !coalesce {
-            self.undo.push(before);
-            self.redo.clear();
-        }
-        self.last_undo_push = Some((Instant::now(), field));
-        refresh_views(ctx, session, &r.id);
-        Ok(())
+        let snap = self.editor.pop_redo(now)?;
+        self.restore(&snap)
     }
 
-    fn restore(
-        &mut self,
-        ctx: &mut [SaeContext],
-        sessions: &mut [(PathBuf, EditSession)],
-        snap: &Snapshot,
-    ) {
-        let Some(i) = self
+    /// Selects the neuron of `snap` (in the selected SAE when ids repeat) and puts it back.
+    fn restore(&mut self, snap: &Snapshot) -> Option<Command> {
+        let i = self
             .rows
             .iter()
-            .position(|r| r.id == snap.id && self.selected_row().is_none_or(|s| s.sae == r.sae))
-        else {
-            return;
-        };
+            .position(|r| r.id == snap.id && self.selected_row().is_none_or(|s| s.sae == r.sae))?;
         self.selected = Some(i);
         let r = self.rows[i].clone();
-        if let Some(session) = session_for(sessions, ctx, r.sae) {
-            let e = Edit {
-                explanation: Some(snap.explanation.clone()),
-                tags: Some(snap.tags.clone()),
-                status: Some(snap.status),
-                note: Some(snap.note.clone()),
-                ..Default::default()
-            };
-            let _ = session.edit(&r.id, &e);
-            refresh_views(ctx, session, &r.id);
-        }
-        self.loaded_for = None;
-        self.last_undo_push = None;
+        Some(self.editor.restore(&r, snap))
     }
 
-    pub fn undo(&mut self, ctx: &mut [SaeContext], sessions: &mut [(PathBuf, EditSession)]) {
-        if let Some(snap) = self.undo.pop() {
-            if let Some(r) = self.rows.iter().find(|r| r.id == snap.id).cloned() {
-                self.redo.push(self.snapshot(ctx, sessions, &r));
+    /// Sets the review status of the selected neuron; once applied, the selection moves to
+    /// the next unreviewed one ([`Browser::edited`]). With nothing selected, it moves there
+    /// at once.
+    pub fn review(&mut self, ctx: &ViewCtx, status: ReviewStatus) -> Option<Command> {
+        match self.selected_row() {
+            Some(r) => Some(Editor::review_edit(ctx, r, status)),
+            None => {
+                self.editor.end_step();
+                self.next_unreviewed(ctx);
+                None
             }
-            self.restore(ctx, sessions, &snap);
         }
     }
 
-    pub fn redo(&mut self, ctx: &mut [SaeContext], sessions: &mut [(PathBuf, EditSession)]) {
-        if let Some(snap) = self.redo.pop() {
-            if let Some(r) = self.rows.iter().find(|r| r.id == snap.id).cloned() {
-                self.undo.push(self.snapshot(ctx, sessions, &r));
-            }
-            self.restore(ctx, sessions, &snap);
+    /// After the app applied one of this panel's edits (`changed` fields changed): keeps
+    /// the undo history, and after a review moves on to the next unreviewed neuron.
+    pub fn edited(&mut self, kind: EditKind, changed: usize, ctx: &ViewCtx) {
+        if self.editor.edited(kind, changed) {
+            self.next_unreviewed(ctx);
         }
     }
 
-    /// Sets the review status of the selected neuron and moves to the next unreviewed one.
-    pub fn review(
-        &mut self,
-        ctx: &mut [SaeContext],
-        sessions: &mut [(PathBuf, EditSession)],
-        status: ReviewStatus,
-    ) -> Result<(), String> {
-        self.edit(
-            ctx,
-            sessions,
-            Edit {
-                status: Some(status),
-                ..Default::default()
-            },
-            "status",
-        )?;
-        self.last_undo_push = None;
-        self.next_unreviewed(ctx, sessions);
-        Ok(())
-    }
-
-    /// Draws the browser and editor. Returns an error message to show, if any.
-    pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        ctx: &mut [SaeContext],
-        sessions: &mut [(PathBuf, EditSession)],
-    ) -> (Option<BrowserAction>, Option<String>) {
-        let mut action = None;
-        let mut error = None;
-        self.keyboard(ui, ctx, sessions, &mut error);
-        self.filter_bar(ui, ctx);
-        self.refilter(ctx, sessions, false);
+    /// Draws the browser and editor.
+    pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Vec<Command> {
+        let mut commands = self.keyboard(ui, ctx);
+        self.filter_bar(ui, ctx.slots);
+        self.refilter(ctx, false);
         ui.label(
             RichText::new(format!(
                 "{} of {} neurons",
@@ -427,22 +278,33 @@ impl Browser {
             .min_size(320.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    if let Err(e) = self.editor(ui, ctx, sessions, &mut action) {
-                        error = Some(e);
+                    let row = self.selected_row().cloned();
+                    for req in self.editor.ui(ui, ctx, row.as_ref()) {
+                        commands.extend(self.request(ctx, req));
                     }
                 });
             });
-        egui::CentralPanel::default().show(ui, |ui| self.table(ui, ctx, sessions));
-        (action, error)
+        egui::CentralPanel::default().show(ui, |ui| self.table(ui, ctx));
+        commands
     }
 
-    fn keyboard(
-        &mut self,
-        ui: &mut egui::Ui,
-        ctx: &mut [SaeContext],
-        sessions: &mut [(PathBuf, EditSession)],
-        error: &mut Option<String>,
-    ) {
+    /// What the editor's form asked for, as commands for the app.
+    fn request(&mut self, ctx: &ViewCtx, req: EditorRequest) -> Option<Command> {
+        match req {
+            EditorRequest::Command(c) => Some(c),
+            EditorRequest::Review(s) => self.review(ctx, s),
+            EditorRequest::Undo => self.undo(ctx),
+            EditorRequest::Redo => self.redo(ctx),
+            EditorRequest::NextUnreviewed => {
+                self.next_unreviewed(ctx);
+                None
+            }
+        }
+    }
+
+    /// Review keys (Alt+A/W/R, Alt+N), undo / redo and Alt+↑/↓ through the table.
+    fn keyboard(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Vec<Command> {
+        let mut commands = vec![];
         let typing = ui.ctx().memory(|m| m.focused().is_some());
         let (next, accept, reject, needs, undo, redo, down, up) = ui.input_mut(|i| {
             (
@@ -467,18 +329,16 @@ impl Browser {
             status = Some(ReviewStatus::NeedsWork);
         }
         if let Some(s) = status {
-            if let Err(e) = self.review(ctx, sessions, s) {
-                *error = Some(e);
-            }
+            commands.extend(self.review(ctx, s));
         }
         if next {
-            self.next_unreviewed(ctx, sessions);
+            self.next_unreviewed(ctx);
         }
         if undo {
-            self.undo(ctx, sessions);
+            commands.extend(self.undo(ctx));
         }
         if redo {
-            self.redo(ctx, sessions);
+            commands.extend(self.redo(ctx));
         }
         if down || up {
             let pos = self
@@ -491,9 +351,10 @@ impl Browser {
             };
             self.selected = self.shown.get(new).copied();
         }
+        commands
     }
 
-    fn filter_bar(&mut self, ui: &mut egui::Ui, ctx: &[SaeContext]) {
+    fn filter_bar(&mut self, ui: &mut egui::Ui, ctx: &[SaeSlot]) {
         let f = &mut self.filters;
         ui.horizontal_wrapped(|ui| {
             ui.set_max_width(ui.available_width());
@@ -576,16 +437,11 @@ impl Browser {
         });
     }
 
-    fn table(
-        &mut self,
-        ui: &mut egui::Ui,
-        ctx: &[SaeContext],
-        sessions: &[(PathBuf, EditSession)],
-    ) {
+    fn table(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) {
         use egui_extras::{Column, TableBuilder};
         let mut clicked = None;
         // When candidates share a layer, neuron ids repeat: an SAE column tells them apart.
-        let shared = super::analysis::has_shared_layer(ctx.iter().map(|c| c.layer));
+        let shared = ctx.shared_layers();
         let mut table = TableBuilder::new(ui)
             .id_salt("browser")
             .striped(true)
@@ -619,7 +475,7 @@ impl Browser {
                     let i = self.shown[row.index()];
                     let r = &self.rows[i];
                     row.set_selected(self.selected == Some(i));
-                    let rec = record(ctx, r);
+                    let rec = ctx.record(r.sae, r.latent);
                     row.col(|ui| {
                         if ui
                             .selectable_label(self.selected == Some(i), &r.id)
@@ -630,7 +486,7 @@ impl Browser {
                     });
                     if shared {
                         row.col(|ui| {
-                            let name = ctx.get(r.sae).map_or("", |c| c.name.as_str());
+                            let name = ctx.slot(r.sae).map_or("", |c| c.name.as_str());
                             ui.label(RichText::new(name).small());
                         });
                     }
@@ -652,7 +508,7 @@ impl Browser {
                         );
                     });
                     row.col(|ui| {
-                        ui.label(status_of(sessions, ctx, r).name());
+                        ui.label(ctx.review_status(r.sae, &r.id).name());
                     });
                     if row.response().clicked() {
                         clicked = Some(i);
@@ -661,213 +517,6 @@ impl Browser {
             });
         if let Some(i) = clicked {
             self.selected = Some(i);
-        }
-    }
-
-    fn editor(
-        &mut self,
-        ui: &mut egui::Ui,
-        ctx: &mut [SaeContext],
-        sessions: &mut [(PathBuf, EditSession)],
-        action: &mut Option<BrowserAction>,
-    ) -> Result<(), String> {
-        let Some(r) = self.selected_row().cloned() else {
-            ui.label(
-                RichText::new("Select a neuron to edit its explanation. Alt+N: next unreviewed.")
-                    .weak(),
-            );
-            return Ok(());
-        };
-        let snap = self.snapshot(ctx, sessions, &r);
-        if self.loaded_for.as_deref() != Some(&r.id) {
-            self.expl = snap.explanation.clone().unwrap_or_default();
-            self.free_tags = snap
-                .tags
-                .iter()
-                .filter(|t| !SAFETY_DOMAINS.contains(&t.as_str()))
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            self.note = snap.note.clone();
-            self.loaded_for = Some(r.id.clone());
-        }
-        let editable = session_for(sessions, ctx, r.sae).is_some();
-        let mut result = Ok(());
-        ui.horizontal_wrapped(|ui| {
-            ui.heading(format!("Neuron {}", r.id));
-            ui.label(RichText::new(ctx.get(r.sae).map_or("", |c| c.name.as_str())).weak());
-            if ui.link("open page").clicked() {
-                *action = Some(BrowserAction::OpenNeuron(r.sae, r.latent));
-            }
-        });
-        if !editable {
-            ui.label(
-                RichText::new("Read-only: this SAE has no neuron database file in the workspace.")
-                    .weak(),
-            );
-        }
-        ui.add_enabled_ui(editable, |ui| {
-            let l = ui.label("Edit explanation");
-            let resp = ui
-                .add(
-                    egui::TextEdit::multiline(&mut self.expl)
-                        .desired_rows(6)
-                        .desired_width(ui.available_width()),
-                )
-                .labelled_by(l.id);
-            if resp.changed() {
-                let text = self.expl.clone();
-                result = self.edit(
-                    ctx,
-                    sessions,
-                    Edit {
-                        explanation: Some(Some(text)),
-                        ..Default::default()
-                    },
-                    "explanation",
-                );
-            }
-            ui.horizontal_wrapped(|ui| {
-                ui.label("Tags");
-                let mut tags = snap.tags.clone();
-                let mut changed = false;
-                for d in SAFETY_DOMAINS {
-                    let mut on = tags.iter().any(|t| t == d);
-                    if ui.checkbox(&mut on, d).changed() {
-                        changed = true;
-                        if on {
-                            tags.push(d.to_string());
-                        } else {
-                            tags.retain(|t| t != d);
-                        }
-                    }
-                }
-                let l = ui.label("other");
-                let free = ui
-                    .add(
-                        egui::TextEdit::singleline(&mut self.free_tags)
-                            .hint_text("comma-separated")
-                            .desired_width(160.0),
-                    )
-                    .labelled_by(l.id);
-                if free.changed() {
-                    changed = true;
-                    tags.retain(|t| SAFETY_DOMAINS.contains(&t.as_str()));
-                    tags.extend(
-                        self.free_tags
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|t| !t.is_empty())
-                            .map(str::to_string),
-                    );
-                }
-                if changed {
-                    result = self.edit(
-                        ctx,
-                        sessions,
-                        Edit {
-                            tags: Some(tags),
-                            ..Default::default()
-                        },
-                        "tags",
-                    );
-                }
-            });
-            ui.horizontal_wrapped(|ui| {
-                ui.label("Review");
-                for s in ReviewStatus::ALL {
-                    if ui.selectable_label(snap.status == s, s.name()).clicked() && snap.status != s
-                    {
-                        result = self.edit(
-                            ctx,
-                            sessions,
-                            Edit {
-                                status: Some(s),
-                                ..Default::default()
-                            },
-                            "status",
-                        );
-                    }
-                }
-            });
-            let l = ui.label("Note");
-            if ui
-                .add(egui::TextEdit::singleline(&mut self.note).desired_width(ui.available_width()))
-                .labelled_by(l.id)
-                .changed()
-            {
-                let n = self.note.clone();
-                result = self.edit(
-                    ctx,
-                    sessions,
-                    Edit {
-                        note: Some(n),
-                        ..Default::default()
-                    },
-                    "note",
-                );
-            }
-            ui.horizontal_wrapped(|ui| {
-                if ui
-                    .add_enabled(!self.undo.is_empty(), egui::Button::new("Undo"))
-                    .clicked()
-                {
-                    self.undo(ctx, sessions);
-                }
-                if ui
-                    .add_enabled(!self.redo.is_empty(), egui::Button::new("Redo"))
-                    .clicked()
-                {
-                    self.redo(ctx, sessions);
-                }
-                ui.separator();
-                if ui.button("Accept (Alt+A)").clicked() {
-                    result = self.review(ctx, sessions, ReviewStatus::Verified);
-                }
-                if ui.button("Needs work (Alt+W)").clicked() {
-                    result = self.review(ctx, sessions, ReviewStatus::NeedsWork);
-                }
-                if ui.button("Reject (Alt+R)").clicked() {
-                    result = self.review(ctx, sessions, ReviewStatus::Rejected);
-                }
-                if ui.button("Next unreviewed (Alt+N)").clicked() {
-                    self.next_unreviewed(ctx, sessions);
-                }
-            });
-        });
-        if let Some(s) = session_for(sessions, ctx, r.sae) {
-            let state = if s.conflict {
-                "changed on disk: choose below".to_string()
-            } else if s.dirty() {
-                "saving …".into()
-            } else {
-                format!(
-                    "saved to {}",
-                    s.path
-                        .file_name()
-                        .map_or(String::new(), |n| n.to_string_lossy().into_owned())
-                )
-            };
-            ui.label(RichText::new(state).small().weak());
-        }
-        result
-    }
-}
-
-/// After an edit: the explorer's read-only views of that database see the new record.
-fn refresh_views(ctx: &mut [SaeContext], session: &EditSession, id: &str) {
-    let rec = session.db.record(id);
-    for c in ctx
-        .iter_mut()
-        .filter(|c| c.db_path.as_deref() == Some(session.path.as_path()))
-    {
-        match &rec {
-            Some(r) => {
-                c.db.records.insert(id.to_string(), r.clone());
-            }
-            None => {
-                c.db.records.remove(id);
-            }
         }
     }
 }
