@@ -82,6 +82,16 @@ impl SaeNeurons for SaeSlot {
     }
 }
 
+/// One neuron of the workspace: a latent of one SAE, with its Safe-SAIL id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neuron {
+    pub sae: usize,
+    pub layer: usize,
+    pub latent: u32,
+    /// `layer_index`, as in Safe-SAIL.
+    pub id: String,
+}
+
 /// What a panel may read while it draws: the workspace's SAEs and databases, the engine's
 /// state. Panels change nothing through it; they return [`super::Command`]s.
 #[derive(Clone, Copy)]

@@ -2,21 +2,12 @@
 //! filters and sorting, the explanation [`Editor`] beside it, and a keyboard review flow.
 
 use super::editor::{EditKind, Editor, EditorRequest, Snapshot};
-use crate::app::ctx::{SaeSlot, ViewCtx};
+use crate::app::ctx::{Neuron, SaeSlot, ViewCtx};
 use crate::app::widgets::tag_chip;
 use crate::app::Command;
 use crate::db::editable::ReviewStatus;
 use crate::db::SAFETY_DOMAINS;
 use eframe::egui::{self, Key, Modifiers, RichText};
-
-/// One neuron of the workspace.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub sae: usize,
-    pub layer: usize,
-    pub latent: u32,
-    pub id: String,
-}
 
 /// Sort order of the browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +56,7 @@ impl Default for Filters {
 #[derive(Default)]
 pub struct Browser {
     pub filters: Filters,
-    rows: Vec<Row>,
+    rows: Vec<Neuron>,
     /// Indices into `rows` that pass the filters, in display order.
     pub shown: Vec<usize>,
     applied: Option<Filters>,
@@ -81,7 +72,7 @@ impl Browser {
             .enumerate()
             .filter_map(|(i, s)| s.info.as_ref().map(|s| (i, s)))
             .flat_map(|(i, s)| {
-                (0..s.d_sae as u32).map(move |l| Row {
+                (0..s.d_sae as u32).map(move |l| Neuron {
                     sae: i,
                     layer: s.layer,
                     latent: l,
@@ -99,7 +90,7 @@ impl Browser {
     }
 
     /// The selected row.
-    pub fn selected_row(&self) -> Option<&Row> {
+    pub fn selected_row(&self) -> Option<&Neuron> {
         self.selected.and_then(|i| self.rows.get(i))
     }
 

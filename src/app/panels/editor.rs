@@ -2,8 +2,7 @@
 //! note of the selected neuron, saved as the annotator types (by the app, through
 //! [`Command::EditNeuron`]), with undo / redo.
 
-use super::browser::Row;
-use crate::app::ctx::ViewCtx;
+use crate::app::ctx::{Neuron, ViewCtx};
 use crate::app::Command;
 use crate::db::editable::{Edit, ReviewStatus};
 use crate::db::SAFETY_DOMAINS;
@@ -22,7 +21,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The neuron of `r` as its databases hold it now.
-    pub fn of(ctx: &ViewCtx, r: &Row) -> Self {
+    pub fn of(ctx: &ViewCtx, r: &Neuron) -> Self {
         let rec = ctx.record(r.sae, r.latent).cloned().unwrap_or_default();
         Self {
             id: r.id.clone(),
@@ -92,7 +91,7 @@ pub struct Editor {
 
 impl Editor {
     /// An edit of row `r`'s `field`, with its undo step.
-    fn field_edit(ctx: &ViewCtx, r: &Row, edit: Edit, field: &'static str) -> Command {
+    fn field_edit(ctx: &ViewCtx, r: &Neuron, edit: Edit, field: &'static str) -> Command {
         Command::EditNeuron(Box::new(NeuronEdit {
             sae: r.sae,
             id: r.id.clone(),
@@ -105,7 +104,7 @@ impl Editor {
     }
 
     /// A review decision on row `r`.
-    pub fn review_edit(ctx: &ViewCtx, r: &Row, status: ReviewStatus) -> Command {
+    pub fn review_edit(ctx: &ViewCtx, r: &Neuron, status: ReviewStatus) -> Command {
         Command::EditNeuron(Box::new(NeuronEdit {
             sae: r.sae,
             id: r.id.clone(),
@@ -173,7 +172,7 @@ impl Editor {
     }
 
     /// The edit that puts `snap` back on row `r` (after undo or redo); the form reloads.
-    pub fn restore(&mut self, r: &Row, snap: &Snapshot) -> Command {
+    pub fn restore(&mut self, r: &Neuron, snap: &Snapshot) -> Command {
         self.loaded_for = None;
         self.last_undo_push = None;
         Command::EditNeuron(Box::new(NeuronEdit {
@@ -189,7 +188,7 @@ impl Editor {
         &mut self,
         ui: &mut egui::Ui,
         ctx: &ViewCtx,
-        row: Option<&Row>,
+        row: Option<&Neuron>,
     ) -> Vec<EditorRequest> {
         let mut out = vec![];
         let Some(r) = row else {
