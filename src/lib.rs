@@ -14,6 +14,7 @@ pub mod eval;
 pub mod explain;
 pub mod fsutil;
 pub mod hooks;
+pub mod inspect;
 pub mod load;
 pub mod model;
 pub mod progress;

@@ -5,7 +5,7 @@
 use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use safe_sail::app::{ExplorerApp, Prefs, Tab};
+use safe_sail::app::{EngineStatus, ExplorerApp, Prefs, Tab};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ fn wait(h: &mut Harness<'static, ExplorerApp>, what: &str, done: impl Fn(&Explor
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "timed out waiting for {what}; status: {}",
-            h.state().status
+            h.state().state.status
         );
         std::thread::sleep(Duration::from_millis(20));
         h.step();
@@ -55,11 +55,17 @@ fn run_prompt(h: &mut Harness<'static, ExplorerApp>, text: &str) {
 fn opens_the_sample_workspace_and_loads_its_model() {
     let mut h = harness();
     wait(&mut h, "the engine", |a| {
-        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+        matches!(a.state.engine, EngineStatus::Ready { .. })
     });
     let app = h.state();
-    assert_eq!(app.contexts.len(), 3);
-    assert!(app.workspace.as_ref().unwrap().name.contains("sample"));
+    assert_eq!(app.state.slots.len(), 3);
+    assert!(app
+        .state
+        .workspace
+        .as_ref()
+        .unwrap()
+        .name
+        .contains("sample"));
     // The workspace panel lists the SAEs and says what is missing, as empty states.
     h.get_by_label("L1 topk8 256 (SAELens)");
     assert_eq!(
@@ -74,7 +80,7 @@ fn opens_the_sample_workspace_and_loads_its_model() {
         0
     );
     assert!(
-        h.state().contexts.iter().all(|c| c.q999.len() == 256),
+        h.state().state.slots.iter().all(|c| c.q999.len() == 256),
         "stores give the normalization scales"
     );
 }
@@ -83,7 +89,7 @@ fn opens_the_sample_workspace_and_loads_its_model() {
 fn type_run_click_a_token_and_open_a_neuron() {
     let mut h = harness();
     wait(&mut h, "the engine", |a| {
-        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+        matches!(a.state.engine, EngineStatus::Ready { .. })
     });
     run_prompt(&mut h, "The violence of the attack shocked the election.");
     {
@@ -100,8 +106,8 @@ fn type_run_click_a_token_and_open_a_neuron() {
     // of the sample database fires there).
     let app = h.state();
     let a = app.inspector.analysis.as_ref().unwrap();
-    let norm = safe_sail::app::analysis::Normalizer::new(a, &app.contexts);
-    let overview = safe_sail::app::analysis::safety_overview(a, &app.contexts, &norm, &|_| true);
+    let norm = safe_sail::inspect::Normalizer::new(a, &app.state.slots);
+    let overview = safe_sail::inspect::safety_overview(a, &app.state.slots, &norm, &|_| true);
     let t = a.tokens.iter().position(|t| t.text == " attack").unwrap();
     assert!(
         overview[t].is_some(),
@@ -142,7 +148,7 @@ fn type_run_click_a_token_and_open_a_neuron() {
 fn chinese_prompts_and_filters_in_the_token_table() {
     let mut h = harness();
     wait(&mut h, "the engine", |a| {
-        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+        matches!(a.state.engine, EngineStatus::Ready { .. })
     });
     run_prompt(&mut h, "暴力不是解决问题的办法");
     let a = h.state().inspector.analysis.as_ref().unwrap();
@@ -175,7 +181,7 @@ fn chinese_prompts_and_filters_in_the_token_table() {
 fn ctrl_enter_runs_and_the_model_can_answer() {
     let mut h = harness();
     wait(&mut h, "the engine", |a| {
-        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+        matches!(a.state.engine, EngineStatus::Ready { .. })
     });
     h.state_mut().inspector.answer = true;
     h.state_mut().inspector.max_new_tokens = 6;
@@ -210,7 +216,7 @@ fn a_missing_workspace_is_an_error_state_not_a_crash() {
             )
         });
     wait(&mut h, "the failure", |a| {
-        matches!(a.engine, safe_sail::app::Engine::Failed(_))
+        matches!(a.state.engine, EngineStatus::Failed(_))
     });
     h.get_by_label_contains("cannot read workspace /nonexistent/x.sail.json");
 }
@@ -225,7 +231,7 @@ fn snapshots_of_each_view() {
     }
     let mut h = harness();
     wait(&mut h, "the engine", |a| {
-        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+        matches!(a.state.engine, EngineStatus::Ready { .. })
     });
     h.snapshot("01_workspace_loaded");
     run_prompt(&mut h, "The violence of the attack shocked the election.");
@@ -282,7 +288,7 @@ fn disk_db(dir: &std::path::Path) -> safe_sail::db::editable::EditableDb {
 
 fn wait_saved(h: &mut Harness<'static, ExplorerApp>) {
     wait(h, "the autosave", |a| {
-        a.sessions.iter().all(|(_, s)| !s.dirty())
+        a.state.sessions.iter().all(|s| !s.dirty())
     });
 }
 
@@ -293,7 +299,7 @@ fn browse_filter_edit_undo_and_review_with_the_keyboard() {
         .with_size([1500.0, 1000.0])
         .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
     wait(&mut h, "the engine", |a| {
-        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+        matches!(a.state.engine, EngineStatus::Ready { .. })
     });
     h.get_by_label("Neurons").click();
     h.run_steps(3);
@@ -369,7 +375,7 @@ fn browse_filter_edit_undo_and_review_with_the_keyboard() {
         safe_sail::db::editable::ReviewStatus::Unreviewed
     );
     // The inspector sees the edited explanation too.
-    let ctx = &h.state().contexts[0];
+    let ctx = &h.state().state.slots[0];
     assert_eq!(
         ctx.record(145).unwrap().explanation.as_deref(),
         Some("Physical attacks and fights 暴力")
@@ -383,7 +389,7 @@ fn a_database_changed_on_disk_is_offered_for_merge() {
         .with_size([1500.0, 1000.0])
         .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
     wait(&mut h, "the engine", |a| {
-        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+        matches!(a.state.engine, EngineStatus::Ready { .. })
     });
     h.get_by_label("Neurons").click();
     h.run_steps(3);
@@ -413,7 +419,7 @@ fn a_database_changed_on_disk_is_offered_for_merge() {
     note.type_text("mine");
     h.run_steps(2);
     wait(&mut h, "the conflict", |a| {
-        a.sessions.iter().any(|(_, s)| s.conflict)
+        a.state.sessions.iter().any(|s| s.conflict)
     });
     h.get_by_label("Merge (keep both, mine on top)").click();
     h.run_steps(3);
@@ -427,22 +433,14 @@ fn a_database_changed_on_disk_is_offered_for_merge() {
 fn compare_two_candidates_side_by_side() {
     let mut h = harness();
     wait(&mut h, "the engine", |a| {
-        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+        matches!(a.state.engine, EngineStatus::Ready { .. })
     });
     h.get_by_label("Compare").click();
     h.run_steps(3);
     h.get_by_label_contains("Evaluation folders: eval");
     // The candidates table: what the stores and the database already tell.
     h.get_by_label("Candidate");
-    let safe_sail::app::Engine::Ready { saes, .. } = &h.state().engine else {
-        panic!("ready")
-    };
-    let rows = safe_sail::app::compare::candidate_rows(
-        &h.state().contexts,
-        saes,
-        &h.state().stores,
-        &h.state().evals,
-    );
+    let rows = safe_sail::app::panels::compare::candidate_rows(&h.state().state.slots);
     assert_eq!(rows.len(), 3);
     let topk = rows.iter().find(|r| r.activation == "topk:8").unwrap();
     assert!(
@@ -494,7 +492,7 @@ fn import_and_export_a_neuron_database_from_the_window() {
         .with_size([1500.0, 1000.0])
         .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
     wait(&mut h, "the engine", |a| {
-        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+        matches!(a.state.engine, EngineStatus::Ready { .. })
     });
     h.get_by_label("File").click();
     h.run_steps(2);
@@ -507,7 +505,7 @@ fn import_and_export_a_neuron_database_from_the_window() {
     h.get_by_label("Import Safe-SAIL JSON").click();
     h.run_steps(2);
     wait(&mut h, "the import", |a| {
-        a.contexts[1].record(200).is_some()
+        a.state.slots[1].record(200).is_some()
     });
     wait_saved(&mut h);
     let d = disk_db(dir.path());
@@ -547,10 +545,10 @@ fn the_trained_sample_finds_its_verified_terror_neuron() {
     let mut h =
         b.build_eframe(|cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
     wait(&mut h, "the engine", |a| {
-        matches!(a.engine, safe_sail::app::Engine::Ready { .. })
+        matches!(a.state.engine, EngineStatus::Ready { .. })
     });
     assert_eq!(
-        h.state().contexts.len(),
+        h.state().state.slots.len(),
         24,
         "every candidate is in the workspace"
     );
@@ -566,8 +564,8 @@ fn the_trained_sample_finds_its_verified_terror_neuron() {
         .position(|t| t.text == " extremist")
         .expect("the prompt has the token");
     // The first SAE is the layer-1 candidate with a store and the reviewed database.
-    assert_eq!(app.contexts[0].name, "L1 topk k=16 w1024 ★");
-    let record = app.contexts[0]
+    assert_eq!(app.state.slots[0].name, "L1 topk k=16 w1024 ★");
+    let record = app.state.slots[0]
         .record(729)
         .expect("1_729 is in the database");
     assert!(record.tag_list.iter().any(|t| t == "terror"));

@@ -1,4 +1,4 @@
-//! Colours and small drawing helpers shared by the views.
+//! Colours and text rules shared by the panels and widgets.
 
 use eframe::egui::{self, Color32};
 
@@ -33,17 +33,6 @@ pub fn on_shade(text: egui::RichText, base: Color32, norm: f32) -> egui::RichTex
     }
 }
 
-/// A small coloured tag chip.
-pub fn tag_chip(ui: &mut egui::Ui, tag: &str) {
-    let c = domain_color(tag);
-    ui.label(
-        egui::RichText::new(tag)
-            .small()
-            .color(Color32::WHITE)
-            .background_color(c),
-    );
-}
-
 /// How a token is shown: newlines as ⏎ (the caller then breaks the row), tabs as →.
 pub fn token_label(text: &str) -> String {
     let t: String = text
@@ -61,17 +50,4 @@ pub fn token_label(text: &str) -> String {
     } else {
         t
     }
-}
-
-/// A legend of the four domains.
-pub fn domain_legend(ui: &mut egui::Ui) {
-    ui.horizontal(|ui| {
-        for d in crate::db::SAFETY_DOMAINS {
-            ui.label(
-                egui::RichText::new(format!(" {d} "))
-                    .background_color(shade(domain_color(d), 0.8))
-                    .color(Color32::WHITE),
-            );
-        }
-    });
 }

@@ -2,6 +2,7 @@
 //! ReLU, TopK and JumpReLU activations.
 
 pub mod format;
+pub mod lens;
 pub mod spec;
 pub mod sweep;
 pub mod train;

@@ -1,6 +1,13 @@
 //! A workspace file (`*.sail.json`) names one model, its SAEs (each with its feature store
 //! and evaluation results, when present) and a neuron database. Paths are relative to the
-//! workspace file.
+//! workspace file. [`OpenedWorkspace::open`] reads what it names; [`Workspace::load_model`]
+//! loads its model and SAEs.
+
+pub mod open;
+pub mod sessions;
+
+pub use open::{OpenedSae, OpenedWorkspace};
+pub use sessions::Sessions;
 
 use crate::sae::SaeSpec;
 use anyhow::{bail, Context, Result};

@@ -1,8 +1,13 @@
-//! What one prompt run produced, and the views the inspector derives from it: per-token
-//! safety overview, one neuron's trace, the neuron table of a token and the layer heat map.
-//! Pure data, no UI: tested directly.
+//! A prompt's analysis: its tokens (and the model's answer) with every SAE's active latents
+//! per token ([`LoadedModel::analyze`]), and what is read from it: normalized activations,
+//! the per-token safety overview, one neuron's trace, a token's neuron table and the
+//! layers × tokens heat map. Pure data, no UI: tested directly.
 
-use crate::db::{NeuronDb, NeuronRecord};
+mod run;
+
+pub use run::{LoadedModel, SaeInfo, TokenScores, TokenTrace};
+
+use crate::db::NeuronRecord;
 use crate::model::tokenizer::TokenInfo;
 use std::collections::HashMap;
 
@@ -24,37 +29,14 @@ pub struct Analysis {
     pub saes: Vec<SaeActs>,
 }
 
-/// Per-SAE knowledge the views need: explanations and normalisation scales.
-#[derive(Debug, Clone, Default)]
-pub struct SaeContext {
-    pub name: String,
-    pub layer: usize,
-    /// The neuron database that describes this SAE's latents.
-    pub db: NeuronDb,
-    /// The file it came from.
-    pub db_path: Option<std::path::PathBuf>,
-    /// Per latent: the activation that counts as 1.0 (its 0.999 quantile from the feature
-    /// store). Empty when no store exists yet.
-    pub q999: HashMap<u32, f32>,
-}
-
-impl SaeContext {
-    pub fn record(&self, latent: u32) -> Option<&NeuronRecord> {
-        self.db.get(self.layer, latent)
-    }
-
-    /// (explained neurons, safety-tagged neurons) of this SAE's layer in its database.
-    pub fn db_counts(&self) -> (usize, usize) {
-        let prefix = format!("{}_", self.layer);
-        let mine: Vec<&NeuronRecord> = self
-            .db
-            .records
-            .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
-            .map(|(_, r)| r)
-            .collect();
-        (mine.len(), mine.iter().filter(|r| r.is_safety()).count())
-    }
+/// What the readings of an analysis need to know about one SAE of the workspace (indexed
+/// like [`SaeActs::sae`]): its neurons' records and their normalisation scales.
+pub trait SaeNeurons {
+    /// The record (explanation, tags, score) of a latent, if its database has one.
+    fn record(&self, latent: u32) -> Option<&NeuronRecord>;
+    /// The activation that counts as 1.0 for a latent (its 0.999 quantile from the feature
+    /// store), if known.
+    fn q999(&self, latent: u32) -> Option<f32>;
 }
 
 /// How normalized activations are computed.
@@ -73,7 +55,7 @@ pub struct Normalizer {
 }
 
 impl Normalizer {
-    pub fn new(a: &Analysis, ctx: &[SaeContext]) -> Self {
+    pub fn new(a: &Analysis, ctx: &[impl SaeNeurons]) -> Self {
         let scales = a
             .saes
             .iter()
@@ -85,12 +67,12 @@ impl Normalizer {
                         *e = e.max(v);
                     }
                 }
-                let q = ctx.get(s.sae).map(|c| &c.q999);
+                let c = ctx.get(s.sae);
                 run_max
                     .into_iter()
                     .map(
-                        |(l, m)| match q.and_then(|q| q.get(&l)).filter(|v| **v > 0.0) {
-                            Some(&q) => (l, (q, NormSource::Quantile)),
+                        |(l, m)| match c.and_then(|c| c.q999(l)).filter(|v| *v > 0.0) {
+                            Some(q) => (l, (q, NormSource::Quantile)),
                             None => (l, (m.max(1e-12), NormSource::RunMax)),
                         },
                     )
@@ -127,7 +109,7 @@ pub struct SafetyHit {
 /// chosen layers (`None` for special tokens and tokens with no safety neuron active).
 pub fn safety_overview(
     a: &Analysis,
-    ctx: &[SaeContext],
+    ctx: &[impl SaeNeurons],
     norm: &Normalizer,
     layers: &dyn Fn(usize) -> bool,
 ) -> Vec<Option<SafetyHit>> {
@@ -200,7 +182,7 @@ pub struct NeuronRow {
 /// Every neuron active at token `t` across the chosen layers.
 pub fn token_rows(
     a: &Analysis,
-    ctx: &[SaeContext],
+    ctx: &[impl SaeNeurons],
     norm: &Normalizer,
     t: usize,
     layers: &dyn Fn(usize) -> bool,
@@ -293,7 +275,7 @@ pub fn has_shared_layer(layers: impl IntoIterator<Item = usize>) -> bool {
 /// among safety neurons, or among all neurons when `safety_only` is false.
 pub fn layer_heatmap(
     a: &Analysis,
-    ctx: &[SaeContext],
+    ctx: &[impl SaeNeurons],
     norm: &Normalizer,
     safety_only: bool,
 ) -> Vec<Vec<f32>> {
@@ -327,6 +309,23 @@ pub fn layer_heatmap(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::NeuronDb;
+
+    /// One SAE's database and quantiles, as the workspace would give them.
+    struct Neurons {
+        layer: usize,
+        db: NeuronDb,
+        q999: HashMap<u32, f32>,
+    }
+
+    impl SaeNeurons for Neurons {
+        fn record(&self, latent: u32) -> Option<&NeuronRecord> {
+            self.db.get(self.layer, latent)
+        }
+        fn q999(&self, latent: u32) -> Option<f32> {
+            self.q999.get(&latent).copied()
+        }
+    }
 
     fn tok(text: &str, special: bool) -> TokenInfo {
         TokenInfo {
@@ -338,7 +337,7 @@ mod tests {
         }
     }
 
-    fn fixture() -> (Analysis, Vec<SaeContext>) {
+    fn fixture() -> (Analysis, Vec<Neurons>) {
         let a = Analysis {
             tokens: vec![
                 tok("<|im_start|>", true),
@@ -373,11 +372,9 @@ mod tests {
                 tag_list: vec![],
             },
         );
-        let ctx = vec![SaeContext {
-            name: "s".into(),
+        let ctx = vec![Neurons {
             layer: 8,
             db,
-            db_path: None,
             q999: HashMap::from([(1, 8.0)]),
         }];
         (a, ctx)

@@ -1,11 +1,16 @@
 //! The prompt inspector: prompt box and options, tokens shaded by activation, a token's
 //! neuron table, and the layers × tokens heat map.
 
-use super::analysis::{
-    layer_heatmap, neuron_trace, safety_overview, sort_rows, token_rows, Analysis, NeuronRow,
-    Normalizer, RowFilter, SaeContext, SortBy,
+use crate::app::ctx::{SaeSlot, ViewCtx};
+use crate::app::style::{domain_color, NEURON_COLOR};
+use crate::app::widgets::{domain_legend, heatmap, tag_chip, HeatmapRow, StripToken, TokenStrip};
+use crate::app::Command;
+use crate::inspect::{
+    has_shared_layer, layer_heatmap, neuron_trace, safety_overview, sort_rows, token_rows,
+    Analysis, NeuronRow, Normalizer, RowFilter, SortBy,
 };
-use super::style::{domain_color, shade, tag_chip, token_label, NEURON_COLOR};
+use crate::model::generate::GenerateOpts;
+use crate::model::PromptSpec;
 use eframe::egui::{self, Color32, RichText, Sense};
 use std::collections::BTreeSet;
 
@@ -35,13 +40,6 @@ pub struct Inspector {
     pub sort: (SortBy, bool),
 }
 
-/// What the user asked for this frame.
-pub enum Action {
-    Run,
-    Cancel,
-    OpenNeuron(usize, u32),
-}
-
 impl Default for Inspector {
     fn default() -> Self {
         Self {
@@ -63,8 +61,8 @@ impl Default for Inspector {
 
 impl Inspector {
     /// Takes a new analysis.
-    pub fn set_analysis(&mut self, a: Analysis, ctx: &[SaeContext]) {
-        self.norm = Some(Normalizer::new(&a, ctx));
+    pub fn set_analysis(&mut self, a: Analysis, slots: &[SaeSlot]) {
+        self.norm = Some(Normalizer::new(&a, slots));
         self.selected_token = None;
         self.analysis = Some(a);
     }
@@ -73,16 +71,32 @@ impl Inspector {
         !self.hidden_layers.contains(&l)
     }
 
-    /// Draws the inspector. `busy` disables running; `streamed` is the answer so far.
-    pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        ctx: &[SaeContext],
-        ready: bool,
-        busy: bool,
-        has_chat_template: bool,
-        streamed: &str,
-    ) -> Option<Action> {
+    /// `text` as a prompt with the inspector's chat settings (template, system message).
+    pub fn prompt_spec(&self, text: &str) -> PromptSpec {
+        PromptSpec {
+            text: text.to_string(),
+            chat: self.chat,
+            system: (self.chat && !self.system.trim().is_empty()).then(|| self.system.clone()),
+            truncate: true,
+        }
+    }
+
+    /// The command that runs the prompt as set up (and lets the model answer, if asked).
+    fn run_command(&self) -> Command {
+        Command::Analyze {
+            prompt: self.prompt_spec(&self.prompt),
+            answer: self.answer.then(|| GenerateOpts {
+                max_new_tokens: self.max_new_tokens,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Draws the inspector: running is possible once the engine is ready and idle; the
+    /// answer so far shows while the model generates.
+    pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
+        let (ready, busy) = (ctx.ready(), ctx.busy);
+        let (has_chat_template, streamed) = (ctx.has_chat_template(), ctx.streamed);
         let mut action = None;
         ui.horizontal(|ui| {
             ui.heading("Prompt inspector");
@@ -96,7 +110,7 @@ impl Inspector {
         let ctrl_enter =
             ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter));
         if ctrl_enter && resp.has_focus() && ready && !busy {
-            action = Some(Action::Run);
+            action = Some(self.run_command());
         }
         ui.horizontal_wrapped(|ui| {
             ui.add_enabled(
@@ -120,7 +134,7 @@ impl Inspector {
             if busy {
                 ui.spinner();
                 if ui.button("Cancel").clicked() {
-                    action = Some(Action::Cancel);
+                    action = Some(Command::Cancel);
                 }
             } else {
                 let run = ui.add_enabled(
@@ -128,7 +142,7 @@ impl Inspector {
                     egui::Button::new("▶ Run"),
                 );
                 if run.clicked() {
-                    action = Some(Action::Run);
+                    action = Some(self.run_command());
                 }
             }
         });
@@ -148,7 +162,7 @@ impl Inspector {
             );
             return action;
         };
-        if let Some(act) = self.results_ui(ui, ctx, &a, &norm) {
+        if let Some(act) = self.results_ui(ui, ctx.slots, &a, &norm) {
             action = Some(act);
         }
         self.analysis = Some(a);
@@ -159,10 +173,10 @@ impl Inspector {
     fn results_ui(
         &mut self,
         ui: &mut egui::Ui,
-        ctx: &[SaeContext],
+        ctx: &[SaeSlot],
         a: &Analysis,
         norm: &Normalizer,
-    ) -> Option<Action> {
+    ) -> Option<Command> {
         let mut action = None;
         ui.separator();
         self.shading_controls(ui, ctx, a);
@@ -177,14 +191,14 @@ impl Inspector {
             );
         }
         let layer_on = |l: usize| !self.hidden_layers.contains(&l);
-        let colors: Vec<Option<Color32>> = match self.shading {
+        let colors: Vec<Option<(Color32, f32)>> = match self.shading {
             Shading::Safety => safety_overview(a, ctx, norm, &layer_on)
                 .into_iter()
-                .map(|h| h.map(|h| shade(domain_color(&h.domain), h.norm)))
+                .map(|h| h.map(|h| (domain_color(&h.domain), h.norm)))
                 .collect(),
             Shading::Neuron(s, l) => neuron_trace(a, norm, s, l)
                 .into_iter()
-                .map(|v| (v > 0.0).then(|| shade(NEURON_COLOR, v)))
+                .map(|v| (v > 0.0).then_some((NEURON_COLOR, v)))
                 .collect(),
         };
         if let Some(t) = self.tokens_view(ui, a, ctx, norm, &colors) {
@@ -194,7 +208,7 @@ impl Inspector {
         egui::CollapsingHeader::new("Activation pathway (layers × tokens)")
             .default_open(true)
             .show(ui, |ui| {
-                heatmap(ui, a, ctx, norm);
+                pathway(ui, a, ctx, norm);
             });
         if let Some(t) = self.selected_token.filter(|t| *t < a.tokens.len()) {
             ui.separator();
@@ -206,7 +220,7 @@ impl Inspector {
         action
     }
 
-    fn shading_controls(&mut self, ui: &mut egui::Ui, ctx: &[SaeContext], a: &Analysis) {
+    fn shading_controls(&mut self, ui: &mut egui::Ui, ctx: &[SaeSlot], a: &Analysis) {
         ui.horizontal_wrapped(|ui| {
             ui.label("Shading:");
             ui.radio_value(&mut self.shading, Shading::Safety, "Safety overview");
@@ -239,7 +253,7 @@ impl Inspector {
             }
         });
         if self.shading == Shading::Safety {
-            super::style::domain_legend(ui);
+            domain_legend(ui);
         }
     }
 
@@ -248,44 +262,32 @@ impl Inspector {
         &self,
         ui: &mut egui::Ui,
         a: &Analysis,
-        ctx: &[SaeContext],
+        ctx: &[SaeSlot],
         norm: &Normalizer,
-        colors: &[Option<Color32>],
+        colors: &[Option<(Color32, f32)>],
     ) -> Option<usize> {
-        let mut clicked = None;
-        egui::Frame::group(ui.style()).show(ui, |ui| {
-            ui.set_width(ui.available_width());
-            ui.horizontal_wrapped(|ui| {
-                ui.spacing_mut().item_spacing = egui::vec2(0.0, 4.0);
-                for (t, tok) in a.tokens.iter().enumerate() {
-                    if t == a.n_prompt && t > 0 {
-                        ui.end_row();
-                        ui.label(RichText::new("answer → ").small().weak());
-                    }
-                    let mut text = RichText::new(token_label(&tok.text)).monospace();
-                    if tok.special {
-                        text = text.weak().small();
-                    } else if let Some(c) = colors[t] {
-                        text = text.background_color(c);
-                    }
-                    if self.selected_token == Some(t) {
-                        text = text.underline().strong();
-                    }
-                    let resp = ui
-                        .add(egui::Label::new(text).sense(Sense::click()))
-                        .on_hover_ui(|ui| {
-                            token_tooltip(ui, a, ctx, norm, t);
-                        });
-                    if resp.clicked() {
-                        clicked = Some(t);
-                    }
-                    if tok.text.contains('\n') {
-                        ui.end_row();
-                    }
-                }
-            });
+        let tokens = a.tokens.iter().zip(colors).map(|(tok, c)| StripToken {
+            text: &tok.text,
+            special: tok.special,
+            shade: *c,
+            hover: None,
         });
-        clicked
+        let strip = TokenStrip::new(tokens)
+            .row_gap(4.0)
+            .small_specials()
+            .selected(self.selected_token)
+            .answer_from(a.n_prompt)
+            .break_at_newlines()
+            .sense(Sense::click())
+            // Not yet: dark text on bright shades would change the stored pictures.
+            .contrast(false);
+        let mut tooltip = |ui: &mut egui::Ui, t: usize| token_tooltip(ui, a, ctx, norm, t);
+        egui::Frame::group(ui.style())
+            .show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                strip.show(ui, Some(&mut tooltip))
+            })
+            .inner
     }
 
     fn token_table(
@@ -294,7 +296,7 @@ impl Inspector {
         a: &Analysis,
         t: usize,
         mut rows: Vec<NeuronRow>,
-    ) -> Option<Action> {
+    ) -> Option<Command> {
         let mut action = None;
         let tok = &a.tokens[t];
         ui.horizontal(|ui| {
@@ -387,7 +389,10 @@ impl Inspector {
                             .on_hover_text("Open the neuron page")
                             .clicked()
                         {
-                            action = Some(Action::OpenNeuron(r.sae, r.latent));
+                            action = Some(Command::OpenNeuron {
+                                sae: r.sae,
+                                latent: r.latent,
+                            });
                         }
                     });
                     row.col(|ui| {
@@ -414,14 +419,14 @@ impl Inspector {
                 });
             });
         self.sort = sort;
-        if let Some(Action::OpenNeuron(s, l)) = action {
-            self.shading = Shading::Neuron(s, l);
+        if let Some(Command::OpenNeuron { sae, latent }) = action {
+            self.shading = Shading::Neuron(sae, latent);
         }
         action
     }
 }
 
-fn token_tooltip(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Normalizer, t: usize) {
+fn token_tooltip(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeSlot], norm: &Normalizer, t: usize) {
     let tok = &a.tokens[t];
     ui.strong(format!("{:?} (id {})", tok.text, tok.id));
     if tok.special {
@@ -439,14 +444,14 @@ fn token_tooltip(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Nor
     }
 }
 
-fn heatmap(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Normalizer) {
+/// The layers × tokens pathway: per SAE the strongest normalized activation at each token,
+/// among safety neurons when the databases tag any.
+fn pathway(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeSlot], norm: &Normalizer) {
     if a.saes.is_empty() || a.tokens.is_empty() {
         ui.label(RichText::new("No SAE loaded.").weak());
         return;
     }
-    let any_safety = ctx
-        .iter()
-        .any(|c| c.db.records.values().any(|r| r.is_safety()));
+    let any_safety = ctx.iter().any(SaeSlot::has_safety_neurons);
     let full = layer_heatmap(a, ctx, norm, any_safety);
     if !any_safety {
         ui.label(RichText::new("No safety-tagged neurons in the neuron database: showing the strongest activation of any neuron.").weak().small());
@@ -458,63 +463,25 @@ fn heatmap(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Normalize
             !any_safety
                 || ctx
                     .get(a.saes[i].sae)
-                    .is_some_and(|c| c.db.records.values().any(|r| r.is_safety()))
+                    .is_some_and(SaeSlot::has_safety_neurons)
         })
         .collect();
-    let grid: Vec<&Vec<f32>> = rows.iter().map(|&i| &full[i]).collect();
-    let shared_layers = super::analysis::has_shared_layer(rows.iter().map(|&i| a.saes[i].layer));
-    let row_label = |r: usize| -> String {
-        let s = &a.saes[rows[r]];
-        match ctx.get(s.sae) {
-            Some(c) if shared_layers => c.name.chars().take(22).collect(),
-            _ => format!("L{}", s.layer),
-        }
-    };
+    let shared_layers = has_shared_layer(rows.iter().map(|&i| a.saes[i].layer));
+    let grid: Vec<HeatmapRow> = rows
+        .iter()
+        .map(|&i| {
+            let s = &a.saes[i];
+            let label = match ctx.get(s.sae) {
+                Some(c) if shared_layers => c.name.chars().take(22).collect(),
+                _ => format!("L{}", s.layer),
+            };
+            HeatmapRow {
+                label,
+                values: &full[i],
+            }
+        })
+        .collect();
+    let tokens: Vec<&str> = a.tokens.iter().map(|t| t.text.as_str()).collect();
     let label_w = if shared_layers { 150.0 } else { 40.0 };
-    let cell_w = ((ui.available_width() - label_w) / a.tokens.len() as f32).clamp(4.0, 28.0);
-    let cell_h = 18.0;
-    let (rect, resp) = ui.allocate_exact_size(
-        egui::vec2(
-            label_w + cell_w * a.tokens.len() as f32,
-            cell_h * grid.len() as f32,
-        ),
-        Sense::hover(),
-    );
-    let painter = ui.painter_at(rect);
-    let fg = ui.visuals().text_color();
-    for (r, row) in grid.iter().enumerate() {
-        let y = rect.top() + r as f32 * cell_h;
-        painter.text(
-            egui::pos2(rect.left() + 2.0, y + cell_h / 2.0),
-            egui::Align2::LEFT_CENTER,
-            row_label(r),
-            egui::FontId::monospace(11.0),
-            fg,
-        );
-        for (c, v) in row.iter().enumerate() {
-            let x = rect.left() + label_w + c as f32 * cell_w;
-            let cell =
-                egui::Rect::from_min_size(egui::pos2(x, y), egui::vec2(cell_w - 1.0, cell_h - 1.0));
-            painter.rect_filled(cell, 1.0, shade(Color32::from_rgb(220, 50, 47), *v));
-            painter.rect_stroke(
-                cell,
-                1.0,
-                egui::Stroke::new(0.5, ui.visuals().weak_text_color().gamma_multiply(0.3)),
-                egui::StrokeKind::Inside,
-            );
-        }
-    }
-    if let Some(p) = resp.hover_pos() {
-        let c = ((p.x - rect.left() - label_w) / cell_w).floor();
-        let r = ((p.y - rect.top()) / cell_h).floor();
-        if c >= 0.0 && r >= 0.0 && (c as usize) < a.tokens.len() && (r as usize) < grid.len() {
-            let (c, r) = (c as usize, r as usize);
-            resp.on_hover_text_at_pointer(format!(
-                "{} · token {c} {:?} · {:.2}",
-                row_label(r),
-                a.tokens[c].text,
-                grid[r][c]
-            ));
-        }
-    }
+    heatmap(ui, &grid, &tokens, label_w);
 }

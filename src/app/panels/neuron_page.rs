@@ -2,9 +2,11 @@
 //! from its feature store (or what to run to make one); the tokens its decoder direction
 //! promotes and suppresses; a box to try one's own text; previous / next / jump.
 
-use super::analysis::SaeContext;
-use super::style::{shade, tag_chip, token_label, NEURON_COLOR};
-use super::worker::{SaeInfo, TokenScores, TokenTrace};
+use crate::app::ctx::{SaeSlot, ViewCtx};
+use crate::app::style::{token_label, NEURON_COLOR};
+use crate::app::widgets::{tag_chip, StripToken, TokenStrip};
+use crate::app::Command;
+use crate::inspect::{TokenScores, TokenTrace};
 use eframe::egui::{self, RichText};
 
 /// A neuron's promoted and suppressed tokens, as received.
@@ -29,23 +31,15 @@ pub struct NeuronPage {
     pub tried: Option<(usize, u32, TokenTrace)>,
 }
 
-/// Requests from the page to the engine.
-pub enum PageAction {
-    /// Show this neuron (and fetch its logits).
-    Open(usize, u32),
-    TryText(usize, u32, String),
+/// Shows neuron `latent` of SAE `sae`.
+fn open(sae: usize, latent: u32) -> Command {
+    Command::OpenNeuron { sae, latent }
 }
 
 impl NeuronPage {
-    pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        ctx: &[SaeContext],
-        saes: &[Option<SaeInfo>],
-        stores: &[Option<std::sync::Arc<crate::store::Store>>],
-        sessions: &[(std::path::PathBuf, crate::db::autosave::EditSession)],
-        busy: bool,
-    ) -> Option<PageAction> {
+    /// Draws the page of the current neuron (or how to pick one).
+    pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewCtx) -> Option<Command> {
+        let (ctx, busy) = (view.slots, view.busy);
         let mut action = None;
         let Some((sae, latent)) = self.current else {
             ui.heading("Neuron");
@@ -59,7 +53,7 @@ impl NeuronPage {
             return action;
         };
         let c = ctx.get(sae);
-        let info = saes.get(sae).and_then(Option::as_ref);
+        let info = c.and_then(|c| c.info.as_ref());
         let layer = info.map(|i| i.layer).or(c.map(|c| c.layer)).unwrap_or(0);
         let d_sae = info.map_or(u32::MAX as usize, |i| i.d_sae);
         ui.horizontal(|ui| {
@@ -78,13 +72,13 @@ impl NeuronPage {
                 .add_enabled(latent > 0, egui::Button::new("◀ Previous"))
                 .clicked()
             {
-                action = Some(PageAction::Open(sae, latent - 1));
+                action = Some(open(sae, latent - 1));
             }
             if ui
                 .add_enabled((latent as usize + 1) < d_sae, egui::Button::new("Next ▶"))
                 .clicked()
             {
-                action = Some(PageAction::Open(sae, latent + 1));
+                action = Some(open(sae, latent + 1));
             }
             ui.separator();
             self.jump_box(ui, ctx, &mut action);
@@ -111,7 +105,7 @@ impl NeuronPage {
                 });
                 ui.end_row();
                 let id = crate::db::neuron_id(ctx.get(sae).map_or(0, |c| c.layer), latent);
-                let entry = super::browser::editable_entry(sessions, ctx, sae, &id);
+                let entry = view.sessions.entry(sae, &id);
                 ui.label("Score");
                 ui.horizontal(|ui| {
                     ui.label(
@@ -132,7 +126,7 @@ impl NeuronPage {
                     ui.end_row();
                 }
                 ui.label("Review");
-                let status = super::browser::review_status(sessions, ctx, sae, &id);
+                let status = view.review_status(sae, &id);
                 let text = RichText::new(status.name());
                 ui.label(if status == crate::db::editable::ReviewStatus::Unreviewed {
                     text.weak()
@@ -142,7 +136,7 @@ impl NeuronPage {
                 ui.end_row();
             });
         ui.separator();
-        let store = stores.get(sae).and_then(Option::as_ref);
+        let store = c.and_then(|c| c.store.as_ref());
         egui::CollapsingHeader::new("Statistics and top-activating examples").default_open(true).show(ui, |ui| match store {
             Some(st) => store_view(ui, st, latent),
             None => {
@@ -206,28 +200,23 @@ impl NeuronPage {
                         )
                         .clicked();
                     if (go || enter) && !self.try_text.trim().is_empty() && !busy {
-                        action = Some(PageAction::TryText(sae, latent, self.try_text.clone()));
+                        action = Some(Command::TryText {
+                            sae,
+                            latent,
+                            text: self.try_text.clone(),
+                        });
                     }
                 });
                 if let Some((s, l, toks)) = &self.tried {
                     if (*s, *l) == (sae, latent) {
                         let max = toks.iter().map(|t| t.1).fold(0.0f32, f32::max).max(1e-12);
-                        ui.horizontal_wrapped(|ui| {
-                            ui.spacing_mut().item_spacing.x = 0.0;
-                            for (text, v, special) in toks {
-                                let mut rt = RichText::new(token_label(text)).monospace();
-                                rt = if *special {
-                                    rt.weak()
-                                } else {
-                                    super::style::on_shade(
-                                        rt.background_color(shade(NEURON_COLOR, v / max)),
-                                        NEURON_COLOR,
-                                        v / max,
-                                    )
-                                };
-                                ui.label(rt).on_hover_text(format!("{v:.3}"));
-                            }
+                        let tokens = toks.iter().map(|(text, v, special)| StripToken {
+                            text,
+                            special: *special,
+                            shade: Some((NEURON_COLOR, v / max)),
+                            hover: Some(format!("{v:.3}")),
                         });
+                        TokenStrip::new(tokens).show(ui, None);
                         ui.label(
                             RichText::new(format!("max activation {max:.3}"))
                                 .small()
@@ -239,7 +228,7 @@ impl NeuronPage {
         action
     }
 
-    fn jump_box(&mut self, ui: &mut egui::Ui, ctx: &[SaeContext], action: &mut Option<PageAction>) {
+    fn jump_box(&mut self, ui: &mut egui::Ui, ctx: &[SaeSlot], action: &mut Option<Command>) {
         let l = ui.label("Jump to");
         let te = ui
             .add(
@@ -254,7 +243,7 @@ impl NeuronPage {
             match resolve_jump(&self.jump, ctx, self.current.map(|c| c.0)) {
                 Ok((s, l)) => {
                     self.jump_error = None;
-                    *action = Some(PageAction::Open(s, l));
+                    *action = Some(open(s, l));
                 }
                 Err(e) => self.jump_error = Some(e),
             }
@@ -342,7 +331,6 @@ fn store_view(ui: &mut egui::Ui, st: &crate::store::Store, latent: u32) {
     }
 }
 
-/// One example context: its tokens shaded by the latent's activation (hover: the value).
 /// How a score was made, in a few words: method, simulator, held-out units, and the other
 /// method's score when both ran.
 fn score_provenance(src: &serde_json::Value) -> String {
@@ -362,28 +350,25 @@ fn score_provenance(src: &serde_json::Value) -> String {
     parts.join(" · ")
 }
 
+/// One example context: its tokens shaded by the latent's activation (hover: the value).
 fn example_row(ui: &mut egui::Ui, e: &crate::store::ExampleRow, max: f32) {
-    ui.horizontal_wrapped(|ui| {
-        ui.spacing_mut().item_spacing.x = 0.0;
-        ui.label(
+    // Tokens holding only the first bytes of a character show nothing: the character
+    // appears on the token that completes it.
+    let tokens = e
+        .tokens
+        .iter()
+        .zip(&e.acts)
+        .filter(|(t, _)| !t.is_empty())
+        .map(|(t, a)| {
+            StripToken::shaded(t, NEURON_COLOR, a / max.max(1e-12)).hover(format!("{a:.3}"))
+        });
+    TokenStrip::new(tokens)
+        .prefix(
             RichText::new(format!("{:>6.2}  ", e.max_act))
                 .monospace()
                 .weak(),
-        );
-        // Tokens holding only the first bytes of a character show nothing: the character
-        // appears on the token that completes it.
-        for (t, a) in e.tokens.iter().zip(&e.acts).filter(|(t, _)| !t.is_empty()) {
-            let norm = a / max.max(1e-12);
-            let rt = super::style::on_shade(
-                RichText::new(token_label(t))
-                    .monospace()
-                    .background_color(shade(NEURON_COLOR, norm)),
-                NEURON_COLOR,
-                norm,
-            );
-            ui.label(rt).on_hover_text(format!("{a:.3}"));
-        }
-    });
+        )
+        .show(ui, None);
 }
 
 /// A titled column of tokens and their scores.
@@ -410,7 +395,7 @@ fn token_scores(ui: &mut egui::Ui, title: &str, rows: &[(String, f32)]) {
 /// Finds the SAE of a `layer_index` id (preferring the current SAE when it is at that layer).
 pub fn resolve_jump(
     id: &str,
-    ctx: &[SaeContext],
+    ctx: &[SaeSlot],
     current: Option<usize>,
 ) -> Result<(usize, u32), String> {
     let (layer, latent) = crate::db::parse_neuron_id(id).map_err(|e| e.to_string())?;

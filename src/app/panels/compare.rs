@@ -1,10 +1,12 @@
 //! Comparing SAE candidates: their evaluation scores once `safe-sail evaluate` has run, and
 //! one prompt through two candidates side by side.
 
-use super::analysis::{token_rows, Analysis, Normalizer, SaeContext};
-use super::style::{shade, token_label, NEURON_COLOR};
-use super::worker::SaeInfo;
+use crate::app::ctx::{SaeSlot, ViewCtx};
+use crate::app::style::{domain_color, NEURON_COLOR};
+use crate::app::widgets::{StripToken, TokenStrip};
+use crate::app::Command;
 use crate::db::SAFETY_DOMAINS;
+use crate::inspect::{token_rows, Analysis, Normalizer};
 use eframe::egui::{self, RichText, Sense};
 
 /// One candidate's row: what is known without an evaluation run.
@@ -31,18 +33,13 @@ pub struct CandidateRow {
     pub specific: [Option<f64>; 4],
 }
 
-/// The candidates' rows from their SAEs, feature stores and neuron databases.
-pub fn candidate_rows(
-    ctx: &[SaeContext],
-    infos: &[Option<SaeInfo>],
-    stores: &[Option<std::sync::Arc<crate::store::Store>>],
-    eval_rows: &[Option<serde_json::Value>],
-) -> Vec<CandidateRow> {
-    ctx.iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let info = infos.get(i).and_then(Option::as_ref);
-            let store = stores.get(i).and_then(Option::as_ref);
+/// The candidates' rows from their SAEs, feature stores, evaluations and neuron databases.
+pub fn candidate_rows(slots: &[SaeSlot]) -> Vec<CandidateRow> {
+    slots
+        .iter()
+        .map(|c| {
+            let info = c.info.as_ref();
+            let store = c.store.as_ref();
             let prefix = format!("{}_", c.layer);
             let recs: Vec<&crate::db::NeuronRecord> =
                 c.db.records
@@ -59,7 +56,7 @@ pub fn candidate_rows(
                     }
                 }
             }
-            let ev = eval_rows.get(i).and_then(Option::as_ref);
+            let ev = c.eval.as_ref();
             let num = |k: &str| {
                 ev.and_then(|e| e.get(k))
                     .and_then(serde_json::Value::as_f64)
@@ -114,46 +111,48 @@ pub struct Compare {
     norm: Option<Normalizer>,
 }
 
+/// The sortable columns of the candidates table, in order.
+pub const SORT_COLUMNS: [&str; 7] = [
+    "Layer",
+    "Width",
+    "L0",
+    "Dead",
+    "Dense",
+    "Mean score",
+    "Safety neurons",
+];
+
+/// Sorts candidate rows by column `col` of [`SORT_COLUMNS`] (missing values last when
+/// ascending).
+pub fn sort_candidates(rows: &mut [CandidateRow], col: usize, descending: bool) {
+    let key = |r: &CandidateRow, c: usize| -> f64 {
+        match c {
+            0 => r.layer as f64,
+            1 => r.width as f64,
+            2 => r.l0.unwrap_or(f64::NAN),
+            3 => r.dead.unwrap_or(f64::NAN),
+            4 => r.dense.unwrap_or(f64::NAN),
+            5 => r.mean_score.unwrap_or(f64::NAN),
+            _ => r.domains.iter().sum::<usize>() as f64,
+        }
+    };
+    rows.sort_by(|a, b| {
+        let o = key(a, col).total_cmp(&key(b, col));
+        if descending {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+}
+
 impl Compare {
-    fn table(
-        &mut self,
-        ui: &mut egui::Ui,
-        ctx: &[SaeContext],
-        infos: &[Option<SaeInfo>],
-        stores: &[Option<std::sync::Arc<crate::store::Store>>],
-        eval_rows: &[Option<serde_json::Value>],
-    ) {
-        let mut rows = candidate_rows(ctx, infos, stores, eval_rows);
-        let key = |r: &CandidateRow, c: usize| -> f64 {
-            match c {
-                0 => r.layer as f64,
-                1 => r.width as f64,
-                2 => r.l0.unwrap_or(f64::NAN),
-                3 => r.dead.unwrap_or(f64::NAN),
-                4 => r.dense.unwrap_or(f64::NAN),
-                5 => r.mean_score.unwrap_or(f64::NAN),
-                _ => r.domains.iter().sum::<usize>() as f64,
-            }
-        };
+    fn table(&mut self, ui: &mut egui::Ui, slots: &[SaeSlot]) {
+        let mut rows = candidate_rows(slots);
         let (col, desc) = self.sort;
-        rows.sort_by(|a, b| {
-            let o = key(a, col).total_cmp(&key(b, col));
-            if desc {
-                o.reverse()
-            } else {
-                o
-            }
-        });
+        sort_candidates(&mut rows, col, desc);
         use egui_extras::{Column, TableBuilder};
-        let headers = [
-            "Layer",
-            "Width",
-            "L0",
-            "Dead",
-            "Dense",
-            "Mean score",
-            "Safety neurons",
-        ];
+        let headers = SORT_COLUMNS;
         let mut clicked = None;
         ui.push_id("candidates", |ui| {
             TableBuilder::new(ui)
@@ -267,7 +266,7 @@ impl Compare {
                             .width(0.18)
                     })
                     .collect();
-                egui_plot::BarChart::new(*name, b).color(super::style::domain_color(name))
+                egui_plot::BarChart::new(*name, b).color(domain_color(name))
             })
             .collect();
         egui_plot::Plot::new("domain-counts")
@@ -297,26 +296,23 @@ impl Compare {
         }
     }
 
-    pub fn set_analysis(&mut self, a: Analysis, ctx: &[SaeContext]) {
-        self.norm = Some(Normalizer::new(&a, ctx));
+    pub fn set_analysis(&mut self, a: Analysis, slots: &[SaeSlot]) {
+        self.norm = Some(Normalizer::new(&a, slots));
         self.analysis = Some(a);
     }
 
-    /// Draws the view; returns true when the user asks to run the prompt.
-    #[allow(clippy::too_many_arguments)]
-    pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        ctx: &[SaeContext],
-        infos: &[Option<SaeInfo>],
-        stores: &[Option<std::sync::Arc<crate::store::Store>>],
-        eval_rows: &[Option<serde_json::Value>],
-        evals: &[&str],
-        ready: bool,
-        busy: bool,
-    ) -> bool {
+    /// Draws the view; asks to run the prompt through the candidates when the user does.
+    pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewCtx) -> Option<Command> {
+        let (ctx, ready, busy) = (view.slots, view.ready(), view.busy);
+        // The evaluation folders the workspace names.
+        let evals: Vec<&str> = view
+            .workspace
+            .iter()
+            .flat_map(|w| w.saes.iter())
+            .filter_map(|s| s.eval.as_deref())
+            .collect();
         ui.heading("Compare SAE candidates");
-        self.table(ui, ctx, infos, stores, eval_rows);
+        self.table(ui, ctx);
         if evals.is_empty() {
             ui.label(
                 RichText::new(
@@ -328,7 +324,7 @@ impl Compare {
                 .weak(),
             );
         } else {
-            let mut unique: Vec<&str> = evals.to_vec();
+            let mut unique: Vec<&str> = evals;
             unique.sort_unstable();
             unique.dedup();
             ui.label(format!("Evaluation folders: {}", unique.join(", ")));
@@ -337,7 +333,7 @@ impl Compare {
         ui.strong("One prompt through two candidates");
         if ctx.len() < 2 {
             ui.label(RichText::new("The workspace needs at least two SAEs.").weak());
-            return false;
+            return None;
         }
         self.a = self.a.min(ctx.len() - 1);
         self.b = self.b.min(ctx.len() - 1);
@@ -380,12 +376,14 @@ impl Compare {
                 }
             });
         }
-        run
+        run.then(|| Command::Compare {
+            text: self.prompt.clone(),
+        })
     }
 }
 
 /// One candidate's view of the prompt: each token shaded by its strongest normalized latent.
-fn side(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Normalizer, sae: usize) {
+fn side(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeSlot], norm: &Normalizer, sae: usize) {
     let Some(i) = a.saes.iter().position(|s| s.sae == sae) else {
         ui.label(RichText::new("not loaded").weak());
         return;
@@ -414,31 +412,30 @@ fn side(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeContext], norm: &Normalizer, 
         ))
         .small(),
     );
-    ui.horizontal_wrapped(|ui| {
-        ui.spacing_mut().item_spacing.x = 0.0;
-        for &t in &real {
-            let best = s.acts[t]
-                .iter()
-                .map(|&(l, v)| norm.norm(i, l, v))
-                .fold(0.0, f32::max);
-            let rt = RichText::new(token_label(&a.tokens[t].text))
-                .monospace()
-                .background_color(shade(NEURON_COLOR, best));
-            ui.add(egui::Label::new(rt).sense(Sense::hover()))
-                .on_hover_ui(|ui| {
-                    for r in token_rows(a, ctx, norm, t, &|l| l == s.layer)
-                        .iter()
-                        .filter(|r| r.sae == sae)
-                        .take(5)
-                    {
-                        ui.label(format!(
-                            "{}  {:.2}  {}",
-                            r.id,
-                            r.norm,
-                            r.explanation.as_deref().unwrap_or("—")
-                        ));
-                    }
-                });
-        }
+    let tokens = real.iter().map(|&t| {
+        let best = s.acts[t]
+            .iter()
+            .map(|&(l, v)| norm.norm(i, l, v))
+            .fold(0.0, f32::max);
+        StripToken::shaded(&a.tokens[t].text, NEURON_COLOR, best)
     });
+    let mut tooltip = |ui: &mut egui::Ui, k: usize| {
+        for r in token_rows(a, ctx, norm, real[k], &|l| l == s.layer)
+            .iter()
+            .filter(|r| r.sae == sae)
+            .take(5)
+        {
+            ui.label(format!(
+                "{}  {:.2}  {}",
+                r.id,
+                r.norm,
+                r.explanation.as_deref().unwrap_or("—")
+            ));
+        }
+    };
+    TokenStrip::new(tokens)
+        .sense(Sense::hover())
+        // Not yet: dark text on bright shades would change the pictures.
+        .contrast(false)
+        .show(ui, Some(&mut tooltip));
 }

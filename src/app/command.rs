@@ -1,0 +1,49 @@
+//! What panels ask of the app. A panel draws from a [`super::ViewCtx`] and returns
+//! commands; the app applies them in one place ([`super::ExplorerApp::handle`]).
+
+use super::panels::editor::NeuronEdit;
+use crate::db::editable::EditableDb;
+use crate::model::generate::GenerateOpts;
+use crate::model::PromptSpec;
+use std::path::PathBuf;
+
+/// A request from a panel.
+#[derive(Debug)]
+pub enum Command {
+    /// Run a prompt (optionally letting the model answer) and show it in the inspector.
+    Analyze {
+        prompt: PromptSpec,
+        answer: Option<GenerateOpts>,
+    },
+    /// Run a prompt (with the inspector's chat settings) for the compare view.
+    Compare { text: String },
+    /// Stop the running job at its next step.
+    Cancel,
+    /// Show a neuron's page (and fetch its promoted tokens).
+    OpenNeuron { sae: usize, latent: u32 },
+    /// One latent's activation over a text of the user's.
+    TryText {
+        sae: usize,
+        latent: u32,
+        text: String,
+    },
+    /// Change a neuron's record in its SAE's editable database.
+    EditNeuron(Box<NeuronEdit>),
+    /// Settle a database that changed on disk while it was being edited.
+    ResolveConflict { session: usize, how: Resolution },
+    /// Merge a Safe-SAIL database (read from `from`) into the workspace's editable one.
+    Import { from: PathBuf, db: Box<EditableDb> },
+    /// Open another workspace.
+    OpenWorkspace(PathBuf),
+}
+
+/// How to settle a database file changed on disk during editing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Take the file on disk and re-apply the unsaved edits on top.
+    Merge,
+    /// Drop the unsaved edits.
+    Reload,
+    /// Write ours over the file.
+    Overwrite,
+}

@@ -1,0 +1,165 @@
+//! The engine thread: opens the workspace and loads its model and SAEs, then runs every
+//! request off the UI thread, reporting back through a channel (and waking the UI). The work
+//! itself is the library's ([`OpenedWorkspace`], [`LoadedModel`]).
+
+use crate::inspect::{Analysis, LoadedModel, SaeInfo, TokenScores, TokenTrace};
+use crate::model::generate::GenerateOpts;
+use crate::model::PromptSpec;
+use crate::workspace::OpenedWorkspace;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+
+/// Work for the engine thread.
+pub enum Job {
+    /// Run a prompt, optionally let the model answer, and encode every SAE.
+    Analyze {
+        prompt: PromptSpec,
+        answer: Option<GenerateOpts>,
+    },
+    /// The tokens a latent's decoder direction promotes and suppresses most.
+    NeuronLogits { sae: usize, latent: u32, n: usize },
+    /// One latent's activation on each token of a text.
+    TryText {
+        sae: usize,
+        latent: u32,
+        text: String,
+    },
+}
+
+/// What the engine thread reports.
+pub enum Event {
+    /// The workspace file, its neuron databases, stores and evaluations were read.
+    Workspace(Box<OpenedWorkspace>),
+    Status(String),
+    /// Model and SAEs are loaded.
+    Ready {
+        model: String,
+        /// Per SAE of the workspace: its description, `None` where it failed to load.
+        saes: Vec<Option<SaeInfo>>,
+        has_chat_template: bool,
+    },
+    LoadFailed(String),
+    /// The answer so far, while the model generates.
+    Streamed(String),
+    Analysis(Box<Analysis>),
+    NeuronLogits {
+        sae: usize,
+        latent: u32,
+        top: TokenScores,
+        bottom: TokenScores,
+    },
+    TryText {
+        sae: usize,
+        latent: u32,
+        tokens: TokenTrace,
+    },
+    Failed(String),
+    Cancelled,
+}
+
+/// The UI's handle on the engine thread.
+pub struct EngineThread {
+    jobs: Sender<Job>,
+    pub events: Receiver<Event>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl EngineThread {
+    /// Starts the thread; `wake` is called after each event (the UI repaints).
+    pub fn start(workspace: PathBuf, wake: impl Fn() + Send + Sync + 'static) -> Self {
+        let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(wake);
+        let (jobs_tx, jobs_rx) = channel::<Job>();
+        let (ev_tx, ev_rx) = channel::<Event>();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || {
+                let send = |e: Event| {
+                    let _ = ev_tx.send(e);
+                    wake();
+                };
+                let loaded = match load(&workspace, &send, wake.clone()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        send(Event::LoadFailed(format!("{e:#}")));
+                        return;
+                    }
+                };
+                for job in jobs_rx {
+                    flag.store(false, Ordering::SeqCst);
+                    match run(&loaded, job, &flag, &send) {
+                        Ok(()) => {}
+                        Err(_) if flag.load(Ordering::SeqCst) => send(Event::Cancelled),
+                        Err(e) => send(Event::Failed(format!("{e:#}"))),
+                    }
+                }
+            })
+            .expect("spawn the engine thread");
+        Self {
+            jobs: jobs_tx,
+            events: ev_rx,
+            cancel,
+        }
+    }
+
+    pub fn submit(&self, job: Job) {
+        self.cancel.store(false, Ordering::SeqCst);
+        let _ = self.jobs.send(job);
+    }
+
+    /// Asks the running job to stop at its next step.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Reads the workspace's files (cheap) and reports them, then loads the model and SAEs (slow).
+fn load(
+    path: &Path,
+    send: &dyn Fn(Event),
+    wake: Arc<dyn Fn() + Send + Sync>,
+) -> Result<LoadedModel> {
+    let opened = OpenedWorkspace::open(path, move || wake())?;
+    let ws = opened.workspace.clone();
+    send(Event::Workspace(Box::new(opened)));
+    let (loaded, saes) = ws.load_model(&|s| send(Event::Status(s)))?;
+    send(Event::Ready {
+        model: loaded.summary(),
+        saes,
+        has_chat_template: loaded.has_chat_template(),
+    });
+    Ok(loaded)
+}
+
+fn run(m: &LoadedModel, job: Job, cancel: &AtomicBool, send: &dyn Fn(Event)) -> Result<()> {
+    match job {
+        Job::Analyze { prompt, answer } => {
+            let a = m.analyze(&prompt, answer.as_ref(), cancel, &|s| {
+                send(Event::Streamed(s))
+            })?;
+            send(Event::Analysis(Box::new(a)));
+        }
+        Job::NeuronLogits { sae, latent, n } => {
+            let (top, bottom) = m.neuron_logits(sae, latent, n)?;
+            send(Event::NeuronLogits {
+                sae,
+                latent,
+                top,
+                bottom,
+            });
+        }
+        Job::TryText { sae, latent, text } => {
+            let tokens = m.trace(sae, latent, text, cancel)?;
+            send(Event::TryText {
+                sae,
+                latent,
+                tokens,
+            });
+        }
+    }
+    Ok(())
+}

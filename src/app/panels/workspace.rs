@@ -1,0 +1,81 @@
+//! The workspace panel on the left: the workspace's name and file, its model, and per SAE
+//! what is loaded and what is still missing (feature store, evaluation).
+
+use crate::app::ctx::ViewCtx;
+use crate::app::state::EngineStatus;
+use eframe::egui::{self, RichText};
+
+/// Draws the panel.
+pub fn ui(ui: &mut egui::Ui, ctx: &ViewCtx) {
+    ui.heading("Workspace");
+    let Some(ws) = ctx.workspace else {
+        ui.label(RichText::new("No workspace open.").weak());
+        return;
+    };
+    ui.label(RichText::new(&ws.name).strong());
+    if let Some(p) = ctx.workspace_path {
+        let name = p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        ui.label(RichText::new(name).small().weak())
+            .on_hover_text(p.display().to_string());
+    }
+    ui.add_space(6.0);
+    ui.label(RichText::new("Model").strong());
+    match ctx.engine {
+        EngineStatus::Ready { model, .. } => ui.label(model),
+        EngineStatus::Loading(s) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(s);
+            })
+            .response
+        }
+        EngineStatus::Failed(_) => ui.label(RichText::new("not loaded").weak()),
+    };
+    ui.label(RichText::new(&ws.model).small().weak());
+    ui.add_space(6.0);
+    ui.label(RichText::new("SAEs").strong());
+    for (c, ws_sae) in ctx.slots.iter().zip(&ws.saes) {
+        ui.group(|ui| {
+            ui.label(RichText::new(&c.name).strong());
+            match &c.info {
+                Some(info) => {
+                    ui.label(
+                        RichText::new(format!(
+                            "{} · {} latents · {}",
+                            info.hook, info.d_sae, info.activation
+                        ))
+                        .small(),
+                    );
+                }
+                None => {
+                    ui.label(RichText::new("not loaded").small().weak());
+                }
+            }
+            let (explained, tagged) = c.db_counts();
+            ui.label(
+                RichText::new(format!(
+                    "{explained} explained neurons · {tagged} safety-tagged"
+                ))
+                .small()
+                .weak(),
+            );
+            if ws_sae.store.is_none() {
+                ui.label(
+                    RichText::new("no feature store yet (safe-sail collect)")
+                        .small()
+                        .weak(),
+                );
+            }
+            if ws_sae.eval.is_none() {
+                ui.label(
+                    RichText::new("no scores yet (safe-sail evaluate)")
+                        .small()
+                        .weak(),
+                );
+            }
+        });
+    }
+}

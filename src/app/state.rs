@@ -1,0 +1,168 @@
+//! The window's shared state: the open workspace, one slot per SAE, the editing sessions
+//! and the engine's status. Panels read it through [`ViewCtx`]; only the app changes it.
+
+use super::ctx::{SaeSlot, ViewCtx};
+use crate::db::editable::{Edit, EditableDb};
+use crate::inspect::SaeInfo;
+use crate::workspace::{OpenedWorkspace, Sessions, Workspace};
+use std::path::PathBuf;
+
+/// The engine's state as the UI sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineStatus {
+    Loading(String),
+    Ready {
+        /// The model in a few words.
+        model: String,
+        has_chat_template: bool,
+    },
+    Failed(String),
+}
+
+/// What the panels share.
+pub struct AppState {
+    pub workspace_path: Option<PathBuf>,
+    pub workspace: Option<Workspace>,
+    /// One per SAE of the workspace.
+    pub slots: Vec<SaeSlot>,
+    /// Editing sessions of the workspace's neuron databases.
+    pub sessions: Sessions,
+    pub engine: EngineStatus,
+    /// A job is running on the engine thread.
+    pub busy: bool,
+    /// The model's answer so far, while it generates.
+    pub streamed: String,
+    /// The status bar's message.
+    pub status: String,
+    /// Notes for the user (missing fonts, files that could not be read).
+    pub notes: Vec<String>,
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        Self {
+            workspace_path: None,
+            workspace: None,
+            slots: vec![],
+            sessions: Sessions::default(),
+            engine: EngineStatus::Loading("no workspace".into()),
+            busy: false,
+            streamed: String::new(),
+            status: String::new(),
+            notes: vec![],
+        }
+    }
+}
+
+impl AppState {
+    /// What the panels may read this frame.
+    pub fn view(&self) -> ViewCtx<'_> {
+        ViewCtx {
+            workspace: self.workspace.as_ref(),
+            workspace_path: self.workspace_path.as_deref(),
+            slots: &self.slots,
+            sessions: &self.sessions,
+            engine: &self.engine,
+            busy: self.busy,
+            streamed: &self.streamed,
+        }
+    }
+
+    /// Whether the engine has loaded and nothing is running.
+    pub fn idle(&self) -> bool {
+        !self.busy && !matches!(self.engine, EngineStatus::Loading(_))
+    }
+
+    /// Takes a workspace whose files were read.
+    pub fn set_workspace(&mut self, opened: OpenedWorkspace) {
+        self.sessions = opened.sessions;
+        self.workspace = Some(opened.workspace);
+        self.slots = opened.saes.into_iter().map(SaeSlot::from).collect();
+        self.notes.extend(opened.notes);
+    }
+
+    /// Takes the descriptions of the loaded SAEs (one per slot, `None` where loading failed).
+    pub fn set_loaded(&mut self, infos: Vec<Option<SaeInfo>>) {
+        for (slot, info) in self.slots.iter_mut().zip(infos) {
+            if let Some(info) = &info {
+                slot.layer = info.layer;
+            }
+            slot.info = info;
+        }
+    }
+
+    /// Applies an edit to a neuron of SAE `sae`'s database; the slots reading that database
+    /// see the new record when something changed (or when `refresh` is set). Returns the
+    /// number of changed fields.
+    pub fn edit_neuron(
+        &mut self,
+        sae: usize,
+        id: &str,
+        edit: &Edit,
+        refresh: bool,
+    ) -> Result<usize, String> {
+        let Some(session) = self.sessions.for_sae_mut(sae) else {
+            return Err(
+                "this SAE has no neuron database file: add `neuron_db` to the workspace".into(),
+            );
+        };
+        let changed = session.edit(id, edit).map_err(|e| format!("{e:#}"))?;
+        if changed > 0 || refresh {
+            let rec = session.db.record(id);
+            let path = session.path.clone();
+            for c in self
+                .slots
+                .iter_mut()
+                .filter(|c| c.db_path.as_deref() == Some(path.as_path()))
+            {
+                match &rec {
+                    Some(r) => {
+                        c.db.records.insert(id.to_string(), r.clone());
+                    }
+                    None => {
+                        c.db.records.remove(id);
+                    }
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Refreshes the neuron records of every slot using editing session `i`'s database from
+    /// that database in memory.
+    pub fn refresh_records(&mut self, i: usize) {
+        let Some(session) = self.sessions.get(i) else {
+            return;
+        };
+        let view = session.db.view();
+        for c in self
+            .slots
+            .iter_mut()
+            .filter(|c| c.db_path.as_deref() == Some(session.path.as_path()))
+        {
+            c.db.records = view.records.clone();
+        }
+    }
+
+    /// The session of the workspace's editable database, created beside the workspace file
+    /// (and given to every SAE without an editable database) when there is none.
+    pub fn workspace_session(&mut self) -> Result<usize, String> {
+        if !self.sessions.is_empty() {
+            return Ok(0);
+        }
+        let ws = self.workspace.as_mut().ok_or("no workspace open")?;
+        let (path, session) = ws.create_neuron_db().map_err(|e| format!("{e:#}"))?;
+        let mut saes = vec![];
+        for (i, c) in self.slots.iter_mut().enumerate() {
+            if !c
+                .db_path
+                .as_ref()
+                .is_some_and(|p| EditableDb::is_our_format(p))
+            {
+                c.db_path = Some(path.clone());
+                saes.push(i);
+            }
+        }
+        Ok(self.sessions.add(session, saes))
+    }
+}

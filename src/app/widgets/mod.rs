@@ -1,0 +1,9 @@
+//! Small reusable pieces of the panels.
+
+pub mod heatmap;
+pub mod tag_chip;
+pub mod token_strip;
+
+pub use heatmap::{heatmap, HeatmapRow};
+pub use tag_chip::{domain_legend, tag_chip};
+pub use token_strip::{StripToken, TokenStrip};

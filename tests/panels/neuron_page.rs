@@ -1,0 +1,165 @@
+//! A neuron's page: its record, review status and provenance, its store's statistics and
+//! examples, promoted tokens, and navigation.
+
+use crate::fixture::{can_snapshot, harness, stand_in, Panel};
+use eframe::egui;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use safe_sail::app::panels::neuron_page::{Logits, NeuronPage};
+use safe_sail::app::{AppState, Command};
+use safe_sail::db::editable::{Edit, ReviewStatus};
+
+fn page_harness(state: AppState, page: NeuronPage) -> Harness<'static, Panel<NeuronPage>> {
+    let mut h = harness(page, state, [1100.0, 1200.0], |p, ui, ctx| {
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| p.ui(ui, ctx))
+            .inner
+            .into_iter()
+            .collect()
+    });
+    h.run_steps(2);
+    h
+}
+
+/// The page of 0_145 with its promoted tokens as the feature store lists them.
+fn page_of_0_145(state: &AppState) -> NeuronPage {
+    let f = state.slots[0].store.as_ref().unwrap().feature(145).unwrap();
+    let pairs = |t: &[String], v: &[f32]| t.iter().cloned().zip(v.iter().copied()).collect();
+    NeuronPage {
+        current: Some((0, 145)),
+        jump: "0_145".into(),
+        logits: Some(Logits {
+            sae: 0,
+            latent: 145,
+            top: pairs(&f.top_logit_tokens, &f.top_logit_values),
+            bottom: pairs(&f.bottom_logit_tokens, &f.bottom_logit_values),
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn verified_neuron() {
+    let mut state = stand_in();
+    // An annotator verified it and a score was made (in memory only: nothing is saved).
+    let edit = Edit {
+        status: Some(ReviewStatus::Verified),
+        explanation_source: Some(serde_json::json!({"explainer": "human"})),
+        score_source: Some(serde_json::json!({
+            "method": "segment-simulation",
+            "simulator": "baseline (keyword simulator, no LLM)",
+            "units": 40,
+        })),
+        ..Default::default()
+    };
+    let session = state.sessions.for_sae_mut(0).unwrap();
+    session.db.apply("0_145", &edit, "annotator").unwrap();
+    let page = page_of_0_145(&state);
+    let mut h = page_harness(state, page);
+    h.get_by_label("Neuron 0_145");
+    h.get_by_label("verified");
+    h.get_by_label("human");
+    h.get_by_label("segment simulation · by baseline (keyword simulator, no LLM) · 40 units");
+    h.get_by_label_contains("Top activating examples (10)");
+    h.get_by_label("Promoted");
+    h.get_by_label("Suppressed");
+    if can_snapshot() {
+        h.snapshot("neuron_page/verified_neuron");
+    }
+}
+
+#[test]
+fn previous_next_and_jump_ask_for_neurons() {
+    let state = stand_in();
+    let page = page_of_0_145(&state);
+    let mut h = page_harness(state, page);
+    h.get_by_label("unreviewed");
+    h.get_by_label("Next ▶").click();
+    h.run_steps(2);
+    h.get_by_label("◀ Previous").click();
+    h.run_steps(2);
+    let commands = h.state_mut().take_commands();
+    assert!(
+        matches!(
+            commands.as_slice(),
+            [
+                Command::OpenNeuron {
+                    sae: 0,
+                    latent: 146
+                },
+                Command::OpenNeuron {
+                    sae: 0,
+                    latent: 144
+                }
+            ]
+        ),
+        "{commands:?}"
+    );
+    // Jump by Safe-SAIL id: the layer picks the SAE.
+    let jump = h.get_by_label("Jump to");
+    jump.focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Jump to").type_text("2_42");
+    h.run_steps(1);
+    h.get_by_label("Go").click();
+    h.run_steps(2);
+    assert!(matches!(
+        h.state_mut().take_commands().as_slice(),
+        [Command::OpenNeuron { sae: 2, latent: 42 }]
+    ));
+    h.get_by_label("Jump to").focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Jump to").type_text("9_1");
+    h.run_steps(1);
+    h.get_by_label("Go").click();
+    h.run_steps(2);
+    h.get_by_label("no SAE at layer 9 in this workspace");
+    assert!(h.state().commands.is_empty());
+}
+
+#[test]
+fn tried_text() {
+    let state = stand_in();
+    let mut page = page_of_0_145(&state);
+    page.try_text = "the attack".into();
+    let mut h = page_harness(state, page);
+    h.get_by_label("Try").click();
+    h.run_steps(2);
+    let commands = h.state_mut().take_commands();
+    assert!(
+        matches!(commands.as_slice(), [Command::TryText { sae: 0, latent: 145, text }] if text == "the attack"),
+        "{commands:?}"
+    );
+    // What the engine sends back is shown token by token.
+    h.state_mut().panel.tried = Some((
+        0,
+        145,
+        vec![
+            ("<|endoftext|>".into(), 0.0, true),
+            ("the".into(), 0.1, false),
+            (" Zanzibar".into(), 2.5, false),
+        ],
+    ));
+    h.run_steps(2);
+    h.get_by_label("max activation 2.500");
+    h.get_by_label(" Zanzibar");
+    if can_snapshot() {
+        h.snapshot("neuron_page/tried_text");
+    }
+}
+
+#[test]
+fn no_neuron_yet() {
+    let mut h = page_harness(stand_in(), NeuronPage::default());
+    h.get_by_label("Open a neuron from a token's table in the inspector, or jump to one by id:");
+    h.get_by_label("Jump to").focus();
+    h.get_by_label("Jump to").type_text("1_7");
+    h.run_steps(1);
+    h.get_by_label("Go").click();
+    h.run_steps(2);
+    assert!(matches!(
+        h.state_mut().take_commands().as_slice(),
+        [Command::OpenNeuron { sae: 1, latent: 7 }]
+    ));
+}
