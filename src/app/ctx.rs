@@ -29,7 +29,7 @@ pub struct SaeSlot {
     /// Its feature store, when the workspace names one.
     pub store: Option<Arc<Store>>,
     /// Its evaluation row (from `safe-sail evaluate`), when present.
-    pub eval: Option<serde_json::Value>,
+    pub eval: Option<crate::eval::report::EvaluationRow>,
 }
 
 impl From<OpenedSae> for SaeSlot {

@@ -65,7 +65,8 @@ pub fn dead_dense_fractions(counts: impl ExactSizeIterator<Item = u64>, tokens: 
         dead += usize::from(c == 0);
         dense += usize::from(c as f64 > DENSE_SHARE * n);
     }
-    (dead as f64 / latents as f64, dense as f64 / latents as f64)
+    let latents = latents.max(1) as f64;
+    (dead as f64 / latents, dense as f64 / latents)
 }
 
 /// Reads a JSON number, or `null` as NaN (how serde_json writes a NaN).

@@ -162,20 +162,29 @@ pub struct EvaluationRow {
     pub specific_latents: Option<PerDomain<Vec<u32>>>,
 }
 
-/// `evaluation.json`: the settings, the rows and what every column means.
+/// `evaluation.json`: the settings, the rows and what every column means. Files from earlier
+/// versions lack some settings (`labeled_tokens`): they read as their defaults.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvaluationReport {
     pub model: String,
     pub corpus: Vec<PathBuf>,
     pub context: usize,
     pub rows: Vec<EvaluationRow>,
+    #[serde(default)]
     pub concept_pairs: Option<PathBuf>,
+    #[serde(default)]
     pub threshold: f64,
+    #[serde(default)]
     pub min_frequency: f64,
+    #[serde(default)]
     pub labeled_corpus: Option<PathBuf>,
+    #[serde(default)]
     pub label_field: String,
+    #[serde(default)]
     pub labeled_tokens: u64,
+    #[serde(default)]
     pub directions: serde_json::Value,
+    #[serde(default)]
     pub definitions: serde_json::Value,
 }
 

@@ -57,7 +57,7 @@ impl LoadedModel {
         let c = &self.model.cfg;
         format!(
             "{} · {} layers · d_model {}",
-            c.arch.name(),
+            c.family.name(),
             c.num_layers,
             c.hidden_size
         )

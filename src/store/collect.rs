@@ -7,6 +7,7 @@ use super::{hist_bin, hist_edges, ExampleRow, FeatureRow, StoreMeta, HIST_BINS};
 use crate::capture::{check_sae_fits, Capture};
 use crate::corpus::{ContextSplitter, CorpusReport, CorpusSpec, Doc};
 use crate::model::{ForwardOpts, Model};
+use crate::sae::lens::decoder_logit_lens;
 use crate::sae::Sae;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
@@ -697,49 +698,26 @@ fn finish(model: &Model, sae: &Sae, acc: SaeAcc, cfg: &CollectConfig) -> Result<
 type LogitRow = (Vec<String>, Vec<f32>, Vec<String>, Vec<f32>);
 
 /// Per latent: the tokens its decoder direction promotes and suppresses most through the
-/// unembedding (W_dec · W_Uᵀ; the final norm is ignored).
+/// unembedding ([`decoder_logit_lens`]); none for an SAE without a decoder.
 fn top_logits(model: &Model, sae: &Sae, n: usize) -> Result<Vec<LogitRow>> {
-    let Some(w_dec) = &sae.w_dec else {
+    if sae.w_dec.is_none() || n == 0 {
         return Ok(vec![]);
+    }
+    let names = |v: &[(u32, f32)]| -> (Vec<String>, Vec<f32>) {
+        v.iter()
+            .map(|&(id, x)| (model.tok.token_display(id), x))
+            .unzip()
     };
-    if n == 0 {
-        return Ok(vec![]);
-    }
-    let unemb = model
-        .net
-        .unembedding()
-        .to_dtype(DType::F32)?
-        .to_device(w_dec.device())?;
-    let mut out = Vec::with_capacity(sae.d_sae());
-    let chunk = 256;
-    let mut start = 0;
-    while start < sae.d_sae() {
-        let len = chunk.min(sae.d_sae() - start);
-        let logits = w_dec
-            .narrow(0, start, len)?
-            .matmul(&unemb.t()?)?
-            .to_device(&Device::Cpu)?
-            .to_vec2::<f32>()?;
-        for row in logits {
-            let mut idx: Vec<usize> = (0..row.len()).collect();
-            let k = n.min(row.len());
-            idx.select_nth_unstable_by(k - 1, |a, b| row[*b].total_cmp(&row[*a]));
-            let mut top: Vec<usize> = idx[..k].to_vec();
-            top.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
-            idx.select_nth_unstable_by(k - 1, |a, b| row[*a].total_cmp(&row[*b]));
-            let mut bottom: Vec<usize> = idx[..k].to_vec();
-            bottom.sort_by(|a, b| row[*a].total_cmp(&row[*b]));
-            let name = |i: &usize| model.tok.token_display(*i as u32);
-            out.push((
-                top.iter().map(name).collect(),
-                top.iter().map(|&i| row[i]).collect(),
-                bottom.iter().map(name).collect(),
-                bottom.iter().map(|&i| row[i]).collect(),
-            ));
-        }
-        start += len;
-    }
-    Ok(out)
+    Ok(
+        decoder_logit_lens(sae, model.net.unembedding(), 0..sae.d_sae(), n)?
+            .into_iter()
+            .map(|l| {
+                let (tt, tv) = names(&l.top);
+                let (bt, bv) = names(&l.bottom);
+                (tt, tv, bt, bv)
+            })
+            .collect(),
+    )
 }
 
 /// The `store.json` of a finished run.

@@ -8,6 +8,7 @@ use crate::db::autosave::EditSession;
 use crate::db::editable::EditableDb;
 use crate::db::NeuronDb;
 use crate::device::{parse_device, parse_dtype};
+use crate::eval::report::{EvaluationReport, EvaluationRow};
 use crate::inspect::{LoadedModel, SaeInfo};
 use crate::model::Model;
 use crate::sae::load_sae;
@@ -32,7 +33,7 @@ pub struct OpenedSae {
     /// Its feature store, when the workspace names one that opens.
     pub store: Option<Arc<Store>>,
     /// Its row of its `evaluation.json` (from `safe-sail evaluate`), when present.
-    pub eval: Option<serde_json::Value>,
+    pub eval: Option<EvaluationRow>,
 }
 
 /// A workspace with its files read.
@@ -83,7 +84,7 @@ impl OpenedWorkspace {
 /// Each SAE's name, layer and neuron database.
 fn read_databases(ws: &Workspace, notes: &mut Vec<String>) -> Vec<OpenedSae> {
     let shared_db = match &ws.neuron_db {
-        Some(p) => match NeuronDb::load_safe_sail(&ws.resolve(p)) {
+        Some(p) => match NeuronDb::load(&ws.resolve(p)) {
             Ok(db) => db,
             Err(e) => {
                 notes.push(format!("neuron database not loaded: {e:#}"));
@@ -103,7 +104,7 @@ fn read_databases(ws: &Workspace, notes: &mut Vec<String>) -> Vec<OpenedSae> {
             // A candidate's own database that nobody has written yet: empty, created by the
             // first edit.
             Some(p) if !ws.resolve(p).exists() => NeuronDb::default(),
-            Some(p) => NeuronDb::load_safe_sail(&ws.resolve(p)).unwrap_or_else(|e| {
+            Some(p) => NeuronDb::load(&ws.resolve(p)).unwrap_or_else(|e| {
                 notes.push(format!("{}: neuron database not loaded: {e:#}", s.name));
                 NeuronDb::default()
             }),
@@ -158,32 +159,31 @@ fn open_sessions(
 
 /// SAE `i`'s row of its evaluation folder's `evaluation.json`: the row with the same SAE file
 /// name (and the same hook, when the spec names one).
-fn evaluation_row(ws: &Workspace, i: usize, notes: &mut Vec<String>) -> Option<serde_json::Value> {
+fn evaluation_row(ws: &Workspace, i: usize, notes: &mut Vec<String>) -> Option<EvaluationRow> {
     let s = &ws.saes[i];
     let dir = ws.resolve(s.eval.as_deref()?);
-    let text = std::fs::read_to_string(dir.join("evaluation.json"))
-        .map_err(|e| notes.push(format!("{}: no evaluation ({e})", s.name)))
+    let path = dir.join("evaluation.json");
+    if let Err(e) = std::fs::metadata(&path) {
+        notes.push(format!("{}: no evaluation ({e})", s.name));
+        return None;
+    }
+    let report = EvaluationReport::load(&path)
+        .map_err(|e| notes.push(format!("{}: {e:#}", s.name)))
         .ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     let spec = ws.sae_spec(i).ok();
     let file = spec.as_ref().and_then(|sp| {
         sp.path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
     });
-    let rows = v.get("rows")?.as_array()?;
-    rows.iter()
-        .find(|r| {
-            let same_file = file
-                .as_deref()
-                .is_some_and(|f| r["sae"].as_str().is_some_and(|p| p.ends_with(f)));
-            let same_hook = spec
-                .as_ref()
-                .and_then(|sp| sp.hook)
-                .is_none_or(|h| r["hook"] == h.to_string());
-            same_file && same_hook
-        })
-        .cloned()
+    report.rows.into_iter().find(|r| {
+        let same_file = file.as_deref().is_some_and(|f| r.fidelity.sae.ends_with(f));
+        let same_hook = spec
+            .as_ref()
+            .and_then(|sp| sp.hook)
+            .is_none_or(|h| r.fidelity.hook == h.to_string());
+        same_file && same_hook
+    })
 }
 
 impl Workspace {
@@ -271,7 +271,7 @@ mod tests {
         let rows: Vec<&str> = w
             .saes
             .iter()
-            .map(|s| s.eval.as_ref().unwrap()["sae"].as_str().unwrap())
+            .map(|s| s.eval.as_ref().unwrap().fidelity.sae.as_str())
             .collect();
         assert!(rows[0].ends_with("saelens_standard_legacy"), "{rows:?}");
         assert!(rows[1].ends_with("saelens_topk"), "{rows:?}");

@@ -8,6 +8,7 @@ use egui_kittest::Harness;
 use safe_sail::app::panels::neuron_page::{Logits, NeuronPage};
 use safe_sail::app::{AppState, Command};
 use safe_sail::db::editable::{Edit, ReviewStatus};
+use safe_sail::db::provenance::{ExplanationSource, HeldOutMix, ScoreSource};
 
 fn page_harness(state: AppState, page: NeuronPage) -> Harness<'static, Panel<NeuronPage>> {
     let mut h = harness(page, state, [1100.0, 1200.0], |p, ui, ctx| {
@@ -45,12 +46,18 @@ fn verified_neuron() {
     // An annotator verified it and a score was made (in memory only: nothing is saved).
     let edit = Edit {
         status: Some(ReviewStatus::Verified),
-        explanation_source: Some(serde_json::json!({"explainer": "human"})),
-        score_source: Some(serde_json::json!({
-            "method": "segment-simulation",
-            "simulator": "baseline (keyword simulator, no LLM)",
-            "units": 40,
-        })),
+        explanation_source: Some(ExplanationSource::human("annotator")),
+        score_source: Some(ScoreSource {
+            method: "segment-simulation".into(),
+            simulator: "baseline (keyword simulator, no LLM)".into(),
+            explanation: "x".into(),
+            prompt_version: "v".into(),
+            units: 40,
+            held_out: HeldOutMix::default(),
+            date: "unix:0".into(),
+            token_simulation_score: None,
+            token_simulation_units: None,
+        }),
         ..Default::default()
     };
     let session = state.sessions.for_sae_mut(0).unwrap();

@@ -57,23 +57,30 @@ pub fn candidate_rows(slots: &[SaeSlot]) -> Vec<CandidateRow> {
                 }
             }
             let ev = c.eval.as_ref();
-            let num = |k: &str| {
-                ev.and_then(|e| e.get(k))
-                    .and_then(serde_json::Value::as_f64)
+            let defined = |x: f64| Some(x).filter(|x| !x.is_nan());
+            let fid = |f: fn(&crate::eval::fidelity::FidelityRow) -> f64| {
+                ev.and_then(|e| defined(f(&e.fidelity)))
             };
             let (l0, dead, dense) = match store {
                 Some(st) if st.meta.tokens > 0 => {
-                    let n = st.features.len().max(1) as f64;
+                    let (dead, dense) = crate::eval::fidelity::dead_dense_fractions(
+                        st.features.iter().map(|f| f.count),
+                        st.meta.tokens,
+                    );
                     (
                         Some(
                             st.features.iter().map(|f| f.count).sum::<u64>() as f64
                                 / st.meta.tokens as f64,
                         ),
-                        Some(st.features.iter().filter(|f| f.count == 0).count() as f64 / n),
-                        Some(st.features.iter().filter(|f| f.density > 0.1).count() as f64 / n),
+                        Some(dead),
+                        Some(dense),
                     )
                 }
-                _ => (num("l0"), num("dead_fraction"), num("dense_fraction")),
+                _ => (
+                    fid(|f| f.l0),
+                    fid(|f| f.dead_fraction),
+                    fid(|f| f.dense_fraction),
+                ),
             };
             CandidateRow {
                 name: c.name.clone(),
@@ -86,10 +93,10 @@ pub fn candidate_rows(slots: &[SaeSlot]) -> Vec<CandidateRow> {
                 mean_score: (!scores.is_empty())
                     .then(|| scores.iter().sum::<f64>() / scores.len() as f64),
                 domains,
-                explained_variance: num("explained_variance"),
-                ce_loss_recovered: num("ce_loss_recovered"),
-                l0t: SAFETY_DOMAINS.map(|d| num(&format!("l0t_{d}"))),
-                specific: SAFETY_DOMAINS.map(|d| num(&format!("specific_{d}"))),
+                explained_variance: fid(|f| f.explained_variance),
+                ce_loss_recovered: fid(|f| f.ce_loss_recovered),
+                l0t: ev.map_or([None; 4], |e| e.domains.l0t),
+                specific: ev.map_or([None; 4], |e| e.domains.specific),
             }
         })
         .collect()

@@ -6,6 +6,7 @@ use crate::app::ctx::{SaeSlot, ViewCtx};
 use crate::app::style::{token_label, NEURON_COLOR};
 use crate::app::widgets::{tag_chip, StripToken, TokenStrip};
 use crate::app::Command;
+use crate::db::provenance::{ExplanationSource, ScoreSource};
 use crate::inspect::{TokenScores, TokenTrace};
 use eframe::egui::{self, RichText};
 
@@ -112,15 +113,12 @@ impl NeuronPage {
                         rec.and_then(|r| r.correlation_score)
                             .map_or("—".into(), |s| format!("{s:.3}")),
                     );
-                    if let Some(src) = entry.map(|e| &e["score_source"]).filter(|v| v.is_object()) {
-                        ui.label(RichText::new(score_provenance(src)).small().weak());
+                    if let Some(src) = entry.and_then(ScoreSource::of) {
+                        ui.label(RichText::new(score_provenance(&src)).small().weak());
                     }
                 });
                 ui.end_row();
-                if let Some(src) = entry
-                    .map(|e| &e["explanation_source"])
-                    .and_then(|v| v["explainer"].as_str())
-                {
+                if let Some(src) = entry.and_then(ExplanationSource::of).map(|s| s.explainer) {
                     ui.label("Explained by");
                     ui.label(RichText::new(src).small());
                     ui.end_row();
@@ -333,18 +331,13 @@ fn store_view(ui: &mut egui::Ui, st: &crate::store::Store, latent: u32) {
 
 /// How a score was made, in a few words: method, simulator, held-out units, and the other
 /// method's score when both ran.
-fn score_provenance(src: &serde_json::Value) -> String {
-    let mut parts = vec![src["method"]
-        .as_str()
-        .unwrap_or("unknown method")
-        .replace('-', " ")];
-    if let Some(sim) = src["simulator"].as_str() {
-        parts.push(format!("by {sim}"));
-    }
-    if let Some(n) = src["units"].as_u64() {
-        parts.push(format!("{n} units"));
-    }
-    if let Some(t) = src["token_simulation_score"].as_f64() {
+fn score_provenance(src: &ScoreSource) -> String {
+    let mut parts = vec![
+        src.method.replace('-', " "),
+        format!("by {}", src.simulator),
+        format!("{} units", src.units),
+    ];
+    if let Some(t) = src.token_simulation_score {
         parts.push(format!("token level {t:.3}"));
     }
     parts.join(" · ")
