@@ -1139,7 +1139,8 @@ fn evaluate(
     extras: EvalExtras,
 ) -> Result<()> {
     use polars::prelude::*;
-    use safe_sail::eval::concepts::{concept_metrics, read_pairs, specificity, DOMAINS};
+    use safe_sail::domains::SAFETY_DOMAINS;
+    use safe_sail::eval::concepts::{concept_metrics, read_pairs, specificity};
     for f in corpus {
         if !f.exists() {
             bail!("corpus file {} does not exist", f.display());
@@ -1199,7 +1200,7 @@ fn evaluate(
     let extra_cols: Vec<Vec<(String, Option<f64>)>> = (0..rows.len())
         .map(|i| {
             let mut v = vec![];
-            for (d, name) in DOMAINS.iter().enumerate() {
+            for (d, name) in SAFETY_DOMAINS.iter().enumerate() {
                 v.push((
                     format!("l0t_{name}"),
                     concept.as_ref().map(|c| c[i].0[d]).filter(|x| !x.is_nan()),
@@ -1233,7 +1234,7 @@ fn evaluate(
         .enumerate()
         .map(|(i, mut v)| {
             if let Some(c) = &spec_counts {
-                v["specific_latents"] = DOMAINS
+                v["specific_latents"] = SAFETY_DOMAINS
                     .iter()
                     .zip(&c[i])
                     .map(|(d, l)| (d.to_string(), serde_json::json!(l)))

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod capture;
 pub mod db;
 pub mod device;
+pub mod domains;
 pub mod eval;
 pub mod explain;
 pub mod fsutil;

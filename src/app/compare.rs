@@ -4,7 +4,7 @@
 use super::analysis::{token_rows, Analysis, Normalizer, SaeContext};
 use super::style::{shade, token_label, NEURON_COLOR};
 use super::worker::SaeInfo;
-use crate::db::SAFETY_DOMAINS;
+use crate::domains::SAFETY_DOMAINS;
 use eframe::egui::{self, RichText, Sense};
 
 /// One candidate's row: what is known without an evaluation run.

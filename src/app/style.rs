@@ -66,7 +66,7 @@ pub fn token_label(text: &str) -> String {
 /// A legend of the four domains.
 pub fn domain_legend(ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
-        for d in crate::db::SAFETY_DOMAINS {
+        for d in crate::domains::SAFETY_DOMAINS {
             ui.label(
                 egui::RichText::new(format!(" {d} "))
                     .background_color(shade(domain_color(d), 0.8))

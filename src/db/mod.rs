@@ -6,13 +6,11 @@ pub mod autosave;
 pub mod editable;
 pub mod pyjson;
 
+use crate::domains::SAFETY_DOMAINS;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// The four safety domains of Safe-SAIL, in display order.
-pub const SAFETY_DOMAINS: [&str; 4] = ["pornography", "politics", "violence", "terror"];
 
 /// One neuron's explanation record, as Safe-SAIL stores it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

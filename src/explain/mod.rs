@@ -9,7 +9,7 @@
 //!   Pearson correlation between prediction and truth over all units. A failed or unparsable
 //!   reply gives no score, never 0.
 
-use crate::db::SAFETY_DOMAINS;
+use crate::domains::SAFETY_DOMAINS;
 use crate::store::ExampleRow;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
