@@ -2382,10 +2382,10 @@ fn make_corpus(out: &Path, docs: usize, seed: u64, pairs: usize) -> Result<()> {
 }
 
 fn train_lm(a: TrainLmArgs) -> Result<()> {
-    use safe_sail::sample::{corpus::Doc, lm};
+    use safe_sail::sample::{corpus::SampleDoc, lm};
     let text = std::fs::read_to_string(&a.corpus)
         .with_context(|| format!("cannot read {}", a.corpus.display()))?;
-    let docs: Vec<Doc> = text
+    let docs: Vec<SampleDoc> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

@@ -8,7 +8,7 @@
 //! that it gives the same logits as the inference engine (`crate::model`) on the saved folder,
 //! and the engine itself is checked against `transformers`.
 
-use super::corpus::Doc;
+use super::corpus::SampleDoc;
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{backprop::GradStore, DType, Device, Tensor, Var, D};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
@@ -28,7 +28,7 @@ const CHAT_TEMPLATE: &str = "{%- if messages[0]['role'] == 'system' %}{{- '<|im_
 
 /// The text a document contributes to LM training: chat documents in ChatML (as the chat
 /// template renders them), plain documents followed by `<|endoftext|>`.
-pub fn training_text(doc: &Doc) -> String {
+pub fn training_text(doc: &SampleDoc) -> String {
     match &doc.messages {
         Some(turns) => {
             let mut s = String::new();
@@ -547,7 +547,7 @@ pub fn train_lm(
 /// `heldout_every`-th document by id goes to the held-out stream).
 pub fn token_streams(
     tok: &tokenizers::Tokenizer,
-    docs: &[Doc],
+    docs: &[SampleDoc],
     heldout_every: u64,
 ) -> Result<(Vec<u32>, Vec<u32>)> {
     let (mut train, mut held) = (vec![], vec![]);
