@@ -6,7 +6,7 @@ use safe_sail::app::worker::SaeInfo;
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
-    let db = safe_sail::db::NeuronDb::load_safe_sail(std::path::Path::new(
+    let db = safe_sail::db::NeuronDb::load(std::path::Path::new(
         "../shared/external/safe-sail/en_db.json",
     ))?;
     let layers = [0usize, 8, 17, 26, 35];

@@ -6,7 +6,8 @@ use crate::hooks::{HookPoint, HookSite};
 use crate::model::config::ModelConfig;
 use crate::model::files::RandomWeights;
 use crate::model::{ForwardOpts, Transformer};
-use crate::sae::{Activation, Sae, SaeFormat, SaeMeta};
+use crate::sae::format::SaeLens;
+use crate::sae::{Activation, Sae, SaeMeta};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use std::time::Instant;
@@ -53,7 +54,7 @@ pub fn random_topk_sae(
     Ok(Sae {
         meta: SaeMeta {
             path: "random".into(),
-            format: SaeFormat::SaeLens,
+            format: &SaeLens,
             d_in: d,
             d_sae: width,
             hook,
@@ -145,12 +146,14 @@ pub fn run_engine_bench(c: &BenchConfig) -> Result<BenchReport> {
 }
 
 /// Timings of the feature-store reader on a synthetic store.
+#[derive(serde::Serialize)]
 pub struct StoreBench {
     pub latents: usize,
     pub examples: usize,
     pub write_s: f64,
     pub open_s: f64,
     /// Mean time to fetch one latent's row and examples.
+    #[serde(rename = "fetch_one_latent_ms")]
     pub fetch_ms: f64,
 }
 
@@ -289,12 +292,12 @@ fn seeded_normal(n: usize, d: usize, seed: u64, device: &Device) -> Result<Tenso
 /// `tools/bench_torch_train.py` does). The trainer's defaults otherwise: lr 1e-3 with 100
 /// warm-up steps, a latent dead after 10M tokens without firing (so AuxK never runs here).
 pub fn run_train_bench(c: &TrainBenchConfig) -> Result<TrainBenchReport> {
-    use crate::sae::train::{Arch, SaeTrainer, TrainConfig};
+    use crate::sae::train::{SaeArch, SaeTrainer, TrainConfig};
     let x = seeded_normal(c.batch_tokens, c.d_in, c.seed, &c.device)?;
     let cfg = TrainConfig {
         seed: c.seed,
         kernel: c.kernel,
-        ..TrainConfig::new(c.d_in, c.width, Arch::TopK { k: c.k })
+        ..TrainConfig::new(c.d_in, c.width, SaeArch::TopK { k: c.k })
     };
     let mut trainer = SaeTrainer::new(cfg, &x)?;
     let mut last = Default::default();
@@ -341,4 +344,276 @@ mod tests {
             assert!(r.last.l0 <= 4.0 + 1e-6);
         }
     }
+}
+
+/// Sets the compute thread count for a benchmark (before candle starts its pool); returns it.
+pub fn bench_threads(threads: Option<usize>) -> usize {
+    if let Some(t) = threads {
+        std::env::set_var("RAYON_NUM_THREADS", t.to_string());
+    }
+    threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
+/// Runs the PyTorch side of a benchmark (`tools/SCRIPT` of this checkout) with `py` and returns
+/// its last stdout line as JSON.
+pub fn run_torch_script(
+    py: &std::path::Path,
+    script: &str,
+    args: &[String],
+) -> Result<serde_json::Value> {
+    use anyhow::{bail, Context};
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tools")
+        .join(script);
+    let out = std::process::Command::new(py)
+        .arg(&script)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {} {}", py.display(), script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "the PyTorch benchmark failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.lines().last().unwrap_or(""))
+        .context("the PyTorch benchmark printed no JSON line")
+}
+
+/// What `bench-collect` measures: the model and SAEs (or a Qwen2.5-0.5B-shaped random model with
+/// a 16,384-latent TopK SAE at layer 12), the corpus and collect's settings.
+pub struct CollectBenchConfig {
+    /// `None`: the Qwen2.5-0.5B-shaped random model.
+    pub model: Option<crate::load::ModelSpec>,
+    pub saes: Vec<String>,
+    pub corpus: Vec<std::path::PathBuf>,
+    pub context: usize,
+    pub batch: usize,
+    pub max_tokens: Option<u64>,
+}
+
+/// Forward + encode alone against the whole collection, on the same contexts.
+#[derive(serde::Serialize)]
+pub struct CollectBenchReport {
+    pub tokens: u64,
+    pub forward_encode_s: f64,
+    pub collect_s: f64,
+    /// collect_s / forward_encode_s − 1: the share collect's bookkeeping adds.
+    pub overhead: f64,
+}
+
+/// Runs the same corpus through reading + tokenization + forward + SAE encode alone, then
+/// through `collect`, in one run.
+pub fn run_collect_bench(c: &CollectBenchConfig) -> Result<CollectBenchReport> {
+    use crate::corpus::{Budget, ContextSplitter, CorpusSpec, MessagePolicy};
+    use crate::store::collect::{collect, CollectConfig};
+    let (model, saes) = match &c.model {
+        None => {
+            let tok =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer");
+            let m = random_qwen25_05b(&tok, DType::F32, &Device::Cpu)?;
+            let hook = HookPoint::new(12, HookSite::MlpOut);
+            let s = random_topk_sae(m.cfg.hidden_size, 16384, 64, hook, &Device::Cpu)?;
+            (m, vec![s])
+        }
+        Some(spec) => {
+            let m = spec.load()?;
+            let s = crate::load::load_saes(&c.saes, m.net.device())?;
+            (m, s)
+        }
+    };
+    if saes.is_empty() {
+        anyhow::bail!("give --sae (or --qwen05b)");
+    }
+    let corpus = CorpusSpec {
+        files: c.corpus.clone(),
+        text_field: "text".into(),
+        messages_field: None,
+    };
+    let batch_size = c.batch.max(1);
+    // The same reading, tokenization, contexts, batches and padding as collect, through
+    // forward + encode only: the difference is collect's bookkeeping.
+    let t0 = Instant::now();
+    let splitter = ContextSplitter {
+        messages: MessagePolicy::Skip,
+        ..ContextSplitter::new(&model.tok, c.context)
+    };
+    let (mut contexts, _) = splitter.contexts(&corpus, Budget::All)?;
+    if let Some(m) = c.max_tokens {
+        // Collect stops after the batch that reaches max_tokens: keep the same contexts.
+        let mut n = 0u64;
+        let mut keep = 0;
+        for chunk in contexts.chunks(batch_size) {
+            if n >= m {
+                break;
+            }
+            n += chunk.iter().map(|c| c.len() as u64).sum::<u64>();
+            keep += chunk.len();
+        }
+        contexts.truncate(keep);
+    }
+    for batch in contexts.chunks(batch_size) {
+        let mut cap = Capture::new(saes.iter().map(Sae::hook));
+        let last = cap.deepest_layer().unwrap_or(0);
+        model.run_batch(
+            batch,
+            0,
+            &mut cap,
+            ForwardOpts {
+                stop_after_layer: Some(last),
+            },
+        )?;
+        for s in &saes {
+            let x = &cap.acts[&s.hook()];
+            let (b, t, d) = x.dims3()?;
+            let _ = s.encode(&x.reshape((b * t, d))?)?.to_vec2::<f32>()?;
+        }
+    }
+    let bare = t0.elapsed().as_secs_f64();
+    let cfg = CollectConfig {
+        context: c.context,
+        batch: batch_size,
+        max_tokens: c.max_tokens,
+        logit_tokens: 0,
+        ..Default::default()
+    };
+    let t1 = Instant::now();
+    let (res, _, _) = collect(&model, &saes, &corpus, &cfg, &mut |_| {})?;
+    let full = t1.elapsed().as_secs_f64();
+    Ok(CollectBenchReport {
+        tokens: res.first().map_or(0, |r| r.tokens),
+        forward_encode_s: bare,
+        collect_s: full,
+        overhead: full / bare - 1.0,
+    })
+}
+
+/// `bench`: the engine benchmark, then (with `torch`, a Python interpreter) the same work in
+/// PyTorch eager with the same threads, and the ratio. Each result goes to `emit` as one JSON
+/// line as soon as it is known.
+pub fn engine_vs_torch(
+    c: &BenchConfig,
+    threads: usize,
+    torch: Option<&std::path::Path>,
+    emit: &mut dyn FnMut(&serde_json::Value),
+) -> Result<()> {
+    let report = run_engine_bench(c)?;
+    emit(&serde_json::json!({
+        "impl": "safe-sail (candle)", "tokens_per_s": report.tokens_per_s,
+        "seconds_per_batch": report.seconds_per_batch, "threads": threads,
+        "forward_s": report.forward_s, "encode_s": report.encode_s,
+    }));
+    if let Some(py) = torch {
+        let s = |v: usize| v.to_string();
+        let dtype = match c.dtype {
+            DType::BF16 => "bf16",
+            DType::F16 => "f16",
+            _ => "f32",
+        };
+        let theirs = run_torch_script(
+            py,
+            "bench_torch.py",
+            &[
+                "--layer".into(),
+                s(c.layer),
+                "--batch".into(),
+                s(c.batch),
+                "--seq".into(),
+                s(c.seq),
+                "--d-sae".into(),
+                s(c.width),
+                "--k".into(),
+                s(c.k),
+                "--iters".into(),
+                s(c.iters),
+                "--threads".into(),
+                s(threads),
+                "--dtype".into(),
+                dtype.into(),
+            ],
+        )?;
+        emit(&theirs);
+        let t = theirs["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
+        emit(&serde_json::json!({"ratio_vs_pytorch": report.tokens_per_s / t}));
+    }
+    Ok(())
+}
+
+/// `bench-train`: both TopK kernels on the same batch and initial state (`c.kernel` is
+/// ignored), then (with `torch`) the same step in PyTorch and the ratios. Results go to `emit`
+/// as JSON lines.
+pub fn train_vs_torch(
+    c: &TrainBenchConfig,
+    threads: usize,
+    torch: Option<&std::path::Path>,
+    emit: &mut dyn FnMut(&serde_json::Value),
+) -> Result<()> {
+    use crate::sae::train::TopKKernel;
+    let mut ours = vec![];
+    for (kernel, name) in [(TopKKernel::Sparse, "sparse"), (TopKKernel::Dense, "dense")] {
+        let r = run_train_bench(&TrainBenchConfig {
+            device: c.device.clone(),
+            kernel,
+            ..*c
+        })?;
+        emit(&serde_json::json!({
+            "impl": format!("safe-sail (candle, {name} TopK kernel)"), "kernel": name,
+            "tokens_per_s": r.tokens_per_s,
+            "seconds_per_step": r.seconds_per_step, "threads": threads,
+            "d_in": c.d_in, "width": c.width, "k": c.k, "batch_tokens": c.batch_tokens,
+            "steps": c.steps, "warmup": c.warmup, "last_loss": r.last.loss, "last_l0": r.last.l0,
+        }));
+        ours.push(r.tokens_per_s);
+    }
+    emit(&serde_json::json!({"sparse_speedup_vs_dense": ours[0] / ours[1]}));
+    if let Some(py) = torch {
+        let s = |v: usize| v.to_string();
+        let theirs = run_torch_script(
+            py,
+            "bench_torch_train.py",
+            &[
+                "--d-in".into(),
+                s(c.d_in),
+                "--width".into(),
+                s(c.width),
+                "--k".into(),
+                s(c.k),
+                "--batch-tokens".into(),
+                s(c.batch_tokens),
+                "--steps".into(),
+                s(c.steps),
+                "--warmup".into(),
+                s(c.warmup),
+                "--threads".into(),
+                s(threads),
+                "--seed".into(),
+                c.seed.to_string(),
+            ],
+        )?;
+        emit(&theirs);
+        let t = theirs["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
+        emit(&serde_json::json!({
+            "ratio_vs_pytorch_sparse": ours[0] / t,
+            "ratio_vs_pytorch_dense": ours[1] / t,
+        }));
+    }
+    Ok(())
+}
+
+/// `bench-store` in a temporary folder (removed afterwards).
+pub fn store_bench_in_temp(
+    latents: usize,
+    top: usize,
+    quantile: usize,
+    context: usize,
+) -> Result<StoreBench> {
+    let dir = std::env::temp_dir().join(format!("safe-sail-bench-store-{}", std::process::id()));
+    let r = run_store_bench(&dir, latents, top, quantile, context);
+    let _ = std::fs::remove_dir_all(&dir);
+    r
 }

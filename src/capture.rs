@@ -119,3 +119,91 @@ pub fn capture_prompt(
         logits,
     })
 }
+
+/// Writes a capture as safetensors (atomically): `input_ids` (i64 `[seq]`), one tensor per
+/// requested hook named as the hook, `sae.{i}.acts` and, when computed, `logits`.
+pub fn save_capture(out: &std::path::Path, res: &CaptureResult, hooks: &[HookPoint]) -> Result<()> {
+    let ids: Vec<i64> = res.tokens.iter().map(|t| t.id as i64).collect();
+    let n = ids.len();
+    let mut map: std::collections::HashMap<String, Tensor> = std::collections::HashMap::new();
+    map.insert("input_ids".into(), Tensor::from_vec(ids, n, &Device::Cpu)?);
+    for h in hooks {
+        map.insert(h.to_string(), res.hooks[h].clone());
+    }
+    for (i, a) in res.sae_acts.iter().enumerate() {
+        map.insert(format!("sae.{i}.acts"), a.clone());
+    }
+    if let Some(l) = &res.logits {
+        map.insert("logits".into(), l.clone());
+    }
+    crate::tensor_util::save_safetensors_atomic(&map, out)
+}
+
+/// What `capture --json` prints: the tokens and, per SAE, its top latents on each token.
+#[derive(Debug, serde::Serialize)]
+pub struct CaptureReport<'a> {
+    pub tokens: &'a [TokenInfo],
+    pub saes: Vec<SaeTopLatents>,
+}
+
+/// One SAE's strongest latents per token.
+#[derive(Debug, serde::Serialize)]
+pub struct SaeTopLatents {
+    pub path: std::path::PathBuf,
+    pub format: &'static str,
+    pub hook: String,
+    pub d_sae: usize,
+    pub activation: String,
+    /// Per token, up to `n` active latents, strongest first (ties by index).
+    pub top: Vec<Vec<LatentAct>>,
+}
+
+/// A latent's activation.
+#[derive(Debug, serde::Serialize)]
+pub struct LatentAct {
+    pub latent: usize,
+    pub act: f64,
+}
+
+/// The report of a capture: each SAE's `n` strongest active latents per token.
+pub fn capture_report<'a>(
+    res: &'a CaptureResult,
+    saes: &[Sae],
+    n: usize,
+) -> Result<CaptureReport<'a>> {
+    let mut out = vec![];
+    for (s, acts) in saes.iter().zip(&res.sae_acts) {
+        let top = acts
+            .to_vec2::<f32>()?
+            .iter()
+            .map(|r| {
+                let mut nz: Vec<(usize, f32)> = r
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .filter(|(_, v)| *v > 0.0)
+                    .collect();
+                nz.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                nz.into_iter()
+                    .take(n)
+                    .map(|(latent, v)| LatentAct {
+                        latent,
+                        act: f64::from(v),
+                    })
+                    .collect()
+            })
+            .collect();
+        out.push(SaeTopLatents {
+            path: s.meta.path.clone(),
+            format: s.meta.format.name(),
+            hook: s.hook().to_string(),
+            d_sae: s.d_sae(),
+            activation: s.activation.describe(),
+            top,
+        });
+    }
+    Ok(CaptureReport {
+        tokens: &res.tokens,
+        saes: out,
+    })
+}

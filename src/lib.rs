@@ -7,6 +7,7 @@
 pub mod app;
 pub mod bench;
 pub mod capture;
+pub mod corpus;
 pub mod db;
 pub mod device;
 pub mod domains;
@@ -14,7 +15,9 @@ pub mod eval;
 pub mod explain;
 pub mod fsutil;
 pub mod hooks;
+pub mod load;
 pub mod model;
+pub mod progress;
 pub mod pt;
 pub mod sae;
 pub mod sample;

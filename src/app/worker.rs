@@ -164,7 +164,7 @@ impl Engine {
         let ws = Workspace::load(path)?;
         let mut notes = vec![];
         let shared_db = match &ws.neuron_db {
-            Some(p) => match NeuronDb::load_safe_sail(&ws.resolve(p)) {
+            Some(p) => match NeuronDb::load(&ws.resolve(p)) {
                 Ok(db) => db,
                 Err(e) => {
                     notes.push(format!("neuron database not loaded: {e:#}"));
@@ -184,7 +184,7 @@ impl Engine {
                 // A candidate's own database that nobody has written yet: empty, created by the
                 // first edit.
                 Some(p) if !ws.resolve(p).exists() => NeuronDb::default(),
-                Some(p) => NeuronDb::load_safe_sail(&ws.resolve(p)).unwrap_or_else(|e| {
+                Some(p) => NeuronDb::load(&ws.resolve(p)).unwrap_or_else(|e| {
                     notes.push(format!("{}: neuron database not loaded: {e:#}", s.name));
                     NeuronDb::default()
                 }),
@@ -313,7 +313,7 @@ impl Engine {
         send(Event::Ready {
             model: format!(
                 "{} · {} layers · d_model {}",
-                model.cfg.arch.name(),
+                model.cfg.family.name(),
                 model.cfg.num_layers,
                 model.cfg.hidden_size
             ),

@@ -306,6 +306,34 @@ impl EditSession {
     }
 }
 
+/// Test aid (`db type-test`): types into neuron `0_0`'s explanation through an [`EditSession`]
+/// as the window does, writing each keystroke's number and time (ms) to `out`, for `seconds`.
+/// A test kills the process at a random moment and checks the file kept all but the last
+/// second.
+pub fn typing_drill(db: &Path, seconds: f64, out: &mut dyn std::io::Write) -> Result<()> {
+    let mut s = EditSession::open(db, || {})?;
+    let start = std::time::Instant::now();
+    let mut text = String::new();
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < seconds {
+        n += 1;
+        text.push_str(&format!("{n} "));
+        s.edit(
+            "0_0",
+            &Edit {
+                explanation: Some(Some(text.clone())),
+                ..Default::default()
+            },
+        )?;
+        writeln!(out, "{n} {}", super::editable::now_ms())?;
+        out.flush()?;
+        s.tick();
+        std::thread::sleep(std::time::Duration::from_millis(15));
+    }
+    s.flush();
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,9 +70,9 @@ pub struct Edit {
     pub note: Option<String>,
     pub score: Option<f64>,
     /// Provenance of an automated explanation (explainer, prompt version, date).
-    pub explanation_source: Option<Value>,
+    pub explanation_source: Option<super::provenance::ExplanationSource>,
     /// Provenance of a score (method, simulator, examples, date).
-    pub score_source: Option<Value>,
+    pub score_source: Option<super::provenance::ScoreSource>,
 }
 
 /// One line of the edit history.
@@ -364,10 +364,10 @@ impl EditableDb {
             set("note", Value::String(n.clone()));
         }
         if let Some(v) = &e.explanation_source {
-            set("explanation_source", v.clone());
+            set("explanation_source", serde_json::to_value(v)?);
         }
         if let Some(v) = &e.score_source {
-            set("score_source", v.clone());
+            set("score_source", serde_json::to_value(v)?);
         }
         Ok(changes)
     }

@@ -4,6 +4,8 @@
 
 pub mod autosave;
 pub mod editable;
+pub mod ops;
+pub mod provenance;
 pub mod pyjson;
 
 use crate::domains::SAFETY_DOMAINS;
@@ -68,7 +70,7 @@ pub fn parse_neuron_id(id: &str) -> Result<(usize, u32)> {
 
 impl NeuronDb {
     /// Reads a neuron database: Safe-SAIL JSON or our editable form.
-    pub fn load_safe_sail(path: &Path) -> Result<Self> {
+    pub fn load(path: &Path) -> Result<Self> {
         let db = editable::EditableDb::load(path)?;
         let mut view = db.view();
         if view.records.len() != db.entries.len() {

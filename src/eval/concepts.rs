@@ -16,6 +16,7 @@
 //! label D.
 
 use crate::capture::Capture;
+use crate::corpus::{ContextSplitter, DocBody};
 use crate::domains::SAFETY_DOMAINS;
 use crate::model::{ForwardOpts, Model};
 use crate::sae::Sae;
@@ -188,6 +189,7 @@ pub fn specificity(
         saes.iter().map(|s| vec![vec![]; s.d_sae()]).collect();
     let mut seen = 0u64;
     let mut bad = 0u64;
+    let splitter = ContextSplitter::new(&model.tok, context);
     for line in std::io::BufReader::new(f).lines() {
         if seen >= max_tokens {
             break;
@@ -205,8 +207,8 @@ pub fn specificity(
             continue;
         };
         let lab = SAFETY_DOMAINS.iter().position(|d| *d == label).unwrap_or(4);
-        let ids = model.tok.encode_ids(text, true)?;
-        for c in ids.chunks(context) {
+        let ids = splitter.doc_tokens(DocBody::Text(text.to_string()))?;
+        for c in splitter.split(&ids) {
             seen += c.len() as u64;
             let mut cap = Capture::new(saes.iter().map(Sae::hook));
             let last = cap.deepest_layer().unwrap_or(0);

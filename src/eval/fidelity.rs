@@ -12,16 +12,17 @@
 //! * `ce_loss_recovered` = (ce_zero − ce_sae) / (ce_zero − ce_clean); `delta_loss` = ce_sae − ce_clean
 
 use crate::capture::{check_sae_fits, Capture};
+use crate::corpus::{Budget, ContextSplitter, CorpusSpec};
 use crate::hooks::HookPoint;
 use crate::model::{ForwardOpts, Hooks, Model};
 use crate::sae::Sae;
-use crate::store::corpus::{CorpusSpec, DocBody};
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor, D};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
-/// One candidate's row of `evaluation.parquet`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One candidate's row of `evaluation.parquet`. Undefined values (NaN) are written to JSON as
+/// `null` and read back as NaN.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FidelityRow {
     pub sae: String,
     pub hook: String,
@@ -29,16 +30,47 @@ pub struct FidelityRow {
     pub architecture: String,
     pub k: Option<usize>,
     pub tokens: u64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub l0: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub dead_fraction: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub dense_fraction: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub explained_variance: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub nmse: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub ce_clean: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub ce_sae: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub ce_zero: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub ce_loss_recovered: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub delta_loss: f64,
+}
+
+/// A latent is dense when it fires on more than this share of tokens.
+pub const DENSE_SHARE: f64 = 0.1;
+
+/// The dead fraction (latents that never fired) and the dense fraction (latents that fired on
+/// more than [`DENSE_SHARE`] of `tokens`) from per-latent firing counts.
+pub fn dead_dense_fractions(counts: impl ExactSizeIterator<Item = u64>, tokens: u64) -> (f64, f64) {
+    let latents = counts.len();
+    let n = tokens.max(1) as f64;
+    let (mut dead, mut dense) = (0usize, 0usize);
+    for c in counts {
+        dead += usize::from(c == 0);
+        dense += usize::from(c as f64 > DENSE_SHARE * n);
+    }
+    (dead as f64 / latents as f64, dense as f64 / latents as f64)
+}
+
+/// Reads a JSON number, or `null` as NaN (how serde_json writes a NaN).
+fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Which direction is better, per metric (for the JSON output and the explorer).
@@ -128,27 +160,8 @@ pub fn evaluate(
     for s in saes {
         check_sae_fits(model, s)?;
     }
-    let mut contexts: Vec<Vec<u32>> = vec![];
-    let mut total = 0u64;
-    corpus.for_each(|d| {
-        if total >= max_tokens {
-            return Ok(());
-        }
-        let ids = match d.body {
-            DocBody::Text(t) => model.tok.encode_ids(&t, true)?,
-            DocBody::Messages(m) => model
-                .tok
-                .encode_ids(&model.tok.apply_chat_template(&m, false)?, false)?,
-        };
-        for c in ids.chunks(context) {
-            if total >= max_tokens {
-                break;
-            }
-            total += c.len() as u64;
-            contexts.push(c.to_vec());
-        }
-        Ok(())
-    })?;
+    let (contexts, _) = ContextSplitter::new(&model.tok, context)
+        .contexts(corpus, Budget::BeforeContext(max_tokens))?;
     if contexts.is_empty() {
         bail!("the corpus holds no usable document");
     }
@@ -241,6 +254,8 @@ pub fn evaluate(
             let var_total = a.sum_sq - mean_sq_norm;
             let ce = |k: usize| a.ce[k].0 / a.ce[k].1.max(1) as f64;
             let (c, sa, z) = (ce(0), ce(1), ce(2));
+            let (dead_fraction, dense_fraction) =
+                dead_dense_fractions(a.fired.iter().copied(), a.tokens);
             FidelityRow {
                 sae: s.meta.path.display().to_string(),
                 hook: s.hook().to_string(),
@@ -252,10 +267,8 @@ pub fn evaluate(
                 },
                 tokens: a.tokens,
                 l0: a.active as f64 / n,
-                dead_fraction: a.fired.iter().filter(|c| **c == 0).count() as f64
-                    / s.d_sae() as f64,
-                dense_fraction: a.fired.iter().filter(|c| **c as f64 > 0.1 * n).count() as f64
-                    / s.d_sae() as f64,
+                dead_fraction,
+                dense_fraction,
                 explained_variance: 1.0 - a.sse / var_total.max(1e-30),
                 nmse: a.sse / a.sum_sq.max(1e-30),
                 ce_clean: c,

@@ -3,3 +3,4 @@
 
 pub mod concepts;
 pub mod fidelity;
+pub mod report;

@@ -9,177 +9,24 @@
 //!   Pearson correlation between prediction and truth over all units. A failed or unparsable
 //!   reply gives no score, never 0.
 
+pub mod client;
+pub mod prompts;
+pub mod run;
+pub mod simulate;
+
+pub use client::{LlmClient, Usage};
+pub use simulate::{
+    keyword_simulate, pearson, quoted_terms, segments, simulate, Unit, SEGMENT_THRESHOLD,
+};
+
+use crate::db::provenance::HeldOutMix;
 use crate::domains::SAFETY_DOMAINS;
 use crate::store::ExampleRow;
-use anyhow::{anyhow, bail, Context, Result};
-use serde_json::{json, Value};
-use std::time::Duration;
+use anyhow::{anyhow, Result};
+use serde_json::Value;
 
 /// The version of the prompts, recorded with every explanation and score.
 pub const PROMPT_VERSION: &str = "safe-sail-explorer/2";
-
-/// A chat-completions client with retries (429 / 5xx / network errors, exponential backoff),
-/// an optional on-disk response cache (a rerun costs nothing) and a token tally.
-pub struct LlmClient {
-    agent: ureq::Agent,
-    url: String,
-    model: String,
-    api_key: Option<String>,
-    cache: Option<std::path::PathBuf>,
-    retries: u32,
-    /// Prompt and completion tokens the server reported, over calls that were not cached.
-    pub prompt_tokens: std::sync::atomic::AtomicU64,
-    pub completion_tokens: std::sync::atomic::AtomicU64,
-    /// Calls answered from the cache.
-    pub cached: std::sync::atomic::AtomicU64,
-}
-
-impl LlmClient {
-    /// `endpoint` is the API base, e.g. `http://localhost:8000/v1`.
-    pub fn new(endpoint: &str, model: &str, api_key: Option<String>) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(180)))
-            .build()
-            .into();
-        Self {
-            agent,
-            url: format!("{}/chat/completions", endpoint.trim_end_matches('/')),
-            model: model.into(),
-            api_key,
-            cache: None,
-            retries: 3,
-            prompt_tokens: Default::default(),
-            completion_tokens: Default::default(),
-            cached: Default::default(),
-        }
-    }
-
-    /// Keeps replies in `dir`, keyed by model and messages.
-    pub fn with_cache(mut self, dir: &std::path::Path) -> Self {
-        self.cache = Some(dir.to_path_buf());
-        self
-    }
-
-    fn cache_file(&self, body: &Value) -> Option<std::path::PathBuf> {
-        let dir = self.cache.as_ref()?;
-        let text = body.to_string();
-        let h = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100000001b3)
-        });
-        Some(dir.join(format!("{h:016x}.json")))
-    }
-
-    /// Sends messages (role, content) and returns the reply text.
-    pub fn chat(&self, messages: &[(&str, String)]) -> Result<String> {
-        Ok(self.chat_with_usage(messages)?.0)
-    }
-
-    /// Like [`LlmClient::chat`], with what the call cost (also for replies from the cache,
-    /// whose stored body keeps the server's usage).
-    pub fn chat_with_usage(&self, messages: &[(&str, String)]) -> Result<(String, Usage)> {
-        let chars: u64 = messages.iter().map(|(_, c)| c.chars().count() as u64).sum();
-        let usage = |v: &Value, reply: &str| {
-            let u = |k: &str| {
-                v.pointer(&format!("/usage/{k}"))
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0)
-            };
-            Usage {
-                prompt_tokens: u("prompt_tokens"),
-                completion_tokens: u("completion_tokens"),
-                chars: chars + reply.chars().count() as u64,
-            }
-        };
-        let body = json!({
-            "model": self.model,
-            "temperature": 0.0,
-            "messages": messages.iter().map(|(r, c)| json!({"role": r, "content": c})).collect::<Vec<_>>(),
-        });
-        let cache = self.cache_file(&body);
-        if let Some(Ok(text)) = cache.as_ref().map(std::fs::read_to_string) {
-            if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                if let Some(c) = v
-                    .pointer("/choices/0/message/content")
-                    .and_then(Value::as_str)
-                {
-                    self.cached
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return Ok((c.to_string(), usage(&v, c)));
-                }
-            }
-        }
-        let mut attempt = 0;
-        let v: Value = loop {
-            let mut req = self.agent.post(&self.url);
-            if let Some(k) = &self.api_key {
-                req = req.header("Authorization", format!("Bearer {k}"));
-            }
-            let r = req.send_json(&body);
-            let retryable = match &r {
-                Err(ureq::Error::StatusCode(code)) => *code == 429 || *code >= 500,
-                Err(ureq::Error::Io(_)) | Err(ureq::Error::Timeout(_)) => true,
-                _ => false,
-            };
-            match r {
-                Ok(mut resp) => {
-                    break resp
-                        .body_mut()
-                        .read_json()
-                        .map_err(|e| anyhow!("{}: the reply is not JSON ({e})", self.url))?;
-                }
-                Err(e) if retryable && attempt < self.retries => {
-                    attempt += 1;
-                    tracing::warn!("{}: {e}; retry {attempt} of {}", self.url, self.retries);
-                    std::thread::sleep(Duration::from_millis(250 * (1 << attempt)));
-                }
-                Err(e) => bail!("{}: {e}", self.url),
-            }
-        };
-        let used = usage(&v, "");
-        self.prompt_tokens
-            .fetch_add(used.prompt_tokens, std::sync::atomic::Ordering::Relaxed);
-        self.completion_tokens
-            .fetch_add(used.completion_tokens, std::sync::atomic::Ordering::Relaxed);
-        if let Some(f) = &cache {
-            if let Some(dir) = f.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            let _ = crate::fsutil::write_atomic(f, v.to_string().as_bytes());
-        }
-        let reply = v
-            .pointer("/choices/0/message/content")
-            .and_then(Value::as_str)
-            .ok_or_else(|| anyhow!("{}: the reply has no choices[0].message.content", self.url))?;
-        Ok((reply.to_string(), usage(&v, reply)))
-    }
-}
-
-/// What calls cost: the tokens the server reported and the characters sent and received (a
-/// server-independent measure, for servers that report no usage).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub chars: u64,
-}
-
-impl std::ops::AddAssign for Usage {
-    fn add_assign(&mut self, o: Usage) {
-        self.prompt_tokens += o.prompt_tokens;
-        self.completion_tokens += o.completion_tokens;
-        self.chars += o.chars;
-    }
-}
-
-impl Usage {
-    /// Tokens when the server reported any, else characters.
-    pub fn cost(&self) -> (u64, &'static str) {
-        match self.prompt_tokens + self.completion_tokens {
-            0 => (self.chars, "characters"),
-            t => (t, "tokens"),
-        }
-    }
-}
 
 /// Top and quantile-sampled examples split by parity: the explainer gets the even positions
 /// (ranks 0, 2, 4, … of each kind), the simulator the odd ones, so both halves span the same
@@ -213,7 +60,7 @@ pub fn held_out_examples(
     ex: &[ExampleRow],
     n: usize,
     non_activating: Vec<ExampleRow>,
-) -> (Vec<ExampleRow>, Value) {
+) -> (Vec<ExampleRow>, HeldOutMix) {
     let mut held: Vec<ExampleRow> = by_parity(ex, "top", true)
         .take(n.div_ceil(2))
         .cloned()
@@ -226,7 +73,11 @@ pub fn held_out_examples(
     held.extend(non_activating);
     (
         held,
-        json!({"top_odd_ranks": top, "quantile_odd_positions": q, "non_activating": z}),
+        HeldOutMix {
+            top_odd_ranks: top,
+            quantile_odd_positions: q,
+            non_activating: z,
+        },
     )
 }
 
@@ -336,17 +187,15 @@ pub fn explain_messages(
     max: f32,
     n: usize,
 ) -> Vec<(&'static str, String)> {
-    let system = "We study neurons (sparse autoencoder latents) of a language model for AI safety. Each neuron looks for \
-                  something in text. You see text excerpts, one token per line, each with the neuron's activation scaled \
-                  from 0 (none) to 10 (strongest). Explain in one or two sentences what the neuron detects. Then say which \
-                  safety domains it concerns, among: pornography, politics, violence, terror (none if unrelated). Answer \
-                  with JSON only: {\"explanation\": \"...\", \"tags\": [\"...\"]}.";
-    let mut user = String::from("Neuron activations:\n");
-    for e in examples.iter().take(n) {
-        user.push_str(&example_block(e, max));
-    }
-    user.push_str("Answer with the JSON object only.");
-    vec![("system", system.to_string()), ("user", user)]
+    let blocks: Vec<String> = examples
+        .iter()
+        .take(n)
+        .map(|e| example_block(e, max))
+        .collect();
+    vec![
+        ("system", prompts::explainer_system()),
+        ("user", prompts::explainer_user(&blocks)),
+    ]
 }
 
 /// The first JSON object inside a reply (models often wrap it in prose or code fences).
@@ -408,221 +257,6 @@ pub fn baseline_explanation(examples: &[ExampleRow]) -> Option<String> {
         "[baseline, no LLM] Fires most on the tokens {} in its top examples.",
         top.join(", ")
     ))
-}
-
-/// Splits a token sequence into segments at clause boundaries (punctuation, newlines).
-pub fn segments(tokens: &[String]) -> Vec<std::ops::Range<usize>> {
-    let mut out = vec![];
-    let mut start = 0;
-    for (i, t) in tokens.iter().enumerate() {
-        let ends = t.chars().any(|c| ".,;:!?。，；：！？\n".contains(c));
-        if ends {
-            out.push(start..i + 1);
-            start = i + 1;
-        }
-    }
-    if start < tokens.len() {
-        out.push(start..tokens.len());
-    }
-    out.retain(|r| !r.is_empty());
-    out
-}
-
-/// Pearson correlation (None when either side is constant).
-pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
-    if a.len() != b.len() || a.len() < 2 {
-        return None;
-    }
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma) * (x - ma);
-        sbb += (y - mb) * (y - mb);
-    }
-    (saa > 0.0 && sbb > 0.0).then(|| sab / (saa * sbb).sqrt())
-}
-
-/// How the simulator predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    /// One activation 0–10 per token.
-    Token,
-    /// Safe-SAIL: 0/1 per segment (true label: the segment's max ≥ `segment_threshold` × max).
-    Segment,
-}
-
-/// A segment counts as active when its largest activation reaches this share of the max.
-pub const SEGMENT_THRESHOLD: f32 = 0.2;
-
-/// An example cut into units (tokens or segments) with the true value of each: the token's
-/// activation scaled 0–10, or 1 when the segment's max reaches [`SEGMENT_THRESHOLD`] × max.
-fn units_and_truth(e: &ExampleRow, max: f32, unit: Unit) -> (Vec<String>, Vec<f64>) {
-    match unit {
-        Unit::Token => {
-            let idx: Vec<usize> = (0..e.tokens.len())
-                .filter(|&i| !e.tokens[i].is_empty())
-                .collect();
-            (
-                idx.iter().map(|&i| e.tokens[i].clone()).collect(),
-                idx.iter()
-                    .map(|&i| scale10(&[e.acts[i]], max)[0] as f64)
-                    .collect(),
-            )
-        }
-        Unit::Segment => {
-            let segs = segments(&e.tokens);
-            (
-                segs.iter().map(|r| e.tokens[r.clone()].concat()).collect(),
-                segs.iter()
-                    .map(|r| {
-                        let m = e.acts[r.clone()].iter().copied().fold(0f32, f32::max);
-                        f64::from(u8::from(m >= SEGMENT_THRESHOLD * max && m > 0.0))
-                    })
-                    .collect(),
-            )
-        }
-    }
-}
-
-/// The quoted trigger words of an explanation ("…", “…”, 「…」).
-pub fn quoted_terms(explanation: &str) -> Vec<String> {
-    let mut out = vec![];
-    for (open, close) in [('"', '"'), ('“', '”'), ('「', '」')] {
-        let mut rest = explanation;
-        while let Some(a) = rest.find(open) {
-            let after = &rest[a + open.len_utf8()..];
-            let Some(b) = after.find(close) else { break };
-            let term = after[..b].trim();
-            if !term.is_empty() && !out.iter().any(|t| t == term) {
-                out.push(term.to_string());
-            }
-            rest = &after[b + close.len_utf8()..];
-        }
-    }
-    out
-}
-
-fn unit_name(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Token => "token",
-        Unit::Segment => "segment",
-    }
-}
-
-/// The simulator's messages for one example cut into `units`.
-fn simulator_messages(
-    explanation: &str,
-    units: &[String],
-    unit: Unit,
-) -> Vec<(&'static str, String)> {
-    let what = unit_name(unit);
-    let scale = match unit {
-        Unit::Token => "an integer from 0 (none) to 10 (strongest)",
-        Unit::Segment => "1 if the neuron fires anywhere in the segment, else 0",
-    };
-    let listing: String = units
-        .iter()
-        .enumerate()
-        .map(|(i, u)| format!("{i}\t{}\n", u.replace('\n', "\\n")))
-        .collect();
-    vec![
-        (
-            "system",
-            format!(
-                "You predict a language-model neuron's activations from its explanation. For each numbered {what} give {scale}. \
-                 Answer with JSON only: {{\"predictions\": [numbers, one per {what}, in order]}}."
-            ),
-        ),
-        ("user", format!("Explanation of the neuron: {explanation}\n\n{what}s:\n{listing}")),
-    ]
-}
-
-/// The offline baseline simulator (no LLM): predicts that a unit fires (10 for tokens, 1 for
-/// segments) when it contains one of the explanation's quoted trigger words, or, for tokens,
-/// when the token is part of such a word. Labeled as such wherever its scores are stored. Its
-/// cost is what an LLM simulator would have been sent and answered, in characters (the prompt
-/// [`simulate`] builds and the JSON of these predictions), so the two methods' costs compare.
-pub fn keyword_simulate(
-    explanation: &str,
-    e: &ExampleRow,
-    max: f32,
-    unit: Unit,
-) -> Result<(Vec<f64>, Vec<f64>, Usage)> {
-    let terms: Vec<String> = quoted_terms(explanation)
-        .into_iter()
-        .map(|t| t.to_lowercase())
-        .collect();
-    if terms.is_empty() {
-        bail!("the baseline simulator needs trigger words in quotes in the explanation");
-    }
-    let (units, truth) = units_and_truth(e, max, unit);
-    let hit = if unit == Unit::Token { 10.0 } else { 1.0 };
-    let pred = units
-        .iter()
-        .map(|u| {
-            let u = u.trim().to_lowercase();
-            let fires = terms.iter().any(|t| {
-                u.contains(t.as_str())
-                    || (unit == Unit::Token && u.chars().count() > 1 && t.contains(u.as_str()))
-            });
-            if fires {
-                hit
-            } else {
-                0.0
-            }
-        })
-        .collect::<Vec<f64>>();
-    let messages = simulator_messages(explanation, &units, unit);
-    let reply = json!({ "predictions": pred }).to_string();
-    let chars = messages
-        .iter()
-        .map(|(_, c)| c.chars().count() as u64)
-        .sum::<u64>()
-        + reply.chars().count() as u64;
-    Ok((
-        truth,
-        pred,
-        Usage {
-            chars,
-            ..Default::default()
-        },
-    ))
-}
-
-/// Simulates one example with the explanation; returns (truth, prediction, cost) per unit.
-pub fn simulate(
-    client: &LlmClient,
-    explanation: &str,
-    e: &ExampleRow,
-    max: f32,
-    unit: Unit,
-) -> Result<(Vec<f64>, Vec<f64>, Usage)> {
-    let (units, truth) = units_and_truth(e, max, unit);
-    let what = unit_name(unit);
-    let messages = simulator_messages(explanation, &units, unit);
-    let (reply, used) = client.chat_with_usage(&messages)?;
-    let v = json_in(&reply)
-        .ok_or_else(|| anyhow!("the simulator did not answer with JSON: {reply:?}"))?;
-    let preds: Vec<f64> = v
-        .get("predictions")
-        .and_then(Value::as_array)
-        .context("the simulator's JSON has no predictions")?
-        .iter()
-        .map(|x| {
-            x.as_f64()
-                .ok_or_else(|| anyhow!("a prediction is not a number"))
-        })
-        .collect::<Result<_>>()?;
-    if preds.len() != truth.len() {
-        bail!(
-            "the simulator gave {} predictions for {} {what}s",
-            preds.len(),
-            truth.len()
-        );
-    }
-    Ok((truth, preds, used))
 }
 
 #[cfg(test)]

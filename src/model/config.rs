@@ -1,29 +1,13 @@
 //! `config.json` of a Hugging Face causal LM, normalised into one description that the
-//! forward pass in [`super::transformer`] understands for every supported architecture.
+//! forward pass in [`super::transformer`] understands for every supported family.
+//!
+//! The keys every family shares are read here ([`ModelConfig::read`]); what a family leaves
+//! implicit or reads differently is in its file under [`super::family`].
 
+use super::family::{self, Family};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::Path;
-
-/// The supported model families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
-    Qwen2,
-    Llama,
-    Gemma2,
-    Gpt2,
-}
-
-impl Arch {
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Qwen2 => "qwen2",
-            Arch::Llama => "llama",
-            Arch::Gemma2 => "gemma2",
-            Arch::Gpt2 => "gpt2",
-        }
-    }
-}
 
 /// The MLP's non-linearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +52,8 @@ pub enum RopeScaling {
 /// Everything the forward pass needs to know about a model.
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
-    pub arch: Arch,
+    /// The family that read the config and builds the network.
+    pub family: &'static dyn Family,
     pub vocab_size: usize,
     pub hidden_size: usize,
     pub num_layers: usize,
@@ -94,6 +79,9 @@ pub struct ModelConfig {
     pub attn_softcap: Option<f64>,
     /// Gemma2: `tanh(x / c) * c` on the final logits.
     pub final_softcap: Option<f64>,
+    /// The token embeddings are multiplied by this (Gemma2: `√hidden_size`, applied in the
+    /// compute dtype).
+    pub embed_scale: Option<f64>,
     /// Per layer: the sliding attention window, if the layer uses one.
     pub sliding_window: Vec<Option<usize>>,
     pub bos_token_id: Option<u32>,
@@ -102,17 +90,38 @@ pub struct ModelConfig {
     pub torch_dtype: Option<String>,
 }
 
-fn get_usize(v: &Value, keys: &[&str]) -> Option<usize> {
+/// What a family's `config.json` leaves implicit: the defaults of the shared reader.
+pub struct ConfigDefaults {
+    /// The keys of the MLP width, tried in order.
+    pub mlp_width_keys: &'static [&'static str],
+    /// Without any of those keys: this many times `hidden_size` (`None`: the first key is
+    /// required).
+    pub mlp_width_ratio: Option<usize>,
+    /// The MLP's activation when `config.json` names none.
+    pub act: &'static str,
+    /// Whether the unembedding is the embedding when `tie_word_embeddings` is absent.
+    pub tie_word_embeddings: bool,
+    /// The sliding window of each layer when `layer_types` does not say: from the config,
+    /// its `sliding_window` and the number of layers.
+    pub sliding_windows: fn(&Value, Option<usize>, usize) -> Vec<Option<usize>>,
+}
+
+/// No layer slides.
+pub fn no_sliding_windows(_: &Value, _: Option<usize>, n: usize) -> Vec<Option<usize>> {
+    vec![None; n]
+}
+
+pub(crate) fn get_usize(v: &Value, keys: &[&str]) -> Option<usize> {
     keys.iter()
         .find_map(|k| v.get(*k).and_then(Value::as_u64))
         .map(|x| x as usize)
 }
 
-fn get_f64(v: &Value, keys: &[&str]) -> Option<f64> {
+pub(crate) fn get_f64(v: &Value, keys: &[&str]) -> Option<f64> {
     keys.iter().find_map(|k| v.get(*k).and_then(Value::as_f64))
 }
 
-fn get_bool(v: &Value, key: &str) -> Option<bool> {
+pub(crate) fn get_bool(v: &Value, key: &str) -> Option<bool> {
     v.get(key).and_then(Value::as_bool)
 }
 
@@ -138,21 +147,25 @@ impl ModelConfig {
         Self::from_json(&v).with_context(|| format!("unsupported model config {}", path.display()))
     }
 
-    /// Normalises a parsed `config.json`.
+    /// Normalises a parsed `config.json`, by the family its `model_type` names.
     pub fn from_json(v: &Value) -> Result<Self> {
         let model_type = v
             .get("model_type")
             .and_then(Value::as_str)
             .context("`model_type` is missing")?;
-        let arch = match model_type {
-            "qwen2" => Arch::Qwen2,
-            "llama" => Arch::Llama,
-            "gemma2" => Arch::Gemma2,
-            "gpt2" => Arch::Gpt2,
-            other => bail!(
-                "unknown model_type `{other}`: supported architectures are qwen2, llama, gemma2 and gpt2"
-            ),
+        let Some(family) = family::by_model_type(model_type) else {
+            bail!(
+                "unknown model_type `{model_type}`: supported architectures are {}",
+                family::names()
+            );
         };
+        family.config(v)
+    }
+
+    /// Reads the keys every family shares, with `family`'s defaults for what the config
+    /// leaves out. The family-specific settings (biases, attention scale, soft-capping,
+    /// embedding scale) start neutral: no biases, `1/√head_dim`, none, none.
+    pub fn read(v: &Value, family: &'static dyn Family, defaults: &ConfigDefaults) -> Result<Self> {
         let need = |keys: &[&str]| -> Result<usize> {
             get_usize(v, keys).with_context(|| format!("`{}` is missing", keys[0]))
         };
@@ -165,9 +178,9 @@ impl ModelConfig {
             bail!("{num_heads} attention heads cannot be shared by {num_kv_heads} key/value heads");
         }
         let head_dim = get_usize(v, &["head_dim"]).unwrap_or(hidden_size / num_heads);
-        let intermediate_size = match arch {
-            Arch::Gpt2 => get_usize(v, &["n_inner"]).unwrap_or(4 * hidden_size),
-            _ => need(&["intermediate_size"])?,
+        let intermediate_size = match defaults.mlp_width_ratio {
+            Some(r) => get_usize(v, defaults.mlp_width_keys).unwrap_or(r * hidden_size),
+            None => need(defaults.mlp_width_keys)?,
         };
         let max_position_embeddings =
             get_usize(v, &["max_position_embeddings", "n_positions", "n_ctx"]).unwrap_or(2048);
@@ -178,11 +191,7 @@ impl ModelConfig {
             .or_else(|| v.get("hidden_act"))
             .or_else(|| v.get("activation_function"))
             .and_then(Value::as_str)
-            .unwrap_or(match arch {
-                Arch::Gpt2 => "gelu_new",
-                Arch::Gemma2 => "gelu_pytorch_tanh",
-                _ => "silu",
-            });
+            .unwrap_or(defaults.act);
         let act = Act::parse(act_name)?;
         let rope_theta = get_f64(v, &["rope_theta"])
             .or_else(|| {
@@ -196,39 +205,11 @@ impl ModelConfig {
                 .filter(|r| !r.is_null())
                 .or(v.get("rope_parameters")),
         )?;
-        let tie_default = matches!(arch, Arch::Gemma2 | Arch::Gpt2);
-        let tie_word_embeddings = get_bool(v, "tie_word_embeddings").unwrap_or(tie_default);
-        let (qkv_bias, o_bias, mlp_bias) = match arch {
-            Arch::Qwen2 => (true, false, false),
-            Arch::Llama => {
-                let b = get_bool(v, "attention_bias").unwrap_or(false);
-                (b, b, get_bool(v, "mlp_bias").unwrap_or(false))
-            }
-            Arch::Gemma2 => {
-                let b = get_bool(v, "attention_bias").unwrap_or(false);
-                (b, b, false)
-            }
-            Arch::Gpt2 => (true, true, true),
-        };
-        let attn_scale = match arch {
-            Arch::Gemma2 => {
-                let s = get_f64(v, &["query_pre_attn_scalar"]).unwrap_or(head_dim as f64);
-                1.0 / s.sqrt()
-            }
-            Arch::Gpt2 if get_bool(v, "scale_attn_weights") == Some(false) => 1.0,
-            _ => 1.0 / (head_dim as f64).sqrt(),
-        };
-        let softcap = |k: &str| get_f64(v, &[k]).filter(|c| *c > 0.0);
-        let (attn_softcap, final_softcap) = match arch {
-            Arch::Gemma2 => (
-                softcap("attn_logit_softcapping"),
-                softcap("final_logit_softcapping"),
-            ),
-            _ => (None, None),
-        };
-        let sliding_window = sliding_windows(v, arch, num_layers)?;
+        let tie_word_embeddings =
+            get_bool(v, "tie_word_embeddings").unwrap_or(defaults.tie_word_embeddings);
+        let sliding_window = sliding_windows(v, defaults, num_layers)?;
         Ok(Self {
-            arch,
+            family,
             vocab_size,
             hidden_size,
             num_layers,
@@ -241,13 +222,14 @@ impl ModelConfig {
             act,
             rope_theta,
             rope_scaling,
-            qkv_bias,
-            o_bias,
-            mlp_bias,
+            qkv_bias: false,
+            o_bias: false,
+            mlp_bias: false,
             tie_word_embeddings,
-            attn_scale,
-            attn_softcap,
-            final_softcap,
+            attn_scale: 1.0 / (head_dim as f64).sqrt(),
+            attn_softcap: None,
+            final_softcap: None,
+            embed_scale: None,
             sliding_window,
             bos_token_id: token_ids(v.get("bos_token_id")).first().copied(),
             eos_token_ids: token_ids(v.get("eos_token_id")),
@@ -291,7 +273,7 @@ fn parse_rope_scaling(v: Option<&Value>) -> Result<RopeScaling> {
     })
 }
 
-fn sliding_windows(v: &Value, arch: Arch, n: usize) -> Result<Vec<Option<usize>>> {
+fn sliding_windows(v: &Value, defaults: &ConfigDefaults, n: usize) -> Result<Vec<Option<usize>>> {
     let window = get_usize(v, &["sliding_window"]);
     if let Some(types) = v.get("layer_types").and_then(Value::as_array) {
         if types.len() != n {
@@ -308,19 +290,7 @@ fn sliding_windows(v: &Value, arch: Arch, n: usize) -> Result<Vec<Option<usize>>
             })
             .collect();
     }
-    Ok(match arch {
-        // Gemma2 alternates: even layers slide, odd layers attend globally.
-        Arch::Gemma2 => (0..n)
-            .map(|i| if i % 2 == 0 { window } else { None })
-            .collect(),
-        Arch::Qwen2 if get_bool(v, "use_sliding_window") == Some(true) => {
-            let from = get_usize(v, &["max_window_layers"]).unwrap_or(n);
-            (0..n)
-                .map(|i| if i >= from { window } else { None })
-                .collect()
-        }
-        _ => vec![None; n],
-    })
+    Ok((defaults.sliding_windows)(v, window, n))
 }
 
 #[cfg(test)]
@@ -333,7 +303,10 @@ mod tests {
         let err = ModelConfig::from_json(&json!({"model_type": "mamba"}))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("mamba") && err.contains("qwen2"), "{err}");
+        assert_eq!(
+            err,
+            "unknown model_type `mamba`: supported architectures are qwen2, llama, gemma2 and gpt2"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! with hooks, and generation.
 
 pub mod config;
+pub mod family;
 pub mod files;
 pub mod generate;
 pub mod ops;
@@ -59,7 +60,7 @@ impl Model {
         let net = Transformer::load(cfg.clone(), &weights).with_context(|| {
             format!(
                 "cannot build the {} model in {}",
-                cfg.arch.name(),
+                cfg.family.name(),
                 dir.display()
             )
         })?;
@@ -73,7 +74,7 @@ impl Model {
             );
         }
         tracing::info!(
-            arch = cfg.arch.name(),
+            arch = cfg.family.name(),
             layers = cfg.num_layers,
             d_model = cfg.hidden_size,
             ?dtype,

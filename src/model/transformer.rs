@@ -1,11 +1,11 @@
 //! One decoder-only transformer forward pass for Qwen2, Llama, Gemma2 and GPT-2, built
 //! from candle tensors, with a hook at every `blocks.{L}.hook_*` point.
 //!
-//! The architectures differ only in data (norm kind, biases, position encoding, extra
-//! norms, soft-capping, sliding windows), so one code path serves them all; the loader
-//! maps each family's tensor names onto it.
+//! The families differ only in data (norm kind, biases, position encoding, extra norms,
+//! soft-capping, sliding windows, embedding scale), so one code path serves them all; each
+//! family's loader ([`super::family`]) maps its tensor names onto the parts defined here.
 
-use super::config::{Act, Arch, ModelConfig, RopeScaling};
+use super::config::{Act, ModelConfig, RopeScaling};
 use super::files::WeightSource;
 use crate::hooks::{HookPoint, HookSite};
 use anyhow::{bail, Context, Result};
@@ -49,14 +49,15 @@ pub struct ForwardOpts {
 
 /// `y = x · Wᵀ + b`, with W kept transposed (`[in, out]`, contiguous) so the matmul
 /// reads both operands row-major, which the CPU kernels run fastest.
-struct Linear {
-    wt: Tensor,
-    b: Option<Tensor>,
+pub(super) struct Linear {
+    /// The weight transposed, `[in, out]`.
+    pub(super) wt: Tensor,
+    pub(super) b: Option<Tensor>,
 }
 
 impl Linear {
     /// From a weight in the usual `[out, in]` layout.
-    fn new(w: Tensor, b: Option<Tensor>) -> Result<Self> {
+    pub(super) fn new(w: Tensor, b: Option<Tensor>) -> Result<Self> {
         Ok(Self {
             wt: w.t()?.contiguous()?,
             b,
@@ -78,7 +79,7 @@ impl Linear {
     }
 }
 
-enum Norm {
+pub(super) enum Norm {
     /// RMSNorm scaled by `alpha` (`w`, or `1 + w` for Gemma).
     Rms {
         alpha: Tensor,
@@ -102,7 +103,7 @@ impl Norm {
     }
 }
 
-enum Mlp {
+pub(super) enum Mlp {
     /// `down(act(gate(x)) * up(x))` (Llama, Qwen2, Gemma2).
     Gated {
         gate: Linear,
@@ -125,27 +126,27 @@ impl Mlp {
     }
 }
 
-struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+pub(super) struct Attention {
+    pub(super) q: Linear,
+    pub(super) k: Linear,
+    pub(super) v: Linear,
+    pub(super) o: Linear,
 }
 
-struct Block {
-    attn: Attention,
-    mlp: Mlp,
+pub(super) struct Block {
+    pub(super) attn: Attention,
+    pub(super) mlp: Mlp,
     /// Norm before attention (`input_layernorm`, `ln_1`).
-    pre_attn: Norm,
+    pub(super) pre_attn: Norm,
     /// Norm before the MLP (`post_attention_layernorm` in Llama/Qwen2, `pre_feedforward_layernorm` in Gemma2, `ln_2`).
-    pre_mlp: Norm,
+    pub(super) pre_mlp: Norm,
     /// Gemma2's norms on the sub-block outputs.
-    post_attn: Option<Norm>,
-    post_mlp: Option<Norm>,
+    pub(super) post_attn: Option<Norm>,
+    pub(super) post_mlp: Option<Norm>,
 }
 
 /// Rotary embedding tables (cos, sin) for positions `0..max`, `[max, head_dim/2]`.
-struct Rope {
+pub(super) struct Rope {
     cos: Tensor,
     sin: Tensor,
 }
@@ -185,7 +186,7 @@ pub fn rope_inv_freq(cfg: &ModelConfig) -> Vec<f64> {
 }
 
 impl Rope {
-    fn new(cfg: &ModelConfig, dtype: DType, device: &Device) -> Result<Self> {
+    pub(super) fn new(cfg: &ModelConfig, dtype: DType, device: &Device) -> Result<Self> {
         // Like transformers: frequencies in f32, angles = position · inv_freq in f32.
         let inv: Vec<f32> = rope_inv_freq(cfg).into_iter().map(|f| f as f32).collect();
         let pos_scale = match cfg.rope_scaling {
@@ -210,32 +211,18 @@ impl Rope {
 /// A loaded causal language model.
 pub struct Transformer {
     pub cfg: ModelConfig,
-    embed: Tensor,
-    pos_embed: Option<Tensor>,
-    blocks: Vec<Block>,
-    final_norm: Norm,
-    lm_head: Tensor,
-    rope: Option<Rope>,
-    dtype: DType,
-    device: Device,
-}
-
-/// A weight source whose names all carry a prefix.
-struct Prefixed<'a> {
-    src: &'a dyn WeightSource,
-    prefix: &'a str,
-}
-
-impl Prefixed<'_> {
-    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        self.src.get(&format!("{}{name}", self.prefix), shape)
-    }
-    fn dtype(&self) -> DType {
-        self.src.dtype()
-    }
-    fn device(&self) -> &Device {
-        self.src.device()
-    }
+    /// `[vocab, d_model]`.
+    pub(super) embed: Tensor,
+    /// Learned position embeddings `[max_positions, d_model]` (GPT-2).
+    pub(super) pos_embed: Option<Tensor>,
+    pub(super) blocks: Vec<Block>,
+    pub(super) final_norm: Norm,
+    /// The unembedding `[vocab, d_model]`.
+    pub(super) lm_head: Tensor,
+    /// Rotary position embeddings (every family but GPT-2).
+    pub(super) rope: Option<Rope>,
+    pub(super) dtype: DType,
+    pub(super) device: Device,
 }
 
 fn softcap(x: &Tensor, cap: f64) -> Result<Tensor> {
@@ -243,171 +230,11 @@ fn softcap(x: &Tensor, cap: f64) -> Result<Tensor> {
 }
 
 impl Transformer {
-    /// Builds the network from weights, checking every tensor's shape against the config.
+    /// Builds the network from weights, checking every tensor's shape against the config
+    /// (by the config's family).
     pub fn load(cfg: ModelConfig, w: &dyn WeightSource) -> Result<Self> {
-        match cfg.arch {
-            Arch::Gpt2 => Self::load_gpt2(cfg, w),
-            _ => Self::load_llama_like(cfg, w),
-        }
-    }
-
-    fn load_llama_like(cfg: ModelConfig, w: &dyn WeightSource) -> Result<Self> {
-        let (d, hd, nh, nkv, ff) = (
-            cfg.hidden_size,
-            cfg.head_dim,
-            cfg.num_heads,
-            cfg.num_kv_heads,
-            cfg.intermediate_size,
-        );
-        let gemma = cfg.arch == Arch::Gemma2;
-        let rms = |name: &str| -> Result<Norm> {
-            let weight = w.get(name, &[d])?;
-            let alpha = if gemma {
-                (weight.to_dtype(DType::F32)? + 1.0)?.to_dtype(weight.dtype())?
-            } else {
-                weight
-            };
-            Ok(Norm::Rms {
-                alpha,
-                eps: cfg.norm_eps,
-            })
-        };
-        let lin = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
-            Linear::new(
-                w.get(&format!("{name}.weight"), &[out, inp])?,
-                if bias {
-                    Some(w.get(&format!("{name}.bias"), &[out])?)
-                } else {
-                    None
-                },
-            )
-        };
-        let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, d])?;
-        let mut blocks = Vec::with_capacity(cfg.num_layers);
-        for i in 0..cfg.num_layers {
-            let p = format!("model.layers.{i}");
-            let attn = Attention {
-                q: lin(&format!("{p}.self_attn.q_proj"), nh * hd, d, cfg.qkv_bias)?,
-                k: lin(&format!("{p}.self_attn.k_proj"), nkv * hd, d, cfg.qkv_bias)?,
-                v: lin(&format!("{p}.self_attn.v_proj"), nkv * hd, d, cfg.qkv_bias)?,
-                o: lin(&format!("{p}.self_attn.o_proj"), d, nh * hd, cfg.o_bias)?,
-            };
-            let mlp = Mlp::Gated {
-                gate: lin(&format!("{p}.mlp.gate_proj"), ff, d, cfg.mlp_bias)?,
-                up: lin(&format!("{p}.mlp.up_proj"), ff, d, cfg.mlp_bias)?,
-                down: lin(&format!("{p}.mlp.down_proj"), d, ff, cfg.mlp_bias)?,
-            };
-            let block = if gemma {
-                Block {
-                    attn,
-                    mlp,
-                    pre_attn: rms(&format!("{p}.input_layernorm.weight"))?,
-                    pre_mlp: rms(&format!("{p}.pre_feedforward_layernorm.weight"))?,
-                    post_attn: Some(rms(&format!("{p}.post_attention_layernorm.weight"))?),
-                    post_mlp: Some(rms(&format!("{p}.post_feedforward_layernorm.weight"))?),
-                }
-            } else {
-                Block {
-                    attn,
-                    mlp,
-                    pre_attn: rms(&format!("{p}.input_layernorm.weight"))?,
-                    pre_mlp: rms(&format!("{p}.post_attention_layernorm.weight"))?,
-                    post_attn: None,
-                    post_mlp: None,
-                }
-            };
-            blocks.push(block);
-        }
-        let final_norm = rms("model.norm.weight")?;
-        let lm_head = if cfg.tie_word_embeddings || !w.contains("lm_head.weight") {
-            if !cfg.tie_word_embeddings {
-                bail!("tensor `lm_head.weight` is missing and config.json does not tie it to the embeddings");
-            }
-            embed.clone()
-        } else {
-            w.get("lm_head.weight", &[cfg.vocab_size, d])?
-        };
-        let rope = Some(Rope::new(&cfg, w.dtype(), w.device())?);
-        Ok(Self {
-            embed,
-            pos_embed: None,
-            blocks,
-            final_norm,
-            lm_head,
-            rope,
-            dtype: w.dtype(),
-            device: w.device().clone(),
-            cfg,
-        })
-    }
-
-    fn load_gpt2(cfg: ModelConfig, src: &dyn WeightSource) -> Result<Self> {
-        // Files saved from GPT2LMHeadModel prefix every name with `transformer.`; the hub's
-        // original file (saved from GPT2Model) does not.
-        let prefix = if src.contains("transformer.wte.weight") {
-            "transformer."
-        } else {
-            ""
-        };
-        let w = Prefixed { src, prefix };
-        let d = cfg.hidden_size;
-        let ff = cfg.intermediate_size;
-        let ln = |name: &str| -> Result<Norm> {
-            Ok(Norm::Layer {
-                w: w.get(&format!("{name}.weight"), &[d])?,
-                b: w.get(&format!("{name}.bias"), &[d])?,
-                eps: cfg.norm_eps,
-            })
-        };
-        // GPT-2's Conv1D stores weights as [in, out]: already the layout Linear keeps.
-        let conv = |name: &str, inp: usize, out: usize| -> Result<Linear> {
-            Ok(Linear {
-                wt: w.get(&format!("{name}.weight"), &[inp, out])?,
-                b: Some(w.get(&format!("{name}.bias"), &[out])?),
-            })
-        };
-        let embed = w.get("wte.weight", &[cfg.vocab_size, d])?;
-        let pos_embed = w.get("wpe.weight", &[cfg.max_position_embeddings, d])?;
-        let mut blocks = Vec::with_capacity(cfg.num_layers);
-        for i in 0..cfg.num_layers {
-            let p = format!("h.{i}");
-            let qkv = conv(&format!("{p}.attn.c_attn"), d, 3 * d)?;
-            let part = |j: usize| -> Result<Linear> {
-                Ok(Linear {
-                    wt: qkv.wt.narrow(1, j * d, d)?.contiguous()?,
-                    b: Some(qkv.b.as_ref().unwrap().narrow(0, j * d, d)?.contiguous()?),
-                })
-            };
-            blocks.push(Block {
-                attn: Attention {
-                    q: part(0)?,
-                    k: part(1)?,
-                    v: part(2)?,
-                    o: conv(&format!("{p}.attn.c_proj"), d, d)?,
-                },
-                mlp: Mlp::Plain {
-                    fc: conv(&format!("{p}.mlp.c_fc"), d, ff)?,
-                    proj: conv(&format!("{p}.mlp.c_proj"), ff, d)?,
-                },
-                pre_attn: ln(&format!("{p}.ln_1"))?,
-                pre_mlp: ln(&format!("{p}.ln_2"))?,
-                post_attn: None,
-                post_mlp: None,
-            });
-        }
-        let final_norm = ln("ln_f")?;
-        let lm_head = embed.clone();
-        Ok(Self {
-            embed,
-            pos_embed: Some(pos_embed),
-            blocks,
-            final_norm,
-            lm_head,
-            rope: None,
-            dtype: w.dtype(),
-            device: w.device().clone(),
-            cfg,
-        })
+        let family = cfg.family;
+        family.load(cfg, w)
     }
 
     pub fn dtype(&self) -> DType {
@@ -461,9 +288,8 @@ impl Transformer {
             t,
             self.cfg.hidden_size,
         ))?;
-        if self.cfg.arch == Arch::Gemma2 {
-            let scale = Tensor::new((self.cfg.hidden_size as f32).sqrt(), &self.device)?
-                .to_dtype(self.dtype)?;
+        if let Some(scale) = self.cfg.embed_scale {
+            let scale = Tensor::new(scale as f32, &self.device)?.to_dtype(self.dtype)?;
             x = x.broadcast_mul(&scale)?;
         }
         if let Some(pe) = &self.pos_embed {

@@ -1,7 +1,9 @@
 //! Sparse autoencoders: one [`Sae`] type for every checkpoint format, with
 //! ReLU, TopK and JumpReLU activations.
 
-pub mod load;
+pub mod format;
+pub mod spec;
+pub mod sweep;
 pub mod train;
 
 use crate::hooks::HookPoint;
@@ -11,7 +13,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::path::PathBuf;
 
-pub use load::{load_sae, read_index_file, SaeSpec};
+pub use format::{load_sae, read_index_file, Format};
+pub use spec::SaeSpec;
 
 /// The non-linearity applied to the encoder's pre-activations.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -57,31 +60,13 @@ impl Activation {
     }
 }
 
-/// The checkpoint format an SAE was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum SaeFormat {
-    SaeLens,
-    SafeSail,
-    GemmaScope,
-    Sparsify,
-}
-
-impl SaeFormat {
-    pub fn name(self) -> &'static str {
-        match self {
-            SaeFormat::SaeLens => "saelens",
-            SaeFormat::SafeSail => "safe-sail",
-            SaeFormat::GemmaScope => "gemma-scope",
-            SaeFormat::Sparsify => "sparsify",
-        }
-    }
-}
-
 /// Where an SAE came from and where it reads.
 #[derive(Debug, Clone, Serialize)]
 pub struct SaeMeta {
     pub path: PathBuf,
-    pub format: SaeFormat,
+    /// The checkpoint format it was read from.
+    #[serde(serialize_with = "ser_format")]
+    pub format: &'static dyn Format,
     pub d_in: usize,
     pub d_sae: usize,
     /// The hook point it reads, from its own config or given by the user.
@@ -89,6 +74,13 @@ pub struct SaeMeta {
     pub hook: HookPoint,
     /// The model it was trained on, if its config says.
     pub model_name: Option<String>,
+}
+
+fn ser_format<S: serde::Serializer>(
+    f: &&'static dyn Format,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(f.tag())
 }
 
 fn ser_hook<S: serde::Serializer>(h: &HookPoint, s: S) -> std::result::Result<S::Ok, S::Error> {

@@ -3,9 +3,9 @@
 //! quantile-binned examples are drawn. Memory is O(latents × examples × context), never
 //! O(corpus).
 
-use super::corpus::{CorpusReport, CorpusSpec, Doc, DocBody};
 use super::{hist_bin, hist_edges, ExampleRow, FeatureRow, StoreMeta, HIST_BINS};
 use crate::capture::{check_sae_fits, Capture};
+use crate::corpus::{ContextSplitter, CorpusReport, CorpusSpec, Doc};
 use crate::model::{ForwardOpts, Model};
 use crate::sae::Sae;
 use anyhow::{bail, Context, Result};
@@ -485,6 +485,11 @@ pub fn collect_state(
         None => CollectState::new(saes, fingerprint),
     };
     let start_doc = state.next_doc;
+    let splitter = ContextSplitter {
+        text_as_chat: cfg.chat,
+        skip_blank: true,
+        ..ContextSplitter::new(&model.tok, cfg.context)
+    };
     let mut pending: Vec<Ctx> = vec![];
     let mut stop = false;
     let mut since_ckpt = 0u64;
@@ -498,22 +503,8 @@ pub fn collect_state(
                 return Ok(());
             }
         }
-        let tokens = match doc.body {
-            DocBody::Text(t) if t.trim().is_empty() => Vec::new(),
-            DocBody::Text(t) if cfg.chat => {
-                let r = model.tok.apply_chat_template(
-                    &[crate::model::tokenizer::ChatMessage::new("user", &t)],
-                    false,
-                )?;
-                model.tok.encode_ids(&r, false)?
-            }
-            DocBody::Text(t) => model.tok.encode_ids(&t, true)?,
-            DocBody::Messages(m) => {
-                let r = model.tok.apply_chat_template(&m, false)?;
-                model.tok.encode_ids(&r, false)?
-            }
-        };
-        for (k, chunk) in tokens.chunks(cfg.context).enumerate() {
+        let tokens = splitter.doc_tokens(doc.body)?;
+        for (k, chunk) in splitter.split(&tokens).enumerate() {
             pending.push(Ctx {
                 doc: doc.id,
                 offset: (k * cfg.context) as u32,

@@ -7,7 +7,7 @@
 //! per example).
 
 pub mod collect;
-pub mod corpus;
+pub mod run;
 
 use anyhow::{bail, Context, Result};
 use polars::prelude::*;

@@ -1,0 +1,146 @@
+//! The benchmarks: `bench`, `bench-train`, `bench-store`, `bench-collect`. Each prints JSON
+//! lines; with `--torch PYTHON` the PyTorch side runs in the same run and the ratio follows.
+
+use anyhow::Result;
+use clap::Args;
+use safe_sail::bench::{self, bench_threads, CollectBenchConfig};
+use safe_sail::device::{parse_device, parse_dtype};
+use safe_sail::load::ModelSpec;
+use safe_sail::sae::train::TopKKernel;
+use std::path::PathBuf;
+
+fn print_line(v: &serde_json::Value) {
+    println!("{v}");
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long, default_value_t = 12)]
+    pub layer: usize,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 128)]
+    pub seq: usize,
+    #[arg(long, default_value_t = 16384)]
+    pub width: usize,
+    #[arg(long, default_value_t = 64)]
+    pub k: usize,
+    #[arg(long, default_value_t = 3)]
+    pub iters: usize,
+    /// Threads for the CPU kernels (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Also run tools/bench_torch.py with this Python in the same run and print the ratio.
+    #[arg(long)]
+    pub torch: Option<PathBuf>,
+}
+
+pub fn bench(a: BenchArgs) -> Result<()> {
+    let threads = bench_threads(a.threads);
+    let cfg = bench::BenchConfig {
+        layer: a.layer,
+        batch: a.batch,
+        seq: a.seq,
+        width: a.width,
+        k: a.k,
+        iters: a.iters,
+        dtype: parse_dtype(&a.dtype)?,
+        device: parse_device(&a.device)?,
+    };
+    bench::engine_vs_torch(&cfg, threads, a.torch.as_deref(), &mut print_line)
+}
+
+#[derive(Args)]
+pub struct BenchTrainArgs {
+    #[arg(long, default_value_t = 896)]
+    pub d_in: usize,
+    #[arg(long, default_value_t = 16384)]
+    pub width: usize,
+    #[arg(long, default_value_t = 64)]
+    pub k: usize,
+    #[arg(long, default_value_t = 4096)]
+    pub batch_tokens: usize,
+    /// Timed steps (after --warmup untimed ones), on each side.
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads for the CPU kernels, and torch.set_num_threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Also run tools/bench_torch_train.py with this Python in the same run and print the ratio.
+    #[arg(long)]
+    pub torch: Option<PathBuf>,
+}
+
+pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
+    let threads = bench_threads(a.threads);
+    let cfg = bench::TrainBenchConfig {
+        d_in: a.d_in,
+        width: a.width,
+        k: a.k,
+        batch_tokens: a.batch_tokens,
+        steps: a.steps,
+        warmup: a.warmup,
+        seed: a.seed,
+        device: parse_device(&a.device)?,
+        kernel: TopKKernel::Sparse,
+    };
+    bench::train_vs_torch(&cfg, threads, a.torch.as_deref(), &mut print_line)
+}
+
+pub fn bench_store(latents: usize, top: usize, quantile: usize, context: usize) -> Result<()> {
+    let r = bench::store_bench_in_temp(latents, top, quantile, context)?;
+    println!("{}", serde_json::to_string(&r)?);
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BenchCollectArgs {
+    /// Model folder (ignored with --qwen05b).
+    #[arg(long, default_value = "")]
+    pub model: String,
+    /// SAEs (ignored with --qwen05b).
+    #[arg(long)]
+    pub sae: Vec<String>,
+    /// Use a Qwen2.5-0.5B-shaped random model (tokenizer from the test fixtures) and a random
+    /// TopK SAE (16,384 latents, k 64) on blocks.12.hook_mlp_out: a realistic cost ratio.
+    #[arg(long)]
+    pub qwen05b: bool,
+    #[arg(long, required = true)]
+    pub corpus: Vec<PathBuf>,
+    #[arg(long, default_value_t = 64)]
+    pub context: usize,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    #[arg(long)]
+    pub max_tokens: Option<u64>,
+}
+
+pub fn bench_collect(a: BenchCollectArgs) -> Result<()> {
+    let cfg = CollectBenchConfig {
+        model: (!a.qwen05b).then(|| ModelSpec {
+            model: a.model.clone(),
+            dtype: "f32".into(),
+            device: "cpu".into(),
+        }),
+        saes: a.sae,
+        corpus: a.corpus,
+        context: a.context,
+        batch: a.batch,
+        max_tokens: a.max_tokens,
+    };
+    println!(
+        "{}",
+        serde_json::to_string(&bench::run_collect_bench(&cfg)?)?
+    );
+    Ok(())
+}

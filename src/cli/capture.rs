@@ -1,0 +1,117 @@
+//! `capture`, `generate`, `sae-info` and `indices`: one prompt through a model and SAEs, and
+//! what is in an SAE or index file.
+
+use super::args::{ModelArgs, PromptArgs};
+use anyhow::Result;
+use candle_core::Device;
+use clap::Args;
+use safe_sail::capture::{capture_prompt, capture_report, save_capture};
+use safe_sail::hooks::HookPoint;
+use safe_sail::load::{index_summary, load_saes, SaeSummary};
+use safe_sail::model::generate::{Flow, GenerateOpts};
+use safe_sail::model::tokenizer::{hex_bytes, split_utf8};
+use safe_sail::model::NoHooks;
+use safe_sail::sae::load_sae;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct CaptureArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub prompt: PromptArgs,
+    /// An SAE: `PATH[,key=value...]`; its hook is captured automatically. Repeatable.
+    #[arg(long)]
+    pub sae: Vec<String>,
+    /// A hook point to save, e.g. blocks.2.hook_mlp_out. Repeatable.
+    #[arg(long)]
+    pub hook: Vec<String>,
+    /// Also compute and save the logits (runs every layer).
+    #[arg(long)]
+    pub logits: bool,
+    /// Print tokens and each SAE's top 5 latents per token as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Output safetensors file.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn capture(a: CaptureArgs) -> Result<()> {
+    let prompt = a.prompt.spec()?;
+    let hooks: Vec<HookPoint> = a.hook.iter().map(|h| h.parse()).collect::<Result<_>>()?;
+    let model = a.model.spec().load()?;
+    let saes = load_saes(&a.sae, model.net.device())?;
+    let res = capture_prompt(&model, &prompt, &hooks, &saes, a.logits)?;
+    save_capture(&a.out, &res, &hooks)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&capture_report(&res, &saes, 5)?)?
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub prompt: PromptArgs,
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn generate(a: GenerateArgs) -> Result<()> {
+    let prompt = a.prompt.spec()?;
+    let model = a.model.spec().load()?;
+    let tokens = model.tokenize_prompt(&prompt)?;
+    let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
+    let opts = GenerateOpts {
+        max_new_tokens: a.max_new_tokens,
+        temperature: a.temperature,
+        top_p: a.top_p,
+        seed: a.seed,
+        stop_ids: vec![],
+    };
+    // Bytes of a character split across tokens wait for the token that completes it.
+    let mut pending: Vec<u8> = vec![];
+    let mut stdout = std::io::stdout();
+    model.generate(&ids, &opts, &mut NoHooks, |id| {
+        let text = if model.tok.is_special(id) {
+            let dangling = hex_bytes(&pending);
+            pending.clear();
+            dangling + &model.tok.token_display(id)
+        } else {
+            pending.extend(model.tok.token_bytes(id));
+            let (text, rest) = split_utf8(&pending);
+            pending = rest;
+            text
+        };
+        let _ = write!(stdout, "{text}");
+        let _ = stdout.flush();
+        Flow::Continue
+    })?;
+    println!("{}", hex_bytes(&pending));
+    Ok(())
+}
+
+pub fn sae_info(spec: &str) -> Result<()> {
+    let sae = load_sae(&spec.parse()?, &Device::Cpu)?;
+    println!("{}", serde_json::to_string_pretty(&SaeSummary::of(&sae))?);
+    Ok(())
+}
+
+pub fn indices(file: &Path) -> Result<()> {
+    println!("{}", serde_json::to_string(&index_summary(file)?)?);
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! `db`: import, export, show, set, apply and history of neuron databases.
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use safe_sail::db::editable::{read_history, Edit, EditableDb, ReviewStatus};
+use safe_sail::db::ops::{self, parse_tags, ExportFormat};
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Import a Safe-SAIL neuron database (creates DB, or merges into it keeping review fields).
+    Import {
+        /// A Safe-SAIL neuron database JSON (en_db.json, cn_db.json, ...).
+        file: PathBuf,
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Export the database.
+    Export {
+        db: PathBuf,
+        /// safe-sail (lossless, as their tools write it), csv or parquet.
+        #[arg(long, default_value = "safe-sail")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print one neuron's record.
+    Show { db: PathBuf, neuron: String },
+    /// Change one neuron's record (recorded in the edit history).
+    Set {
+        db: PathBuf,
+        neuron: String,
+        #[arg(long)]
+        explanation: Option<String>,
+        /// Comma-separated tags (empty for none).
+        #[arg(long)]
+        tags: Option<String>,
+        /// unreviewed, verified, needs_work or rejected.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Apply a file of edits (a JSON list of {neuron, explanation?, tags?, status?, note?}), as
+    /// an annotator's batch: every change goes into the history; a new explanation is recorded
+    /// as written by a person.
+    Apply { db: PathBuf, edits: PathBuf },
+    /// Print the edit history.
+    History { db: PathBuf },
+    /// Test aid: types into a neuron's explanation through the autosave used by the window,
+    /// printing each keystroke's number and time, until killed or `--seconds` pass.
+    #[command(hide = true)]
+    TypeTest {
+        db: PathBuf,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+}
+
+pub fn db_command(c: DbCommand) -> Result<()> {
+    match c {
+        DbCommand::Import { file, db } => {
+            let r = ops::import(&file, &db)?;
+            println!(
+                "{} {} neurons from {} into {} ({} changes)",
+                if r.created { "imported" } else { "merged" },
+                r.neurons,
+                file.display(),
+                db.display(),
+                r.changes
+            );
+        }
+        DbCommand::Export { db, format, out } => {
+            let d = EditableDb::load(&db)?;
+            ops::export(&d, format.parse::<ExportFormat>()?, &out)?;
+            println!("wrote {} neurons to {}", d.entries.len(), out.display());
+        }
+        DbCommand::Show { db, neuron } => {
+            let d = EditableDb::load(&db)?;
+            let rec = d
+                .entries
+                .get(&neuron)
+                .with_context(|| format!("neuron {neuron} is not in {}", db.display()))?;
+            println!("{}", serde_json::to_string_pretty(rec)?);
+        }
+        DbCommand::Set {
+            db,
+            neuron,
+            explanation,
+            tags,
+            status,
+            note,
+        } => {
+            let edit = Edit {
+                explanation: explanation.map(Some),
+                tags: tags.as_deref().map(parse_tags),
+                status: status.as_deref().map(ReviewStatus::parse).transpose()?,
+                note,
+                ..Default::default()
+            };
+            println!("{} field(s) changed", ops::set(&db, &neuron, &edit)?);
+        }
+        DbCommand::Apply { db, edits } => {
+            println!("{} field(s) changed", ops::apply_file(&db, &edits)?);
+        }
+        DbCommand::History { db } => {
+            for c in read_history(&db)? {
+                println!("{}", serde_json::to_string(&c)?);
+            }
+        }
+        DbCommand::TypeTest { db, seconds } => {
+            safe_sail::db::autosave::typing_drill(&db, seconds, &mut std::io::stdout())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! The `safe-sail` command line (clap): one small file per command family that parses
+//! arguments, calls the library and prints. Every capability of the library is reachable here.
+
+mod args;
+mod bench;
+mod capture;
+mod collect;
+mod db;
+mod evaluate;
+mod explain;
+mod progress;
+mod sample;
+mod train;
+
+use clap::{Parser, Subcommand};
+use safe_sail::explain::run::Task;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "safe-sail",
+    version,
+    about = "Safe-SAIL Explorer: look inside language models through sparse autoencoders"
+)]
+struct Cli {
+    /// Log what is happening (repeat for more detail).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open the explorer window on a workspace (default: the bundled sample; what `safe-sail`
+    /// with no arguments does).
+    Gui {
+        /// A `*.sail.json` workspace file.
+        workspace: Option<PathBuf>,
+    },
+    /// Run the engine on the bundled sample model in the terminal and show each token's
+    /// strongest SAE latents.
+    Demo,
+    /// Run a prompt through a model, save activations at hook points and SAE latents.
+    Capture(capture::CaptureArgs),
+    /// Let a model answer a prompt, streaming its tokens.
+    Generate(capture::GenerateArgs),
+    /// Describe an SAE checkpoint (format, sizes, hook, activation).
+    SaeInfo {
+        /// `PATH[,key=value...]` (keys: hook, activation, component, format, scale).
+        sae: String,
+    },
+    /// Read a Safe-SAIL neuron-index file (`indices_layer{L}.pt`) and summarise it.
+    Indices { file: PathBuf },
+    /// Generate the sample corpus (English/Chinese documents across the four safety domains
+    /// and neutral topics, chat conversations, concept / de-concept pairs) as JSON Lines.
+    MakeCorpus {
+        /// Output folder: corpus.jsonl and concept_pairs.jsonl are written there.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 20000)]
+        docs: usize,
+        #[arg(long, default_value_t = 0x5AFE_5A11)]
+        seed: u64,
+        /// Concept pairs per safety domain.
+        #[arg(long, default_value_t = 60)]
+        pairs: usize,
+    },
+    /// Train the sample workspace's language model on a corpus from make-corpus: a byte-level BPE
+    /// tokenizer and a small Qwen2, saved as a Hugging Face folder with a training.json report.
+    TrainLm(train::TrainLmArgs),
+    /// Collect feature stores: statistics, top and quantile examples, promoted tokens for every
+    /// latent of each SAE over a corpus.
+    Collect(collect::CollectArgs),
+    /// Combine the stores of `collect --shard i/n` runs into the store one run would give.
+    MergeStores {
+        /// The output folders of the shard runs.
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Evaluate SAE candidates: L0, dead / dense fractions, explained variance, NMSE and the
+    /// model's loss with each reconstruction spliced in (CE loss recovered, delta loss).
+    Evaluate(evaluate::EvaluateArgs),
+    /// Explain latents with an LLM behind an OpenAI-compatible endpoint, from their feature store;
+    /// explanations and tags go into the neuron database (with history).
+    Explain(explain::LlmArgs),
+    /// Score explanations by simulation (token or Safe-SAIL segment level) against held-out
+    /// examples; the Pearson correlation becomes the neuron's correlation_score.
+    Score(explain::LlmArgs),
+    /// Train SAE candidates (TopK, ReLU + L1, JumpReLU; every hook × width × setting) on a
+    /// model's activations, sharing one forward pass; each is written in SAELens format with a
+    /// training.json. Checkpoints (--checkpoint-every) let an interrupted run go on (--resume).
+    TrainSae(train::TrainSaeArgs),
+    /// The neuron database: import / export Safe-SAIL JSON, show and set records.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Benchmark the feature store: write and open a synthetic store (16,384 latents × 70
+    /// examples by default) and fetch latents from it.
+    BenchStore {
+        #[arg(long, default_value_t = 16384)]
+        latents: usize,
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        #[arg(long, default_value_t = 50)]
+        quantile: usize,
+        #[arg(long, default_value_t = 64)]
+        context: usize,
+    },
+    /// Benchmark collect's bookkeeping: the same corpus through forward + encode alone and
+    /// through the whole collection, in one run; prints the overhead ratio.
+    BenchCollect(bench::BenchCollectArgs),
+    /// Measure tokens/s of "forward to layer L + SAE encode" on a Qwen2.5-0.5B-sized random model.
+    Bench(bench::BenchArgs),
+    /// Measure tokens/s of TopK SAE training steps (SaeTrainer) on random activations; with
+    /// --torch, the same step in PyTorch in the same run, and the ratio.
+    BenchTrain(bench::BenchTrainArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("safe_sail={level},safe_sail_explorer={level}"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command.unwrap_or(Command::Gui { workspace: None }) {
+        Command::Gui { workspace } => sample::gui(workspace),
+        Command::Demo => sample::demo(),
+        Command::Capture(a) => capture::capture(a),
+        Command::Generate(a) => capture::generate(a),
+        Command::SaeInfo { sae } => capture::sae_info(&sae),
+        Command::Indices { file } => capture::indices(&file),
+        Command::Bench(a) => bench::bench(a),
+        Command::BenchTrain(a) => bench::bench_train(a),
+        Command::Db(c) => db::db_command(c),
+        Command::Collect(a) => collect::collect(a),
+        Command::TrainSae(a) => train::train_sae(a),
+        Command::Explain(a) => explain::explain_or_score(a, Task::Explain),
+        Command::Score(a) => explain::explain_or_score(a, Task::Score),
+        Command::Evaluate(a) => evaluate::evaluate(a),
+        Command::BenchStore {
+            latents,
+            top,
+            quantile,
+            context,
+        } => bench::bench_store(latents, top, quantile, context),
+        Command::BenchCollect(a) => bench::bench_collect(a),
+        Command::MergeStores { inputs, out } => collect::merge_stores(&inputs, &out),
+        Command::MakeCorpus {
+            out,
+            docs,
+            seed,
+            pairs,
+        } => sample::make_corpus(&out, docs, seed, pairs),
+        Command::TrainLm(a) => train::train_lm(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

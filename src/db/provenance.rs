@@ -1,0 +1,134 @@
+//! Where an explanation and a score came from, as recorded beside them in the editable
+//! database (`explanation_source`, `score_source`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Who or what wrote an explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplanationSource {
+    /// The explainer model, `baseline`, or `human`.
+    pub explainer: String,
+    /// The person, for human explanations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_version: Option<String>,
+    /// Top examples shown to the explainer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples: Option<usize>,
+    /// `unix:SECONDS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+}
+
+impl ExplanationSource {
+    /// A person's explanation.
+    pub fn human(author: &str) -> Self {
+        Self {
+            explainer: "human".into(),
+            author: Some(author.into()),
+            prompt_version: None,
+            examples: None,
+            date: None,
+        }
+    }
+}
+
+/// How many held-out examples of each kind a score was computed on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldOutMix {
+    pub top_odd_ranks: usize,
+    pub quantile_odd_positions: usize,
+    pub non_activating: usize,
+}
+
+/// How a score was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreSource {
+    /// `segment-simulation` or `token-simulation`.
+    pub method: String,
+    /// The simulator model, or the offline keyword simulator.
+    pub simulator: String,
+    /// The explanation that was scored.
+    pub explanation: String,
+    pub prompt_version: String,
+    /// Units (segments or tokens) the correlation is over.
+    pub units: usize,
+    pub held_out: HeldOutMix,
+    /// `unix:SECONDS`.
+    pub date: String,
+    /// With `--unit both`: the token-level score of the same examples, beside the segment one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_simulation_score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_simulation_units: Option<usize>,
+}
+
+impl ScoreSource {
+    /// Reads a record's `score_source`, if it has one of this shape.
+    pub fn of(entry: &Value) -> Option<Self> {
+        serde_json::from_value(entry.get("score_source")?.clone()).ok()
+    }
+}
+
+impl ExplanationSource {
+    /// Reads a record's `explanation_source`, if it has one of this shape.
+    pub fn of(entry: &Value) -> Option<Self> {
+        serde_json::from_value(entry.get("explanation_source")?.clone()).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn records_serialize_as_the_fields_written_before_types() {
+        let s = ScoreSource {
+            method: "segment-simulation".into(),
+            simulator: "m".into(),
+            explanation: "e".into(),
+            prompt_version: "v".into(),
+            units: 12,
+            held_out: HeldOutMix {
+                top_odd_ranks: 5,
+                quantile_odd_positions: 5,
+                non_activating: 3,
+            },
+            date: "unix:1".into(),
+            token_simulation_score: Some(0.5),
+            token_simulation_units: Some(40),
+        };
+        let old = json!({
+            "method": "segment-simulation", "simulator": "m", "explanation": "e",
+            "prompt_version": "v", "units": 12,
+            "held_out": {"top_odd_ranks": 5, "quantile_odd_positions": 5, "non_activating": 3},
+            "date": "unix:1", "token_simulation_score": 0.5, "token_simulation_units": 40,
+        });
+        assert_eq!(serde_json::to_string(&s).unwrap(), old.to_string());
+        assert_eq!(ScoreSource::of(&json!({ "score_source": old })), Some(s));
+        let h = ExplanationSource::human("ann");
+        assert_eq!(
+            serde_json::to_string(&h).unwrap(),
+            json!({"explainer": "human", "author": "ann"}).to_string()
+        );
+        let llm = ExplanationSource {
+            explainer: "baseline".into(),
+            author: None,
+            prompt_version: Some("v".into()),
+            examples: Some(10),
+            date: Some("unix:2".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&llm).unwrap(),
+            json!({"explainer": "baseline", "prompt_version": "v", "examples": 10, "date": "unix:2"})
+                .to_string()
+        );
+        assert_eq!(
+            ExplanationSource::of(&json!({"explanation_source": 3})),
+            None
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! The `explain` and `score` verbs: plan which latents of a feature store to work on, run
+//! `concurrency` workers against the explainer / simulator (or the offline baselines), and
+//! write every result into the neuron database from one thread, with history and provenance.
+
+use super::{
+    baseline_explanation, explain_messages, explainer_examples, held_out_examples,
+    keyword_simulate, parse_explanation, pearson, simulate, LlmClient, NonActivatingPool, Unit,
+    Usage, PROMPT_VERSION,
+};
+use crate::db::editable::{append_history, Edit, EditableDb, ReviewStatus};
+use crate::db::provenance::{ExplanationSource, ScoreSource};
+use crate::hooks::HookPoint;
+use crate::load::ModelSpec;
+use crate::progress::Progress;
+use crate::store::Store;
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// What to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Write explanations and tags.
+    Explain,
+    /// Score the current explanations by simulation.
+    Score,
+}
+
+/// The offline explainer / simulator's name (`--llm baseline`).
+pub const BASELINE: &str = "baseline";
+
+/// An explain or score run.
+#[derive(Debug, Clone)]
+pub struct LlmRun {
+    /// The SAE's feature store.
+    pub store: PathBuf,
+    /// The neuron database (created when missing).
+    pub db: PathBuf,
+    /// Latents, e.g. `0-99` or `3,17,42` (default: every latent with examples).
+    pub latents: Option<String>,
+    pub limit: Option<usize>,
+    /// API base of an OpenAI-compatible server.
+    pub endpoint: String,
+    /// The model name on that server, or [`BASELINE`].
+    pub llm: String,
+    pub api_key: Option<String>,
+    /// Examples shown to the explainer / simulated per latent.
+    pub examples: usize,
+    /// explain: replace existing explanations (never a person's verified one).
+    pub overwrite: bool,
+    pub concurrency: usize,
+    /// score: `segment`, `token` or `both`.
+    pub unit: String,
+    /// score: skip latents already scored the same way.
+    pub resume: bool,
+    /// score: non-activating held-out contexts per latent.
+    pub non_activating: usize,
+    /// score: the model and SAE for the non-activating contexts (default: the store's).
+    pub model: Option<String>,
+    pub sae: Option<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub done: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// score: what each method cost the simulator: (method, amount, unit of the amount).
+    pub costs: Vec<(&'static str, u64, &'static str)>,
+    /// score with both units: the segment level's saving over the token level in percent
+    /// (negative when it cost more), the amounts compared and their unit.
+    pub saving: Option<(f64, u64, u64, &'static str)>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Replies answered from the cache.
+    pub cached: u64,
+    pub cache_dir: PathBuf,
+}
+
+/// A simulation method's name in `score_source.method`.
+pub fn method(u: Unit) -> &'static str {
+    match u {
+        Unit::Segment => "segment-simulation",
+        Unit::Token => "token-simulation",
+    }
+}
+
+/// Parses `--latents` (`0-99`, `3,17,42`); without it, every latent that fired in the store.
+pub fn parse_latents(spec: Option<&str>, store: &Store) -> Result<Vec<u32>> {
+    let Some(spec) = spec else {
+        return Ok(store
+            .features
+            .iter()
+            .filter(|f| f.count > 0)
+            .map(|f| f.latent)
+            .collect());
+    };
+    let mut out = vec![];
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (
+                    a.parse().context("--latents")?,
+                    b.parse().context("--latents")?,
+                );
+                out.extend(a..=b);
+            }
+            None => out.push(
+                part.parse()
+                    .with_context(|| format!("--latents: `{part}` is not a number"))?,
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// The non-activating pool for `score`: the store's model and SAE (or the run's) over up to
+/// 256 example contexts of the store's latents.
+fn non_activating_pool(run: &LlmRun, store: &Store) -> Result<NonActivatingPool> {
+    let model = ModelSpec {
+        model: run
+            .model
+            .clone()
+            .unwrap_or_else(|| store.meta.model.clone()),
+        dtype: "f32".into(),
+        device: "cpu".into(),
+    }
+    .load()?;
+    let sae = crate::sae::load_sae(
+        &run.sae.as_deref().unwrap_or(&store.meta.sae).parse()?,
+        &candle_core::Device::Cpu,
+    )?;
+    // Every few latents' strongest example, spread over the SAE.
+    let mut rows = vec![];
+    let step = (store.features.len() / 256).max(1);
+    for f in store.features.iter().step_by(step) {
+        rows.extend(store.examples(f.latent).iter().take(1).cloned());
+    }
+    NonActivatingPool::build(&model, &sae, &rows, 256)
+}
+
+/// Seconds since the epoch as `unix:SECONDS`, the date recorded in provenance.
+fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("unix:{secs}")
+}
+
+/// Runs explain or score (see the module doc). Failures of single latents are reported through
+/// `progress.note` and counted; they write nothing.
+pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSummary> {
+    let score = task == Task::Score;
+    let store = Store::open(&run.store)?;
+    let layer: HookPoint = store.meta.hook.parse()?;
+    // The first unit's score goes into the database.
+    let units = match run.unit.as_str() {
+        "segment" => vec![Unit::Segment],
+        "token" => vec![Unit::Token],
+        "both" => vec![Unit::Segment, Unit::Token],
+        other => bail!("--unit `{other}`: segment, token or both"),
+    };
+    let spent = Mutex::new(vec![Usage::default(); units.len()]);
+    let baseline = run.llm == BASELINE;
+    let simulator_name = if baseline {
+        "baseline (keyword simulator, no LLM)"
+    } else {
+        run.llm.as_str()
+    };
+    let cache_dir = run.db.with_extension("llm-cache");
+    let client =
+        LlmClient::new(&run.endpoint, &run.llm, run.api_key.clone()).with_cache(&cache_dir);
+    let today = today();
+    let mut db = if run.db.exists() {
+        EditableDb::load(&run.db)?
+    } else {
+        EditableDb::default()
+    };
+    let who = format!(
+        "{}:{}",
+        if score { "simulator" } else { "explainer" },
+        run.llm
+    );
+    let mut latents = parse_latents(run.latents.as_deref(), &store)?;
+    if let Some(n) = run.limit {
+        latents.truncate(n);
+    }
+    let mut summary = RunSummary {
+        cache_dir: cache_dir.clone(),
+        ..Default::default()
+    };
+    // Plan: which latents to work on (and, to score, with which explanation).
+    let mut tasks: Vec<(u32, String, Option<String>)> = vec![];
+    for l in &latents {
+        let id = crate::db::neuron_id(layer.layer, *l);
+        if store.feature(*l).is_none() || store.examples(*l).is_empty() {
+            summary.skipped += 1;
+            continue;
+        }
+        if score {
+            match db
+                .record(&id)
+                .and_then(|r| r.explanation)
+                .filter(|e| !e.trim().is_empty() && e != "***")
+            {
+                Some(e) => {
+                    let done = db
+                        .entries
+                        .get(&id)
+                        .and_then(ScoreSource::of)
+                        .is_some_and(|s| {
+                            s.explanation == e
+                                && s.method == method(units[0])
+                                && s.simulator == simulator_name
+                                && s.prompt_version == PROMPT_VERSION
+                        });
+                    if run.resume && done {
+                        summary.skipped += 1;
+                    } else {
+                        tasks.push((*l, id, Some(e)));
+                    }
+                }
+                None => summary.skipped += 1,
+            }
+        } else {
+            // A person's verified explanation is never replaced, even with --overwrite.
+            let verified = db.status(&id) == ReviewStatus::Verified;
+            let has = db
+                .record(&id)
+                .and_then(|r| r.explanation)
+                .is_some_and(|e| !e.trim().is_empty());
+            if verified || (!run.overwrite && has) {
+                summary.skipped += 1;
+            } else {
+                tasks.push((*l, id, None));
+            }
+        }
+    }
+    // Contexts where a latent does not fire, for the held-out mix.
+    let pool = if score && run.non_activating > 0 && !tasks.is_empty() {
+        match non_activating_pool(run, &store) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                progress.note(&format!("note: no non-activating held-out examples ({e:#}); give --model / --sae to add them"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let work = |l: u32, id: &str, expl: Option<&str>| -> Result<Edit> {
+        let f = store.feature(l).context("no statistics")?;
+        let ex = store.examples(l);
+        let Some(expl) = expl else {
+            let shown = explainer_examples(&ex, run.examples);
+            let reply = if baseline {
+                baseline_explanation(&shown)
+                    .map(|e| serde_json::json!({"explanation": e, "tags": []}).to_string())
+                    .ok_or_else(|| anyhow::anyhow!("no active tokens in the top examples"))
+            } else {
+                client.chat(&explain_messages(&shown, f.max_act, shown.len()))
+            };
+            return reply
+                .and_then(|reply| parse_explanation(&reply))
+                .map(|(e, tags)| Edit {
+                    explanation: Some(Some(e)),
+                    tags: Some(tags),
+                    explanation_source: Some(ExplanationSource {
+                        explainer: run.llm.clone(),
+                        author: None,
+                        prompt_version: Some(PROMPT_VERSION.into()),
+                        examples: Some(run.examples),
+                        date: Some(today.clone()),
+                    }),
+                    ..Default::default()
+                });
+        };
+        let zeros = pool
+            .as_ref()
+            .map(|p| p.pick(l, run.non_activating))
+            .unwrap_or_default();
+        let (held, mix) = held_out_examples(&ex, run.examples, zeros);
+        // Every method simulates the same examples; the costs count only latents that every
+        // method simulated completely, so they compare.
+        let mut runs = vec![];
+        for &unit in &units {
+            let (mut truth, mut pred) = (vec![], vec![]);
+            let mut used = Usage::default();
+            let mut errors = vec![];
+            for e in &held {
+                let sim = if baseline {
+                    keyword_simulate(expl, e, f.max_act, unit)
+                } else {
+                    simulate(&client, expl, e, f.max_act, unit)
+                };
+                match sim {
+                    Ok((t, p, u)) => {
+                        truth.extend(t);
+                        pred.extend(p);
+                        used += u;
+                    }
+                    Err(err) => errors.push(format!("{err:#}")),
+                }
+            }
+            // An example whose simulation failed leaves the score undefined, not partial.
+            if let Some(err) = errors.first() {
+                bail!("no score for {id}: {err}");
+            }
+            runs.push((unit, truth, pred, used));
+        }
+        {
+            let mut spent = spent.lock().expect("no panics while held");
+            for (i, run) in runs.iter().enumerate() {
+                spent[i] += run.3;
+            }
+        }
+        let mut scores = vec![];
+        for (unit, truth, pred, _) in &runs {
+            match pearson(truth, pred) {
+                Some(r) => scores.push((*unit, r, truth.len())),
+                None => bail!("no score for {id}: constant truth or prediction"),
+            }
+        }
+        let (unit, r, units) = scores[0];
+        let token = scores[1..].iter().find(|s| s.0 == Unit::Token);
+        Ok(Edit {
+            score: Some(r),
+            score_source: Some(ScoreSource {
+                method: method(unit).into(),
+                simulator: simulator_name.into(),
+                explanation: expl.into(),
+                prompt_version: PROMPT_VERSION.into(),
+                units,
+                held_out: mix,
+                date: today.clone(),
+                token_simulation_score: token.map(|t| t.1),
+                token_simulation_units: token.map(|t| t.2),
+            }),
+            ..Default::default()
+        })
+    };
+    progress.set_len(tasks.len() as u64);
+    // `concurrency` workers call the server; this thread writes the database.
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Result<Edit>)>();
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..run.concurrency.max(1) {
+            let tx = tx.clone();
+            let (next, tasks, work) = (&next, &tasks, &work);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((l, id, expl)) = tasks.get(i) else {
+                    break;
+                };
+                if tx
+                    .send((id.clone(), work(*l, id, expl.as_deref())))
+                    .is_err()
+                {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (id, result) in rx {
+            progress.inc();
+            match result {
+                Ok(edit) => {
+                    let changes = db.apply(&id, &edit, &who)?;
+                    append_history(&run.db, &changes)?;
+                    summary.done += 1;
+                    if summary.done.is_multiple_of(20) {
+                        db.save(&run.db)?;
+                    }
+                }
+                Err(e) => {
+                    summary.failed += 1;
+                    progress.note(&format!("{id}: {e:#}"));
+                }
+            }
+        }
+        Ok(())
+    })?;
+    db.save(&run.db)?;
+    summary.prompt_tokens = client.prompt_tokens.load(Ordering::Relaxed);
+    summary.completion_tokens = client.completion_tokens.load(Ordering::Relaxed);
+    summary.cached = client.cached.load(Ordering::Relaxed);
+    if score {
+        let spent = spent.into_inner().expect("no panics while held");
+        for (u, used) in units.iter().zip(&spent) {
+            let (n, what) = used.cost();
+            summary.costs.push((method(*u), n, what));
+        }
+        if let [seg, tok] = spent.as_slice() {
+            let (s, what) = seg.cost();
+            let (t, _) = if what == "tokens" {
+                tok.cost()
+            } else {
+                (tok.chars, "characters")
+            };
+            if t > 0 {
+                summary.saving = Some((100.0 * (1.0 - s as f64 / t as f64), s, t, what));
+            }
+        }
+    }
+    Ok(summary)
+}

@@ -1,0 +1,196 @@
+//! SAELens: a folder with `cfg.json` + `sae_weights.safetensors` (`W_enc [d_in, d_sae]`,
+//! `b_enc`, `W_dec [d_sae, d_in]`, `b_dec`, JumpReLU's `threshold`). Read and written.
+
+use super::{folder_of, hook_required, is_or_holds, read_json, read_safetensors, take, Format};
+use crate::hooks::HookPoint;
+use crate::sae::{Activation, Sae, SaeMeta, SaeSpec};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use serde_json::Value;
+use std::path::Path;
+
+/// The SAELens format.
+pub struct SaeLens;
+
+impl Format for SaeLens {
+    fn name(&self) -> &'static str {
+        "saelens"
+    }
+
+    fn tag(&self) -> &'static str {
+        "SaeLens"
+    }
+
+    fn folder_hint(&self) -> Option<&'static str> {
+        Some("cfg.json + sae_weights.safetensors (SAELens)")
+    }
+
+    fn detect(&self, path: &Path) -> bool {
+        is_or_holds(path, "sae_weights.safetensors")
+    }
+
+    fn load(&self, spec: &SaeSpec) -> Result<Sae> {
+        load(spec)
+    }
+
+    fn save(&self, sae: &Sae, dir: &Path, model_name: &str, dtype: DType) -> Result<()> {
+        save_saelens(sae, dir, model_name, dtype)
+    }
+}
+
+fn load(spec: &SaeSpec) -> Result<Sae> {
+    let dir = folder_of(&spec.path);
+    let cfg = read_json(&dir.join("cfg.json"))?;
+    let meta = cfg.get("metadata").cloned().unwrap_or(Value::Null);
+    let get = |k: &str| cfg.get(k).or_else(|| meta.get(k)).filter(|v| !v.is_null());
+    let d_in = get("d_in")
+        .and_then(Value::as_u64)
+        .context("cfg.json: `d_in` is missing")? as usize;
+    let d_sae = get("d_sae")
+        .and_then(Value::as_u64)
+        .context("cfg.json: `d_sae` is missing")? as usize;
+    let hook_name = get("hook_name")
+        .or_else(|| get("hook_point"))
+        .and_then(Value::as_str);
+    let found_hook = hook_name
+        .map(str::parse::<HookPoint>)
+        .transpose()
+        .context("cfg.json: hook")?;
+    let hook = hook_required(spec, found_hook, "this SAELens config")?;
+    let arch = get("architecture")
+        .and_then(Value::as_str)
+        .unwrap_or("standard")
+        .to_string();
+    let act_str = get("activation_fn_str")
+        .or_else(|| get("activation_fn"))
+        .and_then(Value::as_str)
+        .unwrap_or("relu")
+        .to_string();
+    let kwargs = get("activation_fn_kwargs").cloned().unwrap_or(Value::Null);
+    let k = get("k")
+        .or_else(|| kwargs.get("k"))
+        .and_then(Value::as_u64)
+        .map(|k| k as usize);
+    let file = dir.join("sae_weights.safetensors");
+    let mut w = read_safetensors(&file)?;
+    let mut threshold = None;
+    let activation = match (arch.as_str(), act_str.as_str()) {
+        ("jumprelu" | "batchtopk" | "jumprelu_skip_transcoder", _) => {
+            threshold = Some(match take(&mut w, &["threshold"], &[d_sae], &file) {
+                Ok(t) => t,
+                Err(_) => take(&mut w, &["log_threshold"], &[d_sae], &file)?.exp()?,
+            });
+            Activation::JumpRelu { relu: true }
+        }
+        ("topk", _) | (_, "topk") => {
+            Activation::TopK(k.context("cfg.json: a topk SAE without `k`")?)
+        }
+        ("standard", "relu") => Activation::Relu,
+        ("gated", _) => bail!("gated SAELens SAEs are not supported yet"),
+        (a, f) => bail!("unsupported SAELens architecture `{a}` with activation `{f}`"),
+    };
+    let activation = spec.activation.unwrap_or(activation);
+    if matches!(activation, Activation::JumpRelu { .. }) && threshold.is_none() {
+        bail!(
+            "activation jumprelu needs a `threshold` tensor, which {} lacks",
+            file.display()
+        );
+    }
+    let norm = get("normalize_activations")
+        .and_then(Value::as_str)
+        .unwrap_or("none");
+    if !matches!(norm, "none" | "") && spec.scale.is_none() {
+        bail!(
+            "cfg.json asks for normalize_activations=`{norm}`, which needs a dataset-specific scale: pass scale=FACTOR"
+        );
+    }
+    let w_enc = take(&mut w, &["W_enc"], &[d_in, d_sae], &file)?;
+    let b_enc = take(&mut w, &["b_enc"], &[d_sae], &file)?;
+    let mut w_dec = take(&mut w, &["W_dec"], &[d_sae, d_in], &file)?;
+    let b_dec = take(&mut w, &["b_dec"], &[d_in], &file)?;
+    if let Some(s) = w.remove("scaling_factor") {
+        // SAELens multiplies latents by it before decoding: fold it into the decoder rows.
+        w_dec = w_dec.broadcast_mul(&s.to_dtype(DType::F32)?.reshape((d_sae, 1))?)?;
+    }
+    let apply_b_dec = get("apply_b_dec_to_input")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(Sae {
+        meta: SaeMeta {
+            path: spec.path.clone(),
+            format: &SaeLens,
+            d_in,
+            d_sae,
+            hook,
+            model_name: get("model_name")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        },
+        activation,
+        w_enc,
+        b_enc,
+        w_dec: Some(w_dec),
+        input_bias: apply_b_dec.then(|| b_dec.clone()),
+        b_dec: Some(b_dec),
+        threshold,
+        input_scale: 1.0,
+    })
+}
+
+/// Writes a trained SAE in SAELens format (`cfg.json` + `sae_weights.safetensors`), so
+/// SAELens and every loader here read it: TopK as `topk` (with `k`), ReLU as `standard`,
+/// JumpReLU as `jumprelu` with a `threshold` tensor (SAELens ≥ 6).
+pub fn save_saelens(sae: &Sae, dir: &Path, model_name: &str, dtype: DType) -> Result<()> {
+    let dtype_name = match dtype {
+        DType::F32 => "float32",
+        DType::F16 => "float16",
+        DType::BF16 => "bfloat16",
+        other => bail!("SAE weights are saved as f32, f16 or bf16, not {other:?}"),
+    };
+    std::fs::create_dir_all(dir)?;
+    let architecture = match sae.activation {
+        Activation::TopK(_) => "topk",
+        Activation::Relu => "standard",
+        Activation::JumpRelu { relu: true } => "jumprelu",
+        Activation::JumpRelu { relu: false } => bail!("SAELens has no JumpReLU without the ReLU"),
+    };
+    let mut cfg = serde_json::json!({
+        "architecture": architecture, "d_in": sae.d_in(), "d_sae": sae.d_sae(),
+        "dtype": dtype_name, "device": "cpu", "apply_b_dec_to_input": true, "normalize_activations": "none",
+        "reshape_activations": "none",
+        "metadata": {"model_name": model_name, "hook_name": sae.hook().to_string(), "hook_head_index": null,
+                     "prepend_bos": true, "sae_lens_training_version": null, "trained_by": "safe-sail train-sae"},
+    });
+    if let Activation::TopK(k) = sae.activation {
+        cfg["k"] = k.into();
+        cfg["rescale_acts_by_decoder_norm"] = false.into();
+    }
+    crate::fsutil::write_atomic(
+        &dir.join("cfg.json"),
+        serde_json::to_string_pretty(&cfg)?.as_bytes(),
+    )?;
+    let cpu = |t: &Tensor| -> Result<Tensor> {
+        Ok(t.to_dtype(dtype)?.to_device(&Device::Cpu)?.contiguous()?)
+    };
+    let mut m = std::collections::HashMap::new();
+    m.insert("W_enc".to_string(), cpu(&sae.w_enc)?);
+    m.insert("b_enc".to_string(), cpu(&sae.b_enc)?);
+    m.insert(
+        "W_dec".to_string(),
+        cpu(sae.w_dec.as_ref().context("an SAE without a decoder")?)?,
+    );
+    m.insert(
+        "b_dec".to_string(),
+        cpu(sae.b_dec.as_ref().context("an SAE without b_dec")?)?,
+    );
+    if let Activation::JumpRelu { .. } = sae.activation {
+        m.insert(
+            "threshold".to_string(),
+            cpu(sae
+                .threshold
+                .as_ref()
+                .context("a JumpReLU SAE without thresholds")?)?,
+        );
+    }
+    crate::tensor_util::save_safetensors_atomic(&m, &dir.join("sae_weights.safetensors"))
+}

@@ -1,0 +1,82 @@
+//! An SAE as named on the command line or in a workspace: `PATH[,key=value...]`; keys:
+//! `hook`, `activation` (`relu`, `topk:K`, `jumprelu`), `component`, `format`, `scale`.
+
+use super::format::{self, Format};
+use super::Activation;
+use crate::hooks::HookPoint;
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::PathBuf;
+
+/// An SAE as named on the command line or in a workspace: a path plus options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaeSpec {
+    pub path: PathBuf,
+    pub hook: Option<HookPoint>,
+    pub activation: Option<Activation>,
+    pub component: usize,
+    /// The checkpoint format (`None`: detected from what is at the path).
+    pub format: Option<&'static dyn Format>,
+    pub scale: Option<f64>,
+}
+
+impl std::str::FromStr for SaeSpec {
+    type Err = anyhow::Error;
+
+    /// Parses `PATH[,key=value...]`.
+    fn from_str(s: &str) -> Result<Self> {
+        let mut parts = s.split(',');
+        let path = parts.next().unwrap_or("").trim();
+        if path.is_empty() {
+            bail!("SAE `{s}`: the path is empty");
+        }
+        let mut spec = SaeSpec {
+            path: PathBuf::from(path),
+            hook: None,
+            activation: None,
+            component: 0,
+            format: None,
+            scale: None,
+        };
+        for kv in parts {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow!("SAE `{s}`: option `{kv}` is not key=value"))?;
+            let (k, v) = (k.trim(), v.trim());
+            match k {
+                "hook" => spec.hook = Some(v.parse()?),
+                "activation" => spec.activation = Some(Activation::parse(v)?),
+                "component" => {
+                    spec.component = v.parse().with_context(|| format!("SAE `{s}`: component `{v}` is not a number"))?
+                }
+                "format" => {
+                    spec.format = Some(format::by_name(v).ok_or_else(|| {
+                        anyhow!("SAE `{s}`: unknown format `{v}` ({})", format::names())
+                    })?)
+                }
+                "scale" => spec.scale = Some(v.parse().with_context(|| format!("SAE `{s}`: scale `{v}` is not a number"))?),
+                _ => bail!("SAE `{s}`: unknown option `{k}` (known: hook, activation, component, format, scale)"),
+            }
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_spec_options() {
+        let s: SaeSpec =
+            "ckpt_layer17.pt,hook=blocks.17.hook_mlp_out,activation=topk:200,component=1"
+                .parse()
+                .unwrap();
+        assert_eq!(s.path, PathBuf::from("ckpt_layer17.pt"));
+        assert_eq!(s.hook.unwrap().to_string(), "blocks.17.hook_mlp_out");
+        assert_eq!(s.activation, Some(Activation::TopK(200)));
+        assert_eq!(s.component, 1);
+        assert!("x.pt,colour=red".parse::<SaeSpec>().is_err());
+        assert!("x.pt,hook".parse::<SaeSpec>().is_err());
+        assert!(",hook=blocks.1.hook_mlp_out".parse::<SaeSpec>().is_err());
+    }
+}

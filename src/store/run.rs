@@ -1,0 +1,287 @@
+//! The `collect` and `merge-stores` verbs: a collection run with its arguments on disk
+//! (`collect-run.json`), checkpoints every few hundred documents, resume after an interruption,
+//! shards (`--shard i/n`) and their merge into the store one run would give.
+
+use super::collect::{
+    collect_state, fingerprint, finish_state, meta, Checkpointing, CollectConfig, CollectState,
+};
+use super::Store;
+use crate::corpus::CorpusSpec;
+use crate::load::{load_saes, ModelSpec};
+use crate::model::Model;
+use crate::progress::Progress;
+use crate::sae::Sae;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// The run's arguments, kept beside its output.
+pub const RUN_FILE: &str = "collect-run.json";
+/// The final collection state of a run (what `merge-stores` adds up).
+pub const STATE_FILE: &str = "collect-state.bin";
+/// The state of an unfinished run.
+pub const CHECKPOINT_FILE: &str = ".collect-checkpoint.bin";
+
+/// What a collect run was started with (`collect-run.json`), so a resume or a merge of its
+/// shards rebuilds the same model, SAEs and settings.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug, Clone)]
+pub struct CollectRun {
+    pub model: String,
+    pub dtype: String,
+    pub device: String,
+    pub saes: Vec<String>,
+    pub corpus: Vec<PathBuf>,
+    pub text_field: String,
+    pub messages_field: Option<String>,
+    pub chat: bool,
+    pub context: usize,
+    pub top_k: usize,
+    pub quantile_bins: usize,
+    pub per_bin: usize,
+    pub max_tokens: Option<u64>,
+    pub batch: usize,
+    pub include_special: bool,
+    pub shard: Option<(u64, u64)>,
+}
+
+/// How a run treats what is already in its output folder.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Continue from the folder's checkpoint, if any.
+    pub resume: bool,
+    /// Overwrite a store of another model or SAE.
+    pub force: bool,
+    /// Documents between checkpoints.
+    pub checkpoint_every: u64,
+}
+
+/// One store a run wrote.
+#[derive(Debug, Clone)]
+pub struct WrittenStore {
+    pub hook: String,
+    pub latents: usize,
+    pub examples: usize,
+    pub tokens: u64,
+    pub dir: PathBuf,
+}
+
+/// Parses `--shard i/n` (0 ≤ i < n).
+pub fn parse_shard(s: &str) -> Result<(u64, u64)> {
+    let (i, n) = s
+        .split_once('/')
+        .with_context(|| format!("--shard `{s}`: expected i/n"))?;
+    let (i, n): (u64, u64) = (
+        i.parse().context("--shard: i")?,
+        n.parse().context("--shard: n")?,
+    );
+    if n == 0 || i >= n {
+        bail!("--shard {s}: need 0 <= i < n");
+    }
+    Ok((i, n))
+}
+
+impl CollectRun {
+    /// The collection settings.
+    pub fn config(&self) -> CollectConfig {
+        CollectConfig {
+            context: self.context,
+            top_k: self.top_k,
+            quantile_bins: self.quantile_bins,
+            per_bin: self.per_bin,
+            max_tokens: self.max_tokens,
+            batch: self.batch.max(1),
+            chat: self.chat,
+            include_special: self.include_special,
+            shard: self.shard,
+            ..Default::default()
+        }
+    }
+
+    /// The corpus to read.
+    pub fn corpus(&self) -> CorpusSpec {
+        CorpusSpec {
+            files: self.corpus.clone(),
+            text_field: self.text_field.clone(),
+            messages_field: self.messages_field.clone(),
+        }
+    }
+
+    fn model_spec(&self) -> ModelSpec {
+        ModelSpec {
+            model: self.model.clone(),
+            dtype: self.dtype.clone(),
+            device: self.device.clone(),
+        }
+    }
+
+    /// Where each SAE's store goes: `out` for one SAE, `out/{i}-{hook}` for several.
+    pub fn store_dirs(&self, out: &Path, saes: &[Sae]) -> Vec<PathBuf> {
+        if saes.len() == 1 {
+            vec![out.to_path_buf()]
+        } else {
+            saes.iter()
+                .enumerate()
+                .map(|(i, s)| out.join(format!("{i}-{}", s.hook())))
+                .collect()
+        }
+    }
+}
+
+/// Runs (or, with `opts.resume`, continues) a collection into `out` and writes its stores.
+pub fn collect(
+    run: &CollectRun,
+    out: &Path,
+    opts: RunOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<WrittenStore>> {
+    for f in &run.corpus {
+        if !f.exists() {
+            bail!("corpus file {} does not exist", f.display());
+        }
+    }
+    let model = run.model_spec().load()?;
+    let saes = load_saes(&run.saes, model.net.device())?;
+    let ckpt = out.join(CHECKPOINT_FILE);
+    let resume = if opts.resume && ckpt.exists() {
+        let old: CollectRun =
+            serde_json::from_str(&std::fs::read_to_string(out.join(RUN_FILE)).unwrap_or_default())
+                .context("--resume: the folder has a checkpoint but no collect-run.json")?;
+        if &old != run {
+            bail!("--resume: {} was started with other arguments ({:?}); rerun with those or without --resume", out.display(), old);
+        }
+        Some(CollectState::load(&ckpt)?)
+    } else {
+        if opts.resume {
+            progress.note(&format!(
+                "no checkpoint in {}: starting from the beginning",
+                out.display()
+            ));
+        }
+        for (d, s) in run.store_dirs(out, &saes).iter().zip(&saes) {
+            let meta_path = d.join("store.json");
+            if meta_path.exists() && !opts.force {
+                let old: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&meta_path)?).unwrap_or_default();
+                if old["sae"] != s.meta.path.display().to_string()
+                    || old["hook"] != s.hook().to_string()
+                    || old["model"] != run.model
+                {
+                    bail!("{} already holds a store of another model or SAE: choose another --out or pass --force", d.display());
+                }
+            }
+        }
+        None
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    crate::fsutil::write_atomic(
+        &out.join(RUN_FILE),
+        serde_json::to_string_pretty(run)?.as_bytes(),
+    )?;
+    let cfg = run.config();
+    let corpus = run.corpus();
+    if let Some(m) = run.max_tokens {
+        progress.set_len(m);
+    }
+    let fp = fingerprint(&run.model, &saes, &corpus, &cfg);
+    let state = collect_state(
+        &model,
+        &saes,
+        &corpus,
+        &cfg,
+        fp,
+        resume,
+        Some(Checkpointing {
+            path: &ckpt,
+            every_docs: opts.checkpoint_every.max(1),
+        }),
+        &mut |n| progress.set_pos(n),
+    )?;
+    let written = write_stores(run, out, &model, &saes, state)?;
+    let _ = std::fs::remove_file(&ckpt);
+    Ok(written)
+}
+
+/// Adds up the final states of `collect --shard i/n` runs into the stores one run would give.
+pub fn merge(inputs: &[PathBuf], out: &Path, progress: &dyn Progress) -> Result<Vec<WrittenStore>> {
+    if inputs.len() < 2 {
+        bail!("give at least two store folders to merge");
+    }
+    let mut runs = vec![];
+    for i in inputs {
+        let p = i.join(RUN_FILE);
+        let r: CollectRun = serde_json::from_str(
+            &std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .with_context(|| format!("{} is not valid", p.display()))?;
+        runs.push(r);
+    }
+    let mut base = runs[0].clone();
+    base.shard = None;
+    for (r, i) in runs.iter().zip(inputs) {
+        let mut x = r.clone();
+        x.shard = None;
+        if x != base {
+            bail!(
+                "{} was collected with other arguments than {}",
+                i.display(),
+                inputs[0].display()
+            );
+        }
+    }
+    let mut shards: Vec<(u64, u64)> = runs.iter().filter_map(|r| r.shard).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    if shards.len() != runs.len() {
+        bail!("each input must be a different --shard of the same run");
+    }
+    let cfg = base.config();
+    let mut state: Option<CollectState> = None;
+    for i in inputs {
+        let s = CollectState::load(&i.join(STATE_FILE))?;
+        match &mut state {
+            None => state = Some(s),
+            Some(acc) => acc.merge(s, &cfg)?,
+        }
+    }
+    let state = state.expect("two inputs");
+    let model = base.model_spec().load()?;
+    let saes = load_saes(&base.saes, model.net.device())?;
+    let n = shards.first().map_or(0, |s| s.1);
+    if shards.len() as u64 != n {
+        progress.note(&format!("note: merging {} of {n} shards", shards.len()));
+    }
+    write_stores(&base, out, &model, &saes, state)
+}
+
+/// Writes the stores of a finished state, and the state itself (for `merge-stores`).
+fn write_stores(
+    run: &CollectRun,
+    out: &Path,
+    model: &Model,
+    saes: &[Sae],
+    state: CollectState,
+) -> Result<Vec<WrittenStore>> {
+    let cfg = run.config();
+    let corpus = run.corpus();
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    state.save(&out.join(STATE_FILE))?;
+    crate::fsutil::write_atomic(
+        &out.join(RUN_FILE),
+        serde_json::to_string_pretty(run)?.as_bytes(),
+    )?;
+    let report = state.corpus_report();
+    let contexts = state.contexts;
+    let results = finish_state(model, saes, &cfg, state)?;
+    let mut written = vec![];
+    for ((r, s), d) in results.iter().zip(saes).zip(run.store_dirs(out, saes)) {
+        let m = meta(&run.model, s, &corpus, &cfg, &report, contexts, r.tokens);
+        Store::write(&d, &m, &r.features, &r.examples)?;
+        written.push(WrittenStore {
+            hook: s.hook().to_string(),
+            latents: r.features.len(),
+            examples: r.examples.len(),
+            tokens: r.tokens,
+            dir: d,
+        });
+    }
+    Ok(written)
+}
