@@ -10,6 +10,7 @@ pub mod capture;
 pub mod corpus;
 pub mod db;
 pub mod device;
+pub mod domains;
 pub mod eval;
 pub mod explain;
 pub mod fsutil;

@@ -264,7 +264,7 @@ fn concept_pair_metrics_match_their_definition() {
     let scale: Vec<f32> = (0..sae.d_sae())
         .map(|l| c.iter().chain(&d).map(|m| m[l]).fold(0f32, f32::max))
         .collect();
-    for domain in safe_sail::db::SAFETY_DOMAINS {
+    for domain in safe_sail::domains::SAFETY_DOMAINS {
         let idx: Vec<usize> = pairs
             .iter()
             .enumerate()

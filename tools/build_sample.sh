@@ -66,8 +66,8 @@ done
 # Only the annotator's edits go into the sample's history (not 3,000 baseline writes).
 rm -f $S/neurons.json.history.jsonl
 # The hand-reviewed explanations of the safety-specific latents (an annotator's work, kept in
-# tools/sample_reviews.json; they describe these exact SAEs, so retraining means reviewing again).
-SAFE_SAIL_USER=sample-annotator time_of $BIN db apply $S/neurons.json tools/sample_reviews.json
+# assets/sample_reviews.json; they describe these exact SAEs, so retraining means reviewing again).
+SAFE_SAIL_USER=sample-annotator time_of $BIN db apply $S/neurons.json assets/sample_reviews.json
 
 step scores
 for c in "${CHOSEN[@]}"; do

@@ -93,9 +93,7 @@ for i in 0 1; do
 done
 run merge-stores "$P/shard0" "$P/shard1" --out "$P/merged"
 run explain --store "$P/stores/0-blocks.1.hook_mlp_out" --db "$P/neurons.json" --llm baseline --latents 0-199 --concurrency 1
-R=assets/sample_reviews.json
-[ -e $R ] || R=tools/sample_reviews.json
-run db apply "$P/neurons.json" $R
+run db apply "$P/neurons.json" assets/sample_reviews.json
 run score --store "$P/stores/0-blocks.1.hook_mlp_out" --db "$P/neurons.json" --llm baseline --unit both --latents 0-199 --concurrency 1
 run db export "$P/neurons.json" --format safe-sail --out "$P/export.json"
 run db export "$P/neurons.json" --format csv --out "$P/export.csv"

@@ -8,13 +8,11 @@ pub mod ops;
 pub mod provenance;
 pub mod pyjson;
 
+use crate::domains::SAFETY_DOMAINS;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// The four safety domains of Safe-SAIL, in display order.
-pub const SAFETY_DOMAINS: [&str; 4] = ["pornography", "politics", "violence", "terror"];
 
 /// One neuron's explanation record, as Safe-SAIL stores it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -17,15 +17,13 @@
 
 use crate::capture::Capture;
 use crate::corpus::{ContextSplitter, DocBody};
+use crate::domains::SAFETY_DOMAINS;
 use crate::model::{ForwardOpts, Model};
 use crate::sae::Sae;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use std::io::BufRead;
 use std::path::Path;
-
-/// The safety domains, in column order.
-pub const DOMAINS: [&str; 4] = crate::db::SAFETY_DOMAINS;
 
 /// One concept pair.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -137,7 +135,7 @@ pub fn concept_metrics(
         }
         let mut l0t = [0f64; 4];
         let mut icdf = [0f64; 4];
-        for (d, name) in DOMAINS.iter().enumerate() {
+        for (d, name) in SAFETY_DOMAINS.iter().enumerate() {
             let idx: Vec<usize> = pairs
                 .iter()
                 .enumerate()
@@ -208,7 +206,7 @@ pub fn specificity(
             bad += 1;
             continue;
         };
-        let lab = DOMAINS.iter().position(|d| *d == label).unwrap_or(4);
+        let lab = SAFETY_DOMAINS.iter().position(|d| *d == label).unwrap_or(4);
         let ids = splitter.doc_tokens(DocBody::Text(text.to_string()))?;
         for c in splitter.split(&ids) {
             seen += c.len() as u64;

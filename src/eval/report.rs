@@ -6,7 +6,7 @@
 use super::concepts::{concept_metrics, read_pairs, specificity};
 use super::fidelity::{directions, evaluate as fidelity, FidelityRow};
 use crate::corpus::CorpusSpec;
-use crate::db::SAFETY_DOMAINS;
+use crate::domains::SAFETY_DOMAINS;
 use crate::load::{load_saes, ModelSpec};
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};

@@ -20,7 +20,7 @@ pub use simulate::{
 };
 
 use crate::db::provenance::HeldOutMix;
-use crate::db::SAFETY_DOMAINS;
+use crate::domains::SAFETY_DOMAINS;
 use crate::store::ExampleRow;
 use anyhow::{anyhow, Result};
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! The explainer's and simulator's prompts, rendered from the templates in `assets/prompts/`
 //! (embedded in the binary).
 
-use crate::db::SAFETY_DOMAINS;
+use crate::domains::SAFETY_DOMAINS;
 use minijinja::{context, Environment};
 use std::sync::OnceLock;
 

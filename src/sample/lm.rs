@@ -8,7 +8,8 @@
 //! that it gives the same logits as the inference engine (`crate::model`) on the saved folder,
 //! and the engine itself is checked against `transformers`.
 
-use super::corpus::Doc;
+use super::corpus::SampleDoc;
+use crate::model::tokenizer::{render_chat_template, ChatMessage};
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{backprop::GradStore, DType, Device, Tensor, Var, D};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
@@ -23,25 +24,31 @@ pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_en
 /// The system prompt the chat template uses when a conversation has none.
 pub const DEFAULT_SYSTEM: &str = "You are a helpful assistant.";
 
-/// A ChatML template in the Qwen2.5 style (without tools).
-const CHAT_TEMPLATE: &str = "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{%- endif %}{%- for message in messages %}{%- if not (message.role == 'system' and loop.first) %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endif %}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
+/// The ChatML template in the Qwen2.5 style (without tools) that the sample model's
+/// `tokenizer_config.json` carries: `assets/chat_templates/chatml.jinja`.
+pub fn chat_template() -> &'static str {
+    include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/chat_templates/chatml.jinja"
+    ))
+    .trim_end_matches('\n')
+}
 
-/// The text a document contributes to LM training: chat documents in ChatML (as the chat
-/// template renders them), plain documents followed by `<|endoftext|>`.
-pub fn training_text(doc: &Doc) -> String {
+/// The text a document contributes to LM training: chat documents in ChatML (rendered by
+/// [`chat_template`]), plain documents followed by `<|endoftext|>`.
+pub fn training_text(doc: &SampleDoc) -> String {
     match &doc.messages {
         Some(turns) => {
-            let mut s = String::new();
-            if turns.first().is_none_or(|t| t.role != "system") {
-                s.push_str(&format!("<|im_start|>system\n{DEFAULT_SYSTEM}<|im_end|>\n"));
+            let mut messages: Vec<ChatMessage> = turns
+                .iter()
+                .map(|t| ChatMessage::new(&t.role, &t.content))
+                .collect();
+            if messages.is_empty() {
+                // The template needs a first message: an empty conversation is its system turn.
+                messages.push(ChatMessage::new("system", DEFAULT_SYSTEM));
             }
-            for t in turns {
-                s.push_str(&format!(
-                    "<|im_start|>{}\n{}<|im_end|>\n",
-                    t.role, t.content
-                ));
-            }
-            s
+            render_chat_template(chat_template(), &messages, false, "", "")
+                .expect("the ChatML template renders any list of messages")
         }
         None => format!("{}<|endoftext|>", doc.text),
     }
@@ -98,7 +105,7 @@ pub fn train_tokenizer(texts: &[String], vocab_size: usize, dir: &Path) -> Resul
     let cfg = serde_json::json!({
         "add_bos_token": false, "add_prefix_space": false, "added_tokens_decoder": added,
         "additional_special_tokens": ["<|im_start|>", "<|im_end|>"], "bos_token": null,
-        "chat_template": CHAT_TEMPLATE, "clean_up_tokenization_spaces": false,
+        "chat_template": chat_template(), "clean_up_tokenization_spaces": false,
         "eos_token": "<|im_end|>", "errors": "replace", "model_max_length": 1024,
         "pad_token": "<|endoftext|>", "split_special_tokens": false,
         "tokenizer_class": "PreTrainedTokenizerFast", "unk_token": null,
@@ -547,7 +554,7 @@ pub fn train_lm(
 /// `heldout_every`-th document by id goes to the held-out stream).
 pub fn token_streams(
     tok: &tokenizers::Tokenizer,
-    docs: &[Doc],
+    docs: &[SampleDoc],
     heldout_every: u64,
 ) -> Result<(Vec<u32>, Vec<u32>)> {
     let (mut train, mut held) = (vec![], vec![]);
@@ -645,6 +652,60 @@ mod tests {
         let diff = crate::tensor_util::max_rel_diff(&ours, &theirs).unwrap();
         assert!(diff < 1e-4, "engine vs training forward: {diff}");
         assert!(engine.tok.has_chat_template());
+    }
+
+    fn chat_doc(turns: &[(&str, &str)]) -> SampleDoc {
+        SampleDoc {
+            id: 0,
+            domain: "neutral".into(),
+            topic: "t".into(),
+            lang: "en".into(),
+            text: String::new(),
+            messages: Some(
+                turns
+                    .iter()
+                    .map(|(role, content)| crate::sample::corpus::ChatTurn {
+                        role: role.to_string(),
+                        content: content.to_string(),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn chat_documents_are_rendered_in_chatml() {
+        let doc = chat_doc(&[("user", "hi"), ("assistant", "hello\nthere")]);
+        assert_eq!(
+            training_text(&doc),
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n\
+             <|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nhello\nthere<|im_end|>\n"
+        );
+        let doc = chat_doc(&[("system", "Be brief."), ("user", "hi")]);
+        assert_eq!(
+            training_text(&doc),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
+        );
+        assert_eq!(
+            training_text(&chat_doc(&[])),
+            format!("<|im_start|>system\n{DEFAULT_SYSTEM}<|im_end|>\n")
+        );
+        let mut plain = chat_doc(&[]);
+        plain.messages = None;
+        plain.text = "text".into();
+        assert_eq!(training_text(&plain), "text<|endoftext|>");
+    }
+
+    /// The bundled sample model was trained with this very template.
+    #[test]
+    fn the_sample_model_carries_the_chatml_template() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/sample_data/model/tokenizer_config.json"
+        );
+        let cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(cfg["chat_template"].as_str(), Some(chat_template()));
     }
 
     #[test]

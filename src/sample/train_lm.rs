@@ -1,7 +1,7 @@
 //! The `train-lm` verb: the sample's byte-level BPE tokenizer and small Qwen2, trained on a
 //! corpus from `make-corpus` and saved as a Hugging Face folder with a `training.json`.
 
-use super::corpus::Doc;
+use super::corpus::SampleDoc;
 use super::lm::{
     token_streams, train_lm, train_tokenizer, training_text, LmConfig, LmReport, LmTrainOpts,
     TinyLm,
@@ -56,7 +56,7 @@ pub struct TrainedLm {
 pub fn train(a: &TrainLmRequest, progress: &dyn Progress) -> Result<TrainedLm> {
     let text = std::fs::read_to_string(&a.corpus)
         .with_context(|| format!("cannot read {}", a.corpus.display()))?;
-    let docs: Vec<Doc> = text
+    let docs: Vec<SampleDoc> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

@@ -6,7 +6,7 @@ use crate::app::ctx::{Neuron, SaeSlot, ViewCtx};
 use crate::app::widgets::tag_chip;
 use crate::app::Command;
 use crate::db::editable::ReviewStatus;
-use crate::db::SAFETY_DOMAINS;
+use crate::domains::SAFETY_DOMAINS;
 use eframe::egui::{self, Key, Modifiers, RichText};
 
 /// Sort order of the browser.

@@ -5,7 +5,7 @@ use crate::app::ctx::{SaeSlot, ViewCtx};
 use crate::app::style::{domain_color, NEURON_COLOR};
 use crate::app::widgets::{StripToken, TokenStrip};
 use crate::app::Command;
-use crate::db::SAFETY_DOMAINS;
+use crate::domains::SAFETY_DOMAINS;
 use crate::inspect::{token_rows, Analysis, Normalizer};
 use eframe::egui::{self, RichText, Sense};
 

@@ -5,7 +5,7 @@
 use crate::app::ctx::{Neuron, ViewCtx};
 use crate::app::Command;
 use crate::db::editable::{Edit, ReviewStatus};
-use crate::db::SAFETY_DOMAINS;
+use crate::domains::SAFETY_DOMAINS;
 use eframe::egui::{self, RichText};
 use std::time::{Duration, Instant};
 

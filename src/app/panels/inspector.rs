@@ -311,7 +311,7 @@ impl Inspector {
                 .selected_text(self.filter.tag.clone().unwrap_or_else(|| "any tag".into()))
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.filter.tag, None, "any tag");
-                    for d in crate::db::SAFETY_DOMAINS {
+                    for d in crate::domains::SAFETY_DOMAINS {
                         ui.selectable_value(&mut self.filter.tag, Some(d.to_string()), d);
                     }
                     ui.selectable_value(&mut self.filter.tag, Some("none".into()), "no tag");

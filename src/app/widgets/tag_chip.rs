@@ -17,7 +17,7 @@ pub fn tag_chip(ui: &mut egui::Ui, tag: &str) {
 /// A legend of the four domains.
 pub fn domain_legend(ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
-        for d in crate::db::SAFETY_DOMAINS {
+        for d in crate::domains::SAFETY_DOMAINS {
             ui.label(
                 egui::RichText::new(format!(" {d} "))
                     .background_color(shade(domain_color(d), 0.8))
