@@ -1,8 +1,23 @@
 //! Safe-SAIL Explorer: look inside language models through sparse autoencoders.
 //!
-//! Data flows one way: [`model`] (Hugging Face models, tokenizers, forward pass with
-//! hooks) → [`sae`] (sparse autoencoders in every common checkpoint format) → the
-//! command line in `main.rs`.
+//! The library owns every operation; the command line (`src/cli/`, in the binary) and the
+//! window ([`app`]) only parse, call and show. Data flows one way; each layer uses only the
+//! layers listed before it:
+//!
+//! 1. Foundations: [`fsutil`] (atomic writes), [`tensor_util`], [`device`], [`pt`] (PyTorch
+//!    files), [`progress`] (the progress sink every long verb takes), [`domains`] (the safety
+//!    domains), [`hooks`] (hook-point names).
+//! 2. [`model`]: Hugging Face folders, one forward pass with hooks for every family
+//!    (`model::family`), tokenizer and chat templates, generation.
+//! 3. [`sae`]: the one `Sae` type, its checkpoint formats (`sae::format`), training
+//!    (`sae::train`, `sae::sweep`) and the decoder logit lens (`sae::lens`).
+//! 4. [`corpus`] (reading documents, cutting contexts), [`load`] (models and SAEs as users
+//!    name them), [`capture`] (one prompt through a model and SAEs).
+//! 5. The verbs over corpora: [`store`] (feature stores: `collect`, merge), [`eval`]
+//!    (`evaluate`), [`db`] (neuron databases), [`explain`] (explain and score).
+//! 6. [`workspace`] (the workspace file and opening it), [`inspect`] (a prompt's analysis for
+//!    the window), [`sample`] (the bundled sample's corpus, model and demo), [`bench`].
+//! 7. [`app`]: the explorer window.
 
 pub mod app;
 pub mod bench;
