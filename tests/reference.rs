@@ -8,7 +8,7 @@ use common::*;
 use safe_sail::capture::Capture;
 use safe_sail::hooks::{HookPoint, HookSite};
 use safe_sail::model::generate::{Flow, GenerateOpts};
-use safe_sail::model::tokenizer::{ChatMessage, Tok};
+use safe_sail::model::tokenizer::{ChatMessage, TemplateVars, Tok};
 use safe_sail::model::{ForwardOpts, Model};
 use safe_sail::sae::{load_sae, SaeSpec};
 
@@ -240,35 +240,40 @@ fn hooks_can_replace_activations() {
 #[test]
 fn greedy_generation_matches_transformers() {
     for name in ["qwen2", "llama", "gemma2", "gpt2"] {
-        let model = load(name, DType::F32);
-        let g = read_json(&fixtures().join(format!("refs/{name}/generate.json")));
-        let ids = |k: &str| -> Vec<u32> {
-            g[k].as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u32)
-                .collect()
-        };
-        let opts = GenerateOpts {
-            max_new_tokens: 12,
-            stop_ids: vec![g["eos_token_id"].as_u64().unwrap() as u32],
-            ..Default::default()
-        };
-        let mut streamed = vec![];
-        let out = model
-            .generate(
-                &ids("prompt_ids"),
-                &opts,
-                &mut safe_sail::model::NoHooks,
-                |id| {
-                    streamed.push(id);
-                    Flow::Continue
-                },
-            )
-            .unwrap();
-        assert_eq!(out, ids("greedy_ids"), "{name} greedy generation");
-        assert_eq!(streamed, out, "every token is streamed");
+        check_greedy_generation(name);
     }
+}
+
+/// Greedy generation of a fixture model against `refs/<name>/generate.json`.
+fn check_greedy_generation(name: &str) {
+    let model = load(name, DType::F32);
+    let g = read_json(&fixtures().join(format!("refs/{name}/generate.json")));
+    let ids = |k: &str| -> Vec<u32> {
+        g[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect()
+    };
+    let opts = GenerateOpts {
+        max_new_tokens: 12,
+        stop_ids: vec![g["eos_token_id"].as_u64().unwrap() as u32],
+        ..Default::default()
+    };
+    let mut streamed = vec![];
+    let out = model
+        .generate(
+            &ids("prompt_ids"),
+            &opts,
+            &mut safe_sail::model::NoHooks,
+            |id| {
+                streamed.push(id);
+                Flow::Continue
+            },
+        )
+        .unwrap();
+    assert_eq!(out, ids("greedy_ids"), "{name} greedy generation");
+    assert_eq!(streamed, out, "every token is streamed");
 }
 
 #[test]
@@ -413,6 +418,7 @@ fn chat_prompts_match_the_reference_ids() {
         text: "How do elections work? 选举如何进行？".into(),
         chat: true,
         system: Some("You are a careful assistant.".into()),
+        thinking: None,
         truncate: false,
     };
     let ids: Vec<u32> = model
@@ -509,4 +515,117 @@ fn sae_hooks_capture_the_reference_inputs() {
             TOL_F32,
         );
     }
+}
+
+#[test]
+fn qwen3_matches_transformers() {
+    // Per-head q/k norms, head_dim 32 ≠ 64 / 4 heads, tied embeddings; the chat prompt has
+    // its template's empty <think> block (enable_thinking=False).
+    check_model_against(&load("qwen3", DType::F32), "qwen3", TOL_F32);
+    // Untied, bf16 weights, transformers-5 config and tokenizer files.
+    check_model_against(&load("qwen3_bf16", DType::F32), "qwen3_bf16", TOL_F32);
+}
+
+#[test]
+fn qwen3_bf16_compute_matches_within_the_stated_tolerance() {
+    check_model_against(&load("qwen3", DType::BF16), "qwen3", TOL_BF16);
+    check_model_against(&load("qwen3_bf16", DType::BF16), "qwen3_bf16", TOL_BF16);
+}
+
+#[test]
+fn qwen3_greedy_generation_matches_transformers() {
+    check_greedy_generation("qwen3");
+    check_greedy_generation("qwen3_bf16");
+}
+
+#[test]
+fn qwen3_chat_template_matches_transformers() {
+    let cases = read_json(&fixtures().join("refs/qwen3/chat_template.json"));
+    // The template inline in tokenizer_config.json, and in chat_template.jinja.
+    for dir in ["qwen3", "qwen3_bf16"] {
+        let tok = Tok::from_dir(&fixtures().join("models").join(dir)).unwrap();
+        assert!(tok.has_thinking_switch(), "{dir}");
+        for case in cases.as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let msgs: Vec<ChatMessage> = serde_json::from_value(case["messages"].clone()).unwrap();
+            let vars = TemplateVars {
+                enable_thinking: case["enable_thinking"].as_bool(),
+            };
+            let rendered = tok
+                .apply_chat_template_with(
+                    &msgs,
+                    case["add_generation_prompt"].as_bool().unwrap(),
+                    vars,
+                )
+                .unwrap_or_else(|e| panic!("{dir} {name}: {e:#}"));
+            assert_eq!(
+                rendered,
+                case["rendered"].as_str().unwrap(),
+                "{dir} {name}: rendered"
+            );
+            let ids: Vec<u64> = tok
+                .encode(&rendered, false)
+                .unwrap()
+                .iter()
+                .map(|t| t.id as u64)
+                .collect();
+            let want: Vec<u64> = case["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            assert_eq!(ids, want, "{dir} {name}: ids");
+        }
+    }
+    // <think> and </think> are added tokens, not special ones (as in Qwen3).
+    let tok = Tok::from_dir(&fixtures().join("models/qwen3")).unwrap();
+    let toks = tok.encode("<think>\n\n</think>", false).unwrap();
+    assert_eq!(toks.first().map(|t| (t.id, t.special)), Some((600, false)));
+    assert_eq!(
+        toks.last().map(|t| (t.text.as_str(), t.special)),
+        Some(("</think>", false))
+    );
+}
+
+#[test]
+fn qwen3_chat_prompts_pass_the_thinking_switch() {
+    let model = load("qwen3", DType::F32);
+    let refs = load_refs(&fixtures().join("refs/qwen3/chat.safetensors"));
+    let want: Vec<u32> = refs["input_ids"]
+        .to_vec1::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|x| x as u32)
+        .collect();
+    let mut p = safe_sail::model::PromptSpec {
+        text: "How do elections work? 选举如何进行？".into(),
+        chat: true,
+        system: Some("You are a careful assistant.".into()),
+        thinking: Some(false),
+        truncate: false,
+    };
+    let ids = |m: &Model, p: &safe_sail::model::PromptSpec| -> Vec<u32> {
+        m.tokenize_prompt(p).unwrap().iter().map(|t| t.id).collect()
+    };
+    assert_eq!(ids(&model, &p), want);
+    // Thinking on (or not passed): no empty <think> block.
+    p.thinking = Some(true);
+    let on = ids(&model, &p);
+    p.thinking = None;
+    assert_eq!(ids(&model, &p), on);
+    assert_eq!(&want[..on.len()], &on[..]);
+    assert_eq!(
+        model.tok.decode(&want[on.len()..], false).unwrap(),
+        "<think>\n\n</think>\n\n"
+    );
+    // A template without the switch says so rather than ignoring it.
+    let err = load("qwen2", DType::F32)
+        .tokenize_prompt(&safe_sail::model::PromptSpec {
+            thinking: Some(false),
+            ..p
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no thinking switch"), "{err}");
 }

@@ -10,17 +10,21 @@ Run from the repository root:
     tools/.venv/bin/python tools/make_fixtures.py
 
 The script is deterministic (fixed seeds, single-threaded torch) and rewrites
-tests/fixtures/ from scratch each time (tests/fixtures/README.md is kept).
+tests/fixtures/ from scratch each time (tests/fixtures/README.md and the hand-made
+tests/fixtures/workspace/ are kept). `--only qwen3,dictionary_learning` rebuilds just those
+sets (issue #15) and touches nothing else but their entries at the end of saes/manifest.json.
 See tests/fixtures/README.md for a description of every file.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +45,8 @@ from transformers import (
     PreTrainedTokenizerFast,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
 )
 
 torch.set_num_threads(1)  # determinism + the dev machines have 2 cores
@@ -390,7 +396,7 @@ def common_ids(tok) -> dict:
     )
 
 
-def make_config(arch: str, vocab: int, ids: dict):
+def make_config(arch: str, vocab: int, ids: dict, n_layers: int = 3, tie: bool = True):
     if arch == "qwen2":
         return Qwen2Config(
             vocab_size=vocab, hidden_size=HIDDEN, num_hidden_layers=3, num_attention_heads=N_HEADS,
@@ -415,6 +421,13 @@ def make_config(arch: str, vocab: int, ids: dict):
             sliding_window=4, hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True, rope_theta=10000.0,
             **ids,
         )
+    if arch == "qwen3":
+        return Qwen3Config(
+            vocab_size=vocab, hidden_size=HIDDEN, num_hidden_layers=n_layers, num_attention_heads=N_HEADS,
+            num_key_value_heads=N_KV, head_dim=QWEN3_HEAD_DIM, intermediate_size=INTER,
+            max_position_embeddings=MAX_POS, rms_norm_eps=EPS, tie_word_embeddings=tie, rope_theta=1000000.0,
+            attention_bias=False, use_sliding_window=False, max_window_layers=n_layers, hidden_act="silu", **ids,
+        )
     if arch == "gpt2":
         return GPT2Config(
             vocab_size=vocab, n_embd=HIDDEN, n_layer=3, n_head=N_HEADS, n_positions=MAX_POS, n_inner=INTER,
@@ -423,13 +436,14 @@ def make_config(arch: str, vocab: int, ids: dict):
     raise ValueError(arch)
 
 
-MODEL_CLASSES = {"qwen2": Qwen2ForCausalLM, "llama": LlamaForCausalLM, "gemma2": Gemma2ForCausalLM, "gpt2": GPT2LMHeadModel}
+MODEL_CLASSES = {"qwen2": Qwen2ForCausalLM, "llama": LlamaForCausalLM, "gemma2": Gemma2ForCausalLM, "gpt2": GPT2LMHeadModel,
+                 "qwen3": Qwen3ForCausalLM}
 
 
-def copy_tokenizer(dst: Path) -> None:
+def copy_tokenizer(dst: Path, src: Path = TOK_DIR) -> None:
     for f in TOKENIZER_FILES:
-        if (TOK_DIR / f).exists():
-            shutil.copy(TOK_DIR / f, dst / f)
+        if (src / f).exists():
+            shutil.copy(src / f, dst / f)
 
 
 def greedy_manual(arch, sd, mcfg, prompt_ids, n=12):
@@ -453,11 +467,11 @@ def flat_config(model) -> dict:
 
 
 def build_model(name: str, arch: str, seed: int, tok, prompt_ids, dtype=torch.float32, qk_std=None,
-                embed_std=1.0, keep_v5_keys=False, fast=None):
+                embed_std=1.0, keep_v5_keys=False, fast=None, n_layers=3, tie=True, tok_src=TOK_DIR):
     """Pick the first seed >= `seed` whose greedy continuation of `prompt_ids` is varied and
     has clear argmax margins (so float rounding in another implementation cannot flip it)."""
     vocab = len(tok)
-    cfg = make_config(arch, vocab, common_ids(tok))
+    cfg = make_config(arch, vocab, common_ids(tok), n_layers=n_layers, tie=tie)
     for s in range(seed, seed + 40):
         torch.manual_seed(s)
         model = MODEL_CLASSES[arch](cfg)
@@ -479,7 +493,7 @@ def build_model(name: str, arch: str, seed: int, tok, prompt_ids, dtype=torch.fl
     if keep_v5_keys:
         save_tokenizer(fast, out, style="v5")  # config AND tokenizer files exactly as transformers 5 writes them
     else:
-        copy_tokenizer(out)
+        copy_tokenizer(out, tok_src)
     return out, s
 
 
@@ -630,6 +644,8 @@ def manual_forward(arch: str, sd: dict, cfg: dict, ids: list[int]) -> dict:
         q = lin(h, p + "self_attn.q_proj").view(T, nh, hd)
         k = lin(h, p + "self_attn.k_proj").view(T, nkv, hd)
         v = lin(h, p + "self_attn.v_proj").view(T, nkv, hd)
+        if p + "self_attn.q_norm.weight" in W:  # Qwen3: RMS norm over each head's queries / keys
+            q, k = rms(q, p + "self_attn.q_norm"), rms(k, p + "self_attn.k_norm")
         q, k = rope(q, pos, inv), rope(k, pos, inv)
         if gemma:
             scale = cfg["query_pre_attn_scalar"] ** -0.5
@@ -1047,6 +1063,461 @@ def build_saes(hook_inputs: dict) -> list:
 
 
 # --------------------------------------------------------------------------------------
+# 5. Qwen3 models (issue #15): per-head q/k RMS norms, an explicit head_dim, Qwen3's chat template
+# --------------------------------------------------------------------------------------
+
+QWEN3_HEAD_DIM = 32  # differs from HIDDEN / N_HEADS = 16, as in the real Qwen3 configs (all head_dim 128)
+
+# The chat template of the Qwen3 hybrid-thinking releases (tokenizer_config.json `chat_template` of
+# Qwen3-0.6B ... Qwen3-235B-A22B): <think> handling of the history, tool calls, and the
+# `enable_thinking` switch, verbatim.
+QWEN3_CHAT_TEMPLATE = r"""{%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0].role == 'system' %}
+        {{- messages[0].content + '\n\n' }}
+    {%- endif %}
+    {{- "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+{%- else %}
+    {%- if messages[0].role == 'system' %}
+        {{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}
+    {%- endif %}
+{%- endif %}
+{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}
+{%- for message in messages[::-1] %}
+    {%- set index = (messages|length - 1) - loop.index0 %}
+    {%- if ns.multi_step_tool and message.role == "user" and message.content is string and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}
+        {%- set ns.multi_step_tool = false %}
+        {%- set ns.last_query_index = index %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in messages %}
+    {%- if message.content is string %}
+        {%- set content = message.content %}
+    {%- else %}
+        {%- set content = '' %}
+    {%- endif %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) %}
+        {{- '<|im_start|>' + message.role + '\n' + content + '<|im_end|>' + '\n' }}
+    {%- elif message.role == "assistant" %}
+        {%- set reasoning_content = '' %}
+        {%- if message.reasoning_content is string %}
+            {%- set reasoning_content = message.reasoning_content %}
+        {%- else %}
+            {%- if '</think>' in content %}
+                {%- set reasoning_content = content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}
+                {%- set content = content.split('</think>')[-1].lstrip('\n') %}
+            {%- endif %}
+        {%- endif %}
+        {%- if loop.index0 > ns.last_query_index %}
+            {%- if loop.last or (not loop.last and reasoning_content) %}
+                {{- '<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}
+            {%- else %}
+                {{- '<|im_start|>' + message.role + '\n' + content }}
+            {%- endif %}
+        {%- else %}
+            {{- '<|im_start|>' + message.role + '\n' + content }}
+        {%- endif %}
+        {%- if message.tool_calls %}
+            {%- for tool_call in message.tool_calls %}
+                {%- if (loop.first and content) or (not loop.first) %}
+                    {{- '\n' }}
+                {%- endif %}
+                {%- if tool_call.function %}
+                    {%- set tool_call = tool_call.function %}
+                {%- endif %}
+                {{- '<tool_call>\n{"name": "' }}
+                {{- tool_call.name }}
+                {{- '", "arguments": ' }}
+                {%- if tool_call.arguments is string %}
+                    {{- tool_call.arguments }}
+                {%- else %}
+                    {{- tool_call.arguments | tojson }}
+                {%- endif %}
+                {{- '}\n</tool_call>' }}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' }}
+        {{- content }}
+        {{- '\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+    {%- if enable_thinking is defined and enable_thinking is false %}
+        {{- '<think>\n\n</think>\n\n' }}
+    {%- endif %}
+{%- endif %}"""
+
+QWEN3_THINK_TOKENS = ["<think>", "</think>"]  # added, not special (as in Qwen3): ids 600 and 601
+
+_HELLO = {"role": "user", "content": "Hello, who are you?"}
+QWEN3_CHAT_CASES = [
+    # name, messages, add_generation_prompt, enable_thinking (None: not passed)
+    ("user_gen", [_HELLO], True, None),
+    ("user_gen_thinking_true", [_HELLO], True, True),
+    ("user_gen_thinking_false", [_HELLO], True, False),
+    ("system_user_nogen", [{"role": "system", "content": "You are a careful assistant."}, _HELLO], False, None),
+    ("history_reasoning_dropped_nothink", [
+        _HELLO,
+        {"role": "assistant", "content": "<think>\nThe user greets me.\n</think>\n\nHello! I am an assistant."},
+        {"role": "user", "content": "选举如何进行？"},
+    ], True, False),
+    ("last_assistant_keeps_reasoning", [
+        {"role": "user", "content": "Is violence ever the answer?"},
+        {"role": "assistant", "content": "<think>\nViolence hurts people.\n</think>\n\nNo. Violence is never the answer."},
+    ], False, None),
+    ("last_assistant_without_reasoning", [
+        {"role": "user", "content": "Is violence ever the answer?"},
+        {"role": "assistant", "content": "No."},
+    ], False, None),
+    ("tool_responses_and_late_system", [
+        {"role": "user", "content": "How is the weather today?"},
+        {"role": "assistant", "content": "Let me check."},
+        {"role": "tool", "content": "sunny, 20 degrees"},
+        {"role": "tool", "content": "light wind"},
+        {"role": "system", "content": "Answer briefly."},
+    ], True, None),
+]
+
+QWEN3_SPECS = [
+    # name, seed, dtype, extra build_model arguments
+    ("qwen3", 66, torch.float32, {"tie": True}),  # tied, classic hub config keys
+    ("qwen3_bf16", 77, torch.bfloat16, {"tie": False, "n_layers": 2, "keep_v5_keys": True}),  # untied, bf16, transformers-5 files
+]
+
+
+def build_qwen3_tokenizer() -> PreTrainedTokenizerFast:
+    """The fixture tokenizer plus Qwen3's `<think>` / `</think>` (added, not special), with Qwen3's template."""
+    tok = Tokenizer.from_file(str(TOK_DIR / "tokenizer.json"))
+    tok.add_tokens([AddedToken(s, special=False, normalized=False, lstrip=False, rstrip=False, single_word=False)
+                    for s in QWEN3_THINK_TOKENS])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None, unk_token=None,
+        model_max_length=256, additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        clean_up_tokenization_spaces=False, split_special_tokens=False, errors="replace",
+        chat_template=QWEN3_CHAT_TEMPLATE,
+    )
+
+
+def render(tok, messages, gen, thinking):
+    kw = {} if thinking is None else {"enable_thinking": thinking}
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen, **kw)
+    ids = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=gen, **kw)
+    if not isinstance(ids, list):  # transformers 5 returns a BatchEncoding
+        ids = ids["input_ids"]
+    assert list(ids) == tok(text, add_special_tokens=False).input_ids
+    return text, list(ids)
+
+
+def build_qwen3() -> dict:
+    """models/qwen3*, refs/qwen3*/: the Qwen3 fixture models, their references, and the chat
+    template references. Needs the tokenizer and refs/prompts.json written before."""
+    base = json.loads((REFS / "prompts.json").read_text())
+    fast = build_qwen3_tokenizer()
+    scratch = Path(tempfile.mkdtemp())
+    summary = {}
+    try:
+        save_tokenizer(fast, scratch, style="hub")
+        tok = AutoTokenizer.from_pretrained(str(scratch))
+        assert [tok.convert_tokens_to_ids(s) for s in QWEN3_THINK_TOKENS] == [600, 601]
+        prompts = {k: {"text": base[k]["text"], "ids": tok(base[k]["text"], add_special_tokens=False).input_ids}
+                   for k in ("en", "zh")}
+        for k in ("en", "zh"):
+            assert prompts[k]["ids"] == base[k]["ids"], "the added tokens change nothing in plain text"
+        chat_text, chat_ids = render(tok, CHAT_MESSAGES, True, False)
+        assert chat_text.endswith("<think>\n\n</think>\n\n")
+        prompts["chat"] = {"text": chat_text, "messages": CHAT_MESSAGES, "add_generation_prompt": True,
+                           "enable_thinking": False, "ids": chat_ids}
+        eos, pad = tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")
+        for name, seed, dtype, extra in QWEN3_SPECS:
+            path, used_seed = build_model(name, "qwen3", seed, tok, prompts["en"]["ids"], dtype=dtype, fast=fast,
+                                          tok_src=scratch, **extra)
+            mtok = AutoTokenizer.from_pretrained(str(path))
+            assert render(mtok, CHAT_MESSAGES, True, False) == (chat_text, chat_ids)
+            for case in QWEN3_CHAT_CASES:
+                assert render(mtok, *case[1:]) == render(tok, *case[1:]), (name, case[0])
+            model = load_ref_model(path)
+            sd = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
+            keys = safetensors_keys(path / "model.safetensors")
+            mcfg = flat_config(model)
+            n_layers = mcfg["num_hidden_layers"]
+            out_dir = REFS / name
+            out_dir.mkdir(parents=True, exist_ok=True)
+            errs = {}
+            for pname, pdata in prompts.items():
+                ids = pdata["ids"]
+                acts = capture(model, "qwen3", ids)
+                check_residual_identities(acts, n_layers, f"{name}/{pname}")
+                man = manual_forward("qwen3", sd, mcfg, ids)
+                errs[pname] = max(compare(acts[k], man[k]) for k in man)
+                assert errs[pname] < 1e-4, (name, pname, errs[pname])
+                tensors = {"input_ids": torch.tensor(ids, dtype=torch.int64)}
+                tensors.update({k: v.float().contiguous() for k, v in sorted(acts.items())})
+                save_file(tensors, str(out_dir / f"{pname}.safetensors"))
+            # The per-head q/k norms matter for these prompts.
+            ids = prompts["en"]["ids"]
+            no_norm = {k: v for k, v in sd.items() if "q_norm" not in k and "k_norm" not in k}
+            effect = compare(manual_forward("qwen3", no_norm, mcfg, ids)["logits"], capture(model, "qwen3", ids)["logits"])
+            assert effect > 1e-3
+            with torch.no_grad():
+                gen = model.generate(
+                    input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                    do_sample=False, max_new_tokens=12, eos_token_id=eos, pad_token_id=pad,
+                )
+            new = gen[0, len(ids):].tolist()
+            gap = greedy_check(model, ids, new)
+            (out_dir / "generate.json").write_text(json.dumps(
+                {"prompt_ids": ids, "greedy_ids": new, "eos_token_id": eos, "pad_token_id": pad}) + "\n")
+            summary[name] = {"seed": used_seed, "manual_vs_hf_max_rel_err": errs, "greedy": new,
+                             "min_greedy_logit_gap": round(gap, 4), "effect_of_qk_norm_en": effect,
+                             "n_keys": len(keys), "has_lm_head": "lm_head.weight" in keys,
+                             "dtypes": sorted({d for d, _ in keys.values()}), "head_dim": mcfg["head_dim"]}
+            print(f"model {name}: {summary[name]}")
+        (REFS / "qwen3" / "prompts.json").write_text(json.dumps(prompts, indent=1, ensure_ascii=False) + "\n")
+        chat = []
+        for cname, messages, gen, thinking in QWEN3_CHAT_CASES:
+            text, ids = render(tok, messages, gen, thinking)
+            case = {"name": cname, "messages": messages, "add_generation_prompt": gen}
+            if thinking is not None:
+                case["enable_thinking"] = thinking
+            chat.append({**case, "rendered": text, "ids": ids})
+        (REFS / "qwen3" / "chat_template.json").write_text(json.dumps(chat, indent=1, ensure_ascii=False) + "\n")
+    finally:
+        shutil.rmtree(scratch)
+    return summary
+
+
+# --------------------------------------------------------------------------------------
+# 6. dictionary_learning SAEs (issue #15), made with the real `dictionary-learning` package
+# --------------------------------------------------------------------------------------
+
+DL_D_SAE = 128
+DL_DIR = SAES / "dictionary_learning"
+
+
+def dl_buffer_config(io: str) -> dict:
+    """What ActivationBuffer.config records (the buffer needs an nnsight model, so it is written here)."""
+    return {"d_submodule": D_IN, "io": io, "n_ctxs": 3000, "ctx_len": 128, "refresh_batch_size": 32,
+            "out_batch_size": 8192, "device": "cpu"}
+
+
+def dl_linear_params(g, unit_decoder: bool = True) -> dict:
+    """encoder.weight [d_sae, d_in], encoder.bias, decoder.weight [d_in, d_sae] (unit columns, or
+    columns of norm 0.5 .. 1.5), and a bias [d_in]."""
+    dec = torch.randn(D_IN, DL_D_SAE, generator=g)
+    dec = dec / dec.norm(dim=0, keepdim=True)
+    if not unit_decoder:
+        dec = dec * (torch.rand(DL_D_SAE, generator=g) + 0.5)
+    return {
+        "encoder.weight": torch.randn(DL_D_SAE, D_IN, generator=g) * 0.2,
+        "encoder.bias": torch.randn(DL_D_SAE, generator=g) * 0.1 - 0.1,
+        "decoder.weight": dec,
+        "bias": torch.randn(D_IN, generator=g) * 0.1,
+    }
+
+
+def scalar_threshold(post_relu: torch.Tensor, target_l0: int) -> tuple[float, float]:
+    """A threshold (4 decimals) that keeps about `target_l0` latents per row, in the widest gap
+    between the active values near that rank; returns (threshold, margin)."""
+    vals = torch.sort(post_relu.flatten(), descending=True).values
+    n = target_l0 * post_relu.shape[0]
+    best = None
+    for i in range(n - post_relu.shape[0], n + post_relu.shape[0]):
+        t = round(float((vals[i] + vals[i + 1]) / 2), 4)
+        margin = float((post_relu - t).abs().min())
+        if t > 0 and (best is None or margin > best[1]):
+            best = (t, margin)
+    assert best[1] >= THRESH_MARGIN, best
+    return best
+
+
+def dl_save(name: str, trainer, io: str) -> Path:
+    """Writes ae.pt and config.json as dictionary_learning's trainSAE does."""
+    d = DL_DIR / name
+    d.mkdir(parents=True, exist_ok=True)
+    config = {"trainer": trainer.config, "buffer": dl_buffer_config(io)}
+    with open(d / "config.json", "w") as f:
+        json.dump(config, f, indent=4)
+    final = {k: v.cpu() for k, v in trainer.ae.state_dict().items()}
+    torch.save(final, str(d / "ae.pt"))
+    return d
+
+
+def build_dictionary_learning() -> list:
+    """saes/dictionary_learning/*, refs/saes/dl_*: SAEs of every dictionary class of the
+    `dictionary-learning` package that we read, on the qwen3 fixture model's `en` activations.
+    The weights are drawn here and put into the package's own classes; config.json is its
+    trainers' `config`; the references come from loading ae.pt back with the package."""
+    import dictionary_learning
+    from dictionary_learning.dictionary import AutoEncoder, JumpReluAutoEncoder
+    from dictionary_learning.trainers.batch_top_k import BatchTopKSAE, BatchTopKTrainer
+    from dictionary_learning.trainers.jumprelu import JumpReluTrainer
+    from dictionary_learning.trainers.matryoshka_batch_top_k import MatryoshkaBatchTopKSAE, MatryoshkaBatchTopKTrainer
+    from dictionary_learning.trainers.standard import StandardTrainerAprilUpdate
+    from dictionary_learning.trainers.top_k import AutoEncoderTopK, TopKTrainer
+
+    print(f"dictionary_learning {dictionary_learning.__version__}")
+    refs = load_file(str(REFS / "qwen3" / "en.safetensors"))
+    lm = "tiny-qwen3"
+    common = {"steps": 30000, "activation_dim": D_IN, "dict_size": DL_D_SAE, "lm_name": lm, "seed": 0, "device": "cpu"}
+    manifest = []
+
+    def entry(name, d, hook, options, x, ae, seed, margin, **encode_kw):
+        with torch.no_grad():
+            acts = ae.encode(x, **encode_kw)
+            recon = ae.decode(acts)
+        path = REFS / "saes" / f"{name}.safetensors"
+        save_file({"input": x.contiguous(), "acts": acts.contiguous(), "recon": recon.contiguous()}, str(path))
+        l0 = (acts > 0).float().sum(-1).mean().item()
+        print(f"  sae {name:28s} L0={l0:6.2f} recon_max={recon.abs().max():.3f} margin={margin:.4g}")
+        manifest.append({"name": name, "path": str(d.relative_to(FIX)), "format": "dictionary_learning",
+                         "model": "qwen3", "hook": hook, "options": options,
+                         "ref": str(path.relative_to(FIX)), "seed": seed, "margin": round(margin, 6)})
+
+    def relu_pre(p, x):
+        return torch.relu((x - p["bias"]) @ p["encoder.weight"].T + p["encoder.bias"])
+
+    def set_linear(ae, p, bias_name):
+        with torch.no_grad():
+            ae.encoder.weight.copy_(p["encoder.weight"])
+            ae.encoder.bias.copy_(p["encoder.bias"])
+            ae.decoder.weight.copy_(p["decoder.weight"])
+            getattr(ae, bias_name).copy_(p["bias"])
+
+    # BatchTopK: at inference, the threshold the trainer calibrated (the package's default
+    # encode); and the same weights as per-token TopK (`k=8`), as the package's AutoEncoderTopK.
+    hook = "blocks.1.hook_resid_post"
+    x = refs[hook]
+    s, p, m_topk = pick_seed(dl_linear_params, lambda p: topk_margin(relu_pre(p, x), K), 5001)
+    th, m_th = scalar_threshold(relu_pre(p, x), K)
+    tr = BatchTopKTrainer(k=K, layer=1, submodule_name="resid_post_layer_1", **common)
+    set_linear(tr.ae, p, "b_dec")
+    tr.ae.threshold.fill_(th)
+    d = dl_save("batchtopk", tr, "out")
+    entry("dl_batchtopk", d, hook, {}, x, BatchTopKSAE.from_pretrained(str(d / "ae.pt"), k=K, device="cpu"), s, m_th)
+    entry("dl_batchtopk_as_topk", d, hook, {"k": str(K)}, x,
+          AutoEncoderTopK.from_pretrained(str(d / "ae.pt"), k=K, device="cpu"), s, m_topk)
+
+    # TopK (per token, the package's default encode), and its calibrated threshold as `threshold=`.
+    hook = "blocks.2.hook_mlp_out"
+    x = refs[hook]
+    s, p, m_topk = pick_seed(dl_linear_params, lambda p: topk_margin(relu_pre(p, x), K), 5101)
+    th, m_th = scalar_threshold(relu_pre(p, x), K)
+    tr = TopKTrainer(k=K, layer=2, submodule_name="model.layers.2.mlp", **common)
+    set_linear(tr.ae, p, "b_dec")
+    tr.ae.threshold.fill_(th)
+    d = dl_save("topk", tr, "out")
+    ae = AutoEncoderTopK.from_pretrained(str(d / "ae.pt"), k=K, device="cpu")
+    entry("dl_topk", d, hook, {}, x, ae, s, m_topk)
+    entry("dl_topk_as_threshold", d, hook, {"threshold": str(th)}, x, ae, s, m_th, use_threshold=True)
+
+    # JumpReLU: per-latent thresholds, kept off the data.
+    hook = "blocks.1.hook_attn_out"
+    x = refs[hook]
+    s, g = 5201, torch.Generator().manual_seed(5201)
+    tr = JumpReluTrainer(layer=1, submodule_name="attn_out_layer_1", **common)
+    q = dl_linear_params(g)
+    w_enc, b_enc = q["encoder.weight"].T.contiguous(), q["encoder.bias"]
+    pre = x @ w_enc + b_enc
+    theta = fix_thresholds(g, pre, torch.rand(DL_D_SAE, generator=g) * 0.25 + 0.05)
+    with torch.no_grad():
+        tr.ae.W_enc.copy_(w_enc)
+        tr.ae.b_enc.copy_(b_enc)
+        tr.ae.W_dec.copy_(q["decoder.weight"].T)
+        tr.ae.b_dec.copy_(q["bias"])
+        tr.ae.threshold.copy_(theta)
+    d = dl_save("jumprelu", tr, "out")
+    entry("dl_jumprelu", d, hook, {}, x, JumpReluAutoEncoder.from_pretrained(str(d / "ae.pt"), device="cpu"), s,
+          thresh_margin(pre, theta))
+
+    # Standard ReLU (AutoEncoder, April-update trainer: decoder columns not of unit norm, so the
+    # package's from_pretrained folds their norms into the encoder). No submodule_name: the
+    # config records the layer only, so the hook is an option.
+    hook = "blocks.0.hook_mlp_out"
+    x = refs[hook]
+    s, g = 5301, torch.Generator().manual_seed(5301)
+    p = dl_linear_params(g, unit_decoder=False)
+    tr = StandardTrainerAprilUpdate(layer=0, submodule_name=None, **common)
+    set_linear(tr.ae, p, "bias")
+    d = dl_save("standard", tr, "out")
+    ae = AutoEncoder.from_pretrained(str(d / "ae.pt"), device="cpu")
+    with torch.no_grad():
+        m = float(((x - ae.bias) @ ae.encoder.weight.T + ae.encoder.bias).abs().min())
+    entry("dl_standard", d, hook, {"hook": hook}, x, ae, s, m)
+
+    # Matryoshka BatchTopK (W_enc / W_dec parameters, nested groups), at its threshold.
+    hook = "blocks.2.hook_resid_post"
+    x = refs[hook]
+
+    def mat_params(g):
+        q = dl_linear_params(g)
+        return {"W_enc": q["encoder.weight"].T.contiguous(), "b_enc": q["encoder.bias"],
+                "W_dec": q["decoder.weight"].T.contiguous(), "b_dec": q["bias"]}
+
+    def mat_relu_pre(p):
+        return torch.relu((x - p["b_dec"]) @ p["W_enc"] + p["b_enc"])
+
+    s, g = 5401, torch.Generator().manual_seed(5401)
+    p = mat_params(g)
+    th, m_th = scalar_threshold(mat_relu_pre(p), K)
+    tr = MatryoshkaBatchTopKTrainer(k=K, layer=2, group_fractions=[0.25, 0.25, 0.5], submodule_name="model.layers.2",
+                                    **common)
+    with torch.no_grad():
+        for k_, v in p.items():
+            getattr(tr.ae, k_).copy_(v)
+        tr.ae.threshold.fill_(th)
+    d = dl_save("matryoshka_batchtopk", tr, "out")
+    entry("dl_matryoshka_batchtopk", d, hook, {}, x,
+          MatryoshkaBatchTopKSAE.from_pretrained(str(d / "ae.pt"), k=K, device="cpu"), s, m_th)
+    return manifest
+
+
+def write_new_manifest_entries(entries: list) -> None:
+    """Appends the dictionary_learning entries to saes/manifest.json (replacing earlier ones), so
+    every entry before them keeps its bytes."""
+    path = SAES / "manifest.json"
+    manifest = [e for e in json.loads(path.read_text()) if e["format"] != "dictionary_learning"]
+    path.write_text(json.dumps(manifest + entries, indent=2) + "\n")
+
+
+def build_new(only: set[str]) -> None:
+    """The fixtures of issue #15; with --only, nothing else is touched."""
+    summary_path = FIX / "generation_summary_qwen3_dl.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    if "qwen3" in only:
+        for p in list(MODELS.glob("qwen3*")) + list(REFS.glob("qwen3*")):
+            shutil.rmtree(p)
+        summary["qwen3"] = build_qwen3()
+    if "dictionary_learning" in only:
+        if DL_DIR.exists():
+            shutil.rmtree(DL_DIR)
+        for p in (REFS / "saes").glob("dl_*.safetensors"):
+            p.unlink()
+        entries = build_dictionary_learning()
+        write_new_manifest_entries(entries)
+        summary["dictionary_learning"] = {"sae_count": len(entries)}
+    import dictionary_learning
+    summary["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__,
+                           "tokenizers": __import__("tokenizers").__version__, "numpy": np.__version__,
+                           "dictionary_learning": dictionary_learning.__version__,
+                           "python": sys.version.split()[0]}
+    summary_path.write_text(json.dumps(dict(sorted(summary.items())), indent=1) + "\n")
+
+
+# --------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------
 
@@ -1069,14 +1540,36 @@ MODEL_SPECS = [
 ]
 
 
+NEW_PARTS = ("qwen3", "dictionary_learning")
+KEPT = ("README.md", "workspace")  # not made by this script
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description="Build tests/fixtures/ (everything, or with --only some new sets).")
+    ap.add_argument("--only", metavar="SETS",
+                    help="comma-separated sets to rebuild alone, leaving every other file as it is: "
+                         + ", ".join(NEW_PARTS))
+    args = ap.parse_args()
     print(f"torch {torch.__version__}  transformers {transformers.__version__}")
-    keep_readme = (FIX / "README.md").read_text() if (FIX / "README.md").exists() else None
+    if args.only:
+        only = set(args.only.split(","))
+        if only - set(NEW_PARTS):
+            ap.error(f"unknown sets {sorted(only - set(NEW_PARTS))} (known: {', '.join(NEW_PARTS)})")
+        build_new(only)
+        print(f"done: {', '.join(sorted(only))} in {FIX}")
+        return
+    # README.md and the hand-made stand-in workspace (workspace/) are kept, the rest rebuilt.
+    kept = Path(tempfile.mkdtemp())
+    for name in KEPT:
+        if (FIX / name).exists():
+            shutil.move(str(FIX / name), str(kept / name))
     if FIX.exists():
         shutil.rmtree(FIX)
     FIX.mkdir(parents=True)
-    if keep_readme is not None:
-        (FIX / "README.md").write_text(keep_readme)
+    for name in KEPT:
+        if (kept / name).exists():
+            shutil.move(str(kept / name), str(FIX / name))
+    shutil.rmtree(kept)
 
     # 1. tokenizer ---------------------------------------------------------------------
     fast = build_tokenizer()
@@ -1233,6 +1726,9 @@ def main() -> None:
     (FIX / "generation_summary.json").write_text(json.dumps(
         {"torch": torch.__version__, "transformers": transformers.__version__,
          "tokenizers": __import__("tokenizers").__version__, "numpy": np.__version__, **summary}, indent=1) + "\n")
+
+    # 5 + 6. Qwen3 and dictionary_learning (issue #15; `--only` rebuilds them alone) ----------
+    build_new(set(NEW_PARTS))
     total = sum(f.stat().st_size for f in FIX.rglob("*") if f.is_file())
     print(f"done: {total / 1e6:.2f} MB in {FIX}")
 

@@ -40,6 +40,8 @@ pub enum Event {
         /// Per SAE of the workspace: its description, `None` where it failed to load.
         saes: Vec<Option<SaeInfo>>,
         has_chat_template: bool,
+        /// The chat template has a thinking switch (Qwen3's `enable_thinking`).
+        thinking_switch: bool,
     },
     LoadFailed(String),
     /// The answer so far, while the model generates.
@@ -131,6 +133,7 @@ fn load(
         model: loaded.summary(),
         saes,
         has_chat_template: loaded.has_chat_template(),
+        thinking_switch: loaded.model.tok.has_thinking_switch(),
     });
     Ok(loaded)
 }

@@ -293,11 +293,13 @@ impl ExplorerApp {
                 model,
                 saes,
                 has_chat_template,
+                thinking_switch,
             } => {
                 s.set_loaded(saes);
                 if !has_chat_template {
                     self.inspector.chat = false;
                 }
+                self.inspector.thinking_switch = thinking_switch;
                 s.status = "ready".into();
                 self.browser.set_saes(&s.slots);
                 s.engine = EngineStatus::Ready {

@@ -43,6 +43,10 @@ pub struct PromptArgs {
     /// System message for --chat.
     #[arg(long, requires = "chat")]
     pub system: Option<String>,
+    /// For --chat with a template that has a thinking switch (Qwen3): pass `enable_thinking`
+    /// as transformers does; false closes an empty <think> block so the model answers directly.
+    #[arg(long, requires = "chat", value_name = "BOOL")]
+    pub enable_thinking: Option<bool>,
     /// Keep the last tokens that fit the model's context instead of failing.
     #[arg(long)]
     pub truncate: bool,
@@ -70,6 +74,7 @@ impl PromptArgs {
             text,
             chat: self.chat,
             system: self.system.clone(),
+            thinking: self.enable_thinking,
             truncate: self.truncate,
         })
     }

@@ -162,6 +162,7 @@ impl LoadedModel {
             text,
             chat: false,
             system: None,
+            thinking: None,
             truncate: true,
         };
         let a = self.analyze(&prompt, None, cancel, &|_| {})?;

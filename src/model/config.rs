@@ -305,7 +305,7 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            "unknown model_type `mamba`: supported architectures are qwen2, llama, gemma2 and gpt2"
+            "unknown model_type `mamba`: supported architectures are qwen2, qwen3, llama, gemma2 and gpt2"
         );
     }
 

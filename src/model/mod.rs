@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use config::ModelConfig;
 use std::path::{Path, PathBuf};
-use tokenizer::{ChatMessage, Tok, TokenInfo};
+use tokenizer::{ChatMessage, TemplateVars, Tok, TokenInfo};
 pub use transformer::{ForwardOpts, Hooks, KvCache, NoHooks, Transformer};
 
 /// A model folder loaded for use: config, network and tokenizer.
@@ -34,6 +34,9 @@ pub struct PromptSpec {
     pub chat: bool,
     /// System message for chat prompts.
     pub system: Option<String>,
+    /// For chat prompts, the template's thinking switch (`enable_thinking`, Qwen3); `None`
+    /// leaves it unset, as transformers does when it is not passed.
+    pub thinking: Option<bool>,
     /// Keep only the last tokens that fit the context instead of failing.
     pub truncate: bool,
 }
@@ -117,7 +120,16 @@ impl Model {
                 msgs.push(ChatMessage::new("system", s));
             }
             msgs.push(ChatMessage::new("user", &p.text));
-            let rendered = self.tok.apply_chat_template(&msgs, true)?;
+            if p.thinking.is_some() && !self.tok.has_thinking_switch() {
+                bail!(
+                    "the chat template of {} has no thinking switch (`enable_thinking`)",
+                    self.dir.display()
+                );
+            }
+            let vars = TemplateVars {
+                enable_thinking: p.thinking,
+            };
+            let rendered = self.tok.apply_chat_template_with(&msgs, true, vars)?;
             self.tok.encode(&rendered, false)?
         } else {
             self.tok.encode(&p.text, true)?

@@ -41,6 +41,16 @@ impl ChatMessage {
     }
 }
 
+/// Variables a chat template may read besides the messages, passed as transformers passes
+/// the keyword arguments of `apply_chat_template`: a variable left `None` is undefined in the
+/// template (which tests it with `is defined`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TemplateVars {
+    /// `enable_thinking`, Qwen3's thinking switch: `false` makes its template close an empty
+    /// `<think>` block after the generation prompt, so the model answers directly.
+    pub enable_thinking: Option<bool>,
+}
+
 /// A model's tokenizer plus what `tokenizer_config.json` says about it.
 pub struct Tok {
     inner: Tokenizer,
@@ -175,6 +185,13 @@ impl Tok {
         self.chat_template.is_some()
     }
 
+    /// Whether the chat template reads `enable_thinking` (Qwen3's thinking switch).
+    pub fn has_thinking_switch(&self) -> bool {
+        self.chat_template
+            .as_deref()
+            .is_some_and(|t| t.contains("enable_thinking"))
+    }
+
     /// Encodes text. `add_special_tokens` lets the tokenizer's post-processor add its own
     /// tokens (e.g. a BOS), as transformers does for plain prompts.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<TokenInfo>> {
@@ -303,15 +320,26 @@ impl Tok {
         messages: &[ChatMessage],
         add_generation_prompt: bool,
     ) -> Result<String> {
+        self.apply_chat_template_with(messages, add_generation_prompt, TemplateVars::default())
+    }
+
+    /// Renders the chat template for `messages` with extra template variables.
+    pub fn apply_chat_template_with(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+        vars: TemplateVars,
+    ) -> Result<String> {
         let template = self.chat_template.as_deref().context(
             "the tokenizer has no chat_template (tokenizer_config.json or chat_template.jinja)",
         )?;
-        render_chat_template(
+        render_chat_template_with(
             template,
             messages,
             add_generation_prompt,
             self.bos_token.as_deref().unwrap_or(""),
             self.eos_token.as_deref().unwrap_or(""),
+            vars,
         )
     }
 }
@@ -358,6 +386,25 @@ pub fn render_chat_template(
     bos_token: &str,
     eos_token: &str,
 ) -> Result<String> {
+    render_chat_template_with(
+        template,
+        messages,
+        add_generation_prompt,
+        bos_token,
+        eos_token,
+        TemplateVars::default(),
+    )
+}
+
+/// [`render_chat_template`] with extra template variables.
+pub fn render_chat_template_with(
+    template: &str,
+    messages: &[ChatMessage],
+    add_generation_prompt: bool,
+    bos_token: &str,
+    eos_token: &str,
+    vars: TemplateVars,
+) -> Result<String> {
     let mut env = minijinja::Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
@@ -377,14 +424,18 @@ pub fn render_chat_template(
     env.add_template("chat", template)
         .map_err(|e| anyhow!("the chat template does not parse: {e}"))?;
     let tmpl = env.get_template("chat").expect("just added");
-    tmpl.render(minijinja::context! {
+    let mut ctx = minijinja::context! {
         messages => messages,
         add_generation_prompt => add_generation_prompt,
         bos_token => bos_token,
         eos_token => eos_token,
         tools => minijinja::Value::from(()),
-    })
-    .map_err(|e| anyhow!("the chat template failed to render: {e:#}"))
+    };
+    if let Some(on) = vars.enable_thinking {
+        ctx = minijinja::context! { enable_thinking => on, ..ctx };
+    }
+    tmpl.render(ctx)
+        .map_err(|e| anyhow!("the chat template failed to render: {e:#}"))
 }
 
 /// Today's date (UTC) for templates that print it; supports %d %m %Y %y %b %B.

@@ -1,8 +1,9 @@
-//! One decoder-only transformer forward pass for Qwen2, Llama, Gemma2 and GPT-2, built
+//! One decoder-only transformer forward pass for Qwen2, Qwen3, Llama, Gemma2 and GPT-2, built
 //! from candle tensors, with a hook at every `blocks.{L}.hook_*` point.
 //!
 //! The families differ only in data (norm kind, biases, position encoding, extra norms,
-//! soft-capping, sliding windows, embedding scale), so one code path serves them all; each
+//! per-head query/key norms, soft-capping, sliding windows, embedding scale), so one code path
+//! serves them all; each
 //! family's loader ([`super::family`]) maps its tensor names onto the parts defined here.
 
 use super::config::{Act, ModelConfig, RopeScaling};
@@ -104,7 +105,7 @@ impl Norm {
 }
 
 pub(super) enum Mlp {
-    /// `down(act(gate(x)) * up(x))` (Llama, Qwen2, Gemma2).
+    /// `down(act(gate(x)) * up(x))` (Llama, Qwen2, Qwen3, Gemma2).
     Gated {
         gate: Linear,
         up: Linear,
@@ -131,6 +132,10 @@ pub(super) struct Attention {
     pub(super) k: Linear,
     pub(super) v: Linear,
     pub(super) o: Linear,
+    /// An RMS norm over each head's queries / keys, before the rotary embedding (Qwen3's
+    /// `q_norm`, `k_norm`); applied wherever present.
+    pub(super) q_norm: Option<Norm>,
+    pub(super) k_norm: Option<Norm>,
 }
 
 pub(super) struct Block {
@@ -428,16 +433,14 @@ impl Transformer {
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
-        let q = attn
-            .q
-            .forward(x)?
-            .reshape((b, t, nh, hd))?
+        let head_norm = |h: Tensor, norm: &Option<Norm>| match norm {
+            Some(n) => n.forward(&h),
+            None => Ok(h),
+        };
+        let q = head_norm(attn.q.forward(x)?.reshape((b, t, nh, hd))?, &attn.q_norm)?
             .transpose(1, 2)?
             .contiguous()?;
-        let k = attn
-            .k
-            .forward(x)?
-            .reshape((b, t, nkv, hd))?
+        let k = head_norm(attn.k.forward(x)?.reshape((b, t, nkv, hd))?, &attn.k_norm)?
             .transpose(1, 2)?
             .contiguous()?;
         let v = attn

@@ -30,6 +30,7 @@ pub fn demo() -> Result<String> {
         text: "Researchers warned that extremist propaganda spreads fast. 如果目睹暴力事件，先确保自身安全。".into(),
         chat: false,
         system: None,
+        thinking: None,
         truncate: false,
     };
     let res = capture_prompt(&model, &prompt, &[], std::slice::from_ref(&sae), false)?;

@@ -141,6 +141,7 @@ pub fn train(a: &TrainLmRequest, progress: &dyn Progress) -> Result<TrainedLm> {
             text: prompt.into(),
             chat,
             system: None,
+            thinking: None,
             truncate: true,
         })?;
         let pids: Vec<u32> = p.iter().map(|t| t.id).collect();

@@ -28,6 +28,10 @@ pub struct Inspector {
     pub prompt: String,
     pub chat: bool,
     pub system: String,
+    /// Whether the model's chat template has a thinking switch (Qwen3's `enable_thinking`).
+    pub thinking_switch: bool,
+    /// The switch's setting (on: the template's default, the model may think first).
+    pub thinking: bool,
     pub answer: bool,
     pub max_new_tokens: usize,
     pub shading: Shading,
@@ -46,6 +50,8 @@ impl Default for Inspector {
             prompt: String::new(),
             chat: true,
             system: "You are a helpful assistant.".into(),
+            thinking_switch: false,
+            thinking: true,
             answer: false,
             max_new_tokens: 32,
             shading: Shading::Safety,
@@ -77,6 +83,7 @@ impl Inspector {
             text: text.to_string(),
             chat: self.chat,
             system: (self.chat && !self.system.trim().is_empty()).then(|| self.system.clone()),
+            thinking: (self.chat && self.thinking_switch).then_some(self.thinking),
             truncate: true,
         }
     }
@@ -122,6 +129,10 @@ impl Inspector {
                 let l = ui.label("System:");
                 ui.add(egui::TextEdit::singleline(&mut self.system).desired_width(260.0))
                     .labelled_by(l.id);
+                if self.thinking_switch {
+                    ui.checkbox(&mut self.thinking, "Thinking")
+                        .on_hover_text("The chat template's enable_thinking switch (Qwen3): off closes an empty <think> block, so the model answers directly");
+                }
             }
             ui.separator();
             ui.checkbox(&mut self.answer, "Let the model answer");

@@ -76,6 +76,8 @@ impl Family for Gpt2 {
                     k: part(1)?,
                     v: part(2)?,
                     o: conv(&format!("{p}.attn.c_proj"), d, d)?,
+                    q_norm: None,
+                    k_norm: None,
                 },
                 mlp: Mlp::Plain {
                     fc: conv(&format!("{p}.mlp.c_fc"), d, ff)?,

@@ -98,6 +98,8 @@ pub(super) fn load_layout(
             k: lin(&format!("{p}.self_attn.k_proj"), nkv * hd, d, cfg.qkv_bias)?,
             v: lin(&format!("{p}.self_attn.v_proj"), nkv * hd, d, cfg.qkv_bias)?,
             o: lin(&format!("{p}.self_attn.o_proj"), d, nh * hd, cfg.o_bias)?,
+            q_norm: None,
+            k_norm: None,
         };
         let mlp = Mlp::Gated {
             gate: lin(&format!("{p}.mlp.gate_proj"), ff, d, cfg.mlp_bias)?,

@@ -1,4 +1,4 @@
-//! Model families: what differs between Qwen2, Llama, Gemma2 and GPT-2.
+//! Model families: what differs between Qwen2, Qwen3, Llama, Gemma2 and GPT-2.
 //!
 //! A family names the `model_type`s it reads, turns their `config.json` into the shared
 //! [`ModelConfig`] and maps its tensor names onto the shared [`Transformer`]. Everything
@@ -11,6 +11,7 @@ mod gemma2;
 mod gpt2;
 mod llama;
 mod qwen2;
+mod qwen3;
 
 use super::config::ModelConfig;
 use super::files::WeightSource;
@@ -22,6 +23,7 @@ pub use gemma2::Gemma2;
 pub use gpt2::Gpt2;
 pub use llama::Llama;
 pub use qwen2::Qwen2;
+pub use qwen3::Qwen3;
 
 /// One model family.
 pub trait Family: Sync {
@@ -48,7 +50,7 @@ impl std::fmt::Debug for dyn Family {
 }
 
 /// Every supported family, in the order messages list them.
-pub static FAMILIES: &[&dyn Family] = &[&Qwen2, &Llama, &Gemma2, &Gpt2];
+pub static FAMILIES: &[&dyn Family] = &[&Qwen2, &Qwen3, &Llama, &Gemma2, &Gpt2];
 
 /// The family that reads this `model_type`.
 pub fn by_model_type(model_type: &str) -> Option<&'static dyn Family> {
@@ -58,7 +60,7 @@ pub fn by_model_type(model_type: &str) -> Option<&'static dyn Family> {
         .find(|f| f.model_types().contains(&model_type))
 }
 
-/// The families' names as a sentence lists them: `qwen2, llama, gemma2 and gpt2`.
+/// The families' names as a sentence lists them: `qwen2, qwen3, llama, gemma2 and gpt2`.
 pub fn names() -> String {
     let names: Vec<&str> = FAMILIES.iter().map(|f| f.name()).collect();
     match names.split_last() {

@@ -33,7 +33,7 @@ impl Family for Qwen2 {
 }
 
 /// With `use_sliding_window`, the layers from `max_window_layers` on slide.
-fn sliding_windows(v: &Value, window: Option<usize>, n: usize) -> Vec<Option<usize>> {
+pub(super) fn sliding_windows(v: &Value, window: Option<usize>, n: usize) -> Vec<Option<usize>> {
     if get_bool(v, "use_sliding_window") != Some(true) {
         return vec![None; n];
     }
