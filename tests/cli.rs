@@ -652,3 +652,187 @@ fn output_is_written_atomically() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.exists());
 }
+
+/// A copy of a dictionary_learning fixture folder that a test may change.
+fn copy_dl(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join(name);
+    std::fs::create_dir(&dst).unwrap();
+    for f in ["ae.pt", "config.json"] {
+        std::fs::copy(
+            fixtures()
+                .join("saes/dictionary_learning")
+                .join(name)
+                .join(f),
+            dst.join(f),
+        )
+        .unwrap();
+    }
+    (tmp, dst)
+}
+
+#[test]
+fn capture_qwen3_chat_without_thinking_through_a_dictionary_learning_sae() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("q3.safetensors");
+    let sae = s(&fixtures().join("saes/dictionary_learning/batchtopk"));
+    let o = run(&[
+        "capture",
+        "--model",
+        &s(&fixtures().join("models/qwen3")),
+        "--chat",
+        "--system",
+        "You are a careful assistant.",
+        "--enable-thinking",
+        "false",
+        "--prompt",
+        "How do elections work? 选举如何进行？",
+        "--sae",
+        &sae,
+        "--json",
+        "--out",
+        &s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let refs = load_refs(&fixtures().join("refs/qwen3/chat.safetensors"));
+    let got = load_refs(&out);
+    assert_eq!(
+        got["input_ids"].to_vec1::<i64>().unwrap(),
+        refs["input_ids"].to_vec1::<i64>().unwrap(),
+        "the empty <think> block of enable_thinking=false"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The SAE's hook comes from its config.json (submodule_name resid_post_layer_1).
+    assert_eq!(json["saes"][0]["hook"], "blocks.1.hook_resid_post");
+    let texts: Vec<&str> = json["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        texts.contains(&"<think>") && texts.contains(&"</think>"),
+        "{texts:?}"
+    );
+    let o = run(&["sae-info", &sae]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(info["meta"]["format"], "DictionaryLearning");
+    assert_eq!(info["activation"], "jumprelu");
+    let o = run(&["sae-info", &format!("{sae},k=8")]);
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(info["activation"], "topk:8");
+}
+
+#[test]
+fn thinking_switch_needs_a_template_that_has_one() {
+    let err = fails(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--chat",
+        "--enable-thinking",
+        "false",
+        "--prompt",
+        "hi",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
+    assert!(
+        err.contains("no thinking switch") && err.contains("qwen2"),
+        "{err}"
+    );
+    let err = fails(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--enable-thinking",
+        "false",
+        "--prompt",
+        "hi",
+        "--out",
+        "/tmp/x.safetensors",
+    ]);
+    assert!(err.contains("--chat"), "{err}");
+}
+
+#[test]
+fn qwen3_config_without_a_head_dim_that_fits() {
+    // No head_dim, and hidden_size / num_attention_heads is not a whole number.
+    let (_t, dir) = copy_model("qwen3");
+    edit_json(&dir.join("config.json"), |v| {
+        v.as_object_mut().unwrap().remove("head_dim");
+        v["hidden_size"] = 66.into();
+    });
+    let args = |d: &Path| {
+        vec![
+            "capture".to_string(),
+            "--model".into(),
+            s(d),
+            "--prompt".into(),
+            "hi".into(),
+            "--out".into(),
+            "/tmp/x.safetensors".into(),
+        ]
+    };
+    let a = args(&dir);
+    let err = fails(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        err.contains("`head_dim` is missing and cannot be inferred") && err.contains("config.json"),
+        "{err}"
+    );
+    // No head_dim: 64 / 4 heads = 16, but the weights have heads of 32.
+    edit_json(&dir.join("config.json"), |v| v["hidden_size"] = 64.into());
+    let err = fails(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        err.contains("head size differs from head_dim 16")
+            && err.contains("q_norm")
+            && err.contains("model.safetensors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dictionary_learning_files_that_disagree() {
+    // config.json says 256 latents; ae.pt has 128.
+    let (_t, dir) = copy_dl("batchtopk");
+    edit_json(&dir.join("config.json"), |v| {
+        v["trainer"]["dict_size"] = 256.into()
+    });
+    let err = fails(&["sae-info", &s(&dir)]);
+    assert!(
+        err.contains("ae.pt")
+            && err.contains("dict_size 256")
+            && err.contains("encoder.weight")
+            && err.contains("[128, 64]"),
+        "{err}"
+    );
+    // A class we do not read.
+    edit_json(&dir.join("config.json"), |v| {
+        v["trainer"]["dict_class"] = "GatedAutoEncoder".into()
+    });
+    let err = fails(&["sae-info", &s(&dir)]);
+    assert!(
+        err.contains("GatedAutoEncoder") && err.contains("config.json"),
+        "{err}"
+    );
+    // A submodule that names no hook point: the error says how to give it.
+    let (_t2, dir) = copy_dl("topk");
+    edit_json(&dir.join("config.json"), |v| {
+        v["trainer"]["submodule_name"] = "encoder_stack_2".into()
+    });
+    let err = fails(&["sae-info", &s(&dir)]);
+    assert!(
+        err.contains("encoder_stack_2") && err.contains("hook=blocks.2."),
+        "{err}"
+    );
+    let o = run(&[
+        "sae-info",
+        &format!("{},hook=blocks.2.hook_mlp_out", s(&dir)),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // ae.pt without its config.json.
+    std::fs::remove_file(dir.join("config.json")).unwrap();
+    let err = fails(&["sae-info", &s(&dir.join("ae.pt"))]);
+    assert!(err.contains("config.json is missing"), "{err}");
+}

@@ -590,3 +590,58 @@ fn the_trained_sample_finds_its_verified_terror_neuron() {
     h.get_by_label("human");
     h.get_by_label_contains("segment simulation · by baseline (keyword simulator, no LLM)");
 }
+
+/// A Qwen3 model with a dictionary_learning SAE (the fixtures): the workspace opens, the
+/// inspector offers the template's thinking switch, a chat prompt without thinking runs
+/// through the SAE, and a neuron page opens.
+#[test]
+fn a_qwen3_workspace_with_a_dictionary_learning_sae() {
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("qwen3.sail.json");
+    let spec = serde_json::json!({
+        "name": "Qwen3 with a dictionary_learning SAE",
+        "model": f.join("models/qwen3"),
+        "saes": [{"name": "L1 batchtopk 128", "sae": f.join("saes/dictionary_learning/batchtopk")}],
+    });
+    std::fs::write(&ws, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    let mut h = Harness::builder()
+        .with_size([1400.0, 1000.0])
+        .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    assert!(h.state().state.slots[0].info.is_some(), "the SAE loaded");
+    assert!(h.state().inspector.thinking_switch);
+    assert!(
+        h.state().inspector.thinking,
+        "thinking starts as the template's default"
+    );
+    h.get_by_label("Thinking").click();
+    h.run_steps(2);
+    assert!(!h.state().inspector.thinking);
+    run_prompt(&mut h, "Is the attack on the election violence?");
+    let (t, latent) = {
+        let a = h.state().inspector.analysis.as_ref().unwrap();
+        let texts: Vec<&str> = a.tokens.iter().map(|t| t.text.as_str()).collect();
+        assert!(
+            texts.ends_with(&["<think>", "\n", "\n", "</think>", "\n", "\n"]),
+            "thinking off: the template's empty <think> block ends the prompt: {texts:?}"
+        );
+        let t = texts.iter().position(|s| *s == " attack").unwrap();
+        let top = a.saes[0].acts[t].first().expect("a latent is active").0;
+        (t, top)
+    };
+    h.get_by_label(" attack").click();
+    h.run_steps(3);
+    assert_eq!(h.state().inspector.selected_token, Some(t));
+    h.get_by_label(&format!("1_{latent}")).click();
+    h.run_steps(3);
+    assert_eq!(h.state().tab, Tab::Neuron);
+    assert_eq!(h.state().neuron.current, Some((0, latent)));
+    h.get_by_label(&format!("Neuron 1_{latent}"));
+    wait(&mut h, "the promoted tokens", |a| {
+        a.neuron.logits.is_some() && a.idle()
+    });
+    h.get_by_label("Promoted");
+}

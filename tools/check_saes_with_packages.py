@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Optional cross-check of the SAE fixtures against the real Python packages.
 
-tools/make_fixtures.py computes the SAE references with its own few-line encoders. This
+tools/make_fixtures.py computes most SAE references with its own few-line encoders. This
 script loads the same files with `sae-lens` (SAELens v6) and `eai-sparsify` (EleutherAI
 sparsify) and checks that they produce the same latents / reconstructions, and re-runs the
 Safe-SAIL encoder exactly as Alibaba-AAIG/Safe-SAIL's `activation_function.py` writes it.
+The dictionary_learning references are made with that package itself; here they are loaded
+again through its high-level `utils.load_dictionary`, which reads config.json.
 
-These packages are NOT needed to build the fixtures. To run the check:
+sae-lens and eai-sparsify are NOT needed to build the fixtures (dictionary-learning is). A
+format whose package is not installed is skipped. To run the whole check:
 
     python3 -m venv /tmp/saecheck
-    /tmp/saecheck/bin/pip install torch sae-lens eai-sparsify
+    /tmp/saecheck/bin/pip install torch sae-lens eai-sparsify dictionary-learning
     /tmp/saecheck/bin/python tools/check_saes_with_packages.py
 """
 
@@ -46,19 +49,51 @@ def safesail_topk_relu(x, k):  # verbatim logic of Safe-SAIL activation_function
     return F.relu(output)
 
 
-def main() -> int:
-    import sae_lens
-    import sparsify
-    from sae_lens import SAE
+PACKAGES = {"saelens": "sae_lens", "sparsify": "sparsify", "dictionary_learning": "dictionary_learning.utils"}
 
-    print(f"sae-lens {sae_lens.__version__}, sparsify from {sparsify.__file__}")
+
+def dictionary_learning_encode(e, x):
+    """The SAE as `dictionary_learning.utils.load_dictionary` loads it, with the fixture's options."""
+    from dictionary_learning.trainers.top_k import AutoEncoderTopK
+    from dictionary_learning.utils import load_dictionary
+
+    path = FIX / e["path"]
+    ae, config = load_dictionary(str(path), device="cpu")
+    print(f"  loaded as {type(ae).__name__}, submodule {config['trainer']['submodule_name']}")
+    opts = e["options"]
+    kw = {}
+    if "k" in opts:  # per-token TopK on the same weights
+        ae = AutoEncoderTopK.from_pretrained(str(path / "ae.pt"), k=int(opts["k"]), device="cpu")
+    if "threshold" in opts:  # the checkpoint's own calibrated threshold
+        assert abs(float(ae.threshold) - float(opts["threshold"])) < 1e-6
+        kw["use_threshold"] = True
+    with torch.no_grad():
+        acts = ae.encode(x, **kw)
+        return acts, ae.decode(acts)
+
+
+def main() -> int:
+    import importlib
+
+    available = {}
+    for fmt, module in PACKAGES.items():
+        try:
+            importlib.import_module(module)
+            available[fmt] = True
+        except ImportError as err:
+            print(f"{fmt}: skipped ({err})")
+            available[fmt] = False
     manifest = json.loads((FIX / "saes" / "manifest.json").read_text())
     all_ok = True
     for e in manifest:
         ref = load_file(str(FIX / e["ref"]))
         x = ref["input"]
+        if not available.get(e["format"], True):
+            continue
         print(f"{e['name']} ({e['format']})")
         if e["format"] == "saelens":
+            from sae_lens import SAE
+
             sae = SAE.load_from_disk(str(FIX / e["path"]), device="cpu")
             print(f"  loaded as {type(sae).__name__}, hook {sae.cfg.metadata.hook_name}")
             with torch.no_grad():
@@ -91,6 +126,8 @@ def main() -> int:
             pre = x @ p["W_enc"] + p["b_enc"]
             acts = (pre > p["threshold"]) * F.relu(pre)
             recon = acts @ p["W_dec"] + p["b_dec"]
+        elif e["format"] == "dictionary_learning":
+            acts, recon = dictionary_learning_encode(e, x)
         else:
             raise ValueError(e["format"])
         all_ok &= close(acts, ref["acts"], "acts")

@@ -48,7 +48,7 @@ enum Command {
     Generate(capture::GenerateArgs),
     /// Describe an SAE checkpoint (format, sizes, hook, activation).
     SaeInfo {
-        /// `PATH[,key=value...]` (keys: hook, activation, component, format, scale).
+        /// `PATH[,key=value...]` (keys: hook, activation, k, threshold, component, format, scale).
         sae: String,
     },
     /// Read a Safe-SAIL neuron-index file (`indices_layer{L}.pt`) and summarise it.

@@ -1,5 +1,6 @@
 //! An SAE as named on the command line or in a workspace: `PATH[,key=value...]`; keys:
-//! `hook`, `activation` (`relu`, `topk:K`, `jumprelu`), `component`, `format`, `scale`.
+//! `hook`, `activation` (`relu`, `topk:K`, `jumprelu`), `k` (`k=K` is `activation=topk:K`),
+//! `threshold` (a JumpReLU with this threshold on every latent), `component`, `format`, `scale`.
 
 use super::format::{self, Format};
 use super::Activation;
@@ -17,6 +18,9 @@ pub struct SaeSpec {
     /// The checkpoint format (`None`: detected from what is at the path).
     pub format: Option<&'static dyn Format>,
     pub scale: Option<f64>,
+    /// `threshold=T`: every latent's JumpReLU threshold is T (BatchTopK dictionaries record
+    /// one such threshold; this overrides an SAE's own).
+    pub threshold: Option<f64>,
 }
 
 impl std::str::FromStr for SaeSpec {
@@ -36,6 +40,7 @@ impl std::str::FromStr for SaeSpec {
             component: 0,
             format: None,
             scale: None,
+            threshold: None,
         };
         for kv in parts {
             let (k, v) = kv
@@ -54,8 +59,30 @@ impl std::str::FromStr for SaeSpec {
                     })?)
                 }
                 "scale" => spec.scale = Some(v.parse().with_context(|| format!("SAE `{s}`: scale `{v}` is not a number"))?),
-                _ => bail!("SAE `{s}`: unknown option `{k}` (known: hook, activation, component, format, scale)"),
+                "k" => {
+                    let k = Activation::parse(&format!("topk:{v}")).with_context(|| format!("SAE `{s}`: k `{v}`"))?;
+                    if spec.activation.is_some_and(|a| a != k) {
+                        bail!("SAE `{s}`: k={v} contradicts the activation option");
+                    }
+                    spec.activation = Some(k);
+                }
+                "threshold" => {
+                    let t: f64 = v.parse().with_context(|| format!("SAE `{s}`: threshold `{v}` is not a number"))?;
+                    if !t.is_finite() {
+                        bail!("SAE `{s}`: threshold `{v}` is not a finite number");
+                    }
+                    spec.threshold = Some(t);
+                }
+                _ => bail!("SAE `{s}`: unknown option `{k}` (known: hook, activation, k, threshold, component, format, scale)"),
             }
+        }
+        match spec.activation {
+            // A threshold makes the activation a JumpReLU.
+            Some(Activation::JumpRelu { .. }) if spec.threshold.is_some() => spec.activation = None,
+            Some(a) if spec.threshold.is_some() => {
+                bail!("SAE `{s}`: threshold= sets a JumpReLU threshold, which contradicts activation {}", a.describe())
+            }
+            _ => {}
         }
         Ok(spec)
     }
@@ -78,5 +105,22 @@ mod tests {
         assert!("x.pt,colour=red".parse::<SaeSpec>().is_err());
         assert!("x.pt,hook".parse::<SaeSpec>().is_err());
         assert!(",hook=blocks.1.hook_mlp_out".parse::<SaeSpec>().is_err());
+    }
+
+    #[test]
+    fn k_and_threshold_options() {
+        let s: SaeSpec = "ae,k=32".parse().unwrap();
+        assert_eq!(s.activation, Some(Activation::TopK(32)));
+        let s: SaeSpec = "ae,activation=topk:32,k=32".parse().unwrap();
+        assert_eq!(s.activation, Some(Activation::TopK(32)));
+        assert!("ae,activation=relu,k=32".parse::<SaeSpec>().is_err());
+        assert!("ae,k=0".parse::<SaeSpec>().is_err());
+        let s: SaeSpec = "ae,threshold=0.25".parse().unwrap();
+        assert_eq!((s.threshold, s.activation), (Some(0.25), None));
+        let s: SaeSpec = "ae,activation=jumprelu,threshold=0.25".parse().unwrap();
+        assert_eq!((s.threshold, s.activation), (Some(0.25), None));
+        assert!("ae,threshold=0.25,k=8".parse::<SaeSpec>().is_err());
+        assert!("ae,threshold=x".parse::<SaeSpec>().is_err());
+        assert!("ae,threshold=inf".parse::<SaeSpec>().is_err());
     }
 }

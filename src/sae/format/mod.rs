@@ -3,10 +3,12 @@
 //! * SAELens: a folder with `cfg.json` + `sae_weights.safetensors` (also written here)
 //! * EleutherAI sparsify: a folder with `cfg.json` + `sae.safetensors`
 //! * Gemma Scope: `params.npz` (or `params.safetensors`, Gemma Scope 2)
+//! * dictionary_learning: a folder with `ae.pt` + `config.json`
 //! * Safe-SAIL: a PyTorch `.pt` state dict of the `sparse_autoencoder` library
 //!
 //! A new format is one new file implementing [`Format`] plus one line in [`FORMATS`].
 
+mod dictionary_learning;
 mod gemmascope;
 mod saelens;
 mod safesail;
@@ -20,6 +22,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+pub use dictionary_learning::DictionaryLearning;
 pub use gemmascope::GemmaScope;
 pub use saelens::{save_saelens, SaeLens};
 pub use safesail::{read_index_file, SafeSail};
@@ -68,8 +71,15 @@ impl PartialEq for dyn Format {
     }
 }
 
-/// Every format, in the order detection tries them.
-pub static FORMATS: &[&dyn Format] = &[&SaeLens, &Sparsify, &GemmaScope, &SafeSail];
+/// Every format, in the order detection tries them (dictionary_learning's `ae.pt` before
+/// Safe-SAIL, which takes any `.pt`).
+pub static FORMATS: &[&dyn Format] = &[
+    &SaeLens,
+    &Sparsify,
+    &GemmaScope,
+    &DictionaryLearning,
+    &SafeSail,
+];
 
 /// The format called `name` (or one of its aliases).
 pub fn by_name(name: &str) -> Option<&'static dyn Format> {
@@ -124,6 +134,10 @@ pub fn load_sae(spec: &SaeSpec, device: &Device) -> Result<Sae> {
         .with_context(|| format!("cannot load {} SAE {}", format.name(), spec.path.display()))?;
     if let Some(s) = spec.scale {
         sae.input_scale = s;
+    }
+    if let Some(t) = spec.threshold {
+        sae.threshold = Some(Tensor::full(t as f32, sae.d_sae(), &Device::Cpu)?);
+        sae.activation = super::Activation::JumpRelu { relu: true };
     }
     to_device(sae, device)
 }
@@ -226,7 +240,8 @@ mod tests {
             err,
             format!(
                 "{} holds no SAE I know: expected cfg.json + sae_weights.safetensors (SAELens), \
-                 cfg.json + sae.safetensors (sparsify) or params.npz (Gemma Scope)",
+                 cfg.json + sae.safetensors (sparsify), params.npz (Gemma Scope) or \
+                 ae.pt + config.json (dictionary_learning)",
                 d.display()
             )
         );
@@ -236,6 +251,7 @@ mod tests {
             detect(&p).map(|f| f.name())
         };
         assert_eq!(file("ckpt.pt").unwrap(), "safe-sail");
+        assert_eq!(file("ae.pt").unwrap(), "dictionary-learning");
         assert_eq!(file("params.npz").unwrap(), "gemma-scope");
         assert_eq!(file("sae.safetensors").unwrap(), "sparsify");
         assert_eq!(file("sae_weights.safetensors").unwrap(), "saelens");
@@ -250,6 +266,13 @@ mod tests {
         assert_eq!(by_name("safesail").unwrap().name(), "safe-sail");
         assert_eq!(by_name("gemmascope").unwrap().name(), "gemma-scope");
         assert!(by_name("SAELens").is_none());
-        assert_eq!(names(), "saelens, sparsify, gemma-scope, safe-sail");
+        assert_eq!(
+            by_name("dictionary_learning").unwrap().name(),
+            "dictionary-learning"
+        );
+        assert_eq!(
+            names(),
+            "saelens, sparsify, gemma-scope, dictionary-learning, safe-sail"
+        );
     }
 }
