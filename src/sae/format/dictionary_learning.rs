@@ -327,13 +327,14 @@ fn recorded_hook(cfg: &Value, cfg_path: &Path, spec: &SaeSpec) -> Result<HookPoi
 ///   `mlp_out` / `mlp` → `hook_mlp_out`, `attn_out` / `attn` → `hook_attn_out`; `embed` →
 ///   `blocks.0.hook_resid_pre`;
 /// * a module path ending in a layer (`model.layers.3`, `gpt_neox.layers.3`, `transformer.h.3`)
-///   → `hook_resid_post` (`hook_resid_pre` with io `in`), or in its `mlp` / `self_attn` /
-///   `attn` / `attention` with io `out` → `hook_mlp_out` / `hook_attn_out` (the sub-block's
-///   output; for Gemma2, whose hooks sit after the post-norms, give `hook=` instead).
+///   → `hook_resid_post` (`hook_resid_pre` with io `in`), or in its `mlp` (`mlp.down_proj`,
+///   `mlp.c_proj`) / `self_attn` (`self_attn.o_proj`), `attn` (`attn.c_proj`), `attention` with
+///   io `out` → `hook_mlp_out` / `hook_attn_out` (the sub-block's output; for Gemma2, whose
+///   hooks sit after the post-norms, give `hook=` instead).
 fn hook_from_submodule(name: &str, io: &str) -> Option<HookPoint> {
     let name = name.trim();
-    if let Ok(h) = name.parse::<HookPoint>() {
-        return Some(h);
+    if name.starts_with("blocks.") {
+        return name.parse().ok();
     }
     if name == "embed" {
         return Some(HookPoint::new(0, HookSite::ResidPre));
@@ -358,8 +359,9 @@ fn hook_from_submodule(name: &str, io: &str) -> Option<HookPoint> {
     let site = match (&parts[at + 2..], io) {
         ([], "out") => HookSite::ResidPost,
         ([], "in") => HookSite::ResidPre,
-        (["mlp"], "out") => HookSite::MlpOut,
-        (["self_attn" | "attn" | "attention"], "out") => HookSite::AttnOut,
+        (["mlp"] | ["mlp", "down_proj" | "c_proj"], "out") => HookSite::MlpOut,
+        (["self_attn" | "attn" | "attention"], "out")
+        | (["self_attn", "o_proj"] | ["attn", "c_proj"], "out") => HookSite::AttnOut,
         _ => return None,
     };
     Some(HookPoint::new(layer, site))
@@ -411,7 +413,16 @@ mod tests {
             None,
             "the MLP's input is no hook"
         );
-        assert_eq!(h("model.layers.2.mlp.down_proj", "out"), None);
+        assert_eq!(
+            h("model.layers.2.mlp.down_proj", "out"),
+            some("blocks.2.hook_mlp_out")
+        );
+        assert_eq!(
+            h("transformer.h.1.attn.c_proj", "out"),
+            some("blocks.1.hook_attn_out")
+        );
+        assert_eq!(h("model.layers.2.mlp.down_proj", "in"), None);
+        assert_eq!(h("model.layers.2.mlp.gate_proj", "out"), None);
         assert_eq!(h("heads_layer_x", "out"), None);
         assert_eq!(h("my_favourite_module", "out"), None);
     }
