@@ -5,6 +5,7 @@
 use crate::app::ctx::ViewCtx;
 use crate::app::Command;
 use crate::db::editable::EditableDb;
+use crate::db::ops::{export, ExportFormat};
 use eframe::egui;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
@@ -113,11 +114,9 @@ impl DbTool {
                 let db = s.db.clone();
                 let format = format.to_string();
                 std::thread::spawn(move || {
-                    let r = match format.as_str() {
-                        "parquet" => db.write_parquet(&path),
-                        "csv" => crate::fsutil::write_atomic(&path, db.to_csv().as_bytes()),
-                        _ => crate::fsutil::write_atomic(&path, db.to_safe_sail().as_bytes()),
-                    };
+                    let r = format
+                        .parse::<ExportFormat>()
+                        .and_then(|f| export(&db, f, &path));
                     let _ = tx.send(DbToolResult::Exported(
                         r.map(|_| {
                             format!(
