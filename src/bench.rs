@@ -458,16 +458,7 @@ pub fn run_collect_bench(c: &CollectBenchConfig) -> Result<CollectBenchReport> {
         contexts.truncate(keep);
     }
     for batch in contexts.chunks(batch_size) {
-        let mut cap = Capture::new(saes.iter().map(Sae::hook));
-        let last = cap.deepest_layer().unwrap_or(0);
-        model.run_batch(
-            batch,
-            0,
-            &mut cap,
-            ForwardOpts {
-                stop_after_layer: Some(last),
-            },
-        )?;
+        let cap = Capture::batch(&model, batch, saes.iter().map(Sae::hook))?;
         for s in &saes {
             let x = &cap.acts[&s.hook()];
             let (b, t, d) = x.dims3()?;

@@ -28,6 +28,44 @@ impl Capture {
     pub fn deepest_layer(&self) -> Option<usize> {
         self.wanted.iter().map(|h| h.layer).max()
     }
+
+    /// Runs `seqs` (right-padded) through the model up to the deepest of `hooks` and returns
+    /// the activations captured there (`[batch, seq, d]` each).
+    pub fn batch(
+        model: &Model,
+        seqs: &[Vec<u32>],
+        hooks: impl IntoIterator<Item = HookPoint>,
+    ) -> Result<Self> {
+        let mut cap = Self::new(hooks);
+        let last = cap.deepest_layer().unwrap_or(0);
+        model.run_batch(
+            seqs,
+            0,
+            &mut cap,
+            ForwardOpts {
+                stop_after_layer: Some(last),
+            },
+        )?;
+        Ok(cap)
+    }
+
+    /// As [`Capture::batch`] for one sequence (`[1, seq, d]` each).
+    pub fn one(
+        model: &Model,
+        ids: &[u32],
+        hooks: impl IntoIterator<Item = HookPoint>,
+    ) -> Result<Self> {
+        let mut cap = Self::new(hooks);
+        let last = cap.deepest_layer().unwrap_or(0);
+        model.run(
+            ids,
+            &mut cap,
+            ForwardOpts {
+                stop_after_layer: Some(last),
+            },
+        )?;
+        Ok(cap)
+    }
 }
 
 impl Hooks for Capture {

@@ -18,7 +18,7 @@
 use crate::capture::Capture;
 use crate::corpus::{ContextSplitter, DocBody};
 use crate::domains::SAFETY_DOMAINS;
-use crate::model::{ForwardOpts, Model};
+use crate::model::Model;
 use crate::sae::Sae;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
@@ -80,15 +80,7 @@ pub fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
 fn prompt_maxima(model: &Model, saes: &[Sae], text: &str) -> Result<Vec<Vec<f32>>> {
     let toks = model.tok.encode(text, true)?;
     let ids: Vec<u32> = toks.iter().map(|t| t.id).collect();
-    let mut cap = Capture::new(saes.iter().map(Sae::hook));
-    let last = cap.deepest_layer().unwrap_or(0);
-    model.run(
-        &ids,
-        &mut cap,
-        ForwardOpts {
-            stop_after_layer: Some(last),
-        },
-    )?;
+    let cap = Capture::one(model, &ids, saes.iter().map(Sae::hook))?;
     saes.iter()
         .map(|s| {
             let f = s
@@ -210,15 +202,7 @@ pub fn specificity(
         let ids = splitter.doc_tokens(DocBody::Text(text.to_string()))?;
         for c in splitter.split(&ids) {
             seen += c.len() as u64;
-            let mut cap = Capture::new(saes.iter().map(Sae::hook));
-            let last = cap.deepest_layer().unwrap_or(0);
-            model.run(
-                c,
-                &mut cap,
-                ForwardOpts {
-                    stop_after_layer: Some(last),
-                },
-            )?;
+            let cap = Capture::one(model, c, saes.iter().map(Sae::hook))?;
             for (si, s) in saes.iter().enumerate() {
                 let f = s
                     .encode(&cap.acts[&s.hook()].squeeze(0)?)?

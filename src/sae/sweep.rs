@@ -8,7 +8,6 @@ use crate::capture::Capture;
 use crate::corpus::{Budget, ContextSplitter, CorpusSpec, MessagePolicy};
 use crate::hooks::HookPoint;
 use crate::load::ModelSpec;
-use crate::model::ForwardOpts;
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -570,16 +569,7 @@ impl<'a> SweepRun<'a> {
         let end = (self.next_context + 8).min(self.contexts.len());
         let batch = &self.contexts[self.next_context..end];
         self.next_context = end;
-        let mut cap = Capture::new(self.plan.hooks.iter().copied());
-        let last = cap.deepest_layer().unwrap_or(0);
-        model.run_batch(
-            batch,
-            0,
-            &mut cap,
-            ForwardOpts {
-                stop_after_layer: Some(last),
-            },
-        )?;
+        let cap = Capture::batch(model, batch, self.plan.hooks.iter().copied())?;
         for (hi, h) in self.plan.hooks.iter().enumerate() {
             let x = cap.acts[h].to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
             let (_, t, d) = x.dims3()?;

@@ -6,7 +6,7 @@
 use super::{hist_bin, hist_edges, ExampleRow, FeatureRow, StoreMeta, HIST_BINS};
 use crate::capture::{check_sae_fits, Capture};
 use crate::corpus::{ContextSplitter, CorpusReport, CorpusSpec, Doc};
-use crate::model::{ForwardOpts, Model};
+use crate::model::Model;
 use crate::sae::lens::decoder_logit_lens;
 use crate::sae::Sae;
 use anyhow::{bail, Context, Result};
@@ -358,16 +358,7 @@ fn flush(
     }
     let batch = std::mem::take(pending);
     let seqs: Vec<Vec<u32>> = batch.iter().map(|c| c.ids.clone()).collect();
-    let mut cap = Capture::new(saes.iter().map(Sae::hook));
-    let last = cap.deepest_layer().expect("at least one SAE");
-    model.run_batch(
-        &seqs,
-        0,
-        &mut cap,
-        ForwardOpts {
-            stop_after_layer: Some(last),
-        },
-    )?;
+    let cap = Capture::batch(model, &seqs, saes.iter().map(Sae::hook))?;
     let res = reservoir_size(cfg);
     for (si, sae) in saes.iter().enumerate() {
         let x = &cap.acts[&sae.hook()];
