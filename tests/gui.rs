@@ -398,7 +398,8 @@ fn a_database_changed_on_disk_is_offered_for_merge() {
     h.run_steps(3);
     h.get_by_label("0_48").click();
     h.run_steps(3);
-    // Someone else edits the file.
+    // Someone else edits the file: another neuron (merged without asking), and the very
+    // field we edit next (a conflict).
     let path = dir.path().join("neurons.json");
     let mut other = disk_db(dir.path());
     other
@@ -406,6 +407,16 @@ fn a_database_changed_on_disk_is_offered_for_merge() {
             "2_40",
             &safe_sail::db::editable::Edit {
                 note: Some("from a colleague".into()),
+                ..Default::default()
+            },
+            "bob",
+        )
+        .unwrap();
+    other
+        .apply(
+            "0_48",
+            &safe_sail::db::editable::Edit {
+                note: Some("theirs".into()),
                 ..Default::default()
             },
             "bob",
