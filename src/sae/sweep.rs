@@ -153,7 +153,11 @@ pub fn train(a: &Sweep, progress: &dyn Progress) -> Result<SweepOutcome> {
     {
         match name.as_str() {
             "topk" => archs.extend(list(&a.k, "k")?.into_iter().map(|k| SaeArch::TopK { k })),
-            "relu" => archs.extend(list(&a.l1, "l1")?.into_iter().map(|l1| SaeArch::Relu { l1 })),
+            "relu" => archs.extend(
+                list(&a.l1, "l1")?
+                    .into_iter()
+                    .map(|l1| SaeArch::Relu { l1 }),
+            ),
             "jumprelu" => archs.extend(
                 list(&a.l0_coeff, "l0-coeff")?
                     .into_iter()
