@@ -1534,5 +1534,8 @@ fn pt_tensors_at_a_storage_offset_are_read_from_there() {
     c.offset = 7;
     write_pt(&path, &[c], &[("0", f32_bytes(10, |i| i as f32))], b"");
     let err = format!("{:#}", safe_sail::pt::read_pt(&path).unwrap_err());
-    assert!(err.contains("views.pt") && err.contains("shorter than its tensor"), "{err}");
+    assert!(
+        err.contains("views.pt") && err.contains("shorter than its tensor"),
+        "{err}"
+    );
 }
