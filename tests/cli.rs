@@ -652,3 +652,185 @@ fn output_is_written_atomically() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.exists());
 }
+
+/// A copy of the SAELens TopK fixture whose `W_enc` holds a NaN and a +Inf.
+fn sae_with_nan(dir: &Path) -> PathBuf {
+    let src = fixtures().join("saes/saelens_topk");
+    let dst = dir.join("nan_sae");
+    std::fs::create_dir(&dst).unwrap();
+    std::fs::copy(src.join("cfg.json"), dst.join("cfg.json")).unwrap();
+    let mut w = load_refs(&src.join("sae_weights.safetensors"));
+    let enc = &w["W_enc"];
+    let shape = enc.dims().to_vec();
+    let mut v = enc.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    v[3] = f32::NAN;
+    v[100] = f32::INFINITY;
+    w.insert(
+        "W_enc".into(),
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&w, dst.join("sae_weights.safetensors")).unwrap();
+    dst
+}
+
+#[test]
+fn sae_weights_with_nan_are_refused_unless_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sae = s(&sae_with_nan(tmp.path()));
+    let out = tmp.path().join("cap.safetensors");
+    let capture = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["capture", "--model", &qwen2(), "--sae", &sae]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a.extend(["--prompt", "hi", "--out", &s(&out)].map(String::from));
+        a
+    };
+    let args = capture(&[]);
+    let err = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        err.contains("tensor `W_enc`")
+            && err.contains("nan_sae/sae_weights.safetensors")
+            && err.contains("2 non-finite values (NaN or ±Inf) of 16384")
+            && err.contains("--allow-nonfinite"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
+    // The flag, or the spec key, loads it anyway.
+    let args = capture(&["--allow-nonfinite"]);
+    let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = fails(&["sae-info", &sae]);
+    assert!(err.contains("non-finite"), "{err}");
+    for args in [
+        vec![
+            "sae-info".to_string(),
+            format!("{sae},allow_nonfinite=true"),
+        ],
+        vec!["sae-info".into(), "--allow-nonfinite".into(), sae.clone()],
+    ] {
+        let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+    // collect refuses it too.
+    let corpus = tmp.path().join("corpus.jsonl");
+    std::fs::write(&corpus, "{\"text\": \"hello world\"}\n").unwrap();
+    let store = tmp.path().join("store");
+    let err = fails(&[
+        "collect",
+        "--model",
+        &qwen2(),
+        "--sae",
+        &sae,
+        "--corpus",
+        &s(&corpus),
+        "--out",
+        &s(&store),
+    ]);
+    assert!(
+        err.contains("tensor `W_enc`") && err.contains("non-finite"),
+        "{err}"
+    );
+}
+
+#[test]
+fn integer_sae_weights_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = fixtures().join("saes/saelens_topk");
+    let dst = tmp.path().join("int_sae");
+    std::fs::create_dir(&dst).unwrap();
+    std::fs::copy(src.join("cfg.json"), dst.join("cfg.json")).unwrap();
+    let mut w = load_refs(&src.join("sae_weights.safetensors"));
+    let b = w["b_dec"].to_dtype(candle_core::DType::I64).unwrap();
+    w.insert("b_dec".into(), b);
+    candle_core::safetensors::save(&w, dst.join("sae_weights.safetensors")).unwrap();
+    let err = fails(&["sae-info", &s(&dst)]);
+    assert!(
+        err.contains("tensor `b_dec`")
+            && err.contains("int_sae/sae_weights.safetensors")
+            && err.contains("dtype i64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_model_whose_activations_overflow_is_an_error_naming_the_hook() {
+    // Finite weights, but a norm weight of 1e30 before layer 1's attention overflows its
+    // scores: NaN from there on.
+    let (tmp, dir) = copy_model("qwen2");
+    let st = dir.join("model.safetensors");
+    let mut w = load_refs(&st);
+    let name = "model.layers.1.input_layernorm.weight";
+    let big = (w[name].ones_like().unwrap() * 1e30).unwrap();
+    w.insert(name.into(), big);
+    candle_core::safetensors::save(&w, &st).unwrap();
+    let out = tmp.path().join("cap.safetensors");
+    let err = fails(&[
+        "capture",
+        "--model",
+        &s(&dir),
+        "--hook",
+        "blocks.0.hook_resid_post",
+        "--hook",
+        "blocks.1.hook_resid_post",
+        "--prompt",
+        "hello world",
+        "--out",
+        &s(&out),
+    ]);
+    assert!(
+        err.contains("non-finite activations (NaN or ±Inf) at blocks.1.hook_resid_post (layer 1)")
+            && err.contains("first at token position 0"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
+    let corpus = tmp.path().join("corpus.jsonl");
+    std::fs::write(&corpus, "{\"text\": \"hello world\"}\n").unwrap();
+    let sae = s(&fixtures().join("saes/saelens_topk"));
+    let err = fails(&[
+        "collect",
+        "--model",
+        &s(&dir),
+        "--sae",
+        &sae,
+        "--corpus",
+        &s(&corpus),
+        "--out",
+        &s(&tmp.path().join("store")),
+    ]);
+    assert!(
+        err.contains("at blocks.1.hook_mlp_out (layer 1)") && err.contains("of document 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let db = s(&fixtures().join("workspace/neurons.json"));
+    let sae = s(&fixtures().join("saes/saelens_topk"));
+    for args in [
+        vec!["db", "show", &db, "1_5"],
+        vec!["db", "history", &db],
+        vec!["sae-info", &sae],
+        vec!["demo"],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Like `| head` that has already quit.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            o.status.success() || o.status.signal() == Some(13),
+            "{args:?}: {:?} {err}",
+            o.status
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! An SAE as named on the command line or in a workspace: `PATH[,key=value...]`; keys:
-//! `hook`, `activation` (`relu`, `topk:K`, `jumprelu`), `component`, `format`, `scale`.
+//! `hook`, `activation` (`relu`, `topk:K`, `jumprelu`), `component`, `format`, `scale`,
+//! `allow_nonfinite` (`true`: load weights holding NaN or ±Inf instead of refusing them).
 
 use super::format::{self, Format};
 use super::Activation;
@@ -17,6 +18,16 @@ pub struct SaeSpec {
     /// The checkpoint format (`None`: detected from what is at the path).
     pub format: Option<&'static dyn Format>,
     pub scale: Option<f64>,
+    /// Load weights that hold NaN or ±Inf (by default such a checkpoint is an error).
+    pub allow_nonfinite: bool,
+}
+
+/// The spec key that lets an SAE with non-finite weights load.
+pub const ALLOW_NONFINITE: &str = "allow_nonfinite";
+
+/// `spec` with `allow_nonfinite=true` added: what `--allow-nonfinite` does to each SAE.
+pub fn allowing_nonfinite(spec: &str) -> String {
+    format!("{spec},{ALLOW_NONFINITE}=true")
 }
 
 impl std::str::FromStr for SaeSpec {
@@ -36,6 +47,7 @@ impl std::str::FromStr for SaeSpec {
             component: 0,
             format: None,
             scale: None,
+            allow_nonfinite: false,
         };
         for kv in parts {
             let (k, v) = kv
@@ -53,8 +65,21 @@ impl std::str::FromStr for SaeSpec {
                         anyhow!("SAE `{s}`: unknown format `{v}` ({})", format::names())
                     })?)
                 }
-                "scale" => spec.scale = Some(v.parse().with_context(|| format!("SAE `{s}`: scale `{v}` is not a number"))?),
-                _ => bail!("SAE `{s}`: unknown option `{k}` (known: hook, activation, component, format, scale)"),
+                "scale" => {
+                    let x: f64 = v.parse().with_context(|| format!("SAE `{s}`: scale `{v}` is not a number"))?;
+                    if !(x.is_finite() && x > 0.0) {
+                        bail!("SAE `{s}`: scale `{v}` must be a positive finite number");
+                    }
+                    spec.scale = Some(x)
+                }
+                ALLOW_NONFINITE => {
+                    spec.allow_nonfinite = match v {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        _ => bail!("SAE `{s}`: {ALLOW_NONFINITE} `{v}` is not true or false"),
+                    }
+                }
+                _ => bail!("SAE `{s}`: unknown option `{k}` (known: hook, activation, component, format, scale, {ALLOW_NONFINITE})"),
             }
         }
         Ok(spec)
@@ -78,5 +103,13 @@ mod tests {
         assert!("x.pt,colour=red".parse::<SaeSpec>().is_err());
         assert!("x.pt,hook".parse::<SaeSpec>().is_err());
         assert!(",hook=blocks.1.hook_mlp_out".parse::<SaeSpec>().is_err());
+        assert!(!s.allow_nonfinite);
+        let s: SaeSpec = "x.pt,allow_nonfinite=true".parse().unwrap();
+        assert!(s.allow_nonfinite);
+        assert!("x.pt,allow_nonfinite=maybe".parse::<SaeSpec>().is_err());
+        for bad in ["nan", "inf", "0", "-2"] {
+            let err = format!("x.pt,scale={bad}").parse::<SaeSpec>().unwrap_err();
+            assert!(err.to_string().contains("scale"), "{err}");
+        }
     }
 }
