@@ -803,6 +803,34 @@ fn a_model_whose_activations_overflow_is_an_error_naming_the_hook() {
         err.contains("at blocks.1.hook_mlp_out (layer 1)") && err.contains("of document 0"),
         "{err}"
     );
+    // The window's analysis (the library call behind it) refuses them too.
+    let model =
+        safe_sail::model::Model::load_dir(&dir, &Device::Cpu, candle_core::DType::F32).unwrap();
+    let sae = safe_sail::sae::format::load_sae(
+        &sae.parse::<safe_sail::sae::spec::SaeSpec>().unwrap(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let loaded = safe_sail::inspect::LoadedModel {
+        model,
+        saes: vec![Some(sae)],
+    };
+    let prompt = safe_sail::model::PromptSpec {
+        text: "hello world".into(),
+        chat: false,
+        system: None,
+        truncate: true,
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let err = format!(
+        "{:#}",
+        loaded.analyze(&prompt, None, &cancel, &|_| {}).unwrap_err()
+    );
+    assert!(
+        err.contains("non-finite activations (NaN or ±Inf) at blocks.1.hook_mlp_out (layer 1)")
+            && err.contains("first at token position 0 (token "),
+        "{err}"
+    );
 }
 
 #[test]
