@@ -8,6 +8,7 @@ use crate::sae::Sae;
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 /// Hooks that keep a copy of the activation at each requested hook point.
 pub struct Capture {
@@ -145,6 +146,32 @@ pub fn capture_prompt(
                 .to_device(&Device::Cpu)?,
         );
     }
+    // In forward order, so the error names the first hook where the values go wrong.
+    let token_text = |pos: usize| {
+        tokens
+            .get(pos)
+            .map(|t| format!(" (token {:?})", t.text))
+            .unwrap_or_default()
+    };
+    for (h, t) in &out {
+        if let Some((_, pos)) = first_nonfinite_token(t, None)? {
+            bail!(
+                "{}{} of the prompt",
+                nonfinite_activations(&model.dir, *h, pos),
+                token_text(pos)
+            );
+        }
+    }
+    if let Some(l) = &logits {
+        if let Some((_, pos)) = first_nonfinite_token(l, None)? {
+            bail!(
+                "the model {} produces non-finite logits (NaN or ±Inf), first at token position \
+                 {pos}{} of the prompt",
+                model.dir.display(),
+                token_text(pos)
+            );
+        }
+    }
     let mut sae_acts = vec![];
     for s in saes {
         let x = &out[&s.hook()];
@@ -156,6 +183,71 @@ pub fn capture_prompt(
         sae_acts,
         logits,
     })
+}
+
+/// Where activations `[seq, d]` or `[batch, seq, d]` first hold NaN or ±Inf, as (sequence,
+/// token position); only the first `lens[i]` positions of sequence `i` count (padding is
+/// ignored), all of them when `lens` is `None`. One pass over the values; on a GPU one
+/// reduction unless something is found.
+pub fn first_nonfinite_token(
+    acts: &Tensor,
+    lens: Option<&[usize]>,
+) -> Result<Option<(usize, usize)>> {
+    let (b, t, d) = match acts.dims() {
+        &[t, d] => (1, t, d),
+        &[b, t, d] => (b, t, d),
+        other => bail!("activations of shape {other:?}: expected [seq, d] or [batch, seq, d]"),
+    };
+    if crate::checks::first_nonfinite(acts)?.is_none() || d == 0 {
+        return Ok(None);
+    }
+    let v = acts
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_device(&Device::Cpu)?
+        .to_vec1::<f32>()?;
+    for i in 0..b {
+        let n = lens.and_then(|l| l.get(i).copied()).unwrap_or(t).min(t);
+        for pos in 0..n {
+            let row = &v[(i * t + pos) * d..(i * t + pos + 1) * d];
+            if row.iter().any(|x| !x.is_finite()) {
+                return Ok(Some((i, pos)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// What went wrong when the activations of the model in `model_dir` at `hook` hold NaN or
+/// ±Inf from token `pos` on.
+pub fn nonfinite_activations(model_dir: &Path, hook: HookPoint, pos: usize) -> String {
+    format!(
+        "the model {} produces non-finite activations (NaN or ±Inf) at {hook} (layer {}), first \
+         at token position {pos}",
+        model_dir.display(),
+        hook.layer
+    )
+}
+
+/// An error when activations of the model in `model_dir` captured at `hook` (`[seq, d]` or
+/// `[batch, seq, d]`, padding beyond `lens[i]` ignored) hold NaN or ±Inf, naming the model,
+/// the hook, its layer and the first token position. `capture` and `collect` make the same
+/// check on what they capture; so should any other caller of the forward pass that shows or
+/// stores activations (the window).
+pub fn check_finite_activations(
+    model_dir: &Path,
+    hook: HookPoint,
+    acts: &Tensor,
+    lens: Option<&[usize]>,
+) -> Result<()> {
+    match first_nonfinite_token(acts, lens)? {
+        None => Ok(()),
+        Some((i, pos)) if acts.rank() == 3 && acts.dim(0)? > 1 => bail!(
+            "{} of sequence {i} in the batch",
+            nonfinite_activations(model_dir, hook, pos)
+        ),
+        Some((_, pos)) => bail!("{}", nonfinite_activations(model_dir, hook, pos)),
+    }
 }
 
 /// Writes a capture as safetensors (atomically): `input_ids` (i64 `[seq]`), one tensor per

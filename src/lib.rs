@@ -22,6 +22,7 @@
 pub mod app;
 pub mod bench;
 pub mod capture;
+pub mod checks;
 pub mod corpus;
 pub mod db;
 pub mod device;

@@ -10,6 +10,11 @@ use candle_core::Tensor;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
+/// A `data.pkl` larger than this is not a state dict (real ones are a few hundred KB).
+const MAX_PICKLE: usize = 1 << 26;
+/// The largest storage offset accepted, in elements.
+const MAX_OFFSET: i64 = 1 << 48;
+
 /// The name given to the tensor of a file that holds one bare tensor.
 pub const BARE_TENSOR: &str = "tensor";
 
@@ -22,6 +27,7 @@ pub fn read_pt(path: &Path) -> Result<Vec<(String, Tensor)>> {
 
 fn read_pt_inner(path: &Path) -> Result<Vec<(String, Tensor)>> {
     let file = std::fs::File::open(path)?;
+    let file_len = file.metadata()?.len();
     let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
         anyhow!("not a PyTorch zip archive ({e}); legacy (pre-1.6) or truncated files are not supported")
     })?;
@@ -34,20 +40,35 @@ fn read_pt_inner(path: &Path) -> Result<Vec<(String, Tensor)>> {
         .find(|n| n.ends_with("data.pkl"))
         .ok_or_else(|| anyhow!("no data.pkl inside the archive"))?;
     let dir = PathBuf::from(pkl_name.strip_suffix(".pkl").unwrap_or(&pkl_name));
-    let obj = {
+    let pickle = {
         let reader = zip.by_name(&pkl_name)?;
-        let mut reader = BufReader::new(reader);
-        let mut stack = Stack::empty();
-        stack.read_loop(&mut reader).context("corrupt pickle")?;
-        stack.finalize().context("corrupt pickle")?
+        let mut bytes = vec![];
+        reader
+            .take(MAX_PICKLE as u64 + 1)
+            .read_to_end(&mut bytes)
+            .context("corrupt pickle")?;
+        if bytes.len() > MAX_PICKLE {
+            bail!("corrupt pickle: data.pkl is larger than {MAX_PICKLE} bytes");
+        }
+        bytes
     };
-    let infos = collect_infos(obj, &dir)?;
+    check_pickle(&pickle).context("corrupt pickle")?;
+    // candle's reader and its tensor descriptions were not written for hostile input: what the
+    // checks above and in `check_rebuild` miss becomes an error, not a crash.
+    let infos = crate::checks::catch_panics(&path.display(), || {
+        let mut stack = Stack::empty();
+        stack
+            .read_loop(&mut std::io::Cursor::new(&pickle))
+            .context("corrupt pickle")?;
+        let obj = stack.finalize().context("corrupt pickle")?;
+        collect_infos(obj, &dir)
+    })?;
     if infos.is_empty() {
         bail!("the file holds no tensors");
     }
     let mut out = Vec::with_capacity(infos.len());
     for info in infos {
-        let t = read_tensor(&mut zip, &info)
+        let t = read_tensor(&mut zip, &info, file_len)
             .with_context(|| format!("cannot read tensor `{}`", info.name))?;
         out.push((info.name.clone(), t));
     }
@@ -71,8 +92,19 @@ fn collect_infos(obj: Object, dir: &Path) -> Result<Vec<TensorInfo>> {
                         continue;
                     }
                 }
-                if let Ok(Some(info)) = v.into_tensor_info(k, dir) {
-                    infos.push(info);
+                check_rebuild(&v).with_context(|| {
+                    format!(
+                        "corrupt pickle: entry `{}`",
+                        key.as_deref().unwrap_or("(not a string)")
+                    )
+                })?;
+                match v.into_tensor_info(k, dir) {
+                    Ok(Some(info)) => infos.push(info),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        "skipping entry `{}`: {e}",
+                        key.as_deref().unwrap_or("(not a string)")
+                    ),
                 }
             }
             if infos.is_empty() {
@@ -82,38 +114,199 @@ fn collect_infos(obj: Object, dir: &Path) -> Result<Vec<TensorInfo>> {
             }
             Ok(infos)
         }
-        other => match other.into_tensor_info(Object::Unicode(BARE_TENSOR.into()), dir) {
-            Ok(Some(info)) => Ok(vec![info]),
-            _ => bail!("the pickle holds neither a state dict nor a tensor"),
-        },
+        other => {
+            check_rebuild(&other).context("corrupt pickle")?;
+            match other.into_tensor_info(Object::Unicode(BARE_TENSOR.into()), dir) {
+                Ok(Some(info)) => Ok(vec![info]),
+                _ => bail!("the pickle holds neither a state dict nor a tensor"),
+            }
+        }
     }
+}
+
+/// Checks the opcodes of a pickle for what candle's reader would trust blindly: string
+/// lengths past the end of the data, integers wider than 64 bits.
+fn check_pickle(p: &[u8]) -> Result<()> {
+    let mut i = 0;
+    while i < p.len() {
+        let op = p[i];
+        let arg = match op {
+            b'.' => return Ok(()),
+            0x80 | b'K' | b'q' | b'h' => 1,
+            b'M' => 2,
+            b'J' | b'r' | b'j' => 4,
+            b'G' => 8,
+            b'X' => {
+                let n = p
+                    .get(i + 1..i + 5)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                    .context("a string length is cut short")?;
+                if n > p.len() - (i + 5) {
+                    bail!("a string of {n} bytes at byte {i} runs past the end of the pickle");
+                }
+                4 + n
+            }
+            0x8a => {
+                let n = *p.get(i + 1).context("an integer is cut short")? as usize;
+                if n > 8 {
+                    bail!("an integer of {n} bytes at byte {i} (at most 8 are supported)");
+                }
+                1 + n
+            }
+            b'c' => {
+                // Module and class names, each ending at a newline.
+                let mut lines = 0;
+                let mut j = i + 1;
+                while lines < 2 && j < p.len() {
+                    if p[j] == b'\n' {
+                        lines += 1;
+                    }
+                    j += 1;
+                }
+                j - i - 1
+            }
+            _ => 0,
+        };
+        i += 1 + arg;
+    }
+    Ok(())
+}
+
+fn class_name(o: &Object) -> Option<(&str, &str)> {
+    match o {
+        Object::Class {
+            module_name,
+            class_name,
+        } => Some((module_name, class_name)),
+        _ => None,
+    }
+}
+
+/// Checks the arguments of a tensor in the pickle (`_rebuild_tensor_v2`, possibly inside
+/// `_rebuild_parameter` or `_rebuild_from_type_v2`) before candle takes them apart by
+/// position: too few of them, a storage id of the wrong length, sizes and strides of
+/// different ranks, a negative or huge offset.
+fn check_rebuild(v: &Object) -> Result<()> {
+    let Object::Reduce { callable, args } = v else {
+        return Ok(());
+    };
+    let (callable, args): (&Object, &Object) = match class_name(callable) {
+        Some(("torch._tensor", "_rebuild_from_type_v2")) => match &**args {
+            Object::Tuple(a) if a.len() >= 3 => (&a[0], &a[2]),
+            Object::Tuple(a) => bail!(
+                "_rebuild_from_type_v2 has {} arguments, expected at least 3",
+                a.len()
+            ),
+            _ => return Ok(()),
+        },
+        Some(("torch._utils", "_rebuild_parameter")) => match &**args {
+            Object::Tuple(a) => match a.first() {
+                Some(Object::Reduce { callable, args }) => (&**callable, &**args),
+                Some(_) => return Ok(()),
+                None => bail!("_rebuild_parameter has no arguments"),
+            },
+            _ => return Ok(()),
+        },
+        _ => (&**callable, &**args),
+    };
+    if class_name(callable) != Some(("torch._utils", "_rebuild_tensor_v2")) {
+        return Ok(());
+    }
+    let Object::Tuple(a) = args else {
+        return Ok(());
+    };
+    if a.len() < 4 {
+        bail!(
+            "_rebuild_tensor_v2 has {} arguments, expected at least 4 (storage, offset, size, stride)",
+            a.len()
+        );
+    }
+    if let Object::PersistentLoad(id) = &a[0] {
+        if let Object::Tuple(id) = &**id {
+            if id.len() < 5 {
+                bail!("its storage id has {} fields, expected 5", id.len());
+            }
+        }
+    }
+    let offset = match &a[1] {
+        Object::Int(i) => i64::from(*i),
+        Object::Long(l) => *l,
+        _ => 0,
+    };
+    if !(0..=MAX_OFFSET).contains(&offset) {
+        bail!("its storage offset {offset} is out of range");
+    }
+    if let (Object::Tuple(size), Object::Tuple(stride)) = (&a[2], &a[3]) {
+        if size.len() != stride.len() {
+            bail!(
+                "its size has {} dimensions but its stride {}",
+                size.len(),
+                stride.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn read_tensor<R: std::io::Read + std::io::Seek>(
     zip: &mut zip::ZipArchive<R>,
     info: &TensorInfo,
+    file_len: u64,
 ) -> Result<Tensor> {
-    let mut reader = zip
+    let reader = zip
         .by_name(&info.path)
         .map_err(|e| anyhow!("storage `{}` missing from the archive ({e})", info.path))?;
     let layout = &info.layout;
     let rank = layout.shape().rank();
+    if layout.stride().len() != rank {
+        bail!("its size and stride have different ranks");
+    }
     let fortran = layout.is_fortran_contiguous();
     if !layout.is_contiguous() && !fortran {
         bail!("strided (non-contiguous) storage is not supported");
     }
-    let start = layout.start_offset() * info.dtype.size_in_bytes();
-    if start > 0 {
-        std::io::copy(
-            &mut reader.by_ref().take(start as u64),
-            &mut std::io::sink(),
-        )?;
+    let stored = reader.compression() == zip::CompressionMethod::Stored;
+    let compressed = reader.compressed_size();
+    if stored && compressed > file_len {
+        bail!(
+            "storage `{}` claims {compressed} bytes, more than the whole file",
+            info.path
+        );
     }
-    let n_bytes = layout.shape().elem_count() * info.dtype.size_in_bytes();
-    let mut data = vec![0u8; n_bytes];
-    reader
-        .read_exact(&mut data)
-        .map_err(|e| anyhow!("storage `{}` is shorter than its tensor ({e})", info.path))?;
+    // candle keeps the storage offset in bytes.
+    let start = layout.start_offset() as u64;
+    let n_bytes = layout
+        .dims()
+        .iter()
+        .try_fold(info.dtype.size_in_bytes(), |acc, &d| acc.checked_mul(d))
+        .with_context(|| format!("its shape {:?} has too many elements", layout.dims()))?;
+    let holds = reader.size();
+    if start.saturating_add(n_bytes as u64) > holds {
+        bail!(
+            "storage `{}` is shorter than its tensor (it holds {holds} bytes; the tensor needs \
+             {n_bytes} from byte {start})",
+            info.path
+        );
+    }
+    let mut reader = reader;
+    if start > 0 {
+        std::io::copy(&mut reader.by_ref().take(start), &mut std::io::sink())?;
+    }
+    // The archive's sizes can lie: reserve no more than the file can hold.
+    let capacity = if stored {
+        n_bytes.min(compressed as usize)
+    } else {
+        n_bytes.min(1 << 26)
+    };
+    let mut data = Vec::with_capacity(capacity);
+    reader.take(n_bytes as u64).read_to_end(&mut data)?;
+    if data.len() != n_bytes {
+        bail!(
+            "storage `{}` is shorter than its tensor ({} of {n_bytes} bytes)",
+            info.path,
+            data.len()
+        );
+    }
     let t = Tensor::from_raw_buffer(&data, info.dtype, layout.dims(), &candle_core::Device::Cpu)?;
     if rank > 1 && fortran && !layout.is_contiguous() {
         let rev: Vec<usize> = layout.dims().iter().rev().copied().collect();

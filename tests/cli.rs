@@ -836,3 +836,302 @@ fn dictionary_learning_files_that_disagree() {
     let err = fails(&["sae-info", &s(&dir.join("ae.pt"))]);
     assert!(err.contains("config.json is missing"), "{err}");
 }
+
+/// Rewrites the storage `ae/data/{storage}` of the PyTorch zip `file` with `edit`.
+fn edit_pt_storage(file: &Path, storage: &str, edit: impl Fn(&mut Vec<u8>)) {
+    use std::io::{Read, Write};
+    let mut z = zip::ZipArchive::new(std::fs::File::open(file).unwrap()).unwrap();
+    let mut entries = vec![];
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let mut data = vec![];
+        f.read_to_end(&mut data).unwrap();
+        let name = f.name().unwrap().to_string();
+        if name.ends_with(&format!("/data/{storage}")) {
+            edit(&mut data);
+        }
+        entries.push((name, data));
+    }
+    let mut w = zip::ZipWriter::new(std::fs::File::create(file).unwrap());
+    for (name, data) in entries {
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        w.start_file(name, opts).unwrap();
+        w.write_all(&data).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// Sets f32 element `i` of a storage.
+fn set_f32(data: &mut [u8], i: usize, v: f32) {
+    data[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn dictionary_learning_weights_are_checked_like_every_format() {
+    // (In batchtopk/ae.pt, storage 2 is `threshold` and storage 4 `encoder.weight`.)
+    let (_t, dir) = copy_dl("batchtopk");
+    let ae = dir.join("ae.pt");
+    edit_pt_storage(&ae, "4", |d| set_f32(d, 5, f32::NAN));
+    let err = fails(&["sae-info", &s(&dir)]);
+    assert!(
+        err.contains("tensor `encoder.weight`")
+            && err.contains("batchtopk/ae.pt")
+            && err.contains("1 non-finite value (NaN or ±Inf)")
+            && err.contains("allow_nonfinite=true"),
+        "{err}"
+    );
+    let o = run(&["sae-info", &format!("{},allow_nonfinite=true", s(&dir))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A NaN threshold is named as such, not taken for an uncalibrated one.
+    let (_t2, dir) = copy_dl("batchtopk");
+    edit_pt_storage(&dir.join("ae.pt"), "2", |d| set_f32(d, 0, f32::NAN));
+    let err = fails(&["sae-info", &s(&dir)]);
+    assert!(
+        err.contains("tensor `threshold`") && err.contains("non-finite"),
+        "{err}"
+    );
+    // A threshold never calibrated (the trainer's −1): an error that says what to do;
+    // k= or threshold= load it.
+    edit_pt_storage(&dir.join("ae.pt"), "2", |d| set_f32(d, 0, -1.0));
+    let err = fails(&["sae-info", &s(&dir)]);
+    assert!(
+        err.contains("never calibrated") && err.contains("ae.pt") && err.contains("k=K"),
+        "{err}"
+    );
+    for opt in ["k=8", "threshold=2.5"] {
+        let o = run(&["sae-info", &format!("{},{opt}", s(&dir))]);
+        assert!(o.status.success(), "{opt}: {}", stderr(&o));
+    }
+    // k out of range, from config.json or from the spec.
+    let (_t3, dir) = copy_dl("topk");
+    edit_json(&dir.join("config.json"), |v| {
+        v["trainer"]["k"] = 1000.into()
+    });
+    let err = fails(&["sae-info", &s(&dir)]);
+    assert!(
+        err.contains("TopK k = 1000 is out of range for 128 latents") && err.contains("topk"),
+        "{err}"
+    );
+    edit_json(&dir.join("config.json"), |v| v["trainer"]["k"] = 0.into());
+    let err = fails(&["sae-info", &s(&dir)]);
+    assert!(
+        err.contains("`trainer.k` is missing or not a positive integer")
+            && err.contains("config.json"),
+        "{err}"
+    );
+    let batch = s(&fixtures().join("saes/dictionary_learning/batchtopk"));
+    let err = fails(&["sae-info", &format!("{batch},k=129")]);
+    assert!(err.contains("TopK k = 129 is out of range"), "{err}");
+}
+
+/// A copy of the SAELens TopK fixture whose `W_enc` holds a NaN and a +Inf.
+fn sae_with_nan(dir: &Path) -> PathBuf {
+    let src = fixtures().join("saes/saelens_topk");
+    let dst = dir.join("nan_sae");
+    std::fs::create_dir(&dst).unwrap();
+    std::fs::copy(src.join("cfg.json"), dst.join("cfg.json")).unwrap();
+    let mut w = load_refs(&src.join("sae_weights.safetensors"));
+    let enc = &w["W_enc"];
+    let shape = enc.dims().to_vec();
+    let mut v = enc.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    v[3] = f32::NAN;
+    v[100] = f32::INFINITY;
+    w.insert(
+        "W_enc".into(),
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&w, dst.join("sae_weights.safetensors")).unwrap();
+    dst
+}
+
+#[test]
+fn sae_weights_with_nan_are_refused_unless_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sae = s(&sae_with_nan(tmp.path()));
+    let out = tmp.path().join("cap.safetensors");
+    let capture = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["capture", "--model", &qwen2(), "--sae", &sae]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a.extend(["--prompt", "hi", "--out", &s(&out)].map(String::from));
+        a
+    };
+    let args = capture(&[]);
+    let err = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        err.contains("tensor `W_enc`")
+            && err.contains("nan_sae/sae_weights.safetensors")
+            && err.contains("2 non-finite values (NaN or ±Inf) of 16384")
+            && err.contains("--allow-nonfinite"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
+    // The flag, or the spec key, loads it anyway.
+    let args = capture(&["--allow-nonfinite"]);
+    let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = fails(&["sae-info", &sae]);
+    assert!(err.contains("non-finite"), "{err}");
+    for args in [
+        vec![
+            "sae-info".to_string(),
+            format!("{sae},allow_nonfinite=true"),
+        ],
+        vec!["sae-info".into(), "--allow-nonfinite".into(), sae.clone()],
+    ] {
+        let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+    // collect refuses it too.
+    let corpus = tmp.path().join("corpus.jsonl");
+    std::fs::write(&corpus, "{\"text\": \"hello world\"}\n").unwrap();
+    let store = tmp.path().join("store");
+    let err = fails(&[
+        "collect",
+        "--model",
+        &qwen2(),
+        "--sae",
+        &sae,
+        "--corpus",
+        &s(&corpus),
+        "--out",
+        &s(&store),
+    ]);
+    assert!(
+        err.contains("tensor `W_enc`") && err.contains("non-finite"),
+        "{err}"
+    );
+}
+
+#[test]
+fn integer_sae_weights_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = fixtures().join("saes/saelens_topk");
+    let dst = tmp.path().join("int_sae");
+    std::fs::create_dir(&dst).unwrap();
+    std::fs::copy(src.join("cfg.json"), dst.join("cfg.json")).unwrap();
+    let mut w = load_refs(&src.join("sae_weights.safetensors"));
+    let b = w["b_dec"].to_dtype(candle_core::DType::I64).unwrap();
+    w.insert("b_dec".into(), b);
+    candle_core::safetensors::save(&w, dst.join("sae_weights.safetensors")).unwrap();
+    let err = fails(&["sae-info", &s(&dst)]);
+    assert!(
+        err.contains("tensor `b_dec`")
+            && err.contains("int_sae/sae_weights.safetensors")
+            && err.contains("dtype i64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_model_whose_activations_overflow_is_an_error_naming_the_hook() {
+    // Finite weights, but a norm weight of 1e30 before layer 1's attention overflows its
+    // scores: NaN from there on.
+    let (tmp, dir) = copy_model("qwen2");
+    let st = dir.join("model.safetensors");
+    let mut w = load_refs(&st);
+    let name = "model.layers.1.input_layernorm.weight";
+    let big = (w[name].ones_like().unwrap() * 1e30).unwrap();
+    w.insert(name.into(), big);
+    candle_core::safetensors::save(&w, &st).unwrap();
+    let out = tmp.path().join("cap.safetensors");
+    let err = fails(&[
+        "capture",
+        "--model",
+        &s(&dir),
+        "--hook",
+        "blocks.0.hook_resid_post",
+        "--hook",
+        "blocks.1.hook_resid_post",
+        "--prompt",
+        "hello world",
+        "--out",
+        &s(&out),
+    ]);
+    assert!(
+        err.contains("non-finite activations (NaN or ±Inf) at blocks.1.hook_resid_post (layer 1)")
+            && err.contains("first at token position 0"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
+    let corpus = tmp.path().join("corpus.jsonl");
+    std::fs::write(&corpus, "{\"text\": \"hello world\"}\n").unwrap();
+    let sae = s(&fixtures().join("saes/saelens_topk"));
+    let err = fails(&[
+        "collect",
+        "--model",
+        &s(&dir),
+        "--sae",
+        &sae,
+        "--corpus",
+        &s(&corpus),
+        "--out",
+        &s(&tmp.path().join("store")),
+    ]);
+    assert!(
+        err.contains("at blocks.1.hook_mlp_out (layer 1)") && err.contains("of document 0"),
+        "{err}"
+    );
+    // The window's analysis (the library call behind it) refuses them too.
+    let model =
+        safe_sail::model::Model::load_dir(&dir, &Device::Cpu, candle_core::DType::F32).unwrap();
+    let sae = safe_sail::sae::format::load_sae(
+        &sae.parse::<safe_sail::sae::spec::SaeSpec>().unwrap(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let loaded = safe_sail::inspect::LoadedModel {
+        model,
+        saes: vec![Some(sae)],
+    };
+    let prompt = safe_sail::model::PromptSpec {
+        text: "hello world".into(),
+        chat: false,
+        system: None,
+        thinking: None,
+        truncate: true,
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let err = format!(
+        "{:#}",
+        loaded.analyze(&prompt, None, &cancel, &|_| {}).unwrap_err()
+    );
+    assert!(
+        err.contains("non-finite activations (NaN or ±Inf) at blocks.1.hook_mlp_out (layer 1)")
+            && err.contains("first at token position 0 (token "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let db = s(&fixtures().join("workspace/neurons.json"));
+    let sae = s(&fixtures().join("saes/saelens_topk"));
+    for args in [
+        vec!["db", "show", &db, "1_5"],
+        vec!["db", "history", &db],
+        vec!["sae-info", &sae],
+        vec!["demo"],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Like `| head` that has already quit.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            o.status.success() || o.status.signal() == Some(13),
+            "{args:?}: {:?} {err}",
+            o.status
+        );
+    }
+}

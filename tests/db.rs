@@ -294,3 +294,144 @@ fn apply_a_batch_of_reviewed_explanations() {
         );
     }
 }
+
+/// Each neuron's text in a database file in our (pretty-printed) format, by neuron id, without
+/// the comma that separates it from the next.
+fn neuron_texts(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        let starts = line.starts_with("    \"") && !line.starts_with("     ");
+        if starts || line == "  }" || line == "  }," {
+            if let Some((id, t)) = current.take() {
+                out.insert(id, t.trim_end_matches(',').to_string());
+            }
+        }
+        if starts {
+            let id = line.trim_start().trim_start_matches('"');
+            current = Some((id[..id.find('"').unwrap()].to_string(), String::new()));
+        }
+        if let Some((_, t)) = &mut current {
+            t.push_str(line);
+            t.push('\n');
+        }
+    }
+    out
+}
+
+/// Loading and saving a database unedited gives the same bytes: the fixtures, the sample, and
+/// the real Safe-SAIL `en_db.json` (when `../shared` is present) in both of its forms.
+#[test]
+fn every_database_round_trips_byte_for_byte() {
+    use safe_sail::db::editable::EditableDb;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    for f in [
+        "tests/fixtures/workspace/neurons.json",
+        "sample_data/neurons.json",
+    ] {
+        let bytes = std::fs::read(root.join(f)).unwrap();
+        let d = EditableDb::load(&root.join(f)).unwrap();
+        let out = tmp.path().join("copy.json");
+        d.save(&out).unwrap();
+        assert!(
+            std::fs::read(&out).unwrap() == bytes,
+            "{f} changes when saved unedited"
+        );
+        assert_eq!(
+            neuron_texts(&String::from_utf8(bytes).unwrap()).len(),
+            d.entries.len()
+        );
+    }
+    let Some(dir) = shared_external("safe-sail") else {
+        return;
+    };
+    let bytes = std::fs::read(dir.join("en_db.json")).unwrap();
+    let d = EditableDb::load(&dir.join("en_db.json")).unwrap();
+    assert!(
+        d.to_safe_sail().as_bytes() == bytes,
+        "en_db.json changes when written back"
+    );
+    // Through our form: saved, read again, saved again: the same bytes each time.
+    let ours = tmp.path().join("en_db-editable.json");
+    d.save(&ours).unwrap();
+    let first = std::fs::read(&ours).unwrap();
+    let again = EditableDb::load(&ours).unwrap();
+    again.save(&ours).unwrap();
+    assert!(
+        std::fs::read(&ours).unwrap() == first,
+        "our form of en_db.json is not stable"
+    );
+    assert!(again.to_safe_sail().as_bytes() == bytes);
+}
+
+/// The bug report: after a `score` run on layer-1 latents, layer-3 records had their
+/// `correlation_score` changed in the last digit (0.36607142857142844 → 0.3660714285714285).
+/// A score run and a `db set` change the neurons they touch, and no other neuron's bytes.
+#[test]
+fn a_score_run_changes_no_other_neurons_bytes() {
+    use safe_sail::db::editable::EditableDb;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("neurons.json");
+    // The fixture's neurons, and layer-3 ones with numbers that are easy to get wrong.
+    let mut d = EditableDb::load(&root.join("tests/fixtures/workspace/neurons.json")).unwrap();
+    let hard = [
+        "0.36607142857142844",
+        "9.999999999999999e-5",
+        "1e-7",
+        "5e-324",
+        "1.7976931348623157e308",
+        "-0.0",
+        "123456789012345680000",
+        "0.30000000000000004",
+        "18446744073709551615",
+        "-9223372036854775808",
+    ];
+    for (i, x) in hard.iter().enumerate() {
+        let rec = format!(
+            r#"{{"explanation": "hard number {i} 数", "correlation_score": {x}, "tag_list": ["violence"], "zz_unknown": {{"b": 1, "a": [{x}]}}, "review_status": "verified"}}"#
+        );
+        d.entries
+            .insert(format!("3_{i}"), serde_json::from_str(&rec).unwrap());
+    }
+    d.save(&db).unwrap();
+    let before = std::fs::read_to_string(&db).unwrap();
+    for x in hard {
+        let written =
+            serde_json::to_string(&serde_json::from_str::<serde_json::Value>(x).unwrap()).unwrap();
+        assert!(before.contains(&written), "{x} is written as {written}");
+    }
+    let o = bin()
+        .args(["score", "--store"])
+        .arg(root.join("tests/fixtures/workspace/stores/L1"))
+        .args([
+            "--db",
+            &s(&db),
+            "--llm",
+            "baseline",
+            "--non-activating",
+            "0",
+        ])
+        .args(["--concurrency", "2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let after = std::fs::read_to_string(&db).unwrap();
+    let (a, b) = (neuron_texts(&before), neuron_texts(&after));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let changed: Vec<&String> = a.keys().filter(|k| a[*k] != b[*k]).collect();
+    assert!(!changed.is_empty(), "the run scored something");
+    assert!(
+        changed.iter().all(|k| k.starts_with("1_")),
+        "only layer-1 neurons change: {changed:?}"
+    );
+    // Every scored neuron is in the history, and nothing else.
+    let history = safe_sail::db::editable::read_history(&db).unwrap();
+    assert!(history.iter().all(|c| c.neuron.starts_with("1_")));
+    // A `db set` of one neuron changes that neuron only.
+    ok(&["db", "set", &s(&db), "2_40", "--note", "checked"]);
+    let c = neuron_texts(&std::fs::read_to_string(&db).unwrap());
+    let changed: Vec<&String> = b.keys().filter(|k| b[*k] != c[*k]).collect();
+    assert_eq!(changed, ["2_40"]);
+}

@@ -398,7 +398,8 @@ fn a_database_changed_on_disk_is_offered_for_merge() {
     h.run_steps(3);
     h.get_by_label("0_48").click();
     h.run_steps(3);
-    // Someone else edits the file.
+    // Someone else edits the file: another neuron (merged without asking), and the very
+    // field we edit next (a conflict).
     let path = dir.path().join("neurons.json");
     let mut other = disk_db(dir.path());
     other
@@ -406,6 +407,16 @@ fn a_database_changed_on_disk_is_offered_for_merge() {
             "2_40",
             &safe_sail::db::editable::Edit {
                 note: Some("from a colleague".into()),
+                ..Default::default()
+            },
+            "bob",
+        )
+        .unwrap();
+    other
+        .apply(
+            "0_48",
+            &safe_sail::db::editable::Edit {
+                note: Some("theirs".into()),
                 ..Default::default()
             },
             "bob",
@@ -427,6 +438,59 @@ fn a_database_changed_on_disk_is_offered_for_merge() {
     let d = disk_db(dir.path());
     assert_eq!(d.note("2_40"), "from a colleague");
     assert_eq!(d.note("0_48"), "mine");
+}
+
+#[test]
+fn a_colleagues_edit_merged_while_saving_shows_in_the_views() {
+    let (dir, ws) = editable_workspace();
+    let mut h = Harness::builder()
+        .with_size([1500.0, 1000.0])
+        .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    h.get_by_label("Neurons").click();
+    h.run_steps(3);
+    h.get_by_label("Search").click();
+    h.get_by_label("Search").type_text("0_48");
+    h.run_steps(3);
+    h.get_by_label("0_48").click();
+    h.run_steps(3);
+    // A colleague rewrites another neuron's explanation on disk: no conflict with ours.
+    let path = dir.path().join("neurons.json");
+    let mut other = disk_db(dir.path());
+    other
+        .apply(
+            "2_40",
+            &safe_sail::db::editable::Edit {
+                explanation: Some(Some("written by a colleague".into())),
+                ..Default::default()
+            },
+            "bob",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    other.save(&path).unwrap();
+    let note = h.get_by_label("Note");
+    note.focus();
+    note.type_text("mine");
+    h.run_steps(2);
+    wait_saved(&mut h);
+    // Our save merged the colleague's edit in; the read-only views show it without a reload.
+    wait(&mut h, "the merged explanation in the views", |a| {
+        a.state.slots.iter().any(|s| {
+            s.db.get(2, 40)
+                .and_then(|r| r.explanation.as_deref())
+                .is_some_and(|e| e == "written by a colleague")
+        })
+    });
+    assert!(h.state().state.sessions.iter().all(|s| !s.conflict));
+    let d = disk_db(dir.path());
+    assert_eq!(d.note("0_48"), "mine");
+    assert_eq!(
+        d.record("2_40").and_then(|r| r.explanation).as_deref(),
+        Some("written by a colleague")
+    );
 }
 
 #[test]

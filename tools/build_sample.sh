@@ -5,7 +5,9 @@
 # takes on a 2-core machine. Run from the repository root: tools/build_sample.sh [WORK_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WORK=${1:-/tmp/safe-sail-sample}
+# The corpus paths are recorded in the stores and the evaluation: the committed sample was built
+# with the default WORK, so only a rebuild with it compares byte for byte.
+WORK=${1:-/tmp/lmc}
 S=sample_data
 BIN=target/release/safe-sail
 HOOKS=blocks.1.hook_mlp_out,blocks.2.hook_mlp_out,blocks.3.hook_mlp_out
@@ -61,7 +63,7 @@ done
 step explanations
 rm -f $S/neurons.json $S/neurons.json.history.jsonl
 for c in "${CHOSEN[@]}"; do
-  time_of $BIN explain --store $S/stores/$c --db $S/neurons.json --llm baseline
+  time_of $BIN explain --store $S/stores/$c --db $S/neurons.json --llm baseline --concurrency 1
 done
 # Only the annotator's edits go into the sample's history (not 3,000 baseline writes).
 rm -f $S/neurons.json.history.jsonl
@@ -71,7 +73,8 @@ SAFE_SAIL_USER=sample-annotator time_of $BIN db apply $S/neurons.json assets/sam
 
 step scores
 for c in "${CHOSEN[@]}"; do
-  time_of $BIN score --store $S/stores/$c --db $S/neurons.json --llm baseline --unit both
+  time_of $BIN score --store $S/stores/$c --db $S/neurons.json --llm baseline --unit both \
+    --concurrency 1
 done
 rm -rf $S/neurons.llm-cache
 echo; echo "sample_data rebuilt: $(du -sh $S | cut -f1)"

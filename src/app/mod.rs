@@ -463,12 +463,20 @@ impl ExplorerApp {
     /// Hands due edits to the savers and takes their reports.
     fn tick_sessions(&mut self, ctx: &egui::Context) {
         let mut dirty = false;
-        for s in self.state.sessions.iter_mut() {
+        let mut merged = vec![];
+        for (i, s) in self.state.sessions.iter_mut().enumerate() {
             s.tick();
             dirty |= s.dirty();
             if let Some(e) = &s.last_error {
                 self.state.status = format!("cannot save {}: {e}", s.path.display());
             }
+            // Others' edits merged into this database while saving: show them.
+            if !s.take_changed_on_disk().is_empty() {
+                merged.push(i);
+            }
+        }
+        for i in merged {
+            self.refresh_views(i);
         }
         if dirty {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));

@@ -33,6 +33,10 @@ pub struct CaptureArgs {
     /// Print tokens and each SAE's top 5 latents per token as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Load SAEs whose weights hold NaN or ±Inf instead of refusing them (the same as
+    /// `,allow_nonfinite=true` on each --sae).
+    #[arg(long)]
+    pub allow_nonfinite: bool,
     /// Output safetensors file.
     #[arg(long)]
     pub out: PathBuf,
@@ -42,7 +46,10 @@ pub fn capture(a: CaptureArgs) -> Result<()> {
     let prompt = a.prompt.spec()?;
     let hooks: Vec<HookPoint> = a.hook.iter().map(|h| h.parse()).collect::<Result<_>>()?;
     let model = a.model.spec().load()?;
-    let saes = load_saes(&a.sae, model.net.device())?;
+    let saes = load_saes(
+        &super::sae_specs(&a.sae, a.allow_nonfinite),
+        model.net.device(),
+    )?;
     let res = capture_prompt(&model, &prompt, &hooks, &saes, a.logits)?;
     save_capture(&a.out, &res, &hooks)?;
     if a.json {

@@ -55,6 +55,10 @@ pub struct CollectArgs {
     /// Documents between checkpoints.
     #[arg(long, default_value_t = 500)]
     pub checkpoint_every: u64,
+    /// Load SAEs whose weights hold NaN or ±Inf instead of refusing them (the same as
+    /// `,allow_nonfinite=true` on each --sae).
+    #[arg(long)]
+    pub allow_nonfinite: bool,
     /// The store folder (one sub-folder per SAE when several are given).
     #[arg(long)]
     pub out: PathBuf,
@@ -66,7 +70,7 @@ pub fn collect(a: CollectArgs) -> Result<()> {
         model: a.model.model.clone(),
         dtype: a.model.dtype.clone(),
         device: a.model.device.clone(),
-        saes: a.sae.clone(),
+        saes: super::sae_specs(&a.sae, a.allow_nonfinite),
         corpus: a.corpus.clone(),
         text_field: a.text_field.clone(),
         messages_field: a.messages_field.clone(),

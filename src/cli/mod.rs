@@ -48,8 +48,12 @@ enum Command {
     Generate(capture::GenerateArgs),
     /// Describe an SAE checkpoint (format, sizes, hook, activation).
     SaeInfo {
-        /// `PATH[,key=value...]` (keys: hook, activation, k, threshold, component, format, scale).
+        /// `PATH[,key=value...]` (keys: hook, activation, k, threshold, component, format, scale,
+        /// allow_nonfinite).
         sae: String,
+        /// Load weights holding NaN or ±Inf instead of refusing them (`,allow_nonfinite=true`).
+        #[arg(long)]
+        allow_nonfinite: bool,
     },
     /// Read a Safe-SAIL neuron-index file (`indices_layer{L}.pt`) and summarise it.
     Indices { file: PathBuf },
@@ -120,6 +124,9 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, None | Some(Command::Gui { .. })) {
+        quiet_on_closed_pipe();
+    }
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -137,7 +144,10 @@ pub fn main() -> ExitCode {
         Command::Demo => sample::demo(),
         Command::Capture(a) => capture::capture(a),
         Command::Generate(a) => capture::generate(a),
-        Command::SaeInfo { sae } => capture::sae_info(&sae),
+        Command::SaeInfo {
+            sae,
+            allow_nonfinite,
+        } => capture::sae_info(&sae_specs(&[sae], allow_nonfinite)[0]),
         Command::Indices { file } => capture::indices(&file),
         Command::Bench(a) => bench::bench(a),
         Command::BenchTrain(a) => bench::bench_train(a),
@@ -168,6 +178,41 @@ pub fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `--sae` specs with `allow_nonfinite=true` added to each when `--allow-nonfinite` is given.
+pub fn sae_specs(specs: &[String], allow_nonfinite: bool) -> Vec<String> {
+    specs
+        .iter()
+        .map(|s| {
+            if allow_nonfinite {
+                safe_sail::sae::spec::allowing_nonfinite(s)
+            } else {
+                s.clone()
+            }
+        })
+        .collect()
+}
+
+/// Lets a closed stdout (`safe-sail db show | head`) end a command quietly, as it ends `cat`
+/// or `grep`: the default action of SIGPIPE stops the process without a message (exit status
+/// 141 in a shell). Rust ignores SIGPIPE, so `println!` would instead panic with a backtrace
+/// in whichever command happened to print. Sockets are not affected (the standard library
+/// sends with `MSG_NOSIGNAL`: a closed connection stays an error), and the window keeps
+/// ignoring the signal.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    {
+        extern "C" {
+            fn signal(signum: i32, handler: usize) -> usize;
+        }
+        const SIGPIPE: i32 = 13;
+        const SIG_DFL: usize = 0;
+        // SAFETY: restores the default action of one signal before any thread is started.
+        unsafe {
+            signal(SIGPIPE, SIG_DFL);
         }
     }
 }

@@ -2,7 +2,13 @@
 //! with an append-only edit history beside it (`<db>.history.jsonl`).
 //!
 //! Records are kept as JSON objects in file order, so fields we do not know survive every
-//! round trip, and export back to Safe-SAIL form drops only the fields we added.
+//! round trip, and export back to Safe-SAIL form drops only the fields we added. Numbers are
+//! parsed exactly (serde_json's `float_roundtrip`) and written in their shortest round-trip
+//! form, so a file we wrote is written back byte for byte when nothing in it was edited.
+//!
+//! [`EditableDb::save`] writes the whole file. A file that others may write at the same time
+//! (the window's autosave, the `db` verbs, explain / score) is written through
+//! [`super::commit::update`] instead: under a lock, over a fresh read, field by field.
 
 use super::pyjson;
 use super::{parse_neuron_id, NeuronDb, NeuronRecord};
@@ -91,6 +97,65 @@ pub struct Change {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EditableDb {
     pub entries: Map<String, Value>,
+    /// The top level of a file in our format as read (`format`, `version`, any field we do not
+    /// know, and where `neurons` sits), so saving keeps it; empty for a new database or one read
+    /// from Safe-SAIL form.
+    header: Map<String, Value>,
+}
+
+/// A field that changed on disk since a writer read it, to something other than what the
+/// writer wants: neither value is written over the other without a choice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub neuron: String,
+    pub field: String,
+    /// The value the writer started from.
+    pub base: Value,
+    /// The value on disk now.
+    pub theirs: Value,
+    /// The value the writer wants.
+    pub mine: Value,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: changed to {} by someone else (was {}); not replaced by {}",
+            self.neuron,
+            self.field,
+            short(&self.theirs),
+            short(&self.base),
+            short(&self.mine)
+        )
+    }
+}
+
+/// A value as compact JSON, cut to about 80 characters.
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s,
+    }
+}
+
+/// What [`EditableDb::merge_changes`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Merged {
+    /// The fields written, each with the value it replaced as `old` (for the history).
+    pub applied: Vec<Change>,
+    /// The fields left as they were because someone else changed them.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// A new neuron's record: Safe-SAIL's three fields, empty.
+fn new_record() -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("explanation".into(), Value::Null);
+    m.insert("correlation_score".into(), Value::Null);
+    m.insert("tag_list".into(), Value::Array(vec![]));
+    m
 }
 
 /// The current user's name for the history (`SAFE_SAIL_USER`, `USER`, `USERNAME`).
@@ -147,24 +212,33 @@ impl EditableDb {
         let Value::Object(mut top) = v else {
             bail!("the top level is not a JSON object")
         };
-        let entries = if top.get("format").and_then(Value::as_str) == Some(FORMAT) {
-            match top.remove("neurons") {
+        let (entries, header) = if top.get("format").and_then(Value::as_str) == Some(FORMAT) {
+            let entries = match top.get_mut("neurons").map(Value::take) {
                 Some(Value::Object(m)) => m,
                 _ => bail!("`neurons` is missing or not an object"),
-            }
+            };
+            (entries, top)
         } else {
-            top
+            (top, Map::new())
         };
         check_entries(&entries, Path::new("database"))?;
-        Ok(Self { entries })
+        Ok(Self { entries, header })
     }
 
-    /// Our file format (pretty-printed, UTF-8).
+    /// Our file format (pretty-printed, UTF-8). A database read from our format keeps its top
+    /// level as it was (field order, fields we do not know).
     pub fn to_json(&self) -> String {
         let mut top = Map::new();
-        top.insert("format".into(), FORMAT.into());
-        top.insert("version".into(), 1.into());
-        top.insert("neurons".into(), Value::Object(self.entries.clone()));
+        if self.header.is_empty() {
+            top.insert("format".into(), FORMAT.into());
+            top.insert("version".into(), 1.into());
+            top.insert("neurons".into(), Value::Null);
+        } else {
+            top.clone_from(&self.header);
+        }
+        if let Some(n) = top.get_mut("neurons") {
+            *n = Value::Object(self.entries.clone());
+        }
         serde_json::to_string_pretty(&Value::Object(top)).expect("JSON values serialize")
     }
 
@@ -271,7 +345,7 @@ impl EditableDb {
         })
     }
 
-    /// Writes our format atomically.
+    /// Writes our format atomically (the whole file, without the lock: see the module doc).
     pub fn save(&self, path: &Path) -> Result<()> {
         write_atomic(path, self.to_json().as_bytes())
     }
@@ -318,13 +392,7 @@ impl EditableDb {
         let rec = self
             .entries
             .entry(id.to_string())
-            .or_insert_with(|| {
-                let mut m = Map::new();
-                m.insert("explanation".into(), Value::Null);
-                m.insert("correlation_score".into(), Value::Null);
-                m.insert("tag_list".into(), Value::Array(vec![]));
-                Value::Object(m)
-            })
+            .or_insert_with(|| Value::Object(new_record()))
             .as_object_mut()
             .expect("entries are objects");
         let mut changes = vec![];
@@ -413,6 +481,85 @@ impl EditableDb {
             }
         }
         changes
+    }
+}
+
+impl EditableDb {
+    /// The value of a field as a change to it would find it: `null` when the field is absent,
+    /// and a new record's value when the neuron is absent.
+    fn current(&self, neuron: &str, field: &str) -> Value {
+        match self.entries.get(neuron).and_then(Value::as_object) {
+            Some(rec) => rec.get(field).cloned().unwrap_or(Value::Null),
+            None => new_record().remove(field).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Replays changes made against an older copy of this database (each `old` is what the
+    /// writer saw, `new` what it wants) field by field: a field still at `old` takes `new`; a
+    /// field already at `new` needs nothing; any other field changed on this side too and is a
+    /// [`Conflict`], left alone, or overwritten when `mine_wins`. A whole-record change (field
+    /// `*`, from [`Self::merge_safe_sail`]) adds the neuron, or merges each of its fields as a
+    /// change from an empty record. This is the one merge of the program: the window's autosave, the
+    /// `db` verbs and explain / score all write through it.
+    pub fn merge_changes(&mut self, changes: &[Change], mine_wins: bool) -> Merged {
+        let mut out = Merged::default();
+        for c in changes {
+            if c.field == "*" {
+                let incoming = c.new.as_object().cloned().unwrap_or_default();
+                match self.entries.get(&c.neuron) {
+                    None => {
+                        out.applied.push(c.clone());
+                        self.entries
+                            .insert(c.neuron.clone(), Value::Object(incoming));
+                    }
+                    Some(now) if *now == c.new => {}
+                    Some(_) => {
+                        let fields: Vec<Change> = incoming
+                            .into_iter()
+                            .map(|(field, new)| Change {
+                                old: new_record().remove(&field).unwrap_or(Value::Null),
+                                field,
+                                new,
+                                ..c.clone()
+                            })
+                            .collect();
+                        let m = self.merge_changes(&fields, mine_wins);
+                        out.applied.extend(m.applied);
+                        out.conflicts.extend(m.conflicts);
+                    }
+                }
+                continue;
+            }
+            let now = self.current(&c.neuron, &c.field);
+            if now == c.new {
+                continue;
+            }
+            if now != c.old {
+                out.conflicts.push(Conflict {
+                    neuron: c.neuron.clone(),
+                    field: c.field.clone(),
+                    base: c.old.clone(),
+                    theirs: now.clone(),
+                    mine: c.new.clone(),
+                });
+                if !mine_wins {
+                    continue;
+                }
+            }
+            if let Some(rec) = self
+                .entries
+                .entry(c.neuron.clone())
+                .or_insert_with(|| Value::Object(new_record()))
+                .as_object_mut()
+            {
+                rec.insert(c.field.clone(), c.new.clone());
+            }
+            out.applied.push(Change {
+                old: now,
+                ..c.clone()
+            });
+        }
+        out
     }
 }
 
@@ -530,6 +677,129 @@ mod tests {
             Some("elections")
         );
         assert!(db.entries.contains_key("9_9"));
+    }
+
+    #[test]
+    fn our_format_round_trips_top_level_fields_and_floats() {
+        let text = r#"{
+  "version": 1,
+  "format": "safe-sail-explorer/neurons",
+  "made_by": {
+    "tool": "x"
+  },
+  "neurons": {
+    "3_1": {
+      "explanation": null,
+      "correlation_score": 0.36607142857142844,
+      "tag_list": [],
+      "zz": 1e-7
+    }
+  },
+  "after": true
+}"#;
+        let db = EditableDb::parse(text).unwrap();
+        assert_eq!(db.to_json(), text);
+        // Safe-SAIL's 0.36607142857142844 survives (serde_json alone reads it one bit off).
+        let x = db.entries["3_1"]["correlation_score"].as_f64().unwrap();
+        assert_eq!(x.to_bits(), 0.36607142857142844f64.to_bits());
+        // A new database gets our header.
+        let new = EditableDb::default().to_json();
+        assert!(
+            new.starts_with("{\n  \"format\": \"safe-sail-explorer/neurons\",\n  \"version\": 1,")
+        );
+    }
+
+    #[test]
+    fn merge_changes_applies_what_is_still_at_its_base() {
+        let mut base = EditableDb::parse(SAMPLE).unwrap();
+        let mine = base
+            .apply(
+                "0_1",
+                &Edit {
+                    note: Some("mine".into()),
+                    explanation: Some(Some("mine".into())),
+                    ..Default::default()
+                },
+                "me",
+            )
+            .unwrap();
+        let new = base
+            .apply(
+                "4_4",
+                &Edit {
+                    tags: Some(vec!["x".into()]),
+                    ..Default::default()
+                },
+                "me",
+            )
+            .unwrap();
+        // On disk meanwhile: someone else set 0_1's explanation, and another field.
+        let mut disk = EditableDb::parse(SAMPLE).unwrap();
+        disk.apply(
+            "0_1",
+            &Edit {
+                explanation: Some(Some("theirs".into())),
+                score: Some(0.5),
+                ..Default::default()
+            },
+            "bob",
+        )
+        .unwrap();
+        let m = disk.merge_changes(&[mine.clone(), new].concat(), false);
+        assert_eq!(disk.note("0_1"), "mine");
+        assert_eq!(
+            disk.record("0_1").unwrap().explanation.as_deref(),
+            Some("theirs")
+        );
+        assert_eq!(disk.record("0_1").unwrap().correlation_score, Some(0.5));
+        assert_eq!(disk.record("4_4").unwrap().tag_list, ["x"]);
+        assert_eq!(
+            serde_json::to_string(&disk.entries["4_4"]).unwrap(),
+            r#"{"explanation":null,"correlation_score":null,"tag_list":["x"]}"#,
+            "a new neuron gets the usual record"
+        );
+        assert_eq!(m.applied.len(), 2);
+        assert_eq!(
+            m.conflicts,
+            [Conflict {
+                neuron: "0_1".into(),
+                field: "explanation".into(),
+                base: Value::Null,
+                theirs: "theirs".into(),
+                mine: "mine".into(),
+            }]
+        );
+        // Replayed again: nothing left to write but the conflict; mine wins when chosen.
+        assert!(disk.merge_changes(&mine, false).applied.is_empty());
+        let m = disk.merge_changes(&mine, true);
+        assert_eq!(m.applied.len(), 1);
+        assert_eq!(m.applied[0].old, "theirs");
+        assert_eq!(
+            disk.record("0_1").unwrap().explanation.as_deref(),
+            Some("mine")
+        );
+        // A whole-record import merges field by field into a neuron someone else made.
+        let mut empty = EditableDb::default();
+        let imported = empty.merge_safe_sail(&EditableDb::parse(SAMPLE).unwrap(), "imp");
+        let mut other = EditableDb::default();
+        other
+            .apply(
+                "8_2",
+                &Edit {
+                    note: Some("n".into()),
+                    ..Default::default()
+                },
+                "bob",
+            )
+            .unwrap();
+        let m = other.merge_changes(&imported, false);
+        assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+        assert_eq!(other.note("8_2"), "n");
+        assert_eq!(
+            other.record("8_2").unwrap().explanation.as_deref(),
+            Some("***")
+        );
+        assert_eq!(other.entries["0_1"]["extra"], 7);
     }
 
     #[test]

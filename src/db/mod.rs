@@ -1,8 +1,11 @@
 //! Neuron explanations. Reads Safe-SAIL's neuron database JSON
 //! (`{"35_10067": {"explanation": "...", "correlation_score": 0.31, "tag_list": ["violence"]}}`)
 //! and our editable form of it ([`editable`]), which adds review fields and an edit history.
+//! Every write to a database file goes through [`commit`]: under a lock, over a fresh read,
+//! merged field by field, so concurrent writers lose nothing.
 
 pub mod autosave;
+pub mod commit;
 pub mod editable;
 pub mod ops;
 pub mod provenance;

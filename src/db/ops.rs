@@ -1,8 +1,12 @@
 //! The database verbs of the command line (and the window's import / export): import a
 //! Safe-SAIL database, export in one of the [`ExportFormat`]s, set one neuron's fields, apply an
-//! annotator's batch of edits. Each records its changes in the edit history.
+//! annotator's batch of edits. Each writes through [`super::commit::update`]: the whole
+//! read-change-write happens under the database's lock, so verbs running at the same time (or
+//! beside the window's autosave, or an explain / score run) never lose each other's edits, and
+//! each records exactly the changes it wrote in the edit history.
 
-use super::editable::{append_history, current_user, Edit, EditableDb, ReviewStatus};
+use super::commit::update;
+use super::editable::{current_user, Edit, EditableDb, ReviewStatus};
 use super::provenance::ExplanationSource;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -60,25 +64,27 @@ pub struct Imported {
 /// Imports a Safe-SAIL database into `db` (created, or merged into keeping review fields).
 pub fn import(file: &Path, db: &Path) -> Result<Imported> {
     let incoming = EditableDb::load(file)?;
-    let created = !db.exists();
-    let mut base = load_or_new(db)?;
-    let changes = base.merge_safe_sail(&incoming, &format!("import:{}", current_user()));
-    append_history(db, &changes)?;
-    base.save(db)?;
-    Ok(Imported {
-        created,
-        neurons: incoming.entries.len(),
-        changes: changes.len(),
+    let who = format!("import:{}", current_user());
+    update(db, |base| {
+        let created = !db.exists();
+        let changes = base.merge_safe_sail(&incoming, &who);
+        let r = Imported {
+            created,
+            neurons: incoming.entries.len(),
+            changes: changes.len(),
+        };
+        Ok((changes, r))
     })
 }
 
 /// Applies one edit to one neuron as the current user; returns the number of fields changed.
 pub fn set(db: &Path, neuron: &str, edit: &Edit) -> Result<usize> {
-    let mut d = load_or_new(db)?;
-    let changes = d.apply(neuron, edit, &current_user())?;
-    append_history(db, &changes)?;
-    d.save(db)?;
-    Ok(changes.len())
+    let who = current_user();
+    update(db, |d| {
+        let changes = d.apply(neuron, edit, &who)?;
+        let n = changes.len();
+        Ok((changes, n))
+    })
 }
 
 /// Splits `a,b, c` into tags (empty parts dropped).
@@ -113,7 +119,6 @@ pub fn apply_file(db: &Path, edits: &Path) -> Result<usize> {
             edits.display()
         )
     })?;
-    let mut d = load_or_new(db)?;
     let who = current_user();
     let edits: Vec<(String, Edit)> = rows
         .into_iter()
@@ -140,14 +145,15 @@ pub fn apply_file(db: &Path, edits: &Path) -> Result<usize> {
             ))
         })
         .collect::<Result<_>>()?;
-    let mut changes = vec![];
-    for (neuron, edit) in &edits {
-        changes.extend(
-            d.apply(neuron, edit, &who)
-                .with_context(|| format!("neuron {neuron}"))?,
-        );
-    }
-    d.save(db)?;
-    append_history(db, &changes)?;
-    Ok(changes.len())
+    update(db, |d| {
+        let mut changes = vec![];
+        for (neuron, edit) in &edits {
+            changes.extend(
+                d.apply(neuron, edit, &who)
+                    .with_context(|| format!("neuron {neuron}"))?,
+            );
+        }
+        let n = changes.len();
+        Ok((changes, n))
+    })
 }

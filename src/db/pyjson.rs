@@ -93,7 +93,11 @@ pub fn float_repr(x: f64) -> String {
             "0.0".into()
         };
     }
-    let exp = x.abs().log10().floor() as i32;
+    // The shortest digits that round-trip and their decimal exponent, exactly (a logarithm
+    // misplaces numbers next to a power of ten, such as 9.999999999999999e-05).
+    let sci = format!("{x:e}");
+    let (mant, exp) = sci.split_once('e').expect("`{:e}` writes an exponent");
+    let exp: i32 = exp.parse().expect("`{:e}` writes an integer exponent");
     if (-4..16).contains(&exp) {
         let s = format!("{x}");
         if s.contains('.') {
@@ -103,11 +107,8 @@ pub fn float_repr(x: f64) -> String {
         }
     } else {
         // Rust: "1.5e-5" → Python: "1.5e-05"; "1e16" → "1e+16".
-        let s = format!("{x:e}");
-        let (mant, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let e: i32 = e.parse().unwrap_or(0);
-        let sign = if e < 0 { '-' } else { '+' };
-        format!("{mant}e{sign}{:02}", e.abs())
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", exp.abs())
     }
 }
 
@@ -124,6 +125,17 @@ mod tests {
         assert_eq!(float_repr(0.0001), "0.0001");
         assert_eq!(float_repr(1e16), "1e+16");
         assert_eq!(float_repr(123456789012345.0), "123456789012345.0");
+        // Next to powers of ten, where the exponent decides the notation (Python's reprs).
+        assert_eq!(float_repr(9.999999999999999e-05), "9.999999999999999e-05");
+        assert_eq!(float_repr(0.00010000000000000002), "0.00010000000000000002");
+        assert_eq!(float_repr(9999999999999998.0), "9999999999999998.0");
+        assert_eq!(float_repr(1234567890123456.8), "1234567890123456.8");
+        assert_eq!(float_repr(5e-324), "5e-324");
+        assert_eq!(
+            float_repr(-1.7976931348623157e308),
+            "-1.7976931348623157e+308"
+        );
+        assert_eq!(float_repr(0.36607142857142844), "0.36607142857142844");
     }
 
     #[test]

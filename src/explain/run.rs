@@ -1,13 +1,20 @@
 //! The `explain` and `score` verbs: plan which latents of a feature store to work on, run
 //! `concurrency` workers against the explainer / simulator (or the offline baselines), and
 //! write every result into the neuron database from one thread, with history and provenance.
+//!
+//! Results are written every 20 latents and at the end through [`crate::db::commit::update`]:
+//! under the database's lock, over the file as it is then, field by field, so edits others make
+//! during a run (an annotator's window, `db set`) are kept. A result that would replace one of
+//! them is not written and is reported (counted in [`RunSummary::failed`] and
+//! [`RunSummary::conflicts`]): a score whose explanation changed meanwhile, an explanation of a
+//! neuron a person wrote or verified meanwhile.
 
 use super::{
     baseline_explanation, explain_messages, explainer_examples, held_out_examples,
     keyword_simulate, parse_explanation, pearson, simulate, LlmClient, NonActivatingPool, Unit,
     Usage, PROMPT_VERSION,
 };
-use crate::db::editable::{append_history, Edit, EditableDb, ReviewStatus};
+use crate::db::editable::{Change, Edit, EditableDb, ReviewStatus};
 use crate::db::provenance::{ExplanationSource, ScoreSource};
 use crate::hooks::HookPoint;
 use crate::load::ModelSpec;
@@ -67,6 +74,9 @@ pub struct RunSummary {
     pub done: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// Results not written because someone else changed the neuron during the run (also
+    /// counted in `failed`).
+    pub conflicts: usize,
     /// score: what each method cost the simulator: (method, amount, unit of the amount).
     pub costs: Vec<(&'static str, u64, &'static str)>,
     /// score with both units: the segment level's saving over the token level in percent
@@ -147,6 +157,66 @@ fn today() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     format!("unix:{secs}")
+}
+
+/// One latent's result, waiting to be written.
+struct LatentResult {
+    id: String,
+    /// The changes against the run's copy of the database.
+    changes: Vec<Change>,
+    /// score: the explanation that was scored.
+    scored: Option<String>,
+}
+
+/// Writes a batch of results (see the module doc); reports and counts the ones refused.
+fn write_results(
+    path: &std::path::Path,
+    batch: Vec<LatentResult>,
+    summary: &mut RunSummary,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let refused = crate::db::commit::update(path, |disk| {
+        let mut written = vec![];
+        let mut refused = vec![];
+        for r in &batch {
+            let now = disk.record(&r.id);
+            let why = match &r.scored {
+                Some(e) if now.and_then(|n| n.explanation).as_deref() != Some(e) => {
+                    Some("its explanation changed during the run".to_string())
+                }
+                None if disk.status(&r.id) == ReviewStatus::Verified => {
+                    Some("a person verified it during the run".to_string())
+                }
+                _ => {
+                    // All of a result or nothing: try it on the neuron alone first.
+                    let mut one = EditableDb::default();
+                    if let Some(rec) = disk.entries.get(&r.id) {
+                        one.entries.insert(r.id.clone(), rec.clone());
+                    }
+                    let conflicts = one.merge_changes(&r.changes, false).conflicts;
+                    (!conflicts.is_empty()).then(|| {
+                        conflicts
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                }
+            };
+            match why {
+                Some(why) => refused.push(format!("{}: not written: {why}", r.id)),
+                None => written.extend(disk.merge_changes(&r.changes, false).applied),
+            }
+        }
+        Ok((written, refused))
+    })?;
+    for r in &refused {
+        progress.note(r);
+    }
+    summary.done -= refused.len();
+    summary.failed += refused.len();
+    summary.conflicts += refused.len();
+    Ok(())
 }
 
 /// Runs explain or score (see the module doc). Failures of single latents are reported through
@@ -344,7 +414,7 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
     progress.set_len(tasks.len() as u64);
     // `concurrency` workers call the server; this thread writes the database.
     let next = AtomicUsize::new(0);
-    let (tx, rx) = std::sync::mpsc::channel::<(String, Result<Edit>)>();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Option<String>, Result<Edit>)>();
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..run.concurrency.max(1) {
             let tx = tx.clone();
@@ -355,7 +425,7 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                     break;
                 };
                 if tx
-                    .send((id.clone(), work(*l, id, expl.as_deref())))
+                    .send((id.clone(), expl.clone(), work(*l, id, expl.as_deref())))
                     .is_err()
                 {
                     break;
@@ -363,15 +433,21 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
             });
         }
         drop(tx);
-        for (id, result) in rx {
+        let mut batch = vec![];
+        for (id, scored, result) in rx {
             progress.inc();
             match result {
                 Ok(edit) => {
+                    // Applied to the run's copy to know what changes, against what.
                     let changes = db.apply(&id, &edit, &who)?;
-                    append_history(&run.db, &changes)?;
+                    batch.push(LatentResult {
+                        id,
+                        changes,
+                        scored,
+                    });
                     summary.done += 1;
-                    if summary.done.is_multiple_of(20) {
-                        db.save(&run.db)?;
+                    if batch.len() == 20 {
+                        write_results(&run.db, std::mem::take(&mut batch), &mut summary, progress)?;
                     }
                 }
                 Err(e) => {
@@ -380,9 +456,8 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                 }
             }
         }
-        Ok(())
+        write_results(&run.db, batch, &mut summary, progress)
     })?;
-    db.save(&run.db)?;
     summary.prompt_tokens = client.prompt_tokens.load(Ordering::Relaxed);
     summary.completion_tokens = client.completion_tokens.load(Ordering::Relaxed);
     summary.cached = client.cached.load(Ordering::Relaxed);
@@ -405,4 +480,77 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
         }
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::editable::read_history;
+
+    /// What others did during a run is kept; the results that would replace it are refused
+    /// and counted, the rest written.
+    #[test]
+    fn results_never_replace_what_others_wrote_during_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.json");
+        let expl = |e: &str| Edit {
+            explanation: Some(Some(e.into())),
+            ..Default::default()
+        };
+        let mut db = EditableDb::default();
+        for id in ["1_1", "1_2", "1_3", "1_4"] {
+            db.apply(id, &expl("old"), "x").unwrap();
+        }
+        db.save(&path).unwrap();
+        // The run's copy is read now; then an annotator changes things on disk.
+        let mut run_copy = EditableDb::load(&path).unwrap();
+        crate::db::ops::set(&path, "1_2", &expl("rewritten by a person")).unwrap();
+        let score = |r: f64| Edit {
+            score: Some(r),
+            ..Default::default()
+        };
+        crate::db::ops::set(&path, "1_3", &score(0.9)).unwrap();
+        crate::db::ops::set(
+            &path,
+            "1_4",
+            &Edit {
+                status: Some(ReviewStatus::Verified),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let before = read_history(&path).unwrap().len();
+        let mut batch = vec![];
+        for (id, edit, scored) in [
+            ("1_1", score(0.1), Some("old")),
+            ("1_2", score(0.2), Some("old")),
+            ("1_3", score(0.3), Some("old")),
+            ("1_4", expl("from the explainer"), None),
+        ] {
+            batch.push(LatentResult {
+                id: id.into(),
+                changes: run_copy.apply(id, &edit, "simulator:x").unwrap(),
+                scored: scored.map(String::from),
+            });
+        }
+        let mut summary = RunSummary {
+            done: 4,
+            ..Default::default()
+        };
+        write_results(&path, batch, &mut summary, &crate::progress::Silent).unwrap();
+        assert_eq!((summary.done, summary.failed, summary.conflicts), (1, 3, 3));
+        let disk = EditableDb::load(&path).unwrap();
+        assert_eq!(disk.record("1_1").unwrap().correlation_score, Some(0.1));
+        assert_eq!(disk.record("1_2").unwrap().correlation_score, None);
+        assert_eq!(
+            disk.record("1_2").unwrap().explanation.as_deref(),
+            Some("rewritten by a person")
+        );
+        assert_eq!(disk.record("1_3").unwrap().correlation_score, Some(0.9));
+        assert_eq!(
+            disk.record("1_4").unwrap().explanation.as_deref(),
+            Some("old")
+        );
+        assert_eq!(read_history(&path).unwrap().len(), before + 1);
+    }
 }

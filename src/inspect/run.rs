@@ -134,6 +134,20 @@ impl LoadedModel {
                 },
             )?;
         }
+        // As `capture` and `collect`: non-finite activations are an error naming the hook
+        // (in forward order: the first where values go wrong) and the token, never shown.
+        for (hook, acts) in &cap.acts {
+            if let Some((_, pos)) = crate::capture::first_nonfinite_token(acts, None)? {
+                let token = tokens
+                    .get(pos)
+                    .map(|t| format!(" (token {:?})", t.text))
+                    .unwrap_or_default();
+                anyhow::bail!(
+                    "{}{token}",
+                    crate::capture::nonfinite_activations(&m.dir, *hook, pos)
+                );
+            }
+        }
         let mut saes = vec![];
         for (i, sae) in loaded {
             let x = cap.acts[&sae.hook()].squeeze(0)?;

@@ -111,6 +111,33 @@ pub fn no_sliding_windows(_: &Value, _: Option<usize>, n: usize) -> Vec<Option<u
     vec![None; n]
 }
 
+// Bounds on the sizes in `config.json`, far above any real model, so that a damaged file is
+// an error instead of an attempt to allocate more memory than exists.
+const MAX_VOCAB: usize = 1 << 24;
+const MAX_WIDTH: usize = 1 << 20;
+const MAX_MLP_WIDTH: usize = 1 << 24;
+const MAX_LAYERS: usize = 1 << 14;
+const MAX_HEADS: usize = 1 << 16;
+const MAX_POSITIONS: usize = 1 << 24;
+/// Positions × head_dim of the rotary tables built at load time.
+const MAX_ROTARY_TABLE: usize = 1 << 28;
+
+/// The first of `keys` that `v` has (the first of them when it has none).
+fn present<'a>(v: &Value, keys: &[&'a str]) -> &'a str {
+    keys.iter()
+        .copied()
+        .find(|k| v.get(*k).is_some())
+        .unwrap_or(keys[0])
+}
+
+/// `x` when it is in `1..=max`, else an error naming `key`.
+fn in_range(key: &str, x: usize, max: usize) -> Result<usize> {
+    if x == 0 || x > max {
+        bail!("`{key}` = {x} is out of range (1 to {max})");
+    }
+    Ok(x)
+}
+
 pub(crate) fn get_usize(v: &Value, keys: &[&str]) -> Option<usize> {
     keys.iter()
         .find_map(|k| v.get(*k).and_then(Value::as_u64))
@@ -169,23 +196,56 @@ impl ModelConfig {
         let need = |keys: &[&str]| -> Result<usize> {
             get_usize(v, keys).with_context(|| format!("`{}` is missing", keys[0]))
         };
-        let vocab_size = need(&["vocab_size"])?;
-        let hidden_size = need(&["hidden_size", "n_embd"])?;
-        let num_layers = need(&["num_hidden_layers", "n_layer"])?;
+        // The value of the first of `keys` present, which must be in `1..=max`.
+        let sized = |keys: &[&str], max: usize| -> Result<usize> {
+            in_range(present(v, keys), need(keys)?, max)
+        };
+        let vocab_size = sized(&["vocab_size"], MAX_VOCAB)?;
+        let hidden_size = sized(&["hidden_size", "n_embd"], MAX_WIDTH)?;
+        let num_layers = sized(&["num_hidden_layers", "n_layer"], MAX_LAYERS)?;
         let num_heads = need(&["num_attention_heads", "n_head"])?;
         let num_kv_heads = get_usize(v, &["num_key_value_heads"]).unwrap_or(num_heads);
         if num_heads == 0 || num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
             bail!("{num_heads} attention heads cannot be shared by {num_kv_heads} key/value heads");
         }
-        let head_dim = get_usize(v, &["head_dim"]).unwrap_or(hidden_size / num_heads);
+        in_range(
+            present(v, &["num_attention_heads", "n_head"]),
+            num_heads,
+            MAX_HEADS,
+        )?;
+        let head_dim = match get_usize(v, &["head_dim"]) {
+            Some(d) => in_range("head_dim", d, MAX_WIDTH)?,
+            None if hidden_size < num_heads => {
+                bail!("hidden_size {hidden_size} cannot be split into {num_heads} attention heads")
+            }
+            None => hidden_size / num_heads,
+        };
         let intermediate_size = match defaults.mlp_width_ratio {
             Some(r) => get_usize(v, defaults.mlp_width_keys).unwrap_or(r * hidden_size),
             None => need(defaults.mlp_width_keys)?,
         };
-        let max_position_embeddings =
-            get_usize(v, &["max_position_embeddings", "n_positions", "n_ctx"]).unwrap_or(2048);
+        in_range(
+            present(v, defaults.mlp_width_keys),
+            intermediate_size,
+            MAX_MLP_WIDTH,
+        )?;
+        let position_keys = ["max_position_embeddings", "n_positions", "n_ctx"];
+        let max_position_embeddings = in_range(
+            present(v, &position_keys),
+            get_usize(v, &position_keys).unwrap_or(2048),
+            MAX_POSITIONS,
+        )?;
+        if max_position_embeddings * head_dim > MAX_ROTARY_TABLE {
+            bail!(
+                "max_position_embeddings × head_dim = {max_position_embeddings} × {head_dim} \
+                 is more than the {MAX_ROTARY_TABLE} rotary angles this program builds tables for"
+            );
+        }
         let norm_eps =
             get_f64(v, &["rms_norm_eps", "layer_norm_epsilon", "layer_norm_eps"]).unwrap_or(1e-6);
+        if norm_eps < 0.0 {
+            bail!("the norm epsilon {norm_eps} is negative");
+        }
         let act_name = v
             .get("hidden_activation")
             .or_else(|| v.get("hidden_act"))
@@ -199,6 +259,9 @@ impl ModelConfig {
                     .and_then(|r| get_f64(r, &["rope_theta"]))
             })
             .unwrap_or(10000.0);
+        if rope_theta <= 0.0 {
+            bail!("`rope_theta` = {rope_theta} must be positive");
+        }
         // transformers ≥ 5 writes `rope_parameters` (type, theta and scaling together).
         let rope_scaling = parse_rope_scaling(
             v.get("rope_scaling")
@@ -257,17 +320,24 @@ fn parse_rope_scaling(v: Option<&Value>) -> Result<RopeScaling> {
         .and_then(Value::as_str)
         .unwrap_or("default");
     let factor = get_f64(v, &["factor"]).unwrap_or(1.0);
+    let positive = |key: &str| -> Result<f64> {
+        let x = get_f64(v, &[key]).with_context(|| format!("rope_scaling: `{key}` is missing"))?;
+        if x <= 0.0 {
+            bail!("rope_scaling: `{key}` = {x} must be positive");
+        }
+        Ok(x)
+    };
+    if factor <= 0.0 && kind != "default" {
+        bail!("rope_scaling: `factor` = {factor} must be positive");
+    }
     Ok(match kind {
         "default" => RopeScaling::None,
         "linear" => RopeScaling::Linear { factor },
         "llama3" => RopeScaling::Llama3 {
             factor,
-            low_freq_factor: get_f64(v, &["low_freq_factor"])
-                .context("rope_scaling: `low_freq_factor` is missing")?,
-            high_freq_factor: get_f64(v, &["high_freq_factor"])
-                .context("rope_scaling: `high_freq_factor` is missing")?,
-            original_max_position_embeddings: get_f64(v, &["original_max_position_embeddings"])
-                .context("rope_scaling: `original_max_position_embeddings` is missing")?,
+            low_freq_factor: positive("low_freq_factor")?,
+            high_freq_factor: positive("high_freq_factor")?,
+            original_max_position_embeddings: positive("original_max_position_embeddings")?,
         },
         other => bail!("unsupported rope_scaling type `{other}` (supported: linear, llama3)"),
     })

@@ -4,7 +4,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Resolves `--model`: a folder on disk, or a hub id such as `Qwen/Qwen2.5-3B-Instruct`
@@ -140,6 +140,8 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 pub struct Weights {
     st: MmapedSafetensors,
     files: Vec<PathBuf>,
+    /// The file (index in `files`) that holds each tensor.
+    file_of: HashMap<String, usize>,
     names: BTreeSet<String>,
     pub dtype: DType,
     pub device: Device,
@@ -185,12 +187,18 @@ impl WeightSource for RandomWeights {
 impl Weights {
     /// Maps the files and indexes their tensor names. A corrupt file is an error naming it.
     pub fn open(files: &[PathBuf], dtype: DType, device: &Device) -> Result<Self> {
-        for f in files {
+        let mut file_of = HashMap::new();
+        for (i, f) in files.iter().enumerate() {
             // Validate each file alone first so the error names the broken one.
             // SAFETY: the files are only read; a file changed while mapped is the user's problem
             // in every tool that maps weights (as transformers and candle do).
-            unsafe { MmapedSafetensors::new(f) }
-                .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", f.display()))?;
+            let one = crate::checks::catch_panics(&f.display(), || {
+                unsafe { MmapedSafetensors::new(f) }
+                    .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", f.display()))
+            })?;
+            for (name, _) in one.tensors() {
+                file_of.entry(name).or_insert(i);
+            }
         }
         // SAFETY: as above.
         let st = unsafe { MmapedSafetensors::multi(files) }
@@ -199,6 +207,7 @@ impl Weights {
         Ok(Self {
             st,
             files: files.to_vec(),
+            file_of,
             names,
             dtype,
             device: device.clone(),
@@ -223,16 +232,18 @@ impl Weights {
 }
 
 impl WeightSource for Weights {
-    /// Loads a tensor, checks its shape and converts it to the compute dtype and device.
+    /// Loads a tensor, checks its shape, that it is floating point and finite, and converts
+    /// it to the compute dtype and device.
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         if !self.names.contains(name) {
             bail!("tensor `{name}` is missing from {}", self.where_());
         }
         let full = name;
-        let t = self
-            .st
-            .load(full, &Device::Cpu)
-            .map_err(|e| anyhow!("cannot read tensor `{full}` from {}: {e}", self.where_()))?;
+        let t = crate::checks::catch_panics(&self.where_(), || {
+            self.st
+                .load(full, &Device::Cpu)
+                .map_err(|e| anyhow!("cannot read tensor `{full}` from {}: {e}", self.where_()))
+        })?;
         if t.dims() != shape {
             bail!(
                 "tensor `{full}` in {} has shape {:?}, expected {:?} from config.json",
@@ -241,6 +252,12 @@ impl WeightSource for Weights {
                 shape
             );
         }
+        let file = match self.file_of.get(full) {
+            Some(&i) => self.files[i].display().to_string(),
+            None => self.where_(),
+        };
+        crate::checks::ensure_float(&t, full, &file, "model")?;
+        crate::checks::ensure_finite(&t, full, &file, "")?;
         Ok(t.to_dtype(self.dtype)?.to_device(&self.device)?)
     }
 

@@ -222,6 +222,9 @@ impl Sae {
 /// TopK then ReLU on each row of `pre` (`[n, d]`), without a full sort.
 pub(crate) fn topk_relu(pre: &Tensor, k: usize) -> Result<Tensor> {
     let (n, d) = pre.dims2()?;
+    if k == 0 {
+        bail!("TopK with k = 0 keeps no latents");
+    }
     let device = pre.device().clone();
     let mut data = pre
         .to_device(&Device::Cpu)?

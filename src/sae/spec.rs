@@ -1,6 +1,7 @@
 //! An SAE as named on the command line or in a workspace: `PATH[,key=value...]`; keys:
 //! `hook`, `activation` (`relu`, `topk:K`, `jumprelu`), `k` (`k=K` is `activation=topk:K`),
-//! `threshold` (a JumpReLU with this threshold on every latent), `component`, `format`, `scale`.
+//! `threshold` (a JumpReLU with this threshold on every latent), `component`, `format`, `scale`,
+//! `allow_nonfinite` (`true`: load weights holding NaN or ±Inf instead of refusing them).
 
 use super::format::{self, Format};
 use super::Activation;
@@ -21,6 +22,16 @@ pub struct SaeSpec {
     /// `threshold=T`: every latent's JumpReLU threshold is T (BatchTopK dictionaries record
     /// one such threshold; this overrides an SAE's own).
     pub threshold: Option<f64>,
+    /// Load weights that hold NaN or ±Inf (by default such a checkpoint is an error).
+    pub allow_nonfinite: bool,
+}
+
+/// The spec key that lets an SAE with non-finite weights load.
+pub const ALLOW_NONFINITE: &str = "allow_nonfinite";
+
+/// `spec` with `allow_nonfinite=true` added: what `--allow-nonfinite` does to each SAE.
+pub fn allowing_nonfinite(spec: &str) -> String {
+    format!("{spec},{ALLOW_NONFINITE}=true")
 }
 
 impl std::str::FromStr for SaeSpec {
@@ -41,6 +52,7 @@ impl std::str::FromStr for SaeSpec {
             format: None,
             scale: None,
             threshold: None,
+            allow_nonfinite: false,
         };
         for kv in parts {
             let (k, v) = kv
@@ -58,7 +70,13 @@ impl std::str::FromStr for SaeSpec {
                         anyhow!("SAE `{s}`: unknown format `{v}` ({})", format::names())
                     })?)
                 }
-                "scale" => spec.scale = Some(v.parse().with_context(|| format!("SAE `{s}`: scale `{v}` is not a number"))?),
+                "scale" => {
+                    let x: f64 = v.parse().with_context(|| format!("SAE `{s}`: scale `{v}` is not a number"))?;
+                    if !(x.is_finite() && x > 0.0) {
+                        bail!("SAE `{s}`: scale `{v}` must be a positive finite number");
+                    }
+                    spec.scale = Some(x)
+                }
                 "k" => {
                     let k = Activation::parse(&format!("topk:{v}")).with_context(|| format!("SAE `{s}`: k `{v}`"))?;
                     if spec.activation.is_some_and(|a| a != k) {
@@ -73,7 +91,14 @@ impl std::str::FromStr for SaeSpec {
                     }
                     spec.threshold = Some(t);
                 }
-                _ => bail!("SAE `{s}`: unknown option `{k}` (known: hook, activation, k, threshold, component, format, scale)"),
+                ALLOW_NONFINITE => {
+                    spec.allow_nonfinite = match v {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        _ => bail!("SAE `{s}`: {ALLOW_NONFINITE} `{v}` is not true or false"),
+                    }
+                }
+                _ => bail!("SAE `{s}`: unknown option `{k}` (known: hook, activation, k, threshold, component, format, scale, {ALLOW_NONFINITE})"),
             }
         }
         match spec.activation {
@@ -105,6 +130,14 @@ mod tests {
         assert!("x.pt,colour=red".parse::<SaeSpec>().is_err());
         assert!("x.pt,hook".parse::<SaeSpec>().is_err());
         assert!(",hook=blocks.1.hook_mlp_out".parse::<SaeSpec>().is_err());
+        assert!(!s.allow_nonfinite);
+        let s: SaeSpec = "x.pt,allow_nonfinite=true".parse().unwrap();
+        assert!(s.allow_nonfinite);
+        assert!("x.pt,allow_nonfinite=maybe".parse::<SaeSpec>().is_err());
+        for bad in ["nan", "inf", "0", "-2"] {
+            let err = format!("x.pt,scale={bad}").parse::<SaeSpec>().unwrap_err();
+            assert!(err.to_string().contains("scale"), "{err}");
+        }
     }
 
     #[test]

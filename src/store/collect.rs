@@ -359,6 +359,18 @@ fn flush(
     let batch = std::mem::take(pending);
     let seqs: Vec<Vec<u32>> = batch.iter().map(|c| c.ids.clone()).collect();
     let cap = Capture::batch(model, &seqs, saes.iter().map(Sae::hook))?;
+    // NaN or ±Inf from the model must not reach the statistics as numbers.
+    let lens: Vec<usize> = batch.iter().map(|c| c.ids.len()).collect();
+    for (hook, x) in &cap.acts {
+        if let Some((ci, pos)) = crate::capture::first_nonfinite_token(x, Some(&lens))? {
+            bail!(
+                "{} of the context from token {} of document {}",
+                crate::capture::nonfinite_activations(&model.dir, *hook, pos),
+                batch[ci].offset,
+                batch[ci].doc
+            );
+        }
+    }
     let res = reservoir_size(cfg);
     for (si, sae) in saes.iter().enumerate() {
         let x = &cap.acts[&sae.hook()];

@@ -26,7 +26,8 @@ impl Family for Qwen3 {
             let hidden = get_usize(v, &["hidden_size"]);
             let heads = get_usize(v, &["num_attention_heads"]);
             if let (Some(h), Some(n)) = (hidden, heads) {
-                if n == 0 || h % n != 0 {
+                // (0 heads: ModelConfig::read names that.)
+                if n > 0 && h % n != 0 {
                     bail!(
                         "`head_dim` is missing and cannot be inferred: hidden_size {h} is not a \
                          multiple of num_attention_heads {n} (add \"head_dim\" to config.json)"
@@ -104,5 +105,38 @@ mod tests {
                 && err.contains("hidden_size 66"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sizes_go_through_the_shared_range_checks() {
+        let err = |v: serde_json::Value| ModelConfig::from_json(&v).unwrap_err().to_string();
+        let base = json!({
+            "model_type": "qwen3", "vocab_size": 10, "hidden_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 16,
+            "head_dim": 32
+        });
+        let with = |key: &str, x: serde_json::Value| {
+            let mut v = base.clone();
+            v[key] = x;
+            v
+        };
+        let e = err(with("head_dim", json!(1u64 << 40)));
+        assert!(
+            e.contains("`head_dim`") && e.contains("out of range"),
+            "{e}"
+        );
+        let e = err(with("head_dim", json!(0)));
+        assert!(
+            e.contains("`head_dim`") && e.contains("out of range"),
+            "{e}"
+        );
+        let e = err(with("num_hidden_layers", json!(0)));
+        assert!(e.contains("`num_hidden_layers`"), "{e}");
+        let e = err(with("num_attention_heads", json!(0)));
+        assert!(e.contains("attention heads"), "{e}");
+        let e = err(with("max_position_embeddings", json!(1u64 << 24)));
+        assert!(e.contains("rotary"), "{e}");
+        let e = err(with("rope_theta", json!(-1.0)));
+        assert!(e.contains("rope_theta"), "{e}");
     }
 }

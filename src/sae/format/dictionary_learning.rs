@@ -17,7 +17,7 @@
 //!
 //! The hook point comes from `submodule_name` ([`hook_from_submodule`]) unless `hook=` names it.
 
-use super::{folder_of, is_or_holds, read_json, take, Format};
+use super::{ensure_finite, folder_of, is_or_holds, read_json, take, Format};
 use crate::hooks::{HookPoint, HookSite};
 use crate::pt::read_pt;
 use crate::sae::{Activation, Sae, SaeMeta, SaeSpec};
@@ -95,14 +95,17 @@ impl Format for DictionaryLearning {
                 }
             }
         };
+        // (Whether k fits d_sae is checked with every format's, after loading.)
         let k = || -> Result<usize> {
-            usize_of("k")
-                .filter(|k| *k > 0)
-                .with_context(|| format!("{}: `trainer.k` is missing", cfg_path.display()))
+            usize_of("k").filter(|k| *k > 0).with_context(|| {
+                format!(
+                    "{}: `trainer.k` is missing or not a positive integer",
+                    cfg_path.display()
+                )
+            })
         };
         let parts = match class {
-            "AutoEncoder" => linear(&mut w, &file, d_in, d_sae, "bias", Activation::Relu)
-                .and_then(normalize_decoder),
+            "AutoEncoder" => linear(&mut w, &file, d_in, d_sae, "bias", Activation::Relu),
             "AutoEncoderTopK" => {
                 linear(&mut w, &file, d_in, d_sae, "b_dec", Activation::TopK(k()?))
             }
@@ -113,6 +116,7 @@ impl Format for DictionaryLearning {
             "JumpReluAutoEncoder" => {
                 params(&mut w, &file, d_in, d_sae, false, jump()).and_then(|mut p| {
                     p.threshold = Some(take(&mut w, &["threshold"], &[d_sae], &file)?);
+                    p.names[4] = "threshold";
                     Ok(p)
                 })
             }
@@ -128,6 +132,20 @@ impl Format for DictionaryLearning {
                 cfg_path.display()
             )
         })?;
+        // NaN or ±Inf weights are refused (unless allow_nonfinite), named as in ae.pt.
+        ensure_finite(spec, &file.display(), &parts.named())?;
+        if class == "AutoEncoder" {
+            parts = normalize_decoder(parts)?;
+            ensure_finite(
+                spec,
+                &file.display(),
+                &[
+                    ("encoder.weight (times the decoder norms)", &parts.w_enc),
+                    ("encoder.bias (times the decoder norms)", &parts.b_enc),
+                    ("decoder.weight (normalised)", &parts.w_dec),
+                ],
+            )?;
+        }
         if let Some(a) = spec.activation {
             parts.activation = a;
         }
@@ -194,6 +212,24 @@ struct Parts {
     b_dec: Tensor,
     input_bias: Option<Tensor>,
     threshold: Option<Tensor>,
+    /// The names in `ae.pt` of `w_enc`, `b_enc`, `w_dec`, `b_dec` and `threshold`.
+    names: [&'static str; 5],
+}
+
+impl Parts {
+    /// The tensors with their names in `ae.pt` (the input bias is `b_dec`).
+    fn named(&self) -> Vec<(&'static str, &Tensor)> {
+        let mut v = vec![
+            (self.names[0], &self.w_enc),
+            (self.names[1], &self.b_enc),
+            (self.names[2], &self.w_dec),
+            (self.names[3], &self.b_dec),
+        ];
+        if let Some(t) = &self.threshold {
+            v.push((self.names[4], t));
+        }
+        v
+    }
 }
 
 /// The `nn.Linear` layout (`encoder.weight [d_sae, d_in]`, `encoder.bias`,
@@ -204,7 +240,7 @@ fn linear(
     file: &Path,
     d_in: usize,
     d_sae: usize,
-    bias_name: &str,
+    bias_name: &'static str,
     activation: Activation,
 ) -> Result<Parts> {
     let w_enc = take(w, &["encoder.weight"], &[d_sae, d_in], file)?
@@ -223,6 +259,13 @@ fn linear(
         input_bias: Some(bias.clone()),
         b_dec: bias,
         threshold: None,
+        names: [
+            "encoder.weight",
+            "encoder.bias",
+            "decoder.weight",
+            bias_name,
+            "threshold",
+        ],
     })
 }
 
@@ -245,11 +288,13 @@ fn params(
         input_bias: subtract_b_dec.then(|| b_dec.clone()),
         b_dec,
         threshold: None,
+        names: ["W_enc", "b_enc", "W_dec", "b_dec", "threshold"],
     })
 }
 
 /// Adds the single threshold of a BatchTopK dictionary, as a per-latent threshold `[d_sae]`.
-/// The trainer leaves it at −1 until it calibrates it: such a checkpoint gets none.
+/// The trainer leaves it at −1 until it calibrates it: such a checkpoint gets none. (A NaN or
+/// infinite one is kept, for the finite-weights check to name.)
 fn with_batch_threshold(
     mut p: Parts,
     w: &mut HashMap<String, Tensor>,
@@ -258,7 +303,7 @@ fn with_batch_threshold(
 ) -> Result<Parts> {
     let t = take(w, &["threshold"], &[], file)?;
     let value = t.to_scalar::<f32>()?;
-    if value >= 0.0 {
+    if value >= 0.0 || !value.is_finite() {
         p.threshold = Some(Tensor::full(value, d_sae, t.device())?);
     }
     Ok(p)
@@ -267,16 +312,18 @@ fn with_batch_threshold(
 /// `AutoEncoder.from_pretrained`'s `normalize_decoder`: decoder columns scaled to unit norm,
 /// their norms multiplied into the encoder's rows and bias (the reconstruction is unchanged;
 /// the latents are measured along unit decoder directions). A no-op when every norm is 1
-/// within the package's tolerance.
+/// within the package's tolerance. An all-zero column, which cannot be normalised (the package
+/// fails on it), is left as it is: its latent adds nothing to the reconstruction either way.
 fn normalize_decoder(mut p: Parts) -> Result<Parts> {
-    let norms = p.w_dec.sqr()?.sum(1)?.sqrt()?;
-    if norms
-        .to_vec1::<f32>()?
-        .iter()
-        .all(|n| (n - 1.0).abs() <= 1e-8 + 1e-5)
-    {
+    let norms = p.w_dec.sqr()?.sum(1)?.sqrt()?.to_vec1::<f32>()?;
+    if norms.iter().all(|n| (n - 1.0).abs() <= 1e-8 + 1e-5) {
         return Ok(p);
     }
+    let norms: Vec<f32> = norms
+        .into_iter()
+        .map(|n| if n == 0.0 { 1.0 } else { n })
+        .collect();
+    let norms = Tensor::new(norms, p.w_dec.device())?;
     p.w_enc = p.w_enc.broadcast_mul(&norms.unsqueeze(0)?)?;
     p.b_enc = (&p.b_enc * &norms)?;
     p.w_dec = p.w_dec.broadcast_div(&norms.unsqueeze(1)?)?;
@@ -370,6 +417,28 @@ fn hook_from_submodule(name: &str, io: &str) -> Option<HookPoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn decoder_norms_fold_into_the_encoder_and_zero_columns_stay() {
+        // d_in 2, d_sae 3: decoder rows (our [d_sae, d_in] layout) of norm 2, 0 and 1.
+        let t = |v: &[f32], shape: (usize, usize)| Tensor::from_slice(v, shape, &Device::Cpu);
+        let p = Parts {
+            activation: Activation::Relu,
+            w_enc: t(&[1., 1., 1., 1., 1., 1.], (2, 3)).unwrap(),
+            b_enc: Tensor::new(&[1f32, 1., 1.], &Device::Cpu).unwrap(),
+            w_dec: t(&[2., 0., 0., 0., 0., 1.], (3, 2)).unwrap(),
+            b_dec: Tensor::zeros(2, candle_core::DType::F32, &Device::Cpu).unwrap(),
+            input_bias: None,
+            threshold: None,
+            names: ["a", "b", "c", "d", "e"],
+        };
+        let p = normalize_decoder(p).unwrap();
+        let v2 = |t: &Tensor| t.to_vec2::<f32>().unwrap();
+        assert_eq!(v2(&p.w_dec), vec![vec![1., 0.], vec![0., 0.], vec![0., 1.]]);
+        assert_eq!(v2(&p.w_enc), vec![vec![2., 1., 1.], vec![2., 1., 1.]]);
+        assert_eq!(p.b_enc.to_vec1::<f32>().unwrap(), vec![2., 1., 1.]);
+    }
 
     #[test]
     fn submodule_names_map_to_hook_points() {

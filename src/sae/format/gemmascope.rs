@@ -2,10 +2,10 @@
 //! `threshold`), or `params.safetensors` (Gemma Scope 2); JumpReLU. The hook comes from the
 //! path (`.../gemma-scope-2b-pt-res/layer_20/...`) when not given.
 
-use super::{hook_required, read_safetensors, take, Format};
+use super::{ensure_finite, hook_required, read_safetensors, take, Format};
 use crate::hooks::HookPoint;
 use crate::sae::{Activation, Sae, SaeMeta, SaeSpec};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::Tensor;
 use std::collections::HashMap;
 use std::path::Path;
@@ -50,10 +50,7 @@ impl Format for GemmaScope {
             spec.path.clone()
         };
         let mut w: HashMap<String, Tensor> = if file.extension().is_some_and(|e| e == "npz") {
-            Tensor::read_npz(&file)
-                .map_err(|e| anyhow!("{} is not a readable .npz file: {e}", file.display()))?
-                .into_iter()
-                .collect()
+            super::npz::read_npz(&file)?
         } else {
             read_safetensors(&file)?
         };
@@ -61,8 +58,30 @@ impl Format for GemmaScope {
             .get("W_enc")
             .or_else(|| w.get("w_enc"))
             .with_context(|| format!("tensor `W_enc` is missing from {}", file.display()))?;
-        let (d_in, d_sae) = enc.dims2()?;
+        let (d_in, d_sae) = enc.dims2().with_context(|| {
+            format!(
+                "tensor `W_enc` in {} has shape {:?}, expected [d_in, d_sae]",
+                file.display(),
+                enc.dims()
+            )
+        })?;
         let hook = hook_required(spec, hook_from_path(&spec.path), "a Gemma Scope file")?;
+        let w_enc = take(&mut w, &["W_enc", "w_enc"], &[d_in, d_sae], &file)?;
+        let b_enc = take(&mut w, &["b_enc"], &[d_sae], &file)?;
+        let w_dec = take(&mut w, &["W_dec", "w_dec"], &[d_sae, d_in], &file)?;
+        let b_dec = take(&mut w, &["b_dec"], &[d_in], &file)?;
+        let threshold = take(&mut w, &["threshold"], &[d_sae], &file)?;
+        ensure_finite(
+            spec,
+            &file.display(),
+            &[
+                ("W_enc", &w_enc),
+                ("b_enc", &b_enc),
+                ("W_dec", &w_dec),
+                ("b_dec", &b_dec),
+                ("threshold", &threshold),
+            ],
+        )?;
         Ok(Sae {
             meta: SaeMeta {
                 path: spec.path.clone(),
@@ -75,12 +94,12 @@ impl Format for GemmaScope {
             activation: spec
                 .activation
                 .unwrap_or(Activation::JumpRelu { relu: true }),
-            w_enc: take(&mut w, &["W_enc", "w_enc"], &[d_in, d_sae], &file)?,
-            b_enc: take(&mut w, &["b_enc"], &[d_sae], &file)?,
-            w_dec: Some(take(&mut w, &["W_dec", "w_dec"], &[d_sae, d_in], &file)?),
-            b_dec: Some(take(&mut w, &["b_dec"], &[d_in], &file)?),
+            w_enc,
+            b_enc,
+            w_dec: Some(w_dec),
+            b_dec: Some(b_dec),
             input_bias: None,
-            threshold: Some(take(&mut w, &["threshold"], &[d_sae], &file)?),
+            threshold: Some(threshold),
             input_scale: 1.0,
         })
     }

@@ -10,6 +10,7 @@
 
 mod dictionary_learning;
 mod gemmascope;
+mod npz;
 mod saelens;
 mod safesail;
 mod sparsify;
@@ -20,6 +21,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 pub use dictionary_learning::DictionaryLearning;
@@ -123,14 +125,15 @@ pub fn detect(path: &Path) -> Result<&'static dyn Format> {
     )
 }
 
-/// Loads an SAE onto `device` (weights in f32).
+/// Loads an SAE onto `device` (weights in f32). Every weight must be floating point and,
+/// unless the spec says `allow_nonfinite`, finite; a TopK `k` must be in `1..=d_sae`.
 pub fn load_sae(spec: &SaeSpec, device: &Device) -> Result<Sae> {
     let format = match spec.format {
         Some(f) => f,
         None => detect(&spec.path)?,
     };
-    let mut sae = format
-        .load(spec)
+    let mut sae = crate::checks::catch_panics(&spec.path.display(), || format.load(spec))
+        .and_then(|sae| check_sizes(&sae).map(|()| sae))
         .with_context(|| format!("cannot load {} SAE {}", format.name(), spec.path.display()))?;
     if let Some(s) = spec.scale {
         sae.input_scale = s;
@@ -140,6 +143,46 @@ pub fn load_sae(spec: &SaeSpec, device: &Device) -> Result<Sae> {
         sae.activation = super::Activation::JumpRelu { relu: true };
     }
     to_device(sae, device)
+}
+
+/// The sizes an SAE can be used with: some inputs, some latents, TopK keeping 1 to d_sae.
+fn check_sizes(sae: &Sae) -> Result<()> {
+    if sae.d_in() == 0 || sae.d_sae() == 0 {
+        bail!(
+            "the SAE has d_in = {} and d_sae = {}: no weights to use",
+            sae.d_in(),
+            sae.d_sae()
+        );
+    }
+    if let super::Activation::TopK(k) = sae.activation {
+        if k == 0 || k > sae.d_sae() {
+            bail!(
+                "TopK k = {k} is out of range for {} latents (1 to {})",
+                sae.d_sae(),
+                sae.d_sae()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the named weights of `file` are finite, unless the spec allows otherwise.
+fn ensure_finite(spec: &SaeSpec, file: &dyn Display, tensors: &[(&str, &Tensor)]) -> Result<()> {
+    if spec.allow_nonfinite {
+        return Ok(());
+    }
+    for (name, t) in tensors {
+        crate::checks::ensure_finite(
+            t,
+            name,
+            file,
+            &format!(
+                " (to load it anyway: `,{}=true` after the SAE's path, or --allow-nonfinite)",
+                super::spec::ALLOW_NONFINITE
+            ),
+        )?;
+    }
+    Ok(())
 }
 
 fn to_device(mut s: Sae, d: &Device) -> Result<Sae> {
@@ -181,11 +224,14 @@ fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     if !path.exists() {
         bail!("{} is missing", path.display());
     }
-    candle_core::safetensors::load(path, &Device::Cpu)
-        .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", path.display()))
+    crate::checks::catch_panics(&path.display(), || {
+        candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", path.display()))
+    })
 }
 
-/// Takes a tensor out of a map (under the first of `names` it has), checking its shape.
+/// Takes a tensor out of a map (under the first of `names` it has), checking its shape and
+/// that it is floating point; returns it in f32.
 fn take(
     map: &mut HashMap<String, Tensor>,
     names: &[&str],
@@ -213,6 +259,7 @@ fn take(
             shape
         );
     }
+    crate::checks::ensure_float(&t, name, &file.display(), "SAE")?;
     Ok(t.to_dtype(DType::F32)?)
 }
 

@@ -1,7 +1,9 @@
 //! SAELens: a folder with `cfg.json` + `sae_weights.safetensors` (`W_enc [d_in, d_sae]`,
 //! `b_enc`, `W_dec [d_sae, d_in]`, `b_dec`, JumpReLU's `threshold`). Read and written.
 
-use super::{folder_of, hook_required, is_or_holds, read_json, read_safetensors, take, Format};
+use super::{
+    ensure_finite, folder_of, hook_required, is_or_holds, read_json, read_safetensors, take, Format,
+};
 use crate::hooks::HookPoint;
 use crate::sae::{Activation, Sae, SaeMeta, SaeSpec};
 use anyhow::{bail, Context, Result};
@@ -76,10 +78,16 @@ fn load(spec: &SaeSpec) -> Result<Sae> {
     let mut threshold = None;
     let activation = match (arch.as_str(), act_str.as_str()) {
         ("jumprelu" | "batchtopk" | "jumprelu_skip_transcoder", _) => {
-            threshold = Some(match take(&mut w, &["threshold"], &[d_sae], &file) {
-                Ok(t) => t,
-                Err(_) => take(&mut w, &["log_threshold"], &[d_sae], &file)?.exp()?,
-            });
+            threshold = Some(
+                if w.contains_key("threshold") || !w.contains_key("log_threshold") {
+                    ("threshold", take(&mut w, &["threshold"], &[d_sae], &file)?)
+                } else {
+                    (
+                        "log_threshold (after exp)",
+                        take(&mut w, &["log_threshold"], &[d_sae], &file)?.exp()?,
+                    )
+                },
+            );
             Activation::JumpRelu { relu: true }
         }
         ("topk", _) | (_, "topk") => {
@@ -108,10 +116,34 @@ fn load(spec: &SaeSpec) -> Result<Sae> {
     let b_enc = take(&mut w, &["b_enc"], &[d_sae], &file)?;
     let mut w_dec = take(&mut w, &["W_dec"], &[d_sae, d_in], &file)?;
     let b_dec = take(&mut w, &["b_dec"], &[d_in], &file)?;
-    if let Some(s) = w.remove("scaling_factor") {
-        // SAELens multiplies latents by it before decoding: fold it into the decoder rows.
-        w_dec = w_dec.broadcast_mul(&s.to_dtype(DType::F32)?.reshape((d_sae, 1))?)?;
+    let scaling = if w.contains_key("scaling_factor") {
+        Some(take(&mut w, &["scaling_factor"], &[d_sae], &file)?)
+    } else {
+        None
+    };
+    let mut weights = vec![
+        ("W_enc", &w_enc),
+        ("b_enc", &b_enc),
+        ("W_dec", &w_dec),
+        ("b_dec", &b_dec),
+    ];
+    if let Some((name, t)) = &threshold {
+        weights.push((name, t));
     }
+    if let Some(s) = &scaling {
+        weights.push(("scaling_factor", s));
+    }
+    ensure_finite(spec, &file.display(), &weights)?;
+    if let Some(s) = scaling {
+        // SAELens multiplies latents by it before decoding: fold it into the decoder rows.
+        w_dec = w_dec.broadcast_mul(&s.reshape((d_sae, 1))?)?;
+        ensure_finite(
+            spec,
+            &file.display(),
+            &[("W_dec (times scaling_factor)", &w_dec)],
+        )?;
+    }
+    let threshold = threshold.map(|(_, t)| t);
     let apply_b_dec = get("apply_b_dec_to_input")
         .and_then(Value::as_bool)
         .unwrap_or(false);

@@ -3,7 +3,7 @@
 //! `decoder.weight`, `pre_encoder_bias._bias_reference`,
 //! `post_decoder_bias._bias_reference`), and its neuron-index files.
 
-use super::{hook_required, Format};
+use super::{ensure_finite, hook_required, Format};
 use crate::pt::read_pt;
 use crate::sae::{Activation, Sae, SaeMeta, SaeSpec};
 use anyhow::{bail, Context, Result};
@@ -58,9 +58,13 @@ impl Format for SafeSail {
         } else {
             enc.clone()
         };
-        let (n_comp, d_sae, d_in) = enc
-            .dims3()
-            .context("`encoder.weight` must be [components, latents, d_in]")?;
+        let (n_comp, d_sae, d_in) = enc.dims3().with_context(|| {
+            format!(
+                "`encoder.weight` must be [components, latents, d_in], but in {} it is {:?}",
+                file.display(),
+                enc.dims()
+            )
+        })?;
         let c = spec.component;
         if c >= n_comp {
             bail!("component {c} does not exist: the checkpoint has {n_comp} component(s)");
@@ -69,6 +73,7 @@ impl Format for SafeSail {
             let Some(t) = w.remove(name) else {
                 return Ok(None);
             };
+            crate::checks::ensure_float(&t, name, &file.display(), "SAE")?;
             let t = t.to_dtype(DType::F32)?;
             let t = if t.rank() == inner.len() {
                 t.unsqueeze(0)?
@@ -101,6 +106,23 @@ impl Format for SafeSail {
         let w_dec = pick("decoder.weight", &[d_in, d_sae])?
             .map(|t| t.t()?.contiguous())
             .transpose()?;
+        let mut weights = vec![("encoder.weight", &w_enc), ("encoder.bias", &b_enc)];
+        for (name, t) in [
+            ("encoder.theta", &theta),
+            ("pre_encoder_bias._bias_reference", &pre_bias),
+            ("post_decoder_bias._bias_reference", &post_bias),
+            ("decoder.weight", &w_dec),
+        ] {
+            if let Some(t) = t {
+                weights.push((name, t));
+            }
+        }
+        let place = if n_comp > 1 {
+            format!("{} (component {c})", file.display())
+        } else {
+            file.display().to_string()
+        };
+        ensure_finite(spec, &place, &weights)?;
         let activation = match (&theta, spec.activation) {
             (Some(_), None) => Activation::JumpRelu { relu: false },
             (Some(_), Some(Activation::JumpRelu { .. })) => Activation::JumpRelu { relu: false },

@@ -1,7 +1,9 @@
 //! EleutherAI sparsify: a folder (named after its hook) with `cfg.json` + `sae.safetensors`
 //! (`encoder.weight [d_sae, d_in]`, `encoder.bias`, `W_dec`, `b_dec`); TopK only.
 
-use super::{folder_of, hook_required, is_or_holds, read_json, read_safetensors, take, Format};
+use super::{
+    ensure_finite, folder_of, hook_required, is_or_holds, read_json, read_safetensors, take, Format,
+};
 use crate::hooks::HookPoint;
 use crate::sae::{Activation, Sae, SaeMeta, SaeSpec};
 use anyhow::{bail, Context, Result};
@@ -49,10 +51,16 @@ impl Format for Sparsify {
             .context("cfg.json: `k` is missing")? as usize;
         let file = dir.join("sae.safetensors");
         let mut w = read_safetensors(&file)?;
-        let enc = w
-            .get("encoder.weight")
-            .context("tensor `encoder.weight` is missing")?;
-        let (d_sae, d_in) = enc.dims2()?;
+        let enc = w.get("encoder.weight").with_context(|| {
+            format!("tensor `encoder.weight` is missing from {}", file.display())
+        })?;
+        let (d_sae, d_in) = enc.dims2().with_context(|| {
+            format!(
+                "tensor `encoder.weight` in {} has shape {:?}, expected [latents, d_in]",
+                file.display(),
+                enc.dims()
+            )
+        })?;
         let found = dir
             .file_name()
             .and_then(|n| n.to_str())
@@ -64,6 +72,16 @@ impl Format for Sparsify {
         let b_enc = take(&mut w, &["encoder.bias"], &[d_sae], &file)?;
         let w_dec = take(&mut w, &["W_dec"], &[d_sae, d_in], &file)?;
         let b_dec = take(&mut w, &["b_dec"], &[d_in], &file)?;
+        ensure_finite(
+            spec,
+            &file.display(),
+            &[
+                ("encoder.weight", &w_enc),
+                ("encoder.bias", &b_enc),
+                ("W_dec", &w_dec),
+                ("b_dec", &b_dec),
+            ],
+        )?;
         Ok(Sae {
             meta: SaeMeta {
                 path: spec.path.clone(),
