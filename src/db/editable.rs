@@ -166,7 +166,16 @@ pub fn current_user() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Milliseconds since the epoch: the time recorded in history records and provenance. When
+/// the environment sets `SOURCE_DATE_EPOCH` (seconds; the reproducible-builds convention), that
+/// time instead, so a rebuild of the bundled sample records the same dates byte for byte.
 pub fn now_ms() -> u64 {
+    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return secs.saturating_mul(1000);
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
