@@ -730,5 +730,7 @@ fn the_papers_safe_sail_database_is_edited_in_place_from_the_window() {
     expect[&id]["explanation"] = after[&id]["explanation"].clone();
     assert_eq!(after, expect);
     let hist = safe_sail::db::editable::read_history(&db).unwrap();
-    assert!(hist.iter().any(|c| c.neuron == id && c.field == "explanation"));
+    assert!(hist
+        .iter()
+        .any(|c| c.neuron == id && c.field == "explanation"));
 }

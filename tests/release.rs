@@ -58,11 +58,14 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The expected 0.999 quantiles, per layer: (ids, q999).
-fn expected() -> (u64, Vec<(usize, Vec<u32>, Vec<f64>)>) {
+/// One layer of `expected.json`: (layer, ids, 0.999 quantile per column).
+type ExpectedLayer = (usize, Vec<u32>, Vec<f64>);
+
+/// The expected 0.999 quantiles, per layer.
+fn expected() -> (u64, Vec<ExpectedLayer>) {
     let e = read_json(&release().join("expected.json"));
     let n = e["n"].as_u64().unwrap();
-    let mut layers: Vec<(usize, Vec<u32>, Vec<f64>)> = e["layers"]
+    let mut layers: Vec<ExpectedLayer> = e["layers"]
         .as_object()
         .unwrap()
         .iter()
@@ -153,7 +156,10 @@ fn workspace_from_the_release_folder_opens_with_its_quantiles_and_indices() {
         ],
         &[],
     );
-    assert!(out.contains("layer 0:") && out.contains("layer 2:"), "{out}");
+    assert!(
+        out.contains("layer 0:") && out.contains("layer 2:"),
+        "{out}"
+    );
     assert!(out.contains("24 safety-neuron ids (20 distinct)"), "{out}");
     assert!(out.contains("stored descending"), "{out}");
     assert!(!out.contains("note:"), "nothing is missing: {out}");
@@ -389,7 +395,10 @@ fn db_set_edits_a_safe_sail_database_in_place() {
     assert!(after.is_ascii(), "ensure_ascii, as json.dumps writes");
     let v1: serde_json::Value = serde_json::from_str(&after).unwrap();
     assert_eq!(v1[&id]["explanation"], "Weapons and attacks 武器");
-    assert_eq!(v1[&id]["tag_list"], serde_json::json!(["violence", "terror"]));
+    assert_eq!(
+        v1[&id]["tag_list"],
+        serde_json::json!(["violence", "terror"])
+    );
     assert!(v1[&id].get("review_status").is_none());
     let mut v = v0.clone();
     v[&id] = v1[&id].clone();
@@ -411,7 +420,19 @@ fn db_set_edits_a_safe_sail_database_in_place() {
     assert_eq!(h.len(), 4);
     assert!(h.iter().all(|c| c.neuron == id));
     // Later edits keep the file's form.
-    ok(&["db", "set", &s(&db), &id, "--status", "unreviewed", "--note", ""], &[]);
+    ok(
+        &[
+            "db",
+            "set",
+            &s(&db),
+            &id,
+            "--status",
+            "unreviewed",
+            "--note",
+            "",
+        ],
+        &[],
+    );
     assert!(EditableDb::load(&db).unwrap().kind == DbKind::SafeSail);
     // Export of the edited file equals the file itself.
     let exported = tmp.path().join("export.json");

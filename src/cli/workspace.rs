@@ -57,10 +57,17 @@ pub fn workspace_command(c: WorkspaceCommand) -> Result<()> {
                 let idx = l.indices.as_ref().map_or("no indices".into(), |(_, n, u)| {
                     format!("{n} safety-neuron ids ({u} distinct)")
                 });
-                let q = l.quantiles.as_ref().map_or("no quantiles".into(), |(_, k, o)| {
-                    format!("quantiles: top {k} per neuron, stored {o:?}").to_lowercase()
-                });
-                println!("layer {}: {} · {idx} · {q}", l.layer, l.checkpoint.display());
+                let q = l
+                    .quantiles
+                    .as_ref()
+                    .map_or("no quantiles".into(), |(_, k, o)| {
+                        format!("quantiles: top {k} per neuron, stored {o:?}").to_lowercase()
+                    });
+                println!(
+                    "layer {}: {} · {idx} · {q}",
+                    l.layer,
+                    l.checkpoint.display()
+                );
             }
             match &r.neuron_db {
                 Some(p) => println!("neuron database: {}", p.display()),

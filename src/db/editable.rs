@@ -307,8 +307,7 @@ impl EditableDb {
         let Value::Object(mut top) = v else {
             bail!("the top level is not a JSON object")
         };
-        let (entries, header, kind) = if top.get("format").and_then(Value::as_str) == Some(FORMAT)
-        {
+        let (entries, header, kind) = if top.get("format").and_then(Value::as_str) == Some(FORMAT) {
             let entries = match top.get_mut("neurons").map(Value::take) {
                 Some(Value::Object(m)) => m,
                 _ => bail!("`neurons` is missing or not an object"),
@@ -457,8 +456,9 @@ impl EditableDb {
                 match self.review_json() {
                     Some(text) => write_atomic(&review, text.as_bytes()),
                     None => match std::fs::remove_file(&review) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e)
-                            .with_context(|| format!("cannot remove {}", review.display())),
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            Err(e).with_context(|| format!("cannot remove {}", review.display()))
+                        }
                         _ => Ok(()),
                     },
                 }

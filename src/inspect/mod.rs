@@ -429,7 +429,13 @@ mod tests {
         );
         ctx[0].q999.insert(4, 4.0);
         let n = Normalizer::new(&a, &ctx);
-        assert_eq!(safety_overview(&a, &ctx, &n, &|_| true)[1].as_ref().unwrap().latent, 4);
+        assert_eq!(
+            safety_overview(&a, &ctx, &n, &|_| true)[1]
+                .as_ref()
+                .unwrap()
+                .latent,
+            4
+        );
         // The indices file lists latents 1 and 2 only: latent 4 no longer counts.
         ctx[0].selected = Some(vec![1, 2]);
         let hit = safety_overview(&a, &ctx, &n, &|_| true)[1].clone().unwrap();

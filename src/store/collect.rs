@@ -157,7 +157,8 @@ struct LatentAcc {
 /// `max_top_values`.
 pub fn top_values_for(tokens: u64, cfg: &CollectConfig) -> usize {
     let need = 2 * crate::quantile::top_needed(tokens, crate::quantile::Q999) as usize + 2;
-    need.max(cfg.top_values).min(cfg.max_top_values.max(cfg.top_values))
+    need.max(cfg.top_values)
+        .min(cfg.max_top_values.max(cfg.top_values))
 }
 
 impl LatentAcc {
@@ -925,7 +926,10 @@ mod tests {
             max_top_values: 5,
             ..CollectConfig::default()
         };
-        let (la, n) = stream((1..=20).rev().map(|v| v as f32).chain(vec![0.0; 9_980]), &small);
+        let (la, n) = stream(
+            (1..=20).rev().map(|v| v as f32).chain(vec![0.0; 9_980]),
+            &small,
+        );
         let (q, exact) = quantiles(&la, n, 0.999);
         assert!(!exact);
         assert!(

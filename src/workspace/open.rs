@@ -167,9 +167,7 @@ fn read_release_files(ws: &Workspace, i: usize, sae: &mut OpenedSae, notes: &mut
     if sae.store.is_some() {
         return;
     }
-    let tokens = s
-        .quantile_tokens
-        .unwrap_or(super::release::RELEASE_TOKENS);
+    let tokens = s.quantile_tokens.unwrap_or(super::release::RELEASE_TOKENS);
     match crate::sae::read_quantile_file(&qp, tokens, Some(ids.len())) {
         Ok(q) => {
             // Repeated ids keep their first column.

@@ -212,7 +212,11 @@ pub struct QuantileFile {
 /// ([`crate::quantile::quantile_from_top`]; each column is sorted ascending first, so files
 /// stored largest-first give the same result). `columns`, when given, is the length of the
 /// indices file the columns must match.
-pub fn read_quantile_file(path: &Path, tokens: u64, columns: Option<usize>) -> Result<QuantileFile> {
+pub fn read_quantile_file(
+    path: &Path,
+    tokens: u64,
+    columns: Option<usize>,
+) -> Result<QuantileFile> {
     const TOP: &str = "top_neuron_activations";
     const BOTTOM: &str = "bottom_neuron_activations";
     let tensors: HashMap<String, Tensor> = read_pt(path)?.into_iter().collect();
@@ -271,7 +275,11 @@ pub fn read_quantile_file(path: &Path, tokens: u64, columns: Option<usize>) -> R
         );
     }
     // Column-major copy: one column's k values together.
-    let cols = top.to_dtype(DType::F32)?.t()?.contiguous()?.to_vec2::<f32>()?;
+    let cols = top
+        .to_dtype(DType::F32)?
+        .t()?
+        .contiguous()?
+        .to_vec2::<f32>()?;
     let mut ascending = true;
     let mut descending = true;
     let mut q999 = Vec::with_capacity(n);
