@@ -6,7 +6,7 @@
 //!
 //! 1. Foundations: [`fsutil`] (atomic writes), [`tensor_util`], [`device`], [`pt`] (PyTorch
 //!    files), [`progress`] (the progress sink every long verb takes), [`domains`] (the safety
-//!    domains), [`hooks`] (hook-point names).
+//!    domains), [`hooks`] (hook-point names), [`quantile`] (high quantiles from top values).
 //! 2. [`model`]: Hugging Face folders, one forward pass with hooks for every family
 //!    (`model::family`), tokenizer and chat templates, generation.
 //! 3. [`sae`]: the one `Sae` type, its checkpoint formats (`sae::format`), training
@@ -36,6 +36,7 @@ pub mod load;
 pub mod model;
 pub mod progress;
 pub mod pt;
+pub mod quantile;
 pub mod sae;
 pub mod sample;
 pub mod store;

@@ -193,6 +193,32 @@ fn set_show_history_and_csv() {
 /// A child process types through the window's autosave; it is killed with SIGKILL mid-way.
 /// The database must be valid and hold every keystroke typed more than a second before.
 #[test]
+fn source_date_epoch_fixes_the_recorded_time() {
+    // What tools/build_sample.sh sets, so a rebuild records the same dates byte for byte.
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("n.json");
+    let o = bin()
+        .env("SOURCE_DATE_EPOCH", "1795910400")
+        .args(["db", "set", &s(&db), "3_7", "--note", "fixed"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let hist = ok(&["db", "history", &s(&db)]);
+    let rec: serde_json::Value = serde_json::from_str(hist.lines().next().unwrap()).unwrap();
+    assert_eq!(rec["time"], 1_795_910_400_000u64);
+    // Without it, the clock.
+    let o = bin()
+        .env_remove("SOURCE_DATE_EPOCH")
+        .args(["db", "set", &s(&db), "3_7", "--note", "now"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let hist = ok(&["db", "history", &s(&db)]);
+    let rec: serde_json::Value = serde_json::from_str(hist.lines().nth(1).unwrap()).unwrap();
+    assert!(rec["time"].as_u64().unwrap() > 1_795_910_400_000u64);
+}
+
+#[test]
 fn kill_9_while_typing_loses_at_most_the_last_second() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("typing.json");

@@ -709,3 +709,83 @@ fn a_qwen3_workspace_with_a_dictionary_learning_sae() {
     });
     h.get_by_label("Promoted");
 }
+
+/// Copies a folder tree (the release fixture is small).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_papers_safe_sail_database_is_edited_in_place_from_the_window() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let tmp = tempfile::tempdir().unwrap();
+    let rel = tmp.path().join("release");
+    copy_dir(&root.join("release"), &rel);
+    let ws = tmp.path().join("paper.sail.json");
+    safe_sail::workspace::safe_sail_release_workspace(&safe_sail::workspace::ReleaseOptions {
+        dtype: "f32".into(),
+        quantile_tokens: 1250,
+        ..safe_sail::workspace::ReleaseOptions::new(
+            &root.join("models/qwen2").display().to_string(),
+            &rel.display().to_string(),
+            &ws,
+        )
+    })
+    .unwrap();
+    let db = rel.join("data/neuron_db/en_db.json");
+    let before: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&db).unwrap()).unwrap();
+    let id = before.as_object().unwrap().keys().nth(1).unwrap().clone();
+    let mut h = Harness::builder()
+        .with_size([1500.0, 1000.0])
+        .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    // One notice for the database, not one per SAE; its quantiles normalize.
+    let notes: Vec<&String> = h
+        .state()
+        .state
+        .notes
+        .iter()
+        .filter(|n| n.contains("Safe-SAIL"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(h.state().state.slots.iter().all(|c| c.q999.len() == 20));
+    h.get_by_label("Neurons").click();
+    h.run_steps(3);
+    h.get_by_label("Search").click();
+    h.get_by_label("Search").type_text(&id);
+    h.run_steps(3);
+    h.get_by_label(&id).click();
+    h.run_steps(3);
+    let expl = h.get_by_label("Edit explanation");
+    expl.focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_label("Edit explanation")
+        .type_text("Edited in the window 窗口");
+    h.run_steps(3);
+    wait_saved(&mut h);
+    // Still the paper's form: a plain map, ASCII-escaped, only this neuron changed.
+    let text = std::fs::read_to_string(&db).unwrap();
+    assert!(text.is_ascii() && !text.contains("\"format\""));
+    let after: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(after[&id]["explanation"], "Edited in the window 窗口");
+    let mut expect = before.clone();
+    expect[&id]["explanation"] = after[&id]["explanation"].clone();
+    assert_eq!(after, expect);
+    let hist = safe_sail::db::editable::read_history(&db).unwrap();
+    assert!(hist
+        .iter()
+        .any(|c| c.neuron == id && c.field == "explanation"));
+}

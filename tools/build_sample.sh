@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 # The corpus paths are recorded in the stores and the evaluation: the committed sample was built
 # with the default WORK, so only a rebuild with it compares byte for byte.
 WORK=${1:-/tmp/lmc}
+# The dates recorded in the database's provenance and history (the reproducible-builds
+# convention; 2026-11-28 00:00 UTC unless set), so a rebuild compares byte for byte.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1795910400}
 S=sample_data
 BIN=target/release/safe-sail
 HOOKS=blocks.1.hook_mlp_out,blocks.2.hook_mlp_out,blocks.3.hook_mlp_out

@@ -10,9 +10,11 @@ Run from the repository root:
     tools/.venv/bin/python tools/make_fixtures.py
 
 The script is deterministic (fixed seeds, single-threaded torch) and rewrites
-tests/fixtures/ from scratch each time (tests/fixtures/README.md and the hand-made
-tests/fixtures/workspace/ are kept). `--only qwen3,dictionary_learning` rebuilds just those
-sets (issue #15) and touches nothing else but their entries at the end of saes/manifest.json.
+tests/fixtures/ from scratch each time (tests/fixtures/README.md, the hand-made
+tests/fixtures/workspace/ and the crashers written by tests/fuzz.rs are kept).
+`--only qwen3,dictionary_learning` rebuilds just those sets (issue #15) and touches nothing else
+but their entries at the end of saes/manifest.json. With `--release-only` it rewrites only
+tests/fixtures/release (the Safe-SAIL release layout).
 See tests/fixtures/README.md for a description of every file.
 """
 
@@ -1063,7 +1065,7 @@ def build_saes(hook_inputs: dict) -> list:
 
 
 # --------------------------------------------------------------------------------------
-# 5. Qwen3 models (issue #15): per-head q/k RMS norms, an explicit head_dim, Qwen3's chat template
+# 6. Qwen3 models (issue #15): per-head q/k RMS norms, an explicit head_dim, Qwen3's chat template
 # --------------------------------------------------------------------------------------
 
 QWEN3_HEAD_DIM = 32  # differs from HIDDEN / N_HEADS = 16, as in the real Qwen3 configs (all head_dim 128)
@@ -1301,7 +1303,7 @@ def build_qwen3() -> dict:
 
 
 # --------------------------------------------------------------------------------------
-# 6. dictionary_learning SAEs (issue #15), made with the real `dictionary-learning` package
+# 7. dictionary_learning SAEs (issue #15), made with the real `dictionary-learning` package
 # --------------------------------------------------------------------------------------
 
 DL_D_SAE = 128
@@ -1518,6 +1520,108 @@ def build_new(only: set[str]) -> None:
 
 
 # --------------------------------------------------------------------------------------
+# The Safe-SAIL release layout (run alone with --release-only)
+# --------------------------------------------------------------------------------------
+
+RELEASE = FIX / "release"
+RELEASE_LAYERS = [0, 2]
+RELEASE_N = 1250  # activations each quantile file was taken over (the release: 200,000)
+RELEASE_K = 50  # top / bottom values kept (the release: 10,000)
+RELEASE_Q = 0.999
+
+
+def q_from_top(top_asc: list, n: int, q: float):
+    """The q-quantile of n values from their k largest, ascending: value j (1-based) sits at
+    cumulative probability (n - k + j) / n, linear in between (written here from that
+    definition; the Rust side has its own implementation)."""
+    k = len(top_asc)
+    x = q * n - (n - k)
+    if abs(x - round(x)) < 1e-6:
+        x = round(x)
+    if x < 1:
+        return None
+    j = min(int(math.floor(x)), k)
+    if j == k:
+        return float(top_asc[-1])
+    lo, hi = float(top_asc[j - 1]), float(top_asc[j])
+    return lo + (x - j) * (hi - lo)
+
+
+def build_release() -> None:
+    """tests/fixtures/release: the layout of HF `OysterAI/Qwen2.5-3B-Instruct-SAEs` / the
+    Safe-SAIL repository at tiny sizes, for the qwen2 fixture model (d_model 64, 3 layers):
+    data/sae_checkpoints/ckpt_layer{L}.pt (one component, 256 latents, used with TopK k=200),
+    data/activation/indices/indices_layer{L}.pt (int64 ids, unsorted, with repeats),
+    data/activation/quantiles/quantile_layer{L}.pt ({bottom,top}_neuron_activations
+    [k, n_selected]: layer 0 ascending f32, layer 2 descending bf16, as torch.topk would give),
+    data/neuron_db/{en,cn}_db.json, and expected.json (the 0.999 quantile per column)."""
+    if RELEASE.exists():
+        shutil.rmtree(RELEASE)
+    ck = RELEASE / "data" / "sae_checkpoints"
+    ix = RELEASE / "data" / "activation" / "indices"
+    qd = RELEASE / "data" / "activation" / "quantiles"
+    db = RELEASE / "data" / "neuron_db"
+    for d in [ck, ix, qd, db]:
+        d.mkdir(parents=True, exist_ok=True)
+    expected = {"n": RELEASE_N, "k": RELEASE_K, "q": RELEASE_Q, "layers": {}}
+    en, cn = {}, {}
+    tags_cycle = [["violence"], [], ["politics"], ["pornography", "violence"], [], ["terror"], []]
+    for L in RELEASE_LAYERS:
+        g = torch.Generator().manual_seed(7000 + L)
+        b = torch.randn(1, D_IN, generator=g) * 0.1
+        sd = {
+            "pre_encoder_bias._bias_reference": b,
+            "encoder.weight": torch.randn(1, D_SAE, D_IN, generator=g) * 0.2,
+            "encoder.bias": torch.randn(1, D_SAE, generator=g) * 0.1 - 0.1,
+            "decoder.weight": torch.nn.functional.normalize(torch.randn(1, D_IN, D_SAE, generator=g), dim=1),
+            "post_decoder_bias._bias_reference": b.clone(),
+        }
+        torch.save(sd, str(ck / f"ckpt_layer{L}.pt"))
+        unique = torch.randperm(D_SAE, generator=g)[:20].tolist()
+        repeats = [unique[3], unique[7], unique[3], unique[12]]
+        ids = unique[:10] + repeats[:2] + unique[10:] + repeats[2:]
+        torch.save(torch.tensor(ids, dtype=torch.int64), str(ix / f"indices_layer{L}.pt"))
+        # One sample of N activations per neuron (zeros where it does not fire), shared by
+        # its repeated columns.
+        samples = {}
+        for i in unique:
+            active = torch.rand(RELEASE_N, generator=g) < 0.4
+            vals = torch.exp(torch.randn(RELEASE_N, generator=g) * 0.8) * active
+            samples[i] = torch.sort(vals).values
+        top = torch.stack([samples[i][-RELEASE_K:] for i in ids], dim=1)  # [k, n_sel] ascending
+        bottom = torch.stack([samples[i][:RELEASE_K] for i in ids], dim=1)
+        if L == 2:
+            top, bottom = torch.flip(top, [0]).bfloat16(), torch.flip(bottom, [0]).bfloat16()
+        torch.save({"bottom_neuron_activations": bottom.contiguous(), "top_neuron_activations": top.contiguous()},
+                   str(qd / f"quantile_layer{L}.pt"))
+        q = []
+        for c, i in enumerate(ids):
+            col = sorted(top[:, c].float().tolist())
+            v = q_from_top(col, RELEASE_N, RELEASE_Q)
+            if L == 0:  # the top k suffice: the same from every value
+                full = q_from_top(samples[i].tolist(), RELEASE_N, RELEASE_Q)
+                assert abs(v - full) < 1e-6, (v, full)
+            q.append(v)
+        expected["layers"][str(L)] = {"ids": ids, "q999": q,
+                                      "order": "ascending f32" if L == 0 else "descending bf16"}
+        for n, i in enumerate(unique[:7]):
+            tags = tags_cycle[n]
+            score = round(0.2 + 0.05 * n + 0.001 * L, 4) + 1e-9
+            en[f"{L}_{i}"] = {"explanation": "***" if "politics" in tags else f"fixture neuron {L}_{i}: words about {' and '.join(tags) or 'nothing in particular'}",
+                              "correlation_score": score, "tag_list": tags}
+            cn[f"{L}_{i}"] = {"explanation": "***" if "politics" in tags else f"测试神经元 {L}_{i}",
+                              "correlation_score": score, "tag_list": tags}
+    first = next(iter(en))
+    en[first]["explanation"] = None
+    cn[first]["explanation"] = None
+    (db / "en_db.json").write_text(json.dumps(en))
+    (db / "cn_db.json").write_text(json.dumps(cn))
+    (RELEASE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    total = sum(f.stat().st_size for f in RELEASE.rglob("*") if f.is_file())
+    print(f"release fixture: {total / 1e3:.0f} kB in {RELEASE}")
+
+
+# --------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------
 
@@ -1541,7 +1645,7 @@ MODEL_SPECS = [
 
 
 NEW_PARTS = ("qwen3", "dictionary_learning")
-KEPT = ("README.md", "workspace")  # not made by this script
+KEPT = ("README.md", "workspace", "crashers")  # not made by this script
 
 
 def main() -> None:
@@ -1549,8 +1653,14 @@ def main() -> None:
     ap.add_argument("--only", metavar="SETS",
                     help="comma-separated sets to rebuild alone, leaving every other file as it is: "
                          + ", ".join(NEW_PARTS))
+    ap.add_argument("--release-only", action="store_true",
+                    help="rewrite only tests/fixtures/release (the Safe-SAIL release layout)")
     args = ap.parse_args()
     print(f"torch {torch.__version__}  transformers {transformers.__version__}")
+    if args.release_only:
+        # Only tests/fixtures/release (the other fixtures stay byte for byte as they are).
+        build_release()
+        return
     if args.only:
         only = set(args.only.split(","))
         if only - set(NEW_PARTS):
@@ -1723,11 +1833,12 @@ def main() -> None:
     manifest = build_saes(hook_inputs)
 
     summary["sae_count"] = len(manifest)
+    build_release()
     (FIX / "generation_summary.json").write_text(json.dumps(
         {"torch": torch.__version__, "transformers": transformers.__version__,
          "tokenizers": __import__("tokenizers").__version__, "numpy": np.__version__, **summary}, indent=1) + "\n")
 
-    # 5 + 6. Qwen3 and dictionary_learning (issue #15; `--only` rebuilds them alone) ----------
+    # 6 + 7. Qwen3 and dictionary_learning (issue #15; `--only` rebuilds them alone) ----------
     build_new(set(NEW_PARTS))
     total = sum(f.stat().st_size for f in FIX.rglob("*") if f.is_file())
     print(f"done: {total / 1e6:.2f} MB in {FIX}")

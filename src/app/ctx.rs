@@ -22,8 +22,13 @@ pub struct SaeSlot {
     /// The file that database comes from.
     pub db_path: Option<PathBuf>,
     /// Per latent: the activation that counts as 1.0 (its 0.999 quantile from the feature
-    /// store). Empty when no store exists yet.
+    /// store, else from the Safe-SAIL quantile file). Empty when neither exists.
     pub q999: HashMap<u32, f32>,
+    /// The Safe-SAIL quantile file `q999` comes from (when there is no store).
+    pub quantiles_from: Option<PathBuf>,
+    /// The latents of the SAE's Safe-SAIL indices file: the ones the safety overview considers
+    /// (all when `None`).
+    pub selected: Option<Arc<std::collections::HashSet<u32>>>,
     /// The loaded SAE, once the engine has loaded it.
     pub info: Option<SaeInfo>,
     /// Its feature store, when the workspace names one.
@@ -40,6 +45,8 @@ impl From<OpenedSae> for SaeSlot {
             db: s.db,
             db_path: s.db_path,
             q999: s.q999,
+            quantiles_from: s.quantiles_from,
+            selected: s.selected,
             info: None,
             store: s.store,
             eval: s.eval,
@@ -79,6 +86,10 @@ impl SaeNeurons for SaeSlot {
 
     fn q999(&self, latent: u32) -> Option<f32> {
         self.q999.get(&latent).copied()
+    }
+
+    fn selected(&self, latent: u32) -> bool {
+        self.selected.as_ref().is_none_or(|s| s.contains(&latent))
     }
 }
 

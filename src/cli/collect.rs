@@ -43,6 +43,10 @@ pub struct CollectArgs {
     /// Count special tokens too.
     #[arg(long)]
     pub include_special: bool,
+    /// The most largest activations kept per latent: the 0.999 quantile is exact up to about
+    /// this / 0.002 tokens (4 bytes per value and latent).
+    #[arg(long, default_value_t = 16_384)]
+    pub max_top_values: usize,
     /// Process the slice i of n of the corpus (documents with id % n == i).
     #[arg(long)]
     pub shard: Option<String>,
@@ -83,6 +87,7 @@ pub fn collect(a: CollectArgs) -> Result<()> {
         batch: a.batch.max(1),
         include_special: a.include_special,
         shard,
+        max_top_values: a.max_top_values,
     };
     let opts = RunOptions {
         resume: a.resume,

@@ -11,6 +11,7 @@ mod explain;
 mod progress;
 mod sample;
 mod train;
+mod workspace;
 
 use clap::{Parser, Subcommand};
 use safe_sail::explain::run::Task;
@@ -100,6 +101,9 @@ enum Command {
     /// The neuron database: import / export Safe-SAIL JSON, show and set records.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Workspace files: make one for the Safe-SAIL paper's release.
+    #[command(subcommand)]
+    Workspace(workspace::WorkspaceCommand),
     /// Benchmark the feature store: write and open a synthetic store (16,384 latents × 70
     /// examples by default) and fetch latents from it.
     BenchStore {
@@ -152,6 +156,7 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::bench(a),
         Command::BenchTrain(a) => bench::bench_train(a),
         Command::Db(c) => db::db_command(c),
+        Command::Workspace(c) => workspace::workspace_command(c),
         Command::Collect(a) => collect::collect(a),
         Command::TrainSae(a) => train::train_sae(a),
         Command::Explain(a) => explain::explain_or_score(a, Task::Explain),

@@ -6,6 +6,12 @@
 //! parsed exactly (serde_json's `float_roundtrip`) and written in their shortest round-trip
 //! form, so a file we wrote is written back byte for byte when nothing in it was edited.
 //!
+//! A database read from a Safe-SAIL file stays one ([`DbKind::SafeSail`]): it is written back
+//! as Safe-SAIL JSON exactly as their tools write it, and the fields we add (review status,
+//! note, provenance) go to a sidecar file beside it (`<db>.review.json`, see [`review_path`]),
+//! read back with it. So the paper's own `en_db.json` is edited in place and stays a file their
+//! tools read.
+//!
 //! [`EditableDb::save`] writes the whole file. A file that others may write at the same time
 //! (the window's autosave, the `db` verbs, explain / score) is written through
 //! [`super::commit::update`] instead: under a lock, over a fresh read, field by field.
@@ -21,6 +27,18 @@ use std::path::{Path, PathBuf};
 
 /// The `format` marker of our database files.
 pub const FORMAT: &str = "safe-sail-explorer/neurons";
+/// The `format` marker of the review sidecar of a Safe-SAIL file.
+pub const REVIEW_FORMAT: &str = "safe-sail-explorer/review";
+
+/// Which form a database file has (and keeps when written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DbKind {
+    /// Ours: `{"format": ..., "neurons": {...}}`, every field in the one file.
+    #[default]
+    Ours,
+    /// Safe-SAIL's plain map of records; our fields live in the review sidecar.
+    SafeSail,
+}
 /// Fields we add to Safe-SAIL records (and drop again on export).
 pub const OUR_FIELDS: [&str; 4] = [
     "review_status",
@@ -101,6 +119,8 @@ pub struct EditableDb {
     /// know, and where `neurons` sits), so saving keeps it; empty for a new database or one read
     /// from Safe-SAIL form.
     header: Map<String, Value>,
+    /// The form the file was read in, and is written in.
+    pub kind: DbKind,
 }
 
 /// A field that changed on disk since a writer read it, to something other than what the
@@ -166,7 +186,16 @@ pub fn current_user() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Milliseconds since the epoch: the time recorded in history records and provenance. When
+/// the environment sets `SOURCE_DATE_EPOCH` (seconds; the reproducible-builds convention), that
+/// time instead, so a rebuild of the bundled sample records the same dates byte for byte.
 pub fn now_ms() -> u64 {
+    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return secs.saturating_mul(1000);
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -176,6 +205,14 @@ pub fn now_ms() -> u64 {
 pub fn history_path(db: &Path) -> PathBuf {
     let mut s = db.as_os_str().to_owned();
     s.push(".history.jsonl");
+    PathBuf::from(s)
+}
+
+/// The review sidecar of a Safe-SAIL database file: our fields of its neurons
+/// (`{"format": "safe-sail-explorer/review", "neurons": {"8_2": {"review_status": ...}}}`).
+pub fn review_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(".review.json");
     PathBuf::from(s)
 }
 
@@ -190,11 +227,78 @@ fn check_entries(entries: &Map<String, Value>, path: &Path) -> Result<()> {
 }
 
 impl EditableDb {
-    /// Reads our format or a Safe-SAIL neuron database (told apart by the `format` marker).
+    /// Reads our format or a Safe-SAIL neuron database (told apart by the `format` marker);
+    /// for a Safe-SAIL file, with the fields of its review sidecar, when there is one.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read neuron database {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("{} is not a neuron database", path.display()))
+        let mut db = Self::parse(&text)
+            .with_context(|| format!("{} is not a neuron database", path.display()))?;
+        if db.kind == DbKind::SafeSail {
+            db.read_review(&review_path(path))?;
+        }
+        Ok(db)
+    }
+
+    /// Adds our fields from a review sidecar (nothing when the file does not exist).
+    fn read_review(&mut self, path: &Path) -> Result<()> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let v: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        if v.get("format").and_then(Value::as_str) != Some(REVIEW_FORMAT) {
+            bail!(
+                "{} is not a review sidecar (no \"format\": \"{REVIEW_FORMAT}\")",
+                path.display()
+            );
+        }
+        let Some(neurons) = v.get("neurons").and_then(Value::as_object) else {
+            bail!("{}: `neurons` is missing or not an object", path.display());
+        };
+        for (id, fields) in neurons {
+            let Some(fields) = fields.as_object() else {
+                bail!("{}: entry `{id}` is not an object", path.display());
+            };
+            // A neuron the database no longer has keeps no review.
+            let Some(rec) = self.entries.get_mut(id).and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for (f, x) in fields {
+                if OUR_FIELDS.contains(&f.as_str()) {
+                    rec.insert(f.clone(), x.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The review sidecar's text: our fields of every neuron that has any, in database order;
+    /// `None` when no neuron has one.
+    fn review_json(&self) -> Option<String> {
+        let mut neurons = Map::new();
+        for (id, rec) in &self.entries {
+            let ours: Map<String, Value> = rec
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(f, _)| OUR_FIELDS.contains(&f.as_str()))
+                .map(|(f, x)| (f.clone(), x.clone()))
+                .collect();
+            if !ours.is_empty() {
+                neurons.insert(id.clone(), Value::Object(ours));
+            }
+        }
+        if neurons.is_empty() {
+            return None;
+        }
+        let mut top = Map::new();
+        top.insert("format".into(), REVIEW_FORMAT.into());
+        top.insert("version".into(), 1.into());
+        top.insert("neurons".into(), Value::Object(neurons));
+        Some(serde_json::to_string_pretty(&Value::Object(top)).expect("JSON values serialize"))
     }
 
     /// Whether a file is in our format (rather than Safe-SAIL's plain map).
@@ -212,17 +316,21 @@ impl EditableDb {
         let Value::Object(mut top) = v else {
             bail!("the top level is not a JSON object")
         };
-        let (entries, header) = if top.get("format").and_then(Value::as_str) == Some(FORMAT) {
+        let (entries, header, kind) = if top.get("format").and_then(Value::as_str) == Some(FORMAT) {
             let entries = match top.get_mut("neurons").map(Value::take) {
                 Some(Value::Object(m)) => m,
                 _ => bail!("`neurons` is missing or not an object"),
             };
-            (entries, top)
+            (entries, top, DbKind::Ours)
         } else {
-            (top, Map::new())
+            (top, Map::new(), DbKind::SafeSail)
         };
         check_entries(&entries, Path::new("database"))?;
-        Ok(Self { entries, header })
+        Ok(Self {
+            entries,
+            header,
+            kind,
+        })
     }
 
     /// Our file format (pretty-printed, UTF-8). A database read from our format keeps its top
@@ -345,9 +453,26 @@ impl EditableDb {
         })
     }
 
-    /// Writes our format atomically (the whole file, without the lock: see the module doc).
+    /// Writes the file atomically in its own form (the whole file, without the lock: see the
+    /// module doc): ours, or Safe-SAIL JSON plus the review sidecar (written when any neuron
+    /// has one of our fields, removed when none has).
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomic(path, self.to_json().as_bytes())
+        match self.kind {
+            DbKind::Ours => write_atomic(path, self.to_json().as_bytes()),
+            DbKind::SafeSail => {
+                write_atomic(path, self.to_safe_sail().as_bytes())?;
+                let review = review_path(path);
+                match self.review_json() {
+                    Some(text) => write_atomic(&review, text.as_bytes()),
+                    None => match std::fs::remove_file(&review) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            Err(e).with_context(|| format!("cannot remove {}", review.display()))
+                        }
+                        _ => Ok(()),
+                    },
+                }
+            }
+        }
     }
 
     /// The Safe-SAIL view of one record.

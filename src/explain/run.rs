@@ -151,12 +151,10 @@ fn non_activating_pool(run: &LlmRun, store: &Store) -> Result<NonActivatingPool>
     NonActivatingPool::build(&model, &sae, &rows, 256)
 }
 
-/// Seconds since the epoch as `unix:SECONDS`, the date recorded in provenance.
+/// Seconds since the epoch as `unix:SECONDS`, the date recorded in provenance
+/// (`SOURCE_DATE_EPOCH` when set, as for history records).
 fn today() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!("unix:{secs}")
+    format!("unix:{}", crate::db::editable::now_ms() / 1000)
 }
 
 /// One latent's result, waiting to be written.

@@ -35,14 +35,20 @@ pub trait SaeNeurons {
     /// The record (explanation, tags, score) of a latent, if its database has one.
     fn record(&self, latent: u32) -> Option<&NeuronRecord>;
     /// The activation that counts as 1.0 for a latent (its 0.999 quantile from the feature
-    /// store), if known.
+    /// store or the Safe-SAIL quantile file), if known.
     fn q999(&self, latent: u32) -> Option<f32>;
+    /// Whether the safety overview considers the latent: listed in the SAE's Safe-SAIL indices
+    /// file, when it has one (every latent otherwise).
+    fn selected(&self, _latent: u32) -> bool {
+        true
+    }
 }
 
 /// How normalized activations are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NormSource {
-    /// Divided by the neuron's 0.999 quantile from its feature store (Safe-SAIL's way).
+    /// Divided by the neuron's 0.999 quantile from its feature store or the Safe-SAIL quantile
+    /// file (Safe-SAIL's way).
     Quantile,
     /// No store: divided by the neuron's largest activation in this run.
     RunMax,
@@ -106,7 +112,8 @@ pub struct SafetyHit {
 }
 
 /// Per token, the strongest normalized activation among safety-tagged neurons of the
-/// chosen layers (`None` for special tokens and tokens with no safety neuron active).
+/// chosen layers (`None` for special tokens and tokens with no safety neuron active). Where an
+/// SAE has a Safe-SAIL indices file, only the neurons it lists count.
 pub fn safety_overview(
     a: &Analysis,
     ctx: &[impl SaeNeurons],
@@ -125,6 +132,9 @@ pub fn safety_overview(
                 }
                 let Some(c) = ctx.get(s.sae) else { continue };
                 for &(latent, act) in &s.acts[t] {
+                    if !c.selected(latent) {
+                        continue;
+                    }
                     let Some(domain) = c.record(latent).and_then(|r| r.domain()) else {
                         continue;
                     };
@@ -293,10 +303,10 @@ pub fn layer_heatmap(
                     tok.iter()
                         .filter(|(l, _)| {
                             !safety_only
-                                || ctx
-                                    .get(s.sae)
-                                    .and_then(|c| c.record(*l))
-                                    .is_some_and(NeuronRecord::is_safety)
+                                || ctx.get(s.sae).is_some_and(|c| {
+                                    c.selected(*l)
+                                        && c.record(*l).is_some_and(NeuronRecord::is_safety)
+                                })
                         })
                         .map(|&(l, v)| norm.norm(i, l, v))
                         .fold(0.0, f32::max)
@@ -316,6 +326,8 @@ mod tests {
         layer: usize,
         db: NeuronDb,
         q999: HashMap<u32, f32>,
+        /// As from an indices file.
+        selected: Option<Vec<u32>>,
     }
 
     impl SaeNeurons for Neurons {
@@ -324,6 +336,9 @@ mod tests {
         }
         fn q999(&self, latent: u32) -> Option<f32> {
             self.q999.get(&latent).copied()
+        }
+        fn selected(&self, latent: u32) -> bool {
+            self.selected.as_ref().is_none_or(|s| s.contains(&latent))
         }
     }
 
@@ -376,6 +391,7 @@ mod tests {
             layer: 8,
             db,
             q999: HashMap::from([(1, 8.0)]),
+            selected: None,
         }];
         (a, ctx)
     }
@@ -394,6 +410,39 @@ mod tests {
         assert!(safety_overview(&a, &ctx, &n, &|l| l != 8)
             .iter()
             .all(Option::is_none));
+    }
+
+    #[test]
+    fn the_overview_follows_the_indices_file() {
+        let (a, mut ctx) = fixture();
+        // Latent 4 is a second terror neuron, stronger at "bomb": 6 / 4 = 1.5 beats latent 1's
+        // 4 / 8 = 0.5.
+        let mut a = a;
+        a.saes[0].acts[1].push((4, 6.0));
+        ctx[0].db.records.insert(
+            "8_4".into(),
+            NeuronRecord {
+                explanation: Some("weapons".into()),
+                correlation_score: Some(0.4),
+                tag_list: vec!["terror".into()],
+            },
+        );
+        ctx[0].q999.insert(4, 4.0);
+        let n = Normalizer::new(&a, &ctx);
+        assert_eq!(
+            safety_overview(&a, &ctx, &n, &|_| true)[1]
+                .as_ref()
+                .unwrap()
+                .latent,
+            4
+        );
+        // The indices file lists latents 1 and 2 only: latent 4 no longer counts.
+        ctx[0].selected = Some(vec![1, 2]);
+        let hit = safety_overview(&a, &ctx, &n, &|_| true)[1].clone().unwrap();
+        assert_eq!((hit.latent, hit.norm), (1, 0.5));
+        // Listing nothing tagged leaves the token unshaded.
+        ctx[0].selected = Some(vec![2]);
+        assert_eq!(safety_overview(&a, &ctx, &n, &|_| true)[1], None);
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub fn resolve_model_dir(spec: &str) -> Result<PathBuf> {
     )
 }
 
-fn hub_cache_dirs() -> Vec<PathBuf> {
+/// The local Hugging Face cache folders, in the order they are searched.
+pub fn hub_cache_dirs() -> Vec<PathBuf> {
     let mut dirs = vec![];
     if let Ok(c) = std::env::var("HF_HUB_CACHE") {
         dirs.push(PathBuf::from(c));
@@ -66,17 +67,30 @@ fn hub_cache_dirs() -> Vec<PathBuf> {
 
 /// The snapshot folder of a cached repo: the one `refs/main` names, else the newest.
 fn snapshot_in_cache(repo: &Path) -> Option<PathBuf> {
+    snapshot_holding(repo, "config.json")
+}
+
+/// The snapshot folder of hub repo `spec` (`owner/name`) in the local Hugging Face cache that
+/// holds `marker` (a path inside the repo): the one `refs/main` names, else the newest.
+pub fn cached_snapshot(spec: &str, marker: &str) -> Option<PathBuf> {
+    let repo = format!("models--{}", spec.replace('/', "--"));
+    hub_cache_dirs()
+        .iter()
+        .find_map(|c| snapshot_holding(&c.join(&repo), marker))
+}
+
+fn snapshot_holding(repo: &Path, marker: &str) -> Option<PathBuf> {
     let snaps = repo.join("snapshots");
     if let Ok(rev) = std::fs::read_to_string(repo.join("refs/main")) {
         let d = snaps.join(rev.trim());
-        if d.join("config.json").exists() {
+        if d.join(marker).exists() {
             return Some(d);
         }
     }
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
     for e in std::fs::read_dir(&snaps).ok()?.flatten() {
         let d = e.path();
-        if d.join("config.json").exists() {
+        if d.join(marker).exists() {
             let t = e
                 .metadata()
                 .and_then(|m| m.modified())

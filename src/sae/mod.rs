@@ -14,7 +14,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::path::PathBuf;
 
-pub use format::{load_sae, read_index_file, Format};
+pub use format::{
+    load_sae, read_index_file, read_quantile_file, ColumnOrder, Format, QuantileFile,
+};
 pub use spec::SaeSpec;
 
 /// The non-linearity applied to the encoder's pre-activations.

@@ -31,8 +31,13 @@ pub struct CollectConfig {
     pub chat: bool,
     /// Count special tokens too (excluded by default, as Safe-SAIL does).
     pub include_special: bool,
-    /// Largest activations kept per latent for exact high quantiles.
+    /// The fewest largest activations kept per latent for exact high quantiles; more are kept
+    /// as the corpus grows ([`top_values_for`]), up to `max_top_values`.
     pub top_values: usize,
+    /// The most largest activations kept per latent: the 0.999 quantile stays exact up to
+    /// about `max_top_values / 0.002` tokens (8.2M with the default), then comes from the
+    /// histogram (an upper bound within one bin, a factor 10^(1/8) ≈ 1.33).
+    pub max_top_values: usize,
     /// Promoted / suppressed tokens kept per latent.
     pub logit_tokens: usize,
     /// `(i, n)`: process only documents with `id % n == i`.
@@ -51,6 +56,7 @@ impl Default for CollectConfig {
             chat: false,
             include_special: false,
             top_values: 1024,
+            max_top_values: 16_384,
             logit_tokens: 10,
             shard: None,
         }
@@ -138,8 +144,21 @@ struct LatentAcc {
     max: f32,
     hist: Vec<u64>,
     top_values: BinaryHeap<MinF>,
+    /// The largest activation not kept in `top_values` (0 while every one is kept): every
+    /// larger value is kept, so the kept values from this one up are the true largest.
+    evicted: f32,
     top: BinaryHeap<ByAct>,
     reservoir: BinaryHeap<ByPrio>,
+}
+
+/// How many of the largest activations a latent keeps after `tokens` tokens: twice what the
+/// 0.999 quantile needs (so values dropped early, while the corpus was small, are almost never
+/// needed at its end; [`LatentAcc::high_quantile`] checks), at least `top_values`, at most
+/// `max_top_values`.
+pub fn top_values_for(tokens: u64, cfg: &CollectConfig) -> usize {
+    let need = 2 * crate::quantile::top_needed(tokens, crate::quantile::Q999) as usize + 2;
+    need.max(cfg.top_values)
+        .min(cfg.max_top_values.max(cfg.top_values))
 }
 
 impl LatentAcc {
@@ -147,9 +166,40 @@ impl LatentAcc {
         if self.top_values.len() < keep {
             self.top_values.push(MinF(a));
         } else if self.top_values.peek().is_some_and(|m| a > m.0) {
-            self.top_values.pop();
+            if let Some(out) = self.top_values.pop() {
+                self.evicted = self.evicted.max(out.0);
+            }
             self.top_values.push(MinF(a));
+        } else {
+            self.evicted = self.evicted.max(a);
         }
+    }
+
+    /// The `q`-quantile of this latent's activations over `n` tokens (zeros included), from
+    /// the kept largest values ([`crate::quantile::quantile_from_top`]) when they are known to
+    /// be the true largest as far as the quantile needs, else the upper edge of the histogram
+    /// bin reaching its rank. `sorted_desc` is `top_values`, largest first. The flag says
+    /// whether the value is exact.
+    fn high_quantile(&self, sorted_desc: &[f32], edges: &[f32], n: u64, q: f64) -> (f32, bool) {
+        let need = crate::quantile::top_needed(n, q) as usize;
+        if need == 0 {
+            return (0.0, true);
+        }
+        // The prefix of the kept values that is surely the true top: values ≥ `evicted`.
+        let known = if self.evicted > 0.0 {
+            sorted_desc.partition_point(|&v| v >= self.evicted)
+        } else {
+            usize::MAX
+        };
+        if need <= known.min(sorted_desc.len()) || self.evicted <= 0.0 {
+            // Ascending; when fewer values are positive than needed, zeros come first.
+            let m = need.min(sorted_desc.len());
+            let mut asc = vec![0f32; need - m];
+            asc.extend(sorted_desc[..m].iter().rev());
+            let v = crate::quantile::quantile_from_top(&asc, n, q).unwrap_or(0.0);
+            return (v, true);
+        }
+        (histogram_quantile(&self.hist, edges, n, q), false)
     }
 
     fn push_top(&mut self, c: Cand, k: usize) {
@@ -169,16 +219,19 @@ impl LatentAcc {
         }
     }
 
-    /// Adds another accumulator of the same latent (another shard).
-    fn merge(&mut self, o: LatentAcc, cfg: &CollectConfig) {
+    /// Adds another accumulator of the same latent (another shard); the merged run has seen
+    /// `tokens` tokens.
+    fn merge(&mut self, o: LatentAcc, tokens: u64, cfg: &CollectConfig) {
         self.count += o.count;
         self.sum += o.sum;
         self.max = self.max.max(o.max);
         for (a, b) in self.hist.iter_mut().zip(o.hist) {
             *a += b;
         }
+        self.evicted = self.evicted.max(o.evicted);
+        let keep = top_values_for(tokens, cfg);
         for v in o.top_values {
-            self.push_value(v.0, cfg.top_values);
+            self.push_value(v.0, keep);
         }
         for c in o.top {
             self.push_top(c.0, cfg.top_k);
@@ -334,7 +387,7 @@ impl CollectState {
         for (a, b) in self.accs.iter_mut().zip(o.accs) {
             a.tokens += b.tokens;
             for (x, y) in a.latents.iter_mut().zip(b.latents) {
-                x.merge(y, cfg);
+                x.merge(y, a.tokens, cfg);
             }
         }
         self.contexts += o.contexts;
@@ -383,6 +436,7 @@ fn flush(
         let v = dense.flatten_all()?.to_vec1::<f32>()?;
         let acc = &mut state.accs[si];
         for (ci, c) in batch.iter().enumerate() {
+            let keep = top_values_for(acc.tokens + c.ids.len() as u64, cfg);
             let mut ctx_max = vec![0f32; n_lat];
             for pos in 0..c.ids.len() {
                 if c.special[pos] && !cfg.include_special {
@@ -397,7 +451,7 @@ fn flush(
                         la.sum += a as f64;
                         la.max = la.max.max(a);
                         la.hist[hist_bin(a)] += 1;
-                        la.push_value(a, cfg.top_values);
+                        la.push_value(a, keep);
                         ctx_max[l] = ctx_max[l].max(a);
                     }
                 }
@@ -596,14 +650,11 @@ fn first_problem(r: &CorpusReport) -> String {
         .unwrap_or_default()
 }
 
-/// The value at rank `ceil((1 - q) · n)` from the top, from the kept values when they reach
-/// that far, else from the histogram's upper edge.
-fn quantile(sorted_desc: &[f32], hist: &[u64], edges: &[f32], n: u64, q: f64) -> f32 {
+/// An upper bound of the `q`-quantile from the histogram: the upper edge of the bin holding the
+/// value at rank `ceil((1 - q) · n)` from the top (0 when fewer values are positive).
+fn histogram_quantile(hist: &[u64], edges: &[f32], n: u64, q: f64) -> f32 {
     // (1 - 0.999) is not exact in binary: nudge down so 0.001 · 10 000 gives rank 10, not 11.
     let k = ((1.0 - q) * n as f64 - 1e-9).ceil().max(1.0) as u64;
-    if (k as usize) <= sorted_desc.len() {
-        return sorted_desc[k as usize - 1];
-    }
     let total: u64 = hist.iter().sum();
     if total < k {
         return 0.0;
@@ -625,9 +676,16 @@ fn finish(model: &Model, sae: &Sae, acc: SaeAcc, cfg: &CollectConfig) -> Result<
     let mut features = vec![];
     let mut examples = vec![];
     let display = |ids: &[u32]| model.tok.display_strings(ids);
-    for (l, la) in acc.latents.into_iter().enumerate() {
-        let mut values: Vec<f32> = la.top_values.into_iter().map(|m| m.0).collect();
+    let mut inexact = 0usize;
+    for (l, mut la) in acc.latents.into_iter().enumerate() {
+        let mut values: Vec<f32> = std::mem::take(&mut la.top_values)
+            .into_iter()
+            .map(|m| m.0)
+            .collect();
         values.sort_by(|a, b| b.total_cmp(a));
+        let (q999, exact) = la.high_quantile(&values, &edges, n, crate::quantile::Q999);
+        let (q9999, _) = la.high_quantile(&values, &edges, n, 0.9999);
+        inexact += usize::from(!exact);
         let (tt, tv, bt, bv) = logits.get(l).cloned().unwrap_or_default();
         features.push(FeatureRow {
             latent: l as u32,
@@ -643,8 +701,8 @@ fn finish(model: &Model, sae: &Sae, acc: SaeAcc, cfg: &CollectConfig) -> Result<
                 0.0
             },
             max_act: la.max,
-            q999: quantile(&values, &la.hist, &edges, n, 0.999),
-            q9999: quantile(&values, &la.hist, &edges, n, 0.9999),
+            q999,
+            q9999,
             hist_edges: edges.clone(),
             hist_counts: la.hist,
             top_logit_tokens: tt,
@@ -690,6 +748,14 @@ fn finish(model: &Model, sae: &Sae, acc: SaeAcc, cfg: &CollectConfig) -> Result<
                 filled[b] += 1;
             }
         }
+    }
+    if inexact > 0 {
+        tracing::warn!(
+            "{}: the 0.999 quantile of {inexact} latent(s) comes from the histogram (an upper \
+             bound within a factor 1.33): more of the largest activations must be kept for a \
+             corpus of {n} tokens (raise --max-top-values)",
+            sae.meta.path.display()
+        );
     }
     Ok(Collected {
         features,
@@ -755,6 +821,7 @@ pub fn meta(
             "context": cfg.context, "top_k": cfg.top_k, "quantile_bins": cfg.quantile_bins,
             "per_bin": cfg.per_bin, "max_tokens": cfg.max_tokens, "chat": cfg.chat,
             "include_special": cfg.include_special, "top_values": cfg.top_values,
+            "max_top_values": cfg.max_top_values,
             "text_field": corpus.text_field, "messages_field": corpus.messages_field,
             "activation": sae.activation.describe(),
         }),
@@ -762,8 +829,8 @@ pub fn meta(
             "count": "tokens where the latent is > 0",
             "density": "count / tokens",
             "mean_act": "mean activation over the tokens where the latent is > 0",
-            "q999": "the ceil(0.001 * tokens)-th largest activation over all tokens (zeros included); exact while that rank is within the kept top values, else the upper edge of the histogram bin reaching it",
-            "q9999": "as q999 with 0.0001",
+            "q999": "the 0.999 quantile of the activation over all tokens (zeros included): of N tokens, the j-th smallest of the k largest values sits at cumulative probability (N - k + j) / N, linearly interpolated (the ceil(0.001 * N) + 1-th largest when 0.001 * N is whole); exact while the kept largest values reach that rank (up to about max_top_values / 0.002 tokens), else the upper edge of the histogram bin holding the ceil(0.001 * N)-th largest",
+            "q9999": "as q999 with 0.9999",
             "hist": "counts of activations > 0 in fixed log-spaced bins from 1e-4 to 1e4 (smaller values in the first bin, larger in the last)",
             "top": "the top_k contexts by max activation (ties: earlier document first)",
             "quantile": "contexts drawn by a deterministic hash-priority reservoir over all active contexts, split into quantile_bins equal slices of (0, max_act] (bin 0 weakest), per_bin each",
@@ -810,24 +877,103 @@ mod tests {
         assert_eq!(t.pop().unwrap().0.max_act, 1.0);
     }
 
+    /// A latent that saw `values` (one per token, zeros included), kept the way `flush` keeps
+    /// them as the token count grows.
+    fn stream(values: impl IntoIterator<Item = f32>, cfg: &CollectConfig) -> (LatentAcc, u64) {
+        let mut la = LatentAcc {
+            hist: vec![0; HIST_BINS],
+            ..Default::default()
+        };
+        let mut n = 0u64;
+        for a in values {
+            n += 1;
+            if a > 0.0 {
+                la.count += 1;
+                la.hist[hist_bin(a)] += 1;
+                la.push_value(a, top_values_for(n, cfg));
+            }
+        }
+        (la, n)
+    }
+
+    fn quantiles(la: &LatentAcc, n: u64, q: f64) -> (f32, bool) {
+        let mut v: Vec<f32> = la.top_values.iter().map(|m| m.0).collect();
+        v.sort_by(|a, b| b.total_cmp(a));
+        la.high_quantile(&v, &hist_edges(), n, q)
+    }
+
     #[test]
     fn quantiles_from_kept_values_and_histogram() {
-        let edges = hist_edges();
-        // 10 000 tokens, 20 active: q999 = 10th largest, q9999 = largest.
-        let vals: Vec<f32> = (1..=20).rev().map(|v| v as f32).collect();
-        let mut hist = vec![0u64; HIST_BINS];
-        for v in &vals {
-            hist[hist_bin(*v)] += 1;
-        }
-        assert_eq!(quantile(&vals, &hist, &edges, 10_000, 0.999), 11.0);
-        assert_eq!(quantile(&vals, &hist, &edges, 10_000, 0.9999), 20.0);
-        // Only 5 values kept: the 10th largest comes from the histogram (an upper bound).
-        let q = quantile(&vals[..5], &hist, &edges, 10_000, 0.999);
+        let cfg = CollectConfig::default();
+        // 10 000 tokens, 20 active (1..=20): the 0.999 quantile is at position 9 990 of
+        // 10 000 in ascending order, the 11th largest (10); the 0.9999 one the 2nd largest.
+        let (la, n) = stream(
+            (0..10_000).map(|i| if i < 20 { (i + 1) as f32 } else { 0.0 }),
+            &cfg,
+        );
+        assert_eq!(quantiles(&la, n, 0.999), (10.0, true));
+        assert_eq!(quantiles(&la, n, 0.9999), (19.0, true));
+        // Fewer active tokens than the quantile's rank: between the zeros and the values.
+        let (la, n) = stream(
+            (0..1_000_000).map(|i| if i < 20 { (i + 1) as f32 } else { 0.0 }),
+            &cfg,
+        );
+        assert_eq!(quantiles(&la, n, 0.999), (0.0, true));
+        // Values dropped while the corpus was small and needed at its end: the kept ones are
+        // not the true top, so the histogram answers (an upper bound within one bin).
+        let small = CollectConfig {
+            top_values: 5,
+            max_top_values: 5,
+            ..CollectConfig::default()
+        };
+        let (la, n) = stream(
+            (1..=20).rev().map(|v| v as f32).chain(vec![0.0; 9_980]),
+            &small,
+        );
+        let (q, exact) = quantiles(&la, n, 0.999);
+        assert!(!exact);
         assert!(
-            (11.0..=11.0 * 1.34).contains(&q),
+            (10.0..=11.0 * 1.34).contains(&q),
             "{q}: within one log bin (factor 10^(8/64)) above"
         );
-        // Fewer active tokens than the quantile's rank: 0.
-        assert_eq!(quantile(&vals, &hist, &edges, 1_000_000, 0.999), 0.0);
+    }
+
+    #[test]
+    fn the_0999_quantile_is_exact_at_two_and_a_half_million_tokens() {
+        // A heavy-tailed latent active on 40% of 2.5M tokens, in an order with no trend; the
+        // store's streaming keep against an exact computation over every value (sorted).
+        let n = 2_500_000u64;
+        let value = |i: u64| -> f32 {
+            let h = mix(i);
+            if h % 5 >= 2 {
+                return 0.0;
+            }
+            let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+            (-(u.ln())).exp2() as f32
+        };
+        let cfg = CollectConfig::default();
+        let (la, seen) = stream((0..n).map(value), &cfg);
+        assert_eq!(seen, n);
+        let mut all: Vec<f32> = (0..n).map(value).collect();
+        all.sort_by(|a, b| a.total_cmp(b));
+        // Exact: at cumulative probability j / n the j-th smallest; 0.999 · 2.5M = 2 497 500.
+        let exact = all[2_497_500 - 1];
+        assert_eq!(quantiles(&la, n, 0.999), (exact, true));
+        let exact4 = all[2_499_750 - 1];
+        assert_eq!(quantiles(&la, n, 0.9999), (exact4, true));
+        // The old store (1,024 values kept) could not reach rank 2 501 and fell back to the
+        // histogram's bin edge.
+        let old = CollectConfig {
+            top_values: 1024,
+            max_top_values: 1024,
+            ..CollectConfig::default()
+        };
+        let (la_old, _) = stream((0..n).map(value), &old);
+        let (q_old, ok) = quantiles(&la_old, n, 0.999);
+        assert!(!ok && q_old >= exact, "{q_old} vs {exact}");
+        // Keeping grows with the corpus, twice what the quantile needs.
+        assert_eq!(top_values_for(n, &cfg), 2 * 2_501 + 2);
+        assert_eq!(top_values_for(1_000, &cfg), 1_024);
+        assert_eq!(top_values_for(u64::MAX / 4, &cfg), 16_384);
     }
 }

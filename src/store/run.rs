@@ -41,6 +41,13 @@ pub struct CollectRun {
     pub batch: usize,
     pub include_special: bool,
     pub shard: Option<(u64, u64)>,
+    /// The most largest activations kept per latent ([`CollectConfig::max_top_values`]).
+    #[serde(default = "default_max_top_values")]
+    pub max_top_values: usize,
+}
+
+fn default_max_top_values() -> usize {
+    CollectConfig::default().max_top_values
 }
 
 /// How a run treats what is already in its output folder.
@@ -92,6 +99,7 @@ impl CollectRun {
             chat: self.chat,
             include_special: self.include_special,
             shard: self.shard,
+            max_top_values: self.max_top_values,
             ..Default::default()
         }
     }

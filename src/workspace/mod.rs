@@ -4,9 +4,11 @@
 //! loads its model and SAEs.
 
 pub mod open;
+pub mod release;
 pub mod sessions;
 
 pub use open::{OpenedSae, OpenedWorkspace};
+pub use release::{safe_sail_release_workspace, ReleaseOptions, ReleaseReport};
 pub use sessions::Sessions;
 
 use crate::sae::SaeSpec;
@@ -30,6 +32,17 @@ pub struct WorkspaceSae {
     /// A neuron database for this SAE alone (overrides the workspace's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neuron_db: Option<String>,
+    /// A Safe-SAIL neuron-index file (`indices_layer{L}.pt`): the latents the safety overview
+    /// considers (all, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indices: Option<String>,
+    /// A Safe-SAIL quantile file (`quantile_layer{L}.pt`, one column per id of `indices`): the
+    /// 0.999 quantiles that normalize activations when the SAE has no feature store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantiles: Option<String>,
+    /// How many activations the quantile file was taken over (the release: 200,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile_tokens: Option<u64>,
 }
 
 /// The workspace file.
@@ -108,6 +121,8 @@ impl Workspace {
             s.store = s.store.as_deref().map(rel);
             s.eval = s.eval.as_deref().map(rel);
             s.neuron_db = s.neuron_db.as_deref().map(rel);
+            s.indices = s.indices.as_deref().map(rel);
+            s.quantiles = s.quantiles.as_deref().map(rel);
         }
         let text = serde_json::to_string_pretty(&out)?;
         crate::fsutil::write_atomic(path, text.as_bytes())

@@ -5,7 +5,7 @@
 use super::{Sessions, Workspace};
 use crate::capture::check_sae_fits;
 use crate::db::autosave::EditSession;
-use crate::db::editable::EditableDb;
+use crate::db::editable::DbKind;
 use crate::db::NeuronDb;
 use crate::device::{parse_device, parse_dtype};
 use crate::eval::report::{EvaluationReport, EvaluationRow};
@@ -14,7 +14,7 @@ use crate::model::Model;
 use crate::sae::load_sae;
 use crate::store::Store;
 use anyhow::{bail, Result};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,8 +28,13 @@ pub struct OpenedSae {
     /// The file that database comes from (its own, else the workspace's).
     pub db_path: Option<PathBuf>,
     /// Per latent: the activation that counts as 1.0 (its 0.999 quantile from the feature
-    /// store). Empty when no store exists yet.
+    /// store, else from the Safe-SAIL quantile file). Empty when neither exists.
     pub q999: HashMap<u32, f32>,
+    /// The Safe-SAIL quantile file `q999` comes from (when there is no store).
+    pub quantiles_from: Option<PathBuf>,
+    /// The latents of the SAE's Safe-SAIL indices file, when it names one: the neurons the
+    /// safety overview considers.
+    pub selected: Option<Arc<HashSet<u32>>>,
     /// Its feature store, when the workspace names one that opens.
     pub store: Option<Arc<Store>>,
     /// Its row of its `evaluation.json` (from `safe-sail evaluate`), when present.
@@ -71,6 +76,7 @@ impl OpenedWorkspace {
         }
         for (i, sae) in saes.iter_mut().enumerate() {
             sae.eval = evaluation_row(&ws, i, &mut notes);
+            read_release_files(&ws, i, sae, &mut notes);
         }
         Ok(Self {
             workspace: ws,
@@ -121,6 +127,8 @@ fn read_databases(ws: &Workspace, notes: &mut Vec<String>) -> Vec<OpenedSae> {
             db,
             db_path,
             q999: Default::default(),
+            quantiles_from: None,
+            selected: None,
             store: None,
             eval: None,
         });
@@ -128,8 +136,52 @@ fn read_databases(ws: &Workspace, notes: &mut Vec<String>) -> Vec<OpenedSae> {
     saes
 }
 
-/// One editing session per distinct database file in our format (Safe-SAIL files are
-/// read-only here: a note says how to make an editable copy).
+/// SAE `i`'s Safe-SAIL indices file (the latents the safety overview considers) and quantile
+/// file (its 0.999 quantiles, used when it has no feature store), when the workspace names them.
+fn read_release_files(ws: &Workspace, i: usize, sae: &mut OpenedSae, notes: &mut Vec<String>) {
+    let s = &ws.saes[i];
+    let Some(ip) = s.indices.as_deref().map(|p| ws.resolve(p)) else {
+        if s.quantiles.is_some() {
+            notes.push(format!(
+                "{}: the quantile file is not used without its indices file (its columns belong \
+                 to the ids listed there)",
+                s.name
+            ));
+        }
+        return;
+    };
+    let ids: Vec<u32> = match crate::sae::read_index_file(&ip) {
+        Ok(ids) => ids
+            .into_iter()
+            .filter_map(|i| u32::try_from(i).ok())
+            .collect(),
+        Err(e) => {
+            notes.push(format!("{}: {e:#}", s.name));
+            return;
+        }
+    };
+    sae.selected = Some(Arc::new(ids.iter().copied().collect()));
+    let Some(qp) = s.quantiles.as_deref().map(|p| ws.resolve(p)) else {
+        return;
+    };
+    if sae.store.is_some() {
+        return;
+    }
+    let tokens = s.quantile_tokens.unwrap_or(super::release::RELEASE_TOKENS);
+    match crate::sae::read_quantile_file(&qp, tokens, Some(ids.len())) {
+        Ok(q) => {
+            // Repeated ids keep their first column.
+            for (&id, &v) in ids.iter().zip(&q.q999) {
+                sae.q999.entry(id).or_insert(v);
+            }
+            sae.quantiles_from = Some(qp);
+        }
+        Err(e) => notes.push(format!("{}: {e:#}", s.name)),
+    }
+}
+
+/// One editing session per distinct database file, in either form (a Safe-SAIL file stays one:
+/// one note per such file says where its review fields go).
 fn open_sessions(
     db_paths: &[Option<PathBuf>],
     wake: &Arc<dyn Fn() + Send + Sync>,
@@ -140,17 +192,19 @@ fn open_sessions(
         if sessions.iter().any(|s| &s.path == p) {
             continue;
         }
-        if p.exists() && !EditableDb::is_our_format(p) {
-            notes.push(format!(
-                "{} is a Safe-SAIL file (read-only here): to edit, run `safe-sail db import {} --db NEURONS.json` and point the workspace at NEURONS.json",
-                p.display(),
-                p.display()
-            ));
-            continue;
-        }
         let w = wake.clone();
         match EditSession::open(p, move || w()) {
-            Ok(s) => sessions.push(s),
+            Ok(s) => {
+                if s.db.kind == DbKind::SafeSail {
+                    notes.push(format!(
+                        "{} is a Safe-SAIL database: edits are saved to it in its own form \
+                         (review status and notes in {})",
+                        p.display(),
+                        crate::db::editable::review_path(p).display()
+                    ));
+                }
+                sessions.push(s)
+            }
             Err(e) => notes.push(format!("{}: not editable: {e:#}", p.display())),
         }
     }

@@ -62,12 +62,25 @@ pub fn ui(ui: &mut egui::Ui, ctx: &ViewCtx) {
                 .small()
                 .weak(),
             );
-            if ws_sae.store.is_none() {
+            if let Some(sel) = &c.selected {
                 ui.label(
-                    RichText::new("no feature store yet (safe-sail collect)")
-                        .small()
-                        .weak(),
+                    RichText::new(format!(
+                        "{} safety neurons listed by the indices file",
+                        sel.len()
+                    ))
+                    .small()
+                    .weak(),
                 );
+            }
+            if ws_sae.store.is_none() {
+                let text = match &c.quantiles_from {
+                    Some(p) => format!(
+                        "no feature store: normalized by the 0.999 quantiles of {}",
+                        p.file_name().unwrap_or_default().to_string_lossy()
+                    ),
+                    None => "no feature store yet (safe-sail collect)".into(),
+                };
+                ui.label(RichText::new(text).small().weak());
             }
             if ws_sae.eval.is_none() {
                 ui.label(

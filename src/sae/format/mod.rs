@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 pub use dictionary_learning::DictionaryLearning;
 pub use gemmascope::GemmaScope;
 pub use saelens::{save_saelens, SaeLens};
-pub use safesail::{read_index_file, SafeSail};
+pub use safesail::{read_index_file, read_quantile_file, ColumnOrder, QuantileFile, SafeSail};
 pub use sparsify::Sparsify;
 
 /// One SAE checkpoint format.

@@ -180,3 +180,121 @@ pub fn read_index_file(path: &Path) -> Result<Vec<i64>> {
     }
     Ok(t.to_dtype(DType::I64)?.to_vec1::<i64>()?)
 }
+
+/// How the values of a quantile file's columns are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnOrder {
+    /// Smallest first (what the authors' `approximate_quantile` assumes).
+    Ascending,
+    /// Largest first (what `torch.topk` returns).
+    Descending,
+    /// Neither (or columns differ).
+    Mixed,
+}
+
+/// A Safe-SAIL quantile file (`quantile_layer{L}.pt`) read and reduced to one 0.999 quantile
+/// per column.
+#[derive(Debug, Clone)]
+pub struct QuantileFile {
+    /// Top (and bottom) values kept per column.
+    pub k: usize,
+    /// The 0.999 quantile of each column, in file order (one per id of the indices file).
+    pub q999: Vec<f32>,
+    /// How the top values were stored (they are sorted before use either way).
+    pub order: ColumnOrder,
+}
+
+/// Reads a Safe-SAIL quantile file: a `torch.save` of
+/// `{"bottom_neuron_activations": [k, n], "top_neuron_activations": [k, n]}` (one column per
+/// id of the layer's indices file, in its order), taken over `tokens` activations. Returns the
+/// 0.999 quantile of every column, interpolated between the known order statistics
+/// ([`crate::quantile::quantile_from_top`]; each column is sorted ascending first, so files
+/// stored largest-first give the same result). `columns`, when given, is the length of the
+/// indices file the columns must match.
+pub fn read_quantile_file(
+    path: &Path,
+    tokens: u64,
+    columns: Option<usize>,
+) -> Result<QuantileFile> {
+    const TOP: &str = "top_neuron_activations";
+    const BOTTOM: &str = "bottom_neuron_activations";
+    let tensors: HashMap<String, Tensor> = read_pt(path)?.into_iter().collect();
+    let get = |name: &str| {
+        tensors.get(name).with_context(|| {
+            let mut have: Vec<&String> = tensors.keys().collect();
+            have.sort();
+            format!(
+                "{} is not a Safe-SAIL quantile file: tensor `{name}` is missing (it has {have:?})",
+                path.display()
+            )
+        })
+    };
+    let (top, bottom) = (get(TOP)?, get(BOTTOM)?);
+    for (name, t) in [(TOP, top), (BOTTOM, bottom)] {
+        crate::checks::ensure_float(t, name, &path.display(), "quantile")?;
+        if t.rank() != 2 {
+            bail!(
+                "tensor `{name}` in {} has shape {:?}; expected [k, selected neurons]",
+                path.display(),
+                t.dims()
+            );
+        }
+        crate::checks::ensure_finite(t, name, &path.display(), "")?;
+    }
+    if top.dims() != bottom.dims() {
+        bail!(
+            "in {}, `{TOP}` has shape {:?} but `{BOTTOM}` {:?}; they must match",
+            path.display(),
+            top.dims(),
+            bottom.dims()
+        );
+    }
+    let (k, n) = top.dims2()?;
+    if let Some(want) = columns {
+        if n != want {
+            bail!(
+                "{} has {n} columns but the indices file lists {want} neurons; each column \
+                 belongs to one id of the indices file, in order",
+                path.display()
+            );
+        }
+    }
+    if k == 0 || k as u64 > tokens {
+        bail!(
+            "{} keeps {k} values per neuron, which does not fit {tokens} activations",
+            path.display()
+        );
+    }
+    let need = crate::quantile::top_needed(tokens, crate::quantile::Q999);
+    if (k as u64) < need {
+        bail!(
+            "{} keeps the top {k} of {tokens} activations per neuron; the 0.999 quantile needs \
+             the top {need} (is the number of activations right?)",
+            path.display()
+        );
+    }
+    // Column-major copy: one column's k values together.
+    let cols = top
+        .to_dtype(DType::F32)?
+        .t()?
+        .contiguous()?
+        .to_vec2::<f32>()?;
+    let mut ascending = true;
+    let mut descending = true;
+    let mut q999 = Vec::with_capacity(n);
+    for mut col in cols {
+        ascending &= col.windows(2).all(|w| w[0] <= w[1]);
+        descending &= col.windows(2).all(|w| w[0] >= w[1]);
+        col.sort_by(f32::total_cmp);
+        let q = crate::quantile::quantile_from_top(&col, tokens, crate::quantile::Q999)
+            .context("the 0.999 quantile is outside the kept values")?;
+        q999.push(q);
+    }
+    let order = match (ascending, descending) {
+        (true, _) => ColumnOrder::Ascending,
+        (false, true) => ColumnOrder::Descending,
+        _ => ColumnOrder::Mixed,
+    };
+    Ok(QuantileFile { k, q999, order })
+}

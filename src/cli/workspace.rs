@@ -1,0 +1,83 @@
+//! `workspace`: write workspace files.
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use safe_sail::workspace::release::{RELEASE_HUB_ID, RELEASE_TOKENS};
+use safe_sail::workspace::{safe_sail_release_workspace, ReleaseOptions};
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum WorkspaceCommand {
+    /// Write a workspace for the Safe-SAIL paper's release (SAE checkpoints, safety-neuron
+    /// indices, activation quantiles, neuron database), from a folder or from the local Hugging
+    /// Face cache.
+    SafeSail(SafeSailArgs),
+}
+
+#[derive(Args)]
+pub struct SafeSailArgs {
+    /// The model (Qwen2.5-3B-Instruct): a folder, or a hub id in the local Hugging Face cache.
+    #[arg(long)]
+    pub model: String,
+    /// The release: a folder holding data/ (the Safe-SAIL repository, or a download of the
+    /// Hugging Face repo), or a hub id in the local Hugging Face cache.
+    #[arg(long, default_value = RELEASE_HUB_ID)]
+    pub release: String,
+    /// The workspace file to write (`*.sail.json`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The neuron database: en (en_db.json) or cn (cn_db.json).
+    #[arg(long, default_value = "en")]
+    pub lang: String,
+    /// Compute dtype the workspace loads the model with: f32, bf16 or f16.
+    #[arg(long, default_value = "bf16")]
+    pub dtype: String,
+    /// cpu, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// How many activations the quantile files were taken over.
+    #[arg(long, default_value_t = RELEASE_TOKENS)]
+    pub quantile_tokens: u64,
+}
+
+pub fn workspace_command(c: WorkspaceCommand) -> Result<()> {
+    match c {
+        WorkspaceCommand::SafeSail(a) => {
+            let r = safe_sail_release_workspace(&ReleaseOptions {
+                model: a.model,
+                release: a.release,
+                out: a.out.clone(),
+                lang: a.lang,
+                dtype: a.dtype,
+                device: a.device,
+                quantile_tokens: a.quantile_tokens,
+            })?;
+            println!("release: {}", r.data.display());
+            for l in &r.layers {
+                let idx = l.indices.as_ref().map_or("no indices".into(), |(_, n, u)| {
+                    format!("{n} safety-neuron ids ({u} distinct)")
+                });
+                let q = l
+                    .quantiles
+                    .as_ref()
+                    .map_or("no quantiles".into(), |(_, k, o)| {
+                        format!("quantiles: top {k} per neuron, stored {o:?}").to_lowercase()
+                    });
+                println!(
+                    "layer {}: {} · {idx} · {q}",
+                    l.layer,
+                    l.checkpoint.display()
+                );
+            }
+            match &r.neuron_db {
+                Some(p) => println!("neuron database: {}", p.display()),
+                None => println!("neuron database: none"),
+            }
+            for n in &r.notes {
+                println!("note: {n}");
+            }
+            println!("wrote {}", a.out.display());
+        }
+    }
+    Ok(())
+}
