@@ -62,3 +62,99 @@ mod tests {
         assert_eq!(leftovers, 1, "no temporary file is left behind");
     }
 }
+
+/// `path` relative to the folder `from` (both must exist; symlinks resolved), e.g.
+/// `../../model`; `None` when either cannot be resolved.
+pub fn relative_path(from: &Path, path: &Path) -> Option<PathBuf> {
+    let from = from.canonicalize().ok()?;
+    let path = path.canonicalize().ok()?;
+    let a: Vec<_> = from.components().collect();
+    let b: Vec<_> = path.components().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..a.len() {
+        out.push("..");
+    }
+    for c in &b[common..] {
+        out.push(c);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    Some(out)
+}
+
+/// How a path given on the command line is recorded in a file written into the folder `dir`
+/// (a store's `store.json`): a relative path that exists becomes relative to `dir`, so the
+/// record stays true when the folders are copied or opened from elsewhere; absolute paths and
+/// names that are not local paths (hub ids) are kept as given.
+pub fn record_path(dir: &Path, given: &str) -> String {
+    let p = Path::new(given);
+    if p.is_absolute() || !p.exists() {
+        return given.to_string();
+    }
+    relative_path(dir, p).map_or_else(|| given.to_string(), |r| r.display().to_string())
+}
+
+/// The path a file in the folder `dir` recorded (see [`record_path`]): relative to `dir` when
+/// that exists; else, for records written before paths were relative to their folder, as
+/// given when it exists from the working directory, or below the nearest ancestor of `dir`
+/// that holds it (a copied folder tree); else as recorded (a hub id, or a path gone missing).
+pub fn resolve_recorded(dir: &Path, recorded: &str) -> String {
+    let p = Path::new(recorded);
+    if p.is_absolute() || recorded.is_empty() {
+        return recorded.to_string();
+    }
+    let own = dir.join(p);
+    if own.exists() {
+        return own.display().to_string();
+    }
+    if p.exists() {
+        return recorded.to_string();
+    }
+    dir.ancestors()
+        .skip(1)
+        .map(|a| a.join(p))
+        .find(|c| c.exists())
+        .map_or_else(|| recorded.to_string(), |c| c.display().to_string())
+}
+
+#[cfg(test)]
+mod recorded_path_tests {
+    use super::*;
+
+    #[test]
+    fn recorded_paths_follow_their_folder() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir_all(root.join("sample/model")).unwrap();
+        std::fs::create_dir_all(root.join("sample/stores/L1")).unwrap();
+        let store = root.join("sample/stores/L1");
+        assert_eq!(
+            relative_path(&store, &root.join("sample/model")).unwrap(),
+            Path::new("../../model")
+        );
+        // A path as written before: relative to the working directory where it was made.
+        // Opened from anywhere, it is found below the store's ancestors.
+        assert_eq!(
+            resolve_recorded(&store, "sample/model"),
+            root.join("sample/model").display().to_string()
+        );
+        // The relative form resolves against the store, wherever the tree is copied.
+        let copy = root.join("copy");
+        std::fs::create_dir_all(copy.join("stores/L1")).unwrap();
+        std::fs::create_dir_all(copy.join("model")).unwrap();
+        assert_eq!(
+            resolve_recorded(&copy.join("stores/L1"), "../../model"),
+            copy.join("stores/L1/../../model").display().to_string()
+        );
+        // Hub ids and absolute paths are kept.
+        assert_eq!(
+            resolve_recorded(&store, "Qwen/Qwen2.5-3B"),
+            "Qwen/Qwen2.5-3B"
+        );
+        assert_eq!(record_path(&store, "Qwen/Qwen2.5-3B"), "Qwen/Qwen2.5-3B");
+        let abs = root.join("sample/model").display().to_string();
+        assert_eq!(record_path(&store, &abs), abs);
+    }
+}

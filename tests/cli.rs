@@ -1135,3 +1135,44 @@ fn a_closed_stdout_ends_the_command_quietly() {
         );
     }
 }
+
+#[test]
+fn capture_with_nothing_to_capture_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x.safetensors");
+    let err = fails(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--prompt",
+        "hi",
+        "--out",
+        &s(&out),
+    ]);
+    assert!(
+        err.contains("nothing to capture") && err.contains("--hook"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn generate_hides_special_tokens_unless_asked() {
+    // The sample model answers a chat prompt and ends its turn with <|im_end|>.
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/model");
+    let gen = |extra: &[&str]| {
+        let o = bin()
+            .args(["generate", "--model", &s(&model), "--chat", "--prompt"])
+            .args(["How do I stay safe online?", "--max-new-tokens", "200"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let shown = gen(&["--show-special"]);
+    assert!(shown.contains("<|im_end|>"), "{shown}");
+    let plain = gen(&[]);
+    assert!(!plain.contains("<|"), "{plain}");
+    assert!(!plain.trim().is_empty());
+}

@@ -555,3 +555,48 @@ fn merged_shards_equal_a_single_run() {
         !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("different --shard")
     );
 }
+
+#[test]
+fn stores_of_several_saes_are_named_after_them_and_not_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = corpus(tmp.path(), 4);
+    // Given relative to the working directory, as people type them.
+    let model = "tests/fixtures/models/qwen2";
+    let topk = "tests/fixtures/saes/saelens_topk";
+    let jump = "tests/fixtures/saes/saelens_jumprelu";
+    let out = tmp.path().join("stores");
+    let collect = |saes: &[&str], extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+        cmd.args(["collect", "--model", model, "--corpus", &s(&c)]);
+        for sae in saes {
+            cmd.args(["--sae", sae]);
+        }
+        cmd.args(["--context", "16", "--top-k", "2", "--out", &s(&out)])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = collect(&[topk, jump], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in ["saelens_topk", "saelens_jumprelu"] {
+        let store = safe_sail::store::Store::open(&out.join(name)).unwrap();
+        // Paths recorded relative to the store: they hold wherever the tree is opened from.
+        assert!(store.meta.model.starts_with("../"), "{}", store.meta.model);
+        assert!(
+            Path::new(&store.model_path()).join("config.json").exists(),
+            "{}",
+            store.model_path()
+        );
+    }
+    // One SAE into the same folder: refused, the stores stay.
+    let o = collect(&[topk], &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--force"), "{err}");
+    assert!(out.join("saelens_topk/store.json").exists());
+    assert!(!out.join("store.json").exists());
+    // With --force it is the user's call.
+    let o = collect(&[topk], &["--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("store.json").exists());
+}

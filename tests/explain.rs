@@ -257,6 +257,8 @@ fn explain_then_score_write_the_database() {
         .args(["score", "--store", &store.display().to_string()])
         .args(["--db", &db.display().to_string(), "--latents", "0-2"])
         .args(["--endpoint", &url, "--llm", "mock2", "--unit", "both"])
+        // Another simulator than the scores in the database were made with: the user's call.
+        .arg("--force")
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
@@ -323,12 +325,88 @@ fn an_unreachable_endpoint_writes_nothing_and_says_so() {
         o.status.success(),
         "failures are reported per latent, not fatal: {err}"
     );
-    assert!(
-        err.contains("1_0") && err.contains(&port.to_string()),
-        "{err}"
-    );
+    // One line per reason on stdout, naming the neurons.
     let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("1_0") && out.contains(&port.to_string()),
+        "{out}"
+    );
     assert!(out.contains("failed 2"), "{out}");
     let d = safe_sail::db::editable::EditableDb::load(&db).unwrap();
     assert!(d.record("1_0").is_none());
+}
+
+/// A copy of the sample's layer-1 model, SAE, store and database under `root/sample_data`.
+fn sample_copy(root: &std::path::Path) -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data");
+    let dst = root.join("sample_data");
+    let l1 = "L1-mlp_out-w1024-topk16";
+    for sub in [
+        "model".to_string(),
+        format!("saes/{l1}"),
+        format!("stores/{l1}"),
+    ] {
+        std::fs::create_dir_all(dst.join(&sub)).unwrap();
+        for e in std::fs::read_dir(src.join(&sub)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dst.join(&sub).join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(src.join("neurons.json"), dst.join("neurons.json")).unwrap();
+    dst
+}
+
+#[test]
+fn scoring_a_copied_sample_from_elsewhere_keeps_the_method() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = sample_copy(tmp.path());
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let store = copy.join("stores/L1-mlp_out-w1024-topk16");
+    let db = copy.join("neurons.json");
+    let score = |extra: &[&str]| {
+        bin()
+            .current_dir(&elsewhere)
+            .args(["score", "--store", &store.display().to_string()])
+            .args(["--db", &db.display().to_string(), "--llm", "baseline"])
+            .args(["--latents", "0-59", "--concurrency", "1"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The store's model and SAE are found relative to the store: the non-activating controls
+    // are made, as for the committed scores.
+    let o = score(&[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d = safe_sail::db::editable::EditableDb::load(&db).unwrap();
+    let with_controls = (0..60)
+        .filter_map(|l| d.entries.get(&format!("1_{l}")))
+        .filter(|e| e["score_source"]["held_out"]["non_activating"].as_u64() > Some(0))
+        .count();
+    assert!(with_controls > 30, "{with_controls}");
+    // Failures are summarised by reason, not printed one per neuron.
+    let failed_lines = out.lines().filter(|l| l.starts_with("failed ")).count();
+    assert!(failed_lines <= 2, "{out}");
+    // Scoring again without the controls would replace those scores by a weaker method:
+    // refused unless --force.
+    let before = std::fs::read(&db).unwrap();
+    let o = score(&["--non-activating", "0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("made another way") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), before, "nothing written");
+    let o = score(&["--non-activating", "0", "--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A store whose model cannot be found is an error, not a silently weaker score.
+    std::fs::rename(copy.join("model"), copy.join("model-gone")).unwrap();
+    let o = score(&["--force"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--non-activating 0"),
+        "{err}"
+    );
 }

@@ -2,12 +2,21 @@
 # Rebuilds everything in sample_data/ from scratch: corpus → tokenizer + model → SAE candidates →
 # evaluation → feature stores → explanations (baseline, then the hand-reviewed ones) → scores.
 # Deterministic (seeded); see sample_data/README.md for what each step makes and how long it
-# takes on a 2-core machine. Run from the repository root: tools/build_sample.sh [WORK_DIR]
+# takes on a 2-core machine. Run from the repository root: tools/build_sample.sh [WORK_DIR [FROM]]
+# FROM (lm, saes, evaluation, stores or explanations) keeps what the earlier steps made and
+# rebuilds from that step on (the corpus is always regenerated: later steps read it), e.g.
+# `tools/build_sample.sh /tmp/lmc stores` after a change to collect.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The corpus paths are recorded in the stores and the evaluation: the committed sample was built
 # with the default WORK, so only a rebuild with it compares byte for byte.
 WORK=${1:-/tmp/lmc}
+FROM=${2:-lm}
+STEPS=(lm saes evaluation stores explanations)
+from_index() { local i; for i in "${!STEPS[@]}"; do [ "${STEPS[$i]}" = "$1" ] && { echo "$i"; return; }; done; echo "unknown step $1 (one of ${STEPS[*]})" >&2; exit 2; }
+FROM_I=$(from_index "$FROM")
+# Whether a step runs: it is FROM or comes after it.
+want() { [ "$(from_index "$1")" -ge "$FROM_I" ]; }
 # The dates recorded in the database's provenance and history (the reproducible-builds
 # convention; 2026-11-28 00:00 UTC unless set), so a rebuild compares byte for byte.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1795910400}
@@ -27,10 +36,13 @@ cargo build --release
 step corpus
 time_of $BIN make-corpus --out "$WORK/corpus" --docs 20000 --seed 1
 
+if want lm; then
 step "tokenizer + language model"
 rm -rf $S/model
 time_of $BIN train-lm --corpus "$WORK/corpus/corpus.jsonl" --out $S/model --steps 900
+fi
 
+if want saes; then
 step "SAE candidates"
 rm -rf $S/saes "$WORK/saes"
 # f16 weights keep sample_data small; each candidate's training.json stays beside it. The dense
@@ -40,7 +52,9 @@ time_of $BIN train-sae --model $S/model --corpus "$WORK/corpus/corpus.jsonl" --h
   --widths 512,1024 --activation topk,relu,jumprelu --k 8,16 --l1 0.15 --l0-coeff 0.01 \
   --tokens 300000 --batch-tokens 1024 --lr 0.002 --context 64 --seed 0 --checkpoint-every 100 \
   --save-dtype f16 --topk-kernel dense --out $S/saes
+fi
 
+if want evaluation; then
 step evaluation
 SAES=()
 for d in $S/saes/L*; do SAES+=(--sae "$d"); done
@@ -50,18 +64,22 @@ time_of $BIN evaluate --model $S/model "${SAES[@]}" --corpus "$WORK/corpus/corpu
   --context 64 --tokens 30000 --concept-pairs "$WORK/corpus/concept_pairs.jsonl" \
   --threshold 0.2 --min-frequency 0.2 --labeled-corpus "$WORK/corpus/corpus.jsonl" \
   --labeled-tokens 300000 --out $S/eval
+fi
 
+if want stores; then
 step "feature stores"
 rm -rf $S/stores "$WORK/stores"
 CS=()
 for c in "${CHOSEN[@]}"; do CS+=(--sae $S/saes/$c); done
+# Straight into sample_data/stores (one folder per SAE, named after it), so the model and SAE
+# paths each store.json records relative to itself hold; the run's own files (its arguments and
+# final state, for merges) go to WORK.
 time_of $BIN collect --model $S/model "${CS[@]}" --corpus "$WORK/corpus/corpus.jsonl" \
   --context 32 --top-k 20 --quantile-bins 5 --per-bin 3 --batch 16 --max-tokens 300000 \
-  --out "$WORK/stores"
-mkdir -p $S/stores
-for i in "${!CHOSEN[@]}"; do
-  mv "$WORK"/stores/"$i"-* $S/stores/"${CHOSEN[$i]}"
-done
+  --out $S/stores
+mkdir -p "$WORK/stores"
+mv $S/stores/collect-run.json $S/stores/collect-state.bin "$WORK/stores/"
+fi
 
 step explanations
 rm -f $S/neurons.json $S/neurons.json.history.jsonl

@@ -92,9 +92,9 @@ for i in 0 1; do
     --top-k 5 --quantile-bins 3 --per-bin 2 --max-tokens 4000 --shard $i/2 --out "$P/shard$i"
 done
 run merge-stores "$P/shard0" "$P/shard1" --out "$P/merged"
-run explain --store "$P/stores/0-blocks.1.hook_mlp_out" --db "$P/neurons.json" --llm baseline --latents 0-199 --concurrency 1
+run explain --store "$P/stores/L1-mlp_out-w1024-topk16" --db "$P/neurons.json" --llm baseline --latents 0-199 --concurrency 1
 run db apply "$P/neurons.json" assets/sample_reviews.json
-run score --store "$P/stores/0-blocks.1.hook_mlp_out" --db "$P/neurons.json" --llm baseline --unit both --latents 0-199 --concurrency 1
+run score --store "$P/stores/L1-mlp_out-w1024-topk16" --db "$P/neurons.json" --llm baseline --unit both --latents 0-199 --concurrency 1
 run db export "$P/neurons.json" --format safe-sail --out "$P/export.json"
 run db export "$P/neurons.json" --format csv --out "$P/export.csv"
 run db set "$P/neurons.json" 1_5 --tags violence,x --status verified --note n

@@ -51,6 +51,13 @@ pub fn capture(a: CaptureArgs) -> Result<()> {
         model.net.device(),
     )?;
     let res = capture_prompt(&model, &prompt, &hooks, &saes, a.logits)?;
+    // After the model and prompt checks (capture_prompt tokenizes), so their errors come first.
+    if hooks.is_empty() && saes.is_empty() && !a.logits {
+        anyhow::bail!(
+            "nothing to capture: give --hook (e.g. blocks.2.hook_mlp_out), --sae or --logits \
+             (without them only the token ids would be written)"
+        );
+    }
     save_capture(&a.out, &res, &hooks)?;
     if a.json {
         println!(
@@ -76,6 +83,9 @@ pub struct GenerateArgs {
     pub top_p: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Print special tokens (e.g. `<|im_end|>`) too; by default they are left out.
+    #[arg(long)]
+    pub show_special: bool,
 }
 
 pub fn generate(a: GenerateArgs) -> Result<()> {
@@ -97,7 +107,12 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         let text = if model.tok.is_special(id) {
             let dangling = hex_bytes(&pending);
             pending.clear();
-            dangling + &model.tok.token_display(id)
+            dangling
+                + &if a.show_special {
+                    model.tok.token_display(id)
+                } else {
+                    String::new()
+                }
         } else {
             pending.extend(model.tok.token_bytes(id));
             let (text, rest) = split_utf8(&pending);

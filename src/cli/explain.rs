@@ -59,6 +59,10 @@ pub struct LlmArgs {
     /// score: the SAE for the non-activating contexts (default: the one the store names).
     #[arg(long)]
     pub sae: Option<String>,
+    /// score: replace scores of the current explanations that were made another way (another
+    /// unit or simulator, or with/without non-activating examples); refused without it.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
@@ -78,6 +82,7 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
         non_activating: a.non_activating,
         model: a.model,
         sae: a.sae,
+        force: a.force,
     };
     let bar = Bar::new("{wide_bar} {pos}/{len}");
     let s = run(&run_args, task, &bar)?;
@@ -90,6 +95,21 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
             "segment-level simulation used {:.0}% {} {what} than token-level ({seg} vs {tok}; the Safe-SAIL paper reports 55% fewer)",
             saving.abs(),
             if saving >= 0.0 { "fewer" } else { "more" }
+        );
+    }
+    // One line per reason, not one per latent.
+    for (why, ids) in s.failure_groups() {
+        const SHOWN: usize = 8;
+        let more = ids.len().saturating_sub(SHOWN);
+        println!(
+            "failed {}: {why}: {}{}",
+            ids.len(),
+            ids[..ids.len().min(SHOWN)].join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         );
     }
     println!(

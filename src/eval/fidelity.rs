@@ -52,6 +52,39 @@ pub struct FidelityRow {
     pub delta_loss: f64,
 }
 
+/// Warnings about an evaluation's fidelity rows: a corpus that ran out before half of the
+/// `budget` tokens (`--tokens`), and metrics outside their sane range (CE loss recovered
+/// beyond [-0.5, 1.5], explained variance above 1), which mean too few tokens or a broken SAE.
+pub fn fidelity_warnings(rows: &[FidelityRow], budget: u64) -> Vec<String> {
+    let mut out = vec![];
+    if let Some(n) = rows.iter().map(|r| r.tokens).max() {
+        if n * 2 < budget {
+            out.push(format!(
+                "warning: the corpus ran out after {n} of the {budget} tokens asked for \
+                 (--tokens): the metrics rest on few tokens"
+            ));
+        }
+    }
+    for r in rows {
+        let ce = r.ce_loss_recovered;
+        if ce.is_finite() && !(-0.5..=1.5).contains(&ce) {
+            out.push(format!(
+                "warning: CE loss recovered of {} is {ce:.2}, outside its sane range (about 0 \
+                 to 1): the clean and zero-ablated losses are too close to compare ({:.3} vs \
+                 {:.3} nats) or the SAE is broken",
+                r.sae, r.ce_clean, r.ce_zero
+            ));
+        }
+        if r.explained_variance > 1.0 + 1e-6 {
+            out.push(format!(
+                "warning: explained variance of {} is {:.3}, above 1",
+                r.sae, r.explained_variance
+            ));
+        }
+    }
+    out
+}
+
 /// A latent is dense when it fires on more than this share of tokens.
 pub const DENSE_SHARE: f64 = 0.1;
 
@@ -284,4 +317,49 @@ pub fn evaluate(
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod warning_tests {
+    use super::*;
+
+    fn row(tokens: u64, ce_loss_recovered: f64, explained_variance: f64) -> FidelityRow {
+        FidelityRow {
+            sae: "s".into(),
+            hook: "blocks.1.hook_mlp_out".into(),
+            d_sae: 8,
+            architecture: "topk".into(),
+            k: Some(2),
+            tokens,
+            l0: 2.0,
+            dead_fraction: 0.0,
+            dense_fraction: 0.0,
+            explained_variance,
+            nmse: 0.1,
+            ce_clean: 3.0,
+            ce_sae: 3.1,
+            ce_zero: 3.05,
+            ce_loss_recovered,
+            delta_loss: 0.1,
+        }
+    }
+
+    #[test]
+    fn a_short_corpus_and_insane_metrics_are_warned_about() {
+        assert!(fidelity_warnings(&[row(100_000, 0.9, 0.8)], 100_000).is_empty());
+        // 185 of 100,000 tokens, CE recovered 3.19: as the issue saw.
+        let w = fidelity_warnings(&[row(185, 3.19, 0.8)], 100_000);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("ran out after 185 of the 100000 tokens"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("3.19") && w[1].contains("sane range"),
+            "{w:?}"
+        );
+        let w = fidelity_warnings(&[row(60_000, -0.2, 1.2)], 100_000);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("explained variance"), "{w:?}");
+    }
 }

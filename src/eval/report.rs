@@ -230,6 +230,9 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
             progress.set_pos(d);
         },
     )?;
+    for w in super::fidelity::fidelity_warnings(&rows, req.tokens) {
+        progress.note(&w);
+    }
     let concept = match &req.concept_pairs {
         Some(p) => Some(concept_metrics(
             &model,

@@ -66,6 +66,9 @@ pub struct LlmRun {
     /// score: the model and SAE for the non-activating contexts (default: the store's).
     pub model: Option<String>,
     pub sae: Option<String>,
+    /// score: replace scores of the current explanations made by another method (simulation
+    /// unit, simulator, or with/without non-activating examples); refused otherwise.
+    pub force: bool,
 }
 
 /// What a run did.
@@ -74,6 +77,8 @@ pub struct RunSummary {
     pub done: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// The latents that failed and why, in the order they finished.
+    pub failures: Vec<(String, String)>,
     /// Results not written because someone else changed the neuron during the run (also
     /// counted in `failed`).
     pub conflicts: usize,
@@ -87,6 +92,28 @@ pub struct RunSummary {
     /// Replies answered from the cache.
     pub cached: u64,
     pub cache_dir: PathBuf,
+}
+
+impl RunSummary {
+    /// The failures grouped by reason (in order of first appearance), with the neurons of each.
+    pub fn failure_groups(&self) -> Vec<(&str, Vec<&str>)> {
+        let mut groups: Vec<(&str, Vec<&str>)> = vec![];
+        for (id, why) in &self.failures {
+            match groups.iter_mut().find(|g| g.0 == why) {
+                Some(g) => g.1.push(id),
+                None => groups.push((why, vec![id])),
+            }
+        }
+        groups
+    }
+}
+
+/// How a score was made, in words: what makes two scores comparable.
+fn score_kind(method: &str, simulator: &str, non_activating: bool) -> String {
+    format!(
+        "{method} by {simulator}, {} non-activating examples",
+        if non_activating { "with" } else { "without" }
+    )
 }
 
 /// A simulation method's name in `score_source.method`.
@@ -130,16 +157,16 @@ pub fn parse_latents(spec: Option<&str>, store: &Store) -> Result<Vec<u32>> {
 /// 256 example contexts of the store's latents.
 fn non_activating_pool(run: &LlmRun, store: &Store) -> Result<NonActivatingPool> {
     let model = ModelSpec {
-        model: run
-            .model
-            .clone()
-            .unwrap_or_else(|| store.meta.model.clone()),
+        model: run.model.clone().unwrap_or_else(|| store.model_path()),
         dtype: "f32".into(),
         device: "cpu".into(),
     }
     .load()?;
     let sae = crate::sae::load_sae(
-        &run.sae.as_deref().unwrap_or(&store.meta.sae).parse()?,
+        &run.sae
+            .clone()
+            .unwrap_or_else(|| store.sae_path())
+            .parse()?,
         &candle_core::Device::Cpu,
     )?;
     // Every few latents' strongest example, spread over the SAE.
@@ -261,6 +288,9 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
     };
     // Plan: which latents to work on (and, to score, with which explanation).
     let mut tasks: Vec<(u32, String, Option<String>)> = vec![];
+    let new_kind = score_kind(method(units[0]), simulator_name, run.non_activating > 0);
+    // Neurons whose current explanation has a score made another way.
+    let mut other_method: Vec<(String, String)> = vec![];
     for l in &latents {
         let id = crate::db::neuron_id(layer.layer, *l);
         if store.feature(*l).is_none() || store.examples(*l).is_empty() {
@@ -274,16 +304,20 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                 .filter(|e| !e.trim().is_empty() && e != "***")
             {
                 Some(e) => {
-                    let done = db
-                        .entries
-                        .get(&id)
-                        .and_then(ScoreSource::of)
-                        .is_some_and(|s| {
-                            s.explanation == e
-                                && s.method == method(units[0])
-                                && s.simulator == simulator_name
-                                && s.prompt_version == PROMPT_VERSION
-                        });
+                    let old = db.entries.get(&id).and_then(ScoreSource::of);
+                    let done = old.as_ref().is_some_and(|s| {
+                        s.explanation == e
+                            && s.method == method(units[0])
+                            && s.simulator == simulator_name
+                            && s.prompt_version == PROMPT_VERSION
+                    });
+                    if let Some(s) = old.filter(|s| s.explanation == e) {
+                        let was =
+                            score_kind(&s.method, &s.simulator, s.held_out.non_activating > 0);
+                        if was != new_kind {
+                            other_method.push((id.clone(), was));
+                        }
+                    }
                     if run.resume && done {
                         summary.skipped += 1;
                     } else {
@@ -306,19 +340,28 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
             }
         }
     }
-    // Contexts where a latent does not fire, for the held-out mix.
+    if let Some((id, was)) = other_method.first().filter(|_| !run.force && score) {
+        bail!(
+            "{} neuron(s) already have a score of their current explanation made another way \
+             ({id}: {was}; this run: {new_kind}), and scores made differently do not compare. \
+             Pass --force to replace them, or leave them out with --latents",
+            other_method.len()
+        );
+    }
+    // Contexts where a latent does not fire, for the held-out mix: a score without them is
+    // weaker, so not finding them is an error unless they were turned off.
     let pool = if score && run.non_activating > 0 && !tasks.is_empty() {
-        match non_activating_pool(run, &store) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                progress.note(&format!("note: no non-activating held-out examples ({e:#}); give --model / --sae to add them"));
-                None
-            }
-        }
+        Some(non_activating_pool(run, &store).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot make the non-activating held-out examples from the store's model and SAE: \
+                 {e:#}\nGive them with --model / --sae, or score without them with \
+                 --non-activating 0"
+            )
+        })?)
     } else {
         None
     };
-    let work = |l: u32, id: &str, expl: Option<&str>| -> Result<Edit> {
+    let work = |l: u32, _id: &str, expl: Option<&str>| -> Result<Edit> {
         let f = store.feature(l).context("no statistics")?;
         let ex = store.examples(l);
         let Some(expl) = expl else {
@@ -374,7 +417,7 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
             }
             // An example whose simulation failed leaves the score undefined, not partial.
             if let Some(err) = errors.first() {
-                bail!("no score for {id}: {err}");
+                bail!("no score: {err}");
             }
             runs.push((unit, truth, pred, used));
         }
@@ -388,7 +431,7 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
         for (unit, truth, pred, _) in &runs {
             match pearson(truth, pred) {
                 Some(r) => scores.push((*unit, r, truth.len())),
-                None => bail!("no score for {id}: constant truth or prediction"),
+                None => bail!("no score: constant truth or prediction"),
             }
         }
         let (unit, r, units) = scores[0];
@@ -450,7 +493,7 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                 }
                 Err(e) => {
                     summary.failed += 1;
-                    progress.note(&format!("{id}: {e:#}"));
+                    summary.failures.push((id, format!("{e:#}")));
                 }
             }
         }

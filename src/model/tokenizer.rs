@@ -192,6 +192,16 @@ impl Tok {
             .is_some_and(|t| t.contains("enable_thinking"))
     }
 
+    /// Whether encoding plain text with the tokenizer's special tokens puts a BOS token first
+    /// (its post-processor adds one, as Llama's does and Qwen's does not).
+    pub fn prepends_bos(&self) -> Result<bool> {
+        let with = self.encode_ids("a", true)?;
+        let without = self.encode_ids("a", false)?;
+        Ok(with.len() > without.len()
+            && with.first().is_some_and(|&id| self.is_special(id))
+            && with[1..].starts_with(&without))
+    }
+
     /// Encodes text. `add_special_tokens` lets the tokenizer's post-processor add its own
     /// tokens (e.g. a BOS), as transformers does for plain prompts.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<TokenInfo>> {
@@ -480,6 +490,26 @@ fn strftime_now(fmt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prepends_bos_follows_the_post_processor() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/qwen2");
+        assert!(!Tok::from_dir(&src).unwrap().prepends_bos().unwrap());
+        // The same tokenizer with a Llama-style post-processor that puts a token first.
+        let dir = tempfile::tempdir().unwrap();
+        let mut t: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(src.join("tokenizer.json")).unwrap())
+                .unwrap();
+        t["post_processor"] = serde_json::json!({
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {"<|endoftext|>": {"id": "<|endoftext|>", "ids": [597], "tokens": ["<|endoftext|>"]}}
+        });
+        std::fs::write(dir.path().join("tokenizer.json"), t.to_string()).unwrap();
+        assert!(Tok::from_dir(dir.path()).unwrap().prepends_bos().unwrap());
+    }
 
     #[test]
     fn byte_table_is_a_bijection() {

@@ -144,7 +144,22 @@ pub fn train(a: &Sweep, progress: &dyn Progress) -> Result<SweepOutcome> {
             break;
         }
     }
+    if let Some(w) = ran_out_warning(run.step, run.total_steps, a.batch_tokens) {
+        progress.note(&w);
+    }
     run.save_all()
+}
+
+/// A warning when the corpus ran out before half of the steps asked for were trained.
+fn ran_out_warning(step: usize, total_steps: usize, batch_tokens: usize) -> Option<String> {
+    (step * 2 < total_steps).then(|| {
+        format!(
+            "warning: the corpus ran out after {} of the {} tokens asked for (--tokens): the SAEs \
+             trained {step} of {total_steps} steps; give a larger corpus or fewer --tokens",
+            step * batch_tokens,
+            total_steps * batch_tokens
+        )
+    })
 }
 
 /// The sweep's settings, parsed and checked before anything is loaded.
@@ -267,6 +282,8 @@ struct SweepRun<'a> {
     start: std::time::Instant,
     /// Wall time of the run before a resume.
     wall_offset: f64,
+    /// Whether the tokenizer began each context with its BOS token (recorded in cfg.json).
+    prepend_bos: bool,
 }
 
 impl<'a> SweepRun<'a> {
@@ -323,6 +340,7 @@ impl<'a> SweepRun<'a> {
             }
         }
         Ok(Self {
+            prepend_bos: model.tok.prepends_bos()?,
             a,
             plan,
             device,
@@ -593,7 +611,13 @@ impl<'a> SweepRun<'a> {
                 .context("a candidate that never trained")?;
             let h = self.plan.hooks[c.hook];
             let dir = a.out.join(self.label(c));
-            save_saelens(&t.to_sae(h)?, &dir, &a.model.model, self.plan.save_dtype)?;
+            save_saelens(
+                &t.to_sae(h)?,
+                &dir,
+                &a.model.model,
+                self.prepend_bos,
+                self.plan.save_dtype,
+            )?;
             let mut info = serde_json::json!({
                 "hook": h.to_string(), "width": c.width, "architecture": c.arch.name(),
                 "lr": a.lr, "batch_tokens": a.batch_tokens, "steps": t.step,
@@ -629,5 +653,15 @@ impl<'a> SweepRun<'a> {
             let _ = std::fs::remove_dir(a.out.join("checkpoint"));
         }
         Ok(SweepOutcome::Finished(trained))
+    }
+}
+
+#[cfg(test)]
+mod ran_out_tests {
+    #[test]
+    fn a_corpus_that_ran_out_early_is_warned_about() {
+        assert_eq!(super::ran_out_warning(60, 100, 16), None);
+        let w = super::ran_out_warning(10, 62_500, 16).unwrap();
+        assert!(w.contains("after 160 of the 1000000 tokens"), "{w}");
     }
 }

@@ -14,6 +14,7 @@ use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::path::Path;
 
 /// Settings of a collection run.
 #[derive(Debug, Clone)]
@@ -789,9 +790,11 @@ fn top_logits(model: &Model, sae: &Sae, n: usize) -> Result<Vec<LogitRow>> {
     )
 }
 
-/// The `store.json` of a finished run.
+/// The `store.json` of a finished run written into `dir` (model, SAE and corpus paths given
+/// relative to the working directory are recorded relative to `dir`).
 #[allow(clippy::too_many_arguments)]
 pub fn meta(
+    dir: &Path,
     model: &str,
     sae: &Sae,
     corpus: &CorpusSpec,
@@ -803,14 +806,14 @@ pub fn meta(
     StoreMeta {
         program: "safe-sail".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        model: model.into(),
-        sae: sae.meta.path.display().to_string(),
+        model: crate::fsutil::record_path(dir, model),
+        sae: crate::fsutil::record_path(dir, &sae.meta.path.display().to_string()),
         hook: sae.hook().to_string(),
         d_sae: sae.d_sae(),
         corpus: corpus
             .files
             .iter()
-            .map(|f| f.display().to_string())
+            .map(|f| crate::fsutil::record_path(dir, &f.display().to_string()))
             .collect(),
         shard: cfg.shard.map(|(i, n)| format!("{i}/{n}")),
         documents: report.docs,

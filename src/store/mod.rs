@@ -428,6 +428,22 @@ impl Store {
         self.by_latent.get(&latent).map(|&i| &self.features[i])
     }
 
+    /// The store's folder.
+    pub fn dir(&self) -> &Path {
+        self.examples_file.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The model the store was collected with, as a path that works from here (see
+    /// [`crate::fsutil::resolve_recorded`]) or its hub id.
+    pub fn model_path(&self) -> String {
+        crate::fsutil::resolve_recorded(self.dir(), &self.meta.model)
+    }
+
+    /// The SAE the store was collected with, as a path that works from here.
+    pub fn sae_path(&self) -> String {
+        crate::fsutil::resolve_recorded(self.dir(), &self.meta.sae)
+    }
+
     /// One latent's examples, as written: top ones by rank, then the quantile bins.
     /// Decoded on first use and cached; an unreadable file gives no examples (and a log line).
     pub fn examples(&self, latent: u32) -> std::sync::Arc<Vec<ExampleRow>> {

@@ -121,17 +121,89 @@ impl CollectRun {
         }
     }
 
-    /// Where each SAE's store goes: `out` for one SAE, `out/{i}-{hook}` for several.
+    /// Where each SAE's store goes: `out` for one SAE; for several, `out/NAME` named after
+    /// each SAE ([`sae_store_name`]; `NAME-2`, `NAME-3`, … when names repeat).
     pub fn store_dirs(&self, out: &Path, saes: &[Sae]) -> Vec<PathBuf> {
         if saes.len() == 1 {
-            vec![out.to_path_buf()]
-        } else {
-            saes.iter()
-                .enumerate()
-                .map(|(i, s)| out.join(format!("{i}-{}", s.hook())))
-                .collect()
+            return vec![out.to_path_buf()];
+        }
+        let mut seen = std::collections::HashMap::<String, usize>::new();
+        saes.iter()
+            .map(|s| {
+                let name = sae_store_name(s);
+                let n = seen.entry(name.clone()).or_insert(0);
+                *n += 1;
+                match *n {
+                    1 => out.join(name),
+                    n => out.join(format!("{name}-{n}")),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The name of an SAE's store folder in a run over several SAEs: the SAE's folder or file name
+/// (the folder's name for a file with a generic name such as `sae_weights.safetensors`,
+/// `ae.pt` or `params.npz`), else its hook.
+pub fn sae_store_name(sae: &Sae) -> String {
+    const GENERIC: [&str; 6] = ["sae_weights", "ae", "params", "cfg", "config", "sae"];
+    let p = &sae.meta.path;
+    let stem = if p.is_dir() {
+        p.file_name()
+    } else {
+        match p.file_stem() {
+            Some(s) if GENERIC.contains(&s.to_string_lossy().as_ref()) => {
+                p.parent().and_then(Path::file_name)
+            }
+            other => other,
+        }
+    };
+    stem.map(|s| s.to_string_lossy().to_string())
+        .filter(|s| !s.is_empty() && s != "." && s != "..")
+        .unwrap_or_else(|| sae.hook().to_string())
+}
+
+/// Refuses to write a run into `out` over the output of a different run there (unless
+/// `force`): a `collect-run.json` with other arguments beside that run's state, checkpoint or
+/// store, or, for a single SAE, the store folders of a run over several SAEs.
+fn check_out_is_free(run: &CollectRun, out: &Path, single: bool, force: bool) -> Result<()> {
+    if force {
+        return Ok(());
+    }
+    let run_file = out.join(RUN_FILE);
+    // A run that failed before writing anything left only its arguments: nothing to lose.
+    let has_output = [STATE_FILE, CHECKPOINT_FILE, "store.json"]
+        .iter()
+        .any(|f| out.join(f).exists());
+    if let Some(text) = std::fs::read_to_string(&run_file)
+        .ok()
+        .filter(|_| has_output)
+    {
+        let old: Option<CollectRun> = serde_json::from_str(&text).ok();
+        if old.as_ref() != Some(run) {
+            bail!(
+                "{} already holds the output of another collect run ({}): choose another --out \
+                 or pass --force to replace it",
+                out.display(),
+                run_file.display()
+            );
         }
     }
+    if single {
+        if let Ok(entries) = std::fs::read_dir(out) {
+            for e in entries.flatten() {
+                if e.path().join("store.json").exists() {
+                    bail!(
+                        "{} holds the stores of a run over several SAEs ({} is one): choose \
+                         another --out or pass --force",
+                        out.display(),
+                        e.path().display()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs (or, with `opts.resume`, continues) a collection into `out` and writes its stores.
@@ -164,14 +236,27 @@ pub fn collect(
                 out.display()
             ));
         }
+        check_out_is_free(run, out, saes.len() == 1, opts.force)?;
         for (d, s) in run.store_dirs(out, &saes).iter().zip(&saes) {
             let meta_path = d.join("store.json");
             if meta_path.exists() && !opts.force {
                 let old: serde_json::Value =
                     serde_json::from_str(&std::fs::read_to_string(&meta_path)?).unwrap_or_default();
-                if old["sae"] != s.meta.path.display().to_string()
+                let recorded = |key: &str| {
+                    old[key]
+                        .as_str()
+                        .map(|p| crate::fsutil::resolve_recorded(d, p))
+                };
+                let same_path = |a: Option<String>, b: &str| {
+                    a.is_some_and(|a| {
+                        a == b
+                            || Path::new(&a).canonicalize().ok() == Path::new(b).canonicalize().ok()
+                                && Path::new(b).exists()
+                    })
+                };
+                if !same_path(recorded("sae"), &s.meta.path.display().to_string())
                     || old["hook"] != s.hook().to_string()
-                    || old["model"] != run.model
+                    || !same_path(recorded("model"), &run.model)
                 {
                     bail!("{} already holds a store of another model or SAE: choose another --out or pass --force", d.display());
                 }
@@ -281,7 +366,10 @@ fn write_stores(
     let results = finish_state(model, saes, &cfg, state)?;
     let mut written = vec![];
     for ((r, s), d) in results.iter().zip(saes).zip(run.store_dirs(out, saes)) {
-        let m = meta(&run.model, s, &corpus, &cfg, &report, contexts, r.tokens);
+        std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+        let m = meta(
+            &d, &run.model, s, &corpus, &cfg, &report, contexts, r.tokens,
+        );
         Store::write(&d, &m, &r.features, &r.examples)?;
         written.push(WrittenStore {
             hook: s.hook().to_string(),

@@ -56,7 +56,14 @@ pub trait Format: Sync {
     fn load(&self, spec: &SaeSpec) -> Result<Sae>;
 
     /// Writes `sae` into the folder `dir`, its weights as `dtype`.
-    fn save(&self, _sae: &Sae, _dir: &Path, _model_name: &str, _dtype: DType) -> Result<()> {
+    fn save(
+        &self,
+        _sae: &Sae,
+        _dir: &Path,
+        _model_name: &str,
+        _prepend_bos: bool,
+        _dtype: DType,
+    ) -> Result<()> {
         bail!("SAEs cannot be written in the {} format", self.name())
     }
 }

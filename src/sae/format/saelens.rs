@@ -35,8 +35,15 @@ impl Format for SaeLens {
         load(spec)
     }
 
-    fn save(&self, sae: &Sae, dir: &Path, model_name: &str, dtype: DType) -> Result<()> {
-        save_saelens(sae, dir, model_name, dtype)
+    fn save(
+        &self,
+        sae: &Sae,
+        dir: &Path,
+        model_name: &str,
+        prepend_bos: bool,
+        dtype: DType,
+    ) -> Result<()> {
+        save_saelens(sae, dir, model_name, prepend_bos, dtype)
     }
 }
 
@@ -171,8 +178,15 @@ fn load(spec: &SaeSpec) -> Result<Sae> {
 
 /// Writes a trained SAE in SAELens format (`cfg.json` + `sae_weights.safetensors`), so
 /// SAELens and every loader here read it: TopK as `topk` (with `k`), ReLU as `standard`,
-/// JumpReLU as `jumprelu` with a `threshold` tensor (SAELens ≥ 6).
-pub fn save_saelens(sae: &Sae, dir: &Path, model_name: &str, dtype: DType) -> Result<()> {
+/// JumpReLU as `jumprelu` with a `threshold` tensor (SAELens ≥ 6). `prepend_bos` records
+/// whether the training contexts began with the tokenizer's BOS token.
+pub fn save_saelens(
+    sae: &Sae,
+    dir: &Path,
+    model_name: &str,
+    prepend_bos: bool,
+    dtype: DType,
+) -> Result<()> {
     let dtype_name = match dtype {
         DType::F32 => "float32",
         DType::F16 => "float16",
@@ -191,7 +205,7 @@ pub fn save_saelens(sae: &Sae, dir: &Path, model_name: &str, dtype: DType) -> Re
         "dtype": dtype_name, "device": "cpu", "apply_b_dec_to_input": true, "normalize_activations": "none",
         "reshape_activations": "none",
         "metadata": {"model_name": model_name, "hook_name": sae.hook().to_string(), "hook_head_index": null,
-                     "prepend_bos": true, "sae_lens_training_version": null, "trained_by": "safe-sail train-sae"},
+                     "prepend_bos": prepend_bos, "sae_lens_training_version": null, "trained_by": "safe-sail train-sae"},
     });
     if let Activation::TopK(k) = sae.activation {
         cfg["k"] = k.into();
