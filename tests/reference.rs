@@ -129,6 +129,7 @@ fn early_exit_stops_after_the_deepest_hook_and_gives_the_same_values() {
             &mut cap,
             ForwardOpts {
                 stop_after_layer: Some(1),
+                ..Default::default()
             },
         )
         .unwrap();
@@ -499,6 +500,7 @@ fn sae_hooks_capture_the_reference_inputs() {
                 &mut cap,
                 ForwardOpts {
                     stop_after_layer: Some(hook.layer),
+                    ..Default::default()
                 },
             )
             .unwrap();

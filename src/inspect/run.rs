@@ -131,6 +131,7 @@ impl LoadedModel {
                 &mut cap,
                 ForwardOpts {
                     stop_after_layer: Some(last),
+                    ..Default::default()
                 },
             )?;
         }

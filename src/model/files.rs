@@ -136,9 +136,16 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Memory-mapped safetensors weights, converted on access to the compute dtype and device.
+/// Safetensors weights, checked when opened and read tensor by tensor, converted on access to
+/// the compute dtype and device.
+///
+/// Floating-point tensors are read straight from the file into the buffer the tensor keeps
+/// (no mapping stays resident, no intermediate copy), so a model's peak memory is its size in
+/// the compute dtype. Other dtypes go through candle's reader, which reports them.
 pub struct Weights {
     st: MmapedSafetensors,
+    /// Per file: the open file, where its data starts and its tensor table.
+    direct: Vec<(std::fs::File, u64, safetensors::tensor::Metadata)>,
     files: Vec<PathBuf>,
     /// The file (index in `files`) that holds each tensor.
     file_of: HashMap<String, usize>,
@@ -204,8 +211,13 @@ impl Weights {
         let st = unsafe { MmapedSafetensors::multi(files) }
             .map_err(|e| anyhow!("cannot open weights: {e}"))?;
         let names = st.tensors().into_iter().map(|(n, _)| n).collect();
+        let mut direct = Vec::with_capacity(files.len());
+        for f in files {
+            direct.push(read_table(f)?);
+        }
         Ok(Self {
             st,
+            direct,
             files: files.to_vec(),
             file_of,
             names,
@@ -217,6 +229,54 @@ impl Weights {
     /// All tensor names in the files.
     pub fn names(&self) -> impl Iterator<Item = &String> {
         self.names.iter()
+    }
+
+    /// Reads a floating-point tensor of the expected shape directly from its file, checked
+    /// finite; `None` when the tensor needs candle's reader (another dtype, another shape: the
+    /// slow path reports it).
+    fn read_direct(&self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
+        use safetensors::Dtype as D;
+        if cfg!(target_endian = "big") || cfg!(not(unix)) {
+            return Ok(None);
+        }
+        let Some(&fi) = self.file_of.get(name) else {
+            return Ok(None);
+        };
+        let (file, start, table) = &self.direct[fi];
+        let Some(info) = table.info(name) else {
+            return Ok(None);
+        };
+        if info.shape != shape {
+            return Ok(None);
+        }
+        let n: usize = shape.iter().product();
+        let offset = start + info.data_offsets.0 as u64;
+        let path = &self.files[fi];
+        let t = match info.dtype {
+            D::BF16 => Tensor::from_vec(
+                read_vec::<half::bf16>(file, offset, n, path, name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::F16 => Tensor::from_vec(
+                read_vec::<half::f16>(file, offset, n, path, name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::F32 => Tensor::from_vec(
+                read_vec::<f32>(file, offset, n, path, name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::F64 => Tensor::from_vec(
+                read_vec::<f64>(file, offset, n, path, name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            _ => return Ok(None),
+        };
+        crate::checks::ensure_finite(&t, name, &path.display(), "")?;
+        Ok(Some(t.to_dtype(self.dtype)?.to_device(&self.device)?))
     }
 
     fn where_(&self) -> String {
@@ -239,6 +299,9 @@ impl WeightSource for Weights {
             bail!("tensor `{name}` is missing from {}", self.where_());
         }
         let full = name;
+        if let Some(t) = self.read_direct(name, shape)? {
+            return Ok(t);
+        }
         let t = crate::checks::catch_panics(&self.where_(), || {
             self.st
                 .load(full, &Device::Cpu)
@@ -272,4 +335,57 @@ impl WeightSource for Weights {
     fn device(&self) -> &Device {
         &self.device
     }
+}
+
+/// A safetensors file's tensor table and where its data starts (the file has been validated).
+fn read_table(f: &Path) -> Result<(std::fs::File, u64, safetensors::tensor::Metadata)> {
+    use std::io::Read;
+    let mut file =
+        std::fs::File::open(f).with_context(|| format!("cannot open {}", f.display()))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .with_context(|| format!("cannot read {}", f.display()))?;
+    let n = u64::from_le_bytes(len);
+    // The file passed safetensors' own checks (header at most 100 MB, offsets in range).
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header)
+        .with_context(|| format!("cannot read {}", f.display()))?;
+    let table: safetensors::tensor::Metadata = serde_json::from_slice(&header)
+        .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", f.display()))?;
+    Ok((file, 8 + n, table))
+}
+
+/// `n` values of a plain little-endian type read from `file` at `offset`, straight into the
+/// vector that will hold them.
+#[cfg(unix)]
+fn read_vec<T: Copy + Default>(
+    file: &std::fs::File,
+    offset: u64,
+    n: usize,
+    path: &Path,
+    name: &str,
+) -> Result<Vec<T>> {
+    use std::os::unix::fs::FileExt;
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    // SAFETY: T is a plain number type (bf16, f16, f32, f64) for which every bit pattern is a
+    // value; the bytes are fully written by read_exact_at before set_len.
+    unsafe {
+        let bytes =
+            std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, n * std::mem::size_of::<T>());
+        file.read_exact_at(bytes, offset)
+            .with_context(|| format!("cannot read tensor `{name}` from {}", path.display()))?;
+        v.set_len(n);
+    }
+    Ok(v)
+}
+
+#[cfg(not(unix))]
+fn read_vec<T: Copy + Default>(
+    _: &std::fs::File,
+    _: u64,
+    _: usize,
+    _: &Path,
+    _: &str,
+) -> Result<Vec<T>> {
+    bail!("direct reads need a Unix system")
 }

@@ -45,37 +45,58 @@ impl KvCache {
 pub struct ForwardOpts {
     /// Stop after this layer (its `hook_resid_post` is the last hook reached); no logits.
     pub stop_after_layer: Option<usize>,
+    /// Compute logits for the last position only (generation needs no others).
+    pub last_logits_only: bool,
 }
 
-/// `y = x · Wᵀ + b`, with W kept transposed (`[in, out]`, contiguous) so the matmul
-/// reads both operands row-major, which the CPU kernels run fastest.
+/// `y = x · Wᵀ + b`. A bf16 weight on the CPU stays as stored (`[out, in]`) and runs
+/// through [`super::matmul`]; any other is kept transposed (`[in, out]`, contiguous) so
+/// candle's matmul reads both operands row-major, which its kernels run fastest.
 pub(super) struct Linear {
-    /// The weight transposed, `[in, out]`.
-    pub(super) wt: Tensor,
+    /// `[in, out]`, or `[out, in]` when `rows` is set.
+    pub(super) w: Tensor,
+    pub(super) rows: bool,
     pub(super) b: Option<Tensor>,
 }
 
 impl Linear {
     /// From a weight in the usual `[out, in]` layout.
     pub(super) fn new(w: Tensor, b: Option<Tensor>) -> Result<Self> {
+        if w.dtype() == DType::BF16 && w.device().is_cpu() {
+            return Ok(Self { w, rows: true, b });
+        }
         Ok(Self {
-            wt: w.t()?.contiguous()?,
+            w: w.t()?.contiguous()?,
+            rows: false,
             b,
         })
     }
 
+    /// From a weight already in the `[in, out]` layout (GPT-2's Conv1D).
+    pub(super) fn from_in_out(wt: Tensor, b: Option<Tensor>) -> Self {
+        Self {
+            w: wt,
+            rows: false,
+            b,
+        }
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let inner = *dims.last().context("linear on a scalar")?;
-        let rows: usize = dims[..dims.len() - 1].iter().product();
-        let y = x.reshape((rows, inner))?.matmul(&self.wt)?;
-        let y = match &self.b {
+        let y = if self.rows {
+            super::matmul::linear_bf16(x, &self.w)?
+        } else {
+            let dims = x.dims().to_vec();
+            let inner = *dims.last().context("linear on a scalar")?;
+            let rows: usize = dims[..dims.len() - 1].iter().product();
+            let y = x.reshape((rows, inner))?.matmul(&self.w)?;
+            let mut out = dims;
+            *out.last_mut().unwrap() = self.w.dim(1)?;
+            y.reshape(out)?
+        };
+        Ok(match &self.b {
             Some(b) => y.broadcast_add(b)?,
             None => y,
-        };
-        let mut out = dims;
-        *out.last_mut().unwrap() = self.wt.dim(1)?;
-        Ok(y.reshape(out)?)
+        })
     }
 }
 
@@ -254,7 +275,8 @@ impl Transformer {
     ///
     /// `mask` (`[batch, seq_total]`, 1 = real token, 0 = padding) covers the cached and
     /// the new positions; `None` means no padding. Returns the logits `[batch, seq, vocab]`
-    /// in f32 unless `opts.stop_after_layer` ends the pass early.
+    /// (`[batch, 1, vocab]` with `opts.last_logits_only`) in f32 unless
+    /// `opts.stop_after_layer` ends the pass early.
     pub fn forward(
         &self,
         ids: &Tensor,
@@ -348,13 +370,21 @@ impl Transformer {
         if opts.stop_after_layer.is_some() {
             return Ok(None);
         }
+        let x = if opts.last_logits_only && t > 1 {
+            x.narrow(1, t - 1, 1)?
+        } else {
+            x
+        };
         let x = self.final_norm.forward(&x)?;
         // The unembedding stays [vocab, d] (it is often the embedding itself).
         let (b, t, d) = x.dims3()?;
-        let mut logits = x
-            .reshape((b * t, d))?
-            .matmul(&self.lm_head.t()?)?
-            .reshape((b, t, ()))?;
+        let x = x.reshape((b * t, d))?;
+        let logits = if self.lm_head.dtype() == DType::BF16 && self.device.is_cpu() {
+            super::matmul::linear_bf16(&x, &self.lm_head)?
+        } else {
+            x.matmul(&self.lm_head.t()?)?
+        };
+        let mut logits = logits.reshape((b, t, ()))?;
         if let Some(cap) = self.cfg.final_softcap {
             logits = softcap(&logits, cap)?;
         }

@@ -53,10 +53,10 @@ impl Family for Gpt2 {
         };
         // GPT-2's Conv1D stores weights as [in, out]: already the layout Linear keeps.
         let conv = |name: &str, inp: usize, out: usize| -> Result<Linear> {
-            Ok(Linear {
-                wt: w.get(&format!("{name}.weight"), &[inp, out])?,
-                b: Some(w.get(&format!("{name}.bias"), &[out])?),
-            })
+            Ok(Linear::from_in_out(
+                w.get(&format!("{name}.weight"), &[inp, out])?,
+                Some(w.get(&format!("{name}.bias"), &[out])?),
+            ))
         };
         let embed = w.get("wte.weight", &[cfg.vocab_size, d])?;
         let pos_embed = w.get("wpe.weight", &[cfg.max_position_embeddings, d])?;
@@ -65,10 +65,10 @@ impl Family for Gpt2 {
             let p = format!("h.{i}");
             let qkv = conv(&format!("{p}.attn.c_attn"), d, 3 * d)?;
             let part = |j: usize| -> Result<Linear> {
-                Ok(Linear {
-                    wt: qkv.wt.narrow(1, j * d, d)?.contiguous()?,
-                    b: Some(qkv.b.as_ref().unwrap().narrow(0, j * d, d)?.contiguous()?),
-                })
+                Ok(Linear::from_in_out(
+                    qkv.w.narrow(1, j * d, d)?.contiguous()?,
+                    Some(qkv.b.as_ref().unwrap().narrow(0, j * d, d)?.contiguous()?),
+                ))
             };
             blocks.push(Block {
                 attn: Attention {

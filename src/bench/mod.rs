@@ -12,6 +12,8 @@ use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use std::time::Instant;
 
+pub mod paper;
+
 /// What to measure.
 pub struct BenchConfig {
     pub layer: usize,
@@ -120,6 +122,7 @@ pub fn run_engine_bench(c: &BenchConfig) -> Result<BenchReport> {
             &mut cap,
             ForwardOpts {
                 stop_after_layer: Some(c.layer),
+                ..Default::default()
             },
         )?;
         let x = cap.acts.remove(&hook).expect("hook captured");
