@@ -36,6 +36,8 @@ pub struct PaperBenchConfig {
     pub k: usize,
     /// Compute dtype (the files are bf16).
     pub dtype: DType,
+    /// `cpu` or `cuda:N` (the PyTorch side runs on the same).
+    pub device: String,
     /// Timed prompt-analysis passes (after one untimed).
     pub iters: usize,
     /// Tokens decoded after the first.
@@ -61,6 +63,7 @@ impl PaperBenchConfig {
             width: 20480,
             k: 200,
             dtype: DType::BF16,
+            device: "cpu".into(),
             iters: 2,
             decode_tokens: 16,
             seed: 0,
@@ -250,6 +253,24 @@ pub fn copy_bandwidth(bytes: usize) -> f64 {
     best
 }
 
+/// As [`copy_bandwidth`] on `device`: for a GPU, a device-to-device copy of `bytes`.
+pub fn device_copy_bandwidth(device: &Device, bytes: usize) -> Result<f64> {
+    if device.is_cpu() {
+        return Ok(copy_bandwidth(bytes));
+    }
+    let src = Tensor::ones(bytes / 4, DType::F32, device)?;
+    let mut best = 0f64;
+    for _ in 0..4 {
+        device.synchronize()?;
+        let t = Instant::now();
+        let dst = src.copy()?;
+        device.synchronize()?;
+        best = best.max(bytes as f64 / t.elapsed().as_secs_f64());
+        drop(dst);
+    }
+    Ok(best)
+}
+
 /// Bytes of weights a decode step reads: every matrix once (the tied embedding as the
 /// unembedding), the embedding row and the small vectors are negligible.
 pub fn weight_bytes_per_token(cfg: &serde_json::Value) -> Result<u64> {
@@ -323,20 +344,21 @@ pub fn measure_ours(
     layers: &[usize],
     ids: &[u32],
     dtype: DType,
+    dev: &Device,
     iters: usize,
     decode_tokens: usize,
 ) -> Result<serde_json::Value> {
     use crate::capture::Capture;
     use crate::model::generate::{Flow, GenerateOpts};
-    let dev = Device::Cpu;
     let t0 = Instant::now();
-    let model = crate::model::Model::load_dir(&folder.join("model"), &dev, dtype)?;
+    let model = crate::model::Model::load_dir(&folder.join("model"), dev, dtype)?;
     let model_load_s = t0.elapsed().as_secs_f64();
     let specs: Vec<String> = layers
         .iter()
         .map(|l| folder.join(format!("sae_L{l}")).display().to_string())
         .collect();
-    let saes = crate::load::load_saes(&specs, &dev)?;
+    let saes = crate::load::load_saes(&specs, dev)?;
+    dev.synchronize()?;
     let load_s = t0.elapsed().as_secs_f64();
     let rss_after_load = peak_rss();
     let analyse = || -> Result<()> {
@@ -347,6 +369,7 @@ pub fn measure_ours(
             let f = s.encode(&x.reshape((b * t, d))?)?;
             std::hint::black_box(f);
         }
+        dev.synchronize()?;
         Ok(())
     };
     analyse()?;
@@ -370,6 +393,7 @@ pub fn measure_ours(
     let decode_s = times.last().copied().unwrap_or(ttft) - ttft;
     Ok(serde_json::json!({
         "impl": "safe-sail (candle)",
+        "device": format!("{dev:?}"),
         "dtype": dtype.as_str(),
         "threads": rayon::current_num_threads(),
         "prompt_tokens": ids.len(),
@@ -440,7 +464,8 @@ fn measure_all(
     emit: &mut dyn FnMut(&serde_json::Value),
 ) -> Result<()> {
     let ids = paper_prompt_ids(&f.model())?;
-    let bw = copy_bandwidth(1 << 30);
+    let dev = crate::device::parse_device(&c.device)?;
+    let bw = device_copy_bandwidth(&dev, 1 << 30)?;
     let per_token = weight_bytes_per_token(&c.model_config)?;
     let bound = bw / per_token as f64;
     emit(&serde_json::json!({
@@ -483,6 +508,12 @@ fn measure_all(
                 c.decode_tokens.to_string(),
                 "--k".into(),
                 c.k.to_string(),
+                "--device".into(),
+                if dev.is_cpu() {
+                    "cpu".into()
+                } else {
+                    "cuda".into()
+                },
             ],
         )?;
         emit(&theirs);
@@ -515,6 +546,7 @@ pub fn measure_ours_in_child(
         .arg(dir)
         .args(["--ids", &ids_s.join(",")])
         .args(["--dtype", c.dtype.as_str()])
+        .args(["--device", &c.device])
         .args(["--threads", &threads.to_string()])
         .args(["--iters", &c.iters.to_string()])
         .args(["--decode-tokens", &c.decode_tokens.to_string()])
@@ -564,7 +596,7 @@ mod tests {
         assert!(on_disk > f.weights_bytes && on_disk < f.weights_bytes + 100_000);
         let ids = paper_prompt_ids(&f.model()).unwrap();
         assert!(ids.len() > 10, "{}", ids.len());
-        let r = measure_ours(&dir, &c.layers, &ids, DType::BF16, 1, 3).unwrap();
+        let r = measure_ours(&dir, &c.layers, &ids, DType::BF16, &Device::Cpu, 1, 3).unwrap();
         assert_eq!(r["decode_tokens"], 3);
         assert!(r["analysis_tokens_per_s"].as_f64().unwrap() > 0.0);
         assert!(r["peak_rss_gb"].as_f64().unwrap() > 0.0);

@@ -68,6 +68,7 @@ fn paper(a: BenchArgs, preset: &str, threads: usize) -> Result<()> {
     }
     let c = PaperBenchConfig {
         dtype: parse_dtype(a.dtype.as_deref().unwrap_or("bf16"))?,
+        device: a.device.clone(),
         iters: a.iters,
         decode_tokens: a.decode_tokens,
         ..PaperBenchConfig::qwen25_3b()
@@ -81,7 +82,16 @@ fn paper(a: BenchArgs, preset: &str, threads: usize) -> Result<()> {
             .map(|s| s.trim().parse::<u32>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("--ids: {e}"))?;
-        let r = paper::measure_ours(dir, &c.layers, &ids, c.dtype, c.iters, c.decode_tokens)?;
+        let dev = parse_device(&c.device)?;
+        let r = paper::measure_ours(
+            dir,
+            &c.layers,
+            &ids,
+            c.dtype,
+            &dev,
+            c.iters,
+            c.decode_tokens,
+        )?;
         print_line(&r);
         return Ok(());
     }

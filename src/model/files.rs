@@ -1,11 +1,13 @@
 //! Finding a model's files: a local Hugging Face folder or a hub id resolved from the
 //! local Hugging Face cache, and its (possibly sharded) safetensors weights.
 
+use super::matmul::{MappedBf16, Matrix};
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Resolves `--model`: a folder on disk, or a hub id such as `Qwen/Qwen2.5-3B-Instruct`
 /// looked up in the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME/hub`, `~/.cache/huggingface/hub`).
@@ -146,6 +148,8 @@ pub struct Weights {
     st: MmapedSafetensors,
     /// Per file: the open file, where its data starts and its tensor table.
     direct: Vec<(std::fs::File, u64, safetensors::tensor::Metadata)>,
+    /// Per file: a read-only map for weights used in place (mapped on first use).
+    maps: Vec<std::sync::OnceLock<Option<Arc<memmap2::Mmap>>>>,
     files: Vec<PathBuf>,
     /// The file (index in `files`) that holds each tensor.
     file_of: HashMap<String, usize>,
@@ -160,6 +164,11 @@ pub trait WeightSource {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor>;
     /// Whether a tensor of this name exists.
     fn contains(&self, name: &str) -> bool;
+    /// A weight matrix of exactly `shape`: read in place where the source can (bf16 files
+    /// computed in bf16 on the CPU), else as [`WeightSource::get`].
+    fn get_matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
+        Ok(Matrix::Tensor(self.get(name, shape)?))
+    }
     fn dtype(&self) -> DType;
     fn device(&self) -> &Device;
 }
@@ -217,6 +226,7 @@ impl Weights {
         }
         Ok(Self {
             st,
+            maps: files.iter().map(|_| Default::default()).collect(),
             direct,
             files: files.to_vec(),
             file_of,
@@ -328,6 +338,15 @@ impl WeightSource for Weights {
         self.names.contains(name)
     }
 
+    /// A bf16 matrix computed in bf16 on the CPU is used in place from the mapped file (after
+    /// a check that it is finite), so loading copies nothing; anything else is read.
+    fn get_matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
+        if let Some(m) = self.mapped(name, shape)? {
+            return Ok(Matrix::Mapped(Arc::new(m)));
+        }
+        Ok(Matrix::Tensor(self.get(name, shape)?))
+    }
+
     fn dtype(&self) -> DType {
         self.dtype
     }
@@ -335,6 +354,100 @@ impl WeightSource for Weights {
     fn device(&self) -> &Device {
         &self.device
     }
+}
+
+impl Weights {
+    fn mapped(&self, name: &str, shape: &[usize]) -> Result<Option<MappedBf16>> {
+        if self.dtype != DType::BF16 || !self.device.is_cpu() || cfg!(target_endian = "big") {
+            return Ok(None);
+        }
+        if std::env::var_os("SAFE_SAIL_NO_MMAP").is_some() {
+            return Ok(None);
+        }
+        let &[rows, cols] = shape else {
+            return Ok(None);
+        };
+        let Some(&fi) = self.file_of.get(name) else {
+            return Ok(None);
+        };
+        let (_, start, table) = &self.direct[fi];
+        let Some(info) = table.info(name) else {
+            return Ok(None);
+        };
+        if info.dtype != safetensors::Dtype::BF16 || info.shape != shape {
+            return Ok(None);
+        }
+        let path = &self.files[fi];
+        let map = self.maps[fi].get_or_init(|| {
+            let file = std::fs::File::open(path).ok()?;
+            // SAFETY: read-only; a file changed while mapped is the user's problem, as in every
+            // tool that maps weights (transformers, candle).
+            unsafe { memmap2::MmapOptions::new().map(&file) }
+                .ok()
+                .map(Arc::new)
+        });
+        let Some(map) = map else {
+            return Ok(None);
+        };
+        let Some(m) = MappedBf16::new(
+            map.clone(),
+            *start as usize + info.data_offsets.0,
+            rows,
+            cols,
+        ) else {
+            return Ok(None);
+        };
+        crate::checks::ensure_finite_bf16(m.as_slice(), name, &path.display())?;
+        Ok(Some(m))
+    }
+}
+
+/// Every tensor of a safetensors file, each read straight into the buffer it keeps (no whole-
+/// file copy), on the CPU in its stored dtype; `None` when the file holds a dtype other than
+/// f32/f16/bf16/f64 (read it with candle then, which reports it). Errors name the file.
+pub(crate) fn read_float_safetensors(path: &Path) -> Result<Option<HashMap<String, Tensor>>> {
+    use safetensors::Dtype as D;
+    if cfg!(target_endian = "big") || cfg!(not(unix)) {
+        return Ok(None);
+    }
+    // Validate the whole file first (header, offsets, sizes), as candle's reader does.
+    crate::checks::catch_panics(&path.display(), || {
+        unsafe { MmapedSafetensors::new(path) }
+            .map(drop)
+            .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", path.display()))
+    })?;
+    let (file, start, table) = read_table(path)?;
+    let mut out = HashMap::new();
+    for (name, info) in table.tensors() {
+        let n: usize = info.shape.iter().product();
+        let at = start + info.data_offsets.0 as u64;
+        let shape = info.shape.clone();
+        let t = match info.dtype {
+            D::F32 => Tensor::from_vec(
+                read_vec::<f32>(&file, at, n, path, &name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::BF16 => Tensor::from_vec(
+                read_vec::<half::bf16>(&file, at, n, path, &name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::F16 => Tensor::from_vec(
+                read_vec::<half::f16>(&file, at, n, path, &name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::F64 => Tensor::from_vec(
+                read_vec::<f64>(&file, at, n, path, &name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            _ => return Ok(None),
+        };
+        out.insert(name, t);
+    }
+    Ok(Some(out))
 }
 
 /// A safetensors file's tensor table and where its data starts (the file has been validated).

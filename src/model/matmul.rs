@@ -36,6 +36,154 @@ pub fn linear_bf16(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     Ok(y.reshape(out)?)
 }
 
+/// `x · wᵀ` with `x [.., K]` (any float dtype) and `w [n, k]` bf16 given as a slice (e.g. a
+/// memory-mapped weight): `[.., n]` in bf16 on the CPU.
+pub fn linear_bf16_slice(x: &Tensor, w: &[bf16], n: usize, k: usize) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    if dims.last() != Some(&k) {
+        bail!("linear: input {dims:?} does not match a weight of width {k}");
+    }
+    let rows: usize = dims[..dims.len() - 1].iter().product();
+    let xv = x
+        .to_dtype(DType::BF16)?
+        .to_device(&candle_core::Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<bf16>()?;
+    let y = matmul_rows(&xv, w, rows, n, k);
+    let mut out = dims;
+    *out.last_mut().unwrap() = n;
+    Ok(Tensor::from_vec(y, out, &candle_core::Device::Cpu)?)
+}
+
+/// A bf16 matrix `[rows, cols]` read in place from a memory-mapped safetensors file: the
+/// weights stay in the page cache, shared with it, and cost no copy at load.
+pub struct MappedBf16 {
+    map: std::sync::Arc<memmap2::Mmap>,
+    offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl MappedBf16 {
+    /// The matrix at byte `offset` of `map`; `None` when it is not 2-byte aligned or out of
+    /// range.
+    pub fn new(
+        map: std::sync::Arc<memmap2::Mmap>,
+        offset: usize,
+        rows: usize,
+        cols: usize,
+    ) -> Option<Self> {
+        let end = offset.checked_add(rows.checked_mul(cols)?.checked_mul(2)?)?;
+        let aligned = (map.as_ptr() as usize + offset) % std::mem::align_of::<bf16>() == 0;
+        (aligned && end <= map.len()).then_some(Self {
+            map,
+            offset,
+            rows,
+            cols,
+        })
+    }
+
+    pub fn as_slice(&self) -> &[bf16] {
+        // SAFETY: in range and aligned (checked in `new`); every bit pattern is a bf16; the map
+        // is read-only and lives as long as `self`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.map.as_ptr().add(self.offset) as *const bf16,
+                self.rows * self.cols,
+            )
+        }
+    }
+
+    /// An owned copy as a tensor.
+    pub fn to_tensor(&self) -> Result<Tensor> {
+        Ok(Tensor::from_slice(
+            self.as_slice(),
+            (self.rows, self.cols),
+            &candle_core::Device::Cpu,
+        )?)
+    }
+}
+
+/// A weight matrix `[rows, cols]`: a tensor, or bf16 read in place from a mapped file.
+#[derive(Clone)]
+pub enum Matrix {
+    Tensor(Tensor),
+    Mapped(std::sync::Arc<MappedBf16>),
+}
+
+impl Matrix {
+    pub fn dims(&self) -> (usize, usize) {
+        match self {
+            Matrix::Tensor(t) => t.dims2().unwrap_or((0, 0)),
+            Matrix::Mapped(m) => (m.rows, m.cols),
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            Matrix::Tensor(t) => t.dtype(),
+            Matrix::Mapped(_) => DType::BF16,
+        }
+    }
+
+    /// The matrix as a tensor (a copy when mapped).
+    pub fn to_tensor(&self) -> Result<Tensor> {
+        match self {
+            Matrix::Tensor(t) => Ok(t.clone()),
+            Matrix::Mapped(m) => m.to_tensor(),
+        }
+    }
+
+    /// Rows `ids` (an embedding lookup): `[ids.len(), cols]`.
+    pub fn rows(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Matrix::Tensor(t) => Ok(t.index_select(ids, 0)?),
+            Matrix::Mapped(m) => {
+                let ids = ids.to_device(&candle_core::Device::Cpu)?.to_vec1::<u32>()?;
+                let all = m.as_slice();
+                let mut out = Vec::with_capacity(ids.len() * m.cols);
+                for &i in &ids {
+                    let i = i as usize;
+                    if i >= m.rows {
+                        bail!(
+                            "token id {i} is out of range (the vocabulary has {})",
+                            m.rows
+                        );
+                    }
+                    out.extend_from_slice(&all[i * m.cols..(i + 1) * m.cols]);
+                }
+                Ok(Tensor::from_vec(
+                    out,
+                    (ids.len(), m.cols),
+                    &candle_core::Device::Cpu,
+                )?)
+            }
+        }
+    }
+
+    /// `x · selfᵀ` for `x [.., cols]`: `[.., rows]`, in bf16 when the matrix is bf16 on the
+    /// CPU (through this module's kernel), else in `x`'s dtype through candle.
+    pub fn times_t(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Matrix::Mapped(m) => linear_bf16_slice(x, m.as_slice(), m.rows, m.cols),
+            Matrix::Tensor(t) if t.dtype() == DType::BF16 && t.device().is_cpu() => {
+                linear_bf16(x, t)
+            }
+            Matrix::Tensor(t) => {
+                let dims = x.dims().to_vec();
+                let k = *dims.last().unwrap_or(&0);
+                let rows: usize = dims[..dims.len().saturating_sub(1)].iter().product();
+                let y = x.reshape((rows, k))?.matmul(&t.t()?)?;
+                let mut out = dims;
+                if let Some(l) = out.last_mut() {
+                    *l = t.dim(0)?;
+                }
+                Ok(y.reshape(out)?)
+            }
+        }
+    }
+}
+
 struct RowsMatmul;
 
 impl CustomOp2 for RowsMatmul {

@@ -11,6 +11,7 @@ use crate::sae::lens::decoder_logit_lens;
 use crate::sae::Sae;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -382,68 +383,86 @@ fn flush(
         let n_lat = sae.d_sae();
         let v = dense.flatten_all()?.to_vec1::<f32>()?;
         let acc = &mut state.accs[si];
-        for (ci, c) in batch.iter().enumerate() {
-            let mut ctx_max = vec![0f32; n_lat];
-            for pos in 0..c.ids.len() {
-                if c.special[pos] && !cfg.include_special {
-                    continue;
-                }
-                acc.tokens += 1;
-                let row = &v[(ci * t + pos) * n_lat..(ci * t + pos + 1) * n_lat];
-                for (l, &a) in row.iter().enumerate() {
-                    if a > 0.0 {
-                        let la = &mut acc.latents[l];
-                        la.count += 1;
-                        la.sum += a as f64;
-                        la.max = la.max.max(a);
-                        la.hist[hist_bin(a)] += 1;
-                        la.push_value(a, cfg.top_values);
-                        ctx_max[l] = ctx_max[l].max(a);
+        let counted = |c: &Ctx, pos: usize| !c.special[pos] || cfg.include_special;
+        for c in &batch {
+            acc.tokens += (0..c.ids.len()).filter(|&p| counted(c, p)).count() as u64;
+        }
+        // Latents are independent: each task updates its own range of latents, visiting the
+        // contexts and positions in order, so the result is the same whatever the threads.
+        let chunk = n_lat
+            .div_ceil(rayon::current_num_threads().max(1) * 4)
+            .max(64);
+        acc.latents
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(ck, lats)| {
+                let l0 = ck * chunk;
+                let w = lats.len();
+                let mut ctx_max = vec![0f32; w];
+                for (ci, c) in batch.iter().enumerate() {
+                    ctx_max.fill(0.0);
+                    for pos in 0..c.ids.len() {
+                        if !counted(c, pos) {
+                            continue;
+                        }
+                        let at = (ci * t + pos) * n_lat + l0;
+                        for (j, &a) in v[at..at + w].iter().enumerate() {
+                            if a > 0.0 {
+                                let la = &mut lats[j];
+                                la.count += 1;
+                                la.sum += a as f64;
+                                la.max = la.max.max(a);
+                                la.hist[hist_bin(a)] += 1;
+                                la.push_value(a, cfg.top_values);
+                                ctx_max[j] = ctx_max[j].max(a);
+                            }
+                        }
+                    }
+                    for (j, &m) in ctx_max.iter().enumerate() {
+                        if m <= 0.0 {
+                            continue;
+                        }
+                        let l = l0 + j;
+                        let la = &mut lats[j];
+                        let priority = mix(c.doc.wrapping_mul(0x100000001b3)
+                            ^ ((c.offset as u64) << 32)
+                            ^ l as u64);
+                        let key = (m, std::cmp::Reverse((c.doc, c.offset)));
+                        let want_top = la.top.len() < cfg.top_k
+                            || la.top.peek().is_some_and(|w| {
+                                key > (w.0.max_act, std::cmp::Reverse((w.0.doc, w.0.offset)))
+                            });
+                        let want_res = la.reservoir.len() < res
+                            || la.reservoir.peek().is_some_and(|w| priority < w.0.priority);
+                        if !want_top && !want_res {
+                            continue;
+                        }
+                        let acts: Vec<f32> = (0..c.ids.len())
+                            .map(|pos| {
+                                if counted(c, pos) {
+                                    v[(ci * t + pos) * n_lat + l]
+                                } else {
+                                    0.0
+                                }
+                            })
+                            .collect();
+                        let cand = Cand {
+                            max_act: m,
+                            doc: c.doc,
+                            offset: c.offset,
+                            priority,
+                            ids: c.ids.clone(),
+                            acts,
+                        };
+                        if want_top {
+                            la.push_top(cand.clone(), cfg.top_k);
+                        }
+                        if want_res {
+                            la.push_reservoir(cand, res);
+                        }
                     }
                 }
-            }
-            for (l, &m) in ctx_max.iter().enumerate() {
-                if m <= 0.0 {
-                    continue;
-                }
-                let la = &mut acc.latents[l];
-                let priority =
-                    mix(c.doc.wrapping_mul(0x100000001b3) ^ ((c.offset as u64) << 32) ^ l as u64);
-                let key = (m, std::cmp::Reverse((c.doc, c.offset)));
-                let want_top = la.top.len() < cfg.top_k
-                    || la.top.peek().is_some_and(|w| {
-                        key > (w.0.max_act, std::cmp::Reverse((w.0.doc, w.0.offset)))
-                    });
-                let want_res = la.reservoir.len() < res
-                    || la.reservoir.peek().is_some_and(|w| priority < w.0.priority);
-                if !want_top && !want_res {
-                    continue;
-                }
-                let acts: Vec<f32> = (0..c.ids.len())
-                    .map(|pos| {
-                        if c.special[pos] && !cfg.include_special {
-                            0.0
-                        } else {
-                            v[(ci * t + pos) * n_lat + l]
-                        }
-                    })
-                    .collect();
-                let cand = Cand {
-                    max_act: m,
-                    doc: c.doc,
-                    offset: c.offset,
-                    priority,
-                    ids: c.ids.clone(),
-                    acts,
-                };
-                if want_top {
-                    la.push_top(cand.clone(), cfg.top_k);
-                }
-                if want_res {
-                    la.push_reservoir(cand, res);
-                }
-            }
-        }
+            });
     }
     Ok(())
 }
@@ -712,7 +731,7 @@ fn top_logits(model: &Model, sae: &Sae, n: usize) -> Result<Vec<LogitRow>> {
             .unzip()
     };
     Ok(
-        decoder_logit_lens(sae, model.net.unembedding(), 0..sae.d_sae(), n)?
+        decoder_logit_lens(sae, &model.net.unembedding()?, 0..sae.d_sae(), n)?
             .into_iter()
             .map(|l| {
                 let (tt, tv) = names(&l.top);

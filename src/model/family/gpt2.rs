@@ -4,7 +4,8 @@
 use super::Family;
 use crate::model::config::{get_bool, no_sliding_windows, ConfigDefaults, ModelConfig};
 use crate::model::files::WeightSource;
-use crate::model::transformer::{Attention, Block, Linear, Mlp, Norm, Transformer};
+use crate::model::matmul::Matrix;
+use crate::model::transformer::{Attention, Block, Linear, LinearWeight, Mlp, Norm, Transformer};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
@@ -65,8 +66,11 @@ impl Family for Gpt2 {
             let p = format!("h.{i}");
             let qkv = conv(&format!("{p}.attn.c_attn"), d, 3 * d)?;
             let part = |j: usize| -> Result<Linear> {
+                let LinearWeight::InOut(w) = &qkv.w else {
+                    unreachable!("Conv1D weights are [in, out]")
+                };
                 Ok(Linear::from_in_out(
-                    qkv.w.narrow(1, j * d, d)?.contiguous()?,
+                    w.narrow(1, j * d, d)?.contiguous()?,
                     Some(qkv.b.as_ref().unwrap().narrow(0, j * d, d)?.contiguous()?),
                 ))
             };
@@ -88,6 +92,7 @@ impl Family for Gpt2 {
             });
         }
         let final_norm = ln("ln_f")?;
+        let embed = Matrix::Tensor(embed);
         let lm_head = embed.clone();
         Ok(Transformer {
             embed,
