@@ -7,6 +7,8 @@ weights; DIR/sae_L{layer}: SAELens-layout TopK SAEs in f32) and measures, as saf
 - load_s: `Qwen2ForCausalLM.from_pretrained(DIR/model, torch_dtype=...)` plus the SAEs'
   safetensors (`safetensors.torch.load_file`);
 - peak_rss_gb: the process's peak resident memory (ru_maxrss), Python and torch included;
+- first_analysis_s: the first (untimed-in-analysis) pass, which also pays for weights loaded
+  lazily; load_and_first_analysis_s = load_s + first_analysis_s;
 - analysis: the prompt ids through all decoder layers (no unembedding), the MLP outputs of
   the SAE layers captured by forward hooks, each SAE encoding in f32:
   (x - b_dec) @ W_enc + b_enc -> top-k -> ReLU. Mean of --iters passes after one untimed;
@@ -94,7 +96,9 @@ def main() -> int:
         return out
 
     with torch.inference_mode():
+        t_first = time.perf_counter()
         analyse()
+        first_analysis_s = time.perf_counter() - t_first
         t1 = time.perf_counter()
         for _ in range(max(args.iters, 1)):
             analyse()
@@ -127,6 +131,8 @@ def main() -> int:
         "prompt_tokens": ids.shape[1],
         "load_s": round(load_s, 3),
         "peak_rss_gb": round(peak / 1e9, 3),
+        "first_analysis_s": round(first_analysis_s, 3),
+        "load_and_first_analysis_s": round(load_s + first_analysis_s, 3),
         "cuda_peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 3)
         if dev.type == "cuda" else None,
         "analysis_s": round(analysis_s, 4),

@@ -253,6 +253,27 @@ pub fn copy_bandwidth(bytes: usize) -> f64 {
     best
 }
 
+/// Bytes read per second by a parallel sum over `bytes` (best of three after a warm-up): what
+/// a decode step, which only reads its weights, could reach at most.
+pub fn read_bandwidth(bytes: usize) -> f64 {
+    let src = vec![1u64; bytes / 8];
+    let chunk = src
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1) * 8)
+        .max(1 << 17);
+    let mut best = 0f64;
+    for _ in 0..4 {
+        let t = Instant::now();
+        let s: u64 = src
+            .par_chunks(chunk)
+            .map(|c| c.iter().fold(0u64, |a, &x| a.wrapping_add(x)))
+            .sum();
+        std::hint::black_box(s);
+        best = best.max(bytes as f64 / t.elapsed().as_secs_f64());
+    }
+    best
+}
+
 /// As [`copy_bandwidth`] on `device`: for a GPU, a device-to-device copy of `bytes`.
 pub fn device_copy_bandwidth(device: &Device, bytes: usize) -> Result<f64> {
     if device.is_cpu() {
@@ -372,7 +393,9 @@ pub fn measure_ours(
         dev.synchronize()?;
         Ok(())
     };
+    let t_first = Instant::now();
     analyse()?;
+    let first_analysis_s = t_first.elapsed().as_secs_f64();
     let t1 = Instant::now();
     for _ in 0..iters.max(1) {
         analyse()?;
@@ -400,6 +423,8 @@ pub fn measure_ours(
         "model_load_s": model_load_s,
         "load_s": load_s,
         "rss_after_load_gb": rss_after_load.map(|b| b as f64 / 1e9),
+        "first_analysis_s": first_analysis_s,
+        "load_and_first_analysis_s": load_s + first_analysis_s,
         "peak_rss_gb": peak_rss().map(|b| b as f64 / 1e9),
         "analysis_s": analysis_s,
         "analysis_tokens_per_s": ids.len() as f64 / analysis_s,
@@ -468,9 +493,16 @@ fn measure_all(
     let bw = device_copy_bandwidth(&dev, 1 << 30)?;
     let per_token = weight_bytes_per_token(&c.model_config)?;
     let bound = bw / per_token as f64;
+    let read_bw = if dev.is_cpu() {
+        read_bandwidth(1 << 30)
+    } else {
+        f64::NAN
+    };
+    let read_bound = read_bw / per_token as f64;
     emit(&serde_json::json!({
         "copy_bandwidth_gb_s": bw / 1e9, "weight_bytes_per_token_gb": per_token as f64 / 1e9,
         "decode_bound_tokens_per_s": bound,
+        "read_bandwidth_gb_s": read_bw / 1e9, "decode_read_bound_tokens_per_s": read_bound,
     }));
     let files_gb = (f.weights_bytes + f.sae_bytes) as f64 / 1e9;
     let mine = ours(&f.dir, &ids)?;
@@ -479,6 +511,7 @@ fn measure_all(
     emit(&serde_json::json!({
         "goal_peak_rss_vs_files": m("peak_rss_gb") / files_gb,
         "goal_decode_vs_bound": m("decode_tokens_per_s") / bound,
+        "decode_vs_read_bound": m("decode_tokens_per_s") / read_bound,
     }));
     if let Some(py) = torch {
         let dtype = match c.dtype {
@@ -520,11 +553,14 @@ fn measure_all(
         let p = |k: &str| theirs[k].as_f64().unwrap_or(f64::NAN);
         emit(&serde_json::json!({
             "ratio_load_time_ours_over_pytorch": m("load_s") / p("load_s"),
+            "ratio_load_and_first_analysis_ours_over_pytorch":
+                m("load_and_first_analysis_s") / p("load_and_first_analysis_s"),
             "ratio_peak_rss_ours_over_pytorch": m("peak_rss_gb") / p("peak_rss_gb"),
             "ratio_analysis_speed_vs_pytorch": m("analysis_tokens_per_s") / p("analysis_tokens_per_s"),
             "ratio_ttft_ours_over_pytorch": m("ttft_s") / p("ttft_s"),
             "ratio_decode_speed_vs_pytorch": m("decode_tokens_per_s") / p("decode_tokens_per_s"),
             "pytorch_decode_vs_bound": p("decode_tokens_per_s") / bound,
+            "pytorch_decode_vs_read_bound": p("decode_tokens_per_s") / read_bound,
         }));
     }
     Ok(())

@@ -194,6 +194,9 @@ pub struct BenchCollectArgs {
     pub batch: usize,
     #[arg(long)]
     pub max_tokens: Option<u64>,
+    /// Runs of each side; the fastest of each is compared.
+    #[arg(long, default_value_t = 2)]
+    pub repeat: usize,
 }
 
 pub fn bench_collect(a: BenchCollectArgs) -> Result<()> {
@@ -208,6 +211,7 @@ pub fn bench_collect(a: BenchCollectArgs) -> Result<()> {
         context: a.context,
         batch: a.batch,
         max_tokens: a.max_tokens,
+        repeat: a.repeat,
     };
     println!(
         "{}",

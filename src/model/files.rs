@@ -382,7 +382,9 @@ impl Weights {
             let file = std::fs::File::open(path).ok()?;
             // SAFETY: read-only; a file changed while mapped is the user's problem, as in every
             // tool that maps weights (transformers, candle).
-            unsafe { memmap2::MmapOptions::new().map(&file) }
+            // Populated up front: one pass maps every page (the finite check reads them all
+            // anyway), instead of a page fault per 4 KiB.
+            unsafe { memmap2::MmapOptions::new().populate().map(&file) }
                 .ok()
                 .map(Arc::new)
         });

@@ -346,6 +346,11 @@ impl CollectState {
     }
 }
 
+/// Nanoseconds spent in collect's bookkeeping (after the forward pass, everything but the SAE
+/// encodes and reading their latents back: the non-finite check, the statistics and example
+/// updates) since the process started; `bench-collect` reads it around a run.
+pub static BOOKKEEPING_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Runs contexts through the model and SAEs and updates the accumulators.
 fn flush(
     model: &Model,
@@ -360,6 +365,8 @@ fn flush(
     let batch = std::mem::take(pending);
     let seqs: Vec<Vec<u32>> = batch.iter().map(|c| c.ids.clone()).collect();
     let cap = Capture::batch(model, &seqs, saes.iter().map(Sae::hook))?;
+    let started = std::time::Instant::now();
+    let mut encode_time = std::time::Duration::ZERO;
     // NaN or ±Inf from the model must not reach the statistics as numbers.
     let lens: Vec<usize> = batch.iter().map(|c| c.ids.len()).collect();
     for (hook, x) in &cap.acts {
@@ -376,12 +383,14 @@ fn flush(
     for (si, sae) in saes.iter().enumerate() {
         let x = &cap.acts[&sae.hook()];
         let (b, t, d) = x.dims3()?;
+        let t_enc = std::time::Instant::now();
         let dense = sae
             .encode(&x.reshape((b * t, d))?)?
             .to_dtype(DType::F32)?
             .to_device(&Device::Cpu)?;
         let n_lat = sae.d_sae();
         let v = dense.flatten_all()?.to_vec1::<f32>()?;
+        encode_time += t_enc.elapsed();
         let acc = &mut state.accs[si];
         let counted = |c: &Ctx, pos: usize| !c.special[pos] || cfg.include_special;
         for c in &batch {
@@ -464,6 +473,11 @@ fn flush(
                 }
             });
     }
+    let spent = started.elapsed().saturating_sub(encode_time);
+    BOOKKEEPING_NS.fetch_add(
+        spent.as_nanos() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     Ok(())
 }
 
@@ -641,74 +655,108 @@ fn finish(model: &Model, sae: &Sae, acc: SaeAcc, cfg: &CollectConfig) -> Result<
     let edges = hist_edges();
     let n = acc.tokens;
     let logits = top_logits(model, sae, cfg.logit_tokens)?;
-    let mut features = vec![];
-    let mut examples = vec![];
-    let display = |ids: &[u32]| model.tok.display_strings(ids);
-    for (l, la) in acc.latents.into_iter().enumerate() {
-        let mut values: Vec<f32> = la.top_values.into_iter().map(|m| m.0).collect();
-        values.sort_by(|a, b| b.total_cmp(a));
-        let (tt, tv, bt, bv) = logits.get(l).cloned().unwrap_or_default();
-        features.push(FeatureRow {
-            latent: l as u32,
-            count: la.count,
-            density: if n > 0 {
-                la.count as f64 / n as f64
-            } else {
-                0.0
-            },
-            mean_act: if la.count > 0 {
-                la.sum / la.count as f64
-            } else {
-                0.0
-            },
-            max_act: la.max,
-            q999: quantile(&values, &la.hist, &edges, n, 0.999),
-            q9999: quantile(&values, &la.hist, &edges, n, 0.9999),
-            hist_edges: edges.clone(),
-            hist_counts: la.hist,
-            top_logit_tokens: tt,
-            top_logit_values: tv,
-            bottom_logit_tokens: bt,
-            bottom_logit_values: bv,
-        });
-        let row = |c: &Cand, kind: &str, bin: u32, rank: u32| -> ExampleRow {
-            let ids = c.ids.clone();
-            ExampleRow {
+    // Many latents keep the same contexts as examples: each context's display strings are
+    // made once (in parallel), then every latent is finished in parallel, in latent order.
+    let mut contexts: std::collections::HashMap<(u64, u32), &[u32]> = Default::default();
+    for la in &acc.latents {
+        for c in la
+            .top
+            .iter()
+            .map(|b| &b.0)
+            .chain(la.reservoir.iter().map(|b| &b.0))
+        {
+            contexts.entry((c.doc, c.offset)).or_insert(&c.ids);
+        }
+    }
+    let contexts: Vec<((u64, u32), &[u32])> = contexts.into_iter().collect();
+    let shown: std::collections::HashMap<(u64, u32), Vec<String>> = contexts
+        .par_iter()
+        .map(|(k, ids)| (*k, model.tok.display_strings(ids)))
+        .collect();
+    let display = |c: &Cand| -> Vec<String> {
+        shown
+            .get(&(c.doc, c.offset))
+            .cloned()
+            .unwrap_or_else(|| model.tok.display_strings(&c.ids))
+    };
+    let per_latent: Vec<(FeatureRow, Vec<ExampleRow>)> = acc
+        .latents
+        .into_par_iter()
+        .enumerate()
+        .map(|(l, la)| {
+            let mut examples = vec![];
+            let mut values: Vec<f32> = la.top_values.into_iter().map(|m| m.0).collect();
+            values.sort_by(|a, b| b.total_cmp(a));
+            let (tt, tv, bt, bv) = logits.get(l).cloned().unwrap_or_default();
+            let feature = FeatureRow {
                 latent: l as u32,
-                kind: kind.into(),
-                bin,
-                rank,
-                doc: c.doc,
-                offset: c.offset,
-                tokens: display(&ids),
-                token_ids: ids,
-                acts: c.acts.clone(),
-                max_act: c.max_act,
+                count: la.count,
+                density: if n > 0 {
+                    la.count as f64 / n as f64
+                } else {
+                    0.0
+                },
+                mean_act: if la.count > 0 {
+                    la.sum / la.count as f64
+                } else {
+                    0.0
+                },
+                max_act: la.max,
+                q999: quantile(&values, &la.hist, &edges, n, 0.999),
+                q9999: quantile(&values, &la.hist, &edges, n, 0.9999),
+                hist_edges: edges.clone(),
+                hist_counts: la.hist,
+                top_logit_tokens: tt,
+                top_logit_values: tv,
+                bottom_logit_tokens: bt,
+                bottom_logit_values: bv,
+            };
+            let row = |c: &Cand, kind: &str, bin: u32, rank: u32| -> ExampleRow {
+                let ids = c.ids.clone();
+                ExampleRow {
+                    latent: l as u32,
+                    kind: kind.into(),
+                    bin,
+                    rank,
+                    doc: c.doc,
+                    offset: c.offset,
+                    tokens: display(c),
+                    token_ids: ids,
+                    acts: c.acts.clone(),
+                    max_act: c.max_act,
+                }
+            };
+            let mut top: Vec<Cand> = la.top.into_iter().map(|b| b.0).collect();
+            top.sort_by(|a, b| {
+                b.max_act
+                    .total_cmp(&a.max_act)
+                    .then((a.doc, a.offset).cmp(&(b.doc, b.offset)))
+            });
+            for (r, c) in top.iter().enumerate() {
+                examples.push(row(c, "top", 0, r as u32));
             }
-        };
-        let mut top: Vec<Cand> = la.top.into_iter().map(|b| b.0).collect();
-        top.sort_by(|a, b| {
-            b.max_act
-                .total_cmp(&a.max_act)
-                .then((a.doc, a.offset).cmp(&(b.doc, b.offset)))
-        });
-        for (r, c) in top.iter().enumerate() {
-            examples.push(row(c, "top", 0, r as u32));
-        }
-        // Quantile bins: equal slices of (0, max], filled from the reservoir in priority order.
-        let mut res: Vec<Cand> = la.reservoir.into_iter().map(|b| b.0).collect();
-        res.sort_by_key(|c| c.priority);
-        let bins = cfg.quantile_bins.max(1);
-        let mut filled = vec![0u32; bins];
-        for c in &res {
-            let b = (((c.max_act / la.max.max(1e-12)) * bins as f32).ceil() as usize)
-                .clamp(1, bins)
-                - 1;
-            if (filled[b] as usize) < cfg.per_bin {
-                examples.push(row(c, "quantile", b as u32, filled[b]));
-                filled[b] += 1;
+            // Quantile bins: equal slices of (0, max], filled from the reservoir in priority order.
+            let mut res: Vec<Cand> = la.reservoir.into_iter().map(|b| b.0).collect();
+            res.sort_by_key(|c| c.priority);
+            let bins = cfg.quantile_bins.max(1);
+            let mut filled = vec![0u32; bins];
+            for c in &res {
+                let b = (((c.max_act / la.max.max(1e-12)) * bins as f32).ceil() as usize)
+                    .clamp(1, bins)
+                    - 1;
+                if (filled[b] as usize) < cfg.per_bin {
+                    examples.push(row(c, "quantile", b as u32, filled[b]));
+                    filled[b] += 1;
+                }
             }
-        }
+            (feature, examples)
+        })
+        .collect();
+    let mut features = Vec::with_capacity(per_latent.len());
+    let mut examples = vec![];
+    for (f, e) in per_latent {
+        features.push(f);
+        examples.extend(e);
     }
     Ok(Collected {
         features,
