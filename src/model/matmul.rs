@@ -74,7 +74,7 @@ impl MappedBf16 {
         cols: usize,
     ) -> Option<Self> {
         let end = offset.checked_add(rows.checked_mul(cols)?.checked_mul(2)?)?;
-        let aligned = (map.as_ptr() as usize + offset) % std::mem::align_of::<bf16>() == 0;
+        let aligned = (map.as_ptr() as usize + offset).is_multiple_of(std::mem::align_of::<bf16>());
         (aligned && end <= map.len()).then_some(Self {
             map,
             offset,
@@ -363,7 +363,7 @@ mod avx512 {
     /// Adds the products of input rows `i..i+MR` and weight rows `j..j+NR` over `k0..k1`
     /// to `acc`.
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
     #[inline]
     unsafe fn tile<const MR: usize, const NR: usize>(
         x: &[bf16],
