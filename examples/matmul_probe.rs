@@ -22,6 +22,30 @@ fn main() -> anyhow::Result<()> {
             2.0 * (m * k * n) as f64 / s / 1e9
         );
     }
+    // bf16 weights as stored ([out, in]) through safe_sail's kernel, at Qwen2.5-3B's shapes:
+    // a 40-token prompt and one decoded token.
+    for (m, k, n) in [
+        (40, 2048, 11008),
+        (40, 11008, 2048),
+        (1, 2048, 11008),
+        (1, 11008, 2048),
+    ] {
+        let x = Tensor::randn(0f32, 1.0, (m, k), &d)?.to_dtype(candle_core::DType::BF16)?;
+        let w = Tensor::randn(0f32, 1.0, (n, k), &d)?.to_dtype(candle_core::DType::BF16)?;
+        let _ = safe_sail::model::matmul::linear_bf16(&x, &w)?;
+        let reps = if m == 1 { 50 } else { 10 };
+        let t = Instant::now();
+        for _ in 0..reps {
+            let _ = safe_sail::model::matmul::linear_bf16(&x, &w)?;
+        }
+        let s = t.elapsed().as_secs_f64() / reps as f64;
+        println!(
+            "bf16 rows {m}x{k}x{n}: {:.2} ms, {:.1} GFLOP/s, {:.1} GB/s of weights",
+            s * 1e3,
+            2.0 * (m * k * n) as f64 / s / 1e9,
+            (2 * k * n) as f64 / s / 1e9
+        );
+    }
     let x = Tensor::randn(0f32, 1.0, (8, 14, 128, 64), &d)?;
     let kt = Tensor::randn(0f32, 1.0, (8, 14, 128, 64), &d)?;
     let t = Instant::now();

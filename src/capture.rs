@@ -45,6 +45,7 @@ impl Capture {
             &mut cap,
             ForwardOpts {
                 stop_after_layer: Some(last),
+                ..Default::default()
             },
         )?;
         Ok(cap)
@@ -63,6 +64,7 @@ impl Capture {
             &mut cap,
             ForwardOpts {
                 stop_after_layer: Some(last),
+                ..Default::default()
             },
         )?;
         Ok(cap)
@@ -132,6 +134,7 @@ pub fn capture_prompt(
         } else {
             cap.deepest_layer()
         },
+        ..Default::default()
     };
     let logits = match (cap.deepest_layer(), want_logits) {
         (None, false) => None,

@@ -38,6 +38,20 @@ pub fn ensure_finite(t: &Tensor, name: &str, file: &dyn Display, hint: &str) -> 
     Ok(())
 }
 
+/// An error when the bf16 values of tensor `name` of `file` hold NaN or ±Inf (as
+/// [`ensure_finite`], for weights read in place).
+pub fn ensure_finite_bf16(xs: &[half::bf16], name: &str, file: &dyn Display) -> Result<()> {
+    let bad = count(xs, |x| x.to_bits() & 0x7F80 == 0x7F80);
+    if bad > 0 {
+        bail!(
+            "tensor `{name}` in {file} has {bad} non-finite value{} (NaN or ±Inf) of {}",
+            if bad == 1 { "" } else { "s" },
+            xs.len()
+        );
+    }
+    Ok(())
+}
+
 /// How many values of a tensor are NaN or ±Inf (0 for integer tensors). One pass over the
 /// data, in parallel for large tensors; CPU tensors are read in place.
 pub fn count_nonfinite(t: &Tensor) -> Result<usize> {

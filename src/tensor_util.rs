@@ -11,7 +11,10 @@ pub fn max_rel_diff(a: &Tensor, reference: &Tensor) -> Result<f32> {
     if a.dims() != reference.dims() {
         bail!("shape mismatch: {:?} vs {:?}", a.dims(), reference.dims());
     }
-    let a = a.to_dtype(DType::F32)?.flatten_all()?;
+    let a = a
+        .to_device(reference.device())?
+        .to_dtype(DType::F32)?
+        .flatten_all()?;
     let b = reference.to_dtype(DType::F32)?.flatten_all()?;
     let diff = (a - &b)?.abs()?.max(0)?.to_scalar::<f32>()?;
     let scale = b.abs()?.max(0)?.to_scalar::<f32>()?.max(1e-12);

@@ -83,6 +83,7 @@ fn collect_matches_a_brute_force_recomputation() {
                     &mut cap,
                     ForwardOpts {
                         stop_after_layer: Some(1),
+                        ..Default::default()
                     },
                 )
                 .unwrap();

@@ -30,17 +30,88 @@ pub struct BenchArgs {
     /// Threads for the CPU kernels (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    /// Compute dtype (default: f32; bf16 with --preset).
+    #[arg(long)]
+    pub dtype: Option<String>,
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Also run tools/bench_torch.py with this Python in the same run and print the ratio.
+    /// Also run the PyTorch side with this Python in the same run and print the ratios.
     #[arg(long)]
     pub torch: Option<PathBuf>,
+    /// `qwen2.5-3b`: the paper-scale benchmark (a Qwen2.5-3B-shaped random bf16 model and five
+    /// 20,480-latent TopK SAEs on layers 0/8/17/26/35, written at run time to a temporary
+    /// folder and deleted afterwards; --layer/--batch/--seq/--width/--k do not apply).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// With --preset: build the folder here (it must not exist) instead of a temporary one.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// With --preset: keep the folder afterwards.
+    #[arg(long)]
+    pub keep: bool,
+    /// With --preset: tokens decoded after the first.
+    #[arg(long, default_value_t = 16)]
+    pub decode_tokens: usize,
+    /// With --preset: measure our side on an existing benchmark folder (what the benchmark
+    /// runs in a fresh process).
+    #[arg(long, hide = true)]
+    pub measure_in: Option<PathBuf>,
+    /// With --measure-in: the prompt's token ids, comma-separated.
+    #[arg(long, hide = true)]
+    pub ids: Option<String>,
+}
+
+fn paper(a: BenchArgs, preset: &str, threads: usize) -> Result<()> {
+    use safe_sail::bench::paper::{self, PaperBenchConfig};
+    if preset != "qwen2.5-3b" {
+        anyhow::bail!("unknown preset `{preset}` (expected qwen2.5-3b)");
+    }
+    let c = PaperBenchConfig {
+        dtype: parse_dtype(a.dtype.as_deref().unwrap_or("bf16"))?,
+        device: a.device.clone(),
+        iters: a.iters,
+        decode_tokens: a.decode_tokens,
+        ..PaperBenchConfig::qwen25_3b()
+    };
+    if let Some(dir) = &a.measure_in {
+        let ids = a
+            .ids
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(|s| s.trim().parse::<u32>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("--ids: {e}"))?;
+        let dev = parse_device(&c.device)?;
+        let r = paper::measure_ours(
+            dir,
+            &c.layers,
+            &ids,
+            c.dtype,
+            &dev,
+            c.iters,
+            c.decode_tokens,
+        )?;
+        print_line(&r);
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    paper::paper_vs_torch(
+        &c,
+        a.dir.as_deref(),
+        a.keep,
+        threads,
+        &mut |dir, ids| paper::measure_ours_in_child(&exe, dir, ids, &c, threads),
+        a.torch.as_deref(),
+        &mut print_line,
+    )
 }
 
 pub fn bench(a: BenchArgs) -> Result<()> {
     let threads = bench_threads(a.threads);
+    if let Some(p) = a.preset.clone() {
+        return paper(a, &p, threads);
+    }
     let cfg = bench::BenchConfig {
         layer: a.layer,
         batch: a.batch,
@@ -48,7 +119,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         width: a.width,
         k: a.k,
         iters: a.iters,
-        dtype: parse_dtype(&a.dtype)?,
+        dtype: parse_dtype(a.dtype.as_deref().unwrap_or("f32"))?,
         device: parse_device(&a.device)?,
     };
     bench::engine_vs_torch(&cfg, threads, a.torch.as_deref(), &mut print_line)
@@ -123,6 +194,9 @@ pub struct BenchCollectArgs {
     pub batch: usize,
     #[arg(long)]
     pub max_tokens: Option<u64>,
+    /// Runs of each side; the fastest of each is compared.
+    #[arg(long, default_value_t = 2)]
+    pub repeat: usize,
 }
 
 pub fn bench_collect(a: BenchCollectArgs) -> Result<()> {
@@ -137,6 +211,7 @@ pub fn bench_collect(a: BenchCollectArgs) -> Result<()> {
         context: a.context,
         batch: a.batch,
         max_tokens: a.max_tokens,
+        repeat: a.repeat,
     };
     println!(
         "{}",

@@ -116,6 +116,7 @@ impl NonActivatingPool {
                 &mut cap,
                 crate::model::ForwardOpts {
                     stop_after_layer: Some(hook.layer),
+                    ..Default::default()
                 },
             )?;
             let acts = &cap.acts[&hook];

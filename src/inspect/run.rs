@@ -131,6 +131,7 @@ impl LoadedModel {
                 &mut cap,
                 ForwardOpts {
                     stop_after_layer: Some(last),
+                    ..Default::default()
                 },
             )?;
         }
@@ -211,7 +212,7 @@ impl LoadedModel {
         let latent = latent as usize;
         let lens = crate::sae::lens::decoder_logit_lens(
             s,
-            self.model.net.unembedding(),
+            &self.model.net.unembedding()?,
             latent..latent + 1,
             n,
         )?;

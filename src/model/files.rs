@@ -1,11 +1,13 @@
 //! Finding a model's files: a local Hugging Face folder or a hub id resolved from the
 //! local Hugging Face cache, and its (possibly sharded) safetensors weights.
 
+use super::matmul::{MappedBf16, Matrix};
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Resolves `--model`: a folder on disk, or a hub id such as `Qwen/Qwen2.5-3B-Instruct`
 /// looked up in the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME/hub`, `~/.cache/huggingface/hub`).
@@ -150,9 +152,18 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Memory-mapped safetensors weights, converted on access to the compute dtype and device.
+/// Safetensors weights, checked when opened and read tensor by tensor, converted on access to
+/// the compute dtype and device.
+///
+/// Floating-point tensors are read straight from the file into the buffer the tensor keeps
+/// (no mapping stays resident, no intermediate copy), so a model's peak memory is its size in
+/// the compute dtype. Other dtypes go through candle's reader, which reports them.
 pub struct Weights {
     st: MmapedSafetensors,
+    /// Per file: the open file, where its data starts and its tensor table.
+    direct: Vec<(std::fs::File, u64, safetensors::tensor::Metadata)>,
+    /// Per file: a read-only map for weights used in place (mapped on first use).
+    maps: Vec<std::sync::OnceLock<Option<Arc<memmap2::Mmap>>>>,
     files: Vec<PathBuf>,
     /// The file (index in `files`) that holds each tensor.
     file_of: HashMap<String, usize>,
@@ -167,6 +178,11 @@ pub trait WeightSource {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor>;
     /// Whether a tensor of this name exists.
     fn contains(&self, name: &str) -> bool;
+    /// A weight matrix of exactly `shape`: read in place where the source can (bf16 files
+    /// computed in bf16 on the CPU), else as [`WeightSource::get`].
+    fn get_matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
+        Ok(Matrix::Tensor(self.get(name, shape)?))
+    }
     fn dtype(&self) -> DType;
     fn device(&self) -> &Device;
 }
@@ -218,8 +234,14 @@ impl Weights {
         let st = unsafe { MmapedSafetensors::multi(files) }
             .map_err(|e| anyhow!("cannot open weights: {e}"))?;
         let names = st.tensors().into_iter().map(|(n, _)| n).collect();
+        let mut direct = Vec::with_capacity(files.len());
+        for f in files {
+            direct.push(read_table(f)?);
+        }
         Ok(Self {
             st,
+            maps: files.iter().map(|_| Default::default()).collect(),
+            direct,
             files: files.to_vec(),
             file_of,
             names,
@@ -231,6 +253,54 @@ impl Weights {
     /// All tensor names in the files.
     pub fn names(&self) -> impl Iterator<Item = &String> {
         self.names.iter()
+    }
+
+    /// Reads a floating-point tensor of the expected shape directly from its file, checked
+    /// finite; `None` when the tensor needs candle's reader (another dtype, another shape: the
+    /// slow path reports it).
+    fn read_direct(&self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
+        use safetensors::Dtype as D;
+        if cfg!(target_endian = "big") || cfg!(not(unix)) {
+            return Ok(None);
+        }
+        let Some(&fi) = self.file_of.get(name) else {
+            return Ok(None);
+        };
+        let (file, start, table) = &self.direct[fi];
+        let Some(info) = table.info(name) else {
+            return Ok(None);
+        };
+        if info.shape != shape {
+            return Ok(None);
+        }
+        let n: usize = shape.iter().product();
+        let offset = start + info.data_offsets.0 as u64;
+        let path = &self.files[fi];
+        let t = match info.dtype {
+            D::BF16 => Tensor::from_vec(
+                read_vec::<half::bf16>(file, offset, n, path, name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::F16 => Tensor::from_vec(
+                read_vec::<half::f16>(file, offset, n, path, name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::F32 => Tensor::from_vec(
+                read_vec::<f32>(file, offset, n, path, name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::F64 => Tensor::from_vec(
+                read_vec::<f64>(file, offset, n, path, name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            _ => return Ok(None),
+        };
+        crate::checks::ensure_finite(&t, name, &path.display(), "")?;
+        Ok(Some(t.to_dtype(self.dtype)?.to_device(&self.device)?))
     }
 
     fn where_(&self) -> String {
@@ -253,6 +323,9 @@ impl WeightSource for Weights {
             bail!("tensor `{name}` is missing from {}", self.where_());
         }
         let full = name;
+        if let Some(t) = self.read_direct(name, shape)? {
+            return Ok(t);
+        }
         let t = crate::checks::catch_panics(&self.where_(), || {
             self.st
                 .load(full, &Device::Cpu)
@@ -279,6 +352,15 @@ impl WeightSource for Weights {
         self.names.contains(name)
     }
 
+    /// A bf16 matrix computed in bf16 on the CPU is used in place from the mapped file (after
+    /// a check that it is finite), so loading copies nothing; anything else is read.
+    fn get_matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
+        if let Some(m) = self.mapped(name, shape)? {
+            return Ok(Matrix::Mapped(Arc::new(m)));
+        }
+        Ok(Matrix::Tensor(self.get(name, shape)?))
+    }
+
     fn dtype(&self) -> DType {
         self.dtype
     }
@@ -286,4 +368,153 @@ impl WeightSource for Weights {
     fn device(&self) -> &Device {
         &self.device
     }
+}
+
+impl Weights {
+    fn mapped(&self, name: &str, shape: &[usize]) -> Result<Option<MappedBf16>> {
+        if self.dtype != DType::BF16 || !self.device.is_cpu() || cfg!(target_endian = "big") {
+            return Ok(None);
+        }
+        if std::env::var_os("SAFE_SAIL_NO_MMAP").is_some() {
+            return Ok(None);
+        }
+        let &[rows, cols] = shape else {
+            return Ok(None);
+        };
+        let Some(&fi) = self.file_of.get(name) else {
+            return Ok(None);
+        };
+        let (_, start, table) = &self.direct[fi];
+        let Some(info) = table.info(name) else {
+            return Ok(None);
+        };
+        if info.dtype != safetensors::Dtype::BF16 || info.shape != shape {
+            return Ok(None);
+        }
+        let path = &self.files[fi];
+        let map = self.maps[fi].get_or_init(|| {
+            let file = std::fs::File::open(path).ok()?;
+            // SAFETY: read-only; a file changed while mapped is the user's problem, as in every
+            // tool that maps weights (transformers, candle).
+            // Populated up front: one pass maps every page (the finite check reads them all
+            // anyway), instead of a page fault per 4 KiB.
+            unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+                .ok()
+                .map(Arc::new)
+        });
+        let Some(map) = map else {
+            return Ok(None);
+        };
+        let Some(m) = MappedBf16::new(
+            map.clone(),
+            *start as usize + info.data_offsets.0,
+            rows,
+            cols,
+        ) else {
+            return Ok(None);
+        };
+        crate::checks::ensure_finite_bf16(m.as_slice(), name, &path.display())?;
+        Ok(Some(m))
+    }
+}
+
+/// Every tensor of a safetensors file, each read straight into the buffer it keeps (no whole-
+/// file copy), on the CPU in its stored dtype; `None` when the file holds a dtype other than
+/// f32/f16/bf16/f64 (read it with candle then, which reports it). Errors name the file.
+pub(crate) fn read_float_safetensors(path: &Path) -> Result<Option<HashMap<String, Tensor>>> {
+    use safetensors::Dtype as D;
+    if cfg!(target_endian = "big") || cfg!(not(unix)) {
+        return Ok(None);
+    }
+    // Validate the whole file first (header, offsets, sizes), as candle's reader does.
+    crate::checks::catch_panics(&path.display(), || {
+        unsafe { MmapedSafetensors::new(path) }
+            .map(drop)
+            .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", path.display()))
+    })?;
+    let (file, start, table) = read_table(path)?;
+    let mut out = HashMap::new();
+    for (name, info) in table.tensors() {
+        let n: usize = info.shape.iter().product();
+        let at = start + info.data_offsets.0 as u64;
+        let shape = info.shape.clone();
+        let t = match info.dtype {
+            D::F32 => Tensor::from_vec(
+                read_vec::<f32>(&file, at, n, path, &name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::BF16 => Tensor::from_vec(
+                read_vec::<half::bf16>(&file, at, n, path, &name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::F16 => Tensor::from_vec(
+                read_vec::<half::f16>(&file, at, n, path, &name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            D::F64 => Tensor::from_vec(
+                read_vec::<f64>(&file, at, n, path, &name)?,
+                shape,
+                &Device::Cpu,
+            )?,
+            _ => return Ok(None),
+        };
+        out.insert(name, t);
+    }
+    Ok(Some(out))
+}
+
+/// A safetensors file's tensor table and where its data starts (the file has been validated).
+fn read_table(f: &Path) -> Result<(std::fs::File, u64, safetensors::tensor::Metadata)> {
+    use std::io::Read;
+    let mut file =
+        std::fs::File::open(f).with_context(|| format!("cannot open {}", f.display()))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .with_context(|| format!("cannot read {}", f.display()))?;
+    let n = u64::from_le_bytes(len);
+    // The file passed safetensors' own checks (header at most 100 MB, offsets in range).
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header)
+        .with_context(|| format!("cannot read {}", f.display()))?;
+    let table: safetensors::tensor::Metadata = serde_json::from_slice(&header)
+        .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", f.display()))?;
+    Ok((file, 8 + n, table))
+}
+
+/// `n` values of a plain little-endian type read from `file` at `offset`, straight into the
+/// vector that will hold them.
+#[cfg(unix)]
+fn read_vec<T: Copy + Default>(
+    file: &std::fs::File,
+    offset: u64,
+    n: usize,
+    path: &Path,
+    name: &str,
+) -> Result<Vec<T>> {
+    use std::os::unix::fs::FileExt;
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    // SAFETY: T is a plain number type (bf16, f16, f32, f64) for which every bit pattern is a
+    // value; the bytes are fully written by read_exact_at before set_len.
+    unsafe {
+        let bytes =
+            std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, n * std::mem::size_of::<T>());
+        file.read_exact_at(bytes, offset)
+            .with_context(|| format!("cannot read tensor `{name}` from {}", path.display()))?;
+        v.set_len(n);
+    }
+    Ok(v)
+}
+
+#[cfg(not(unix))]
+fn read_vec<T: Copy + Default>(
+    _: &std::fs::File,
+    _: u64,
+    _: usize,
+    _: &Path,
+    _: &str,
+) -> Result<Vec<T>> {
+    bail!("direct reads need a Unix system")
 }

@@ -86,7 +86,10 @@ impl Model {
                     None,
                     Some(&mut cache),
                     hooks,
-                    ForwardOpts::default(),
+                    ForwardOpts {
+                        last_logits_only: true,
+                        ..Default::default()
+                    },
                 )?
                 .expect("full forward returns logits");
             let (_, t, _) = logits.dims3()?;

@@ -5,6 +5,7 @@ pub mod config;
 pub mod family;
 pub mod files;
 pub mod generate;
+pub mod matmul;
 pub mod ops;
 pub mod tokenizer;
 pub mod transformer;

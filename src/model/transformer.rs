@@ -8,6 +8,7 @@
 
 use super::config::{Act, ModelConfig, RopeScaling};
 use super::files::WeightSource;
+use super::matmul::Matrix;
 use crate::hooks::{HookPoint, HookSite};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -46,37 +47,63 @@ impl KvCache {
 pub struct ForwardOpts {
     /// Stop after this layer (its `hook_resid_post` is the last hook reached); no logits.
     pub stop_after_layer: Option<usize>,
+    /// Compute logits for the last position only (generation needs no others).
+    pub last_logits_only: bool,
 }
 
-/// `y = x · Wᵀ + b`, with W kept transposed (`[in, out]`, contiguous) so the matmul
-/// reads both operands row-major, which the CPU kernels run fastest.
+/// `y = x · Wᵀ + b`. A bf16 weight on the CPU stays as stored (`[out, in]`, possibly read in
+/// place from a mapped file) and runs through [`super::matmul`]; any other is kept transposed
+/// (`[in, out]`, contiguous) so candle's matmul reads both operands row-major, which its
+/// kernels run fastest.
 pub(super) struct Linear {
-    /// The weight transposed, `[in, out]`.
-    pub(super) wt: Tensor,
+    pub(super) w: LinearWeight,
     pub(super) b: Option<Tensor>,
+}
+
+pub(super) enum LinearWeight {
+    /// `[in, out]`.
+    InOut(Tensor),
+    /// `[out, in]`, bf16 on the CPU.
+    Rows(Matrix),
 }
 
 impl Linear {
     /// From a weight in the usual `[out, in]` layout.
-    pub(super) fn new(w: Tensor, b: Option<Tensor>) -> Result<Self> {
-        Ok(Self {
-            wt: w.t()?.contiguous()?,
+    pub(super) fn new(w: Matrix, b: Option<Tensor>) -> Result<Self> {
+        let w = match w {
+            Matrix::Tensor(t) if !(t.dtype() == DType::BF16 && t.device().is_cpu()) => {
+                LinearWeight::InOut(t.t()?.contiguous()?)
+            }
+            m => LinearWeight::Rows(m),
+        };
+        Ok(Self { w, b })
+    }
+
+    /// From a weight already in the `[in, out]` layout (GPT-2's Conv1D).
+    pub(super) fn from_in_out(wt: Tensor, b: Option<Tensor>) -> Self {
+        Self {
+            w: LinearWeight::InOut(wt),
             b,
-        })
+        }
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let inner = *dims.last().context("linear on a scalar")?;
-        let rows: usize = dims[..dims.len() - 1].iter().product();
-        let y = x.reshape((rows, inner))?.matmul(&self.wt)?;
-        let y = match &self.b {
+        let y = match &self.w {
+            LinearWeight::Rows(m) => m.times_t(x)?,
+            LinearWeight::InOut(w) => {
+                let dims = x.dims().to_vec();
+                let inner = *dims.last().context("linear on a scalar")?;
+                let rows: usize = dims[..dims.len() - 1].iter().product();
+                let y = x.reshape((rows, inner))?.matmul(w)?;
+                let mut out = dims;
+                *out.last_mut().unwrap() = w.dim(1)?;
+                y.reshape(out)?
+            }
+        };
+        Ok(match &self.b {
             Some(b) => y.broadcast_add(b)?,
             None => y,
-        };
-        let mut out = dims;
-        *out.last_mut().unwrap() = self.wt.dim(1)?;
-        Ok(y.reshape(out)?)
+        })
     }
 }
 
@@ -217,13 +244,13 @@ impl Rope {
 pub struct Transformer {
     pub cfg: ModelConfig,
     /// `[vocab, d_model]`.
-    pub(super) embed: Tensor,
+    pub(super) embed: Matrix,
     /// Learned position embeddings `[max_positions, d_model]` (GPT-2).
     pub(super) pos_embed: Option<Tensor>,
     pub(super) blocks: Vec<Block>,
     pub(super) final_norm: Norm,
     /// The unembedding `[vocab, d_model]`.
-    pub(super) lm_head: Tensor,
+    pub(super) lm_head: Matrix,
     /// Rotary position embeddings (every family but GPT-2).
     pub(super) rope: Option<Rope>,
     pub(super) dtype: DType,
@@ -250,16 +277,24 @@ impl Transformer {
         &self.device
     }
 
-    /// The unembedding matrix `[vocab, d_model]`.
-    pub fn unembedding(&self) -> &Tensor {
-        &self.lm_head
+    /// The unembedding matrix `[vocab, d_model]` (a copy when the weights are read in place).
+    pub fn unembedding(&self) -> Result<Tensor> {
+        self.lm_head.to_tensor()
+    }
+
+    /// `x · Uᵀ` for `x [n, d_model]`: logits `[n, vocab]` in f32, computed the way the forward
+    /// pass computes them.
+    pub fn unembed(&self, x: &Tensor) -> Result<Tensor> {
+        let x = x.to_dtype(self.dtype)?.to_device(&self.device)?;
+        Ok(self.lm_head.times_t(&x)?.to_dtype(DType::F32)?)
     }
 
     /// Runs the model on `ids` (`[batch, seq]`, u32).
     ///
     /// `mask` (`[batch, seq_total]`, 1 = real token, 0 = padding) covers the cached and
     /// the new positions; `None` means no padding. Returns the logits `[batch, seq, vocab]`
-    /// in f32 unless `opts.stop_after_layer` ends the pass early.
+    /// (`[batch, 1, vocab]` with `opts.last_logits_only`) in f32 unless
+    /// `opts.stop_after_layer` ends the pass early.
     pub fn forward(
         &self,
         ids: &Tensor,
@@ -288,11 +323,10 @@ impl Transformer {
                 );
             }
         }
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((
-            b,
-            t,
-            self.cfg.hidden_size,
-        ))?;
+        let mut x = self
+            .embed
+            .rows(&ids.flatten_all()?)?
+            .reshape((b, t, self.cfg.hidden_size))?;
         if let Some(scale) = self.cfg.embed_scale {
             let scale = Tensor::new(scale as f32, &self.device)?.to_dtype(self.dtype)?;
             x = x.broadcast_mul(&scale)?;
@@ -353,13 +387,17 @@ impl Transformer {
         if opts.stop_after_layer.is_some() {
             return Ok(None);
         }
+        let x = if opts.last_logits_only && t > 1 {
+            x.narrow(1, t - 1, 1)?
+        } else {
+            x
+        };
         let x = self.final_norm.forward(&x)?;
         // The unembedding stays [vocab, d] (it is often the embedding itself).
         let (b, t, d) = x.dims3()?;
-        let mut logits = x
-            .reshape((b * t, d))?
-            .matmul(&self.lm_head.t()?)?
-            .reshape((b, t, ()))?;
+        let x = x.reshape((b * t, d))?;
+        let logits = self.lm_head.times_t(&x)?;
+        let mut logits = logits.reshape((b, t, ()))?;
         if let Some(cap) = self.cfg.final_softcap {
             logits = softcap(&logits, cap)?;
         }

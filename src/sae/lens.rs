@@ -119,7 +119,8 @@ mod tests {
         let (model, sae, store) = fixture();
         let n = store.features[0].top_logit_tokens.len();
         assert!(n > 0);
-        let lens = decoder_logit_lens(&sae, model.net.unembedding(), 0..sae.d_sae(), n).unwrap();
+        let lens =
+            decoder_logit_lens(&sae, &model.net.unembedding().unwrap(), 0..sae.d_sae(), n).unwrap();
         assert_eq!(lens.len(), sae.d_sae());
         let name = |v: &[(u32, f32)]| -> Vec<String> {
             v.iter()
@@ -146,7 +147,7 @@ mod tests {
         }
         // One latent alone: the same tokens; a one-row matmul takes another kernel, so the
         // logits may differ in the last bits.
-        let one = decoder_logit_lens(&sae, model.net.unembedding(), 145..146, n).unwrap();
+        let one = decoder_logit_lens(&sae, &model.net.unembedding().unwrap(), 145..146, n).unwrap();
         let ids = |v: &[(u32, f32)]| -> Vec<u32> { v.iter().map(|p| p.0).collect() };
         assert_eq!(ids(&one[0].top), ids(&lens[145].top));
         assert_eq!(ids(&one[0].bottom), ids(&lens[145].bottom));
@@ -159,7 +160,7 @@ mod tests {
     fn one_latent_matches_the_unembedding_times_its_direction() {
         // The explorer's neuron page used to compute W_U · d for one decoder row d.
         let (model, sae, _) = fixture();
-        let unemb = model.net.unembedding();
+        let unemb = &model.net.unembedding().unwrap();
         let dir = sae.w_dec.as_ref().unwrap().get(145).unwrap();
         let logits: Vec<f32> = unemb
             .matmul(&dir.unsqueeze(1).unwrap())
@@ -196,12 +197,13 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let (model, sae, _) = fixture();
-        let err = decoder_logit_lens(&sae, model.net.unembedding(), 256..257, 5).unwrap_err();
+        let err =
+            decoder_logit_lens(&sae, &model.net.unembedding().unwrap(), 256..257, 5).unwrap_err();
         assert_eq!(
             err.to_string(),
             "latent 256 is out of range (the SAE has 256)"
         );
-        let empty = decoder_logit_lens(&sae, model.net.unembedding(), 0..3, 0).unwrap();
+        let empty = decoder_logit_lens(&sae, &model.net.unembedding().unwrap(), 0..3, 0).unwrap();
         assert_eq!(empty, vec![LensTokens::default(); 3]);
     }
 }

@@ -11,6 +11,7 @@ use crate::sae::lens::decoder_logit_lens;
 use crate::sae::Sae;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -399,6 +400,11 @@ impl CollectState {
     }
 }
 
+/// Nanoseconds spent in collect's bookkeeping (after the forward pass, everything but the SAE
+/// encodes and reading their latents back: the non-finite check, the statistics and example
+/// updates) since the process started; `bench-collect` reads it around a run.
+pub static BOOKKEEPING_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Runs contexts through the model and SAEs and updates the accumulators.
 fn flush(
     model: &Model,
@@ -413,6 +419,8 @@ fn flush(
     let batch = std::mem::take(pending);
     let seqs: Vec<Vec<u32>> = batch.iter().map(|c| c.ids.clone()).collect();
     let cap = Capture::batch(model, &seqs, saes.iter().map(Sae::hook))?;
+    let started = std::time::Instant::now();
+    let mut encode_time = std::time::Duration::ZERO;
     // NaN or ±Inf from the model must not reach the statistics as numbers.
     let lens: Vec<usize> = batch.iter().map(|c| c.ids.len()).collect();
     for (hook, x) in &cap.acts {
@@ -429,77 +437,105 @@ fn flush(
     for (si, sae) in saes.iter().enumerate() {
         let x = &cap.acts[&sae.hook()];
         let (b, t, d) = x.dims3()?;
+        let t_enc = std::time::Instant::now();
         let dense = sae
             .encode(&x.reshape((b * t, d))?)?
             .to_dtype(DType::F32)?
             .to_device(&Device::Cpu)?;
         let n_lat = sae.d_sae();
         let v = dense.flatten_all()?.to_vec1::<f32>()?;
+        encode_time += t_enc.elapsed();
         let acc = &mut state.accs[si];
-        for (ci, c) in batch.iter().enumerate() {
-            let keep = top_values_for(acc.tokens + c.ids.len() as u64, cfg);
-            let mut ctx_max = vec![0f32; n_lat];
-            for pos in 0..c.ids.len() {
-                if c.special[pos] && !cfg.include_special {
-                    continue;
-                }
-                acc.tokens += 1;
-                let row = &v[(ci * t + pos) * n_lat..(ci * t + pos + 1) * n_lat];
-                for (l, &a) in row.iter().enumerate() {
-                    if a > 0.0 {
-                        let la = &mut acc.latents[l];
-                        la.count += 1;
-                        la.sum += a as f64;
-                        la.max = la.max.max(a);
-                        la.hist[hist_bin(a)] += 1;
-                        la.push_value(a, keep);
-                        ctx_max[l] = ctx_max[l].max(a);
+        let counted = |c: &Ctx, pos: usize| !c.special[pos] || cfg.include_special;
+        // How many of the largest values each context's updates keep (growing with the tokens
+        // seen before it: the 0.999 quantile's need), then the tokens counted.
+        let mut keeps = Vec::with_capacity(batch.len());
+        for c in &batch {
+            keeps.push(top_values_for(acc.tokens + c.ids.len() as u64, cfg));
+            acc.tokens += (0..c.ids.len()).filter(|&p| counted(c, p)).count() as u64;
+        }
+        // Latents are independent: each task updates its own range of latents, visiting the
+        // contexts and positions in order, so the result is the same whatever the threads.
+        let chunk = n_lat
+            .div_ceil(rayon::current_num_threads().max(1) * 4)
+            .max(64);
+        acc.latents
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(ck, lats)| {
+                let l0 = ck * chunk;
+                let w = lats.len();
+                let mut ctx_max = vec![0f32; w];
+                for (ci, c) in batch.iter().enumerate() {
+                    ctx_max.fill(0.0);
+                    for pos in 0..c.ids.len() {
+                        if !counted(c, pos) {
+                            continue;
+                        }
+                        let at = (ci * t + pos) * n_lat + l0;
+                        for (j, &a) in v[at..at + w].iter().enumerate() {
+                            if a > 0.0 {
+                                let la = &mut lats[j];
+                                la.count += 1;
+                                la.sum += a as f64;
+                                la.max = la.max.max(a);
+                                la.hist[hist_bin(a)] += 1;
+                                la.push_value(a, keeps[ci]);
+                                ctx_max[j] = ctx_max[j].max(a);
+                            }
+                        }
+                    }
+                    for (j, &m) in ctx_max.iter().enumerate() {
+                        if m <= 0.0 {
+                            continue;
+                        }
+                        let l = l0 + j;
+                        let la = &mut lats[j];
+                        let priority = mix(c.doc.wrapping_mul(0x100000001b3)
+                            ^ ((c.offset as u64) << 32)
+                            ^ l as u64);
+                        let key = (m, std::cmp::Reverse((c.doc, c.offset)));
+                        let want_top = la.top.len() < cfg.top_k
+                            || la.top.peek().is_some_and(|w| {
+                                key > (w.0.max_act, std::cmp::Reverse((w.0.doc, w.0.offset)))
+                            });
+                        let want_res = la.reservoir.len() < res
+                            || la.reservoir.peek().is_some_and(|w| priority < w.0.priority);
+                        if !want_top && !want_res {
+                            continue;
+                        }
+                        let acts: Vec<f32> = (0..c.ids.len())
+                            .map(|pos| {
+                                if counted(c, pos) {
+                                    v[(ci * t + pos) * n_lat + l]
+                                } else {
+                                    0.0
+                                }
+                            })
+                            .collect();
+                        let cand = Cand {
+                            max_act: m,
+                            doc: c.doc,
+                            offset: c.offset,
+                            priority,
+                            ids: c.ids.clone(),
+                            acts,
+                        };
+                        if want_top {
+                            la.push_top(cand.clone(), cfg.top_k);
+                        }
+                        if want_res {
+                            la.push_reservoir(cand, res);
+                        }
                     }
                 }
-            }
-            for (l, &m) in ctx_max.iter().enumerate() {
-                if m <= 0.0 {
-                    continue;
-                }
-                let la = &mut acc.latents[l];
-                let priority =
-                    mix(c.doc.wrapping_mul(0x100000001b3) ^ ((c.offset as u64) << 32) ^ l as u64);
-                let key = (m, std::cmp::Reverse((c.doc, c.offset)));
-                let want_top = la.top.len() < cfg.top_k
-                    || la.top.peek().is_some_and(|w| {
-                        key > (w.0.max_act, std::cmp::Reverse((w.0.doc, w.0.offset)))
-                    });
-                let want_res = la.reservoir.len() < res
-                    || la.reservoir.peek().is_some_and(|w| priority < w.0.priority);
-                if !want_top && !want_res {
-                    continue;
-                }
-                let acts: Vec<f32> = (0..c.ids.len())
-                    .map(|pos| {
-                        if c.special[pos] && !cfg.include_special {
-                            0.0
-                        } else {
-                            v[(ci * t + pos) * n_lat + l]
-                        }
-                    })
-                    .collect();
-                let cand = Cand {
-                    max_act: m,
-                    doc: c.doc,
-                    offset: c.offset,
-                    priority,
-                    ids: c.ids.clone(),
-                    acts,
-                };
-                if want_top {
-                    la.push_top(cand.clone(), cfg.top_k);
-                }
-                if want_res {
-                    la.push_reservoir(cand, res);
-                }
-            }
-        }
+            });
     }
+    let spent = started.elapsed().saturating_sub(encode_time);
+    BOOKKEEPING_NS.fetch_add(
+        spent.as_nanos() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     Ok(())
 }
 
@@ -674,81 +710,115 @@ fn finish(model: &Model, sae: &Sae, acc: SaeAcc, cfg: &CollectConfig) -> Result<
     let edges = hist_edges();
     let n = acc.tokens;
     let logits = top_logits(model, sae, cfg.logit_tokens)?;
-    let mut features = vec![];
-    let mut examples = vec![];
-    let display = |ids: &[u32]| model.tok.display_strings(ids);
-    let mut inexact = 0usize;
-    for (l, mut la) in acc.latents.into_iter().enumerate() {
-        let mut values: Vec<f32> = std::mem::take(&mut la.top_values)
-            .into_iter()
-            .map(|m| m.0)
-            .collect();
-        values.sort_by(|a, b| b.total_cmp(a));
-        let (q999, exact) = la.high_quantile(&values, &edges, n, crate::quantile::Q999);
-        let (q9999, _) = la.high_quantile(&values, &edges, n, 0.9999);
-        inexact += usize::from(!exact);
-        let (tt, tv, bt, bv) = logits.get(l).cloned().unwrap_or_default();
-        features.push(FeatureRow {
-            latent: l as u32,
-            count: la.count,
-            density: if n > 0 {
-                la.count as f64 / n as f64
-            } else {
-                0.0
-            },
-            mean_act: if la.count > 0 {
-                la.sum / la.count as f64
-            } else {
-                0.0
-            },
-            max_act: la.max,
-            q999,
-            q9999,
-            hist_edges: edges.clone(),
-            hist_counts: la.hist,
-            top_logit_tokens: tt,
-            top_logit_values: tv,
-            bottom_logit_tokens: bt,
-            bottom_logit_values: bv,
-        });
-        let row = |c: &Cand, kind: &str, bin: u32, rank: u32| -> ExampleRow {
-            let ids = c.ids.clone();
-            ExampleRow {
+    // Many latents keep the same contexts as examples: each context's display strings are
+    // made once (in parallel), then every latent is finished in parallel, in latent order.
+    let mut contexts: std::collections::HashMap<(u64, u32), &[u32]> = Default::default();
+    for la in &acc.latents {
+        for c in la
+            .top
+            .iter()
+            .map(|b| &b.0)
+            .chain(la.reservoir.iter().map(|b| &b.0))
+        {
+            contexts.entry((c.doc, c.offset)).or_insert(&c.ids);
+        }
+    }
+    let contexts: Vec<((u64, u32), &[u32])> = contexts.into_iter().collect();
+    let shown: std::collections::HashMap<(u64, u32), Vec<String>> = contexts
+        .par_iter()
+        .map(|(k, ids)| (*k, model.tok.display_strings(ids)))
+        .collect();
+    let display = |c: &Cand| -> Vec<String> {
+        shown
+            .get(&(c.doc, c.offset))
+            .cloned()
+            .unwrap_or_else(|| model.tok.display_strings(&c.ids))
+    };
+    let per_latent: Vec<(FeatureRow, Vec<ExampleRow>, bool)> = acc
+        .latents
+        .into_par_iter()
+        .enumerate()
+        .map(|(l, mut la)| {
+            let mut examples = vec![];
+            let mut values: Vec<f32> = std::mem::take(&mut la.top_values)
+                .into_iter()
+                .map(|m| m.0)
+                .collect();
+            values.sort_by(|a, b| b.total_cmp(a));
+            let (q999, exact) = la.high_quantile(&values, &edges, n, crate::quantile::Q999);
+            let (q9999, _) = la.high_quantile(&values, &edges, n, 0.9999);
+            let (tt, tv, bt, bv) = logits.get(l).cloned().unwrap_or_default();
+            let feature = FeatureRow {
                 latent: l as u32,
-                kind: kind.into(),
-                bin,
-                rank,
-                doc: c.doc,
-                offset: c.offset,
-                tokens: display(&ids),
-                token_ids: ids,
-                acts: c.acts.clone(),
-                max_act: c.max_act,
+                count: la.count,
+                density: if n > 0 {
+                    la.count as f64 / n as f64
+                } else {
+                    0.0
+                },
+                mean_act: if la.count > 0 {
+                    la.sum / la.count as f64
+                } else {
+                    0.0
+                },
+                max_act: la.max,
+                q999,
+                q9999,
+                hist_edges: edges.clone(),
+                hist_counts: la.hist,
+                top_logit_tokens: tt,
+                top_logit_values: tv,
+                bottom_logit_tokens: bt,
+                bottom_logit_values: bv,
+            };
+            let row = |c: &Cand, kind: &str, bin: u32, rank: u32| -> ExampleRow {
+                let ids = c.ids.clone();
+                ExampleRow {
+                    latent: l as u32,
+                    kind: kind.into(),
+                    bin,
+                    rank,
+                    doc: c.doc,
+                    offset: c.offset,
+                    tokens: display(c),
+                    token_ids: ids,
+                    acts: c.acts.clone(),
+                    max_act: c.max_act,
+                }
+            };
+            let mut top: Vec<Cand> = la.top.into_iter().map(|b| b.0).collect();
+            top.sort_by(|a, b| {
+                b.max_act
+                    .total_cmp(&a.max_act)
+                    .then((a.doc, a.offset).cmp(&(b.doc, b.offset)))
+            });
+            for (r, c) in top.iter().enumerate() {
+                examples.push(row(c, "top", 0, r as u32));
             }
-        };
-        let mut top: Vec<Cand> = la.top.into_iter().map(|b| b.0).collect();
-        top.sort_by(|a, b| {
-            b.max_act
-                .total_cmp(&a.max_act)
-                .then((a.doc, a.offset).cmp(&(b.doc, b.offset)))
-        });
-        for (r, c) in top.iter().enumerate() {
-            examples.push(row(c, "top", 0, r as u32));
-        }
-        // Quantile bins: equal slices of (0, max], filled from the reservoir in priority order.
-        let mut res: Vec<Cand> = la.reservoir.into_iter().map(|b| b.0).collect();
-        res.sort_by_key(|c| c.priority);
-        let bins = cfg.quantile_bins.max(1);
-        let mut filled = vec![0u32; bins];
-        for c in &res {
-            let b = (((c.max_act / la.max.max(1e-12)) * bins as f32).ceil() as usize)
-                .clamp(1, bins)
-                - 1;
-            if (filled[b] as usize) < cfg.per_bin {
-                examples.push(row(c, "quantile", b as u32, filled[b]));
-                filled[b] += 1;
+            // Quantile bins: equal slices of (0, max], filled from the reservoir in priority order.
+            let mut res: Vec<Cand> = la.reservoir.into_iter().map(|b| b.0).collect();
+            res.sort_by_key(|c| c.priority);
+            let bins = cfg.quantile_bins.max(1);
+            let mut filled = vec![0u32; bins];
+            for c in &res {
+                let b = (((c.max_act / la.max.max(1e-12)) * bins as f32).ceil() as usize)
+                    .clamp(1, bins)
+                    - 1;
+                if (filled[b] as usize) < cfg.per_bin {
+                    examples.push(row(c, "quantile", b as u32, filled[b]));
+                    filled[b] += 1;
+                }
             }
-        }
+            (feature, examples, exact)
+        })
+        .collect();
+    let mut features = Vec::with_capacity(per_latent.len());
+    let mut examples = vec![];
+    let mut inexact = 0usize;
+    for (f, e, exact) in per_latent {
+        features.push(f);
+        examples.extend(e);
+        inexact += usize::from(!exact);
     }
     if inexact > 0 {
         tracing::warn!(
@@ -779,7 +849,7 @@ fn top_logits(model: &Model, sae: &Sae, n: usize) -> Result<Vec<LogitRow>> {
             .unzip()
     };
     Ok(
-        decoder_logit_lens(sae, model.net.unembedding(), 0..sae.d_sae(), n)?
+        decoder_logit_lens(sae, &model.net.unembedding()?, 0..sae.d_sae(), n)?
             .into_iter()
             .map(|l| {
                 let (tt, tv) = names(&l.top);

@@ -38,6 +38,17 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     .unwrap()
 }
 
+/// The device the reference tests run on: `SAFE_SAIL_TEST_DEVICE` (e.g. `cuda:0`, which
+/// needs a `--features cuda` build), else the CPU.
+#[allow(dead_code)]
+pub fn test_device() -> Device {
+    match std::env::var("SAFE_SAIL_TEST_DEVICE") {
+        Ok(d) if !d.trim().is_empty() => safe_sail::device::parse_device(&d)
+            .unwrap_or_else(|e| panic!("SAFE_SAIL_TEST_DEVICE={d}: {e:#}")),
+        _ => Device::Cpu,
+    }
+}
+
 /// Asserts `max |a-b| / max |b| <= tol`.
 pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f32) {
     let err = safe_sail::tensor_util::max_rel_diff(a, b).unwrap_or_else(|e| panic!("{what}: {e}"));

@@ -4,7 +4,8 @@
 use super::Family;
 use crate::model::config::{get_bool, no_sliding_windows, ConfigDefaults, ModelConfig};
 use crate::model::files::WeightSource;
-use crate::model::transformer::{Attention, Block, Linear, Mlp, Norm, Transformer};
+use crate::model::matmul::Matrix;
+use crate::model::transformer::{Attention, Block, Linear, LinearWeight, Mlp, Norm, Transformer};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
@@ -53,10 +54,10 @@ impl Family for Gpt2 {
         };
         // GPT-2's Conv1D stores weights as [in, out]: already the layout Linear keeps.
         let conv = |name: &str, inp: usize, out: usize| -> Result<Linear> {
-            Ok(Linear {
-                wt: w.get(&format!("{name}.weight"), &[inp, out])?,
-                b: Some(w.get(&format!("{name}.bias"), &[out])?),
-            })
+            Ok(Linear::from_in_out(
+                w.get(&format!("{name}.weight"), &[inp, out])?,
+                Some(w.get(&format!("{name}.bias"), &[out])?),
+            ))
         };
         let embed = w.get("wte.weight", &[cfg.vocab_size, d])?;
         let pos_embed = w.get("wpe.weight", &[cfg.max_position_embeddings, d])?;
@@ -65,10 +66,13 @@ impl Family for Gpt2 {
             let p = format!("h.{i}");
             let qkv = conv(&format!("{p}.attn.c_attn"), d, 3 * d)?;
             let part = |j: usize| -> Result<Linear> {
-                Ok(Linear {
-                    wt: qkv.wt.narrow(1, j * d, d)?.contiguous()?,
-                    b: Some(qkv.b.as_ref().unwrap().narrow(0, j * d, d)?.contiguous()?),
-                })
+                let LinearWeight::InOut(w) = &qkv.w else {
+                    unreachable!("Conv1D weights are [in, out]")
+                };
+                Ok(Linear::from_in_out(
+                    w.narrow(1, j * d, d)?.contiguous()?,
+                    Some(qkv.b.as_ref().unwrap().narrow(0, j * d, d)?.contiguous()?),
+                ))
             };
             blocks.push(Block {
                 attn: Attention {
@@ -90,6 +94,7 @@ impl Family for Gpt2 {
             });
         }
         let final_norm = ln("ln_f")?;
+        let embed = Matrix::Tensor(embed);
         let lm_head = embed.clone();
         Ok(Transformer {
             embed,

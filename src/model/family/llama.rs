@@ -81,7 +81,7 @@ pub(super) fn load_layout(
     };
     let lin = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
         Linear::new(
-            w.get(&format!("{name}.weight"), &[out, inp])?,
+            w.get_matrix(&format!("{name}.weight"), &[out, inp])?,
             if bias {
                 Some(w.get(&format!("{name}.bias"), &[out])?)
             } else {
@@ -89,7 +89,7 @@ pub(super) fn load_layout(
             },
         )
     };
-    let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, d])?;
+    let embed = w.get_matrix("model.embed_tokens.weight", &[cfg.vocab_size, d])?;
     let mut blocks = Vec::with_capacity(cfg.num_layers);
     for i in 0..cfg.num_layers {
         let p = format!("model.layers.{i}");
@@ -133,7 +133,7 @@ pub(super) fn load_layout(
         }
         embed.clone()
     } else {
-        w.get("lm_head.weight", &[cfg.vocab_size, d])?
+        w.get_matrix("lm_head.weight", &[cfg.vocab_size, d])?
     };
     let rope = Some(Rope::new(&cfg, w.dtype(), w.device())?);
     Ok(Transformer {

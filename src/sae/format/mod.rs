@@ -231,6 +231,9 @@ fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     if !path.exists() {
         bail!("{} is missing", path.display());
     }
+    if let Some(all) = crate::model::files::read_float_safetensors(path)? {
+        return Ok(all);
+    }
     crate::checks::catch_panics(&path.display(), || {
         candle_core::safetensors::load(path, &Device::Cpu)
             .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", path.display()))

@@ -1,0 +1,507 @@
+//! `y = x · Wᵀ` for bf16 weights kept as stored (`[out, in]`) on the CPU.
+//!
+//! candle 0.11's CPU matmul has no bf16 kernel: it widens both whole operands to f32 on every
+//! call (a 2× copy of each weight, single-threaded), which made bf16 models slower and larger
+//! in memory than f32 ones. This kernel reads the bf16 weight in place: with AVX-512 BF16
+//! (`vdpbf16ps`) it multiplies bf16 pairs into f32 accumulators directly; elsewhere it widens
+//! small tiles to f32 in cache. Both accumulate in f32 and round the result to bf16 once, as
+//! PyTorch's bf16 `Linear` does. Work is split over output columns on all cores.
+
+use anyhow::{bail, Result};
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
+use half::bf16;
+use rayon::prelude::*;
+
+/// Weight rows (output columns) per parallel task.
+const ROWS_PER_TASK: usize = 64;
+/// Inner-dimension block: the task's weight rows and the inputs of one block stay in L2.
+const K_BLOCK: usize = 2048;
+
+/// `x · wᵀ` with `x [.., K]` and `w [N, K]` bf16 on the CPU: `[.., N]` in bf16. `x` is
+/// converted to bf16 first if it is not.
+pub fn linear_bf16(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let Some(&k) = dims.last() else {
+        bail!("linear on a scalar");
+    };
+    let (n, wk) = w.dims2()?;
+    if wk != k {
+        bail!("linear: input width {k} does not match the weight's {wk}");
+    }
+    let rows: usize = dims[..dims.len() - 1].iter().product();
+    let x2 = x.to_dtype(DType::BF16)?.reshape((rows, k))?.contiguous()?;
+    let y = x2.apply_op2_no_bwd(&w.contiguous()?, &RowsMatmul)?;
+    let mut out = dims;
+    *out.last_mut().unwrap() = n;
+    Ok(y.reshape(out)?)
+}
+
+/// `x · wᵀ` with `x [.., K]` (any float dtype) and `w [n, k]` bf16 given as a slice (e.g. a
+/// memory-mapped weight): `[.., n]` in bf16 on the CPU.
+pub fn linear_bf16_slice(x: &Tensor, w: &[bf16], n: usize, k: usize) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    if dims.last() != Some(&k) {
+        bail!("linear: input {dims:?} does not match a weight of width {k}");
+    }
+    let rows: usize = dims[..dims.len() - 1].iter().product();
+    let xv = x
+        .to_dtype(DType::BF16)?
+        .to_device(&candle_core::Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<bf16>()?;
+    let y = matmul_rows(&xv, w, rows, n, k);
+    let mut out = dims;
+    *out.last_mut().unwrap() = n;
+    Ok(Tensor::from_vec(y, out, &candle_core::Device::Cpu)?)
+}
+
+/// A bf16 matrix `[rows, cols]` read in place from a memory-mapped safetensors file: the
+/// weights stay in the page cache, shared with it, and cost no copy at load.
+pub struct MappedBf16 {
+    map: std::sync::Arc<memmap2::Mmap>,
+    offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl MappedBf16 {
+    /// The matrix at byte `offset` of `map`; `None` when it is not 2-byte aligned or out of
+    /// range.
+    pub fn new(
+        map: std::sync::Arc<memmap2::Mmap>,
+        offset: usize,
+        rows: usize,
+        cols: usize,
+    ) -> Option<Self> {
+        let end = offset.checked_add(rows.checked_mul(cols)?.checked_mul(2)?)?;
+        let aligned = (map.as_ptr() as usize + offset).is_multiple_of(std::mem::align_of::<bf16>());
+        (aligned && end <= map.len()).then_some(Self {
+            map,
+            offset,
+            rows,
+            cols,
+        })
+    }
+
+    pub fn as_slice(&self) -> &[bf16] {
+        // SAFETY: in range and aligned (checked in `new`); every bit pattern is a bf16; the map
+        // is read-only and lives as long as `self`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.map.as_ptr().add(self.offset) as *const bf16,
+                self.rows * self.cols,
+            )
+        }
+    }
+
+    /// An owned copy as a tensor.
+    pub fn to_tensor(&self) -> Result<Tensor> {
+        Ok(Tensor::from_slice(
+            self.as_slice(),
+            (self.rows, self.cols),
+            &candle_core::Device::Cpu,
+        )?)
+    }
+}
+
+/// A weight matrix `[rows, cols]`: a tensor, or bf16 read in place from a mapped file.
+#[derive(Clone)]
+pub enum Matrix {
+    Tensor(Tensor),
+    Mapped(std::sync::Arc<MappedBf16>),
+}
+
+impl Matrix {
+    pub fn dims(&self) -> (usize, usize) {
+        match self {
+            Matrix::Tensor(t) => t.dims2().unwrap_or((0, 0)),
+            Matrix::Mapped(m) => (m.rows, m.cols),
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            Matrix::Tensor(t) => t.dtype(),
+            Matrix::Mapped(_) => DType::BF16,
+        }
+    }
+
+    /// The matrix as a tensor (a copy when mapped).
+    pub fn to_tensor(&self) -> Result<Tensor> {
+        match self {
+            Matrix::Tensor(t) => Ok(t.clone()),
+            Matrix::Mapped(m) => m.to_tensor(),
+        }
+    }
+
+    /// Rows `ids` (an embedding lookup): `[ids.len(), cols]`.
+    pub fn rows(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Matrix::Tensor(t) => Ok(t.index_select(ids, 0)?),
+            Matrix::Mapped(m) => {
+                let ids = ids.to_device(&candle_core::Device::Cpu)?.to_vec1::<u32>()?;
+                let all = m.as_slice();
+                let mut out = Vec::with_capacity(ids.len() * m.cols);
+                for &i in &ids {
+                    let i = i as usize;
+                    if i >= m.rows {
+                        bail!(
+                            "token id {i} is out of range (the vocabulary has {})",
+                            m.rows
+                        );
+                    }
+                    out.extend_from_slice(&all[i * m.cols..(i + 1) * m.cols]);
+                }
+                Ok(Tensor::from_vec(
+                    out,
+                    (ids.len(), m.cols),
+                    &candle_core::Device::Cpu,
+                )?)
+            }
+        }
+    }
+
+    /// `x · selfᵀ` for `x [.., cols]`: `[.., rows]`, in bf16 when the matrix is bf16 on the
+    /// CPU (through this module's kernel), else in `x`'s dtype through candle.
+    pub fn times_t(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Matrix::Mapped(m) => linear_bf16_slice(x, m.as_slice(), m.rows, m.cols),
+            Matrix::Tensor(t) if t.dtype() == DType::BF16 && t.device().is_cpu() => {
+                linear_bf16(x, t)
+            }
+            Matrix::Tensor(t) => {
+                let dims = x.dims().to_vec();
+                let k = *dims.last().unwrap_or(&0);
+                let rows: usize = dims[..dims.len().saturating_sub(1)].iter().product();
+                let y = x.reshape((rows, k))?.matmul(&t.t()?)?;
+                let mut out = dims;
+                if let Some(l) = out.last_mut() {
+                    *l = t.dim(0)?;
+                }
+                Ok(y.reshape(out)?)
+            }
+        }
+    }
+}
+
+struct RowsMatmul;
+
+impl CustomOp2 for RowsMatmul {
+    fn name(&self) -> &'static str {
+        "bf16-rows-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (Some((a0, a1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
+            candle_core::bail!("bf16 matmul needs contiguous inputs");
+        };
+        let (m, k) = l1.shape().dims2()?;
+        let (n, wk) = l2.shape().dims2()?;
+        if k != wk {
+            candle_core::bail!("bf16 matmul: inner dimensions {k} and {wk} differ");
+        }
+        let (CpuStorage::BF16(x), CpuStorage::BF16(w)) = (s1, s2) else {
+            candle_core::bail!("bf16 matmul: both operands must be bf16");
+        };
+        let out = matmul_rows(&x[a0..a1], &w[b0..b1], m, n, k);
+        Ok((CpuStorage::BF16(out), Shape::from((m, n))))
+    }
+}
+
+/// A pointer to the output that tasks writing disjoint columns may share.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut bf16);
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// `x [m, k] · w[n, k]ᵀ` → `[m, n]`.
+pub fn matmul_rows(x: &[bf16], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<bf16> {
+    assert_eq!(x.len(), m * k);
+    assert_eq!(w.len(), n * k);
+    let mut out = vec![bf16::ZERO; m * n];
+    if m == 0 || n == 0 {
+        return out;
+    }
+    let fast = has_avx512_bf16();
+    let xf: Vec<f32> = if fast {
+        vec![]
+    } else {
+        x.iter().map(|v| v.to_f32()).collect()
+    };
+    let ptr = OutPtr(out.as_mut_ptr());
+    let tasks = n.div_ceil(ROWS_PER_TASK);
+    (0..tasks).into_par_iter().for_each(|t| {
+        let n0 = t * ROWS_PER_TASK;
+        let nr = ROWS_PER_TASK.min(n - n0);
+        let wt = &w[n0 * k..(n0 + nr) * k];
+        // acc[i * nr + j] = out[i, n0 + j] in f32.
+        let mut acc = vec![0f32; m * nr];
+        if fast {
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                avx512::block(x, wt, m, nr, k, &mut acc)
+            };
+        } else {
+            portable_block(&xf, wt, m, nr, k, &mut acc);
+        }
+        let p = ptr;
+        for i in 0..m {
+            for j in 0..nr {
+                // SAFETY: each task writes only its own columns n0..n0+nr of row i.
+                unsafe { *p.0.add(i * n + n0 + j) = bf16::from_f32(acc[i * nr + j]) };
+            }
+        }
+    });
+    out
+}
+
+/// Whether this CPU runs the AVX-512 BF16 kernel.
+pub fn has_avx512_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::env::var_os("SAFE_SAIL_NO_AVX512BF16").is_some() {
+            return false;
+        }
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The kernel for any CPU: each weight row is widened to f32 in a small buffer, then dotted
+/// with every input row (16 lanes of partial sums, which the compiler vectorises).
+fn portable_block(xf: &[f32], w: &[bf16], m: usize, nr: usize, k: usize, acc: &mut [f32]) {
+    let mut row = vec![0f32; k];
+    for j in 0..nr {
+        for (r, v) in row.iter_mut().zip(&w[j * k..(j + 1) * k]) {
+            *r = v.to_f32();
+        }
+        for i in 0..m {
+            acc[i * nr + j] = dot(&xf[i * k..(i + 1) * k], &row);
+        }
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const L: usize = 16;
+    let mut s = [0f32; L];
+    let mut ca = a.chunks_exact(L);
+    let mut cb = b.chunks_exact(L);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..L {
+            s[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0f32;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail += x * y;
+    }
+    s.iter().sum::<f32>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::K_BLOCK;
+    use half::bf16;
+    use std::arch::x86_64::*;
+
+    /// `acc[i, j] = Σ_k x[i, k] · w[j, k]` for one task's `nr` weight rows, blocked over k.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F, BW and BF16; `x` is `[m, k]`, `w` is `[nr, k]`, `acc` is
+    /// `[m, nr]`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub(super) unsafe fn block(
+        x: &[bf16],
+        w: &[bf16],
+        m: usize,
+        nr: usize,
+        k: usize,
+        acc: &mut [f32],
+    ) {
+        let mut k0 = 0;
+        while k0 < k {
+            let k1 = (k0 + K_BLOCK).min(k);
+            let mut i = 0;
+            while i < m {
+                let mr = (m - i).min(4);
+                let mut j = 0;
+                while j < nr {
+                    let jr = (nr - j).min(4);
+                    match (mr, jr) {
+                        (4, 4) => tile::<4, 4>(x, w, k, i, j, nr, k0, k1, acc),
+                        (1, 4) => tile::<1, 4>(x, w, k, i, j, nr, k0, k1, acc),
+                        (2, 4) => tile::<2, 4>(x, w, k, i, j, nr, k0, k1, acc),
+                        (3, 4) => tile::<3, 4>(x, w, k, i, j, nr, k0, k1, acc),
+                        _ => {
+                            for ii in 0..mr {
+                                for jj in 0..jr {
+                                    tile::<1, 1>(x, w, k, i + ii, j + jj, nr, k0, k1, acc);
+                                }
+                            }
+                        }
+                    }
+                    j += jr;
+                }
+                i += mr;
+            }
+            k0 = k1;
+        }
+    }
+
+    /// Adds the products of input rows `i..i+MR` and weight rows `j..j+NR` over `k0..k1`
+    /// to `acc`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    #[inline]
+    unsafe fn tile<const MR: usize, const NR: usize>(
+        x: &[bf16],
+        w: &[bf16],
+        k: usize,
+        i: usize,
+        j: usize,
+        nr: usize,
+        k0: usize,
+        k1: usize,
+        acc: &mut [f32],
+    ) {
+        let xp = x.as_ptr() as *const u16;
+        let wp = w.as_ptr() as *const u16;
+        let mut s = [[_mm512_setzero_ps(); NR]; MR];
+        let mut kk = k0;
+        while kk + 32 <= k1 {
+            let mut a = [_mm512_setzero_si512(); MR];
+            for (r, a) in a.iter_mut().enumerate() {
+                *a = _mm512_loadu_si512(xp.add((i + r) * k + kk) as *const _);
+            }
+            for c in 0..NR {
+                let b = _mm512_loadu_si512(wp.add((j + c) * k + kk) as *const _);
+                let b: __m512bh = std::mem::transmute(b);
+                for r in 0..MR {
+                    let ar: __m512bh = std::mem::transmute(a[r]);
+                    s[r][c] = _mm512_dpbf16_ps(s[r][c], ar, b);
+                }
+            }
+            kk += 32;
+        }
+        if kk < k1 {
+            let mask: __mmask32 = (1u32 << (k1 - kk)) - 1;
+            let mut a = [_mm512_setzero_si512(); MR];
+            for (r, a) in a.iter_mut().enumerate() {
+                *a = _mm512_maskz_loadu_epi16(mask, xp.add((i + r) * k + kk) as *const _);
+            }
+            for c in 0..NR {
+                let b = _mm512_maskz_loadu_epi16(mask, wp.add((j + c) * k + kk) as *const _);
+                let b: __m512bh = std::mem::transmute(b);
+                for r in 0..MR {
+                    let ar: __m512bh = std::mem::transmute(a[r]);
+                    s[r][c] = _mm512_dpbf16_ps(s[r][c], ar, b);
+                }
+            }
+        }
+        for r in 0..MR {
+            for c in 0..NR {
+                acc[(i + r) * nr + j + c] += _mm512_reduce_add_ps(s[r][c]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn reference(x: &Tensor, w: &Tensor) -> Tensor {
+        x.to_dtype(DType::F32)
+            .unwrap()
+            .matmul(&w.to_dtype(DType::F32).unwrap().t().unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn matches_f32_matmul_on_awkward_shapes() {
+        // Shapes that exercise every tail: rows not a multiple of 4, weight rows not a
+        // multiple of 4 or of a task, an inner size not a multiple of 32 and over a k block.
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (1, 70, 33),
+            (5, 7, 64),
+            (40, 131, 2100),
+            (3, 64, 31),
+        ] {
+            let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu)
+                .unwrap()
+                .to_dtype(DType::BF16)
+                .unwrap();
+            let w = Tensor::randn(0f32, 1.0, (n, k), &Device::Cpu)
+                .unwrap()
+                .to_dtype(DType::BF16)
+                .unwrap();
+            let want = reference(&x, &w);
+            let got = linear_bf16(&x, &w).unwrap();
+            assert_eq!(got.dims(), &[m, n]);
+            assert_eq!(got.dtype(), DType::BF16);
+            let got = got.to_dtype(DType::F32).unwrap();
+            // One bf16 rounding of the result (2^-8 relative) on sums of k products.
+            let diff = (got - &want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let mag = want
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            for (d, a) in diff.iter().zip(&mag) {
+                assert!(
+                    *d <= a * 8e-3 + 1e-3 * (k as f32).sqrt(),
+                    "{m}x{n}x{k}: {d} vs {a}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn portable_kernel_matches_too() {
+        let (m, n, k) = (6, 9, 45);
+        let x: Vec<bf16> = (0..m * k)
+            .map(|i| bf16::from_f32((i % 7) as f32 - 3.0))
+            .collect();
+        let w: Vec<bf16> = (0..n * k)
+            .map(|i| bf16::from_f32((i % 5) as f32 * 0.5))
+            .collect();
+        let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+        let mut acc = vec![0f32; m * n];
+        portable_block(&xf, &w, m, n, k, &mut acc);
+        for i in 0..m {
+            for j in 0..n {
+                let want: f32 = (0..k)
+                    .map(|t| x[i * k + t].to_f32() * w[j * k + t].to_f32())
+                    .sum();
+                assert_eq!(acc[i * n + j], want, "({i}, {j})");
+            }
+        }
+        let fast = matmul_rows(&x, &w, m, n, k);
+        for (a, b) in fast.iter().zip(&acc) {
+            assert_eq!(*a, bf16::from_f32(*b));
+        }
+    }
+}
