@@ -15,8 +15,12 @@ pub struct LlmArgs {
     #[arg(long)]
     pub db: PathBuf,
     /// Latents, e.g. `0-99` or `3,17,42` (default: every latent with examples).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "latents_from")]
     pub latents: Option<String>,
+    /// The latents `evaluate` found distinguishing at least one concept for this store's SAE
+    /// (EVAL_DIR/evaluation.json, its `concepts` lists): the candidates for explanation.
+    #[arg(long, value_name = "EVAL_DIR")]
+    pub latents_from: Option<PathBuf>,
     /// At most this many latents.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -59,6 +63,13 @@ pub struct LlmArgs {
     /// score: the SAE for the non-activating contexts (default: the one the store names).
     #[arg(long)]
     pub sae: Option<String>,
+    /// score: a segment is active when its largest activation ÷ the latent's 0.999 quantile
+    /// (its max when the quantile is 0) reaches this.
+    #[arg(long, default_value_t = safe_sail::explain::SEGMENT_THRESHOLD)]
+    pub segment_threshold: f32,
+    /// score: the longest segment in tokens [default: 4, from assets/segmentation.toml].
+    #[arg(long)]
+    pub segment_max_tokens: Option<usize>,
 }
 
 pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
@@ -66,6 +77,7 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
         store: a.store,
         db: a.db.clone(),
         latents: a.latents,
+        latents_from: a.latents_from,
         limit: a.limit,
         endpoint: a.endpoint,
         llm: a.llm,
@@ -78,6 +90,8 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
         non_activating: a.non_activating,
         model: a.model,
         sae: a.sae,
+        segment_threshold: a.segment_threshold,
+        segment_max_tokens: a.segment_max_tokens,
     };
     let bar = Bar::new("{wide_bar} {pos}/{len}");
     let s = run(&run_args, task, &bar)?;
