@@ -83,6 +83,7 @@ pub fn collect(a: CollectArgs) -> Result<()> {
         batch: a.batch.max(1),
         include_special: a.include_special,
         shard,
+        mask_special_attention: a.model.mask_special_attention,
     };
     let opts = RunOptions {
         resume: a.resume,

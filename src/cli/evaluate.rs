@@ -40,6 +40,10 @@ pub struct EvaluateArgs {
     /// without one are scaled by a calibration pass over --corpus.
     #[arg(long)]
     pub quantiles_from: Vec<PathBuf>,
+    /// Wrap each concept / de-concept prompt in the model's chat template as a user message
+    /// (with the generation prompt), as the Safe-SAIL demo wraps queries.
+    #[arg(long)]
+    pub chat_pairs: bool,
     /// A labeled corpus (JSONL) for domain specificity.
     #[arg(long)]
     pub labeled_corpus: Option<PathBuf>,
@@ -66,6 +70,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
         threshold: a.threshold,
         min_frequency: a.min_frequency,
         quantiles_from: a.quantiles_from,
+        chat_pairs: a.chat_pairs,
         labeled_corpus: a.labeled_corpus,
         label_field: a.label_field,
         labeled_tokens: a.labeled_tokens,

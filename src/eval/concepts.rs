@@ -250,6 +250,8 @@ pub struct ConceptSettings {
     /// φ: when set, a latent counts for a concept when it distinguishes at least this share of
     /// the concept's pairs (instead of its mean Δ exceeding t).
     pub min_frequency: Option<f64>,
+    /// Wrap each prompt in the model's chat template (a user message).
+    pub chat: bool,
 }
 
 /// One concept's metrics for one SAE.
@@ -368,9 +370,15 @@ pub fn concept_scores(
     }
 }
 
-/// Per SAE, per prompt: each latent's largest activation over the prompt's non-special tokens.
-fn prompt_maxima(model: &Model, saes: &[Sae], text: &str) -> Result<Vec<Vec<f32>>> {
-    let toks = model.tok.encode(text, true)?;
+/// Per SAE, per prompt: each latent's largest activation over the prompt's non-special tokens
+/// (the prompt alone, or rendered through the chat template as a user message with the
+/// generation prompt when `chat` is set, as the authors' demo wraps queries).
+fn prompt_maxima(model: &Model, saes: &[Sae], text: &str, chat: bool) -> Result<Vec<Vec<f32>>> {
+    let toks = model.tokenize_prompt(&crate::model::PromptSpec {
+        text: text.to_string(),
+        chat,
+        ..Default::default()
+    })?;
     let ids: Vec<u32> = toks.iter().map(|t| t.id).collect();
     let cap = Capture::one(model, &ids, saes.iter().map(Sae::hook))?;
     saes.iter()
@@ -405,8 +413,8 @@ pub fn concept_metrics(
     let mut conc = vec![];
     let mut deco = vec![];
     for p in pairs {
-        conc.push(prompt_maxima(model, saes, &p.prompt)?);
-        deco.push(prompt_maxima(model, saes, &p.deconcept)?);
+        conc.push(prompt_maxima(model, saes, &p.prompt, settings.chat)?);
+        deco.push(prompt_maxima(model, saes, &p.deconcept, settings.chat)?);
     }
     Ok(saes
         .iter()
@@ -537,6 +545,7 @@ mod tests {
         let s = ConceptSettings {
             threshold: 0.5,
             min_frequency: None,
+            chat: false,
         };
         let m = concept_scores(&pairs, &conc, &deco, &scale, &s);
         let got: Vec<(&str, usize, Vec<u32>)> = m
@@ -574,6 +583,7 @@ mod tests {
             &ConceptSettings {
                 threshold: 0.5,
                 min_frequency: Some(0.5),
+                chat: false,
             },
         );
         assert_eq!(old.concepts.len(), 1);
@@ -588,6 +598,7 @@ mod tests {
             &ConceptSettings {
                 threshold: 0.5,
                 min_frequency: Some(0.5),
+                chat: false,
             },
         );
         assert_eq!(phi.per_domain()[2].0, Some(5.0));
@@ -612,6 +623,7 @@ mod tests {
                 &ConceptSettings {
                     threshold: 0.5,
                     min_frequency: phi,
+                    chat: false,
                 },
             )
             .concepts[0]
@@ -630,6 +642,7 @@ mod tests {
         let s = ConceptSettings {
             threshold: 0.5,
             min_frequency: None,
+            chat: false,
         };
         let x = concept_scores(
             &pairs,
@@ -659,6 +672,7 @@ mod tests {
         let s = ConceptSettings {
             threshold: 0.5,
             min_frequency: None,
+            chat: false,
         };
         let scale = [2.0, 1.0, 0.0];
         let a = vec![pair("violence", Some("insult"))];

@@ -39,6 +39,8 @@ pub struct EvaluateRequest {
     /// Feature stores of some of the SAEs: their 0.999 quantiles scale Δ (the others are
     /// scaled by the calibration pass over the general corpus).
     pub quantiles_from: Vec<PathBuf>,
+    /// Wrap each concept / de-concept prompt in the model's chat template.
+    pub chat_pairs: bool,
     /// A labeled corpus (JSONL) for domain specificity.
     pub labeled_corpus: Option<PathBuf>,
     pub label_field: String,
@@ -291,6 +293,12 @@ pub struct EvaluationReport {
     /// How Δ was scaled, in words.
     #[serde(default)]
     pub scaling: String,
+    /// The pairs were wrapped in the chat template.
+    #[serde(default)]
+    pub chat_pairs: bool,
+    /// Chat markers were hidden from attention.
+    #[serde(default)]
+    pub mask_special_attention: bool,
     #[serde(default)]
     pub labeled_corpus: Option<PathBuf>,
     #[serde(default)]
@@ -393,6 +401,7 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
     let settings = ConceptSettings {
         threshold: req.threshold,
         min_frequency: req.min_frequency,
+        chat: req.chat_pairs,
     };
     let concept = match &req.concept_pairs {
         Some(p) => Some(concept_metrics(
@@ -466,6 +475,8 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
                     .join(", ")
             )
         },
+        chat_pairs: req.chat_pairs,
+        mask_special_attention: req.model.mask_special_attention,
         labeled_corpus: req.labeled_corpus.clone(),
         label_field: req.label_field.clone(),
         labeled_tokens,

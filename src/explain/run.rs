@@ -175,6 +175,13 @@ fn non_activating_pool(run: &LlmRun, store: &Store) -> Result<NonActivatingPool>
             .unwrap_or_else(|| store.meta.model.clone()),
         dtype: "f32".into(),
         device: "cpu".into(),
+        // As the store was collected.
+        mask_special_attention: store
+            .meta
+            .settings
+            .get("mask_special_attention")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
     }
     .load()?;
     let sae = crate::sae::load_sae(

@@ -37,6 +37,8 @@ pub struct CollectConfig {
     pub logit_tokens: usize,
     /// `(i, n)`: process only documents with `id % n == i`.
     pub shard: Option<(u64, u64)>,
+    /// The model hid the chat markers from attention (recorded in the settings when set).
+    pub mask_special_attention: bool,
 }
 
 impl Default for CollectConfig {
@@ -53,6 +55,7 @@ impl Default for CollectConfig {
             top_values: 1024,
             logit_tokens: 10,
             shard: None,
+            mask_special_attention: false,
         }
     }
 }
@@ -757,7 +760,16 @@ pub fn meta(
             "include_special": cfg.include_special, "top_values": cfg.top_values,
             "text_field": corpus.text_field, "messages_field": corpus.messages_field,
             "activation": sae.activation.describe(),
-        }),
+        })
+        .as_object()
+        .cloned()
+        .map(|mut m| {
+            if cfg.mask_special_attention {
+                m.insert("mask_special_attention".into(), true.into());
+            }
+            m.into()
+        })
+        .unwrap_or_default(),
         definitions: serde_json::json!({
             "count": "tokens where the latent is > 0",
             "density": "count / tokens",

@@ -41,6 +41,9 @@ pub struct CollectRun {
     pub batch: usize,
     pub include_special: bool,
     pub shard: Option<(u64, u64)>,
+    /// Hide the chat markers from attention (`--mask-special-attention`).
+    #[serde(default)]
+    pub mask_special_attention: bool,
 }
 
 /// How a run treats what is already in its output folder.
@@ -92,6 +95,7 @@ impl CollectRun {
             chat: self.chat,
             include_special: self.include_special,
             shard: self.shard,
+            mask_special_attention: self.mask_special_attention,
             ..Default::default()
         }
     }
@@ -110,6 +114,7 @@ impl CollectRun {
             model: self.model.clone(),
             dtype: self.dtype.clone(),
             device: self.device.clone(),
+            mask_special_attention: self.mask_special_attention,
         }
     }
 

@@ -50,6 +50,10 @@ pub struct Workspace {
     /// A Safe-SAIL neuron database (`{layer}_{index}` keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neuron_db: Option<String>,
+    /// Hide `<|im_start|>` / `<|im_end|>` from attention before reading activations, as the
+    /// Safe-SAIL authors' demo does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mask_special_attention: bool,
     /// Where the file was read from (not stored).
     #[serde(skip)]
     pub file: Option<PathBuf>,
