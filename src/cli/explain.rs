@@ -125,3 +125,39 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct DeconceptArgs {
+    /// Concept queries (JSONL with domain, concept, prompt).
+    #[arg(long)]
+    pub queries: PathBuf,
+    /// The pairs file to write (JSONL; replies cached in OUT.llm-cache/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// API base of an OpenAI-compatible server.
+    #[arg(long, default_value = "http://localhost:8000/v1")]
+    pub endpoint: String,
+    /// Model name on that server.
+    #[arg(long)]
+    pub llm: String,
+    /// Environment variable holding the API key (none sent when unset).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+}
+
+pub fn deconcept(a: DeconceptArgs) -> Result<()> {
+    let key = std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty());
+    let client = safe_sail::explain::LlmClient::new(&a.endpoint, &a.llm, key)
+        .with_cache(&a.out.with_extension("llm-cache"));
+    let s = safe_sail::explain::deconcept::generate(&client, &a.llm, &a.queries, &a.out)?;
+    for f in &s.failed {
+        eprintln!("left out: {f}");
+    }
+    println!(
+        "wrote {} pairs to {} ({} queries left out); review them (\"reviewed\": false) before evaluating",
+        s.written,
+        a.out.display(),
+        s.failed.len()
+    );
+    Ok(())
+}

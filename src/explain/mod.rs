@@ -10,6 +10,7 @@
 //!   reply gives no score, never 0.
 
 pub mod client;
+pub mod deconcept;
 pub mod prompts;
 pub mod run;
 pub mod segment;
