@@ -186,6 +186,22 @@ fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
 mod tests {
     use super::*;
 
+    /// `mask_special_attention`: off unless set, written only when set (older files and the
+    /// sample's stay as they are).
+    #[test]
+    fn the_attention_mask_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.sail.json");
+        std::fs::write(&p, r#"{"name": "t", "model": "m"}"#).unwrap();
+        let mut ws = Workspace::load(&p).unwrap();
+        assert!(!ws.mask_special_attention);
+        ws.save_as(&p).unwrap();
+        assert!(!std::fs::read_to_string(&p).unwrap().contains("mask_special_attention"));
+        ws.mask_special_attention = true;
+        ws.save_as(&p).unwrap();
+        assert!(Workspace::load(&p).unwrap().mask_special_attention);
+    }
+
     #[test]
     fn round_trips_and_resolves_relative_paths() {
         let dir = tempfile::tempdir().unwrap();
