@@ -196,7 +196,9 @@ mod tests {
         let mut ws = Workspace::load(&p).unwrap();
         assert!(!ws.mask_special_attention);
         ws.save_as(&p).unwrap();
-        assert!(!std::fs::read_to_string(&p).unwrap().contains("mask_special_attention"));
+        assert!(!std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("mask_special_attention"));
         ws.mask_special_attention = true;
         ws.save_as(&p).unwrap();
         assert!(Workspace::load(&p).unwrap().mask_special_attention);
