@@ -13,6 +13,8 @@ pub struct ModelSpec {
     pub model: String,
     pub dtype: String,
     pub device: String,
+    /// Hide the chat markers from attention (see [`Model::mask_special_attention`]).
+    pub mask_special_attention: bool,
 }
 
 impl ModelSpec {
@@ -20,7 +22,9 @@ impl ModelSpec {
     pub fn load(&self) -> Result<Model> {
         let device = parse_device(&self.device)?;
         let dtype = parse_dtype(&self.dtype)?;
-        Model::load(&self.model, &device, dtype)
+        let mut m = Model::load(&self.model, &device, dtype)?;
+        m.mask_special_attention = self.mask_special_attention;
+        Ok(m)
     }
 }
 

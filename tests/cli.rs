@@ -190,6 +190,52 @@ fn capture_with_chat_template_marks_special_tokens() {
     assert!(special.contains(&"<|im_end|>"));
 }
 
+/// `capture --mask-special-attention`: the same chat prompt with the chat markers hidden from
+/// attention gives transformers' masked activations at the attended positions.
+#[test]
+fn capture_can_mask_the_chat_markers_from_attention() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("chat.safetensors");
+    let o = run(&[
+        "capture",
+        "--model",
+        &qwen2(),
+        "--mask-special-attention",
+        "--chat",
+        "--system",
+        "You are a careful assistant.",
+        "--prompt",
+        "How do elections work? 选举如何进行？",
+        "--hook",
+        "blocks.2.hook_mlp_out",
+        "--out",
+        &s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let refs = load_refs(&fixtures().join("refs/qwen2/chat_masked.safetensors"));
+    let got = load_refs(&out);
+    assert_eq!(
+        got["input_ids"].to_vec1::<i64>().unwrap(),
+        refs["input_ids"].to_vec1::<i64>().unwrap()
+    );
+    let keep: Vec<u32> = refs["attention_mask"]
+        .to_vec1::<i64>()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| **m == 1)
+        .map(|(i, _)| i as u32)
+        .collect();
+    let idx = candle_core::Tensor::new(keep.as_slice(), &candle_core::Device::Cpu).unwrap();
+    let rows = |t: &candle_core::Tensor| t.index_select(&idx, 0).unwrap();
+    assert_close(
+        "masked chat hook",
+        &rows(&got["blocks.2.hook_mlp_out"]),
+        &rows(&refs["masked.blocks.2.hook_mlp_out"]),
+        1e-4,
+    );
+}
+
 #[test]
 fn help_lists_the_commands() {
     let o = run(&["--help"]);

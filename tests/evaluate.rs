@@ -183,6 +183,46 @@ fn fidelity_and_downstream_loss_match_a_direct_computation() {
     }
 }
 
+/// Runs `evaluate` with concept pairs on the fixture model and SAE; returns evaluation.json.
+fn evaluate_pairs(
+    tmp: &std::path::Path,
+    corpus: &std::path::Path,
+    pairs: &std::path::Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let out = tmp.join(format!("eval{}", extra.len()));
+    let o = bin()
+        .args([
+            "evaluate",
+            "--model",
+            &fixtures().join("models/qwen2").display().to_string(),
+            "--sae",
+            &fixtures().join("saes/saelens_topk").display().to_string(),
+        ])
+        .args([
+            "--corpus",
+            &corpus.display().to_string(),
+            "--context",
+            "24",
+            "--tokens",
+            "1000000",
+            "--concept-pairs",
+            &pairs.display().to_string(),
+        ])
+        .args([
+            "--threshold",
+            "0.3",
+            "--labeled-corpus",
+            &corpus.display().to_string(),
+        ])
+        .args(extra)
+        .args(["--out", &out.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_str(&std::fs::read_to_string(out.join("evaluation.json")).unwrap()).unwrap()
+}
+
 #[test]
 fn concept_pair_metrics_match_their_definition() {
     let tmp = tempfile::tempdir().unwrap();
@@ -198,38 +238,7 @@ fn concept_pair_metrics_match_their_definition() {
     safe_sail::sample::corpus::write_jsonl(&pairs, &pairs_file).unwrap();
     let model_dir = fixtures().join("models/qwen2");
     let sae_dir = fixtures().join("saes/saelens_topk");
-    let out = tmp.path().join("eval");
-    let o = bin()
-        .args([
-            "evaluate",
-            "--model",
-            &model_dir.display().to_string(),
-            "--sae",
-            &sae_dir.display().to_string(),
-        ])
-        .args([
-            "--corpus",
-            &corpus.display().to_string(),
-            "--tokens",
-            "2000",
-            "--concept-pairs",
-            &pairs_file.display().to_string(),
-        ])
-        .args([
-            "--threshold",
-            "0.3",
-            "--min-frequency",
-            "0.5",
-            "--labeled-corpus",
-            &corpus.display().to_string(),
-        ])
-        .args(["--out", &out.display().to_string()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("evaluation.json")).unwrap())
-            .unwrap();
+    let v = evaluate_pairs(tmp.path(), &corpus, &pairs_file, &[]);
     let row = &v["rows"][0];
 
     // The definition, computed here directly.
@@ -239,17 +248,20 @@ fn concept_pair_metrics_match_their_definition() {
         &Device::Cpu,
     )
     .unwrap();
+    let n_lat = sae.d_sae();
+    let encode = |ids: &[u32]| -> Vec<Vec<f32>> {
+        let mut cap = Capture::new([sae.hook()]);
+        model.run(ids, &mut cap, ForwardOpts::default()).unwrap();
+        sae.encode(&cap.acts[&sae.hook()].squeeze(0).unwrap())
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap()
+    };
     let maxima = |text: &str| -> Vec<f32> {
         let toks = model.tok.encode(text, true).unwrap();
         let ids: Vec<u32> = toks.iter().map(|t| t.id).collect();
-        let mut cap = Capture::new([sae.hook()]);
-        model.run(&ids, &mut cap, ForwardOpts::default()).unwrap();
-        let f = sae
-            .encode(&cap.acts[&sae.hook()].squeeze(0).unwrap())
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        (0..sae.d_sae())
+        let f = encode(&ids);
+        (0..n_lat)
             .map(|l| {
                 f.iter()
                     .zip(&toks)
@@ -261,48 +273,201 @@ fn concept_pair_metrics_match_their_definition() {
     };
     let c: Vec<Vec<f32>> = pairs.iter().map(|p| maxima(&p.prompt)).collect();
     let d: Vec<Vec<f32>> = pairs.iter().map(|p| maxima(&p.deconcept)).collect();
-    let scale: Vec<f32> = (0..sae.d_sae())
-        .map(|l| c.iter().chain(&d).map(|m| m[l]).fold(0f32, f32::max))
-        .collect();
-    for domain in safe_sail::domains::SAFETY_DOMAINS {
-        let idx: Vec<usize> = pairs
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.domain == domain)
-            .map(|(i, _)| i)
-            .collect();
-        let (mut l0t, mut area) = (0f64, 0f64);
-        for l in 0..sae.d_sae() {
-            if scale[l] <= 0.0 {
-                continue;
+    // Calibration: every activation over the general corpus in contexts of 24 tokens, sorted;
+    // the ceil(0.001 n)-th largest, else the max, else no scale.
+    let mut all: Vec<Vec<f32>> = vec![vec![]; n_lat];
+    for line in std::fs::read_to_string(&corpus).unwrap().lines() {
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ids = model
+            .tok
+            .encode_ids(doc["text"].as_str().unwrap(), true)
+            .unwrap();
+        for ctx in ids.chunks(24) {
+            for r in encode(ctx) {
+                for (l, v) in r.into_iter().enumerate() {
+                    all[l].push(v);
+                }
             }
-            let deltas: Vec<f64> = idx
-                .iter()
-                .map(|&i| ((c[i][l] - d[i][l]) / scale[l]) as f64)
-                .collect();
-            if deltas.iter().filter(|x| **x > 0.3).count() as f64 / idx.len() as f64 >= 0.5 {
-                l0t += 1.0;
-            }
-            area += deltas.iter().map(|x| x.clamp(0.0, 1.0)).sum::<f64>() / idx.len() as f64;
         }
-        assert_eq!(
-            row[format!("l0t_{domain}")].as_f64().unwrap(),
-            l0t,
-            "{domain}"
-        );
-        let icdf = row[format!("icdf_{domain}")].as_f64().unwrap();
-        assert!(
-            (icdf - area / sae.d_sae() as f64).abs() < 1e-6,
-            "{domain}: {icdf}"
-        );
+    }
+    let n_tok = all[0].len();
+    assert_eq!(row["tokens"].as_u64().unwrap(), n_tok as u64);
+    let rank = (n_tok as f64 * 0.001).ceil() as usize;
+    let calibrated: Vec<f32> = all
+        .iter_mut()
+        .map(|v| {
+            v.sort_by(|a, b| b.total_cmp(a));
+            if v[rank - 1] > 0.0 {
+                v[rank - 1]
+            } else {
+                v[0].max(0.0)
+            }
+        })
+        .collect();
+    let check = |row: &serde_json::Value, scale: &[f32]| {
+        let t = 0.3;
+        let mut keys: Vec<(String, String)> = vec![];
+        for p in &pairs {
+            let k = (p.domain.clone(), p.concept.clone());
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let got = row["concepts"].as_array().unwrap();
+        assert_eq!(got.len(), keys.len());
+        let mut per_domain = std::collections::HashMap::<String, (f64, f64, f64, f64)>::new();
+        for (k, g) in keys.iter().zip(got) {
+            assert_eq!(
+                (
+                    g["domain"].as_str().unwrap(),
+                    g["concept"].as_str().unwrap()
+                ),
+                (k.0.as_str(), k.1.as_str())
+            );
+            let idx: Vec<usize> = (0..pairs.len())
+                .filter(|&i| pairs[i].domain == k.0 && pairs[i].concept == k.1)
+                .collect();
+            let np = idx.len() as f64;
+            let (mut latents, mut area, mut at_t) = (vec![], 0f64, 0f64);
+            for l in 0..n_lat {
+                if scale[l] <= 0.0 {
+                    continue;
+                }
+                let deltas: Vec<f64> = idx
+                    .iter()
+                    .map(|&i| ((c[i][l] - d[i][l]) / scale[l]) as f64)
+                    .collect();
+                if deltas.iter().sum::<f64>() / np > t {
+                    latents.push(l as u64);
+                }
+                area += deltas.iter().map(|x| x.clamp(0.0, 1.0)).sum::<f64>() / np;
+                at_t += deltas.iter().filter(|x| **x > t).count() as f64 / np;
+            }
+            let want: Vec<u64> = g["latents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect();
+            assert_eq!(want, latents, "{k:?}");
+            assert_eq!(g["l0t"].as_u64().unwrap(), latents.len() as u64);
+            let (icdf, icdf_t) = (area / n_lat as f64, at_t / n_lat as f64);
+            assert!((g["icdf"].as_f64().unwrap() - icdf).abs() < 1e-6, "{k:?}");
+            assert!(
+                (g["icdf_t"].as_f64().unwrap() - icdf_t).abs() < 1e-6,
+                "{k:?}"
+            );
+            let e = per_domain.entry(k.0.clone()).or_default();
+            *e = (
+                e.0 + latents.len() as f64,
+                e.1 + icdf,
+                e.2 + icdf_t,
+                e.3 + 1.0,
+            );
+        }
+        for domain in safe_sail::domains::SAFETY_DOMAINS {
+            let (l0t, icdf, icdf_t, n) = per_domain[domain];
+            assert_eq!(
+                row[format!("l0t_{domain}")].as_f64().unwrap(),
+                l0t,
+                "{domain}"
+            );
+            assert!((row[format!("icdf_{domain}")].as_f64().unwrap() - icdf / n).abs() < 1e-6);
+            assert!((row[format!("icdf_t_{domain}")].as_f64().unwrap() - icdf_t / n).abs() < 1e-6);
+        }
+        let unc = (0..n_lat)
+            .filter(|&l| scale[l] <= 0.0 && c.iter().chain(&d).any(|m| m[l] > 0.0))
+            .count();
+        assert_eq!(row["uncalibrated"].as_u64().unwrap(), unc as u64);
+    };
+    check(row, &calibrated);
+    for domain in safe_sail::domains::SAFETY_DOMAINS {
         let spec = row[format!("specific_{domain}")].as_f64().unwrap();
         assert!((0.0..=256.0).contains(&spec));
         let list = row["specific_latents"][domain].as_array().unwrap();
         assert_eq!(list.len() as f64, spec, "the count is the list's length");
         assert!(list.iter().all(|l| l.as_u64().unwrap() < 256));
     }
-    assert!(v["definitions"]["icdf_<domain>"]
+    assert!(v["definitions"]["concepts"]
         .as_str()
         .unwrap()
         .contains("clamp"));
+    assert!(row["scale_source"]
+        .as_str()
+        .unwrap()
+        .starts_with("calibration pass"));
+    assert_eq!(
+        v["recommendations"][0]["by_l0t"].as_str().unwrap(),
+        row["sae"].as_str().unwrap()
+    );
+
+    // With a feature store's quantiles: latent l gets q999 = 0.05 (l + 1) and max 1, except
+    // every 7th (q999 0: scaled by its max 0.5) and every 11th (never fired: no scale).
+    use safe_sail::store::{FeatureRow, Store, StoreMeta};
+    let store_dir = tmp.path().join("store");
+    let meta = StoreMeta {
+        program: "safe-sail".into(),
+        version: "0".into(),
+        model: model_dir.display().to_string(),
+        sae: sae_dir.display().to_string(),
+        hook: sae.hook().to_string(),
+        d_sae: n_lat,
+        corpus: vec![],
+        shard: None,
+        documents: 1,
+        bad_rows: 0,
+        contexts: 1,
+        tokens: 1000,
+        settings: serde_json::json!({}),
+        definitions: serde_json::json!({}),
+    };
+    let mut scale = vec![0f32; n_lat];
+    let features: Vec<FeatureRow> = (0..n_lat as u32)
+        .map(|l| {
+            let (q, m) = if l % 11 == 0 {
+                (0.0, 0.0)
+            } else if l % 7 == 0 {
+                (0.0, 0.5)
+            } else {
+                (0.05 * (l + 1) as f32, 1.0)
+            };
+            scale[l as usize] = if q > 0.0 { q } else { m };
+            FeatureRow {
+                latent: l,
+                q999: q,
+                max_act: m,
+                ..Default::default()
+            }
+        })
+        .collect();
+    Store::write(&store_dir, &meta, &features, &[]).unwrap();
+    let v = evaluate_pairs(
+        tmp.path(),
+        &corpus,
+        &pairs_file,
+        &["--quantiles-from", &store_dir.display().to_string()],
+    );
+    let row = &v["rows"][0];
+    check(row, &scale);
+    assert!(row["scale_source"]
+        .as_str()
+        .unwrap()
+        .contains("feature store"));
+    // A store of another SAE is refused, naming it.
+    let mut other = meta.clone();
+    other.sae = "/elsewhere/sae".into();
+    Store::write(&store_dir, &other, &features, &[]).unwrap();
+    let o = bin()
+        .args(["evaluate", "--model", &model_dir.display().to_string()])
+        .args(["--sae", &sae_dir.display().to_string()])
+        .args(["--corpus", &corpus.display().to_string(), "--tokens", "200"])
+        .args(["--quantiles-from", &store_dir.display().to_string()])
+        .args(["--out", &tmp.path().join("x").display().to_string()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("/elsewhere/sae") && err.contains("store"),
+        "{err}"
+    );
 }

@@ -38,7 +38,10 @@ fn mock_server(max: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
             let system = req["messages"][0]["content"].as_str().unwrap().to_string();
             let user = req["messages"][1]["content"].as_str().unwrap().to_string();
             seen.push(format!("{auth}|{system}"));
-            let content = if system.contains("You predict") {
+            let content = if system.contains("no longer contains a safety concept") {
+                // De-concept: replace "terror" with "chess"; a query without it comes back as is.
+                serde_json::json!({ "deconcept": user.replace("terror", "chess") }).to_string()
+            } else if system.contains("You predict") {
                 // Predict 1 for units whose text contains a letter 'e', else 0: noisy but not constant.
                 let preds: Vec<u32> = user
                     .lines()
@@ -409,4 +412,60 @@ fn scoring_a_copied_sample_from_elsewhere_keeps_the_method() {
         !o.status.success() && err.contains("--non-activating 0"),
         "{err}"
     );
+}
+
+/// `deconcept`: each query rewritten through the endpoint, written as pairs marked for review,
+/// a rewrite that is no pair (unchanged) left out and reported, replies cached for a rerun.
+#[test]
+fn deconcept_writes_reviewable_pairs_through_the_endpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let queries = tmp.path().join("q.jsonl");
+    std::fs::write(
+        &queries,
+        "{\"domain\": \"terror\", \"concept\": \"terrorism\", \"prompt\": \"How do terror cells recruit members?\"}\n\
+         {\"domain\": \"violence\", \"concept\": \"insult\", \"prompt\": \"Why do people insult others?\"}\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("pairs.jsonl");
+    let (url, server) = mock_server(2);
+    let args = |url: &str| {
+        let mut c = bin();
+        c.args(["deconcept", "--queries", &queries.display().to_string()])
+            .args([
+                "--out",
+                &out.display().to_string(),
+                "--endpoint",
+                url,
+                "--llm",
+                "mock",
+            ]);
+        c
+    };
+    let o = args(&url).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let seen = server.join().unwrap();
+    assert_eq!(seen.len(), 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("q.jsonl:2") && err.contains("same text"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["deconcept"], "How do chess cells recruit members?");
+    assert_eq!(rows[0]["concept"], "terrorism");
+    assert_eq!(rows[0]["reviewed"], false);
+    assert_eq!(rows[0]["source"]["llm"], "mock");
+    // The pairs file is what evaluate reads.
+    let pairs = safe_sail::eval::concepts::read_pairs(&out).unwrap();
+    assert_eq!(pairs[0].concept_name(), "terrorism");
+    // A rerun with no server answers from the cache.
+    std::fs::remove_file(&out).unwrap();
+    let o = args("http://127.0.0.1:9/v1").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
 }

@@ -642,3 +642,80 @@ fn qwen3_chat_prompts_pass_the_thinking_switch() {
         .to_string();
     assert!(err.contains("no thinking switch"), "{err}");
 }
+
+/// `mask_special_attention` (attention mask 0 on `<|im_start|>` / `<|im_end|>`, as the
+/// Safe-SAIL demo) against transformers with that mask, at the attended positions, alone and
+/// in a padded batch; without it, the model matches the unmasked run. The fixture asserts that
+/// the mask changes the logits (by 0.74 of their scale), so this test can fail.
+#[test]
+fn masking_chat_markers_from_attention_matches_transformers() {
+    let refs = load_refs(&fixtures().join("refs/qwen2/chat_masked.safetensors"));
+    let ids: Vec<u32> = refs["input_ids"]
+        .to_vec1::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|x| x as u32)
+        .collect();
+    let keep: Vec<u32> = refs["attention_mask"]
+        .to_vec1::<i64>()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| **m == 1)
+        .map(|(i, _)| i as u32)
+        .collect();
+    assert!(keep.len() < ids.len());
+    let rows = |t: &Tensor| {
+        t.index_select(&Tensor::new(keep.as_slice(), t.device()).unwrap(), 0)
+            .unwrap()
+    };
+    let mut model = load("qwen2", DType::F32);
+    let hooks: Vec<HookPoint> = (0..model.cfg.num_layers)
+        .flat_map(|l| {
+            [
+                HookPoint::new(l, HookSite::MlpOut),
+                HookPoint::new(l, HookSite::ResidPost),
+            ]
+        })
+        .collect();
+    for masked in [true, false] {
+        model.mask_special_attention = masked;
+        let run = if masked { "masked" } else { "unmasked" };
+        assert_eq!(model.attention_row(&ids).contains(&0), masked);
+        // One sequence, and the same one in a padded batch beside a shorter one.
+        let mut one = Capture::new(hooks.clone());
+        let logits = model
+            .run(&ids, &mut one, ForwardOpts::default())
+            .unwrap()
+            .unwrap();
+        let mut batch = Capture::new(hooks.clone());
+        let both = model
+            .run_batch(
+                &[ids[..9].to_vec(), ids.clone()],
+                0,
+                &mut batch,
+                ForwardOpts::default(),
+            )
+            .unwrap()
+            .unwrap();
+        for (what, got) in [("run", &logits), ("run_batch", &both[1])] {
+            assert_close(
+                &format!("{run} {what} logits"),
+                &rows(got),
+                &rows(&refs[&format!("{run}.logits")]),
+                tol_f32(),
+            );
+        }
+        for h in &hooks {
+            let want = rows(&refs[&format!("{run}.{h}")]);
+            assert_close(
+                &format!("{run} run {h}"),
+                &rows(&one.acts[h].squeeze(0).unwrap()),
+                &want,
+                tol_f32(),
+            );
+            let b = batch.acts[h].get(1).unwrap();
+            assert_close(&format!("{run} run_batch {h}"), &rows(&b), &want, tol_f32());
+        }
+    }
+}

@@ -194,6 +194,8 @@ fn workspace_from_the_release_folder_opens_with_its_quantiles_and_indices() {
     }
     // The model and SAEs load from it (TopK 200 of the fixture's 256 latents).
     let w = safe_sail::workspace::Workspace::load(&ws).unwrap();
+    // Activations read as the authors' demo reads them: chat markers hidden from attention.
+    assert!(w.mask_special_attention);
     let (_, infos) = w.load_model(&|_| {}).unwrap();
     assert!(infos.iter().all(Option::is_some));
     assert_eq!(infos[1].as_ref().unwrap().activation, "topk:200");

@@ -699,7 +699,7 @@ def hook_modules(layer, arch):
     return layer.self_attn.o_proj, layer.mlp.down_proj
 
 
-def capture(model, arch: str, ids: list[int]) -> dict:
+def capture(model, arch: str, ids: list[int], attention_mask: list[int] | None = None) -> dict:
     acts = {}
     handles = []
     first = lambda o: o[0] if isinstance(o, (tuple, list)) else o  # noqa: E731
@@ -720,7 +720,8 @@ def capture(model, arch: str, ids: list[int]) -> dict:
             lambda m, a, o, L=L: acts.__setitem__(f"blocks.{L}.hook_mlp_out", o[0].detach().clone())))
     try:
         with torch.no_grad():
-            out = model(input_ids=torch.tensor([ids]), use_cache=False)
+            kw = {} if attention_mask is None else {"attention_mask": torch.tensor([attention_mask])}
+            out = model(input_ids=torch.tensor([ids]), use_cache=False, **kw)
     finally:
         for h in handles:
             h.remove()
@@ -1842,7 +1843,40 @@ def main() -> None:
     build_new(set(NEW_PARTS))
     total = sum(f.stat().st_size for f in FIX.rglob("*") if f.is_file())
     print(f"done: {total / 1e6:.2f} MB in {FIX}")
+    mask_special_attention_refs()
+
+
+def mask_special_attention_refs() -> None:
+    """refs/qwen2/chat_masked.safetensors: the qwen2 fixture model on the chat prompt with
+    attention_mask 0 on <|im_start|> / <|im_end|> (what the Safe-SAIL authors' demo does before
+    reading activations) under `masked.*`, and with a mask of ones under `unmasked.*`; only
+    hook_mlp_out, hook_resid_post and the logits. Appended: the other fixtures are unchanged,
+    and `make_fixtures.py mask-special-attention` writes this file alone."""
+    prompts = json.loads((REFS / "prompts.json").read_text())
+    ids = prompts["chat"]["ids"]
+    tok = AutoTokenizer.from_pretrained(str(TOK_DIR))
+    hidden = [tok.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>")]
+    mask = [0 if i in hidden else 1 for i in ids]
+    assert 0 in mask and mask[-1] == 1
+    model = load_ref_model(MODELS / "qwen2")
+    tensors = {"input_ids": torch.tensor(ids, dtype=torch.int64),
+               "attention_mask": torch.tensor(mask, dtype=torch.int64)}
+    keep = [i for i, m in enumerate(mask) if m == 1]
+    runs = {}
+    for name, m in (("masked", mask), ("unmasked", [1] * len(ids))):
+        acts = capture(model, "qwen2", ids, m)
+        runs[name] = acts
+        for k, v in sorted(acts.items()):
+            if k == "logits" or k.endswith("hook_mlp_out") or k.endswith("hook_resid_post"):
+                tensors[f"{name}.{k}"] = v.float().contiguous()
+    # The mask must matter at the positions that are compared (the attended ones).
+    effect = compare(runs["masked"]["logits"][keep], runs["unmasked"]["logits"][keep])
+    assert effect > 1e-3, effect
+    save_file(tensors, str(REFS / "qwen2" / "chat_masked.safetensors"))
+    print(f"chat_masked: {len(ids)} tokens, {len(ids) - len(keep)} masked, effect on logits {effect:.3g}")
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["mask-special-attention"]:
+        sys.exit(mask_special_attention_refs())
     sys.exit(main())

@@ -92,6 +92,7 @@ pub fn random_qwen25_05b(
         cfg,
         net,
         tok,
+        mask_special_attention: false,
     })
 }
 

@@ -17,6 +17,10 @@ pub struct ModelArgs {
     /// cpu, cuda:N or metal (cuda/metal need the matching cargo feature).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Set the attention mask to 0 on <|im_start|> / <|im_end|> before reading activations
+    /// (as the Safe-SAIL authors' demo does): no token attends to them.
+    #[arg(long)]
+    pub mask_special_attention: bool,
 }
 
 impl ModelArgs {
@@ -25,6 +29,7 @@ impl ModelArgs {
             model: self.model.clone(),
             dtype: self.dtype.clone(),
             device: self.device.clone(),
+            mask_special_attention: self.mask_special_attention,
         }
     }
 }

@@ -205,6 +205,7 @@ pub fn bench_collect(a: BenchCollectArgs) -> Result<()> {
             model: a.model.clone(),
             dtype: "f32".into(),
             device: "cpu".into(),
+            mask_special_attention: false,
         }),
         saes: a.sae,
         corpus: a.corpus,

@@ -88,6 +88,7 @@ pub fn collect(a: CollectArgs) -> Result<()> {
         include_special: a.include_special,
         shard,
         max_top_values: a.max_top_values,
+        mask_special_attention: a.model.mask_special_attention,
     };
     let opts = RunOptions {
         resume: a.resume,

@@ -23,6 +23,10 @@ pub enum DbCommand {
         format: String,
         #[arg(long)]
         out: PathBuf,
+        /// The released database's inclusion rule (pass 0.2): the safe-sail form holds only
+        /// neurons whose correlation_score reaches it; csv keeps all with an `included` column.
+        #[arg(long)]
+        min_score: Option<f64>,
     },
     /// Print one neuron's record.
     Show { db: PathBuf, neuron: String },
@@ -70,10 +74,22 @@ pub fn db_command(c: DbCommand) -> Result<()> {
                 r.changes
             );
         }
-        DbCommand::Export { db, format, out } => {
+        DbCommand::Export {
+            db,
+            format,
+            out,
+            min_score,
+        } => {
             let d = EditableDb::load(&db)?;
-            ops::export(&d, format.parse::<ExportFormat>()?, &out)?;
-            println!("wrote {} neurons to {}", d.entries.len(), out.display());
+            let n = ops::export_min_score(&d, format.parse::<ExportFormat>()?, &out, min_score)?;
+            match min_score {
+                Some(m) => println!(
+                    "wrote {}: {n} of {} neurons have correlation_score >= {m} (safe-sail holds only those, csv marks them)",
+                    out.display(),
+                    d.entries.len()
+                ),
+                None => println!("wrote {} neurons to {}", d.entries.len(), out.display()),
+            }
         }
         DbCommand::Show { db, neuron } => {
             let d = EditableDb::load(&db)?;

@@ -25,16 +25,25 @@ pub struct EvaluateArgs {
     /// Tokens to evaluate on.
     #[arg(long, default_value_t = 100_000)]
     pub tokens: u64,
-    /// Concept / de-concept pairs (JSONL with domain, prompt, deconcept; `make-corpus` writes
-    /// them) for the Safe-SAIL metrics L0,t and I_CDF per domain.
+    /// Concept / de-concept pairs (JSONL with domain, concept, prompt, deconcept; `make-corpus`
+    /// writes them) for the Safe-SAIL metrics L0,t and I_CDF per concept and domain.
     #[arg(long)]
     pub concept_pairs: Option<PathBuf>,
-    /// Threshold t of L0,t.
+    /// Threshold t on Δ (the activation difference over the latent's corpus 0.999 quantile).
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f64,
-    /// Share of a domain's pairs a latent must distinguish to count in L0,t.
-    #[arg(long, default_value_t = 0.5)]
-    pub min_frequency: f64,
+    /// φ: count a latent for a concept when it distinguishes at least this share of the
+    /// concept's pairs [default: when its mean Δ over them exceeds the threshold].
+    #[arg(long)]
+    pub min_frequency: Option<f64>,
+    /// A feature store of one of the SAEs (repeatable): its 0.999 quantiles scale Δ. SAEs
+    /// without one are scaled by a calibration pass over --corpus.
+    #[arg(long)]
+    pub quantiles_from: Vec<PathBuf>,
+    /// Wrap each concept / de-concept prompt in the model's chat template as a user message
+    /// (with the generation prompt), as the Safe-SAIL demo wraps queries.
+    #[arg(long)]
+    pub chat_pairs: bool,
     /// A labeled corpus (JSONL) for domain specificity.
     #[arg(long)]
     pub labeled_corpus: Option<PathBuf>,
@@ -60,6 +69,8 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
         concept_pairs: a.concept_pairs,
         threshold: a.threshold,
         min_frequency: a.min_frequency,
+        quantiles_from: a.quantiles_from,
+        chat_pairs: a.chat_pairs,
         labeled_corpus: a.labeled_corpus,
         label_field: a.label_field,
         labeled_tokens: a.labeled_tokens,
@@ -73,6 +84,26 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
             "{} {}: L0 {:.1}, dead {:.1}%, EV {:.3}, CE clean {:.3} / SAE {:.3} / zero {:.3}, recovered {:.3}",
             r.hook, r.architecture, r.l0, r.dead_fraction * 100.0, r.explained_variance, r.ce_clean, r.ce_sae, r.ce_zero, r.ce_loss_recovered
         );
+    }
+    for r in &report.rows {
+        if let Some(n) = r.uncalibrated.filter(|n| *n > 0) {
+            println!(
+                "{}: {n} latents fired on the concept pairs but never on the calibration corpus (left out of L0,t)",
+                r.fidelity.sae
+            );
+        }
+    }
+    for r in &report.recommendations {
+        match (&r.by_l0t, r.l0t_total) {
+            (Some(s), Some(n)) => println!(
+                "{}: by L0,t {s} ({n}); by explained variance {}",
+                r.hook, r.by_explained_variance
+            ),
+            _ => println!(
+                "{}: by explained variance {} (no concept pairs for L0,t)",
+                r.hook, r.by_explained_variance
+            ),
+        }
     }
     Ok(())
 }

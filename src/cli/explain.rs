@@ -15,8 +15,12 @@ pub struct LlmArgs {
     #[arg(long)]
     pub db: PathBuf,
     /// Latents, e.g. `0-99` or `3,17,42` (default: every latent with examples).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "latents_from")]
     pub latents: Option<String>,
+    /// The latents `evaluate` found distinguishing at least one concept for this store's SAE
+    /// (EVAL_DIR/evaluation.json, its `concepts` lists): the candidates for explanation.
+    #[arg(long, value_name = "EVAL_DIR")]
+    pub latents_from: Option<PathBuf>,
     /// At most this many latents.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -63,6 +67,13 @@ pub struct LlmArgs {
     /// unit or simulator, or with/without non-activating examples); refused without it.
     #[arg(long)]
     pub force: bool,
+    /// score: a segment is active when its largest activation ÷ the latent's 0.999 quantile
+    /// (its max when the quantile is 0) reaches this.
+    #[arg(long, default_value_t = safe_sail::explain::SEGMENT_THRESHOLD)]
+    pub segment_threshold: f32,
+    /// score: the longest segment in tokens [default: 4, from assets/segmentation.toml].
+    #[arg(long)]
+    pub segment_max_tokens: Option<usize>,
 }
 
 pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
@@ -70,6 +81,7 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
         store: a.store,
         db: a.db.clone(),
         latents: a.latents,
+        latents_from: a.latents_from,
         limit: a.limit,
         endpoint: a.endpoint,
         llm: a.llm,
@@ -83,6 +95,8 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
         model: a.model,
         sae: a.sae,
         force: a.force,
+        segment_threshold: a.segment_threshold,
+        segment_max_tokens: a.segment_max_tokens,
     };
     let bar = Bar::new("{wide_bar} {pos}/{len}");
     let s = run(&run_args, task, &bar)?;
@@ -128,6 +142,42 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
         s.completion_tokens,
         s.cached,
         s.cache_dir.display()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct DeconceptArgs {
+    /// Concept queries (JSONL with domain, concept, prompt).
+    #[arg(long)]
+    pub queries: PathBuf,
+    /// The pairs file to write (JSONL; replies cached in OUT.llm-cache/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// API base of an OpenAI-compatible server.
+    #[arg(long, default_value = "http://localhost:8000/v1")]
+    pub endpoint: String,
+    /// Model name on that server.
+    #[arg(long)]
+    pub llm: String,
+    /// Environment variable holding the API key (none sent when unset).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+}
+
+pub fn deconcept(a: DeconceptArgs) -> Result<()> {
+    let key = std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty());
+    let client = safe_sail::explain::LlmClient::new(&a.endpoint, &a.llm, key)
+        .with_cache(&a.out.with_extension("llm-cache"));
+    let s = safe_sail::explain::deconcept::generate(&client, &a.llm, &a.queries, &a.out)?;
+    for f in &s.failed {
+        eprintln!("left out: {f}");
+    }
+    println!(
+        "wrote {} pairs to {} ({} queries left out); review them (\"reviewed\": false) before evaluating",
+        s.written,
+        a.out.display(),
+        s.failed.len()
     );
     Ok(())
 }

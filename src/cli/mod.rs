@@ -94,6 +94,9 @@ enum Command {
     /// Score explanations by simulation (token or Safe-SAIL segment level) against held-out
     /// examples; the Pearson correlation becomes the neuron's correlation_score.
     Score(explain::LlmArgs),
+    /// Write concept / de-concept pairs: an LLM rewrites each concept query without its concept,
+    /// keeping structure, length and question type (cached; pairs marked for review).
+    Deconcept(explain::DeconceptArgs),
     /// Train SAE candidates (TopK, ReLU + L1, JumpReLU; every hook × width × setting) on a
     /// model's activations, sharing one forward pass; each is written in SAELens format with a
     /// training.json. Checkpoints (--checkpoint-every) let an interrupted run go on (--resume).
@@ -161,6 +164,7 @@ pub fn main() -> ExitCode {
         Command::TrainSae(a) => train::train_sae(a),
         Command::Explain(a) => explain::explain_or_score(a, Task::Explain),
         Command::Score(a) => explain::explain_or_score(a, Task::Score),
+        Command::Deconcept(a) => explain::deconcept(a),
         Command::Evaluate(a) => evaluate::evaluate(a),
         Command::BenchStore {
             latents,

@@ -365,15 +365,26 @@ impl EditableDb {
 
     /// CSV: neuron, layer, index, explanation, correlation_score, tags (`;`-joined), review_status, note.
     pub fn to_csv(&self) -> String {
+        self.to_csv_marked(None)
+    }
+
+    /// As [`EditableDb::to_csv`]; with `min_score` an `included` column says whether the
+    /// neuron's score reaches it (neurons without a score are not included).
+    pub fn to_csv_marked(&self, min_score: Option<f64>) -> String {
         let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         let mut out = String::from(
-            "neuron,layer,index,explanation,correlation_score,tags,review_status,note\n",
+            "neuron,layer,index,explanation,correlation_score,tags,review_status,note",
         );
+        out.push_str(if min_score.is_some() {
+            ",included\n"
+        } else {
+            "\n"
+        });
         for (k, _) in &self.entries {
             let r = self.record(k).unwrap_or_default();
             let (l, i) = parse_neuron_id(k).unwrap_or((0, 0));
             out.push_str(&format!(
-                "{},{l},{i},{},{},{},{},{}\n",
+                "{},{l},{i},{},{},{},{},{}",
                 q(k),
                 r.explanation.as_deref().map(q).unwrap_or_default(),
                 r.correlation_score
@@ -383,8 +394,32 @@ impl EditableDb {
                 self.status(k).name(),
                 q(self.note(k)),
             ));
+            if let Some(m) = min_score {
+                let inc = r.correlation_score.is_some_and(|s| s >= m);
+                out.push_str(if inc { ",true" } else { ",false" });
+            }
+            out.push('\n');
         }
         out
+    }
+
+    /// As [`EditableDb::to_safe_sail`], holding only the neurons whose score reaches
+    /// `min_score` (the released database's convention is r ≥ 0.2).
+    pub fn to_safe_sail_min_score(&self, min_score: f64) -> String {
+        let mut kept = EditableDb {
+            header: self.header.clone(),
+            ..Default::default()
+        };
+        for (k, v) in &self.entries {
+            if self
+                .record(k)
+                .and_then(|r| r.correlation_score)
+                .is_some_and(|s| s >= min_score)
+            {
+                kept.entries.insert(k.clone(), v.clone());
+            }
+        }
+        kept.to_safe_sail()
     }
 
     /// Parquet: the CSV columns, with `tags` as a list and nulls kept.

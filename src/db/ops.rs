@@ -32,6 +32,45 @@ impl std::str::FromStr for ExportFormat {
     }
 }
 
+/// The released Safe-SAIL database's inclusion rule: correlation_score ≥ 0.2.
+pub const RELEASE_MIN_SCORE: f64 = 0.2;
+
+/// Writes `db` to `out` in `format` (atomically) under an inclusion rule: with `min_score`, the
+/// Safe-SAIL form holds only the neurons whose score reaches it, and CSV keeps every neuron with
+/// an `included` column (Parquet refuses the option). Returns the neurons written as included.
+pub fn export_min_score(
+    db: &EditableDb,
+    format: ExportFormat,
+    out: &Path,
+    min_score: Option<f64>,
+) -> Result<usize> {
+    let Some(m) = min_score else {
+        export(db, format, out)?;
+        return Ok(db.entries.len());
+    };
+    let included = db
+        .entries
+        .keys()
+        .filter(|k| {
+            db.record(k)
+                .and_then(|r| r.correlation_score)
+                .is_some_and(|s| s >= m)
+        })
+        .count();
+    match format {
+        ExportFormat::SafeSail => {
+            crate::fsutil::write_atomic(out, db.to_safe_sail_min_score(m).as_bytes())?
+        }
+        ExportFormat::Csv => {
+            crate::fsutil::write_atomic(out, db.to_csv_marked(Some(m)).as_bytes())?
+        }
+        ExportFormat::Parquet => {
+            bail!("--min-score: export as safe-sail (included neurons only) or csv (an `included` column)")
+        }
+    }
+    Ok(included)
+}
+
 /// Writes `db` to `out` in `format` (atomically).
 pub fn export(db: &EditableDb, format: ExportFormat, out: &Path) -> Result<()> {
     match format {
@@ -156,4 +195,58 @@ pub fn apply_file(db: &Path, edits: &Path) -> Result<usize> {
         let n = changes.len();
         Ok((changes, n))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// r ≥ 0.2: the Safe-SAIL form keeps the neurons that reach it; CSV keeps all, marked.
+    #[test]
+    fn the_release_inclusion_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = EditableDb::default();
+        for (id, r) in [
+            ("1_1", Some(0.2)),
+            ("1_2", Some(0.19999)),
+            ("1_3", None),
+            ("1_4", Some(0.7)),
+        ] {
+            let e = Edit {
+                explanation: Some(Some(format!("e{id}"))),
+                score: r,
+                ..Default::default()
+            };
+            db.apply(id, &e, "t").unwrap();
+        }
+        let out = dir.path().join("db.json");
+        let n =
+            export_min_score(&db, ExportFormat::SafeSail, &out, Some(RELEASE_MIN_SCORE)).unwrap();
+        assert_eq!(n, 2);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["1_1", "1_4"]);
+        let csv = dir.path().join("db.csv");
+        export_min_score(&db, ExportFormat::Csv, &csv, Some(RELEASE_MIN_SCORE)).unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let last: Vec<&str> = text
+            .lines()
+            .map(|l| l.rsplit(',').next().unwrap())
+            .collect();
+        assert_eq!(last, ["included", "true", "false", "false", "true"]);
+        // Without the rule: everything, no column.
+        assert_eq!(
+            export_min_score(&db, ExportFormat::Csv, &csv, None).unwrap(),
+            4
+        );
+        assert!(!std::fs::read_to_string(&csv).unwrap().contains("included"));
+        assert!(export_min_score(
+            &db,
+            ExportFormat::Parquet,
+            &dir.path().join("x.parquet"),
+            Some(0.2)
+        )
+        .is_err());
+    }
 }

@@ -58,6 +58,9 @@ pub struct ScoreSource {
     pub held_out: HeldOutMix,
     /// `unix:SECONDS`.
     pub date: String,
+    /// Segment level: how segments were cut and when one counts as active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmentation: Option<String>,
     /// With `--unit both`: the token-level score of the same examples, beside the segment one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_simulation_score: Option<f64>,
@@ -98,6 +101,7 @@ mod tests {
                 non_activating: 3,
             },
             date: "unix:1".into(),
+            segmentation: None,
             token_simulation_score: Some(0.5),
             token_simulation_units: Some(40),
         };

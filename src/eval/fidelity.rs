@@ -11,6 +11,7 @@
 //! * `ce_*` = mean next-token cross-entropy (nats) over the real tokens of each context
 //! * `ce_loss_recovered` = (ce_zero − ce_sae) / (ce_zero − ce_clean); `delta_loss` = ce_sae − ce_clean
 
+use super::concepts::Calibration;
 use crate::capture::{check_sae_fits, Capture};
 use crate::corpus::{Budget, ContextSplitter, CorpusSpec};
 use crate::hooks::HookPoint;
@@ -173,6 +174,8 @@ struct Acc {
 }
 
 /// Evaluates every SAE over the corpus (contexts of `context` tokens, up to `max_tokens`).
+/// Also returns, per SAE, a calibration pass over the same tokens (each latent's 0.999
+/// quantile and largest activation) for the concept metrics' Δ.
 pub fn evaluate(
     model: &Model,
     saes: &[Sae],
@@ -181,7 +184,7 @@ pub fn evaluate(
     batch: usize,
     max_tokens: u64,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Vec<FidelityRow>> {
+) -> Result<(Vec<FidelityRow>, Vec<Calibration>)> {
     if saes.is_empty() {
         bail!("give at least one SAE");
     }
@@ -208,6 +211,10 @@ pub fn evaluate(
         })
         .collect();
     let total_tokens: u64 = contexts.iter().map(|c| c.len() as u64).sum();
+    let mut cals: Vec<Calibration> = saes
+        .iter()
+        .map(|s| Calibration::new(s.d_sae(), total_tokens))
+        .collect();
     let mut done = 0u64;
     for b in contexts.chunks(batch.max(1)) {
         done += b.iter().map(|c| c.len() as u64).sum::<u64>();
@@ -233,6 +240,7 @@ pub fn evaluate(
                 for pos in 0..s.len() {
                     let row = ci * t + pos;
                     acc.tokens += 1;
+                    cals[si].push(&fs[row]);
                     for (l, &v) in fs[row].iter().enumerate() {
                         if v > 0.0 {
                             acc.active += 1;
@@ -279,7 +287,7 @@ pub fn evaluate(
         }
         progress(done, total_tokens);
     }
-    Ok(saes
+    let rows = saes
         .iter()
         .zip(accs)
         .map(|(s, a)| {
@@ -316,7 +324,8 @@ pub fn evaluate(
                 delta_loss: sa - c,
             }
         })
-        .collect())
+        .collect();
+    Ok((rows, cals))
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! `evaluation.json` (with the settings and the definition of every column) and
 //! `evaluation.parquet`, and read back by the explorer.
 
-use super::concepts::{concept_metrics, read_pairs, specificity};
+use super::concepts::{
+    concept_metrics, read_pairs, specificity, ConceptScore, ConceptSettings, LatentScales,
+};
 use super::fidelity::{directions, evaluate as fidelity, FidelityRow};
 use crate::corpus::CorpusSpec;
 use crate::domains::SAFETY_DOMAINS;
@@ -31,8 +33,14 @@ pub struct EvaluateRequest {
     pub concept_pairs: Option<PathBuf>,
     /// Threshold t of L0,t.
     pub threshold: f64,
-    /// Share φ of a domain's pairs a latent must distinguish to count in L0,t.
-    pub min_frequency: f64,
+    /// φ: when set, a latent counts for a concept when it distinguishes at least this share of
+    /// the concept's pairs (default: when its mean Δ over them exceeds t).
+    pub min_frequency: Option<f64>,
+    /// Feature stores of some of the SAEs: their 0.999 quantiles scale Δ (the others are
+    /// scaled by the calibration pass over the general corpus).
+    pub quantiles_from: Vec<PathBuf>,
+    /// Wrap each concept / de-concept prompt in the model's chat template.
+    pub chat_pairs: bool,
     /// A labeled corpus (JSONL) for domain specificity.
     pub labeled_corpus: Option<PathBuf>,
     pub label_field: String,
@@ -74,28 +82,31 @@ impl<T: Default> PerDomain<T> {
     }
 }
 
-/// The Safe-SAIL columns of a row, per domain D: `l0t_D`, `icdf_D`, `specific_D` (null when not
-/// computed), serialized flat in that order.
+/// The Safe-SAIL columns of a row, per domain D: `l0t_D`, `icdf_D`, `icdf_t_D`, `specific_D`
+/// (null when not computed), serialized flat in that order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DomainColumns {
     /// Latents that distinguish the domain's concept pairs (L0,t).
     pub l0t: [Option<f64>; 4],
-    /// The expected distinguishing frequency over thresholds (I_CDF).
+    /// The expected distinguishing frequency over thresholds (I_CDF, area reading).
     pub icdf: [Option<f64>; 4],
+    /// The distinguishing frequency at the threshold t (I_CDF, fixed-t reading).
+    pub icdf_t: [Option<f64>; 4],
     /// Latents specific to the domain in the labeled corpus.
     pub specific: [Option<f64>; 4],
 }
 
-const COLUMN_KINDS: [&str; 3] = ["l0t", "icdf", "specific"];
+const COLUMN_KINDS: [&str; 4] = ["l0t", "icdf", "icdf_t", "specific"];
 
 impl DomainColumns {
     /// `(column name, value)` in file order.
     pub fn columns(&self) -> Vec<(String, Option<f64>)> {
         let mut v = vec![];
         for (d, name) in SAFETY_DOMAINS.iter().enumerate() {
-            for (kind, col) in COLUMN_KINDS
-                .iter()
-                .zip([&self.l0t, &self.icdf, &self.specific])
+            for (kind, col) in
+                COLUMN_KINDS
+                    .iter()
+                    .zip([&self.l0t, &self.icdf, &self.icdf_t, &self.specific])
             {
                 v.push((format!("{kind}_{name}"), col[d]));
             }
@@ -121,16 +132,17 @@ impl<'de> Deserialize<'de> for DomainColumns {
         impl<'de> Visitor<'de> for V {
             type Value = DomainColumns;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("l0t_/icdf_/specific_<domain> columns")
+                f.write_str("l0t_/icdf_/icdf_t_/specific_<domain> columns")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<DomainColumns, A::Error> {
                 let mut out = DomainColumns::default();
                 while let Some(k) = a.next_key::<String>()? {
-                    let slot = k.split_once('_').and_then(|(kind, dom)| {
+                    let slot = k.rsplit_once('_').and_then(|(kind, dom)| {
                         let d = SAFETY_DOMAINS.iter().position(|x| *x == dom)?;
                         match kind {
                             "l0t" => Some(&mut out.l0t[d]),
                             "icdf" => Some(&mut out.icdf[d]),
+                            "icdf_t" => Some(&mut out.icdf_t[d]),
                             "specific" => Some(&mut out.specific[d]),
                             _ => None,
                         }
@@ -160,6 +172,107 @@ pub struct EvaluationRow {
     /// labeled corpus was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub specific_latents: Option<PerDomain<Vec<u32>>>,
+    /// Per concept: L0,t, both I_CDF readings and the distinguishing latents (the candidates
+    /// for explanation); present when concept pairs were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concepts: Option<Vec<ConceptScore>>,
+    /// Latents that fired on a pair's prompt but never on the calibration corpus (no scale,
+    /// left out of L0,t and I_CDF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncalibrated: Option<u64>,
+    /// What scaled Δ: a feature store's quantiles or the calibration pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_source: Option<String>,
+}
+
+impl EvaluationRow {
+    /// The latents that distinguish at least one concept, ascending and distinct.
+    pub fn concept_latents(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .concepts
+            .iter()
+            .flatten()
+            .flat_map(|c| c.latents.iter().copied())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// L0,t summed over the safety domains (None when no pairs were evaluated).
+    pub fn l0t_total(&self) -> Option<f64> {
+        let v: Vec<f64> = self.domains.l0t.iter().flatten().copied().collect();
+        (!v.is_empty()).then(|| v.iter().sum())
+    }
+}
+
+/// Per hook: the candidate the pre-explanation metric picks (the largest L0,t summed over the
+/// domains, ties broken by the larger mean I_CDF), beside the one with the best explained
+/// variance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub hook: String,
+    /// By L0,t (None without concept pairs).
+    pub by_l0t: Option<String>,
+    pub l0t_total: Option<f64>,
+    /// By explained variance.
+    pub by_explained_variance: String,
+}
+
+/// The per-hook recommendations of `rows` (hooks in first-appearance order).
+pub fn recommend(rows: &[EvaluationRow]) -> Vec<Recommendation> {
+    let mut hooks: Vec<&str> = vec![];
+    for r in rows {
+        if !hooks.contains(&r.fidelity.hook.as_str()) {
+            hooks.push(&r.fidelity.hook);
+        }
+    }
+    let mean_icdf = |r: &EvaluationRow| {
+        let v: Vec<f64> = r.domains.icdf.iter().flatten().copied().collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    hooks
+        .into_iter()
+        .map(|h| {
+            let at: Vec<&EvaluationRow> = rows.iter().filter(|r| r.fidelity.hook == h).collect();
+            let by_l0t = at
+                .iter()
+                .filter(|r| r.l0t_total().is_some())
+                .max_by(|a, b| {
+                    a.l0t_total()
+                        .total_cmp(&b.l0t_total())
+                        .then(mean_icdf(a).total_cmp(&mean_icdf(b)))
+                        // The first of equals.
+                        .then(std::cmp::Ordering::Greater)
+                });
+            let by_ev = at
+                .iter()
+                .max_by(|a, b| {
+                    a.fidelity
+                        .explained_variance
+                        .total_cmp(&b.fidelity.explained_variance)
+                        .then(std::cmp::Ordering::Greater)
+                })
+                .expect("a hook has rows");
+            Recommendation {
+                hook: h.to_string(),
+                by_l0t: by_l0t.map(|r| r.fidelity.sae.clone()),
+                l0t_total: by_l0t.and_then(|r| r.l0t_total()),
+                by_explained_variance: by_ev.fidelity.sae.clone(),
+            }
+        })
+        .collect()
+}
+
+trait TotalCmpOpt {
+    fn total_cmp(&self, o: &Self) -> std::cmp::Ordering;
+}
+
+impl TotalCmpOpt for Option<f64> {
+    fn total_cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.unwrap_or(f64::NEG_INFINITY)
+            .total_cmp(&o.unwrap_or(f64::NEG_INFINITY))
+    }
 }
 
 /// `evaluation.json`: the settings, the rows and what every column means. Files from earlier
@@ -174,8 +287,18 @@ pub struct EvaluationReport {
     pub concept_pairs: Option<PathBuf>,
     #[serde(default)]
     pub threshold: f64,
+    /// φ, when it was set.
     #[serde(default)]
-    pub min_frequency: f64,
+    pub min_frequency: Option<f64>,
+    /// How Δ was scaled, in words.
+    #[serde(default)]
+    pub scaling: String,
+    /// The pairs were wrapped in the chat template.
+    #[serde(default)]
+    pub chat_pairs: bool,
+    /// Chat markers were hidden from attention.
+    #[serde(default)]
+    pub mask_special_attention: bool,
     #[serde(default)]
     pub labeled_corpus: Option<PathBuf>,
     #[serde(default)]
@@ -186,10 +309,13 @@ pub struct EvaluationReport {
     pub directions: serde_json::Value,
     #[serde(default)]
     pub definitions: serde_json::Value,
+    /// Per hook, the candidate the pre-explanation metric recommends.
+    #[serde(default)]
+    pub recommendations: Vec<Recommendation>,
 }
 
 /// The definition of every column, as written into `evaluation.json`.
-pub const DEFINITIONS: [(&str, &str); 11] = [
+pub const DEFINITIONS: [(&str, &str); 15] = [
     ("l0", "mean over tokens of the number of latents > 0"),
     ("dead_fraction", "latents never > 0 over the evaluated tokens"),
     ("dense_fraction", "latents > 0 on more than 10% of the evaluated tokens"),
@@ -198,10 +324,51 @@ pub const DEFINITIONS: [(&str, &str); 11] = [
     ("ce", "mean next-token cross-entropy in nats over the real tokens of each context"),
     ("ce_loss_recovered", "(ce_zero - ce_sae) / (ce_zero - ce_clean)"),
     ("delta_loss", "ce_sae - ce_clean"),
-    ("l0t_<domain>", "latents l with freq_l(t) >= min_frequency, where freq_l(t) is the share of the domain's concept pairs with (a_concept - a_deconcept) / s_l > t (a = the latent's largest activation over a prompt's non-special tokens, s_l = its largest over all prompts)"),
-    ("icdf_<domain>", "mean over latents of the integral over t in [0, 1] of freq_l(t) = mean over latents and pairs of clamp(delta, 0, 1)"),
+    ("delta", "delta(l, p) = (a_concept - a_deconcept) / s_l, a = the latent's largest activation over a prompt's non-special tokens, s_l = its 0.999 quantile over a general corpus (a feature store's q999, or the calibration pass over --corpus), its largest activation there when that quantile is 0, and no scale (delta = 0, counted in `uncalibrated`) when it never fired there"),
+    ("concepts", "per concept c (the pairs' `concept` field, else their domain): a latent distinguishes c when its mean delta over c's pairs exceeds t (with min_frequency phi: when delta > t on at least a share phi of c's pairs); l0t = their number, latents = the list, icdf = mean over latents and c's pairs of clamp(delta, 0, 1) (= mean over latents of the integral over t in [0, 1] of freq_l(t)), icdf_t = mean over latents of freq_l(t) (the share of c's pairs with delta > t)"),
+    ("l0t_<domain>", "the sum of l0t over the domain's concepts (a latent distinguishing two concepts counts twice)"),
+    ("icdf_<domain>", "the mean of icdf over the domain's concepts (area reading of I_CDF)"),
+    ("icdf_t_<domain>", "the mean of icdf_t over the domain's concepts (fixed-t reading of I_CDF)"),
     ("specific_<domain>", "latents with at least 10 active contexts among their top 20 in the labeled corpus, >= 80% of which carry the domain's label"),
+    ("recommendations", "per hook, the candidate with the largest L0,t summed over the domains (ties: the larger mean icdf, then the first), beside the one with the best explained variance"),
 ];
+
+/// Per SAE, the scales of Δ: from the feature store made for it (matched by the SAE's path
+/// and hook in `store.json`), else from the calibration pass.
+fn latent_scales(
+    saes: &[crate::sae::Sae],
+    stores: &[PathBuf],
+    calibration: &[super::concepts::Calibration],
+) -> Result<Vec<LatentScales>> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out: Vec<Option<LatentScales>> = vec![None; saes.len()];
+    for dir in stores {
+        let store = crate::store::Store::open(dir)?;
+        let path = store
+            .meta
+            .sae
+            .parse::<crate::sae::spec::SaeSpec>()
+            .map(|s| canon(&s.path))
+            .with_context(|| format!("feature store {}: its SAE", dir.display()))?;
+        let i = saes
+            .iter()
+            .position(|s| canon(&s.meta.path) == path && s.hook().to_string() == store.meta.hook)
+            .with_context(|| {
+                format!(
+                    "feature store {} was made for the SAE {} at {}, which is not among --sae",
+                    dir.display(),
+                    store.meta.sae,
+                    store.meta.hook
+                )
+            })?;
+        out[i] = Some(LatentScales::from_store(&store, dir, saes[i].d_sae())?);
+    }
+    Ok(out
+        .into_iter()
+        .zip(calibration)
+        .map(|(s, c)| s.unwrap_or_else(|| c.scales()))
+        .collect())
+}
 
 /// Runs the evaluation: fidelity and loss on the general corpus, then (when given) the concept
 /// metrics and domain specificity.
@@ -218,7 +385,7 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
         text_field: req.text_field.clone(),
         messages_field: None,
     };
-    let rows = fidelity(
+    let (rows, calibration) = fidelity(
         &model,
         &saes,
         &spec,
@@ -233,13 +400,19 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
     for w in super::fidelity::fidelity_warnings(&rows, req.tokens) {
         progress.note(&w);
     }
+    let scales = latent_scales(&saes, &req.quantiles_from, &calibration)?;
+    let settings = ConceptSettings {
+        threshold: req.threshold,
+        min_frequency: req.min_frequency,
+        chat: req.chat_pairs,
+    };
     let concept = match &req.concept_pairs {
         Some(p) => Some(concept_metrics(
             &model,
             &saes,
             &read_pairs(p)?,
-            req.threshold,
-            req.min_frequency,
+            &scales,
+            &settings,
         )?),
         None => None,
     };
@@ -261,19 +434,30 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
         .into_iter()
         .enumerate()
         .map(|(i, fidelity)| {
-            let finite = |x: f64| Some(x).filter(|x| !x.is_nan());
+            let per = concept.as_ref().map(|c| c[i].per_domain());
             let domains = DomainColumns {
-                l0t: std::array::from_fn(|d| concept.as_ref().and_then(|c| finite(c[i].0[d]))),
-                icdf: std::array::from_fn(|d| concept.as_ref().and_then(|c| finite(c[i].1[d]))),
+                l0t: std::array::from_fn(|d| per.and_then(|p| p[d].0)),
+                icdf: std::array::from_fn(|d| per.and_then(|p| p[d].1)),
+                icdf_t: std::array::from_fn(|d| per.and_then(|p| p[d].2)),
                 specific: std::array::from_fn(|d| specific.as_ref().map(|c| c[i][d].len() as f64)),
             };
             EvaluationRow {
                 fidelity,
                 domains,
                 specific_latents: specific.as_ref().map(|c| PerDomain(c[i].clone())),
+                concepts: concept.as_ref().map(|c| c[i].concepts.clone()),
+                uncalibrated: concept.as_ref().map(|c| c[i].uncalibrated as u64),
+                scale_source: concept.as_ref().map(|_| {
+                    let s = &scales[i];
+                    format!(
+                        "{}; {} latents scaled by their max (q999 = 0), {} never fired",
+                        s.source, s.from_max, s.never_fired
+                    )
+                }),
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let recommendations = recommend(&rows);
     Ok(EvaluationReport {
         model: req.model.model.clone(),
         corpus: req.corpus.clone(),
@@ -282,6 +466,20 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
         concept_pairs: req.concept_pairs.clone(),
         threshold: req.threshold,
         min_frequency: req.min_frequency,
+        scaling: if req.quantiles_from.is_empty() {
+            "calibration pass over the general corpus".into()
+        } else {
+            format!(
+                "feature stores {} where given, else the calibration pass over the general corpus",
+                req.quantiles_from
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        chat_pairs: req.chat_pairs,
+        mask_special_attention: req.model.mask_special_attention,
         labeled_corpus: req.labeled_corpus.clone(),
         label_field: req.label_field.clone(),
         labeled_tokens,
@@ -291,6 +489,7 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
             .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
             .collect::<serde_json::Map<_, _>>()
             .into(),
+        recommendations,
     })
 }
 
@@ -356,6 +555,10 @@ impl EvaluationReport {
                 cols.push(Series::new(name.as_str().into(), vals));
             }
         }
+        cols.push(Series::new(
+            "uncalibrated".into(),
+            self.rows.iter().map(|r| r.uncalibrated).collect::<Vec<_>>(),
+        ));
         let mut df =
             DataFrame::new_infer_height(cols.into_iter().map(Series::into_column).collect())?;
         crate::fsutil::write_atomic_with(&out.join("evaluation.parquet"), |f| {
@@ -392,9 +595,23 @@ mod tests {
             domains: DomainColumns {
                 l0t: [Some(3.0), None, Some(1.0), Some(0.0)],
                 icdf: [Some(0.125), None, None, None],
+                icdf_t: [Some(0.25), None, Some(0.5), None],
                 specific: [Some(2.0), Some(0.0), None, Some(1.0)],
             },
             specific_latents: specific.then(|| PerDomain([vec![1, 2], vec![], vec![5], vec![7]])),
+            concepts: specific.then(|| {
+                vec![ConceptScore {
+                    domain: "violence".into(),
+                    concept: "insult".into(),
+                    pairs: 2,
+                    l0t: 2,
+                    icdf: 0.1,
+                    icdf_t: 0.2,
+                    latents: vec![5, 3],
+                }]
+            }),
+            uncalibrated: specific.then_some(4),
+            scale_source: None,
         }
     }
 
@@ -408,6 +625,7 @@ mod tests {
             "\"delta_loss\"",
             "\"l0t_pornography\"",
             "\"icdf_pornography\"",
+            "\"icdf_t_pornography\"",
             "\"specific_pornography\"",
             "\"l0t_politics\"",
             "\"specific_terror\"",
@@ -423,9 +641,50 @@ mod tests {
         assert!(back.fidelity.ce_loss_recovered.is_nan());
         assert_eq!(back.domains, r.domains);
         assert_eq!(back.specific_latents, r.specific_latents);
+        assert_eq!(back.concepts, r.concepts);
+        assert_eq!(back.uncalibrated, Some(4));
+        assert_eq!(back.concept_latents(), vec![3, 5]);
+        assert_eq!(back.l0t_total(), Some(4.0));
         let plain = serde_json::to_string(&row(false)).unwrap();
         assert!(!plain.contains("specific_latents"));
         let back: EvaluationRow = serde_json::from_str(&plain).unwrap();
         assert_eq!(back.specific_latents, None);
+        assert!(!plain.contains("concepts") && !plain.contains("uncalibrated"));
+    }
+
+    /// Per hook, the largest summed L0,t wins (ties: the larger mean I_CDF, then the first);
+    /// explained variance picks independently.
+    #[test]
+    fn recommendations_per_hook() {
+        let mk = |sae: &str, hook: &str, l0t: [Option<f64>; 4], icdf: f64, ev: f64| {
+            let mut r = row(false);
+            r.fidelity.sae = sae.into();
+            r.fidelity.hook = hook.into();
+            r.fidelity.explained_variance = ev;
+            r.domains.l0t = l0t;
+            r.domains.icdf = [Some(icdf), None, None, None];
+            r
+        };
+        let rows = vec![
+            mk("a", "h1", [Some(10.0), Some(2.0), None, None], 0.1, 0.9),
+            mk("b", "h1", [Some(6.0), Some(7.0), None, None], 0.05, 0.5),
+            mk("c", "h2", [Some(5.0), None, None, None], 0.1, 0.5),
+            mk("d", "h2", [Some(5.0), None, None, None], 0.2, 0.6),
+            mk("e", "h2", [Some(5.0), None, None, None], 0.2, 0.7),
+            mk("f", "h3", [None; 4], 0.0, 0.7),
+        ];
+        let got: Vec<(String, Option<String>, Option<f64>, String)> = recommend(&rows)
+            .into_iter()
+            .map(|r| (r.hook, r.by_l0t, r.l0t_total, r.by_explained_variance))
+            .collect();
+        let s = |x: &str| x.to_string();
+        assert_eq!(
+            got,
+            vec![
+                (s("h1"), Some(s("b")), Some(13.0), s("a")),
+                (s("h2"), Some(s("d")), Some(5.0), s("e")),
+                (s("h3"), None, None, s("f")),
+            ]
+        );
     }
 }

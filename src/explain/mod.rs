@@ -10,13 +10,16 @@
 //!   reply gives no score, never 0.
 
 pub mod client;
+pub mod deconcept;
 pub mod prompts;
 pub mod run;
+pub mod segment;
 pub mod simulate;
 
 pub use client::{LlmClient, Usage};
+pub use segment::Segmenter;
 pub use simulate::{
-    keyword_simulate, pearson, quoted_terms, segments, simulate, Unit, SEGMENT_THRESHOLD,
+    keyword_simulate, pearson, quoted_terms, segments, simulate, Unit, Units, SEGMENT_THRESHOLD,
 };
 
 use crate::db::provenance::HeldOutMix;
@@ -287,12 +290,71 @@ mod tests {
         );
         let expl = "Fires on \"bomb\" and 「爆炸」 in attack reports.";
         assert_eq!(quoted_terms(expl), vec!["bomb", "爆炸"]);
-        let (truth, pred, _) = keyword_simulate(expl, &e, 5.0, Unit::Token).unwrap();
+        let tok = Units::new(Unit::Token, 5.0, 5.0);
+        let (truth, pred, _) = keyword_simulate(expl, &e, &tok).unwrap();
         assert_eq!(truth, vec![0.0, 10.0, 2.0, 0.0, 0.0, 8.0]);
         assert_eq!(pred, vec![0.0, 10.0, 0.0, 0.0, 0.0, 10.0]);
-        let (truth, pred, _) = keyword_simulate(expl, &e, 5.0, Unit::Segment).unwrap();
-        assert_eq!((truth, pred), (vec![1.0, 1.0], vec![1.0, 1.0]));
-        assert!(keyword_simulate("no quotes", &e, 5.0, Unit::Token).is_err());
+        // Segments of at most 4 tokens: "The bomb went off" | "." | " 爆炸".
+        let seg = Units::new(Unit::Segment, 5.0, 5.0);
+        let (truth, pred, _) = keyword_simulate(expl, &e, &seg).unwrap();
+        assert_eq!((truth, pred), (vec![1.0, 0.0, 1.0], vec![1.0, 0.0, 1.0]));
+        assert!(keyword_simulate("no quotes", &e, &tok).is_err());
+    }
+
+    /// Safe-SAIL's overview figure end to end: the text cuts into four segments, the truth at
+    /// 0.2 × q999 is [1, 0, 1, 1], a simulator that misses "away" predicts [1, 0, 1, 0], and the
+    /// correlation is 0.577.
+    #[test]
+    fn the_figure_example_scores_0_577() {
+        let e = row(
+            &[
+                "Oh",
+                " fuck",
+                " off",
+                "!",
+                " I",
+                "'m",
+                " tired",
+                " of",
+                " your",
+                " bloody",
+                " complaints",
+                " go",
+                " away",
+                "…",
+            ],
+            &[
+                0.0, 8.0, 1.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 6.0, 1.0, 0.0, 3.0, 0.0,
+            ],
+        );
+        let units = Units::new(Unit::Segment, 8.0, 10.0);
+        let (segs, truth) = units.cut(&e);
+        assert_eq!(
+            segs,
+            vec![
+                "Oh fuck off!",
+                " I'm tired of",
+                " your bloody complaints go",
+                " away…"
+            ]
+        );
+        assert_eq!(truth, vec![1.0, 0.0, 1.0, 1.0]);
+        let (truth, pred, _) =
+            keyword_simulate("Insults: \"fuck\", \"bloody\".", &e, &units).unwrap();
+        assert_eq!(pred, vec![1.0, 0.0, 1.0, 0.0]);
+        let r = pearson(&truth, &pred).unwrap();
+        assert!((r - 0.5774).abs() < 1e-4, "{r}");
+        // Normalized by the quantile, not the max: at q999 = 20, "away" (3 / 20 = 0.15) and
+        // "tired" stay below 0.2; with no quantile (0) the max 8 is the scale.
+        assert_eq!(
+            Units::new(Unit::Segment, 8.0, 20.0).cut(&e).1,
+            vec![1.0, 0.0, 1.0, 0.0]
+        );
+        assert_eq!(
+            Units::new(Unit::Segment, 8.0, 0.0).cut(&e).1,
+            vec![1.0, 0.0, 1.0, 1.0]
+        );
+        assert_eq!(Units::new(Unit::Segment, 8.0, 0.0).q999, 8.0);
     }
 
     #[test]

@@ -11,8 +11,8 @@
 
 use super::{
     baseline_explanation, explain_messages, explainer_examples, held_out_examples,
-    keyword_simulate, parse_explanation, pearson, simulate, LlmClient, NonActivatingPool, Unit,
-    Usage, PROMPT_VERSION,
+    keyword_simulate, parse_explanation, pearson, simulate, LlmClient, NonActivatingPool,
+    Segmenter, Unit, Units, Usage, PROMPT_VERSION,
 };
 use crate::db::editable::{Change, Edit, EditableDb, ReviewStatus};
 use crate::db::provenance::{ExplanationSource, ScoreSource};
@@ -46,6 +46,9 @@ pub struct LlmRun {
     pub db: PathBuf,
     /// Latents, e.g. `0-99` or `3,17,42` (default: every latent with examples).
     pub latents: Option<String>,
+    /// Instead of `latents`: the concept-distinguishing latents `evaluate` listed for the
+    /// store's SAE in this evaluation folder.
+    pub latents_from: Option<PathBuf>,
     pub limit: Option<usize>,
     /// API base of an OpenAI-compatible server.
     pub endpoint: String,
@@ -63,6 +66,11 @@ pub struct LlmRun {
     pub resume: bool,
     /// score: non-activating held-out contexts per latent.
     pub non_activating: usize,
+    /// score: a segment is active when its largest activation ÷ the latent's 0.999 quantile
+    /// reaches this.
+    pub segment_threshold: f32,
+    /// score: the longest segment in tokens (default: `assets/segmentation.toml`'s).
+    pub segment_max_tokens: Option<usize>,
     /// score: the model and SAE for the non-activating contexts (default: the store's).
     pub model: Option<String>,
     pub sae: Option<String>,
@@ -153,6 +161,37 @@ pub fn parse_latents(spec: Option<&str>, store: &Store) -> Result<Vec<u32>> {
     Ok(out)
 }
 
+/// The latents that distinguish at least one concept for the store's SAE, from the row of
+/// `dir/evaluation.json` made for it (matched by the SAE's path and hook).
+pub fn latents_from_evaluation(dir: &std::path::Path, store: &Store) -> Result<Vec<u32>> {
+    let path = dir.join("evaluation.json");
+    let report = crate::eval::report::EvaluationReport::load(&path)?;
+    let canon = |p: &str| {
+        let p = p.split(',').next().unwrap_or(p).trim();
+        std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p))
+    };
+    let want = canon(&store.meta.sae);
+    let row = report
+        .rows
+        .iter()
+        .find(|r| canon(&r.fidelity.sae) == want && r.fidelity.hook == store.meta.hook)
+        .with_context(|| {
+            format!(
+                "{} has no row for the store's SAE {} at {}",
+                path.display(),
+                store.meta.sae,
+                store.meta.hook
+            )
+        })?;
+    if row.concepts.is_none() {
+        bail!(
+            "{} lists no concept latents (evaluate ran without --concept-pairs)",
+            path.display()
+        );
+    }
+    Ok(row.concept_latents())
+}
+
 /// The non-activating pool for `score`: the store's model and SAE (or the run's) over up to
 /// 256 example contexts of the store's latents.
 fn non_activating_pool(run: &LlmRun, store: &Store) -> Result<NonActivatingPool> {
@@ -160,6 +199,13 @@ fn non_activating_pool(run: &LlmRun, store: &Store) -> Result<NonActivatingPool>
         model: run.model.clone().unwrap_or_else(|| store.model_path()),
         dtype: "f32".into(),
         device: "cpu".into(),
+        // As the store was collected.
+        mask_special_attention: store
+            .meta
+            .settings
+            .get("mask_special_attention")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
     }
     .load()?;
     let sae = crate::sae::load_sae(
@@ -258,6 +304,16 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
         other => bail!("--unit `{other}`: segment, token or both"),
     };
     let spent = Mutex::new(vec![Usage::default(); units.len()]);
+    let segmenter = match run.segment_max_tokens {
+        Some(n) => Segmenter::default().with_max_tokens(n),
+        None => Segmenter::default(),
+    };
+    let units_of = |unit: Unit, f: &crate::store::FeatureRow| Units {
+        threshold: run.segment_threshold,
+        segmenter: segmenter.clone(),
+        ..Units::new(unit, f.max_act, f.q999)
+    };
+    let segmentation = units_of(units[0], &Default::default()).describe();
     let baseline = run.llm == BASELINE;
     let simulator_name = if baseline {
         "baseline (keyword simulator, no LLM)"
@@ -278,7 +334,10 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
         if score { "simulator" } else { "explainer" },
         run.llm
     );
-    let mut latents = parse_latents(run.latents.as_deref(), &store)?;
+    let mut latents = match &run.latents_from {
+        Some(dir) => latents_from_evaluation(dir, &store)?,
+        None => parse_latents(run.latents.as_deref(), &store)?,
+    };
     if let Some(n) = run.limit {
         latents.truncate(n);
     }
@@ -308,6 +367,7 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                     let done = old.as_ref().is_some_and(|s| {
                         s.explanation == e
                             && s.method == method(units[0])
+                            && s.segmentation == segmentation
                             && s.simulator == simulator_name
                             && s.prompt_version == PROMPT_VERSION
                     });
@@ -400,11 +460,12 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
             let (mut truth, mut pred) = (vec![], vec![]);
             let mut used = Usage::default();
             let mut errors = vec![];
+            let spec = units_of(unit, f);
             for e in &held {
                 let sim = if baseline {
-                    keyword_simulate(expl, e, f.max_act, unit)
+                    keyword_simulate(expl, e, &spec)
                 } else {
-                    simulate(&client, expl, e, f.max_act, unit)
+                    simulate(&client, expl, e, &spec)
                 };
                 match sim {
                     Ok((t, p, u)) => {
@@ -446,6 +507,7 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                 units,
                 held_out: mix,
                 date: today.clone(),
+                segmentation: segmentation.clone(),
                 token_simulation_score: token.map(|t| t.1),
                 token_simulation_units: token.map(|t| t.2),
             }),
@@ -593,5 +655,65 @@ mod tests {
             Some("old")
         );
         assert_eq!(read_history(&path).unwrap().len(), before + 1);
+    }
+
+    /// `--latents-from`: the union of the concept lists of the row made for the store's SAE.
+    #[test]
+    fn latents_from_an_evaluation() {
+        let dir = tempfile::tempdir().unwrap();
+        let sae = dir.path().join("sae");
+        std::fs::create_dir_all(&sae).unwrap();
+        let meta = crate::store::StoreMeta {
+            program: "safe-sail".into(),
+            version: "0".into(),
+            model: "m".into(),
+            sae: sae.display().to_string(),
+            hook: "blocks.1.hook_mlp_out".into(),
+            d_sae: 8,
+            corpus: vec![],
+            shard: None,
+            documents: 0,
+            bad_rows: 0,
+            contexts: 0,
+            tokens: 0,
+            settings: serde_json::json!({}),
+            definitions: serde_json::json!({}),
+        };
+        let sdir = dir.path().join("store");
+        let f = crate::store::FeatureRow::default();
+        Store::write(&sdir, &meta, &[f], &[]).unwrap();
+        let store = Store::open(&sdir).unwrap();
+        let fid = |sae: &str, hook: &str| {
+            serde_json::json!({"sae": sae, "hook": hook, "d_sae": 8, "architecture": "topk:2",
+                "k": 2, "tokens": 1, "l0": 1.0, "dead_fraction": 0.0, "dense_fraction": 0.0,
+                "explained_variance": 0.5, "nmse": 0.5, "ce_clean": 1.0, "ce_sae": 1.0,
+                "ce_zero": 1.0, "ce_loss_recovered": 0.5, "delta_loss": 0.0})
+        };
+        let concept = |l: &[u32]| {
+            serde_json::json!({"domain": "terror", "concept": "weapons", "pairs": 1,
+                "l0t": l.len(), "icdf": 0.0, "icdf_t": 0.0, "latents": l})
+        };
+        let mut other_hook = fid(&sae.display().to_string(), "blocks.2.hook_mlp_out");
+        other_hook["concepts"] = serde_json::json!([concept(&[1])]);
+        let mut mine = fid(&sae.display().to_string(), "blocks.1.hook_mlp_out");
+        mine["concepts"] = serde_json::json!([concept(&[5, 2]), concept(&[2, 7])]);
+        let write = |rows: serde_json::Value| {
+            let e = dir.path().join("eval");
+            std::fs::create_dir_all(&e).unwrap();
+            let v = serde_json::json!({"model": "m", "corpus": [], "context": 8, "rows": rows});
+            std::fs::write(e.join("evaluation.json"), v.to_string()).unwrap();
+            e
+        };
+        let e = write(serde_json::json!([other_hook, mine]));
+        assert_eq!(latents_from_evaluation(&e, &store).unwrap(), vec![2, 5, 7]);
+        let e = write(serde_json::json!([other_hook]));
+        let err = format!("{:#}", latents_from_evaluation(&e, &store).unwrap_err());
+        assert!(err.contains("no row for the store's SAE"), "{err}");
+        let e = write(serde_json::json!([fid(
+            &sae.display().to_string(),
+            "blocks.1.hook_mlp_out"
+        )]));
+        let err = format!("{:#}", latents_from_evaluation(&e, &store).unwrap_err());
+        assert!(err.contains("without --concept-pairs"), "{err}");
     }
 }

@@ -2,27 +2,15 @@
 //! simulator (an LLM, or the offline keyword baseline) predict each unit from the explanation,
 //! and correlate prediction with truth.
 
+use super::segment::Segmenter;
 use super::{json_in, prompts, scale10, LlmClient, Usage};
 use crate::store::ExampleRow;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 
-/// Splits a token sequence into segments at clause boundaries (punctuation, newlines).
+/// Splits a token sequence into segments with the default rules ([`Segmenter::default`]).
 pub fn segments(tokens: &[String]) -> Vec<std::ops::Range<usize>> {
-    let mut out = vec![];
-    let mut start = 0;
-    for (i, t) in tokens.iter().enumerate() {
-        let ends = t.chars().any(|c| ".,;:!?。，；：！？\n".contains(c));
-        if ends {
-            out.push(start..i + 1);
-            start = i + 1;
-        }
-    }
-    if start < tokens.len() {
-        out.push(start..tokens.len());
-    }
-    out.retain(|r| !r.is_empty());
-    out
+    Segmenter::default().segments(tokens)
 }
 
 /// Pearson correlation (None when either side is constant).
@@ -46,40 +34,80 @@ pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
 pub enum Unit {
     /// One activation 0–10 per token.
     Token,
-    /// Safe-SAIL: 0/1 per segment (true label: the segment's max ≥ `segment_threshold` × max).
+    /// Safe-SAIL: 0/1 per segment (see [`Units`]).
     Segment,
 }
 
-/// A segment counts as active when its largest activation reaches this share of the max.
+/// A segment is active when its largest activation reaches this share of the latent's 0.999
+/// quantile (the default of `--segment-threshold`).
 pub const SEGMENT_THRESHOLD: f32 = 0.2;
 
-/// An example cut into units (tokens or segments) with the true value of each: the token's
-/// activation scaled 0–10, or 1 when the segment's max reaches [`SEGMENT_THRESHOLD`] × max.
-fn units_and_truth(e: &ExampleRow, max: f32, unit: Unit) -> (Vec<String>, Vec<f64>) {
-    match unit {
-        Unit::Token => {
-            let idx: Vec<usize> = (0..e.tokens.len())
-                .filter(|&i| !e.tokens[i].is_empty())
-                .collect();
-            (
-                idx.iter().map(|&i| e.tokens[i].clone()).collect(),
-                idx.iter()
-                    .map(|&i| scale10(&[e.acts[i]], max)[0] as f64)
-                    .collect(),
-            )
+/// How examples become units and truths for one latent.
+#[derive(Debug, Clone)]
+pub struct Units {
+    pub unit: Unit,
+    /// The latent's largest activation: token truths are ⌊10 · a / max⌋, capped at 10.
+    pub max: f32,
+    /// The latent's 0.999 quantile over the store's corpus (its max when that is 0): a
+    /// segment's truth is 1 when its largest activation ÷ this reaches `threshold`.
+    pub q999: f32,
+    pub threshold: f32,
+    pub segmenter: Segmenter,
+}
+
+impl Units {
+    /// Token units scaled by `max`, or segment units with the default rules, normalized by
+    /// `q999` (falling back to `max` when it is 0) and [`SEGMENT_THRESHOLD`].
+    pub fn new(unit: Unit, max: f32, q999: f32) -> Self {
+        Self {
+            unit,
+            max,
+            q999: if q999 > 0.0 { q999 } else { max },
+            threshold: SEGMENT_THRESHOLD,
+            segmenter: Segmenter::default(),
         }
-        Unit::Segment => {
-            let segs = segments(&e.tokens);
-            (
-                segs.iter().map(|r| e.tokens[r.clone()].concat()).collect(),
-                segs.iter()
-                    .map(|r| {
-                        let m = e.acts[r.clone()].iter().copied().fold(0f32, f32::max);
-                        f64::from(u8::from(m >= SEGMENT_THRESHOLD * max && m > 0.0))
-                    })
-                    .collect(),
-            )
+    }
+
+    /// An example cut into units with the true value of each: the token's activation scaled
+    /// 0–10, or 1 when the segment's largest activation ÷ q999 reaches the threshold.
+    pub fn cut(&self, e: &ExampleRow) -> (Vec<String>, Vec<f64>) {
+        match self.unit {
+            Unit::Token => {
+                let idx: Vec<usize> = (0..e.tokens.len())
+                    .filter(|&i| !e.tokens[i].is_empty())
+                    .collect();
+                (
+                    idx.iter().map(|&i| e.tokens[i].clone()).collect(),
+                    idx.iter()
+                        .map(|&i| scale10(&[e.acts[i]], self.max)[0] as f64)
+                        .collect(),
+                )
+            }
+            Unit::Segment => {
+                let segs = self.segmenter.segments(&e.tokens);
+                (
+                    segs.iter().map(|r| e.tokens[r.clone()].concat()).collect(),
+                    segs.iter()
+                        .map(|r| {
+                            let m = e.acts[r.clone()].iter().copied().fold(0f32, f32::max);
+                            let active = m > 0.0 && m >= self.threshold * self.q999;
+                            f64::from(u8::from(active))
+                        })
+                        .collect(),
+                )
+            }
         }
+    }
+
+    /// How segments were cut and judged, for provenance (None for token units).
+    pub fn describe(&self) -> Option<String> {
+        (self.unit == Unit::Segment).then(|| {
+            format!(
+                "{}; active when max / q999 >= {}",
+                self.segmenter.describe(),
+                self.threshold
+            )
+        })
     }
 }
 
@@ -129,9 +157,9 @@ fn simulator_messages(
 pub fn keyword_simulate(
     explanation: &str,
     e: &ExampleRow,
-    max: f32,
-    unit: Unit,
+    units: &Units,
 ) -> Result<(Vec<f64>, Vec<f64>, Usage)> {
+    let unit = units.unit;
     let terms: Vec<String> = quoted_terms(explanation)
         .into_iter()
         .map(|t| t.to_lowercase())
@@ -139,7 +167,7 @@ pub fn keyword_simulate(
     if terms.is_empty() {
         bail!("the baseline simulator needs trigger words in quotes in the explanation");
     }
-    let (units, truth) = units_and_truth(e, max, unit);
+    let (units, truth) = units.cut(e);
     let hit = if unit == Unit::Token { 10.0 } else { 1.0 };
     let pred = units
         .iter()
@@ -178,10 +206,10 @@ pub fn simulate(
     client: &LlmClient,
     explanation: &str,
     e: &ExampleRow,
-    max: f32,
-    unit: Unit,
+    spec: &Units,
 ) -> Result<(Vec<f64>, Vec<f64>, Usage)> {
-    let (units, truth) = units_and_truth(e, max, unit);
+    let unit = spec.unit;
+    let (units, truth) = spec.cut(e);
     let what = unit_name(unit);
     let messages = simulator_messages(explanation, &units, unit);
     let (reply, used) = client.chat_with_usage(&messages)?;

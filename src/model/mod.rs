@@ -24,7 +24,15 @@ pub struct Model {
     pub cfg: ModelConfig,
     pub net: Transformer,
     pub tok: Tok,
+    /// Set the attention mask to 0 on the chat markers ([`CHAT_MARKERS`]) in [`Model::run`] and
+    /// [`Model::run_batch`], as the Safe-SAIL authors' demo does before reading activations: no
+    /// token attends to them (their own positions still compute). Off by default; generation
+    /// never masks.
+    pub mask_special_attention: bool,
 }
+
+/// The tokens `mask_special_attention` hides from attention: ChatML's turn markers.
+pub const CHAT_MARKERS: [&str; 2] = ["<|im_start|>", "<|im_end|>"];
 
 /// How a prompt becomes tokens.
 #[derive(Debug, Clone, Default)]
@@ -90,7 +98,22 @@ impl Model {
             cfg,
             net,
             tok,
+            mask_special_attention: false,
         })
+    }
+
+    /// Per position, 1 when the token may be attended to: 0 on the chat markers when
+    /// `mask_special_attention` is set (else all 1).
+    pub fn attention_row(&self, ids: &[u32]) -> Vec<u8> {
+        let hidden: Vec<u32> = if self.mask_special_attention {
+            CHAT_MARKERS
+                .iter()
+                .filter_map(|t| self.tok.token_to_id(t))
+                .collect()
+        } else {
+            vec![]
+        };
+        ids.iter().map(|i| u8::from(!hidden.contains(i))).collect()
     }
 
     /// The width of the activation at a hook point, after checking the layer exists.
@@ -157,7 +180,11 @@ impl Model {
         opts: ForwardOpts,
     ) -> Result<Option<Tensor>> {
         let input = Tensor::new(ids, self.net.device())?.unsqueeze(0)?;
-        let out = self.net.forward(&input, None, None, hooks, opts)?;
+        let row = self.attention_row(ids);
+        let mask = row.contains(&0).then(|| vec![row]);
+        let out = self
+            .net
+            .forward(&input, mask.as_deref(), None, hooks, opts)?;
         Ok(match out {
             Some(l) => Some(l.squeeze(0)?),
             None => None,
@@ -182,7 +209,7 @@ impl Model {
         for s in seqs {
             ids.extend_from_slice(s);
             ids.extend(std::iter::repeat_n(pad_id, t - s.len()));
-            let mut m = vec![1u8; s.len()];
+            let mut m = self.attention_row(s);
             m.resize(t, 0);
             mask.push(m);
         }

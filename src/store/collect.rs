@@ -44,6 +44,8 @@ pub struct CollectConfig {
     pub logit_tokens: usize,
     /// `(i, n)`: process only documents with `id % n == i`.
     pub shard: Option<(u64, u64)>,
+    /// The model hid the chat markers from attention (recorded in the settings when set).
+    pub mask_special_attention: bool,
 }
 
 impl Default for CollectConfig {
@@ -61,6 +63,7 @@ impl Default for CollectConfig {
             max_top_values: 16_384,
             logit_tokens: 10,
             shard: None,
+            mask_special_attention: false,
         }
     }
 }
@@ -897,7 +900,16 @@ pub fn meta(
             "max_top_values": cfg.max_top_values,
             "text_field": corpus.text_field, "messages_field": corpus.messages_field,
             "activation": sae.activation.describe(),
-        }),
+        })
+        .as_object()
+        .cloned()
+        .map(|mut m| {
+            if cfg.mask_special_attention {
+                m.insert("mask_special_attention".into(), true.into());
+            }
+            m.into()
+        })
+        .unwrap_or_default(),
         definitions: serde_json::json!({
             "count": "tokens where the latent is > 0",
             "density": "count / tokens",

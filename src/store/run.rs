@@ -44,6 +44,9 @@ pub struct CollectRun {
     /// The most largest activations kept per latent ([`CollectConfig::max_top_values`]).
     #[serde(default = "default_max_top_values")]
     pub max_top_values: usize,
+    /// Hide the chat markers from attention (`--mask-special-attention`).
+    #[serde(default)]
+    pub mask_special_attention: bool,
 }
 
 fn default_max_top_values() -> usize {
@@ -100,6 +103,7 @@ impl CollectRun {
             include_special: self.include_special,
             shard: self.shard,
             max_top_values: self.max_top_values,
+            mask_special_attention: self.mask_special_attention,
             ..Default::default()
         }
     }
@@ -118,6 +122,7 @@ impl CollectRun {
             model: self.model.clone(),
             dtype: self.dtype.clone(),
             device: self.device.clone(),
+            mask_special_attention: self.mask_special_attention,
         }
     }
 

@@ -63,6 +63,10 @@ pub struct Workspace {
     /// A Safe-SAIL neuron database (`{layer}_{index}` keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neuron_db: Option<String>,
+    /// Hide `<|im_start|>` / `<|im_end|>` from attention before reading activations, as the
+    /// Safe-SAIL authors' demo does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mask_special_attention: bool,
     /// Where the file was read from (not stored).
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -196,6 +200,24 @@ fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `mask_special_attention`: off unless set, written only when set (older files and the
+    /// sample's stay as they are).
+    #[test]
+    fn the_attention_mask_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.sail.json");
+        std::fs::write(&p, r#"{"name": "t", "model": "m"}"#).unwrap();
+        let mut ws = Workspace::load(&p).unwrap();
+        assert!(!ws.mask_special_attention);
+        ws.save_as(&p).unwrap();
+        assert!(!std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("mask_special_attention"));
+        ws.mask_special_attention = true;
+        ws.save_as(&p).unwrap();
+        assert!(Workspace::load(&p).unwrap().mask_special_attention);
+    }
 
     #[test]
     fn round_trips_and_resolves_relative_paths() {

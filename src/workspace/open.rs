@@ -251,7 +251,8 @@ impl Workspace {
         status(format!("loading model {} …", self.model));
         let device = parse_device(&self.device)?;
         let dtype = parse_dtype(&self.dtype)?;
-        let model = Model::load(&self.model_spec(), &device, dtype)?;
+        let mut model = Model::load(&self.model_spec(), &device, dtype)?;
+        model.mask_special_attention = self.mask_special_attention;
         let mut saes = vec![];
         let mut infos = vec![];
         for (i, s) in self.saes.iter().enumerate() {

@@ -55,6 +55,7 @@ fn verified_neuron() {
             units: 40,
             held_out: HeldOutMix::default(),
             date: "unix:0".into(),
+            segmentation: None,
             token_simulation_score: None,
             token_simulation_units: None,
         }),
