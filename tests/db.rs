@@ -114,7 +114,7 @@ fn set_show_history_and_csv() {
         serde_json::json!(["politics", "violence"])
     );
     ok(&["db", "set", &s(&db), "8_6502", "--status", "needs work"]);
-    let hist = ok(&["db", "history", &s(&db)]);
+    let hist = ok(&["db", "history", &s(&db), "--json"]);
     let lines: Vec<serde_json::Value> = hist
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -122,6 +122,21 @@ fn set_show_history_and_csv() {
     let fields: Vec<&str> = lines.iter().map(|l| l["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["explanation", "tag_list", "note", "review_status"]);
     assert_eq!(lines[3]["new"], "needs_work");
+    // For people: one line per change with its UTC time; filtered by neuron and by user.
+    let text = ok(&["db", "history", &s(&db), "--neuron", "8_6502"]);
+    assert_eq!(text.lines().count(), 4, "{text}");
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.contains(" UTC  ")
+            && first.contains("  8_6502  explanation: (none) → \"dates, \\\"NaN\\\", 中文\""),
+        "{first}"
+    );
+    assert_eq!(ok(&["db", "history", &s(&db), "--neuron", "9_1"]), "");
+    assert_eq!(
+        ok(&["db", "history", &s(&db), "--who", "nobody"]),
+        "",
+        "no changes by that user"
+    );
     let csv = tmp.path().join("n.csv");
     ok(&[
         "db",
@@ -203,7 +218,7 @@ fn source_date_epoch_fixes_the_recorded_time() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let hist = ok(&["db", "history", &s(&db)]);
+    let hist = ok(&["db", "history", &s(&db), "--json"]);
     let rec: serde_json::Value = serde_json::from_str(hist.lines().next().unwrap()).unwrap();
     assert_eq!(rec["time"], 1_795_910_400_000u64);
     // Without it, the clock.
@@ -213,7 +228,7 @@ fn source_date_epoch_fixes_the_recorded_time() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let hist = ok(&["db", "history", &s(&db)]);
+    let hist = ok(&["db", "history", &s(&db), "--json"]);
     let rec: serde_json::Value = serde_json::from_str(hist.lines().nth(1).unwrap()).unwrap();
     assert!(rec["time"].as_u64().unwrap() > 1_795_910_400_000u64);
 }

@@ -18,7 +18,7 @@ FROM_I=$(from_index "$FROM")
 # Whether a step runs: it is FROM or comes after it.
 want() { [ "$(from_index "$1")" -ge "$FROM_I" ]; }
 # The dates recorded in the database's provenance and history (the reproducible-builds
-# convention; 2026-11-28 00:00 UTC unless set), so a rebuild compares byte for byte.
+# convention; 2026-11-29 00:00 UTC unless set), so a rebuild compares byte for byte.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1795910400}
 S=sample_data
 BIN=target/release/safe-sail

@@ -49,8 +49,19 @@ pub enum DbCommand {
     /// an annotator's batch: every change goes into the history; a new explanation is recorded
     /// as written by a person.
     Apply { db: PathBuf, edits: PathBuf },
-    /// Print the edit history.
-    History { db: PathBuf },
+    /// Print the edit history, oldest first: one readable line per change (UTC), or JSON lines.
+    History {
+        db: PathBuf,
+        /// Only these neurons (e.g. `8_6502`; repeatable).
+        #[arg(long)]
+        neuron: Vec<String>,
+        /// Only the changes made by this user.
+        #[arg(long)]
+        who: Option<String>,
+        /// The records as stored: one JSON object per line (time in Unix milliseconds).
+        #[arg(long)]
+        json: bool,
+    },
     /// Test aid: types into a neuron's explanation through the autosave used by the window,
     /// printing each keystroke's number and time, until killed or `--seconds` pass.
     #[command(hide = true)]
@@ -119,9 +130,22 @@ pub fn db_command(c: DbCommand) -> Result<()> {
         DbCommand::Apply { db, edits } => {
             println!("{} field(s) changed", ops::apply_file(&db, &edits)?);
         }
-        DbCommand::History { db } => {
-            for c in read_history(&db)? {
-                println!("{}", serde_json::to_string(&c)?);
+        DbCommand::History {
+            db,
+            neuron,
+            who,
+            json,
+        } => {
+            let keep = |c: &safe_sail::db::editable::Change| {
+                (neuron.is_empty() || neuron.contains(&c.neuron))
+                    && who.as_ref().is_none_or(|w| &c.who == w)
+            };
+            for c in read_history(&db)?.into_iter().filter(keep) {
+                if json {
+                    println!("{}", serde_json::to_string(&c)?);
+                } else {
+                    println!("{}", c.describe());
+                }
             }
         }
         DbCommand::TypeTest { db, seconds } => {

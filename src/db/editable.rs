@@ -111,6 +111,30 @@ pub struct Change {
     pub new: Value,
 }
 
+impl Change {
+    /// One line for people: the time in UTC, who, the neuron, the field and its old and new
+    /// values (`2026-11-28 09:15:02 UTC  ana  8_6502  explanation: "old" → "new"`).
+    pub fn describe(&self) -> String {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.time);
+        let when = humantime::format_rfc3339_seconds(t)
+            .to_string()
+            .replacen('T', " ", 1)
+            .replace('Z', " UTC");
+        let show = |v: &Value| match v {
+            Value::Null => "(none)".to_string(),
+            other => other.to_string(),
+        };
+        format!(
+            "{when}  {}  {}  {}: {} → {}",
+            self.who,
+            self.neuron,
+            self.field,
+            show(&self.old),
+            show(&self.new)
+        )
+    }
+}
+
 /// The editable database in memory.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EditableDb {
@@ -770,6 +794,22 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = r#"{"8_2": {"explanation": "***", "correlation_score": 0.25, "tag_list": ["politics"]}, "0_1": {"explanation": null, "correlation_score": 0.3176083388420132, "tag_list": [], "extra": 7}}"#;
+
+    #[test]
+    fn a_change_reads_as_one_line_with_its_utc_time() {
+        let c = Change {
+            time: 1_795_910_400_000 + 33_302_000,
+            who: "ana".into(),
+            neuron: "8_6502".into(),
+            field: "explanation".into(),
+            old: Value::Null,
+            new: Value::from("bombs, 炸弹"),
+        };
+        assert_eq!(
+            c.describe(),
+            "2026-11-29 09:15:02 UTC  ana  8_6502  explanation: (none) → \"bombs, 炸弹\""
+        );
+    }
 
     #[test]
     fn safe_sail_round_trip_is_byte_identical() {
