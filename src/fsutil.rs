@@ -119,6 +119,16 @@ pub fn resolve_recorded(dir: &Path, recorded: &str) -> String {
         .map_or_else(|| recorded.to_string(), |c| c.display().to_string())
 }
 
+/// Whether two paths (or hub ids) name the same thing: equal as written, or existing paths
+/// that resolve to the same file or folder.
+pub fn same_place(a: &str, b: &str) -> bool {
+    a == b
+        || matches!(
+            (Path::new(a).canonicalize(), Path::new(b).canonicalize()),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
 #[cfg(test)]
 mod recorded_path_tests {
     use super::*;

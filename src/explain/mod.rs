@@ -307,22 +307,7 @@ mod tests {
     #[test]
     fn the_figure_example_scores_0_577() {
         let e = row(
-            &[
-                "Oh",
-                " fuck",
-                " off",
-                "!",
-                " I",
-                "'m",
-                " tired",
-                " of",
-                " your",
-                " bloody",
-                " complaints",
-                " go",
-                " away",
-                "…",
-            ],
+            &super::segment::tests::FIGURE_TOKENS,
             &[
                 0.0, 8.0, 1.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 6.0, 1.0, 0.0, 3.0, 0.0,
             ],

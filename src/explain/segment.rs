@@ -134,7 +134,7 @@ impl Segmenter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn toks(t: &[&str]) -> Vec<String> {
@@ -154,30 +154,30 @@ mod tests {
         assert!(s.zh.iter().all(|w| w.chars().count() >= 2));
     }
 
+    /// The text of the Safe-SAIL overview figure's example, as Qwen's tokenizer pieces it.
+    pub(crate) const FIGURE_TOKENS: [&str; 14] = [
+        "Oh",
+        " fuck",
+        " off",
+        "!",
+        " I",
+        "'m",
+        " tired",
+        " of",
+        " your",
+        " bloody",
+        " complaints",
+        " go",
+        " away",
+        "…",
+    ];
+
     /// The Safe-SAIL overview figure's example (Qwen's pieces): four segments.
     #[test]
     fn the_figure_example_cuts_into_four() {
         let s = Segmenter::default();
         assert_eq!(
-            cut(
-                &s,
-                &[
-                    "Oh",
-                    " fuck",
-                    " off",
-                    "!",
-                    " I",
-                    "'m",
-                    " tired",
-                    " of",
-                    " your",
-                    " bloody",
-                    " complaints",
-                    " go",
-                    " away",
-                    "…"
-                ]
-            ),
+            cut(&s, &FIGURE_TOKENS),
             vec![
                 "Oh fuck off!",
                 " I'm tired of",

@@ -245,24 +245,18 @@ pub fn collect(
         for (d, s) in run.store_dirs(out, &saes).iter().zip(&saes) {
             let meta_path = d.join("store.json");
             if meta_path.exists() && !opts.force {
-                let old: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(&meta_path)?).unwrap_or_default();
-                let recorded = |key: &str| {
-                    old[key]
-                        .as_str()
-                        .map(|p| crate::fsutil::resolve_recorded(d, p))
+                let old: Option<super::StoreMeta> = std::fs::read_to_string(&meta_path)
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok());
+                let same = |recorded: &str, given: &str| {
+                    crate::fsutil::same_place(&crate::fsutil::resolve_recorded(d, recorded), given)
                 };
-                let same_path = |a: Option<String>, b: &str| {
-                    a.is_some_and(|a| {
-                        a == b
-                            || Path::new(&a).canonicalize().ok() == Path::new(b).canonicalize().ok()
-                                && Path::new(b).exists()
-                    })
-                };
-                if !same_path(recorded("sae"), &s.meta.path.display().to_string())
-                    || old["hook"] != s.hook().to_string()
-                    || !same_path(recorded("model"), &run.model)
-                {
+                let same_store = old.is_some_and(|m| {
+                    m.hook == s.hook().to_string()
+                        && same(&m.sae, &s.meta.path.display().to_string())
+                        && same(&m.model, &run.model)
+                });
+                if !same_store {
                     bail!("{} already holds a store of another model or SAE: choose another --out or pass --force", d.display());
                 }
             }
