@@ -555,6 +555,28 @@ fn merged_shards_equal_a_single_run() {
     assert!(
         !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("different --shard")
     );
+    // Two of three shards (a Slurm task that never finished): refused, naming the missing one.
+    let (c, d) = (tmp.path().join("c"), tmp.path().join("d"));
+    run(&c, Some("0/3"));
+    run(&d, Some("2/3"));
+    let o = bin()
+        .args(["merge-stores", &s(&c), &s(&d), "--out", &s(&merged)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("shard 1/3 of the run is missing"),
+        "{err}"
+    );
+    let o = bin()
+        .args(["merge-stores", &s(&a), &s(&d), "--out", &s(&merged)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("different shard counts"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -471,3 +471,78 @@ fn concept_pair_metrics_match_their_definition() {
         "{err}"
     );
 }
+
+/// `merge-evaluations`: runs over single candidates (one Slurm task each) merge into the files
+/// one run over all of them writes, byte for byte; runs with other settings are refused.
+#[test]
+fn evaluations_of_single_candidates_merge_into_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = safe_sail::sample::corpus::generate(&safe_sail::sample::corpus::CorpusConfig {
+        docs: 8,
+        seed: 7,
+        ..Default::default()
+    });
+    let corpus = tmp.path().join("c.jsonl");
+    safe_sail::sample::corpus::write_jsonl(&docs, &corpus).unwrap();
+    let pairs = tmp.path().join("pairs.jsonl");
+    safe_sail::sample::corpus::write_jsonl(&safe_sail::sample::corpus::concept_pairs(2, 3), &pairs)
+        .unwrap();
+    let s = |p: &std::path::Path| p.display().to_string();
+    let saes = [
+        fixtures().join("saes/saelens_topk"),
+        fixtures().join("saes/saelens_jumprelu"),
+    ];
+    let run = |saes: &[std::path::PathBuf], out: &str, threshold: &str| {
+        let mut c = bin();
+        c.args(["evaluate", "--model", &s(&fixtures().join("models/qwen2"))]);
+        for sae in saes {
+            c.args(["--sae", &s(sae)]);
+        }
+        let o = c
+            .args([
+                "--corpus",
+                &s(&corpus),
+                "--context",
+                "24",
+                "--tokens",
+                "600",
+            ])
+            .args(["--concept-pairs", &s(&pairs), "--threshold", threshold])
+            .args(["--out", &s(&tmp.path().join(out))])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&saes, "whole", "0.3");
+    run(&saes[..1], "a", "0.3");
+    run(&saes[1..], "b", "0.3");
+    let merge = |ins: &[&str]| {
+        let mut c = bin();
+        c.arg("merge-evaluations");
+        for i in ins {
+            c.arg(s(&tmp.path().join(i)));
+        }
+        c.args(["--out", &s(&tmp.path().join("merged"))])
+            .output()
+            .unwrap()
+    };
+    let o = merge(&["a", "b"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["evaluation.json", "evaluation.parquet"] {
+        assert_eq!(
+            std::fs::read(tmp.path().join("whole").join(f)).unwrap(),
+            std::fs::read(tmp.path().join("merged").join(f)).unwrap(),
+            "{f} of the merged runs differs from one run's"
+        );
+    }
+    let o = merge(&["a", "a"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("earlier evaluation"),
+        "{err}"
+    );
+    run(&saes[1..], "other", "0.6");
+    let o = merge(&["a", "other"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("threshold"), "{err}");
+}

@@ -469,3 +469,58 @@ fn deconcept_writes_reviewable_pairs_through_the_endpoint() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
 }
+
+/// `score --shard i/n`: two shards running at once into one database write what one run
+/// writes, byte for byte (the database is locked per write; records keep their places).
+#[test]
+fn score_shards_running_at_once_equal_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = sample_copy(tmp.path());
+    let store = copy.join("stores/L1-mlp_out-w1024-topk16");
+    let (one, two) = (tmp.path().join("one.json"), tmp.path().join("two.json"));
+    std::fs::copy(copy.join("neurons.json"), &one).unwrap();
+    std::fs::copy(copy.join("neurons.json"), &two).unwrap();
+    let score = |db: &std::path::Path, shard: Option<&str>| {
+        let mut c = bin();
+        c.env("SOURCE_DATE_EPOCH", "1764547200")
+            .args(["score", "--store", &store.display().to_string()])
+            .args(["--db", &db.display().to_string(), "--llm", "baseline"])
+            .args(["--latents", "0-39", "--force"]);
+        if let Some(s) = shard {
+            c.args(["--shard", s]);
+        }
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let check = |c: std::process::Child| {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let scored = |out: &str| -> usize {
+        let at = out.find("scored ").expect("a summary line") + "scored ".len();
+        out[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    let whole = scored(&check(score(&one, None)));
+    let (a, b) = (score(&two, Some("0/2")), score(&two, Some("1/2")));
+    let (a, b) = (scored(&check(a)), scored(&check(b)));
+    assert!(
+        whole > 30 && a > 0 && b > 0 && a + b == whole,
+        "{whole} = {a} + {b}"
+    );
+    assert_eq!(
+        std::fs::read(&one).unwrap(),
+        std::fs::read(&two).unwrap(),
+        "the shards' database differs from one run's"
+    );
+    let o = bin()
+        .args(["score", "--store", &store.display().to_string()])
+        .args(["--db", &two.display().to_string(), "--llm", "baseline"])
+        .args(["--shard", "2/2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("0 <= i < n"), "{err}");
+}

@@ -79,6 +79,26 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     let report = run(&req, &bar)?;
     drop(bar);
     report.write(&a.out)?;
+    print_report(&report);
+    Ok(())
+}
+
+/// `merge-evaluations`: the runs' reports combined, written and summarised as `evaluate` does.
+pub fn merge(inputs: &[PathBuf], out: &std::path::Path) -> Result<()> {
+    let reports = inputs
+        .iter()
+        .map(|dir| {
+            let f = dir.join("evaluation.json");
+            safe_sail::eval::report::EvaluationReport::load(&f).map(|r| (f, r))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let report = safe_sail::eval::report::merge(reports)?;
+    report.write(out)?;
+    print_report(&report);
+    Ok(())
+}
+
+fn print_report(report: &safe_sail::eval::report::EvaluationReport) {
     for r in report.rows.iter().map(|r| &r.fidelity) {
         println!(
             "{} {}: L0 {:.1}, dead {:.1}%, EV {:.3}, CE clean {:.3} / SAE {:.3} / zero {:.3}, recovered {:.3}",
@@ -105,5 +125,4 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
             ),
         }
     }
-    Ok(())
 }

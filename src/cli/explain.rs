@@ -24,6 +24,11 @@ pub struct LlmArgs {
     /// At most this many latents.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Work on the share i of n of the latents (every n-th, from the i-th), e.g. one Slurm
+    /// array task's `$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`. Shards may write the same
+    /// database at once (it is locked per write) and share the response cache.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// API base of an OpenAI-compatible server, e.g. http://localhost:8000/v1.
     #[arg(long, default_value = "http://localhost:8000/v1")]
     pub endpoint: String,
@@ -83,6 +88,11 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
         latents: a.latents,
         latents_from: a.latents_from,
         limit: a.limit,
+        shard: a
+            .shard
+            .as_deref()
+            .map(safe_sail::store::run::parse_shard)
+            .transpose()?,
         endpoint: a.endpoint,
         llm: a.llm,
         api_key: std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty()),

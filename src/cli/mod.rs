@@ -88,6 +88,15 @@ enum Command {
     /// Evaluate SAE candidates: L0, dead / dense fractions, explained variance, NMSE and the
     /// model's loss with each reconstruction spliced in (CE loss recovered, delta loss).
     Evaluate(evaluate::EvaluateArgs),
+    /// Combine the outputs of `evaluate` runs over different candidates (same settings) into
+    /// the evaluation one run over all of them gives.
+    MergeEvaluations {
+        /// The output folders of the runs, in the candidates' order.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Explain latents with an LLM behind an OpenAI-compatible endpoint, from their feature store;
     /// explanations and tags go into the neuron database (with history).
     Explain(explain::LlmArgs),
@@ -166,6 +175,7 @@ pub fn main() -> ExitCode {
         Command::Score(a) => explain::explain_or_score(a, Task::Score),
         Command::Deconcept(a) => explain::deconcept(a),
         Command::Evaluate(a) => evaluate::evaluate(a),
+        Command::MergeEvaluations { inputs, out } => evaluate::merge(&inputs, &out),
         Command::BenchStore {
             latents,
             top,

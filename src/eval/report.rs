@@ -293,6 +293,9 @@ pub struct EvaluationReport {
     /// How Δ was scaled, in words.
     #[serde(default)]
     pub scaling: String,
+    /// The feature stores whose quantiles scaled Δ (`--quantiles-from`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quantiles_from: Vec<PathBuf>,
     /// The pairs were wrapped in the chat template.
     #[serde(default)]
     pub chat_pairs: bool,
@@ -466,18 +469,8 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
         concept_pairs: req.concept_pairs.clone(),
         threshold: req.threshold,
         min_frequency: req.min_frequency,
-        scaling: if req.quantiles_from.is_empty() {
-            "calibration pass over the general corpus".into()
-        } else {
-            format!(
-                "feature stores {} where given, else the calibration pass over the general corpus",
-                req.quantiles_from
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        },
+        scaling: scaling_text(&req.quantiles_from),
+        quantiles_from: req.quantiles_from.clone(),
         chat_pairs: req.chat_pairs,
         mask_special_attention: req.model.mask_special_attention,
         labeled_corpus: req.labeled_corpus.clone(),
@@ -491,6 +484,83 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
             .into(),
         recommendations,
     })
+}
+
+/// How Δ was scaled, in words, for the given `--quantiles-from` stores.
+fn scaling_text(stores: &[PathBuf]) -> String {
+    if stores.is_empty() {
+        return "calibration pass over the general corpus".into();
+    }
+    format!(
+        "feature stores {} where given, else the calibration pass over the general corpus",
+        stores
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Combines the reports of `evaluate` runs over disjoint groups of candidates (one Slurm task
+/// per candidate, say) into the report one run over all of them gives: the rows in the order
+/// given, the stores' quantile sources joined, the recommendations recomputed. The runs must
+/// share every other setting (model, corpora, context, pairs, threshold, …); a candidate in
+/// two reports is an error.
+pub fn merge(reports: Vec<(PathBuf, EvaluationReport)>) -> Result<EvaluationReport> {
+    let mut it = reports.into_iter();
+    let Some((first_path, mut merged)) = it.next() else {
+        bail!("no evaluation to merge");
+    };
+    // Everything but the rows, the stores and what follows from them must agree.
+    let settings = |r: &EvaluationReport| {
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            for k in ["rows", "quantiles_from", "scaling", "recommendations"] {
+                m.remove(k);
+            }
+        }
+        v
+    };
+    let want = settings(&merged);
+    for (path, r) in it {
+        let got = settings(&r);
+        if got != want {
+            let (a, b) = (want.as_object(), got.as_object());
+            let differing: Vec<String> = a
+                .into_iter()
+                .flatten()
+                .filter(|(k, v)| b.and_then(|b| b.get(*k)) != Some(*v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            bail!(
+                "{} was made with other settings than {} ({}): only runs that differ in their candidates can be merged",
+                path.display(),
+                first_path.display(),
+                differing.join(", ")
+            );
+        }
+        for row in r.rows {
+            if let Some(dup) = merged.rows.iter().find(|m| {
+                m.fidelity.sae == row.fidelity.sae && m.fidelity.hook == row.fidelity.hook
+            }) {
+                bail!(
+                    "the candidate {} at {} is in {} and in an earlier evaluation",
+                    dup.fidelity.sae,
+                    dup.fidelity.hook,
+                    path.display()
+                );
+            }
+            merged.rows.push(row);
+        }
+        for q in r.quantiles_from {
+            if !merged.quantiles_from.contains(&q) {
+                merged.quantiles_from.push(q);
+            }
+        }
+    }
+    merged.scaling = scaling_text(&merged.quantiles_from);
+    merged.recommendations = recommend(&merged.rows);
+    Ok(merged)
 }
 
 impl EvaluationReport {

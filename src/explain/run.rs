@@ -50,6 +50,9 @@ pub struct LlmRun {
     /// store's SAE in this evaluation folder.
     pub latents_from: Option<PathBuf>,
     pub limit: Option<usize>,
+    /// Work on the share `i` of `n` of the chosen latents (every n-th, from the i-th): shards
+    /// that run side by side (Slurm array tasks) into the same database make what one run makes.
+    pub shard: Option<(u64, u64)>,
     /// API base of an OpenAI-compatible server.
     pub endpoint: String,
     /// The model name on that server, or [`BASELINE`].
@@ -340,6 +343,14 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
     };
     if let Some(n) = run.limit {
         latents.truncate(n);
+    }
+    if let Some((i, n)) = run.shard {
+        latents = latents
+            .into_iter()
+            .enumerate()
+            .filter(|(j, _)| *j as u64 % n == i)
+            .map(|(_, l)| l)
+            .collect();
     }
     let mut summary = RunSummary {
         cache_dir: cache_dir.clone(),

@@ -325,6 +325,24 @@ pub fn merge(inputs: &[PathBuf], out: &Path, progress: &dyn Progress) -> Result<
     if shards.len() != runs.len() {
         bail!("each input must be a different --shard of the same run");
     }
+    // Every shard of the run, or the merged store silently misses documents.
+    if let Some(&(_, n)) = shards.first() {
+        let missing: Vec<String> = (0..n)
+            .filter(|i| !shards.contains(&(*i, n)))
+            .map(|i| format!("{i}/{n}"))
+            .collect();
+        if shards.iter().any(|s| s.1 != n) {
+            bail!(
+                "the inputs were collected with different shard counts (--shard i/n with other n)"
+            );
+        }
+        if !missing.is_empty() {
+            bail!(
+                "shard {} of the run is missing: merge all {n} shards",
+                missing.join(", ")
+            );
+        }
+    }
     let cfg = base.config();
     let mut state: Option<CollectState> = None;
     for i in inputs {
