@@ -546,3 +546,87 @@ fn evaluations_of_single_candidates_merge_into_one_run() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("threshold"), "{err}");
 }
+
+/// `evaluate --resume`: a run killed after a checkpoint and resumed writes exactly the files of
+/// an uninterrupted run; a resume with other arguments is refused.
+#[test]
+fn a_killed_evaluation_resumes_to_the_same_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = safe_sail::sample::corpus::generate(&safe_sail::sample::corpus::CorpusConfig {
+        docs: 120,
+        seed: 9,
+        ..Default::default()
+    });
+    let corpus = tmp.path().join("c.jsonl");
+    safe_sail::sample::corpus::write_jsonl(&docs, &corpus).unwrap();
+    let s = |p: &std::path::Path| p.display().to_string();
+    let args = |out: &std::path::Path, tokens: &str| -> Vec<String> {
+        [
+            "evaluate",
+            "--model",
+            &s(&fixtures().join("models/qwen2")),
+            "--sae",
+            &s(&fixtures().join("saes/saelens_topk")),
+            "--corpus",
+            &s(&corpus),
+            "--context",
+            "16",
+            "--batch",
+            "1",
+            "--tokens",
+            tokens,
+            "--checkpoint-every",
+            "5",
+            "--out",
+            &s(out),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let (full, cut) = (tmp.path().join("full"), tmp.path().join("cut"));
+    let o = bin().args(args(&full, "4000")).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        !full.join(".evaluate-checkpoint.bin").exists(),
+        "removed once written"
+    );
+    let mut child = bin()
+        .args(args(&cut, "4000"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ckpt = cut.join(".evaluate-checkpoint.bin");
+    let start = std::time::Instant::now();
+    while !ckpt.exists() && start.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let finished_early = child.try_wait().unwrap().is_some();
+    child.kill().ok();
+    child.wait().unwrap();
+    assert!(
+        !finished_early,
+        "the child must be killed mid-run (make the corpus larger)"
+    );
+    assert!(!cut.join("evaluation.json").exists());
+    // Other arguments: refused, the checkpoint kept.
+    let mut other = args(&cut, "3000");
+    other.push("--resume".into());
+    let o = bin().args(&other).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("other arguments"),
+        "{err}"
+    );
+    let mut resume = args(&cut, "4000");
+    resume.push("--resume".into());
+    let o = bin().args(&resume).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["evaluation.json", "evaluation.parquet"] {
+        assert_eq!(
+            std::fs::read(full.join(f)).unwrap(),
+            std::fs::read(cut.join(f)).unwrap(),
+            "{f} after a resume differs from an uninterrupted run's"
+        );
+    }
+}

@@ -7,6 +7,9 @@ use clap::Args;
 use safe_sail::eval::report::{evaluate as run, EvaluateRequest};
 use std::path::PathBuf;
 
+/// The fidelity pass's checkpoint in the output folder.
+const CHECKPOINT: &str = ".evaluate-checkpoint.bin";
+
 #[derive(Args)]
 pub struct EvaluateArgs {
     #[command(flatten)]
@@ -53,6 +56,13 @@ pub struct EvaluateArgs {
     /// many contexts per domain; the fidelity pass (a forward per candidate) is the slow one.
     #[arg(long)]
     pub labeled_tokens: Option<u64>,
+    /// Continue an interrupted run from its checkpoint in the output folder
+    /// (`.evaluate-checkpoint.bin`; the same arguments are required).
+    #[arg(long)]
+    pub resume: bool,
+    /// Batches of the fidelity pass between checkpoints (0 = none).
+    #[arg(long, default_value_t = 50)]
+    pub checkpoint_every: usize,
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -74,11 +84,18 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
         labeled_corpus: a.labeled_corpus,
         label_field: a.label_field,
         labeled_tokens: a.labeled_tokens,
+        checkpoint: (a.checkpoint_every > 0 || a.resume).then(|| a.out.join(CHECKPOINT)),
+        checkpoint_every: a.checkpoint_every,
+        resume: a.resume,
     };
+    if a.checkpoint_every > 0 {
+        std::fs::create_dir_all(&a.out)?;
+    }
     let bar = Bar::new("{spinner} evaluating {pos}/{len} tokens · {per_sec:0} · {wide_bar} {eta}");
     let report = run(&req, &bar)?;
     drop(bar);
     report.write(&a.out)?;
+    let _ = std::fs::remove_file(a.out.join(CHECKPOINT));
     print_report(&report);
     Ok(())
 }

@@ -12,6 +12,18 @@ pub enum WorkspaceCommand {
     /// indices, activation quantiles, neuron database), from a folder or from the local Hugging
     /// Face cache.
     SafeSail(SafeSailArgs),
+    /// Print (or write) the env file of a Slurm run over a workspace's model and SAEs, for
+    /// `deploy/slurm/submit.sh`: paths made absolute, corpus and counts left to edit.
+    SlurmEnv {
+        /// The workspace file (`*.sail.json`).
+        workspace: PathBuf,
+        /// The folder every output of the run goes to (on a file system all nodes see).
+        #[arg(long)]
+        work: PathBuf,
+        /// Write the env file here instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -42,6 +54,23 @@ pub struct SafeSailArgs {
 
 pub fn workspace_command(c: WorkspaceCommand) -> Result<()> {
     match c {
+        WorkspaceCommand::SlurmEnv {
+            workspace,
+            work,
+            out,
+        } => {
+            let ws = safe_sail::workspace::Workspace::load(&workspace)?;
+            let work = std::path::absolute(&work)?;
+            let text =
+                safe_sail::workspace::cluster::slurm_env(&ws, &std::env::current_exe()?, &work);
+            match out {
+                Some(f) => {
+                    safe_sail::fsutil::write_atomic(&f, text.as_bytes())?;
+                    println!("wrote {} (edit CORPUS and the counts, then deploy/slurm/submit.sh {} collect ...)", f.display(), f.display());
+                }
+                None => print!("{text}"),
+            }
+        }
         WorkspaceCommand::SafeSail(a) => {
             let r = safe_sail_release_workspace(&ReleaseOptions {
                 model: a.model,

@@ -180,6 +180,7 @@ impl LatentScales {
 /// and the largest, over every token pushed, for the 0.999 quantile with the feature stores'
 /// definition (the `ceil(0.001 · tokens)`-th largest activation over all tokens, zeros
 /// included). Memory: `d_sae × ceil(0.001 · tokens)` values.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Calibration {
     rank: usize,
     /// Min-heaps of positive activations as their bit patterns (which order like the values).

@@ -162,7 +162,7 @@ fn ce_sum(logits: &[Tensor], seqs: &[Vec<u32>]) -> Result<(f64, u64)> {
     Ok((sum, n))
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct Acc {
     tokens: u64,
     active: u64,
@@ -173,9 +173,64 @@ struct Acc {
     ce: [(f64, u64); 3],
 }
 
+/// Where the fidelity pass keeps its state between batches, so that a killed run goes on where
+/// it stopped (`evaluate --resume`).
+pub struct Checkpoint<'a> {
+    pub path: &'a std::path::Path,
+    /// Batches between checkpoints.
+    pub every_batches: usize,
+    /// Continue from the checkpoint at `path` (an error when it is missing or was made with
+    /// other settings).
+    pub resume: bool,
+    /// What the run's results depend on (its settings); a resume with another is refused.
+    pub fingerprint: String,
+}
+
+/// The fidelity pass's state after `batches` batches.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PassState {
+    fingerprint: String,
+    batches: usize,
+    done: u64,
+    accs: Vec<Acc>,
+    cals: Vec<Calibration>,
+}
+
+/// [`PassState`] borrowed, for saving (the same bytes as the owned form).
+#[derive(serde::Serialize)]
+struct PassStateRef<'a> {
+    fingerprint: &'a str,
+    batches: usize,
+    done: u64,
+    accs: &'a [Acc],
+    cals: &'a [Calibration],
+}
+
+impl PassStateRef<'_> {
+    fn save(&self, path: &std::path::Path) -> Result<()> {
+        crate::fsutil::write_atomic_with(path, |f| {
+            bincode::serialize_into(std::io::BufWriter::new(f), self)?;
+            Ok(())
+        })
+    }
+}
+
+impl PassState {
+    fn load(path: &std::path::Path) -> Result<Self> {
+        use anyhow::Context;
+        let f = std::fs::File::open(path)
+            .with_context(|| format!("--resume: no checkpoint at {}", path.display()))?;
+        bincode::deserialize_from(std::io::BufReader::new(f))
+            .with_context(|| format!("{} is not an evaluate checkpoint", path.display()))
+    }
+}
+
 /// Evaluates every SAE over the corpus (contexts of `context` tokens, up to `max_tokens`).
 /// Also returns, per SAE, a calibration pass over the same tokens (each latent's 0.999
-/// quantile and largest activation) for the concept metrics' Δ.
+/// quantile and largest activation) for the concept metrics' Δ. With a checkpoint, the state
+/// is saved every few batches and a resumed run gives exactly the results of an uninterrupted
+/// one.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     model: &Model,
     saes: &[Sae],
@@ -183,6 +238,7 @@ pub fn evaluate(
     context: usize,
     batch: usize,
     max_tokens: u64,
+    checkpoint: Option<&Checkpoint>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(Vec<FidelityRow>, Vec<Calibration>)> {
     if saes.is_empty() {
@@ -216,7 +272,36 @@ pub fn evaluate(
         .map(|s| Calibration::new(s.d_sae(), total_tokens))
         .collect();
     let mut done = 0u64;
-    for b in contexts.chunks(batch.max(1)) {
+    let mut skip = 0usize;
+    if let Some(c) = checkpoint.filter(|c| c.resume) {
+        let st = PassState::load(c.path)?;
+        if st.fingerprint != c.fingerprint
+            || st.accs.len() != saes.len()
+            || st.cals.len() != saes.len()
+        {
+            bail!(
+                "{} was made by an evaluate run with other arguments: run without --resume to start again",
+                c.path.display()
+            );
+        }
+        (skip, done, accs, cals) = (st.batches, st.done, st.accs, st.cals);
+    }
+    for (bi, b) in contexts.chunks(batch.max(1)).enumerate() {
+        if bi < skip {
+            continue;
+        }
+        if let Some(c) =
+            checkpoint.filter(|c| c.every_batches > 0 && bi > skip && bi % c.every_batches == 0)
+        {
+            PassStateRef {
+                fingerprint: &c.fingerprint,
+                batches: bi,
+                done,
+                accs: &accs,
+                cals: &cals,
+            }
+            .save(c.path)?;
+        }
         done += b.iter().map(|c| c.len() as u64).sum::<u64>();
         let mut cap = Capture::new(saes.iter().map(Sae::hook));
         let clean = model
@@ -286,6 +371,17 @@ pub fn evaluate(
             }
         }
         progress(done, total_tokens);
+    }
+    // The whole pass: a resume after a failure in the later passes starts after it.
+    if let Some(c) = checkpoint.filter(|c| c.every_batches > 0) {
+        PassStateRef {
+            fingerprint: &c.fingerprint,
+            batches: usize::MAX,
+            done,
+            accs: &accs,
+            cals: &cals,
+        }
+        .save(c.path)?;
     }
     let rows = saes
         .iter()

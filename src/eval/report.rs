@@ -46,6 +46,11 @@ pub struct EvaluateRequest {
     pub label_field: String,
     /// Tokens of the labeled corpus (default: `tokens`).
     pub labeled_tokens: Option<u64>,
+    /// Where the fidelity pass saves its state every `checkpoint_every` batches (a run killed
+    /// and started again with `resume` goes on from there).
+    pub checkpoint: Option<PathBuf>,
+    pub checkpoint_every: usize,
+    pub resume: bool,
 }
 
 /// One value per safety domain, in [`SAFETY_DOMAINS`] order; serialized as a map keyed by
@@ -388,6 +393,28 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
         text_field: req.text_field.clone(),
         messages_field: None,
     };
+    // What the fidelity pass's results depend on.
+    let fingerprint = format!(
+        "{:?}",
+        (
+            &req.model,
+            &req.saes,
+            &req.corpus,
+            &req.text_field,
+            req.context,
+            req.batch,
+            req.tokens
+        )
+    );
+    let checkpoint = req
+        .checkpoint
+        .as_deref()
+        .map(|path| super::fidelity::Checkpoint {
+            path,
+            every_batches: req.checkpoint_every,
+            resume: req.resume,
+            fingerprint,
+        });
     let (rows, calibration) = fidelity(
         &model,
         &saes,
@@ -395,6 +422,7 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
         req.context,
         req.batch,
         req.tokens,
+        checkpoint.as_ref(),
         &mut |d, t| {
             progress.set_len(t);
             progress.set_pos(d);

@@ -3,6 +3,7 @@
 //! workspace file. [`OpenedWorkspace::open`] reads what it names; [`Workspace::load_model`]
 //! loads its model and SAEs.
 
+pub mod cluster;
 pub mod open;
 pub mod release;
 pub mod sessions;
