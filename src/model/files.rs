@@ -375,7 +375,7 @@ impl Weights {
         if self.dtype != DType::BF16 || !self.device.is_cpu() || cfg!(target_endian = "big") {
             return Ok(None);
         }
-        if std::env::var_os("SAFE_SAIL_NO_MMAP").is_some() {
+        if !crate::mapped::enabled() {
             return Ok(None);
         }
         let &[rows, cols] = shape else {
@@ -392,16 +392,9 @@ impl Weights {
             return Ok(None);
         }
         let path = &self.files[fi];
-        let map = self.maps[fi].get_or_init(|| {
-            let file = std::fs::File::open(path).ok()?;
-            // SAFETY: read-only; a file changed while mapped is the user's problem, as in every
-            // tool that maps weights (transformers, candle).
-            // Populated up front: one pass maps every page (the finite check reads them all
-            // anyway), instead of a page fault per 4 KiB.
-            unsafe { memmap2::MmapOptions::new().populate().map(&file) }
-                .ok()
-                .map(Arc::new)
-        });
+        // Populated up front: one pass maps every page (the finite check reads them all
+        // anyway), instead of a page fault per 4 KiB.
+        let map = self.maps[fi].get_or_init(|| crate::mapped::map_file(path, true).ok());
         let Some(map) = map else {
             return Ok(None);
         };

@@ -58,8 +58,7 @@ pub fn linear_bf16_slice(x: &Tensor, w: &[bf16], n: usize, k: usize) -> Result<T
 /// A bf16 matrix `[rows, cols]` read in place from a memory-mapped safetensors file: the
 /// weights stay in the page cache, shared with it, and cost no copy at load.
 pub struct MappedBf16 {
-    map: std::sync::Arc<memmap2::Mmap>,
-    offset: usize,
+    data: crate::mapped::MappedSlice<bf16>,
     pub rows: usize,
     pub cols: usize,
 }
@@ -73,25 +72,12 @@ impl MappedBf16 {
         rows: usize,
         cols: usize,
     ) -> Option<Self> {
-        let end = offset.checked_add(rows.checked_mul(cols)?.checked_mul(2)?)?;
-        let aligned = (map.as_ptr() as usize + offset).is_multiple_of(std::mem::align_of::<bf16>());
-        (aligned && end <= map.len()).then_some(Self {
-            map,
-            offset,
-            rows,
-            cols,
-        })
+        let data = crate::mapped::MappedSlice::new(map, offset, rows.checked_mul(cols)?)?;
+        Some(Self { data, rows, cols })
     }
 
     pub fn as_slice(&self) -> &[bf16] {
-        // SAFETY: in range and aligned (checked in `new`); every bit pattern is a bf16; the map
-        // is read-only and lives as long as `self`.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.map.as_ptr().add(self.offset) as *const bf16,
-                self.rows * self.cols,
-            )
-        }
+        self.data.as_slice()
     }
 
     /// An owned copy as a tensor.
@@ -131,6 +117,26 @@ impl Matrix {
         match self {
             Matrix::Tensor(t) => Ok(t.clone()),
             Matrix::Mapped(m) => m.to_tensor(),
+        }
+    }
+
+    /// Rows `start..start + len` widened to f32: `[len, cols]` on the matrix's device (a
+    /// tile of a mapped matrix, without copying the rest).
+    pub fn rows_f32(&self, start: usize, len: usize) -> Result<Tensor> {
+        match self {
+            Matrix::Tensor(t) => Ok(t.narrow(0, start, len)?.to_dtype(DType::F32)?),
+            Matrix::Mapped(m) => {
+                if start + len > m.rows {
+                    bail!("rows {start}..{} out of range ({})", start + len, m.rows);
+                }
+                let tile = &m.as_slice()[start * m.cols..(start + len) * m.cols];
+                let v: Vec<f32> = tile.iter().map(|x| x.to_f32()).collect();
+                Ok(Tensor::from_vec(
+                    v,
+                    (len, m.cols),
+                    &candle_core::Device::Cpu,
+                )?)
+            }
         }
     }
 
