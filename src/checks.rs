@@ -52,6 +52,12 @@ pub fn ensure_finite_bf16(xs: &[half::bf16], name: &str, file: &dyn Display) -> 
     Ok(())
 }
 
+/// How many f32 values are NaN or ±Inf (in parallel for long slices; for weights read in
+/// place).
+pub fn count_nonfinite_f32(xs: &[f32]) -> usize {
+    count(xs, |x| !x.is_finite())
+}
+
 /// How many values of a tensor are NaN or ±Inf (0 for integer tensors). One pass over the
 /// data, in parallel for large tensors; CPU tensors are read in place.
 pub fn count_nonfinite(t: &Tensor) -> Result<usize> {

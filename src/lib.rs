@@ -33,6 +33,7 @@ pub mod fsutil;
 pub mod hooks;
 pub mod inspect;
 pub mod load;
+pub mod mapped;
 pub mod model;
 pub mod progress;
 pub mod pt;

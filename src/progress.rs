@@ -25,3 +25,39 @@ pub trait Progress: Sync {
 pub struct Silent;
 
 impl Progress for Silent {}
+
+/// Passes everything on to another sink, with a prefix before each message.
+pub struct Prefixed<'a> {
+    inner: &'a dyn Progress,
+    prefix: String,
+}
+
+impl<'a> Prefixed<'a> {
+    pub fn new(inner: &'a dyn Progress, prefix: &str) -> Self {
+        Self {
+            inner,
+            prefix: prefix.to_string(),
+        }
+    }
+}
+
+impl Progress for Prefixed<'_> {
+    fn set_len(&self, len: u64) {
+        self.inner.set_len(len)
+    }
+    fn set_pos(&self, pos: u64) {
+        self.inner.set_pos(pos)
+    }
+    fn inc(&self) {
+        self.inner.inc()
+    }
+    fn message(&self, msg: &str) {
+        self.inner.message(&format!("{}{msg}", self.prefix))
+    }
+    fn note(&self, msg: &str) {
+        self.inner.note(msg)
+    }
+    fn report(&self, line: &str) {
+        self.inner.report(line)
+    }
+}

@@ -4,6 +4,7 @@
 //! state dict under a key (`"state_dict"`, `"model"`, ...), and a bare tensor (Safe-SAIL's
 //! neuron-index files are bare 1-D int64 tensors).
 
+use crate::mapped::MappedSlice;
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::pickle::{Object, Stack, TensorInfo};
 use candle_core::Tensor;
@@ -22,10 +23,24 @@ const NESTED_KEYS: [&str; 3] = ["state_dict", "model", "model_state_dict"];
 
 /// Reads every tensor of a PyTorch checkpoint as (name, tensor) pairs, on the CPU.
 pub fn read_pt(path: &Path) -> Result<Vec<(String, Tensor)>> {
-    read_pt_inner(path).with_context(|| format!("cannot read PyTorch file {}", path.display()))
+    Ok(read_pt_in_place(path, &[])?.0)
 }
 
-fn read_pt_inner(path: &Path) -> Result<Vec<(String, Tensor)>> {
+/// f32 tensors used in place: name → (view into the file's map, shape).
+pub type InPlace = std::collections::HashMap<String, (MappedSlice<f32>, Vec<usize>)>;
+
+/// [`read_pt`], except that the tensors named in `in_place` that are f32, C-contiguous and
+/// stored uncompressed stay views into the file's memory map (PyTorch aligns storages to 64
+/// bytes), populated up front. Without mapping (`SAFE_SAIL_NO_MMAP`) they are read as well.
+pub fn read_pt_in_place(
+    path: &Path,
+    in_place: &[&str],
+) -> Result<(Vec<(String, Tensor)>, InPlace)> {
+    read_pt_inner(path, in_place)
+        .with_context(|| format!("cannot read PyTorch file {}", path.display()))
+}
+
+fn read_pt_inner(path: &Path, in_place: &[&str]) -> Result<(Vec<(String, Tensor)>, InPlace)> {
     let file = std::fs::File::open(path)?;
     let file_len = file.metadata()?.len();
     let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
@@ -67,13 +82,65 @@ fn read_pt_inner(path: &Path) -> Result<Vec<(String, Tensor)>> {
         bail!("the file holds no tensors");
     }
     let mut out = Vec::with_capacity(infos.len());
+    let mut mapped = InPlace::new();
+    let mut map = None;
     for info in infos {
+        if in_place.contains(&info.name.as_str()) && crate::mapped::enabled() {
+            if map.is_none() {
+                map = Some(crate::mapped::map_file(path, true)?);
+            }
+            if let Some(v) = map_tensor(&mut zip, &info, map.as_ref().unwrap())? {
+                mapped.insert(info.name.clone(), (v, info.layout.dims().to_vec()));
+                continue;
+            }
+        }
         let t = read_tensor(&mut zip, &info, file_len)
             .with_context(|| format!("cannot read tensor `{}`", info.name))?;
         out.push((info.name.clone(), t));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    Ok((out, mapped))
+}
+
+/// An f32, C-contiguous tensor stored uncompressed, as a view into the file's map; `None`
+/// when it is not such a tensor (then it is read).
+fn map_tensor<R: std::io::Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    info: &TensorInfo,
+    map: &std::sync::Arc<memmap2::Mmap>,
+) -> Result<Option<MappedSlice<f32>>> {
+    let layout = &info.layout;
+    if info.dtype != candle_core::DType::F32
+        || !layout.is_contiguous()
+        || layout.stride().len() != layout.shape().rank()
+    {
+        return Ok(None);
+    }
+    let Ok(entry) = zip.by_name(&info.path) else {
+        return Ok(None);
+    };
+    if entry.compression() != zip::CompressionMethod::Stored {
+        return Ok(None);
+    }
+    let (Some(data_start), holds) = (entry.data_start(), entry.size()) else {
+        return Ok(None);
+    };
+    let Some(n) = layout
+        .dims()
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+    else {
+        return Ok(None);
+    };
+    // candle keeps the storage offset in bytes.
+    let start = layout.start_offset() as u64;
+    if start.saturating_add(n as u64 * 4) > holds {
+        return Ok(None);
+    }
+    let Ok(at) = usize::try_from(data_start + start) else {
+        return Ok(None);
+    };
+    Ok(MappedSlice::new(map.clone(), at, n))
 }
 
 fn collect_infos(obj: Object, dir: &Path) -> Result<Vec<TensorInfo>> {

@@ -906,16 +906,21 @@ fn nonfinite(t: &Tensor) -> usize {
         .count()
 }
 
-fn sae_tensors(s: &Sae) -> Vec<(&'static str, &Tensor)> {
-    let mut v = vec![("w_enc", &s.w_enc), ("b_enc", &s.b_enc)];
+fn sae_tensors(s: &Sae) -> Vec<(&'static str, Tensor)> {
+    let mut v = vec![
+        ("w_enc", s.w_enc.to_tensor().unwrap()),
+        ("b_enc", s.b_enc.clone()),
+    ];
+    if let Some(w) = &s.w_dec {
+        v.push(("w_dec", w.to_tensor().unwrap()));
+    }
     for (n, t) in [
-        ("w_dec", &s.w_dec),
         ("b_dec", &s.b_dec),
         ("input_bias", &s.input_bias),
         ("threshold", &s.threshold),
     ] {
         if let Some(t) = t {
-            v.push((n, t));
+            v.push((n, t.clone()));
         }
     }
     v
@@ -966,7 +971,7 @@ fn check_case(
                         return Err("an integer tensor loaded as a float".into());
                     }
                     for (n, t) in sae_tensors(&sae) {
-                        let bad = nonfinite(t);
+                        let bad = nonfinite(&t);
                         if bad > 0 {
                             return Err(format!("loaded with {bad} non-finite values in {n}"));
                         }

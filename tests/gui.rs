@@ -221,6 +221,56 @@ fn a_missing_workspace_is_an_error_state_not_a_crash() {
     h.get_by_label_contains("cannot read workspace /nonexistent/x.sail.json");
 }
 
+/// While a (slowed-down) load runs, the status bar shows its step and a progress bar that
+/// moves, and the window keeps drawing frames: the UI thread never waits for the engine.
+#[test]
+fn load_progress_is_shown_while_the_window_keeps_drawing() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    // Open it again with the engine pausing 40 ms after each step of loading it reports
+    // (each tensor of the model, each SAE).
+    let ctx = h.ctx.clone();
+    h.state_mut().load_delay = Duration::from_millis(40);
+    h.state_mut().open_workspace(&ctx, sample_workspace());
+    let start = Instant::now();
+    let mut frames_while_loading = 0;
+    let mut fractions: Vec<f32> = vec![];
+    let mut steps: Vec<String> = vec![];
+    while matches!(h.state().state.engine, EngineStatus::Loading(_)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for the load"
+        );
+        h.step();
+        if !matches!(h.state().state.engine, EngineStatus::Loading(_)) {
+            break;
+        }
+        frames_while_loading += 1;
+        if let Some((step, f)) = h.state().state.load_progress.clone() {
+            // What the state says is what this frame drew.
+            h.get_by_label(&format!("Loading {step}"));
+            if fractions.last() != Some(&f) {
+                fractions.push(f);
+            }
+            if steps.last() != Some(&step) {
+                steps.push(step);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(frames_while_loading >= 20, "{frames_while_loading} frames");
+    assert!(fractions.len() >= 5, "the bar moved: {fractions:?}");
+    assert!(
+        steps.iter().any(|s| s == "model · model.safetensors")
+            && steps.iter().any(|s| s.starts_with("SAE 1/3 · ")),
+        "{steps:?}"
+    );
+    assert!(matches!(h.state().state.engine, EngineStatus::Ready { .. }));
+    assert!(h.state().state.load_progress.is_none());
+}
+
 /// Image snapshots of each view (rendered headless with wgpu on lavapipe / llvmpipe).
 /// `UPDATE_SNAPSHOTS=1 cargo test --test gui` rewrites them in `tests/snapshots/`.
 #[test]

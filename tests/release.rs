@@ -285,6 +285,54 @@ fn the_release_and_model_from_the_hugging_face_cache() {
     );
 }
 
+/// The quantile files are read once, when the workspace opens, and kept per SAE: the window's
+/// SAE slots normalize from that copy whatever happens to the files afterwards (opening a
+/// neuron reads nothing again).
+#[test]
+fn quantiles_are_read_once_per_workspace_open() {
+    use safe_sail::app::ctx::SaeSlot;
+    use safe_sail::inspect::SaeNeurons;
+    let tmp = tempfile::tempdir().unwrap();
+    let rel = tmp.path().join("rel");
+    copy_dir(&release(), &rel);
+    let ws = tmp.path().join("w.sail.json");
+    let model = fixtures().join("models/qwen2");
+    ok(
+        &[
+            "workspace",
+            "safe-sail",
+            "--model",
+            &s(&model),
+            "--release",
+            &s(&rel),
+            "--out",
+            &s(&ws),
+            "--quantile-tokens",
+            "1250",
+        ],
+        &[],
+    );
+    let opened = OpenedWorkspace::open(&ws, || {}).unwrap();
+    let q = rel.join("data/activation/quantiles");
+    std::fs::remove_dir_all(&q).unwrap();
+    let (_, layers) = expected();
+    for (sae, (layer, ids, want)) in opened.saes.into_iter().zip(layers) {
+        let slot = SaeSlot::from(sae);
+        for (id, w) in ids.iter().zip(&want) {
+            let got = slot.q999(*id).unwrap() as f64;
+            assert!((got - w).abs() <= 1e-5 * w.max(1.0), "{layer}_{id}");
+        }
+    }
+    // Opening again reads the files again: now they are gone, which is a note.
+    let again = OpenedWorkspace::open(&ws, || {}).unwrap();
+    assert!(again.saes.iter().all(|s| s.q999.is_empty()));
+    assert!(
+        again.notes.iter().any(|n| n.contains("quantile_layer0.pt")),
+        "{:?}",
+        again.notes
+    );
+}
+
 #[test]
 fn missing_parts_are_notes_and_missing_checkpoints_an_error() {
     let tmp = tempfile::tempdir().unwrap();

@@ -5,12 +5,14 @@
 use crate::inspect::{Analysis, LoadedModel, SaeInfo, TokenScores, TokenTrace};
 use crate::model::generate::GenerateOpts;
 use crate::model::PromptSpec;
+use crate::progress::Progress;
 use crate::workspace::OpenedWorkspace;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Work for the engine thread.
 pub enum Job {
@@ -44,6 +46,11 @@ pub enum Event {
         thinking_switch: bool,
     },
     LoadFailed(String),
+    /// How far loading got: the step (`model · FILE`, `SAE i/n · NAME`) and its fraction done.
+    LoadProgress {
+        step: String,
+        fraction: f32,
+    },
     /// The answer so far, while the model generates.
     Streamed(String),
     Analysis(Box<Analysis>),
@@ -72,6 +79,16 @@ pub struct EngineThread {
 impl EngineThread {
     /// Starts the thread; `wake` is called after each event (the UI repaints).
     pub fn start(workspace: PathBuf, wake: impl Fn() + Send + Sync + 'static) -> Self {
+        Self::start_with_delay(workspace, Duration::ZERO, wake)
+    }
+
+    /// [`EngineThread::start`], pausing `delay` after each step of loading it reports (a test
+    /// hook: a slow load on a small model).
+    pub fn start_with_delay(
+        workspace: PathBuf,
+        delay: Duration,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(wake);
         let (jobs_tx, jobs_rx) = channel::<Job>();
         let (ev_tx, ev_rx) = channel::<Event>();
@@ -84,7 +101,7 @@ impl EngineThread {
                     let _ = ev_tx.send(e);
                     wake();
                 };
-                let loaded = match load(&workspace, &send, wake.clone()) {
+                let loaded = match load(&workspace, &send, wake.clone(), delay) {
                     Ok(m) => m,
                     Err(e) => {
                         send(Event::LoadFailed(format!("{e:#}")));
@@ -122,13 +139,15 @@ impl EngineThread {
 /// Reads the workspace's files (cheap) and reports them, then loads the model and SAEs (slow).
 fn load(
     path: &Path,
-    send: &dyn Fn(Event),
+    send: &(dyn Fn(Event) + Sync),
     wake: Arc<dyn Fn() + Send + Sync>,
+    delay: Duration,
 ) -> Result<LoadedModel> {
     let opened = OpenedWorkspace::open(path, move || wake())?;
     let ws = opened.workspace.clone();
     send(Event::Workspace(Box::new(opened)));
-    let (loaded, saes) = ws.load_model(&|s| send(Event::Status(s)))?;
+    let sink = LoadSink::new(send, delay);
+    let (loaded, saes) = ws.load_model_reporting(&|s| send(Event::Status(s)), &sink)?;
     send(Event::Ready {
         model: loaded.summary(),
         saes,
@@ -136,6 +155,71 @@ fn load(
         thinking_switch: loaded.model.tok.has_thinking_switch(),
     });
     Ok(loaded)
+}
+
+/// Passes the load's progress to the window as [`Event::LoadProgress`]: at most one event per
+/// 1/200 of a step or per new step, so a load of many small tensors does not flood the UI.
+struct LoadSink<'a> {
+    send: &'a (dyn Fn(Event) + Sync),
+    len: AtomicU64,
+    /// The last position sent, in 1/200 of the length.
+    sent: AtomicU64,
+    step: Mutex<String>,
+    delay: Duration,
+}
+
+impl<'a> LoadSink<'a> {
+    fn new(send: &'a (dyn Fn(Event) + Sync), delay: Duration) -> Self {
+        Self {
+            send,
+            len: AtomicU64::new(0),
+            sent: AtomicU64::new(u64::MAX),
+            step: Mutex::new(String::new()),
+            delay,
+        }
+    }
+
+    fn emit(&self, pos: u64) {
+        let len = self.len.load(Ordering::Relaxed);
+        let fraction = if len == 0 {
+            0.0
+        } else {
+            (pos as f64 / len as f64).min(1.0) as f32
+        };
+        let step = self.step.lock().map(|s| s.clone()).unwrap_or_default();
+        (self.send)(Event::LoadProgress { step, fraction });
+    }
+}
+
+impl Progress for LoadSink<'_> {
+    fn set_len(&self, len: u64) {
+        self.len.store(len, Ordering::Relaxed);
+        self.sent.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    fn set_pos(&self, pos: u64) {
+        let len = self.len.load(Ordering::Relaxed).max(1);
+        let bucket = pos.saturating_mul(200) / len;
+        if self.sent.swap(bucket, Ordering::Relaxed) != bucket {
+            self.emit(pos);
+        }
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
+    }
+
+    fn message(&self, msg: &str) {
+        if let Ok(mut s) = self.step.lock() {
+            *s = msg.to_string();
+        }
+        let pos = self.sent.load(Ordering::Relaxed);
+        let pos = if pos == u64::MAX {
+            0
+        } else {
+            pos * self.len.load(Ordering::Relaxed) / 200
+        };
+        self.emit(pos);
+    }
 }
 
 fn run(m: &LoadedModel, job: Job, cancel: &AtomicBool, send: &dyn Fn(Event)) -> Result<()> {

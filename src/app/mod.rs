@@ -78,6 +78,10 @@ pub struct ExplorerApp {
     open_path: String,
     show_open: bool,
     dialog: Option<Receiver<DialogResult>>,
+    /// A test hook: the engine pauses this long after each step of loading it reports.
+    pub load_delay: std::time::Duration,
+    /// `SAFE_SAIL_FRAME_LOG`: where each frame's timing is written.
+    frame_log: Option<FrameLog>,
 }
 
 enum DialogResult {
@@ -149,6 +153,8 @@ impl ExplorerApp {
             open_path: String::new(),
             show_open: false,
             dialog: None,
+            load_delay: std::time::Duration::ZERO,
+            frame_log: FrameLog::from_env(),
         };
         match workspace.or_else(default_workspace) {
             Some(p) => app.open_workspace(ctx, p),
@@ -165,11 +171,14 @@ impl ExplorerApp {
     pub fn open_workspace(&mut self, ctx: &egui::Context, path: PathBuf) {
         self.flush_edits();
         let wake_ctx = ctx.clone();
-        self.engine = Some(EngineThread::start(path.clone(), move || {
-            wake_ctx.request_repaint()
-        }));
+        self.engine = Some(EngineThread::start_with_delay(
+            path.clone(),
+            self.load_delay,
+            move || wake_ctx.request_repaint(),
+        ));
         let s = &mut self.state;
         s.engine = EngineStatus::Loading(format!("opening {}", path.display()));
+        s.load_progress = None;
         s.workspace = None;
         s.slots.clear();
         s.busy = false;
@@ -283,6 +292,9 @@ impl ExplorerApp {
                 }
                 s.set_workspace(*opened);
             }
+            Event::LoadProgress { step, fraction } => {
+                s.load_progress = Some((step, fraction));
+            }
             Event::Status(msg) => {
                 if let EngineStatus::Loading(_) = s.engine {
                     s.engine = EngineStatus::Loading(msg.clone());
@@ -301,6 +313,7 @@ impl ExplorerApp {
                 }
                 self.inspector.thinking_switch = thinking_switch;
                 s.status = "ready".into();
+                s.load_progress = None;
                 self.browser.set_saes(&s.slots);
                 s.engine = EngineStatus::Ready {
                     model,
@@ -308,6 +321,7 @@ impl ExplorerApp {
                 };
             }
             Event::LoadFailed(e) => {
+                s.load_progress = None;
                 s.status = "the workspace could not be loaded".into();
                 s.engine = EngineStatus::Failed(e);
             }
@@ -436,6 +450,14 @@ impl ExplorerApp {
                 EngineStatus::Loading(msg) => {
                     ui.spinner();
                     ui.label(msg);
+                    if let Some((step, fraction)) = &s.load_progress {
+                        ui.add(
+                            egui::ProgressBar::new(*fraction)
+                                .desired_width(220.0)
+                                .show_percentage(),
+                        );
+                        ui.label(format!("Loading {step}"));
+                    }
                 }
                 EngineStatus::Ready { .. } if s.busy => {
                     ui.spinner();
@@ -585,7 +607,72 @@ fn spawn_dialog(save: bool) -> Receiver<DialogResult> {
 }
 
 impl eframe::App for ExplorerApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let frame_start = std::time::Instant::now();
+        self.ui_frame(ui);
+        if let Some(log) = &mut self.frame_log {
+            let busy = match &self.state.engine {
+                EngineStatus::Loading(_) => "loading",
+                _ if self.state.busy => "busy",
+                _ => "idle",
+            };
+            log.record(frame_start, frame.info().cpu_usage, busy);
+        }
+    }
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.flush_edits();
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.prefs.tab = self.tab;
+        eframe::set_value(storage, PREFS_KEY, &self.prefs);
+    }
+}
+
+/// `SAFE_SAIL_FRAME_LOG=PATH`: one line per frame, tab-separated: seconds since the window
+/// opened, milliseconds between this frame's start and the previous one's, milliseconds this
+/// frame's UI code took, milliseconds of CPU the previous frame took in all (eframe's measure:
+/// UI, layout and painting), and the engine's state (`loading`, `busy`, `idle`).
+struct FrameLog {
+    out: std::io::BufWriter<std::fs::File>,
+    opened: std::time::Instant,
+    last: Option<std::time::Instant>,
+}
+
+impl FrameLog {
+    fn from_env() -> Option<Self> {
+        let path = std::env::var_os("SAFE_SAIL_FRAME_LOG")?;
+        match std::fs::File::create(&path) {
+            Ok(f) => Some(Self {
+                out: std::io::BufWriter::new(f),
+                opened: std::time::Instant::now(),
+                last: None,
+            }),
+            Err(e) => {
+                tracing::warn!("SAFE_SAIL_FRAME_LOG: cannot create {path:?}: {e}");
+                None
+            }
+        }
+    }
+
+    fn record(&mut self, start: std::time::Instant, cpu: Option<f32>, state: &str) {
+        use std::io::Write;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        let interval = self.last.map_or(0.0, |l| ms(start - l));
+        self.last = Some(start);
+        let _ = writeln!(
+            self.out,
+            "{:.4}\t{interval:.2}\t{:.2}\t{:.2}\t{state}",
+            (start - self.opened).as_secs_f64(),
+            ms(start.elapsed()),
+            cpu.map_or(f64::NAN, |c| c as f64 * 1e3),
+        );
+        let _ = self.out.flush();
+    }
+}
+
+impl ExplorerApp {
+    fn ui_frame(&mut self, ui: &mut egui::Ui) {
         self.poll();
         let ctx = ui.ctx().clone();
         self.tick_sessions(&ctx);
@@ -629,14 +716,5 @@ impl eframe::App for ExplorerApp {
         if self.state.busy {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
-    }
-
-    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
-        self.flush_edits();
-    }
-
-    fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        self.prefs.tab = self.tab;
-        eframe::set_value(storage, PREFS_KEY, &self.prefs);
     }
 }

@@ -36,6 +36,8 @@ pub struct AppState {
     pub status: String,
     /// Notes for the user (missing fonts, files that could not be read).
     pub notes: Vec<String>,
+    /// While the model and SAEs load: the step and its fraction done.
+    pub load_progress: Option<(String, f32)>,
 }
 
 impl Default for AppState {
@@ -50,6 +52,7 @@ impl Default for AppState {
             streamed: String::new(),
             status: String::new(),
             notes: vec![],
+            load_progress: None,
         }
     }
 }

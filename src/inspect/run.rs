@@ -212,7 +212,7 @@ impl LoadedModel {
         let latent = latent as usize;
         let lens = crate::sae::lens::decoder_logit_lens(
             s,
-            &self.model.net.unembedding()?,
+            self.model.net.unembedding_matrix(),
             latent..latent + 1,
             n,
         )?;

@@ -352,8 +352,8 @@ impl WeightSource for Weights {
         self.names.contains(name)
     }
 
-    /// A bf16 matrix computed in bf16 on the CPU is used in place from the mapped file (after
-    /// a check that it is finite), so loading copies nothing; anything else is read.
+    /// A bf16 matrix computed in bf16 on the CPU is used in place from the mapped file (checked
+    /// finite on first use), so loading copies and reads nothing; anything else is read.
     fn get_matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
         if let Some(m) = self.mapped(name, shape)? {
             return Ok(Matrix::Mapped(Arc::new(m)));
@@ -371,11 +371,40 @@ impl WeightSource for Weights {
 }
 
 impl Weights {
+    /// The bytes tensor `name` takes in its file (0 when unknown).
+    pub fn tensor_bytes(&self, name: &str) -> u64 {
+        let Some(&fi) = self.file_of.get(name) else {
+            return 0;
+        };
+        self.direct[fi]
+            .2
+            .info(name)
+            .map_or(0, |i| (i.data_offsets.1 - i.data_offsets.0) as u64)
+    }
+
+    /// The bytes of every tensor in the files.
+    pub fn total_bytes(&self) -> u64 {
+        self.direct
+            .iter()
+            .flat_map(|(_, _, t)| t.tensors())
+            .map(|(_, i)| (i.data_offsets.1 - i.data_offsets.0) as u64)
+            .sum()
+    }
+
+    /// The file (its name) that holds tensor `name`.
+    pub fn file_name(&self, name: &str) -> String {
+        self.file_of
+            .get(name)
+            .and_then(|&i| self.files[i].file_name())
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     fn mapped(&self, name: &str, shape: &[usize]) -> Result<Option<MappedBf16>> {
         if self.dtype != DType::BF16 || !self.device.is_cpu() || cfg!(target_endian = "big") {
             return Ok(None);
         }
-        if std::env::var_os("SAFE_SAIL_NO_MMAP").is_some() {
+        if !crate::mapped::enabled() {
             return Ok(None);
         }
         let &[rows, cols] = shape else {
@@ -392,16 +421,9 @@ impl Weights {
             return Ok(None);
         }
         let path = &self.files[fi];
-        let map = self.maps[fi].get_or_init(|| {
-            let file = std::fs::File::open(path).ok()?;
-            // SAFETY: read-only; a file changed while mapped is the user's problem, as in every
-            // tool that maps weights (transformers, candle).
-            // Populated up front: one pass maps every page (the finite check reads them all
-            // anyway), instead of a page fault per 4 KiB.
-            unsafe { memmap2::MmapOptions::new().populate().map(&file) }
-                .ok()
-                .map(Arc::new)
-        });
+        // Not populated: loading touches no page; each is read (from the page cache, or the
+        // disk) when first used.
+        let map = self.maps[fi].get_or_init(|| crate::mapped::map_file(path, false).ok());
         let Some(map) = map else {
             return Ok(None);
         };
@@ -413,8 +435,68 @@ impl Weights {
         ) else {
             return Ok(None);
         };
-        crate::checks::ensure_finite_bf16(m.as_slice(), name, &path.display())?;
+        // Checked finite on first use (see `MappedBf16`), so loading reads no weight.
+        let m = m.checked_on_first_use(name, &path.display().to_string());
         Ok(Some(m))
+    }
+}
+
+/// [`Weights`] that report each tensor they hand out to a progress sink: the position is the
+/// bytes of the files handed out so far (the length [`Weights::total_bytes`]), the message
+/// the file being read.
+pub struct Reporting<'a> {
+    pub inner: &'a Weights,
+    pub progress: &'a dyn crate::progress::Progress,
+    done: std::sync::atomic::AtomicU64,
+    file: std::sync::Mutex<String>,
+}
+
+impl<'a> Reporting<'a> {
+    pub fn new(inner: &'a Weights, progress: &'a dyn crate::progress::Progress) -> Self {
+        progress.set_len(inner.total_bytes());
+        progress.set_pos(0);
+        Self {
+            inner,
+            progress,
+            done: Default::default(),
+            file: Default::default(),
+        }
+    }
+
+    fn report(&self, name: &str) {
+        use std::sync::atomic::Ordering;
+        let file = self.inner.file_name(name);
+        if let Ok(mut last) = self.file.lock() {
+            if *last != file {
+                self.progress.message(&file);
+                *last = file;
+            }
+        }
+        let b = self.inner.tensor_bytes(name);
+        let done = self.done.fetch_add(b, Ordering::Relaxed) + b;
+        self.progress.set_pos(done);
+    }
+}
+
+impl WeightSource for Reporting<'_> {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.inner.get(name, shape)?;
+        self.report(name);
+        Ok(t)
+    }
+    fn contains(&self, name: &str) -> bool {
+        self.inner.contains(name)
+    }
+    fn get_matrix(&self, name: &str, shape: &[usize]) -> Result<Matrix> {
+        let m = self.inner.get_matrix(name, shape)?;
+        self.report(name);
+        Ok(m)
+    }
+    fn dtype(&self) -> DType {
+        self.inner.dtype()
+    }
+    fn device(&self) -> &Device {
+        self.inner.device()
     }
 }
 
@@ -517,4 +599,48 @@ fn read_vec<T: Copy + Default>(
     _: &str,
 ) -> Result<Vec<T>> {
     bail!("direct reads need a Unix system")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bf16 model computed in bf16 on the CPU loads without reading its weights; a NaN in one
+    /// of them is an error naming the tensor and the file at the first forward pass, before
+    /// any result is computed from it.
+    #[test]
+    fn mapped_weights_are_checked_finite_on_first_use() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/qwen2");
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+            std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
+        }
+        let mut all =
+            candle_core::safetensors::load(root.join("model.safetensors"), &Device::Cpu).unwrap();
+        let name = "model.layers.1.mlp.down_proj.weight";
+        for (k, t) in all.iter_mut() {
+            *t = t.to_dtype(DType::BF16).unwrap();
+            if k == name {
+                let mut v = t.flatten_all().unwrap().to_vec1::<half::bf16>().unwrap();
+                v[5] = half::bf16::NAN;
+                *t = Tensor::from_vec(v, t.dims(), &Device::Cpu).unwrap();
+            }
+        }
+        let file = dir.path().join("model.safetensors");
+        candle_core::safetensors::save(&all, &file).unwrap();
+        let model = crate::model::Model::load_dir(dir.path(), &Device::Cpu, DType::BF16).unwrap();
+        let prompt = crate::model::PromptSpec {
+            text: "Hello world".into(),
+            ..Default::default()
+        };
+        let hook = "blocks.2.hook_resid_post".parse().unwrap();
+        let err = crate::capture::capture_prompt(&model, &prompt, &[hook], &[], true)
+            .err()
+            .expect("a NaN weight must fail the forward pass");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains(name) && msg.contains("model.safetensors") && msg.contains("non-finite"),
+            "{msg}"
+        );
+    }
 }

@@ -57,11 +57,18 @@ pub fn linear_bf16_slice(x: &Tensor, w: &[bf16], n: usize, k: usize) -> Result<T
 
 /// A bf16 matrix `[rows, cols]` read in place from a memory-mapped safetensors file: the
 /// weights stay in the page cache, shared with it, and cost no copy at load.
+///
+/// Its check that every value is finite runs on first use ([`MappedBf16::ensure_finite`],
+/// called by every [`Matrix`] operation), not at load: loading touches no weight page, as
+/// PyTorch's lazy mapping does, and a non-finite weight is still an error naming the tensor
+/// and its file before any result is computed from it.
 pub struct MappedBf16 {
-    map: std::sync::Arc<memmap2::Mmap>,
-    offset: usize,
+    data: crate::mapped::MappedSlice<bf16>,
     pub rows: usize,
     pub cols: usize,
+    /// The tensor's name and file, for the finite check's message (`None`: no check).
+    origin: Option<(String, String)>,
+    checked: std::sync::OnceLock<std::result::Result<(), String>>,
 }
 
 impl MappedBf16 {
@@ -73,25 +80,38 @@ impl MappedBf16 {
         rows: usize,
         cols: usize,
     ) -> Option<Self> {
-        let end = offset.checked_add(rows.checked_mul(cols)?.checked_mul(2)?)?;
-        let aligned = (map.as_ptr() as usize + offset).is_multiple_of(std::mem::align_of::<bf16>());
-        (aligned && end <= map.len()).then_some(Self {
-            map,
-            offset,
+        let data = crate::mapped::MappedSlice::new(map, offset, rows.checked_mul(cols)?)?;
+        Some(Self {
+            data,
             rows,
             cols,
+            origin: None,
+            checked: Default::default(),
         })
     }
 
+    /// The same matrix, checked finite on first use as tensor `name` of `file`.
+    pub fn checked_on_first_use(mut self, name: &str, file: &str) -> Self {
+        self.origin = Some((name.to_string(), file.to_string()));
+        self
+    }
+
+    /// An error when a value is NaN or ±Inf: the check runs once, on first call.
+    pub fn ensure_finite(&self) -> Result<()> {
+        let Some((name, file)) = &self.origin else {
+            return Ok(());
+        };
+        self.checked
+            .get_or_init(|| {
+                crate::checks::ensure_finite_bf16(self.data.as_slice(), name, file)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(anyhow::Error::msg)
+    }
+
     pub fn as_slice(&self) -> &[bf16] {
-        // SAFETY: in range and aligned (checked in `new`); every bit pattern is a bf16; the map
-        // is read-only and lives as long as `self`.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.map.as_ptr().add(self.offset) as *const bf16,
-                self.rows * self.cols,
-            )
-        }
+        self.data.as_slice()
     }
 
     /// An owned copy as a tensor.
@@ -130,7 +150,31 @@ impl Matrix {
     pub fn to_tensor(&self) -> Result<Tensor> {
         match self {
             Matrix::Tensor(t) => Ok(t.clone()),
-            Matrix::Mapped(m) => m.to_tensor(),
+            Matrix::Mapped(m) => {
+                m.ensure_finite()?;
+                m.to_tensor()
+            }
+        }
+    }
+
+    /// Rows `start..start + len` widened to f32: `[len, cols]` on the matrix's device (a
+    /// tile of a mapped matrix, without copying the rest).
+    pub fn rows_f32(&self, start: usize, len: usize) -> Result<Tensor> {
+        match self {
+            Matrix::Tensor(t) => Ok(t.narrow(0, start, len)?.to_dtype(DType::F32)?),
+            Matrix::Mapped(m) => {
+                if start + len > m.rows {
+                    bail!("rows {start}..{} out of range ({})", start + len, m.rows);
+                }
+                m.ensure_finite()?;
+                let tile = &m.as_slice()[start * m.cols..(start + len) * m.cols];
+                let v: Vec<f32> = tile.iter().map(|x| x.to_f32()).collect();
+                Ok(Tensor::from_vec(
+                    v,
+                    (len, m.cols),
+                    &candle_core::Device::Cpu,
+                )?)
+            }
         }
     }
 
@@ -139,6 +183,7 @@ impl Matrix {
         match self {
             Matrix::Tensor(t) => Ok(t.index_select(ids, 0)?),
             Matrix::Mapped(m) => {
+                m.ensure_finite()?;
                 let ids = ids.to_device(&candle_core::Device::Cpu)?.to_vec1::<u32>()?;
                 let all = m.as_slice();
                 let mut out = Vec::with_capacity(ids.len() * m.cols);
@@ -165,7 +210,10 @@ impl Matrix {
     /// CPU (through this module's kernel), else in `x`'s dtype through candle.
     pub fn times_t(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Matrix::Mapped(m) => linear_bf16_slice(x, m.as_slice(), m.rows, m.cols),
+            Matrix::Mapped(m) => {
+                m.ensure_finite()?;
+                linear_bf16_slice(x, m.as_slice(), m.rows, m.cols)
+            }
             Matrix::Tensor(t) if t.dtype() == DType::BF16 && t.device().is_cpu() => {
                 linear_bf16(x, t)
             }

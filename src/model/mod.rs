@@ -59,6 +59,28 @@ impl Model {
 
     /// Loads a model folder.
     pub fn load_dir(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        Self::load_dir_reporting(dir, device, dtype, &crate::progress::Silent)
+    }
+
+    /// [`Model::load`], reporting to `progress` the bytes of weights loaded so far (out of
+    /// the files' total) and the file being read.
+    pub fn load_reporting(
+        spec: &str,
+        device: &Device,
+        dtype: DType,
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<Self> {
+        let dir = files::resolve_model_dir(spec)?;
+        Self::load_dir_reporting(&dir, device, dtype, progress)
+    }
+
+    /// [`Model::load_dir`], reporting as [`Model::load_reporting`].
+    pub fn load_dir_reporting(
+        dir: &Path,
+        device: &Device,
+        dtype: DType,
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<Self> {
         let cfg_path = dir.join("config.json");
         if !cfg_path.exists() {
             bail!(
@@ -69,13 +91,14 @@ impl Model {
         let cfg = ModelConfig::from_file(&cfg_path)?;
         let files = files::weight_files(dir)?;
         let weights = files::Weights::open(&files, dtype, device)?;
-        let net = Transformer::load(cfg.clone(), &weights).with_context(|| {
-            format!(
-                "cannot build the {} model in {}",
-                cfg.family.name(),
-                dir.display()
-            )
-        })?;
+        let net = Transformer::load(cfg.clone(), &files::Reporting::new(&weights, progress))
+            .with_context(|| {
+                format!(
+                    "cannot build the {} model in {}",
+                    cfg.family.name(),
+                    dir.display()
+                )
+            })?;
         let tok = Tok::from_dir(dir)?;
         if tok.vocab_size() > cfg.vocab_size {
             bail!(

@@ -282,6 +282,11 @@ impl Transformer {
         self.lm_head.to_tensor()
     }
 
+    /// The unembedding matrix `[vocab, d_model]` as the model holds it (no copy).
+    pub fn unembedding_matrix(&self) -> &Matrix {
+        &self.lm_head
+    }
+
     /// `x · Uᵀ` for `x [n, d_model]`: logits `[n, vocab]` in f32, computed the way the forward
     /// pass computes them.
     pub fn unembed(&self, x: &Tensor) -> Result<Tensor> {

@@ -4,8 +4,9 @@
 //! come from here.
 
 use super::Sae;
+use crate::model::matmul::Matrix;
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use std::ops::Range;
 
 /// One latent through the lens: token ids with their logit, `top` highest first and
@@ -18,20 +19,34 @@ pub struct LensTokens {
 
 /// Latents per matmul: bounds the `[chunk, vocab]` block held at once.
 const CHUNK: usize = 256;
+/// Unembedding rows widened to f32 at a time: at Qwen2.5-3B's 151,936 × 2,048 the whole
+/// matrix in f32 would be 1.2 GB; a tile is 64 MB. Vocabularies up to this size are one tile.
+const VOCAB_TILE: usize = 8192;
 
 /// The decoder logit lens of `latents` (one entry per latent, in order): the `n` tokens each
 /// latent's decoder direction promotes most and suppresses most through `unembedding`
-/// (`[vocab, d_model]`, e.g. `Transformer::unembedding`).
+/// (`[vocab, d_model]`, e.g. `Transformer::unembedding_matrix`).
 ///
 /// Computed as `W_dec[latents] · W_Uᵀ` in f32 on the decoder's device, [`CHUNK`] latents per
 /// matmul counted from `latents.start`, so `0..d_sae` gives every latent of an SAE the same
-/// numbers whichever caller asks. `n == 0` gives empty lists. Errors when the SAE has no
-/// decoder or a latent is out of range.
+/// numbers whichever caller asks; the unembedding is widened to f32 [`VOCAB_TILE`] rows at a
+/// time (never as a whole). `n == 0` gives empty lists. Errors when the SAE has no decoder or
+/// a latent is out of range.
 pub fn decoder_logit_lens(
     sae: &Sae,
-    unembedding: &Tensor,
+    unembedding: &Matrix,
     latents: Range<usize>,
     n: usize,
+) -> Result<Vec<LensTokens>> {
+    lens_tiled(sae, unembedding, latents, n, VOCAB_TILE)
+}
+
+fn lens_tiled(
+    sae: &Sae,
+    unembedding: &Matrix,
+    latents: Range<usize>,
+    n: usize,
+    tile: usize,
 ) -> Result<Vec<LensTokens>> {
     let w_dec = sae.w_dec.as_ref().context("this SAE has no decoder")?;
     if latents.end > sae.d_sae() {
@@ -44,21 +59,31 @@ pub fn decoder_logit_lens(
     if n == 0 {
         return Ok(vec![LensTokens::default(); latents.len()]);
     }
-    let unemb_t = unembedding
-        .to_dtype(DType::F32)?
-        .to_device(w_dec.device())?
-        .t()?;
+    let device = w_dec.device();
+    let (vocab, _) = unembedding.dims();
     let mut out = Vec::with_capacity(latents.len());
     let mut start = latents.start;
     while start < latents.end {
         let len = CHUNK.min(latents.end - start);
-        let logits = w_dec
-            .narrow(0, start, len)?
+        let dirs = w_dec
+            .narrow_rows(start, len)?
             .to_dtype(DType::F32)?
-            .matmul(&unemb_t)?
-            .to_device(&Device::Cpu)?
-            .to_vec2::<f32>()?;
-        out.extend(logits.iter().map(|row| strongest(row, n)));
+            .to_device(&device)?;
+        let mut rows = vec![Vec::with_capacity(vocab); len];
+        let mut v0 = 0;
+        while v0 < vocab {
+            let vl = tile.min(vocab - v0);
+            let u = unembedding.rows_f32(v0, vl)?.to_device(&device)?;
+            let part = dirs
+                .matmul(&u.t()?)?
+                .to_device(&Device::Cpu)?
+                .to_vec2::<f32>()?;
+            for (row, p) in rows.iter_mut().zip(part) {
+                row.extend(p);
+            }
+            v0 += vl;
+        }
+        out.extend(rows.iter().map(|row| strongest(row, n)));
         start += len;
     }
     Ok(out)
@@ -120,7 +145,7 @@ mod tests {
         let n = store.features[0].top_logit_tokens.len();
         assert!(n > 0);
         let lens =
-            decoder_logit_lens(&sae, &model.net.unembedding().unwrap(), 0..sae.d_sae(), n).unwrap();
+            decoder_logit_lens(&sae, model.net.unembedding_matrix(), 0..sae.d_sae(), n).unwrap();
         assert_eq!(lens.len(), sae.d_sae());
         let name = |v: &[(u32, f32)]| -> Vec<String> {
             v.iter()
@@ -147,7 +172,7 @@ mod tests {
         }
         // One latent alone: the same tokens; a one-row matmul takes another kernel, so the
         // logits may differ in the last bits.
-        let one = decoder_logit_lens(&sae, &model.net.unembedding().unwrap(), 145..146, n).unwrap();
+        let one = decoder_logit_lens(&sae, model.net.unembedding_matrix(), 145..146, n).unwrap();
         let ids = |v: &[(u32, f32)]| -> Vec<u32> { v.iter().map(|p| p.0).collect() };
         assert_eq!(ids(&one[0].top), ids(&lens[145].top));
         assert_eq!(ids(&one[0].bottom), ids(&lens[145].bottom));
@@ -161,7 +186,14 @@ mod tests {
         // The explorer's neuron page used to compute W_U · d for one decoder row d.
         let (model, sae, _) = fixture();
         let unemb = &model.net.unembedding().unwrap();
-        let dir = sae.w_dec.as_ref().unwrap().get(145).unwrap();
+        let dir = sae
+            .w_dec
+            .as_ref()
+            .unwrap()
+            .narrow_rows(145, 1)
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
         let logits: Vec<f32> = unemb
             .matmul(&dir.unsqueeze(1).unwrap())
             .unwrap()
@@ -171,7 +203,7 @@ mod tests {
             .unwrap();
         let mut idx: Vec<usize> = (0..logits.len()).collect();
         idx.sort_by(|a, b| logits[*b].total_cmp(&logits[*a]));
-        let lens = decoder_logit_lens(&sae, unemb, 145..146, 10).unwrap();
+        let lens = decoder_logit_lens(&sae, model.net.unembedding_matrix(), 145..146, 10).unwrap();
         let top: Vec<(u32, f32)> = idx
             .iter()
             .take(10)
@@ -194,16 +226,69 @@ mod tests {
         }
     }
 
+    /// The unembedding widened tile by tile gives what widening it whole gave (the fixture's
+    /// vocabulary is one tile by default; here it is cut into tiles of 100 rows, and the bf16
+    /// copy of the model, read in place, goes through the same tiles).
+    #[test]
+    fn tiled_unembedding_equals_the_whole() {
+        let (model, sae, _) = fixture();
+        let whole = decoder_logit_lens(&sae, model.net.unembedding_matrix(), 0..40, 12).unwrap();
+        let tiled = lens_tiled(&sae, model.net.unembedding_matrix(), 0..40, 12, 100).unwrap();
+        assert_eq!(whole.len(), tiled.len());
+        for (a, b) in whole.iter().zip(&tiled) {
+            for (x, y) in a
+                .top
+                .iter()
+                .zip(&b.top)
+                .chain(a.bottom.iter().zip(&b.bottom))
+            {
+                assert_eq!(x.0, y.0);
+                assert!((x.1 - y.1).abs() < 1e-5, "{x:?} {y:?}");
+            }
+        }
+        // The same through a bf16 matrix read in place: equal to widening the bf16 whole.
+        let dir = tempfile::tempdir().unwrap();
+        let emb = model
+            .net
+            .unembedding()
+            .unwrap()
+            .to_dtype(DType::BF16)
+            .unwrap();
+        let file = dir.path().join("u.safetensors");
+        candle_core::safetensors::save(
+            &std::collections::HashMap::from([("u".to_string(), emb.clone())]),
+            &file,
+        )
+        .unwrap();
+        let w = crate::model::files::Weights::open(&[file], DType::BF16, &Device::Cpu).unwrap();
+        use crate::model::files::WeightSource;
+        let mapped = w.get_matrix("u", emb.dims()).unwrap();
+        assert!(matches!(mapped, Matrix::Mapped(_)));
+        let want = decoder_logit_lens(&sae, &Matrix::Tensor(emb), 0..40, 12).unwrap();
+        let got = lens_tiled(&sae, &mapped, 0..40, 12, 100).unwrap();
+        for (a, b) in want.iter().zip(&got) {
+            for (x, y) in a
+                .top
+                .iter()
+                .zip(&b.top)
+                .chain(a.bottom.iter().zip(&b.bottom))
+            {
+                assert_eq!(x.0, y.0);
+                assert!((x.1 - y.1).abs() < 1e-5, "{x:?} {y:?}");
+            }
+        }
+    }
+
     #[test]
     fn errors_name_the_problem() {
         let (model, sae, _) = fixture();
         let err =
-            decoder_logit_lens(&sae, &model.net.unembedding().unwrap(), 256..257, 5).unwrap_err();
+            decoder_logit_lens(&sae, model.net.unembedding_matrix(), 256..257, 5).unwrap_err();
         assert_eq!(
             err.to_string(),
             "latent 256 is out of range (the SAE has 256)"
         );
-        let empty = decoder_logit_lens(&sae, &model.net.unembedding().unwrap(), 0..3, 0).unwrap();
+        let empty = decoder_logit_lens(&sae, model.net.unembedding_matrix(), 0..3, 0).unwrap();
         assert_eq!(empty, vec![LensTokens::default(); 3]);
     }
 }

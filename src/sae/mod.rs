@@ -3,6 +3,7 @@
 
 pub mod format;
 pub mod lens;
+pub mod matrix;
 pub mod spec;
 pub mod sweep;
 pub mod train;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 pub use format::{
     load_sae, read_index_file, read_quantile_file, ColumnOrder, Format, QuantileFile,
 };
+pub use matrix::SaeMatrix;
 pub use spec::SaeSpec;
 
 /// The non-linearity applied to the encoder's pre-activations.
@@ -94,12 +96,12 @@ fn ser_hook<S: serde::Serializer>(h: &HookPoint, s: S) -> std::result::Result<S:
 pub struct Sae {
     pub meta: SaeMeta,
     pub activation: Activation,
-    /// `[d_in, d_sae]`.
-    pub w_enc: Tensor,
+    /// `[d_in, d_sae]` (used in place from the checkpoint where its layout allows).
+    pub w_enc: SaeMatrix,
     /// `[d_sae]`.
     pub b_enc: Tensor,
     /// `[d_sae, d_in]`; `None` for checkpoints saved without a decoder.
-    pub w_dec: Option<Tensor>,
+    pub w_dec: Option<SaeMatrix>,
     /// `[d_in]`, added after decoding.
     pub b_dec: Option<Tensor>,
     /// `[d_in]`, subtracted before encoding (SAELens `apply_b_dec_to_input`, sparsify,
@@ -125,7 +127,7 @@ impl Sae {
     }
 
     pub fn device(&self) -> &Device {
-        self.w_enc.device()
+        self.b_enc.device()
     }
 
     /// Checks that the input is `[n, d_in]` (or `[d_in]`) and returns it as f32 `[n, d_in]`
@@ -164,7 +166,7 @@ impl Sae {
         if self.input_scale != 1.0 {
             x = (x * self.input_scale)?;
         }
-        Ok(x.matmul(&self.w_enc)?.broadcast_add(&self.b_enc)?)
+        Ok(self.w_enc.left_mul(&x)?.broadcast_add(&self.b_enc)?)
     }
 
     /// Dense latent activations `[n, d_sae]` (f32) of inputs `[n, d_in]`.
@@ -210,7 +212,7 @@ impl Sae {
             .w_dec
             .as_ref()
             .with_context(|| format!("SAE {} has no decoder weights", self.meta.path.display()))?;
-        let mut y = f.to_dtype(DType::F32)?.matmul(w)?;
+        let mut y = w.left_mul(&f.to_dtype(DType::F32)?)?;
         if self.input_scale != 1.0 {
             y = (y / self.input_scale)?;
         }

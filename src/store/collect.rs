@@ -852,7 +852,7 @@ fn top_logits(model: &Model, sae: &Sae, n: usize) -> Result<Vec<LogitRow>> {
             .unzip()
     };
     Ok(
-        decoder_logit_lens(sae, &model.net.unembedding()?, 0..sae.d_sae(), n)?
+        decoder_logit_lens(sae, model.net.unembedding_matrix(), 0..sae.d_sae(), n)?
             .into_iter()
             .map(|l| {
                 let (tt, tv) = names(&l.top);

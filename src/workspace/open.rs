@@ -248,15 +248,33 @@ impl Workspace {
         &self,
         status: &dyn Fn(String),
     ) -> Result<(LoadedModel, Vec<Option<SaeInfo>>)> {
+        self.load_model_reporting(status, &crate::progress::Silent)
+    }
+
+    /// [`Workspace::load_model`], reporting its steps to `progress`: the model's weights in
+    /// bytes (message `model · FILE`), then the SAEs one by one (message `SAE i/n · NAME`).
+    pub fn load_model_reporting(
+        &self,
+        status: &dyn Fn(String),
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<(LoadedModel, Vec<Option<SaeInfo>>)> {
         status(format!("loading model {} …", self.model));
         let device = parse_device(&self.device)?;
         let dtype = parse_dtype(&self.dtype)?;
-        let mut model = Model::load(&self.model_spec(), &device, dtype)?;
+        let mut model = Model::load_reporting(
+            &self.model_spec(),
+            &device,
+            dtype,
+            &crate::progress::Prefixed::new(progress, "model · "),
+        )?;
         model.mask_special_attention = self.mask_special_attention;
         let mut saes = vec![];
         let mut infos = vec![];
+        progress.set_len(self.saes.len() as u64);
         for (i, s) in self.saes.iter().enumerate() {
             status(format!("loading SAE {} …", s.name));
+            progress.set_pos(i as u64);
+            progress.message(&format!("SAE {}/{} · {}", i + 1, self.saes.len(), s.name));
             let loaded = self
                 .sae_spec(i)
                 .and_then(|spec| load_sae(&spec, &device))
@@ -273,6 +291,7 @@ impl Workspace {
                 }
             }
         }
+        progress.set_pos(self.saes.len() as u64);
         Ok((LoadedModel { model, saes }, infos))
     }
 

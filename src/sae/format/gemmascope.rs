@@ -94,9 +94,9 @@ impl Format for GemmaScope {
             activation: spec
                 .activation
                 .unwrap_or(Activation::JumpRelu { relu: true }),
-            w_enc,
+            w_enc: w_enc.into(),
             b_enc,
-            w_dec: Some(w_dec),
+            w_dec: Some(w_dec.into()),
             b_dec: Some(b_dec),
             input_bias: None,
             threshold: Some(threshold),

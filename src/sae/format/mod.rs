@@ -15,8 +15,9 @@ mod saelens;
 mod safesail;
 mod sparsify;
 
-use super::{Sae, SaeSpec};
+use super::{Sae, SaeMatrix, SaeSpec};
 use crate::hooks::HookPoint;
+use crate::mapped::MappedSlice;
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
@@ -194,9 +195,9 @@ fn ensure_finite(spec: &SaeSpec, file: &dyn Display, tensors: &[(&str, &Tensor)]
 
 fn to_device(mut s: Sae, d: &Device) -> Result<Sae> {
     let mv = |t: Tensor| -> Result<Tensor> { Ok(t.to_dtype(DType::F32)?.to_device(d)?) };
-    s.w_enc = mv(s.w_enc)?;
+    s.w_enc = s.w_enc.to_device(d)?;
     s.b_enc = mv(s.b_enc)?;
-    s.w_dec = s.w_dec.map(mv).transpose()?;
+    s.w_dec = s.w_dec.map(|w| w.to_device(d)).transpose()?;
     s.b_dec = s.b_dec.map(mv).transpose()?;
     s.input_bias = s.input_bias.map(mv).transpose()?;
     s.threshold = s.threshold.map(mv).transpose()?;
@@ -238,6 +239,93 @@ fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
         candle_core::safetensors::load(path, &Device::Cpu)
             .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", path.display()))
     })
+}
+
+/// The tensors of a safetensors file when the weights may be used in place: those named in
+/// `in_place` that are f32 stay views into the file's map (populated up front: the finite
+/// check reads every page anyway); every other tensor is read. Without mapping (big-endian
+/// machines, `SAFE_SAIL_NO_MMAP`), everything is read.
+type InPlace = HashMap<String, (MappedSlice<f32>, Vec<usize>)>;
+
+fn read_safetensors_in_place(
+    path: &Path,
+    in_place: &[&str],
+) -> Result<(HashMap<String, Tensor>, InPlace)> {
+    if !crate::mapped::enabled() || cfg!(target_endian = "big") {
+        return Ok((read_safetensors(path)?, HashMap::new()));
+    }
+    if !path.exists() {
+        bail!("{} is missing", path.display());
+    }
+    let map = crate::mapped::map_file(path, true)?;
+    crate::checks::catch_panics(&path.display(), || {
+        use candle_core::safetensors::Load;
+        let st = safetensors::SafeTensors::deserialize(&map[..])
+            .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", path.display()))?;
+        let (mut tensors, mut mapped) = (HashMap::new(), HashMap::new());
+        for (name, view) in st.tensors() {
+            if in_place.contains(&name.as_str()) && view.dtype() == safetensors::Dtype::F32 {
+                if let Some(v) = MappedSlice::<f32>::of_bytes(&map, view.data()) {
+                    mapped.insert(name, (v, view.shape().to_vec()));
+                    continue;
+                }
+            }
+            let t = view
+                .load(&Device::Cpu)
+                .map_err(|e| anyhow!("cannot read tensor `{name}` from {}: {e}", path.display()))?;
+            tensors.insert(name, t);
+        }
+        Ok((tensors, mapped))
+    })
+}
+
+/// Takes a `[rows, cols]` matrix out of `mapped` (used in place) or else out of `w` (as
+/// [`take`]), under the first of `names` either has.
+fn take_matrix(
+    w: &mut HashMap<String, Tensor>,
+    mapped: &mut InPlace,
+    names: &[&str],
+    shape: [usize; 2],
+    file: &Path,
+) -> Result<SaeMatrix> {
+    for name in names {
+        if let Some((v, dims)) = mapped.remove(*name) {
+            if dims != shape {
+                bail!(
+                    "tensor `{name}` in {} has shape {dims:?}, expected {shape:?}",
+                    file.display()
+                );
+            }
+            return SaeMatrix::mapped(v, shape[0], shape[1], false)
+                .with_context(|| format!("tensor `{name}` in {} is malformed", file.display()));
+        }
+    }
+    Ok(take(w, names, &shape, file)?.into())
+}
+
+/// [`ensure_finite`] for weight matrices (read in place or not).
+fn ensure_finite_matrices(
+    spec: &SaeSpec,
+    file: &dyn Display,
+    matrices: &[(&str, &SaeMatrix)],
+) -> Result<()> {
+    if spec.allow_nonfinite {
+        return Ok(());
+    }
+    for (name, m) in matrices {
+        let bad = m.count_nonfinite()?;
+        if bad > 0 {
+            let (r, c) = m.dims();
+            bail!(
+                "tensor `{name}` in {file} has {bad} non-finite value{} (NaN or ±Inf) of {} (to \
+                 load it anyway: `,{}=true` after the SAE's path, or --allow-nonfinite)",
+                if bad == 1 { "" } else { "s" },
+                r * c,
+                super::spec::ALLOW_NONFINITE
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Takes a tensor out of a map (under the first of `names` it has), checking its shape and
@@ -287,6 +375,51 @@ fn hook_required(spec: &SaeSpec, found: Option<HookPoint>, what: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Safe-SAIL's `.pt` (encoder stored `[d_sae, d_in]`, used transposed) and SAELens'
+    /// safetensors: the big matrices are used in place and equal what reading the file gives.
+    #[test]
+    fn big_matrices_are_used_in_place_and_read_the_same() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/saes");
+        let pt = root.join("safesail_topk.pt");
+        let read: HashMap<String, Tensor> = crate::pt::read_pt(&pt).unwrap().into_iter().collect();
+        for c in 0..2 {
+            let spec: SaeSpec = format!(
+                "{},activation=topk:8,hook=blocks.1.hook_mlp_out,component={c}",
+                pt.display()
+            )
+            .parse()
+            .unwrap();
+            let sae = load_sae(&spec, &Device::Cpu).unwrap();
+            assert!(sae.w_enc.is_mapped() && sae.w_dec.as_ref().unwrap().is_mapped());
+            let enc = read["encoder.weight"].get(c).unwrap().t().unwrap();
+            let dec = read["decoder.weight"].get(c).unwrap().t().unwrap();
+            assert_eq!(
+                sae.w_enc.to_tensor().unwrap().to_vec2::<f32>().unwrap(),
+                enc.to_vec2::<f32>().unwrap()
+            );
+            let w_dec = sae.w_dec.as_ref().unwrap().to_tensor().unwrap();
+            assert_eq!(
+                w_dec.to_vec2::<f32>().unwrap(),
+                dec.to_vec2::<f32>().unwrap()
+            );
+        }
+
+        let spec: SaeSpec = format!("{}", root.join("saelens_topk").display())
+            .parse()
+            .unwrap();
+        let sae = load_sae(&spec, &Device::Cpu).unwrap();
+        assert!(sae.w_enc.is_mapped() && sae.w_dec.as_ref().unwrap().is_mapped());
+        let read = read_safetensors(&root.join("saelens_topk/sae_weights.safetensors")).unwrap();
+        assert_eq!(
+            sae.w_enc.to_tensor().unwrap().to_vec2::<f32>().unwrap(),
+            read["W_enc"]
+                .to_dtype(DType::F32)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap()
+        );
+    }
 
     #[test]
     fn detects_formats_by_name() {

@@ -2,7 +2,8 @@
 //! `b_enc`, `W_dec [d_sae, d_in]`, `b_dec`, JumpReLU's `threshold`). Read and written.
 
 use super::{
-    ensure_finite, folder_of, hook_required, is_or_holds, read_json, read_safetensors, take, Format,
+    ensure_finite, ensure_finite_matrices, folder_of, hook_required, is_or_holds, read_json,
+    read_safetensors_in_place, take, take_matrix, Format,
 };
 use crate::hooks::HookPoint;
 use crate::sae::{Activation, Sae, SaeMeta, SaeSpec};
@@ -81,7 +82,9 @@ fn load(spec: &SaeSpec) -> Result<Sae> {
         .and_then(Value::as_u64)
         .map(|k| k as usize);
     let file = dir.join("sae_weights.safetensors");
-    let mut w = read_safetensors(&file)?;
+    // The two big matrices are used in place from the file's map (copied when the scaling
+    // factor must be folded in).
+    let (mut w, mut mapped) = read_safetensors_in_place(&file, &["W_enc", "W_dec"])?;
     let mut threshold = None;
     let activation = match (arch.as_str(), act_str.as_str()) {
         ("jumprelu" | "batchtopk" | "jumprelu_skip_transcoder", _) => {
@@ -119,21 +122,21 @@ fn load(spec: &SaeSpec) -> Result<Sae> {
             "cfg.json asks for normalize_activations=`{norm}`, which needs a dataset-specific scale: pass scale=FACTOR"
         );
     }
-    let w_enc = take(&mut w, &["W_enc"], &[d_in, d_sae], &file)?;
+    let w_enc = take_matrix(&mut w, &mut mapped, &["W_enc"], [d_in, d_sae], &file)?;
     let b_enc = take(&mut w, &["b_enc"], &[d_sae], &file)?;
-    let mut w_dec = take(&mut w, &["W_dec"], &[d_sae, d_in], &file)?;
+    let mut w_dec = take_matrix(&mut w, &mut mapped, &["W_dec"], [d_sae, d_in], &file)?;
     let b_dec = take(&mut w, &["b_dec"], &[d_in], &file)?;
     let scaling = if w.contains_key("scaling_factor") {
         Some(take(&mut w, &["scaling_factor"], &[d_sae], &file)?)
     } else {
         None
     };
-    let mut weights = vec![
-        ("W_enc", &w_enc),
-        ("b_enc", &b_enc),
-        ("W_dec", &w_dec),
-        ("b_dec", &b_dec),
-    ];
+    ensure_finite_matrices(
+        spec,
+        &file.display(),
+        &[("W_enc", &w_enc), ("W_dec", &w_dec)],
+    )?;
+    let mut weights = vec![("b_enc", &b_enc), ("b_dec", &b_dec)];
     if let Some((name, t)) = &threshold {
         weights.push((name, t));
     }
@@ -143,12 +146,13 @@ fn load(spec: &SaeSpec) -> Result<Sae> {
     ensure_finite(spec, &file.display(), &weights)?;
     if let Some(s) = scaling {
         // SAELens multiplies latents by it before decoding: fold it into the decoder rows.
-        w_dec = w_dec.broadcast_mul(&s.reshape((d_sae, 1))?)?;
+        let scaled = w_dec.to_tensor()?.broadcast_mul(&s.reshape((d_sae, 1))?)?;
         ensure_finite(
             spec,
             &file.display(),
-            &[("W_dec (times scaling_factor)", &w_dec)],
+            &[("W_dec (times scaling_factor)", &scaled)],
         )?;
+        w_dec = scaled.into();
     }
     let threshold = threshold.map(|(_, t)| t);
     let apply_b_dec = get("apply_b_dec_to_input")
@@ -219,11 +223,15 @@ pub fn save_saelens(
         Ok(t.to_dtype(dtype)?.to_device(&Device::Cpu)?.contiguous()?)
     };
     let mut m = std::collections::HashMap::new();
-    m.insert("W_enc".to_string(), cpu(&sae.w_enc)?);
+    m.insert("W_enc".to_string(), cpu(&sae.w_enc.to_tensor()?)?);
     m.insert("b_enc".to_string(), cpu(&sae.b_enc)?);
     m.insert(
         "W_dec".to_string(),
-        cpu(sae.w_dec.as_ref().context("an SAE without a decoder")?)?,
+        cpu(&sae
+            .w_dec
+            .as_ref()
+            .context("an SAE without a decoder")?
+            .to_tensor()?)?,
     );
     m.insert(
         "b_dec".to_string(),

@@ -3,9 +3,9 @@
 //! `decoder.weight`, `pre_encoder_bias._bias_reference`,
 //! `post_decoder_bias._bias_reference`), and its neuron-index files.
 
-use super::{ensure_finite, hook_required, Format};
-use crate::pt::read_pt;
-use crate::sae::{Activation, Sae, SaeMeta, SaeSpec};
+use super::{ensure_finite, ensure_finite_matrices, hook_required, Format};
+use crate::pt::{read_pt, read_pt_in_place};
+use crate::sae::{Activation, Sae, SaeMatrix, SaeMeta, SaeSpec};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
 use std::collections::HashMap;
@@ -37,38 +37,64 @@ impl Format for SafeSail {
 
     fn load(&self, spec: &SaeSpec) -> Result<Sae> {
         let file = &spec.path;
-        let mut w: HashMap<String, Tensor> = read_pt(file)?.into_iter().collect();
+        // The encoder and decoder are used in place from the file's map where they are f32
+        // and stored uncompressed (as torch.save writes them).
+        let (read, mut mapped) = read_pt_in_place(file, &["encoder.weight", "decoder.weight"])?;
+        let mut w: HashMap<String, Tensor> = read.into_iter().collect();
         if w.contains_key(crate::pt::BARE_TENSOR) {
             bail!(
                 "{} holds a single tensor, not an SAE state dict (is it a neuron-index file?)",
                 file.display()
             );
         }
-        let enc = w.get("encoder.weight").with_context(|| {
-            let mut have: Vec<&String> = w.keys().collect();
-            have.sort();
-            format!(
-                "tensor `encoder.weight` is missing from {} (it has {have:?})",
-                file.display()
-            )
-        })?;
-        // [components, d_sae, d_in], or [d_sae, d_in] for a single component.
-        let enc = if enc.rank() == 2 {
-            enc.unsqueeze(0)?
-        } else {
-            enc.clone()
+        let enc_dims: Vec<usize> = match (w.get("encoder.weight"), mapped.get("encoder.weight")) {
+            (Some(t), _) => t.dims().to_vec(),
+            (None, Some((_, dims))) => dims.clone(),
+            (None, None) => {
+                let mut have: Vec<&String> = w.keys().chain(mapped.keys()).collect();
+                have.sort();
+                bail!(
+                    "tensor `encoder.weight` is missing from {} (it has {have:?})",
+                    file.display()
+                )
+            }
         };
-        let (n_comp, d_sae, d_in) = enc.dims3().with_context(|| {
-            format!(
-                "`encoder.weight` must be [components, latents, d_in], but in {} it is {:?}",
+        // [components, d_sae, d_in], or [d_sae, d_in] for a single component.
+        let (n_comp, d_sae, d_in) = match enc_dims.as_slice() {
+            &[a, b] => (1, a, b),
+            &[c, a, b] => (c, a, b),
+            other => bail!(
+                "`encoder.weight` must be [components, latents, d_in], but in {} it is {other:?}",
                 file.display(),
-                enc.dims()
-            )
-        })?;
+            ),
+        };
         let c = spec.component;
         if c >= n_comp {
             bail!("component {c} does not exist: the checkpoint has {n_comp} component(s)");
         }
+        // A mapped `[components, a, b]` (or `[a, b]`) tensor's component c, used as its
+        // transpose `[b, a]` in place.
+        let mut pick_mapped = |name: &str, inner: [usize; 2]| -> Result<Option<SaeMatrix>> {
+            let Some((v, dims)) = mapped.remove(name) else {
+                return Ok(None);
+            };
+            let mut want = vec![n_comp];
+            want.extend_from_slice(&inner);
+            if dims != want && !(n_comp == 1 && dims == inner) {
+                bail!(
+                    "tensor `{name}` in {} has shape {dims:?}, expected {want:?}",
+                    file.display()
+                );
+            }
+            let n = inner[0] * inner[1];
+            let m = v
+                .sub(c * n, n)
+                .and_then(|v| SaeMatrix::mapped(v, inner[1], inner[0], true))
+                .with_context(|| format!("tensor `{name}` in {} is malformed", file.display()))?;
+            Ok(Some(m))
+        };
+        let w_enc_mapped = pick_mapped("encoder.weight", [d_sae, d_in])?;
+        let w_dec_mapped = pick_mapped("decoder.weight", [d_in, d_sae])?;
         let mut pick = |name: &str, inner: &[usize]| -> Result<Option<Tensor>> {
             let Some(t) = w.remove(name) else {
                 return Ok(None);
@@ -92,10 +118,14 @@ impl Format for SafeSail {
             }
             Ok(Some(t.get(c)?.contiguous()?))
         };
-        let w_enc = pick("encoder.weight", &[d_sae, d_in])?
-            .unwrap()
-            .t()?
-            .contiguous()?;
+        let w_enc: SaeMatrix = match w_enc_mapped {
+            Some(m) => m,
+            None => pick("encoder.weight", &[d_sae, d_in])?
+                .unwrap()
+                .t()?
+                .contiguous()?
+                .into(),
+        };
         let b_enc = pick("encoder.bias", &[d_sae])?.context("tensor `encoder.bias` is missing")?;
         let theta = pick("encoder.theta", &[d_sae])?;
         let pre_bias = pick("pre_encoder_bias._bias_reference", &[d_in])?;
@@ -103,15 +133,18 @@ impl Format for SafeSail {
             Some(b) => Some(b),
             None => pre_bias.clone(),
         };
-        let w_dec = pick("decoder.weight", &[d_in, d_sae])?
-            .map(|t| t.t()?.contiguous())
-            .transpose()?;
-        let mut weights = vec![("encoder.weight", &w_enc), ("encoder.bias", &b_enc)];
+        let w_dec: Option<SaeMatrix> = match w_dec_mapped {
+            Some(m) => Some(m),
+            None => pick("decoder.weight", &[d_in, d_sae])?
+                .map(|t| t.t()?.contiguous())
+                .transpose()?
+                .map(Into::into),
+        };
+        let mut weights = vec![("encoder.bias", &b_enc)];
         for (name, t) in [
             ("encoder.theta", &theta),
             ("pre_encoder_bias._bias_reference", &pre_bias),
             ("post_decoder_bias._bias_reference", &post_bias),
-            ("decoder.weight", &w_dec),
         ] {
             if let Some(t) = t {
                 weights.push((name, t));
@@ -122,6 +155,11 @@ impl Format for SafeSail {
         } else {
             file.display().to_string()
         };
+        let mut matrices = vec![("encoder.weight", &w_enc)];
+        if let Some(d) = &w_dec {
+            matrices.push(("decoder.weight", d));
+        }
+        ensure_finite_matrices(spec, &place, &matrices)?;
         ensure_finite(spec, &place, &weights)?;
         let activation = match (&theta, spec.activation) {
             (Some(_), None) => Activation::JumpRelu { relu: false },
