@@ -719,3 +719,65 @@ fn masking_chat_markers_from_attention_matches_transformers() {
         }
     }
 }
+
+/// Our trained SAEs (the sample's, written by `train-sae`) as the real `sae-lens` package reads
+/// them (tools/make_saelens_roundtrip.py): the same latents within 1e-4 and the same active
+/// sets, for TopK, standard ReLU and JumpReLU; and `save_saelens` writes the
+/// `metadata.sae_lens_version` that makes SAELens keep the hook and model name.
+#[test]
+fn our_saelens_files_encode_as_sae_lens_reads_them() {
+    let dir = fixtures().join("saelens_roundtrip");
+    let t =
+        candle_core::safetensors::load(dir.join("latents.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let x = &t["x"];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in [
+        "L1-mlp_out-w512-topk16",
+        "L1-mlp_out-w512-relu-l1_0.15",
+        "L1-mlp_out-w512-jumprelu-l0_0.01",
+    ] {
+        let path = root.join("sample_data/saes").join(name);
+        let sae = load_sae(
+            &path.display().to_string().parse().unwrap(),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let ours = sae.encode(x).unwrap().to_vec2::<f32>().unwrap();
+        let theirs = t[name].to_vec2::<f32>().unwrap();
+        let mut max_err = 0f32;
+        for (a, b) in ours.iter().zip(&theirs) {
+            for (u, v) in a.iter().zip(b) {
+                assert_eq!(*u > 0.0, *v > 0.0, "{name}: active sets differ");
+                max_err = max_err.max((u - v).abs());
+            }
+        }
+        assert!(max_err < 1e-4, "{name}: max error {max_err}");
+        // Written again by us: the metadata SAELens needs to keep hook and model name.
+        let tmp = tempfile::tempdir().unwrap();
+        safe_sail::sae::format::save_saelens(
+            &sae,
+            tmp.path(),
+            "sample_data/model",
+            false,
+            DType::F32,
+        )
+        .unwrap();
+        let cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(tmp.path().join("cfg.json")).unwrap())
+                .unwrap();
+        let md = &cfg["metadata"];
+        assert_eq!(
+            md["sae_lens_version"],
+            safe_sail::sae::format::SAELENS_LAYOUT_VERSION
+        );
+        assert_eq!(md["hook_name"], "blocks.1.hook_mlp_out");
+        assert_eq!(md["model_name"], "sample_data/model");
+        let committed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path.join("cfg.json")).unwrap()).unwrap();
+        assert_eq!(
+            committed["metadata"]["sae_lens_version"], md["sae_lens_version"],
+            "the sample's cfg.json is written as save_saelens writes it"
+        );
+    }
+}

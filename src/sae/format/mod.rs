@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 pub use dictionary_learning::DictionaryLearning;
 pub use gemmascope::GemmaScope;
-pub use saelens::{save_saelens, SaeLens};
+pub use saelens::{save_saelens, SaeLens, SAELENS_LAYOUT_VERSION};
 pub use safesail::{read_index_file, read_quantile_file, ColumnOrder, QuantileFile, SafeSail};
 pub use sparsify::Sparsify;
 

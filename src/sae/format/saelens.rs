@@ -180,6 +180,11 @@ fn load(spec: &SaeSpec) -> Result<Sae> {
     })
 }
 
+/// The SAELens release whose `cfg.json` layout [`save_saelens`] writes. SAELens treats a
+/// config without `metadata.sae_lens_version` as a legacy one and rebuilds its metadata,
+/// dropping `hook_name` and `model_name`; with it they are kept.
+pub const SAELENS_LAYOUT_VERSION: &str = "6.54.12";
+
 /// Writes a trained SAE in SAELens format (`cfg.json` + `sae_weights.safetensors`), so
 /// SAELens and every loader here read it: TopK as `topk` (with `k`), ReLU as `standard`,
 /// JumpReLU as `jumprelu` with a `threshold` tensor (SAELens ≥ 6). `prepend_bos` records
@@ -208,8 +213,9 @@ pub fn save_saelens(
         "architecture": architecture, "d_in": sae.d_in(), "d_sae": sae.d_sae(),
         "dtype": dtype_name, "device": "cpu", "apply_b_dec_to_input": true, "normalize_activations": "none",
         "reshape_activations": "none",
-        "metadata": {"model_name": model_name, "hook_name": sae.hook().to_string(), "hook_head_index": null,
-                     "prepend_bos": prepend_bos, "sae_lens_training_version": null, "trained_by": "safe-sail train-sae"},
+        "metadata": {"sae_lens_version": SAELENS_LAYOUT_VERSION, "sae_lens_training_version": null,
+                     "model_name": model_name, "hook_name": sae.hook().to_string(), "hook_head_index": null,
+                     "prepend_bos": prepend_bos, "trained_by": "safe-sail train-sae"},
     });
     if let Activation::TopK(k) = sae.activation {
         cfg["k"] = k.into();
