@@ -97,6 +97,7 @@ impl EngineThread {
         std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || {
+                lower_thread_priority();
                 let send = |e: Event| {
                     let _ = ev_tx.send(e);
                     wake();
@@ -155,6 +156,17 @@ fn load(
         thinking_switch: loaded.model.tok.has_thinking_switch(),
     });
     Ok(loaded)
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10 on Linux, where it is per thread;
+/// nothing elsewhere): the engine thread and the compute pool's workers give way to the UI
+/// thread when every core is busy.
+pub fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only changes the calling thread's nice value (who = 0).
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
 }
 
 /// Passes the load's progress to the window as [`Event::LoadProgress`]: at most one event per

@@ -104,6 +104,11 @@ pub fn default_workspace() -> Option<PathBuf> {
 
 /// Opens the window.
 pub fn run(workspace: Option<PathBuf>) -> Result<()> {
+    // The model's work runs on lower-priority threads, so the window gets a core first even
+    // when loading and analysing keep every core busy.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| engine::lower_thread_priority())
+        .build_global();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1280.0, 820.0])
