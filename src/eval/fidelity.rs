@@ -13,7 +13,7 @@
 
 use super::concepts::Calibration;
 use crate::capture::{check_sae_fits, Capture};
-use crate::corpus::{Budget, ContextSplitter, CorpusSpec};
+use crate::corpus::{counts_in_statistics, Budget, ContextSplitter, CorpusSpec};
 use crate::hooks::HookPoint;
 use crate::model::{ForwardOpts, Hooks, Model};
 use crate::sae::Sae;
@@ -174,8 +174,9 @@ struct Acc {
 }
 
 /// Evaluates every SAE over the corpus (contexts of `context` tokens, up to `max_tokens`).
-/// Also returns, per SAE, a calibration pass over the same tokens (each latent's 0.999
-/// quantile and largest activation) for the concept metrics' Δ.
+/// Also returns, per SAE, a calibration pass over the same tokens less the special ones (as
+/// `collect` counts them, [`counts_in_statistics`]): each latent's 0.999 quantile and largest
+/// activation, for the concept metrics' Δ.
 pub fn evaluate(
     model: &Model,
     saes: &[Sae],
@@ -211,9 +212,15 @@ pub fn evaluate(
         })
         .collect();
     let total_tokens: u64 = contexts.iter().map(|c| c.len() as u64).sum();
+    // The calibration pass counts the tokens collect counts: no special tokens.
+    let counted = |id: u32| counts_in_statistics(&model.tok, id, false);
+    let calibrated_tokens: u64 = contexts
+        .iter()
+        .map(|c| c.iter().filter(|&&id| counted(id)).count() as u64)
+        .sum();
     let mut cals: Vec<Calibration> = saes
         .iter()
-        .map(|s| Calibration::new(s.d_sae(), total_tokens))
+        .map(|s| Calibration::new(s.d_sae(), calibrated_tokens))
         .collect();
     let mut done = 0u64;
     for b in contexts.chunks(batch.max(1)) {
@@ -240,7 +247,9 @@ pub fn evaluate(
                 for pos in 0..s.len() {
                     let row = ci * t + pos;
                     acc.tokens += 1;
-                    cals[si].push(&fs[row]);
+                    if counted(s[pos]) {
+                        cals[si].push(&fs[row]);
+                    }
                     for (l, &v) in fs[row].iter().enumerate() {
                         if v > 0.0 {
                             acc.active += 1;
