@@ -244,10 +244,10 @@ pub fn evaluate(
             let rs = r.to_vec2::<f32>()?;
             let fs = f.to_vec2::<f32>()?;
             for (ci, s) in b.iter().enumerate() {
-                for pos in 0..s.len() {
+                for (pos, &id) in s.iter().enumerate() {
                     let row = ci * t + pos;
                     acc.tokens += 1;
-                    if counted(s[pos]) {
+                    if counted(id) {
                         cals[si].push(&fs[row]);
                     }
                     for (l, &v) in fs[row].iter().enumerate() {
