@@ -476,3 +476,207 @@ fn a_score_run_changes_no_other_neurons_bytes() {
     let changed: Vec<&String> = b.keys().filter(|k| b[*k] != c[*k]).collect();
     assert_eq!(changed, ["2_40"]);
 }
+
+fn fails(args: &[&str]) -> String {
+    let o = bin().args(args).output().unwrap();
+    assert!(!o.status.success(), "{args:?} should fail");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Sub-categories on the command line: `db set --tag domain/sub`, checked against the
+/// taxonomy; `db show --tag` and `db export --tag` filter by domain or sub-category; the
+/// Safe-SAIL form carries them in `subcategory_list` and round-trips byte for byte.
+#[test]
+fn subcategory_tags_set_filter_and_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("n.json");
+    ok(&[
+        "db",
+        "set",
+        &s(&db),
+        "8_1",
+        "--tag",
+        "terror/weapons, politics",
+    ]);
+    ok(&[
+        "db",
+        "set",
+        &s(&db),
+        "8_2",
+        "--tags",
+        "Terror/Extremist activities",
+    ]);
+    ok(&[
+        "db",
+        "set",
+        &s(&db),
+        "8_3",
+        "--tags",
+        "terror",
+        "--explanation",
+        "bombs",
+    ]);
+    ok(&["db", "set", &s(&db), "8_4", "--tags", "violence/insult"]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&["db", "show", &s(&db), "8_1"])).unwrap();
+    assert_eq!(shown["tag_list"], serde_json::json!(["terror", "politics"]));
+    assert_eq!(
+        shown["subcategory_list"],
+        serde_json::json!(["terror/weapons"])
+    );
+    // An unknown sub-category is refused, naming the valid ones, and changes nothing.
+    let err = fails(&["db", "set", &s(&db), "8_3", "--tag", "terror/bombs"]);
+    assert!(
+        err.contains("`bombs` is not a sub-category of terror (valid: terror/terrorism, terror/religious oppression, terror/extremist activities, terror/weapons)"),
+        "{err}"
+    );
+    let err = fails(&["db", "show", &s(&db), "--tag", "terror/bombs"]);
+    assert!(err.contains("valid: terror/terrorism"), "{err}");
+    // Listing by domain (sub-categories included) and by sub-category.
+    let ids = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.contains("  "))
+            .map(|l| l.split("  ").next().unwrap().to_string())
+            .collect()
+    };
+    let terror = ok(&["db", "show", &s(&db), "--tag", "terror"]);
+    assert_eq!(ids(&terror), ["8_1", "8_2", "8_3"], "{terror}");
+    assert!(
+        terror.contains("8_1  —  terror/weapons, politics"),
+        "{terror}"
+    );
+    assert!(terror.ends_with("3 neurons with tag terror\n"), "{terror}");
+    let weapons = ok(&["db", "show", &s(&db), "--tag", "terror/weapons"]);
+    assert_eq!(ids(&weapons), ["8_1"]);
+    // Export filtered by sub-category, then the whole database: the Safe-SAIL form holds
+    // subcategory_list, and importing and exporting it again gives the same bytes.
+    let part = tmp.path().join("part.json");
+    ok(&[
+        "db",
+        "export",
+        &s(&db),
+        "--tag",
+        "terror/extremist activities",
+        "--out",
+        &s(&part),
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&part).unwrap()).unwrap();
+    assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["8_2"]);
+    let full = tmp.path().join("full.json");
+    ok(&["db", "export", &s(&db), "--out", &s(&full)]);
+    let text = std::fs::read_to_string(&full).unwrap();
+    assert!(text.contains(r#""8_4": {"explanation": null, "correlation_score": null, "tag_list": ["violence"], "subcategory_list": ["violence/insult"]}"#), "{text}");
+    assert!(
+        text.contains(
+            r#""8_3": {"explanation": "bombs", "correlation_score": null, "tag_list": ["terror"]}"#
+        ),
+        "no field without sub-categories: {text}"
+    );
+    let db2 = tmp.path().join("n2.json");
+    let again = tmp.path().join("again.json");
+    ok(&["db", "import", &s(&full), "--db", &s(&db2)]);
+    ok(&["db", "export", &s(&db2), "--out", &s(&again)]);
+    assert_eq!(std::fs::read(&again).unwrap(), text.as_bytes());
+    // CSV names the sub-categories in its tags column.
+    let csv = tmp.path().join("n.csv");
+    ok(&[
+        "db",
+        "export",
+        &s(&db),
+        "--format",
+        "csv",
+        "--tag",
+        "violence",
+        "--out",
+        &s(&csv),
+    ]);
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv.contains("\"8_4\",8,4,,,\"violence/insult\""), "{csv}");
+}
+
+/// On the paper's own database: sub-categories set on two neurons change those records only,
+/// and the file still round-trips byte for byte.
+#[test]
+fn subcategories_in_the_real_database_round_trip() {
+    let Some(dir) = shared_external("safe-sail") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("neurons.json");
+    ok(&["db", "import", &s(&dir.join("en_db.json")), "--db", &s(&db)]);
+    ok(&[
+        "db",
+        "set",
+        &s(&db),
+        "35_10080",
+        "--tags",
+        "politics/ideology",
+    ]);
+    let out = tmp.path().join("out.json");
+    ok(&["db", "export", &s(&db), "--out", &s(&out)]);
+    let (a, b) = (
+        std::fs::read_to_string(dir.join("en_db.json")).unwrap(),
+        std::fs::read_to_string(&out).unwrap(),
+    );
+    let old = r#""35_10080": {"explanation": "***", "correlation_score": 0.2685862686231923, "tag_list": ["politics"]}"#;
+    let new = r#""35_10080": {"explanation": "***", "correlation_score": 0.2685862686231923, "tag_list": ["politics"], "subcategory_list": ["politics/ideology"]}"#;
+    assert!(a.contains(old));
+    assert_eq!(a.replace(old, new), b, "only that record changed");
+    let db2 = tmp.path().join("n2.json");
+    let again = tmp.path().join("again.json");
+    ok(&["db", "import", &s(&out), "--db", &s(&db2)]);
+    ok(&["db", "export", &s(&db2), "--out", &s(&again)]);
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), b);
+    let listed = ok(&["db", "show", &s(&db), "--tag", "politics/ideology"]);
+    assert!(
+        listed.starts_with("35_10080  0.269  politics/ideology  ***"),
+        "{listed}"
+    );
+}
+
+/// `score --min-score 0.2` marks every scored record with whether it passes; `db show` says so.
+#[test]
+fn score_min_score_marks_the_records() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("neurons.json");
+    std::fs::copy(root.join("tests/fixtures/workspace/neurons.json"), &db).unwrap();
+    let o = bin()
+        .args(["score", "--store"])
+        .arg(root.join("tests/fixtures/workspace/stores/L1"))
+        .args([
+            "--db",
+            &s(&db),
+            "--llm",
+            "baseline",
+            "--non-activating",
+            "0",
+        ])
+        .args(["--min-score", "0.2", "--force"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d = safe_sail::db::editable::EditableDb::load(&db).unwrap();
+    let (mut marked, mut passed) = (0, 0);
+    for (id, e) in &d.entries {
+        let Some(i) = safe_sail::db::provenance::Inclusion::of(e) else {
+            continue;
+        };
+        assert!(id.starts_with("1_"), "only scored neurons are marked: {id}");
+        let r = e["correlation_score"].as_f64();
+        assert_eq!(i.min_score, 0.2);
+        assert_eq!(i.included, r.is_some_and(|r| r >= 0.2), "{id}: {r:?}");
+        marked += 1;
+        passed += usize::from(i.included);
+        let shown = ok(&["db", "show", &s(&db), id]);
+        let want = if i.included {
+            "release rule: r >= 0.2: included"
+        } else {
+            "release rule: r < 0.2:"
+        };
+        assert!(shown.contains(want), "{shown}");
+    }
+    assert!(marked > 0, "the run scored and marked some neurons");
+    println!("{marked} scored neurons marked, {passed} pass r >= 0.2");
+}

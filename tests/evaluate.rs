@@ -472,6 +472,308 @@ fn concept_pair_metrics_match_their_definition() {
     );
 }
 
+/// Each latent's activations over a corpus read as `evaluate` reads it (JSONL `text`, the
+/// tokenizer's special tokens, contexts of `context` tokens), per token with its special flag.
+fn corpus_activations(
+    model: &Model,
+    sae: &safe_sail::sae::Sae,
+    corpus: &std::path::Path,
+    context: usize,
+) -> Vec<(bool, Vec<f32>)> {
+    let mut out = vec![];
+    for line in std::fs::read_to_string(corpus).unwrap().lines() {
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ids = model
+            .tok
+            .encode_ids(doc["text"].as_str().unwrap(), true)
+            .unwrap();
+        for ctx in ids.chunks(context) {
+            let mut cap = Capture::new([sae.hook()]);
+            model.run(ctx, &mut cap, ForwardOpts::default()).unwrap();
+            let f = sae
+                .encode(&cap.acts[&sae.hook()].squeeze(0).unwrap())
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            for (id, row) in ctx.iter().zip(f) {
+                out.push((model.tok.is_special(*id), row));
+            }
+        }
+    }
+    out
+}
+
+/// The 0.999 quantile by its definition (the ceil(0.001 n)-th largest of the n activations,
+/// 0 when fewer are positive) over the tokens `keep` lets through.
+fn exact_q999(acts: &[(bool, Vec<f32>)], keep: impl Fn(bool) -> bool) -> (Vec<f32>, usize) {
+    let rows: Vec<&Vec<f32>> = acts
+        .iter()
+        .filter(|(s, _)| keep(*s))
+        .map(|(_, r)| r)
+        .collect();
+    let n = rows.len();
+    let rank = ((n as f64 * 0.001).ceil() as usize).max(1);
+    let q = (0..rows[0].len())
+        .map(|l| {
+            let mut v: Vec<f32> = rows.iter().map(|r| r[l]).collect();
+            v.sort_by(|a, b| b.total_cmp(a));
+            if v[rank - 1] > 0.0 {
+                v[rank - 1]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    (q, n)
+}
+
+/// The calibration pass of `evaluate` counts the tokens `collect` counts: chat markers in the
+/// general corpus do not enter the 0.999 quantile (they would change it here).
+#[test]
+fn the_calibration_pass_leaves_special_tokens_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("chat.jsonl");
+    let mut text = String::new();
+    for i in 0..12 {
+        let doc = format!(
+            "<|im_start|>user\nWhat happened on day {i} of the trip?<|im_end|>\n<|im_start|>assistant\nWe walked to the lake and back.<|im_end|>"
+        );
+        text.push_str(&serde_json::json!({ "text": doc }).to_string());
+        text.push('\n');
+    }
+    std::fs::write(&corpus, text).unwrap();
+    let model =
+        Model::load_dir(&fixtures().join("models/qwen2"), &Device::Cpu, DType::F32).unwrap();
+    let sae = load_sae(
+        &fixtures()
+            .join("saes/saelens_topk")
+            .display()
+            .to_string()
+            .parse()
+            .unwrap(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let spec = safe_sail::corpus::CorpusSpec {
+        files: vec![corpus.clone()],
+        text_field: "text".into(),
+        messages_field: None,
+    };
+    let (rows, cals) = safe_sail::eval::fidelity::evaluate(
+        &model,
+        std::slice::from_ref(&sae),
+        &spec,
+        24,
+        1,
+        1_000_000,
+        None,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let acts = corpus_activations(&model, &sae, &corpus, 24);
+    let specials = acts.iter().filter(|(s, _)| *s).count();
+    assert!(specials >= 48, "the corpus holds chat markers ({specials})");
+    assert_eq!(
+        rows[0].tokens,
+        acts.len() as u64,
+        "fidelity counts every token"
+    );
+    let (want, n) = exact_q999(&acts, |special| !special);
+    let (with_specials, _) = exact_q999(&acts, |_| true);
+    assert_eq!(
+        cals[0].tokens(),
+        n as u64,
+        "the pass is over the non-special tokens"
+    );
+    let got = cals[0].q999();
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(1.0);
+    for l in 0..want.len() {
+        assert!(
+            close(got[l], want[l]),
+            "latent {l}: {} vs {}",
+            got[l],
+            want[l]
+        );
+    }
+    // The test can tell: counting the markers would change some latents' quantiles.
+    let differ = (0..want.len())
+        .filter(|&l| !close(want[l], with_specials[l]))
+        .count();
+    assert!(differ > 0, "the markers change no quantile here");
+    println!(
+        "{differ} of {} latents' q999 would change with the markers counted",
+        want.len()
+    );
+}
+
+/// Per concept (in file order): the latents whose mean Δ over the concept's pairs exceeds
+/// `t`, from each prompt's and de-concept's per-latent maxima and the latents' scales.
+fn distinguishing(
+    pairs: &[safe_sail::sample::corpus::ConceptPair],
+    c: &[Vec<f32>],
+    d: &[Vec<f32>],
+    scale: &[f32],
+    t: f64,
+) -> Vec<(String, Vec<u64>)> {
+    let mut keys: Vec<String> = vec![];
+    for p in pairs {
+        if !keys.contains(&p.concept) {
+            keys.push(p.concept.clone());
+        }
+    }
+    keys.into_iter()
+        .map(|k| {
+            let idx: Vec<usize> = (0..pairs.len())
+                .filter(|&i| pairs[i].concept == k)
+                .collect();
+            let latents = (0..scale.len())
+                .filter(|&l| scale[l] > 0.0)
+                .filter(|&l| {
+                    let mean = idx
+                        .iter()
+                        .map(|&i| ((c[i][l] - d[i][l]) / scale[l]) as f64)
+                        .sum::<f64>()
+                        / idx.len() as f64;
+                    mean > t
+                })
+                .map(|l| l as u64)
+                .collect();
+            (k, latents)
+        })
+        .collect()
+}
+
+/// `evaluate --chat-pairs`, with and without `--mask-special-attention`, end to end on the
+/// fixtures: each concept's latents are those of a direct computation over the pairs rendered
+/// in the chat template (template words counted, markers not), with the markers hidden from
+/// attention or not; and the mask changes the result.
+#[test]
+fn chat_pairs_with_and_without_masked_markers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = safe_sail::sample::corpus::generate(&safe_sail::sample::corpus::CorpusConfig {
+        docs: 30,
+        seed: 5,
+        ..Default::default()
+    });
+    let corpus = tmp.path().join("c.jsonl");
+    safe_sail::sample::corpus::write_jsonl(&docs, &corpus).unwrap();
+    let pairs = safe_sail::sample::corpus::concept_pairs(5, 3);
+    let pairs_file = tmp.path().join("pairs.jsonl");
+    safe_sail::sample::corpus::write_jsonl(&pairs, &pairs_file).unwrap();
+    let chat = evaluate_pairs(tmp.path(), &corpus, &pairs_file, &["--chat-pairs"]);
+    let masked = evaluate_pairs(
+        tmp.path(),
+        &corpus,
+        &pairs_file,
+        &["--chat-pairs", "--mask-special-attention"],
+    );
+    assert_eq!(chat["chat_pairs"], true);
+    assert_eq!(chat["mask_special_attention"], false);
+    assert_eq!(masked["mask_special_attention"], true);
+
+    let mut model =
+        Model::load_dir(&fixtures().join("models/qwen2"), &Device::Cpu, DType::F32).unwrap();
+    let sae = load_sae(
+        &fixtures()
+            .join("saes/saelens_topk")
+            .display()
+            .to_string()
+            .parse()
+            .unwrap(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    // The general corpus has no markers: one scale serves both runs.
+    let acts = corpus_activations(&model, &sae, &corpus, 24);
+    assert!(acts.iter().all(|(s, _)| !s));
+    let (q, _) = exact_q999(&acts, |_| true);
+    let scale: Vec<f32> = (0..q.len())
+        .map(|l| {
+            if q[l] > 0.0 {
+                q[l]
+            } else {
+                acts.iter().map(|(_, r)| r[l]).fold(0f32, f32::max)
+            }
+        })
+        .collect();
+    let mut reference = |mask: bool| {
+        model.mask_special_attention = mask;
+        let maxima = |text: &str| -> Vec<f32> {
+            let toks = model
+                .tokenize_prompt(&safe_sail::model::PromptSpec {
+                    text: text.into(),
+                    chat: true,
+                    ..Default::default()
+                })
+                .unwrap();
+            assert!(
+                toks.iter().any(|t| t.text == "<|im_start|>"),
+                "rendered as chat"
+            );
+            // The template's words (role names, newlines) are counted like the prompt's.
+            let plain = model.tok.encode(text, true).unwrap();
+            let words = |v: &[safe_sail::model::tokenizer::TokenInfo]| {
+                v.iter().filter(|t| !t.special).count()
+            };
+            assert!(words(&toks) > words(&plain));
+            let ids: Vec<u32> = toks.iter().map(|t| t.id).collect();
+            let mut cap = Capture::new([sae.hook()]);
+            model.run(&ids, &mut cap, ForwardOpts::default()).unwrap();
+            let f = sae
+                .encode(&cap.acts[&sae.hook()].squeeze(0).unwrap())
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            (0..sae.d_sae())
+                .map(|l| {
+                    f.iter()
+                        .zip(&toks)
+                        .filter(|(_, t)| !t.special)
+                        .map(|(r, _)| r[l])
+                        .fold(0f32, f32::max)
+                })
+                .collect()
+        };
+        let c: Vec<Vec<f32>> = pairs.iter().map(|p| maxima(&p.prompt)).collect();
+        let d: Vec<Vec<f32>> = pairs.iter().map(|p| maxima(&p.deconcept)).collect();
+        distinguishing(&pairs, &c, &d, &scale, 0.3)
+    };
+    let (want_chat, want_masked) = (reference(false), reference(true));
+    let got = |v: &serde_json::Value| -> Vec<(String, Vec<u64>)> {
+        v["rows"][0]["concepts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let l: Vec<u64> = c["latents"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap())
+                    .collect();
+                assert_eq!(c["l0t"].as_u64().unwrap(), l.len() as u64);
+                (c["concept"].as_str().unwrap().to_string(), l)
+            })
+            .collect()
+    };
+    assert_eq!(got(&chat), want_chat, "chat-wrapped pairs");
+    assert_eq!(
+        got(&masked),
+        want_masked,
+        "chat-wrapped pairs, markers masked"
+    );
+    assert_ne!(
+        want_chat, want_masked,
+        "hiding the markers changes which latents separate"
+    );
+    let total = |v: &[(String, Vec<u64>)]| v.iter().map(|x| x.1.len()).sum::<usize>();
+    println!(
+        "L0,t over all concepts: chat {} · chat with markers masked {}",
+        total(&want_chat),
+        total(&want_masked)
+    );
+}
+
 /// `merge-evaluations`: runs over single candidates (one Slurm task each) merge into the files
 /// one run over all of them writes, byte for byte; runs with other settings are refused.
 #[test]

@@ -13,6 +13,41 @@ pub fn domain_color(domain: &str) -> Color32 {
     }
 }
 
+/// The colour of a tag: its domain's ([`domain_color`]), or for `domain/sub-category` a
+/// shade of it ([`subcategory_color`]).
+pub fn tag_color(tag: &str) -> Color32 {
+    match tag.split_once(crate::domains::SEP) {
+        Some((d, s)) => subcategory_color(d.trim(), s.trim()),
+        None => domain_color(tag),
+    }
+}
+
+/// A sub-category's shade of its domain's colour: the domain's sub-categories, in taxonomy
+/// order, run from darker (mixed with black) to lighter (mixed with white); one not in the
+/// taxonomy gets the domain's colour.
+pub fn subcategory_color(domain: &str, sub: &str) -> Color32 {
+    let base = domain_color(domain);
+    let Some((i, n)) = crate::domains::taxonomy().sub_position(domain, sub) else {
+        return base;
+    };
+    let t = if n > 1 {
+        i as f32 / (n - 1) as f32
+    } else {
+        0.5
+    };
+    let f = -0.45 + 0.9 * t;
+    let mix = |c: u8| {
+        let c = c as f32;
+        let v = if f < 0.0 {
+            c * (1.0 + f)
+        } else {
+            c + (255.0 - c) * f
+        };
+        v.round().clamp(0.0, 255.0) as u8
+    };
+    Color32::from_rgb(mix(base.r()), mix(base.g()), mix(base.b()))
+}
+
 /// The highlight for one neuron's activation (amber).
 pub const NEURON_COLOR: Color32 = Color32::from_rgb(240, 170, 20);
 
@@ -49,5 +84,29 @@ pub fn token_label(text: &str) -> String {
         "·".into()
     } else {
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subcategories_are_distinct_shades_of_their_domain() {
+        for d in &crate::domains::taxonomy().domains {
+            let shades: Vec<Color32> = d
+                .subcategories
+                .iter()
+                .map(|s| tag_color(&format!("{}/{s}", d.name)))
+                .collect();
+            for (i, a) in shades.iter().enumerate() {
+                assert!(shades[..i].iter().all(|b| b != a), "{}: {shades:?}", d.name);
+            }
+            // Darkest first, lightest last.
+            let luma = |c: &Color32| c.r() as u32 + c.g() as u32 + c.b() as u32;
+            assert!(shades.windows(2).all(|w| luma(&w[0]) < luma(&w[1])));
+        }
+        assert_eq!(tag_color("violence"), domain_color("violence"));
+        assert_eq!(tag_color("violence/bombs"), domain_color("violence"));
     }
 }

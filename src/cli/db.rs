@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use safe_sail::db::editable::{read_history, Edit, EditableDb, ReviewStatus};
 use safe_sail::db::ops::{self, parse_tags, ExportFormat};
+use safe_sail::db::provenance::Inclusion;
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -27,17 +28,30 @@ pub enum DbCommand {
         /// neurons whose correlation_score reaches it; csv keeps all with an `included` column.
         #[arg(long)]
         min_score: Option<f64>,
+        /// Only the neurons with this tag: a domain (with its sub-categories), a sub-category
+        /// as `domain/sub-category` (e.g. `terror/weapons`), or `none`.
+        #[arg(long)]
+        tag: Option<String>,
     },
-    /// Print one neuron's record.
-    Show { db: PathBuf, neuron: String },
+    /// Print one neuron's record, or with --tag one line per neuron that carries the tag.
+    Show {
+        db: PathBuf,
+        #[arg(required_unless_present = "tag")]
+        neuron: Option<String>,
+        /// List the neurons with this tag: a domain (with its sub-categories), a sub-category
+        /// as `domain/sub-category`, or `none`.
+        #[arg(long, conflicts_with = "neuron")]
+        tag: Option<String>,
+    },
     /// Change one neuron's record (recorded in the edit history).
     Set {
         db: PathBuf,
         neuron: String,
         #[arg(long)]
         explanation: Option<String>,
-        /// Comma-separated tags (empty for none).
-        #[arg(long)]
+        /// Comma-separated tags (empty for none): a domain (`violence`), a sub-category under
+        /// its domain (`violence/insult`, checked against assets/taxonomy.toml) or a free tag.
+        #[arg(long, visible_alias = "tag")]
         tags: Option<String>,
         /// unreviewed, verified, needs_work or rejected.
         #[arg(long)]
@@ -90,8 +104,12 @@ pub fn db_command(c: DbCommand) -> Result<()> {
             format,
             out,
             min_score,
+            tag,
         } => {
-            let d = EditableDb::load(&db)?;
+            let mut d = EditableDb::load(&db)?;
+            if let Some(t) = &tag {
+                d.retain_tag(t)?;
+            }
             let n = ops::export_min_score(&d, format.parse::<ExportFormat>()?, &out, min_score)?;
             match min_score {
                 Some(m) => println!(
@@ -102,13 +120,25 @@ pub fn db_command(c: DbCommand) -> Result<()> {
                 None => println!("wrote {} neurons to {}", d.entries.len(), out.display()),
             }
         }
-        DbCommand::Show { db, neuron } => {
-            let d = EditableDb::load(&db)?;
+        DbCommand::Show { db, neuron, tag } => {
+            let mut d = EditableDb::load(&db)?;
+            if let Some(t) = tag {
+                d.retain_tag(&t)?;
+                for id in d.entries.keys() {
+                    println!("{}", ops::summary_line(&d, id));
+                }
+                println!("{} neurons with tag {}", d.entries.len(), t.trim());
+                return Ok(());
+            }
+            let neuron = neuron.unwrap_or_default();
             let rec = d
                 .entries
                 .get(&neuron)
                 .with_context(|| format!("neuron {neuron} is not in {}", db.display()))?;
             println!("{}", serde_json::to_string_pretty(rec)?);
+            if let Some(i) = Inclusion::of(rec) {
+                println!("release rule: {}", i.describe());
+            }
         }
         DbCommand::Set {
             db,

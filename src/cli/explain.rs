@@ -79,6 +79,10 @@ pub struct LlmArgs {
     /// score: the longest segment in tokens [default: 4, from assets/segmentation.toml].
     #[arg(long)]
     pub segment_max_tokens: Option<usize>,
+    /// score: mark in the database whether each score passes r >= R (pass 0.2, the released
+    /// database's rule): the record's `inclusion` field, shown by `db show` and the neuron page.
+    #[arg(long)]
+    pub min_score: Option<f64>,
 }
 
 pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
@@ -107,6 +111,7 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
         force: a.force,
         segment_threshold: a.segment_threshold,
         segment_max_tokens: a.segment_max_tokens,
+        min_score: a.min_score,
     };
     let bar = Bar::new("{wide_bar} {pos}/{len}");
     let s = run(&run_args, task, &bar)?;

@@ -11,6 +11,13 @@ use super::read::{CorpusSpec, DocBody};
 use crate::model::tokenizer::{ChatMessage, Tok};
 use anyhow::Result;
 
+/// The one rule of which tokens enter per-latent statistics (a feature store's counts and
+/// quantiles in `collect`, the calibration pass of `evaluate`): special tokens (chat-template
+/// markers, BOS/EOS) only when `include_special` is asked for, as Safe-SAIL leaves them out.
+pub fn counts_in_statistics(tok: &Tok, id: u32, include_special: bool) -> bool {
+    include_special || !tok.is_special(id)
+}
+
 /// What the splitter does with a chat document (`messages`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessagePolicy {

@@ -4,5 +4,5 @@
 pub mod contexts;
 pub mod read;
 
-pub use contexts::{Budget, ContextSplitter, MessagePolicy};
+pub use contexts::{counts_in_statistics, Budget, ContextSplitter, MessagePolicy};
 pub use read::{CorpusReport, CorpusSpec, Doc, DocBody};

@@ -16,6 +16,7 @@
 //! (the window's autosave, the `db` verbs, explain / score) is written through
 //! [`super::commit::update`] instead: under a lock, over a fresh read, field by field.
 
+use super::provenance::Inclusion;
 use super::pyjson;
 use super::{parse_neuron_id, NeuronDb, NeuronRecord};
 use crate::fsutil::write_atomic;
@@ -39,13 +40,28 @@ pub enum DbKind {
     /// Safe-SAIL's plain map of records; our fields live in the review sidecar.
     SafeSail,
 }
-/// Fields we add to Safe-SAIL records (and drop again on export).
-pub const OUR_FIELDS: [&str; 4] = [
+/// Fields we add to Safe-SAIL records (and drop again on export). `subcategory_list` is not
+/// among them: it is exported with the record (see [`NeuronRecord::subcategory_list`]).
+pub const OUR_FIELDS: [&str; 5] = [
     "review_status",
     "note",
     "explanation_source",
     "score_source",
+    "inclusion",
 ];
+
+/// Safe-SAIL's three fields, present in every record (possibly `null` / empty).
+const SAFE_SAIL_FIELDS: [&str; 3] = ["explanation", "correlation_score", "tag_list"];
+
+/// Sets a record's field; `null` removes a field that is not one of Safe-SAIL's three (so an
+/// emptied `subcategory_list` leaves the record as Safe-SAIL wrote it).
+fn put(rec: &mut Map<String, Value>, field: &str, v: Value) {
+    if v.is_null() && !SAFE_SAIL_FIELDS.contains(&field) {
+        rec.remove(field);
+    } else {
+        rec.insert(field.to_string(), v);
+    }
+}
 
 /// Where a neuron stands in review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +109,9 @@ pub struct Edit {
     pub status: Option<ReviewStatus>,
     pub note: Option<String>,
     pub score: Option<f64>,
+    /// Record whether the score passes `correlation_score >= R` (the `inclusion` field; a later
+    /// score change keeps an existing one current).
+    pub min_score: Option<f64>,
     /// Provenance of an automated explanation (explainer, prompt version, date).
     pub explanation_source: Option<super::provenance::ExplanationSource>,
     /// Provenance of a score (method, simulator, examples, date).
@@ -387,7 +406,8 @@ impl EditableDb {
         pyjson::dumps(&Value::Object(out))
     }
 
-    /// CSV: neuron, layer, index, explanation, correlation_score, tags (`;`-joined), review_status, note.
+    /// CSV: neuron, layer, index, explanation, correlation_score, tags (`;`-joined, sub-categories
+    /// as `domain/sub-category`), review_status, note.
     pub fn to_csv(&self) -> String {
         self.to_csv_marked(None)
     }
@@ -414,7 +434,7 @@ impl EditableDb {
                 r.correlation_score
                     .map(pyjson::float_repr)
                     .unwrap_or_default(),
-                q(&r.tag_list.join(";")),
+                q(&r.tags().join(";")),
                 self.status(k).name(),
                 q(self.note(k)),
             ));
@@ -425,6 +445,24 @@ impl EditableDb {
             out.push('\n');
         }
         out
+    }
+
+    /// Keeps only the neurons that carry the tag `want` (a domain matches its sub-categories
+    /// too; `none`: neurons without tags), checked against the taxonomy first (an unknown
+    /// sub-category is an error naming the valid ones).
+    pub fn retain_tag(&mut self, want: &str) -> Result<()> {
+        let want = match want.trim() {
+            "none" => "none".to_string(),
+            w => crate::domains::taxonomy().check_tag(w)?.text(),
+        };
+        let keep: std::collections::HashSet<String> = self
+            .entries
+            .keys()
+            .filter(|k| self.record(k).is_some_and(|r| r.has_tag(&want)))
+            .cloned()
+            .collect();
+        self.entries.retain(|k, _| keep.contains(k));
+        Ok(())
     }
 
     /// As [`EditableDb::to_safe_sail`], holding only the neurons whose score reaches
@@ -489,7 +527,7 @@ impl EditableDb {
             Series::new(
                 "tags".into(),
                 recs.iter()
-                    .map(|r| Series::new("".into(), &r.tag_list))
+                    .map(|r| Series::new("".into(), &r.tags()))
                     .collect::<Vec<_>>(),
             )
             .into_column(),
@@ -569,9 +607,18 @@ impl EditableDb {
         }
     }
 
-    /// Applies an edit, creating the neuron if needed; returns what changed.
+    /// Applies an edit, creating the neuron if needed; returns what changed. Tags are checked
+    /// against the taxonomy ([`crate::domains::Taxonomy::split_tags`]): domains and free tags
+    /// go to `tag_list`, `domain/sub-category` tags to `subcategory_list` (and their domain to
+    /// `tag_list`); an unknown sub-category is an error naming the valid ones.
     pub fn apply(&mut self, id: &str, e: &Edit, who: &str) -> Result<Vec<Change>> {
         parse_neuron_id(id)?;
+        let split = e
+            .tags
+            .as_ref()
+            .map(|t| crate::domains::taxonomy().split_tags(t))
+            .transpose()
+            .with_context(|| format!("neuron {id}"))?;
         let time = now_ms();
         let rec = self
             .entries
@@ -579,11 +626,18 @@ impl EditableDb {
             .or_insert_with(|| Value::Object(new_record()))
             .as_object_mut()
             .expect("entries are objects");
+        let old_inclusion: Option<Inclusion> = rec
+            .get("inclusion")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let score_now = match e.score {
+            Some(s) => Some(s).filter(|s| s.is_finite()),
+            None => rec.get("correlation_score").and_then(Value::as_f64),
+        };
         let mut changes = vec![];
         let mut set = |field: &str, new: Value| {
             let old = rec.get(field).cloned().unwrap_or(Value::Null);
             if old != new {
-                rec.insert(field.to_string(), new.clone());
+                put(rec, field, new.clone());
                 changes.push(Change {
                     time,
                     who: who.to_string(),
@@ -597,16 +651,32 @@ impl EditableDb {
         if let Some(x) = &e.explanation {
             set("explanation", x.clone().map_or(Value::Null, Value::String));
         }
-        if let Some(t) = &e.tags {
+        if let Some((list, subs)) = split {
+            let strings = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
+            set("tag_list", strings(list));
             set(
-                "tag_list",
-                Value::Array(t.iter().cloned().map(Value::String).collect()),
+                "subcategory_list",
+                if subs.is_empty() {
+                    Value::Null
+                } else {
+                    strings(subs)
+                },
             );
         }
         if let Some(s) = e.score {
             set(
                 "correlation_score",
                 serde_json::Number::from_f64(s).map_or(Value::Null, Value::Number),
+            );
+        }
+        // The inclusion rule asked for, or the one recorded, over the score as it is now.
+        if let Some(m) = e.min_score.or(old_inclusion
+            .filter(|_| e.score.is_some())
+            .map(|i| i.min_score))
+        {
+            set(
+                "inclusion",
+                serde_json::to_value(Inclusion::new(m, score_now))?,
             );
         }
         if let Some(s) = e.status {
@@ -736,7 +806,7 @@ impl EditableDb {
                 .or_insert_with(|| Value::Object(new_record()))
                 .as_object_mut()
             {
-                rec.insert(c.field.clone(), c.new.clone());
+                put(rec, &c.field, c.new.clone());
             }
             out.applied.push(Change {
                 old: now,
@@ -818,6 +888,85 @@ mod tests {
         // Through our format and back.
         let ours = EditableDb::parse(&db.to_json()).unwrap();
         assert_eq!(ours.to_safe_sail(), SAMPLE);
+    }
+
+    /// Sub-categories live in `subcategory_list`, exported with the record: a record without
+    /// any is written exactly as Safe-SAIL writes it, one with some round-trips byte for byte.
+    #[test]
+    fn subcategories_round_trip_in_the_safe_sail_form() {
+        let mut db = EditableDb::parse(SAMPLE).unwrap();
+        let tags = |t: &[&str]| Edit {
+            tags: Some(t.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        };
+        let ch = db
+            .apply("8_2", &tags(&["politics", "Violence/Insult"]), "ana")
+            .unwrap();
+        assert_eq!(ch.len(), 2, "tag_list and subcategory_list");
+        let out = db.to_safe_sail();
+        assert!(out.starts_with(
+            r#"{"8_2": {"explanation": "***", "correlation_score": 0.25, "tag_list": ["politics", "violence"], "subcategory_list": ["violence/insult"]}"#
+        ));
+        assert_eq!(EditableDb::parse(&out).unwrap().to_safe_sail(), out);
+        let ours = EditableDb::parse(&db.to_json()).unwrap();
+        assert_eq!(ours.to_safe_sail(), out);
+        let r = ours.record("8_2").unwrap();
+        assert_eq!(r.tags(), ["politics", "violence/insult"]);
+        // Back to the domain alone: the field goes, and the file is Safe-SAIL's again.
+        db.apply("8_2", &tags(&["politics"]), "ana").unwrap();
+        assert_eq!(db.to_safe_sail(), SAMPLE);
+        // An unknown sub-category changes nothing and names the valid ones.
+        let e = db
+            .apply("8_2", &tags(&["terror/bombs"]), "ana")
+            .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("`bombs` is not a sub-category of terror (valid: terror/terrorism, terror/religious oppression, terror/extremist activities, terror/weapons)"), "{msg}");
+        assert_eq!(db.to_safe_sail(), SAMPLE);
+        // Filtering by a domain finds its sub-categories; by a sub-category, only those.
+        db.apply("0_1", &tags(&["violence/cybersecurity"]), "ana")
+            .unwrap();
+        db.apply("8_2", &tags(&["violence/insult"]), "ana").unwrap();
+        let kept = |t: &str| {
+            let mut d = db.clone();
+            d.retain_tag(t)
+                .map(|_| d.entries.keys().cloned().collect::<Vec<_>>())
+        };
+        assert_eq!(kept("violence").unwrap(), ["8_2", "0_1"]);
+        assert_eq!(kept("violence/insult").unwrap(), ["8_2"]);
+        assert!(kept("politics").unwrap().is_empty());
+        assert!(kept("violence/bombs").is_err());
+    }
+
+    /// `score --min-score` records whether the score passes; a later score keeps it current,
+    /// and the Safe-SAIL form drops it (it goes to the review sidecar).
+    #[test]
+    fn the_inclusion_mark_follows_the_score() {
+        let mut db = EditableDb::parse(SAMPLE).unwrap();
+        let score = |r: f64, m: Option<f64>| Edit {
+            score: Some(r),
+            min_score: m,
+            ..Default::default()
+        };
+        db.apply("0_1", &score(0.31, Some(0.2)), "score").unwrap();
+        let inc = |db: &EditableDb| Inclusion::of(&db.entries["0_1"]);
+        assert_eq!(
+            inc(&db),
+            Some(Inclusion {
+                min_score: 0.2,
+                included: true
+            })
+        );
+        db.apply("0_1", &score(0.15, None), "score").unwrap();
+        assert_eq!(inc(&db).map(|i| i.included), Some(false));
+        assert_eq!(
+            inc(&db).unwrap().describe(),
+            "r < 0.2: left out of a --min-score 0.2 export"
+        );
+        // Other neurons get no mark; the mark survives our form, not Safe-SAIL's.
+        assert!(Inclusion::of(&db.entries["8_2"]).is_none());
+        let back = EditableDb::parse(&db.to_json()).unwrap();
+        assert_eq!(inc(&back), inc(&db));
+        assert!(!db.to_safe_sail().contains("inclusion"));
     }
 
     #[test]

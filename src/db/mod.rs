@@ -26,6 +26,11 @@ pub struct NeuronRecord {
     pub correlation_score: Option<f64>,
     #[serde(default)]
     pub tag_list: Vec<String>,
+    /// Our second tag level: the sub-categories (`domain/sub-category`, e.g.
+    /// `violence/insult`) of the domains in `tag_list`. Stored in the record only when there
+    /// are any, so Safe-SAIL's own records round-trip unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subcategory_list: Vec<String>,
 }
 
 impl NeuronRecord {
@@ -42,6 +47,31 @@ impl NeuronRecord {
             .iter()
             .map(String::as_str)
             .find(|t| SAFETY_DOMAINS.contains(t))
+    }
+
+    /// The first sub-category of [`Self::domain`] (the name after `domain/`).
+    pub fn subcategory(&self) -> Option<&str> {
+        let d = self.domain()?;
+        self.subcategory_list
+            .iter()
+            .filter_map(|s| s.split_once(crate::domains::SEP))
+            .find(|(x, _)| x.trim() == d)
+            .map(|(_, s)| s.trim())
+    }
+
+    /// The tags as a person reads and writes them: domains replaced by their sub-categories
+    /// (`violence/insult`) where the record has any (see [`crate::domains::joined_tags`]).
+    pub fn tags(&self) -> Vec<String> {
+        crate::domains::joined_tags(&self.tag_list, &self.subcategory_list)
+    }
+
+    /// Whether the record passes a tag filter (`"none"`: no tags; a domain matches its
+    /// sub-categories too).
+    pub fn has_tag(&self, want: &str) -> bool {
+        match want {
+            "none" => self.tag_list.is_empty() && self.subcategory_list.is_empty(),
+            w => crate::domains::tag_matches(&self.tags(), w),
+        }
     }
 }
 
@@ -113,5 +143,14 @@ mod tests {
         assert!(r.is_safety());
         assert_eq!(r.domain(), Some("violence"));
         assert_eq!(r.explanation, None);
+        let r: NeuronRecord = serde_json::from_str(
+            r#"{"explanation": "x", "correlation_score": 0.3, "tag_list": ["politics", "violence"], "subcategory_list": ["violence/insult"]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.domain(), Some("politics"));
+        assert_eq!(r.subcategory(), None, "the first domain has none");
+        assert_eq!(r.tags(), ["politics", "violence/insult"]);
+        assert!(r.has_tag("violence") && r.has_tag("violence/insult") && r.has_tag("politics"));
+        assert!(!r.has_tag("violence/cybersecurity") && !r.has_tag("none"));
     }
 }

@@ -126,6 +126,34 @@ pub fn set(db: &Path, neuron: &str, edit: &Edit) -> Result<usize> {
     })
 }
 
+/// One line about a neuron for listings: id, score, tags (sub-categories as
+/// `domain/sub-category`), the release rule's mark when recorded, and the explanation's first
+/// line (cut to 80 characters).
+pub fn summary_line(db: &EditableDb, id: &str) -> String {
+    let r = db.record(id).unwrap_or_default();
+    let score = r
+        .correlation_score
+        .map_or("—".to_string(), |s| format!("{s:.3}"));
+    let mark = db
+        .entries
+        .get(id)
+        .and_then(super::provenance::Inclusion::of)
+        .map_or(String::new(), |i| {
+            format!("  [{}]", if i.included { "included" } else { "below" })
+        });
+    let expl: String = r
+        .explanation
+        .as_deref()
+        .unwrap_or("—")
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(80)
+        .collect();
+    format!("{id}  {score}  {}{mark}  {expl}", r.tags().join(", "))
+}
+
 /// Splits `a,b, c` into tags (empty parts dropped).
 pub fn parse_tags(s: &str) -> Vec<String> {
     s.split(',')

@@ -82,6 +82,42 @@ impl ExplanationSource {
     }
 }
 
+/// Whether a neuron passes the release's inclusion rule (`correlation_score >= min_score`), as
+/// `score --min-score` records it in the `inclusion` field (kept current by every later change
+/// of the score), so reviewers see it without running `db export --min-score`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Inclusion {
+    /// The rule's R (the released database's is 0.2).
+    pub min_score: f64,
+    /// `correlation_score >= min_score` (false without a score).
+    pub included: bool,
+}
+
+impl Inclusion {
+    /// The rule applied to a score.
+    pub fn new(min_score: f64, score: Option<f64>) -> Self {
+        Self {
+            min_score,
+            included: score.is_some_and(|s| s >= min_score),
+        }
+    }
+
+    /// Reads a record's `inclusion`, if it has one of this shape.
+    pub fn of(entry: &Value) -> Option<Self> {
+        serde_json::from_value(entry.get("inclusion")?.clone()).ok()
+    }
+
+    /// In words: `r >= 0.2: included` or `r < 0.2: left out of a --min-score export`.
+    pub fn describe(&self) -> String {
+        let m = super::pyjson::float_repr(self.min_score);
+        if self.included {
+            format!("r >= {m}: included")
+        } else {
+            format!("r < {m}: left out of a --min-score {m} export")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -216,6 +216,11 @@ impl Calibration {
         }
     }
 
+    /// The tokens the pass is for (the quantile's rank comes from them).
+    pub fn tokens(&self) -> u64 {
+        self.tokens
+    }
+
     /// Each latent's 0.999 quantile (0 when fewer than `rank` activations were positive).
     pub fn q999(&self) -> Vec<f32> {
         self.top
@@ -236,7 +241,7 @@ impl Calibration {
             &self.q999(),
             &self.max,
             format!(
-                "calibration pass over {} tokens of the general corpus: q999, else max",
+                "calibration pass over {} tokens of the general corpus (special tokens left out): q999, else max",
                 self.tokens
             ),
         )

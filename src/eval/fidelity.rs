@@ -13,7 +13,7 @@
 
 use super::concepts::Calibration;
 use crate::capture::{check_sae_fits, Capture};
-use crate::corpus::{Budget, ContextSplitter, CorpusSpec};
+use crate::corpus::{counts_in_statistics, Budget, ContextSplitter, CorpusSpec};
 use crate::hooks::HookPoint;
 use crate::model::{ForwardOpts, Hooks, Model};
 use crate::sae::Sae;
@@ -226,10 +226,10 @@ impl PassState {
 }
 
 /// Evaluates every SAE over the corpus (contexts of `context` tokens, up to `max_tokens`).
-/// Also returns, per SAE, a calibration pass over the same tokens (each latent's 0.999
-/// quantile and largest activation) for the concept metrics' Δ. With a checkpoint, the state
-/// is saved every few batches and a resumed run gives exactly the results of an uninterrupted
-/// one.
+/// Also returns, per SAE, a calibration pass over the same tokens less the special ones (as
+/// `collect` counts them, [`counts_in_statistics`]): each latent's 0.999 quantile and largest
+/// activation, for the concept metrics' Δ. With a checkpoint, the state is saved every few
+/// batches and a resumed run gives exactly the results of an uninterrupted one.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     model: &Model,
@@ -267,9 +267,15 @@ pub fn evaluate(
         })
         .collect();
     let total_tokens: u64 = contexts.iter().map(|c| c.len() as u64).sum();
+    // The calibration pass counts the tokens collect counts: no special tokens.
+    let counted = |id: u32| counts_in_statistics(&model.tok, id, false);
+    let calibrated_tokens: u64 = contexts
+        .iter()
+        .map(|c| c.iter().filter(|&&id| counted(id)).count() as u64)
+        .sum();
     let mut cals: Vec<Calibration> = saes
         .iter()
-        .map(|s| Calibration::new(s.d_sae(), total_tokens))
+        .map(|s| Calibration::new(s.d_sae(), calibrated_tokens))
         .collect();
     let mut done = 0u64;
     let mut skip = 0usize;
@@ -322,10 +328,12 @@ pub fn evaluate(
             let rs = r.to_vec2::<f32>()?;
             let fs = f.to_vec2::<f32>()?;
             for (ci, s) in b.iter().enumerate() {
-                for pos in 0..s.len() {
+                for (pos, &id) in s.iter().enumerate() {
                     let row = ci * t + pos;
                     acc.tokens += 1;
-                    cals[si].push(&fs[row]);
+                    if counted(id) {
+                        cals[si].push(&fs[row]);
+                    }
                     for (l, &v) in fs[row].iter().enumerate() {
                         if v > 0.0 {
                             acc.active += 1;

@@ -332,7 +332,7 @@ pub const DEFINITIONS: [(&str, &str); 15] = [
     ("ce", "mean next-token cross-entropy in nats over the real tokens of each context"),
     ("ce_loss_recovered", "(ce_zero - ce_sae) / (ce_zero - ce_clean)"),
     ("delta_loss", "ce_sae - ce_clean"),
-    ("delta", "delta(l, p) = (a_concept - a_deconcept) / s_l, a = the latent's largest activation over a prompt's non-special tokens, s_l = its 0.999 quantile over a general corpus (a feature store's q999, or the calibration pass over --corpus), its largest activation there when that quantile is 0, and no scale (delta = 0, counted in `uncalibrated`) when it never fired there"),
+    ("delta", "delta(l, p) = (a_concept - a_deconcept) / s_l, a = the latent's largest activation over a prompt's non-special tokens, s_l = its 0.999 quantile over a general corpus (a feature store's q999, or the calibration pass over --corpus without its special tokens, as collect counts them), its largest activation there when that quantile is 0, and no scale (delta = 0, counted in `uncalibrated`) when it never fired there"),
     ("concepts", "per concept c (the pairs' `concept` field, else their domain): a latent distinguishes c when its mean delta over c's pairs exceeds t (with min_frequency phi: when delta > t on at least a share phi of c's pairs); l0t = their number, latents = the list, icdf = mean over latents and c's pairs of clamp(delta, 0, 1) (= mean over latents of the integral over t in [0, 1] of freq_l(t)), icdf_t = mean over latents of freq_l(t) (the share of c's pairs with delta > t)"),
     ("l0t_<domain>", "the sum of l0t over the domain's concepts (a latent distinguishing two concepts counts twice)"),
     ("icdf_<domain>", "the mean of icdf over the domain's concepts (area reading of I_CDF)"),

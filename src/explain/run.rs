@@ -80,6 +80,9 @@ pub struct LlmRun {
     /// score: replace scores of the current explanations made by another method (simulation
     /// unit, simulator, or with/without non-activating examples); refused otherwise.
     pub force: bool,
+    /// score: mark in each scored record whether its score passes `r >= R` (the `inclusion`
+    /// field; the released database's R is 0.2).
+    pub min_score: Option<f64>,
 }
 
 /// What a run did.
@@ -510,6 +513,7 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
         let token = scores[1..].iter().find(|s| s.0 == Unit::Token);
         Ok(Edit {
             score: Some(r),
+            min_score: run.min_score,
             score_source: Some(ScoreSource {
                 method: method(unit).into(),
                 simulator: simulator_name.into(),

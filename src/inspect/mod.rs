@@ -107,6 +107,8 @@ impl Normalizer {
 pub struct SafetyHit {
     pub norm: f32,
     pub domain: String,
+    /// The neuron's sub-category of `domain`, when its record names one.
+    pub subcategory: Option<String>,
     pub layer: usize,
     pub latent: u32,
 }
@@ -135,7 +137,10 @@ pub fn safety_overview(
                     if !c.selected(latent) {
                         continue;
                     }
-                    let Some(domain) = c.record(latent).and_then(|r| r.domain()) else {
+                    let Some(rec) = c.record(latent) else {
+                        continue;
+                    };
+                    let Some(domain) = rec.domain() else {
                         continue;
                     };
                     let n = norm.norm(i, latent, act);
@@ -143,6 +148,7 @@ pub fn safety_overview(
                         best = Some(SafetyHit {
                             norm: n,
                             domain: domain.to_string(),
+                            subcategory: rec.subcategory().map(str::to_string),
                             layer: s.layer,
                             latent,
                         });
@@ -185,6 +191,7 @@ pub struct NeuronRow {
     pub norm: f32,
     pub raw: f32,
     pub explanation: Option<String>,
+    /// The record's tags, sub-categories as `domain/sub-category`.
     pub tags: Vec<String>,
     pub score: Option<f64>,
 }
@@ -217,8 +224,8 @@ pub fn token_rows(
                 id: crate::db::neuron_id(s.layer, latent),
                 norm: norm.norm(i, latent, raw),
                 raw,
+                tags: r.tags(),
                 explanation: r.explanation,
-                tags: r.tag_list,
                 score: r.correlation_score,
             });
         }
@@ -230,7 +237,8 @@ pub fn token_rows(
 /// Filters for the neuron table.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RowFilter {
-    /// Only rows carrying this tag (`"none"` = rows without tags).
+    /// Only rows carrying this tag (`"none"` = rows without tags; a domain matches its
+    /// sub-categories too).
     pub tag: Option<String>,
     pub layer: Option<usize>,
     pub min_score: f64,
@@ -241,7 +249,7 @@ impl RowFilter {
         let tag_ok = match self.tag.as_deref() {
             None => true,
             Some("none") => r.tags.is_empty(),
-            Some(t) => r.tags.iter().any(|x| x == t),
+            Some(t) => crate::domains::tag_matches(&r.tags, t),
         };
         let score_ok = self.min_score <= 0.0 || r.score.is_some_and(|s| s >= self.min_score);
         tag_ok && self.layer.is_none_or(|l| l == r.layer) && score_ok
@@ -377,6 +385,7 @@ mod tests {
                 explanation: Some("explosives".into()),
                 correlation_score: Some(0.5),
                 tag_list: vec!["terror".into()],
+                subcategory_list: vec!["terror/extremist activities".into()],
             },
         );
         db.records.insert(
@@ -385,6 +394,7 @@ mod tests {
                 explanation: Some("food".into()),
                 correlation_score: Some(0.3),
                 tag_list: vec![],
+                ..Default::default()
             },
         );
         let ctx = vec![Neurons {
@@ -404,6 +414,16 @@ mod tests {
         assert_eq!(o[0], None, "special tokens are excluded");
         let hit = o[1].as_ref().unwrap();
         assert_eq!((hit.domain.as_str(), hit.latent), ("terror", 1));
+        assert_eq!(hit.subcategory.as_deref(), Some("extremist activities"));
+        let rows = token_rows(&a, &ctx, &n, 1, &|_| true);
+        let row = rows.iter().find(|r| r.latent == 1).unwrap();
+        assert_eq!(row.tags, ["terror/extremist activities"]);
+        let f = |t: &str| RowFilter {
+            tag: Some(t.into()),
+            ..Default::default()
+        };
+        assert!(f("terror").keep(row) && f("terror/extremist activities").keep(row));
+        assert!(!f("terror/weapons").keep(row));
         assert!((hit.norm - 0.5).abs() < 1e-6, "4 / q999 8 = 0.5");
         assert_eq!(o[2], None, "no safety neuron active");
         assert!(!n.all_from_stores(), "latents 2 and 3 have no quantile");
@@ -425,6 +445,7 @@ mod tests {
                 explanation: Some("weapons".into()),
                 correlation_score: Some(0.4),
                 tag_list: vec!["terror".into()],
+                ..Default::default()
             },
         );
         ctx[0].q999.insert(4, 4.0);

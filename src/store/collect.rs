@@ -5,7 +5,7 @@
 
 use super::{hist_bin, hist_edges, ExampleRow, FeatureRow, StoreMeta, HIST_BINS};
 use crate::capture::{check_sae_fits, Capture};
-use crate::corpus::{ContextSplitter, CorpusReport, CorpusSpec, Doc};
+use crate::corpus::{counts_in_statistics, ContextSplitter, CorpusReport, CorpusSpec, Doc};
 use crate::model::Model;
 use crate::sae::lens::decoder_logit_lens;
 use crate::sae::Sae;
@@ -264,7 +264,9 @@ struct Ctx {
     doc: u64,
     offset: u32,
     ids: Vec<u32>,
-    special: Vec<bool>,
+    /// Per position: whether the token enters the statistics
+    /// ([`crate::corpus::counts_in_statistics`]).
+    counted: Vec<bool>,
 }
 
 /// Everything collected for one SAE.
@@ -449,7 +451,7 @@ fn flush(
         let v = dense.flatten_all()?.to_vec1::<f32>()?;
         encode_time += t_enc.elapsed();
         let acc = &mut state.accs[si];
-        let counted = |c: &Ctx, pos: usize| !c.special[pos] || cfg.include_special;
+        let counted = |c: &Ctx, pos: usize| c.counted[pos];
         // How many of the largest values each context's updates keep (growing with the tokens
         // seen before it: the 0.999 quantile's need), then the tokens counted.
         let mut keeps = Vec::with_capacity(batch.len());
@@ -607,7 +609,10 @@ pub fn collect_state(
                 doc: doc.id,
                 offset: (k * cfg.context) as u32,
                 ids: chunk.to_vec(),
-                special: chunk.iter().map(|&id| model.tok.is_special(id)).collect(),
+                counted: chunk
+                    .iter()
+                    .map(|&id| counts_in_statistics(&model.tok, id, cfg.include_special))
+                    .collect(),
             });
             state.contexts += 1;
             if pending.len() >= cfg.batch {

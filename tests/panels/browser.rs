@@ -207,3 +207,89 @@ fn open_page_asks_for_the_neuron() {
         [Command::OpenNeuron { sae: 1, latent: 28 }]
     ));
 }
+
+/// The editor's sub-category picker under a tagged domain writes `domain/sub-category`; the
+/// tag filter then finds the neuron under its sub-category and under its domain.
+#[test]
+fn editor_picks_a_subcategory_and_the_filter_finds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = browser_harness(editable(dir.path()));
+    search(&mut h, "0_145");
+    h.get_by_label("0_145").click();
+    h.run_steps(3);
+    // 0_145 is tagged violence: one picker, for violence, at "—" (the domain alone).
+    h.get_by_label("Sub-category");
+    assert!(h
+        .query_by_role_and_label(Role::ComboBox, "politics")
+        .is_none());
+    h.get_by_role_and_label(Role::ComboBox, "violence").click();
+    h.run_steps(2);
+    // The taxonomy's five violence sub-categories are offered, and nothing of terror's.
+    for s in [
+        "insult",
+        "physical violence",
+        "criminal offense",
+        "cybersecurity",
+        "conflict incident",
+    ] {
+        h.get_by_role_and_label(Role::Button, s);
+    }
+    assert!(h.query_by_label("weapons").is_none());
+    h.get_by_role_and_label(Role::Button, "insult").click();
+    h.run_steps(2);
+    {
+        let commands = &h.state().commands;
+        let [Command::EditNeuron(e)] = commands.as_slice() else {
+            panic!("{commands:?}")
+        };
+        assert_eq!(e.id, "0_145");
+        assert_eq!(
+            e.edit.tags.as_deref(),
+            Some(&["violence/insult".to_string()][..])
+        );
+    }
+    assert_eq!(apply_edits(&mut h), 1);
+    let rec = h.state().state.slots[0].record(145).unwrap().clone();
+    assert_eq!(
+        rec.tag_list,
+        ["violence"],
+        "Safe-SAIL's tag_list keeps the domain"
+    );
+    assert_eq!(rec.subcategory_list, ["violence/insult"]);
+    // The row's chip and the picker show it.
+    h.get_by_label("violence/insult");
+    h.get_by_role_and_label(Role::ComboBox, "violence");
+    if can_snapshot() {
+        h.snapshot("browser/editor_subcategory_insult_chosen");
+    }
+    // Filter by the sub-category (the search cleared first): only 0_145.
+    h.state_mut().panel.filters.search.clear();
+    h.run_steps(3);
+    h.get_by_label("768 of 768 neurons");
+    h.get_by_role_and_label(Role::ComboBox, "tag").click();
+    h.run_steps(2);
+    h.get_by_role_and_label(Role::Button, "insult").click();
+    h.run_steps(3);
+    assert_eq!(
+        h.state().panel.filters.tag.as_deref(),
+        Some("violence/insult")
+    );
+    h.get_by_label("1 of 768 neurons");
+    h.get_by_label("0_145");
+    if can_snapshot() {
+        h.snapshot("browser/filtered_by_subcategory_insult");
+    }
+    // Another sub-category of the same domain: none; the domain: all nine, 0_145 among them.
+    h.get_by_role_and_label(Role::ComboBox, "tag").click();
+    h.run_steps(2);
+    h.get_by_role_and_label(Role::Button, "cybersecurity")
+        .click();
+    h.run_steps(3);
+    h.get_by_label("0 of 768 neurons");
+    h.get_by_role_and_label(Role::ComboBox, "tag").click();
+    h.run_steps(2);
+    h.get_by_role_and_label(Role::Button, "violence").click();
+    h.run_steps(3);
+    h.get_by_label("9 of 768 neurons");
+    h.get_by_label("0_145");
+}

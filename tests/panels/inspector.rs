@@ -268,3 +268,25 @@ fn the_answer_is_marked_after_the_prompt() {
     h.run_steps(2);
     h.get_by_label("answer → ");
 }
+
+/// Neurons with a sub-category shade the overview in their shade of the domain colour, and the
+/// legend names the sub-categories shown.
+#[test]
+fn safety_overview_shades_subcategories() {
+    let mut state = stand_in();
+    let set = |state: &mut AppState, sae: usize, id: &str, sub: &str| {
+        let r = state.slots[sae].db.records.get_mut(id).unwrap();
+        r.subcategory_list = vec![sub.to_string()];
+    };
+    set(&mut state, 0, "0_145", "violence/insult");
+    set(&mut state, 0, "0_10", "politics/political event");
+    let mut h = inspector_harness(state, true);
+    h.get_by_label("Sub-categories:");
+    h.get_by_label(" politics/political event ");
+    h.get_by_label(" violence/insult ");
+    // Only the sub-categories of the strongest neurons shown are named.
+    assert!(h.query_by_label(" violence/cybersecurity ").is_none());
+    if can_snapshot() {
+        h.snapshot("inspector/safety_overview_with_subcategories");
+    }
+}

@@ -171,3 +171,30 @@ fn no_neuron_yet() {
         [Command::OpenNeuron { sae: 1, latent: 7 }]
     ));
 }
+
+/// `score --min-score` marks the record; the page says whether the score passes the rule.
+#[test]
+fn the_release_rule_mark_shows_on_the_page() {
+    for (score, want) in [
+        (0.35, "r >= 0.2: included"),
+        (0.15, "r < 0.2: left out of a --min-score 0.2 export"),
+    ] {
+        let mut state = stand_in();
+        let edit = Edit {
+            score: Some(score),
+            min_score: Some(0.2),
+            ..Default::default()
+        };
+        let session = state.sessions.for_sae_mut(0).unwrap();
+        session.db.apply("0_145", &edit, "score").unwrap();
+        let page = page_of_0_145(&state);
+        let h = page_harness(state, page);
+        h.get_by_label("Release rule");
+        h.get_by_label(want);
+    }
+    // Without a mark, no row.
+    let state = stand_in();
+    let page = page_of_0_145(&state);
+    let h = page_harness(state, page);
+    assert!(h.query_by_label("Release rule").is_none());
+}

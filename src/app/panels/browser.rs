@@ -3,10 +3,9 @@
 
 use super::editor::{EditKind, Editor, EditorRequest, Snapshot};
 use crate::app::ctx::{Neuron, SaeSlot, ViewCtx};
-use crate::app::widgets::tag_chip;
+use crate::app::widgets::{tag_chip, tag_filter_menu};
 use crate::app::Command;
 use crate::db::editable::ReviewStatus;
-use crate::domains::SAFETY_DOMAINS;
 use eframe::egui::{self, Key, Modifiers, RichText};
 
 /// Sort order of the browser.
@@ -22,7 +21,8 @@ pub enum BrowseSort {
 pub struct Filters {
     /// Case-insensitive search in explanations (English or Chinese) and ids.
     pub search: String,
-    /// A tag, or `"none"` for untagged neurons.
+    /// A tag: a domain (its sub-categories included), `domain/sub-category`, or `"none"` for
+    /// untagged neurons.
     pub tag: Option<String>,
     pub layer: Option<usize>,
     pub sae: Option<usize>,
@@ -125,7 +125,7 @@ impl Browser {
                 let tag_ok = match f.tag.as_deref() {
                     None => true,
                     Some("none") => rec.is_none_or(|x| x.tag_list.is_empty()),
-                    Some(t) => rec.is_some_and(|x| x.tag_list.iter().any(|y| y == t)),
+                    Some(t) => rec.is_some_and(|x| x.has_tag(t)),
                 };
                 if !tag_ok {
                     return false;
@@ -358,13 +358,8 @@ impl Browser {
             .labelled_by(l.id);
             egui::ComboBox::new("b-tag", "tag")
                 .selected_text(f.tag.clone().unwrap_or_else(|| "any".into()))
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut f.tag, None, "any");
-                    for d in SAFETY_DOMAINS {
-                        ui.selectable_value(&mut f.tag, Some(d.to_string()), d);
-                    }
-                    ui.selectable_value(&mut f.tag, Some("none".into()), "none");
-                });
+                .height(520.0)
+                .show_ui(ui, |ui| tag_filter_menu(ui, &mut f.tag, "any", "none"));
             let mut layers: Vec<usize> = ctx.iter().map(|c| c.layer).collect();
             layers.sort();
             layers.dedup();
@@ -487,8 +482,8 @@ impl Browser {
                     });
                     row.col(|ui| {
                         ui.horizontal(|ui| {
-                            for t in rec.map(|x| x.tag_list.as_slice()).unwrap_or_default() {
-                                tag_chip(ui, t);
+                            for t in rec.map(|x| x.tags()).unwrap_or_default() {
+                                tag_chip(ui, &t);
                             }
                         });
                     });

@@ -5,7 +5,7 @@
 use crate::app::ctx::{Neuron, ViewCtx};
 use crate::app::Command;
 use crate::db::editable::{Edit, ReviewStatus};
-use crate::domains::SAFETY_DOMAINS;
+use crate::domains::{tag_domain, taxonomy, SAFETY_DOMAINS, SEP};
 use eframe::egui::{self, RichText};
 use std::time::{Duration, Instant};
 
@@ -25,8 +25,8 @@ impl Snapshot {
         let rec = ctx.record(r.sae, r.latent).cloned().unwrap_or_default();
         Self {
             id: r.id.clone(),
+            tags: rec.tags(),
             explanation: rec.explanation,
-            tags: rec.tag_list,
             status: ctx.review_status(r.sae, &r.id),
             note: ctx.sessions.note(r.sae, &r.id).to_string(),
         }
@@ -204,7 +204,7 @@ impl Editor {
             self.free_tags = snap
                 .tags
                 .iter()
-                .filter(|t| !SAFETY_DOMAINS.contains(&t.as_str()))
+                .filter(|t| !SAFETY_DOMAINS.contains(&tag_domain(t)))
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(", ");
@@ -253,13 +253,13 @@ impl Editor {
                 let mut tags = snap.tags.clone();
                 let mut changed = false;
                 for d in SAFETY_DOMAINS {
-                    let mut on = tags.iter().any(|t| t == d);
+                    let mut on = tags.iter().any(|t| tag_domain(t) == d);
                     if ui.checkbox(&mut on, d).changed() {
                         changed = true;
                         if on {
                             tags.push(d.to_string());
                         } else {
-                            tags.retain(|t| t != d);
+                            tags.retain(|t| tag_domain(t) != d);
                         }
                     }
                 }
@@ -273,7 +273,7 @@ impl Editor {
                     .labelled_by(l.id);
                 if free.changed() {
                     changed = true;
-                    tags.retain(|t| SAFETY_DOMAINS.contains(&t.as_str()));
+                    tags.retain(|t| SAFETY_DOMAINS.contains(&tag_domain(t)));
                     tags.extend(
                         self.free_tags
                             .split(',')
@@ -290,6 +290,14 @@ impl Editor {
                     edit(&mut out, e, "tags");
                 }
             });
+            let mut tags = snap.tags.clone();
+            if subcategory_pickers(ui, &mut tags) {
+                let e = Edit {
+                    tags: Some(tags),
+                    ..Default::default()
+                };
+                edit(&mut out, e, "tags");
+            }
             ui.horizontal_wrapped(|ui| {
                 ui.label("Review");
                 for s in ReviewStatus::ALL {
@@ -360,4 +368,62 @@ impl Editor {
         }
         out
     }
+}
+
+/// One row of sub-category pickers, one per tagged safety domain (a combo box labelled with
+/// the domain: `—` for the domain alone, or one of its sub-categories from the taxonomy);
+/// nothing when no safety domain is tagged. Choosing puts `domain/sub-category` (or the bare
+/// domain) in place of the domain's tags in `tags`; returns whether it did.
+fn subcategory_pickers(ui: &mut egui::Ui, tags: &mut Vec<String>) -> bool {
+    let tagged: Vec<&str> = SAFETY_DOMAINS
+        .into_iter()
+        .filter(|d| tags.iter().any(|t| tag_domain(t) == *d))
+        .collect();
+    if tagged.is_empty() {
+        return false;
+    }
+    let mut chosen: Option<(&str, Option<String>)> = None;
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Sub-category");
+        for d in tagged {
+            let subs = taxonomy()
+                .domain(d)
+                .map_or(&[][..], |x| &x.subcategories[..]);
+            let now: Vec<&str> = tags
+                .iter()
+                .filter(|t| tag_domain(t) == d)
+                .filter_map(|t| t.split_once(SEP).map(|(_, s)| s))
+                .collect();
+            let text = if now.is_empty() {
+                "—".to_string()
+            } else {
+                now.join(", ")
+            };
+            egui::ComboBox::new(("sub-category", d), d)
+                .selected_text(text)
+                .show_ui(ui, |ui| {
+                    if ui.selectable_label(now.is_empty(), "—").clicked() {
+                        chosen = Some((d, None));
+                    }
+                    for s in subs {
+                        let on = now.len() == 1 && now[0] == s;
+                        if ui.selectable_label(on, s).clicked() && !on {
+                            chosen = Some((d, Some(s.clone())));
+                        }
+                    }
+                });
+        }
+    });
+    let Some((d, sub)) = chosen else {
+        return false;
+    };
+    let new = sub.map_or_else(|| d.to_string(), |s| format!("{d}{SEP}{s}"));
+    let at = tags
+        .iter()
+        .position(|t| tag_domain(t) == d)
+        .unwrap_or(tags.len());
+    let before = tags.clone();
+    tags.retain(|t| tag_domain(t) != d);
+    tags.insert(at.min(tags.len()), new);
+    *tags != before
 }

@@ -2,8 +2,11 @@
 //! neuron table, and the layers × tokens heat map.
 
 use crate::app::ctx::{SaeSlot, ViewCtx};
-use crate::app::style::{domain_color, NEURON_COLOR};
-use crate::app::widgets::{domain_legend, heatmap, tag_chip, HeatmapRow, StripToken, TokenStrip};
+use crate::app::style::{domain_color, subcategory_color, NEURON_COLOR};
+use crate::app::widgets::{
+    domain_legend, heatmap, subcategory_legend, tag_chip, tag_filter_menu, HeatmapRow, StripToken,
+    TokenStrip,
+};
 use crate::app::Command;
 use crate::inspect::{
     has_shared_layer, layer_heatmap, neuron_trace, safety_overview, sort_rows, token_rows,
@@ -203,10 +206,7 @@ impl Inspector {
         }
         let layer_on = |l: usize| !self.hidden_layers.contains(&l);
         let colors: Vec<Option<(Color32, f32)>> = match self.shading {
-            Shading::Safety => safety_overview(a, ctx, norm, &layer_on)
-                .into_iter()
-                .map(|h| h.map(|h| (domain_color(&h.domain), h.norm)))
-                .collect(),
+            Shading::Safety => overview_colors(ui, &safety_overview(a, ctx, norm, &layer_on)),
             Shading::Neuron(s, l) => neuron_trace(a, norm, s, l)
                 .into_iter()
                 .map(|v| (v > 0.0).then_some((NEURON_COLOR, v)))
@@ -320,12 +320,9 @@ impl Inspector {
             ui.label("Filter:");
             egui::ComboBox::new("tag-filter", "tag")
                 .selected_text(self.filter.tag.clone().unwrap_or_else(|| "any tag".into()))
+                .height(520.0)
                 .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.filter.tag, None, "any tag");
-                    for d in crate::domains::SAFETY_DOMAINS {
-                        ui.selectable_value(&mut self.filter.tag, Some(d.to_string()), d);
-                    }
-                    ui.selectable_value(&mut self.filter.tag, Some("none".into()), "no tag");
+                    tag_filter_menu(ui, &mut self.filter.tag, "any tag", "no tag")
                 });
             let layers: BTreeSet<usize> = rows.iter().map(|r| r.layer).collect();
             egui::ComboBox::new("layer-filter", "layer")
@@ -435,6 +432,31 @@ impl Inspector {
         }
         action
     }
+}
+
+/// The safety overview's colour per token: the domain's, or the shade of the neuron's
+/// sub-category; a legend of the sub-categories shown goes first (none when no hit has one).
+fn overview_colors(
+    ui: &mut egui::Ui,
+    hits: &[Option<crate::inspect::SafetyHit>],
+) -> Vec<Option<(Color32, f32)>> {
+    let subs: Vec<String> = hits
+        .iter()
+        .flatten()
+        .filter_map(|h| Some(format!("{}/{}", h.domain, h.subcategory.as_ref()?)))
+        .collect();
+    subcategory_legend(ui, &subs);
+    hits.iter()
+        .map(|h| {
+            h.as_ref().map(|h| {
+                let c = match &h.subcategory {
+                    Some(s) => subcategory_color(&h.domain, s),
+                    None => domain_color(&h.domain),
+                };
+                (c, h.norm)
+            })
+        })
+        .collect()
 }
 
 fn token_tooltip(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeSlot], norm: &Normalizer, t: usize) {

@@ -97,8 +97,8 @@ impl NeuronPage {
             .show(ui, |ui| {
                 ui.label("Tags");
                 ui.horizontal(|ui| match rec {
-                    Some(r) if !r.tag_list.is_empty() => {
-                        r.tag_list.iter().for_each(|t| tag_chip(ui, t))
+                    Some(r) if !r.tag_list.is_empty() || !r.subcategory_list.is_empty() => {
+                        r.tags().iter().for_each(|t| tag_chip(ui, t))
                     }
                     _ => {
                         ui.label(RichText::new("none").weak());
@@ -118,6 +118,7 @@ impl NeuronPage {
                     }
                 });
                 ui.end_row();
+                inclusion_row(ui, entry);
                 if let Some(src) = entry.and_then(ExplanationSource::of).map(|s| s.explainer) {
                     ui.label("Explained by");
                     ui.label(RichText::new(src).small());
@@ -327,6 +328,21 @@ fn store_view(ui: &mut egui::Ui, st: &crate::store::Store, latent: u32) {
                 }
             });
     }
+}
+
+/// The release rule's mark (`score --min-score`), when the record has one: a grid row.
+fn inclusion_row(ui: &mut egui::Ui, entry: Option<&serde_json::Value>) {
+    let Some(i) = entry.and_then(crate::db::provenance::Inclusion::of) else {
+        return;
+    };
+    ui.label("Release rule");
+    let text = RichText::new(i.describe());
+    ui.label(if i.included {
+        text.strong()
+    } else {
+        text.weak()
+    });
+    ui.end_row();
 }
 
 /// How a score was made, in a few words: method, simulator, held-out units, and the other

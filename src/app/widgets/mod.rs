@@ -5,5 +5,5 @@ pub mod tag_chip;
 pub mod token_strip;
 
 pub use heatmap::{heatmap, HeatmapRow};
-pub use tag_chip::{domain_legend, tag_chip};
+pub use tag_chip::{domain_legend, subcategory_legend, tag_chip, tag_filter_menu};
 pub use token_strip::{StripToken, TokenStrip};
