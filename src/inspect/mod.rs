@@ -210,6 +210,7 @@ pub fn token_rows(
         };
         for &(latent, raw) in &s.acts[t] {
             let r = rec(latent);
+            let score = r.live_score();
             rows.push(NeuronRow {
                 sae: s.sae,
                 layer: s.layer,
@@ -219,7 +220,7 @@ pub fn token_rows(
                 raw,
                 explanation: r.explanation,
                 tags: r.tag_list,
-                score: r.correlation_score,
+                score,
             });
         }
     }
@@ -377,6 +378,7 @@ mod tests {
                 explanation: Some("explosives".into()),
                 correlation_score: Some(0.5),
                 tag_list: vec!["terror".into()],
+                ..Default::default()
             },
         );
         db.records.insert(
@@ -385,6 +387,7 @@ mod tests {
                 explanation: Some("food".into()),
                 correlation_score: Some(0.3),
                 tag_list: vec![],
+                ..Default::default()
             },
         );
         let ctx = vec![Neurons {
@@ -425,6 +428,7 @@ mod tests {
                 explanation: Some("weapons".into()),
                 correlation_score: Some(0.4),
                 tag_list: vec!["terror".into()],
+                ..Default::default()
             },
         );
         ctx[0].q999.insert(4, 4.0);

@@ -17,6 +17,8 @@ pub struct Snapshot {
     pub tags: Vec<String>,
     pub status: ReviewStatus,
     pub note: String,
+    /// The score belongs to an earlier explanation.
+    pub score_stale: bool,
 }
 
 impl Snapshot {
@@ -29,6 +31,7 @@ impl Snapshot {
             tags: rec.tag_list,
             status: ctx.review_status(r.sae, &r.id),
             note: ctx.sessions.note(r.sae, &r.id).to_string(),
+            score_stale: rec.score_stale,
         }
     }
 
@@ -39,6 +42,7 @@ impl Snapshot {
             tags: Some(self.tags.clone()),
             status: Some(self.status),
             note: Some(self.note.clone()),
+            score_stale: Some(self.score_stale),
             ..Default::default()
         }
     }
@@ -247,6 +251,17 @@ impl Editor {
                     ..Default::default()
                 };
                 edit(&mut out, e, "explanation");
+            }
+            if snap.score_stale {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label("Score");
+                    super::browser::score_label(ui, ctx.record(r.sae, r.latent), 3);
+                    ui.label(
+                        RichText::new("stale: made for the earlier explanation; score again")
+                            .small()
+                            .weak(),
+                    );
+                });
             }
             ui.horizontal_wrapped(|ui| {
                 ui.label("Tags");
