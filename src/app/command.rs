@@ -35,6 +35,9 @@ pub enum Command {
     Import { from: PathBuf, db: Box<EditableDb> },
     /// Open another workspace.
     OpenWorkspace(PathBuf),
+    /// Record edits under this name from now on (kept in the user's settings; "" for the
+    /// environment's name).
+    SetUser(String),
 }
 
 /// How to settle a database file changed on disk during editing.

@@ -120,6 +120,9 @@ pub struct ViewCtx<'a> {
     pub busy: bool,
     /// The model's answer so far, while it generates.
     pub streamed: &'a str,
+    /// The name typed in the window for edits ("" = the environment's; see
+    /// [`super::AppState::editor_name`]).
+    pub user: &'a str,
 }
 
 impl<'a> ViewCtx<'a> {

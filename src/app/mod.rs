@@ -46,6 +46,9 @@ pub struct Prefs {
     pub recent: Vec<PathBuf>,
     pub tab: Tab,
     pub left_panel: bool,
+    /// The name edits are recorded under ("" = `SAFE_SAIL_USER`, `USER` or `USERNAME`).
+    #[serde(default)]
+    pub user: String,
 }
 
 impl Default for Prefs {
@@ -55,6 +58,7 @@ impl Default for Prefs {
             recent: vec![],
             tab: Tab::Inspector,
             left_panel: true,
+            user: String::new(),
         }
     }
 }
@@ -131,7 +135,10 @@ impl ExplorerApp {
         } else {
             egui::Theme::Light
         });
-        let mut state = AppState::default();
+        let mut state = AppState {
+            user: prefs.user.clone(),
+            ..Default::default()
+        };
         if let Some(msg) = fonts::install_cjk_font(ctx) {
             state.notes.push(msg);
         }
@@ -262,6 +269,10 @@ impl ExplorerApp {
                 Err(e) => self.db_tool.message = format!("error: {e}"),
             },
             Command::OpenWorkspace(path) => self.open_workspace(ctx, path),
+            Command::SetUser(name) => {
+                self.prefs.user = name.clone();
+                self.state.set_user(&name);
+            }
         }
     }
 

@@ -36,6 +36,9 @@ pub struct AppState {
     pub status: String,
     /// Notes for the user (missing fonts, files that could not be read).
     pub notes: Vec<String>,
+    /// The name edits are recorded under, as typed in the window ("" = not set: then
+    /// `SAFE_SAIL_USER`, `USER` or `USERNAME`; see [`Self::editor_name`]).
+    pub user: String,
 }
 
 impl Default for AppState {
@@ -50,6 +53,7 @@ impl Default for AppState {
             streamed: String::new(),
             status: String::new(),
             notes: vec![],
+            user: String::new(),
         }
     }
 }
@@ -65,6 +69,27 @@ impl AppState {
             engine: &self.engine,
             busy: self.busy,
             streamed: &self.streamed,
+            user: &self.user,
+        }
+    }
+
+    /// Who the edits are recorded as: the name typed in the window, else the environment's
+    /// (`SAFE_SAIL_USER`, `USER`, `USERNAME`).
+    pub fn editor_name(&self) -> String {
+        let typed = self.user.trim();
+        if typed.is_empty() {
+            crate::db::editable::current_user()
+        } else {
+            typed.to_string()
+        }
+    }
+
+    /// Records edits as `name` from now on ("" for the environment's name).
+    pub fn set_user(&mut self, name: &str) {
+        self.user = name.to_string();
+        let who = self.editor_name();
+        for s in self.sessions.iter_mut() {
+            s.who = who.clone();
         }
     }
 
@@ -76,6 +101,8 @@ impl AppState {
     /// Takes a workspace whose files were read.
     pub fn set_workspace(&mut self, opened: OpenedWorkspace) {
         self.sessions = opened.sessions;
+        let who = self.editor_name();
+        self.sessions.iter_mut().for_each(|s| s.who = who.clone());
         self.workspace = Some(opened.workspace);
         self.slots = opened.saes.into_iter().map(SaeSlot::from).collect();
         self.notes.extend(opened.notes);
@@ -151,7 +178,8 @@ impl AppState {
             return Ok(0);
         }
         let ws = self.workspace.as_mut().ok_or("no workspace open")?;
-        let (path, session) = ws.create_neuron_db().map_err(|e| format!("{e:#}"))?;
+        let (path, mut session) = ws.create_neuron_db().map_err(|e| format!("{e:#}"))?;
+        session.who = self.editor_name();
         let mut saes = vec![];
         for (i, c) in self.slots.iter_mut().enumerate() {
             if !c

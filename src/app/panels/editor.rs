@@ -91,6 +91,8 @@ pub struct Editor {
     undo: Vec<Snapshot>,
     redo: Vec<Snapshot>,
     last_undo_push: Option<(Instant, &'static str)>,
+    /// The "Your name" field's text, once the user typed in it.
+    name: Option<String>,
 }
 
 impl Editor {
@@ -195,6 +197,24 @@ impl Editor {
         row: Option<&Neuron>,
     ) -> Vec<EditorRequest> {
         let mut out = vec![];
+        ui.horizontal(|ui| {
+            let l = ui.label("Your name");
+            let name = self.name.get_or_insert_with(|| ctx.user.to_string());
+            let resp = ui
+                .add(
+                    egui::TextEdit::singleline(name)
+                        .hint_text("$SAFE_SAIL_USER or $USER")
+                        .desired_width(140.0),
+                )
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "Edits are recorded under this name (kept for next time); empty: \
+                     SAFE_SAIL_USER, else USER",
+                );
+            if resp.changed() {
+                out.push(EditorRequest::Command(Command::SetUser(name.trim().to_string())));
+            }
+        });
         let Some(r) = row else {
             ui.label(
                 RichText::new("Select a neuron to edit its explanation. Alt+N: next unreviewed.")
