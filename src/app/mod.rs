@@ -206,7 +206,12 @@ impl ExplorerApp {
         match command {
             Command::Analyze { prompt, answer } => {
                 self.state.status = "running …".into();
-                self.submit(Job::Analyze { prompt, answer });
+                let saes = Some(self.state.inspected());
+                self.submit(Job::Analyze {
+                    prompt,
+                    answer,
+                    saes,
+                });
             }
             Command::Compare { text } => {
                 let prompt = self.inspector.prompt_spec(&text);
@@ -214,6 +219,7 @@ impl ExplorerApp {
                 self.submit(Job::Analyze {
                     prompt,
                     answer: None,
+                    saes: None,
                 });
             }
             Command::Cancel => {
@@ -269,6 +275,11 @@ impl ExplorerApp {
                 Err(e) => self.db_tool.message = format!("error: {e}"),
             },
             Command::OpenWorkspace(path) => self.open_workspace(ctx, path),
+            Command::ToggleInspected(sae) => {
+                if let Err(e) = self.state.toggle_inspected(sae) {
+                    self.state.status = format!("error: {e}");
+                }
+            }
             Command::SetUser(name) => {
                 self.prefs.user = name.clone();
                 self.state.set_user(&name);
@@ -611,7 +622,10 @@ impl eframe::App for ExplorerApp {
                 .resizable(false)
                 .exact_size(270.0)
                 .show(ui, |ui| {
-                    egui::ScrollArea::vertical().show(ui, |ui| panels::workspace::ui(ui, &view));
+                    let clicked = egui::ScrollArea::vertical()
+                        .show(ui, |ui| panels::workspace::ui(ui, &view))
+                        .inner;
+                    commands.extend(clicked);
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {

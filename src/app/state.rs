@@ -84,6 +84,25 @@ impl AppState {
         }
     }
 
+    /// The SAEs (workspace positions) the inspector runs.
+    pub fn inspected(&self) -> Vec<usize> {
+        let v = self.view();
+        (0..self.slots.len()).filter(|&i| v.inspected(i)).collect()
+    }
+
+    /// Adds SAE `sae` to the inspector's SAEs or takes it out, and writes the choice into the
+    /// workspace file (when it was read from one).
+    pub fn toggle_inspected(&mut self, sae: usize) -> Result<(), String> {
+        let on = !self.view().inspected(sae);
+        let ws = self.workspace.as_mut().ok_or("no workspace open")?;
+        let entry = ws.saes.get_mut(sae).ok_or("no such SAE")?;
+        entry.inspect = Some(on);
+        if let Some(file) = ws.file.clone() {
+            ws.save_as(&file).map_err(|e| format!("{e:#}"))?;
+        }
+        Ok(())
+    }
+
     /// Records edits as `name` from now on ("" for the environment's name).
     pub fn set_user(&mut self, name: &str) {
         self.user = name.to_string();

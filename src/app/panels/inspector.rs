@@ -224,7 +224,7 @@ impl Inspector {
         if let Some(t) = self.selected_token.filter(|t| *t < a.tokens.len()) {
             ui.separator();
             let rows = token_rows(a, ctx, norm, t, &|l| self.layer_on(l));
-            if let Some(open) = self.token_table(ui, a, t, rows) {
+            if let Some(open) = self.token_table(ui, a, ctx, t, rows) {
                 action = Some(open);
             }
         }
@@ -305,6 +305,7 @@ impl Inspector {
         &mut self,
         ui: &mut egui::Ui,
         a: &Analysis,
+        slots: &[SaeSlot],
         t: usize,
         mut rows: Vec<NeuronRow>,
     ) -> Option<Command> {
@@ -348,93 +349,157 @@ impl Inspector {
             ui.label(RichText::new("No neuron matches these filters.").weak());
             return None;
         }
-        let header = |ui: &mut egui::Ui, sort: &mut (SortBy, bool), key: SortBy, name: &str| {
-            let arrow = if sort.0 == key {
-                if sort.1 {
-                    " ↓"
-                } else {
-                    " ↑"
-                }
-            } else {
-                ""
-            };
-            if ui.button(format!("{name}{arrow}")).clicked() {
-                *sort = if sort.0 == key {
-                    (key, !sort.1)
-                } else {
-                    (key, true)
-                };
-            }
-        };
-        use egui_extras::{Column, TableBuilder};
         let mut sort = self.sort;
-        TableBuilder::new(ui)
-            .id_salt("token-neurons")
-            .striped(true)
-            .resizable(true)
-            .max_scroll_height(320.0)
-            .column(Column::auto().at_least(80.0))
-            .column(Column::auto().at_least(70.0))
-            .column(Column::auto().at_least(60.0))
-            .column(Column::remainder().at_least(200.0).clip(true))
-            .column(Column::auto().at_least(90.0))
-            .column(Column::auto().at_least(50.0))
-            .header(22.0, |mut h| {
-                h.col(|ui| header(ui, &mut sort, SortBy::Id, "Neuron"));
-                h.col(|ui| header(ui, &mut sort, SortBy::Norm, "Normalized"));
-                h.col(|ui| header(ui, &mut sort, SortBy::Raw, "Raw"));
-                h.col(|ui| {
-                    ui.strong("Explanation");
-                });
-                h.col(|ui| {
-                    ui.strong("Tags");
-                });
-                h.col(|ui| header(ui, &mut sort, SortBy::Score, "Score"));
-            })
-            .body(|body| {
-                body.rows(22.0, rows.len(), |mut row| {
-                    let r = &rows[row.index()];
-                    row.col(|ui| {
-                        if ui
-                            .link(&r.id)
-                            .on_hover_text("Open the neuron page")
-                            .clicked()
-                        {
-                            action = Some(Command::OpenNeuron {
-                                sae: r.sae,
-                                latent: r.latent,
-                            });
-                        }
-                    });
-                    row.col(|ui| {
-                        ui.label(format!("{:.2}", r.norm));
-                    });
-                    row.col(|ui| {
-                        ui.label(format!("{:.3}", r.raw));
-                    });
-                    row.col(|ui| {
-                        let text = r.explanation.clone().unwrap_or_else(|| "—".into());
-                        ui.label(text.lines().next().unwrap_or(""))
-                            .on_hover_text(text);
-                    });
-                    row.col(|ui| {
-                        ui.horizontal(|ui| {
-                            for t in &r.tags {
-                                tag_chip(ui, t);
-                            }
-                        });
-                    });
-                    row.col(|ui| {
-                        ui.label(r.score.map_or("—".into(), |s| format!("{s:.2}")));
-                    });
-                });
-            });
+        let names = ctx_names(slots, &rows);
+        let (stored, storeless): (Vec<NeuronRow>, Vec<NeuronRow>) =
+            rows.into_iter().partition(|r| r.from_store);
+        if !stored.is_empty() {
+            action = action.or(neuron_table(ui, "token-neurons", &stored, &mut sort, &names));
+        }
+        if !storeless.is_empty() {
+            ui.add_space(6.0);
+            ui.label(
+                RichText::new(format!(
+                    "No store: normalized by this prompt's max ({} neurons; their 1.00 is not \
+                     comparable with the rows above)",
+                    storeless.len()
+                ))
+                .strong(),
+            )
+            .on_hover_text(
+                "These SAEs have no feature store or quantile file: run `safe-sail collect` to \
+                 normalize their neurons by their 0.999 quantile",
+            );
+            action = action.or(neuron_table(
+                ui,
+                "token-neurons-no-store",
+                &storeless,
+                &mut sort,
+                &names,
+            ));
+        }
         self.sort = sort;
         if let Some(Command::OpenNeuron { sae, latent }) = action {
             self.shading = Shading::Neuron(sae, latent);
         }
         action
     }
+}
+
+/// Per row's SAE, its name when rows must be told apart by SAE (several SAEs share a layer,
+/// so `layer_index` ids can collide); empty otherwise.
+fn ctx_names(slots: &[SaeSlot], rows: &[NeuronRow]) -> Vec<String> {
+    let saes: BTreeSet<usize> = rows.iter().map(|r| r.sae).collect();
+    if !has_shared_layer(saes.iter().filter_map(|&s| slots.get(s)).map(|c| c.layer)) {
+        return vec![];
+    }
+    (0..slots.len()).map(|i| slots[i].name.clone()).collect()
+}
+
+/// A table of neuron rows (sortable by the header buttons); the SAE is named on every row
+/// when `names` is not empty. Returns the neuron to open.
+fn neuron_table(
+    ui: &mut egui::Ui,
+    id: &str,
+    rows: &[NeuronRow],
+    sort: &mut (SortBy, bool),
+    names: &[String],
+) -> Option<Command> {
+    let header = |ui: &mut egui::Ui, sort: &mut (SortBy, bool), key: SortBy, name: &str| {
+        let arrow = if sort.0 == key {
+            if sort.1 {
+                " ↓"
+            } else {
+                " ↑"
+            }
+        } else {
+            ""
+        };
+        if ui.button(format!("{name}{arrow}")).clicked() {
+            *sort = if sort.0 == key {
+                (key, !sort.1)
+            } else {
+                (key, true)
+            };
+        }
+    };
+    let mut action = None;
+    use egui_extras::{Column, TableBuilder};
+    let mut b = TableBuilder::new(ui)
+        .id_salt(id)
+        .striped(true)
+        .resizable(true)
+        .max_scroll_height(320.0)
+        .column(Column::auto().at_least(80.0));
+    if !names.is_empty() {
+        b = b.column(Column::auto().at_least(120.0).clip(true));
+    }
+    b.column(Column::auto().at_least(70.0))
+        .column(Column::auto().at_least(60.0))
+        .column(Column::remainder().at_least(200.0).clip(true))
+        .column(Column::auto().at_least(90.0))
+        .column(Column::auto().at_least(50.0))
+        .header(22.0, |mut h| {
+            h.col(|ui| header(ui, sort, SortBy::Id, "Neuron"));
+            if !names.is_empty() {
+                h.col(|ui| {
+                    ui.strong("SAE");
+                });
+            }
+            h.col(|ui| header(ui, sort, SortBy::Norm, "Normalized"));
+            h.col(|ui| header(ui, sort, SortBy::Raw, "Raw"));
+            h.col(|ui| {
+                ui.strong("Explanation");
+            });
+            h.col(|ui| {
+                ui.strong("Tags");
+            });
+            h.col(|ui| header(ui, sort, SortBy::Score, "Score"));
+        })
+        .body(|body| {
+            body.rows(22.0, rows.len(), |mut row| {
+                let r = &rows[row.index()];
+                row.col(|ui| {
+                    if ui
+                        .link(&r.id)
+                        .on_hover_text("Open the neuron page")
+                        .clicked()
+                    {
+                        action = Some(Command::OpenNeuron {
+                            sae: r.sae,
+                            latent: r.latent,
+                        });
+                    }
+                });
+                if let Some(n) = names.get(r.sae) {
+                    row.col(|ui| {
+                        ui.label(RichText::new(n).small());
+                    });
+                }
+                row.col(|ui| {
+                    ui.label(format!("{:.2}", r.norm));
+                });
+                row.col(|ui| {
+                    ui.label(format!("{:.3}", r.raw));
+                });
+                row.col(|ui| {
+                    let text = r.explanation.clone().unwrap_or_else(|| "—".into());
+                    ui.label(text.lines().next().unwrap_or(""))
+                        .on_hover_text(text);
+                });
+                row.col(|ui| {
+                    ui.horizontal(|ui| {
+                        for t in &r.tags {
+                            tag_chip(ui, t);
+                        }
+                    });
+                });
+                row.col(|ui| {
+                    ui.label(r.score.map_or("—".into(), |s| format!("{s:.2}")));
+                });
+            });
+        });
+    action
 }
 
 fn token_tooltip(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeSlot], norm: &Normalizer, t: usize) {
@@ -445,10 +510,31 @@ fn token_tooltip(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeSlot], norm: &Normal
         return;
     }
     let rows = token_rows(a, ctx, norm, t, &|_| true);
-    for r in rows.iter().take(5) {
+    let names = ctx_names(ctx, &rows);
+    let line = |r: &NeuronRow| {
         let expl = r.explanation.as_deref().unwrap_or("—");
         let expl: String = expl.chars().take(60).collect();
-        ui.label(format!("{}  {:.2}  {}", r.id, r.norm, expl));
+        match names.get(r.sae) {
+            Some(n) => format!("{} ({n})  {:.2}  {}", r.id, r.norm, expl),
+            None => format!("{}  {:.2}  {}", r.id, r.norm, expl),
+        }
+    };
+    for r in rows.iter().filter(|r| r.from_store).take(5) {
+        ui.label(line(r));
+    }
+    let storeless: Vec<&NeuronRow> = rows.iter().filter(|r| !r.from_store).collect();
+    if !storeless.is_empty() {
+        ui.label(
+            RichText::new(format!(
+                "{} more with no store (normalized by this prompt's max), e.g.",
+                storeless.len()
+            ))
+            .small()
+            .weak(),
+        );
+        for r in storeless.iter().take(2) {
+            ui.label(RichText::new(line(r)).small());
+        }
     }
     if rows.is_empty() {
         ui.label(RichText::new("no active neurons").weak());
