@@ -49,6 +49,13 @@ pub struct Prefs {
     /// The name edits are recorded under ("" = `SAFE_SAIL_USER`, `USER` or `USERNAME`).
     #[serde(default)]
     pub user: String,
+    /// The safety overview's threshold (tokens below it are not shaded).
+    #[serde(default = "default_threshold")]
+    pub overview_threshold: f32,
+}
+
+fn default_threshold() -> f32 {
+    panels::inspector::DEFAULT_THRESHOLD
 }
 
 impl Default for Prefs {
@@ -59,6 +66,7 @@ impl Default for Prefs {
             tab: Tab::Inspector,
             left_panel: true,
             user: String::new(),
+            overview_threshold: default_threshold(),
         }
     }
 }
@@ -142,11 +150,13 @@ impl ExplorerApp {
         if let Some(msg) = fonts::install_cjk_font(ctx) {
             state.notes.push(msg);
         }
+        let mut inspector = Inspector::default();
+        inspector.threshold = prefs.overview_threshold;
         let mut app = Self {
             tab: prefs.tab,
             prefs,
             state,
-            inspector: Inspector::default(),
+            inspector,
             neuron: NeuronPage::default(),
             browser: Browser::default(),
             compare: Compare::default(),
@@ -662,6 +672,7 @@ impl eframe::App for ExplorerApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.prefs.tab = self.tab;
+        self.prefs.overview_threshold = self.inspector.threshold;
         eframe::set_value(storage, PREFS_KEY, &self.prefs);
     }
 }

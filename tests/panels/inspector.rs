@@ -326,3 +326,29 @@ fn store_less_rows_are_ranked_apart_and_named() {
         h.snapshot("inspector/store_less_rows_apart");
     }
 }
+
+/// The safety overview has a strength scale and a threshold: raising it leaves weak tokens
+/// unshaded (the picture), and the view names the SAEs without a store.
+#[test]
+fn the_overview_threshold_and_legend() {
+    let mut f = stand_in();
+    f.slots[2].store = None;
+    f.slots[2].q999.clear();
+    let mut h = inspector_harness(f, true);
+    h.get_by_label("Strength:");
+    h.get_by_label(" ≥ 1 ");
+    h.get_by_label_contains("No feature store for L2 jumprelu 256");
+    assert_eq!(h.state().panel.threshold, 0.2);
+    for _ in 0..10 {
+        h.get_by_role_and_label(Role::Slider, "Shade from").focus();
+        h.run_steps(1);
+        h.key_press(egui::Key::ArrowRight);
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+    let t = h.state().panel.threshold;
+    assert!((t - 0.7).abs() < 1e-4, "{t}");
+    if can_snapshot() {
+        h.snapshot("inspector/overview_threshold_0.7");
+    }
+}

@@ -42,7 +42,13 @@ pub struct Inspector {
     pub selected_token: Option<usize>,
     pub filter: RowFilter,
     pub sort: (SortBy, bool),
+    /// The safety overview leaves tokens whose strongest safety neuron is below this
+    /// normalized activation unshaded (kept in the window's preferences).
+    pub threshold: f32,
 }
+
+/// The safety overview's threshold until the user sets one.
+pub const DEFAULT_THRESHOLD: f32 = 0.2;
 
 impl Default for Inspector {
     fn default() -> Self {
@@ -61,6 +67,7 @@ impl Default for Inspector {
             selected_token: None,
             filter: RowFilter::default(),
             sort: (SortBy::Norm, true),
+            threshold: DEFAULT_THRESHOLD,
         }
     }
 }
@@ -192,20 +199,35 @@ impl Inspector {
         ui.separator();
         self.shading_controls(ui, ctx, a);
         if !norm.all_from_stores() {
-            ui.label(
-                RichText::new(
-                    "No feature store for some neurons: their activations are normalized by their maximum in this run \
-                     (run `safe-sail collect` to normalize by each neuron's 0.999 quantile).",
+            let names: Vec<&str> = a
+                .saes
+                .iter()
+                .filter_map(|s| ctx.get(s.sae))
+                .filter(|c| c.store.is_none() && c.q999.is_empty())
+                .map(|c| c.name.as_str())
+                .collect();
+            let text = if names.is_empty() {
+                "Some neurons have no 0.999 quantile in their store: they are normalized by their \
+                 maximum in this run."
+                    .to_string()
+            } else {
+                format!(
+                    "No feature store for {}: their neurons are normalized by their maximum in this \
+                     run (run `safe-sail collect` to normalize by each neuron's 0.999 quantile).",
+                    names.join(", ")
                 )
-                .small()
-                .weak(),
-            );
+            };
+            ui.label(RichText::new(text).small().weak());
         }
         let layer_on = |l: usize| !self.hidden_layers.contains(&l);
+        let threshold = self.threshold;
         let colors: Vec<Option<(Color32, f32)>> = match self.shading {
             Shading::Safety => safety_overview(a, ctx, norm, &layer_on)
                 .into_iter()
-                .map(|h| h.map(|h| (domain_color(&h.domain), h.norm)))
+                .map(|h| {
+                    h.filter(|h| h.norm >= threshold)
+                        .map(|h| (domain_color(&h.domain), h.norm))
+                })
                 .collect(),
             Shading::Neuron(s, l) => neuron_trace(a, norm, s, l)
                 .into_iter()
@@ -264,7 +286,23 @@ impl Inspector {
             }
         });
         if self.shading == Shading::Safety {
-            domain_legend(ui);
+            ui.horizontal_wrapped(|ui| {
+                domain_legend(ui);
+                ui.separator();
+                strength_legend(ui);
+                ui.separator();
+                let l = ui.label("Shade from");
+                ui.add(
+                    egui::Slider::new(&mut self.threshold, 0.0..=1.0)
+                        .step_by(0.05)
+                        .fixed_decimals(2),
+                )
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "Tokens whose strongest safety neuron is below this normalized activation \
+                     are left unshaded",
+                );
+            });
         }
     }
 
@@ -383,6 +421,19 @@ impl Inspector {
             self.shading = Shading::Neuron(sae, latent);
         }
         action
+    }
+}
+
+/// The shade scale: how strong a background is at a few normalized activations.
+fn strength_legend(ui: &mut egui::Ui) {
+    ui.label("Strength:");
+    for (v, name) in [(0.25, "0.25"), (0.5, "0.5"), (0.75, "0.75"), (1.0, "≥ 1")] {
+        ui.label(
+            RichText::new(format!(" {name} "))
+                .background_color(crate::app::style::shade(Color32::from_gray(190), v))
+                .color(Color32::WHITE),
+        )
+        .on_hover_text("normalized activation: the activation over the neuron's 0.999 quantile");
     }
 }
 
