@@ -546,7 +546,18 @@ fn a_new_explanation_makes_the_score_stale_and_the_review_open() {
     // Imported into our format and back: the mark survives.
     let ours = tmp.path().join("ours.json");
     ok(&["db", "import", &s(&db), "--db", &s(&ours)]);
-    let hist = ok(&["db", "history", &s(&db), "--neuron", "8_1", "--who", "editor-b"]);
+    let hist = ok(&[
+        "db",
+        "history",
+        &s(&db),
+        "--neuron",
+        "8_1",
+        "--who",
+        "editor-b",
+    ]);
     assert!(hist.contains("score_stale: (none) → true"), "{hist}");
-    assert!(hist.contains("review_status: \"verified\" → \"needs_work\""), "{hist}");
+    assert!(
+        hist.contains("review_status: \"verified\" → \"needs_work\""),
+        "{hist}"
+    );
 }

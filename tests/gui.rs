@@ -836,7 +836,10 @@ fn the_editors_name_is_kept_and_recorded_as_author() {
     h2.state_mut().tab = Tab::Neurons;
     h2.run_steps(3);
     assert_eq!(h2.state().state.editor_name(), "Mei Lin");
-    assert_eq!(h2.get_by_label("Your name").value().as_deref(), Some("Mei Lin"));
+    assert_eq!(
+        h2.get_by_label("Your name").value().as_deref(),
+        Some("Mei Lin")
+    );
 }
 
 /// The overview threshold is a preference: the window starts with the saved one.
@@ -850,6 +853,12 @@ fn the_overview_threshold_is_kept_in_the_preferences() {
         .with_size([800.0, 600.0])
         .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, prefs, None));
     assert_eq!(h.state().inspector.threshold, 0.55);
-    let saved: Prefs = serde_json::from_str(r#"{"dark": true, "recent": [], "tab": "Inspector", "left_panel": true}"#).unwrap();
-    assert_eq!(saved.overview_threshold, 0.2, "older settings get the default");
+    let saved: Prefs = serde_json::from_str(
+        r#"{"dark": true, "recent": [], "tab": "Inspector", "left_panel": true}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        saved.overview_threshold, 0.2,
+        "older settings get the default"
+    );
 }

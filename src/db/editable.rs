@@ -644,13 +644,20 @@ impl EditableDb {
                 let scored = super::provenance::ScoreSource::of(&Value::Object(rec.clone()))
                     .map(|s| s.explanation);
                 let text = rec.get("explanation").and_then(Value::as_str);
-                let has_score = !rec.get("correlation_score").unwrap_or(&Value::Null).is_null();
+                let has_score = !rec
+                    .get("correlation_score")
+                    .unwrap_or(&Value::Null)
+                    .is_null();
                 Some(has_score && (scored.is_none() || scored.as_deref() != text))
             }
             (None, None) => None,
         };
         if let Some(b) = stale {
-            set(rec, "score_stale", if b { Value::Bool(true) } else { Value::Null });
+            set(
+                rec,
+                "score_stale",
+                if b { Value::Bool(true) } else { Value::Null },
+            );
         }
         if let Some(s) = e.status {
             set(rec, "review_status", Value::String(s.name().into()));

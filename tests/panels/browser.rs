@@ -236,12 +236,10 @@ fn editing_an_explanation_marks_its_score_stale() {
     assert_eq!(apply_edits(&mut h), 1);
     let p = h.state();
     let rec = p.state.slots[0].record(145).unwrap();
-    assert_eq!(
-        (rec.correlation_score, rec.score_stale),
-        (Some(0.35), true)
-    );
+    assert_eq!((rec.correlation_score, rec.score_stale), (Some(0.35), true));
     assert_eq!(p.state.sessions.status(0, "0_145"), ReviewStatus::NeedsWork);
-    let author = p.state.sessions.entry(0, "0_145").unwrap()["explanation_source"]["author"].clone();
+    let author =
+        p.state.sessions.entry(0, "0_145").unwrap()["explanation_source"]["author"].clone();
     assert_eq!(author, "ana");
     h.get_by_label("stale: made for the earlier explanation; score again");
     // Shown in the row and in the editor, struck through.

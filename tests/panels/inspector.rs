@@ -313,7 +313,10 @@ fn store_less_rows_are_ranked_apart_and_named() {
         .query_all_by_label("1.00")
         .map(|n| n.rect().top())
         .collect();
-    assert!(!ones.is_empty() && ones.iter().all(|&t| t > group_top), "{ones:?} vs {group_top}");
+    assert!(
+        !ones.is_empty() && ones.iter().all(|&t| t > group_top),
+        "{ones:?} vs {group_top}"
+    );
     for id in ["0_145", "0_89", "0_168", "2_234"] {
         assert!(h.get_by_label(id).rect().top() < group_top, "{id}");
     }

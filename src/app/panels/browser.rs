@@ -520,10 +520,14 @@ pub fn score_label(ui: &mut egui::Ui, rec: Option<&crate::db::NeuronRecord>, dec
             ui.label(format!("{s:.decimals$}"));
         }
         Some((s, true)) => {
-            ui.label(RichText::new(format!("{s:.decimals$}")).strikethrough().weak())
-                .on_hover_text(
-                    "Stale: scored for an earlier explanation (kept, left out of filters and means)",
-                );
+            ui.label(
+                RichText::new(format!("{s:.decimals$}"))
+                    .strikethrough()
+                    .weak(),
+            )
+            .on_hover_text(
+                "Stale: scored for an earlier explanation (kept, left out of filters and means)",
+            );
         }
     }
 }

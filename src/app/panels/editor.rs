@@ -212,7 +212,9 @@ impl Editor {
                      SAFE_SAIL_USER, else USER",
                 );
             if resp.changed() {
-                out.push(EditorRequest::Command(Command::SetUser(name.trim().to_string())));
+                out.push(EditorRequest::Command(Command::SetUser(
+                    name.trim().to_string(),
+                )));
             }
         });
         let Some(r) = row else {

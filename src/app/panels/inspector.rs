@@ -392,7 +392,13 @@ impl Inspector {
         let (stored, storeless): (Vec<NeuronRow>, Vec<NeuronRow>) =
             rows.into_iter().partition(|r| r.from_store);
         if !stored.is_empty() {
-            action = action.or(neuron_table(ui, "token-neurons", &stored, &mut sort, &names));
+            action = action.or(neuron_table(
+                ui,
+                "token-neurons",
+                &stored,
+                &mut sort,
+                &names,
+            ));
         }
         if !storeless.is_empty() {
             ui.add_space(6.0);

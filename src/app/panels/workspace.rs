@@ -3,8 +3,8 @@
 //! name adds it to the SAEs the inspector runs, or takes it out.
 
 use crate::app::ctx::ViewCtx;
-use crate::app::Command;
 use crate::app::state::EngineStatus;
+use crate::app::Command;
 use eframe::egui::{self, RichText};
 
 /// Draws the panel; returns the SAE card the user clicked, as a command.
