@@ -38,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         engine: &engine,
         busy: false,
         streamed: "",
+        user: "",
     };
     let mut b = Browser::default();
     b.set_saes(&slots);

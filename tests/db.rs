@@ -120,11 +120,20 @@ fn set_show_history_and_csv() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let fields: Vec<&str> = lines.iter().map(|l| l["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["explanation", "tag_list", "note", "review_status"]);
-    assert_eq!(lines[3]["new"], "needs_work");
+    assert_eq!(
+        fields,
+        [
+            "explanation",
+            "tag_list",
+            "note",
+            "explanation_source",
+            "review_status"
+        ]
+    );
+    assert_eq!(lines[4]["new"], "needs_work");
     // For people: one line per change with its UTC time; filtered by neuron and by user.
     let text = ok(&["db", "history", &s(&db), "--neuron", "8_6502"]);
-    assert_eq!(text.lines().count(), 4, "{text}");
+    assert_eq!(text.lines().count(), 5, "{text}");
     let first = text.lines().next().unwrap();
     assert!(
         first.contains(" UTC  ")
@@ -475,6 +484,82 @@ fn a_score_run_changes_no_other_neurons_bytes() {
     let c = neuron_texts(&std::fs::read_to_string(&db).unwrap());
     let changed: Vec<&String> = b.keys().filter(|k| b[*k] != c[*k]).collect();
     assert_eq!(changed, ["2_40"]);
+}
+
+/// `db set --explanation` on a scored, verified neuron: the score is kept but marked stale
+/// (and so left out of `--min-score`), the review needs another look, and the new author is
+/// recorded; in a Safe-SAIL file the mark lives in the review sidecar, and the file itself
+/// keeps its score byte for byte. A new score would clear the mark.
+#[test]
+fn a_new_explanation_makes_the_score_stale_and_the_review_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("en_db.json");
+    let original = r#"{"8_1": {"explanation": "bombs", "correlation_score": 0.61, "tag_list": ["terror"]}, "8_2": {"explanation": "votes", "correlation_score": 0.4, "tag_list": ["politics"]}}"#;
+    std::fs::write(&db, original).unwrap();
+    ok(&["db", "set", &s(&db), "8_1", "--status", "verified"]);
+    let o = bin()
+        .env("SAFE_SAIL_USER", "editor-b")
+        .args([
+            "db",
+            "set",
+            &s(&db),
+            "8_1",
+            "--explanation",
+            "explosives and 炸弹",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&["db", "show", &s(&db), "8_1"])).unwrap();
+    assert_eq!(shown["explanation"], "explosives and 炸弹");
+    assert_eq!(shown["correlation_score"], 0.61, "the old score is kept");
+    assert_eq!(shown["score_stale"], true);
+    assert_eq!(shown["review_status"], "needs_work");
+    assert_eq!(shown["explanation_source"]["explainer"], "human");
+    assert_eq!(shown["explanation_source"]["author"], "editor-b");
+    // The Safe-SAIL file keeps its form (score included); the mark is in the sidecar.
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&db).unwrap()).unwrap();
+    assert_eq!(file["8_1"]["correlation_score"], 0.61);
+    assert!(file["8_1"].get("score_stale").is_none());
+    let side: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("en_db.json.review.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(side["neurons"]["8_1"]["score_stale"], true);
+    // A stale score reaches no --min-score.
+    let out = tmp.path().join("released.json");
+    ok(&[
+        "db",
+        "export",
+        &s(&db),
+        "--out",
+        &s(&out),
+        "--min-score",
+        "0.2",
+    ]);
+    let released: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let keys: Vec<&String> = released.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["8_2"]);
+    // Imported into our format and back: the mark survives.
+    let ours = tmp.path().join("ours.json");
+    ok(&["db", "import", &s(&db), "--db", &s(&ours)]);
+    let hist = ok(&[
+        "db",
+        "history",
+        &s(&db),
+        "--neuron",
+        "8_1",
+        "--who",
+        "editor-b",
+    ]);
+    assert!(hist.contains("score_stale: (none) → true"), "{hist}");
+    assert!(
+        hist.contains("review_status: \"verified\" → \"needs_work\""),
+        "{hist}"
+    );
 }
 
 fn fails(args: &[&str]) -> String {

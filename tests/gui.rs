@@ -839,3 +839,76 @@ fn the_papers_safe_sail_database_is_edited_in_place_from_the_window() {
         .iter()
         .any(|c| c.neuron == id && c.field == "explanation"));
 }
+
+/// Who edits: the name typed in the Neurons page's editor is kept in the preferences (so the
+/// next run starts with it) and recorded as the author of the next edit.
+#[test]
+fn the_editors_name_is_kept_and_recorded_as_author() {
+    let (dir, ws) = editable_workspace();
+    let mut h = Harness::builder()
+        .with_size([1500.0, 1000.0])
+        .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws)));
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    h.get_by_label("Neurons").click();
+    h.run_steps(3);
+    h.get_by_label("Your name").click();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Your name").type_text("Mei Lin");
+    h.run_steps(3);
+    assert_eq!(h.state().prefs.user, "Mei Lin");
+    h.get_by_label("Search").click();
+    h.get_by_label("Search").type_text("0_145");
+    h.run_steps(3);
+    h.get_by_label("0_145").click();
+    h.run_steps(3);
+    h.get_by_label("Edit explanation").focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Edit explanation").type_text("fights");
+    h.run_steps(3);
+    wait_saved(&mut h);
+    let d = disk_db(dir.path());
+    assert_eq!(
+        d.entries["0_145"]["explanation_source"]["author"],
+        "Mei Lin"
+    );
+    let hist = safe_sail::db::editable::read_history(&dir.path().join("neurons.json")).unwrap();
+    assert!(hist.iter().all(|c| c.who == "Mei Lin"), "{hist:?}");
+    // The next run starts with the name.
+    let prefs = h.state().prefs.clone();
+    let ws2 = dir.path().join("ws.sail.json");
+    let mut h2 = Harness::builder()
+        .with_size([1500.0, 1000.0])
+        .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, prefs, Some(ws2)));
+    h2.state_mut().tab = Tab::Neurons;
+    h2.run_steps(3);
+    assert_eq!(h2.state().state.editor_name(), "Mei Lin");
+    assert_eq!(
+        h2.get_by_label("Your name").value().as_deref(),
+        Some("Mei Lin")
+    );
+}
+
+/// The overview threshold is a preference: the window starts with the saved one.
+#[test]
+fn the_overview_threshold_is_kept_in_the_preferences() {
+    let prefs = Prefs {
+        overview_threshold: 0.55,
+        ..Prefs::default()
+    };
+    let h = Harness::builder()
+        .with_size([800.0, 600.0])
+        .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, prefs, None));
+    assert_eq!(h.state().inspector.threshold, 0.55);
+    let saved: Prefs = serde_json::from_str(
+        r#"{"dark": true, "recent": [], "tab": "Inspector", "left_panel": true}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        saved.overview_threshold, 0.2,
+        "older settings get the default"
+    );
+}

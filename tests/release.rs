@@ -438,7 +438,8 @@ fn db_set_edits_a_safe_sail_database_in_place() {
         ],
         &[],
     );
-    assert!(out.contains("4 field(s) changed"), "{out}");
+    // The four fields, the score marked stale (a new explanation) and the explanation's author.
+    assert!(out.contains("6 field(s) changed"), "{out}");
     // Still Safe-SAIL JSON, as their tools write it: the same bytes but for this neuron.
     let after = std::fs::read_to_string(&db).unwrap();
     assert!(after.starts_with('{') && !after.contains("\"format\""));
@@ -460,6 +461,8 @@ fn db_set_edits_a_safe_sail_database_in_place() {
     // Our fields went to the review sidecar; reading the database brings them back.
     let review = read_json(&review_path(&db));
     assert_eq!(review["neurons"][&id]["review_status"], "verified");
+    assert_eq!(review["neurons"][&id]["score_stale"], true);
+    assert_eq!(v1[&id]["correlation_score"], v0[&id]["correlation_score"]);
     let d = EditableDb::load(&db).unwrap();
     assert_eq!(d.kind, DbKind::SafeSail);
     assert_eq!(d.note(&id), "checked by hand");
@@ -467,7 +470,7 @@ fn db_set_edits_a_safe_sail_database_in_place() {
     assert!(shown.contains("verified"), "{shown}");
     // History, as for our own format.
     let h = read_history(&db).unwrap();
-    assert_eq!(h.len(), 4);
+    assert_eq!(h.len(), 6);
     assert!(h.iter().all(|c| c.neuron == id));
     // Later edits keep the file's form.
     ok(

@@ -73,6 +73,12 @@ impl SaeSlot {
         (mine.len(), mine.iter().filter(|r| r.is_safety()).count())
     }
 
+    /// Whether the inspector runs it unless the workspace says otherwise: it has a feature
+    /// store (or Safe-SAIL quantiles) or explained neurons of its layer.
+    pub fn inspected_by_default(&self) -> bool {
+        self.store.is_some() || !self.q999.is_empty() || self.db_counts().0 > 0
+    }
+
     /// Whether its database tags any neuron with a safety domain.
     pub fn has_safety_neurons(&self) -> bool {
         self.db.records.values().any(|r| r.is_safety())
@@ -120,6 +126,9 @@ pub struct ViewCtx<'a> {
     pub busy: bool,
     /// The model's answer so far, while it generates.
     pub streamed: &'a str,
+    /// The name typed in the window for edits ("" = the environment's; see
+    /// [`super::AppState::editor_name`]).
+    pub user: &'a str,
 }
 
 impl<'a> ViewCtx<'a> {
@@ -151,6 +160,22 @@ impl<'a> ViewCtx<'a> {
     /// A neuron's review status, from the editing session of its SAE's database.
     pub fn review_status(&self, sae: usize, id: &str) -> ReviewStatus {
         self.sessions.status(sae, id)
+    }
+
+    /// Whether the inspector runs SAE `sae`: as the workspace file says, else
+    /// [`SaeSlot::inspected_by_default`] (every SAE, when none has a store or explained
+    /// neurons).
+    pub fn inspected(&self, sae: usize) -> bool {
+        let chosen = self
+            .workspace
+            .and_then(|w| w.saes.get(sae))
+            .and_then(|s| s.inspect);
+        chosen.unwrap_or_else(|| {
+            // When no SAE has a store or explained neurons, all run.
+            let any = self.slots.iter().any(SaeSlot::inspected_by_default);
+            self.slot(sae)
+                .is_some_and(|c| !any || c.inspected_by_default())
+        })
     }
 
     /// Whether several SAEs share a layer (then a layer number no longer names an SAE).

@@ -20,6 +20,8 @@ pub enum Job {
     Analyze {
         prompt: PromptSpec,
         answer: Option<GenerateOpts>,
+        /// Only these SAEs (workspace positions); all when `None`.
+        saes: Option<Vec<usize>>,
     },
     /// The tokens a latent's decoder direction promotes and suppresses most.
     NeuronLogits { sae: usize, latent: u32, n: usize },
@@ -236,8 +238,12 @@ impl Progress for LoadSink<'_> {
 
 fn run(m: &LoadedModel, job: Job, cancel: &AtomicBool, send: &dyn Fn(Event)) -> Result<()> {
     match job {
-        Job::Analyze { prompt, answer } => {
-            let a = m.analyze(&prompt, answer.as_ref(), cancel, &|s| {
+        Job::Analyze {
+            prompt,
+            answer,
+            saes,
+        } => {
+            let a = m.analyze_saes(&prompt, answer.as_ref(), saes.as_deref(), cancel, &|s| {
                 send(Event::Streamed(s))
             })?;
             send(Event::Analysis(Box::new(a)));

@@ -46,6 +46,16 @@ pub struct Prefs {
     pub recent: Vec<PathBuf>,
     pub tab: Tab,
     pub left_panel: bool,
+    /// The name edits are recorded under ("" = `SAFE_SAIL_USER`, `USER` or `USERNAME`).
+    #[serde(default)]
+    pub user: String,
+    /// The safety overview's threshold (tokens below it are not shaded).
+    #[serde(default = "default_threshold")]
+    pub overview_threshold: f32,
+}
+
+fn default_threshold() -> f32 {
+    panels::inspector::DEFAULT_THRESHOLD
 }
 
 impl Default for Prefs {
@@ -55,6 +65,8 @@ impl Default for Prefs {
             recent: vec![],
             tab: Tab::Inspector,
             left_panel: true,
+            user: String::new(),
+            overview_threshold: default_threshold(),
         }
     }
 }
@@ -140,15 +152,20 @@ impl ExplorerApp {
         } else {
             egui::Theme::Light
         });
-        let mut state = AppState::default();
+        let mut state = AppState {
+            user: prefs.user.clone(),
+            ..Default::default()
+        };
         if let Some(msg) = fonts::install_cjk_font(ctx) {
             state.notes.push(msg);
         }
+        let mut inspector = Inspector::default();
+        inspector.threshold = prefs.overview_threshold;
         let mut app = Self {
             tab: prefs.tab,
             prefs,
             state,
-            inspector: Inspector::default(),
+            inspector,
             neuron: NeuronPage::default(),
             browser: Browser::default(),
             compare: Compare::default(),
@@ -213,7 +230,12 @@ impl ExplorerApp {
         match command {
             Command::Analyze { prompt, answer } => {
                 self.state.status = "running …".into();
-                self.submit(Job::Analyze { prompt, answer });
+                let saes = Some(self.state.inspected());
+                self.submit(Job::Analyze {
+                    prompt,
+                    answer,
+                    saes,
+                });
             }
             Command::Compare { text } => {
                 let prompt = self.inspector.prompt_spec(&text);
@@ -221,6 +243,7 @@ impl ExplorerApp {
                 self.submit(Job::Analyze {
                     prompt,
                     answer: None,
+                    saes: None,
                 });
             }
             Command::Cancel => {
@@ -276,6 +299,15 @@ impl ExplorerApp {
                 Err(e) => self.db_tool.message = format!("error: {e}"),
             },
             Command::OpenWorkspace(path) => self.open_workspace(ctx, path),
+            Command::ToggleInspected(sae) => {
+                if let Err(e) = self.state.toggle_inspected(sae) {
+                    self.state.status = format!("error: {e}");
+                }
+            }
+            Command::SetUser(name) => {
+                self.prefs.user = name.clone();
+                self.state.set_user(&name);
+            }
         }
     }
 
@@ -630,6 +662,7 @@ impl eframe::App for ExplorerApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.prefs.tab = self.tab;
+        self.prefs.overview_threshold = self.inspector.threshold;
         eframe::set_value(storage, PREFS_KEY, &self.prefs);
     }
 }
@@ -692,7 +725,10 @@ impl ExplorerApp {
                 .resizable(false)
                 .exact_size(270.0)
                 .show(ui, |ui| {
-                    egui::ScrollArea::vertical().show(ui, |ui| panels::workspace::ui(ui, &view));
+                    let clicked = egui::ScrollArea::vertical()
+                        .show(ui, |ui| panels::workspace::ui(ui, &view))
+                        .inner;
+                    commands.extend(clicked);
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {

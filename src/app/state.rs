@@ -38,6 +38,9 @@ pub struct AppState {
     pub notes: Vec<String>,
     /// While the model and SAEs load: the step and its fraction done.
     pub load_progress: Option<(String, f32)>,
+    /// The name edits are recorded under, as typed in the window ("" = not set: then
+    /// `SAFE_SAIL_USER`, `USER` or `USERNAME`; see [`Self::editor_name`]).
+    pub user: String,
 }
 
 impl Default for AppState {
@@ -53,6 +56,7 @@ impl Default for AppState {
             status: String::new(),
             notes: vec![],
             load_progress: None,
+            user: String::new(),
         }
     }
 }
@@ -68,6 +72,46 @@ impl AppState {
             engine: &self.engine,
             busy: self.busy,
             streamed: &self.streamed,
+            user: &self.user,
+        }
+    }
+
+    /// Who the edits are recorded as: the name typed in the window, else the environment's
+    /// (`SAFE_SAIL_USER`, `USER`, `USERNAME`).
+    pub fn editor_name(&self) -> String {
+        let typed = self.user.trim();
+        if typed.is_empty() {
+            crate::db::editable::current_user()
+        } else {
+            typed.to_string()
+        }
+    }
+
+    /// The SAEs (workspace positions) the inspector runs.
+    pub fn inspected(&self) -> Vec<usize> {
+        let v = self.view();
+        (0..self.slots.len()).filter(|&i| v.inspected(i)).collect()
+    }
+
+    /// Adds SAE `sae` to the inspector's SAEs or takes it out, and writes the choice into the
+    /// workspace file (when it was read from one).
+    pub fn toggle_inspected(&mut self, sae: usize) -> Result<(), String> {
+        let on = !self.view().inspected(sae);
+        let ws = self.workspace.as_mut().ok_or("no workspace open")?;
+        let entry = ws.saes.get_mut(sae).ok_or("no such SAE")?;
+        entry.inspect = Some(on);
+        if let Some(file) = ws.file.clone() {
+            ws.save_as(&file).map_err(|e| format!("{e:#}"))?;
+        }
+        Ok(())
+    }
+
+    /// Records edits as `name` from now on ("" for the environment's name).
+    pub fn set_user(&mut self, name: &str) {
+        self.user = name.to_string();
+        let who = self.editor_name();
+        for s in self.sessions.iter_mut() {
+            s.who = who.clone();
         }
     }
 
@@ -79,6 +123,8 @@ impl AppState {
     /// Takes a workspace whose files were read.
     pub fn set_workspace(&mut self, opened: OpenedWorkspace) {
         self.sessions = opened.sessions;
+        let who = self.editor_name();
+        self.sessions.iter_mut().for_each(|s| s.who = who.clone());
         self.workspace = Some(opened.workspace);
         self.slots = opened.saes.into_iter().map(SaeSlot::from).collect();
         self.notes.extend(opened.notes);
@@ -154,7 +200,8 @@ impl AppState {
             return Ok(0);
         }
         let ws = self.workspace.as_mut().ok_or("no workspace open")?;
-        let (path, session) = ws.create_neuron_db().map_err(|e| format!("{e:#}"))?;
+        let (path, mut session) = ws.create_neuron_db().map_err(|e| format!("{e:#}"))?;
+        session.who = self.editor_name();
         let mut saes = vec![];
         for (i, c) in self.slots.iter_mut().enumerate() {
             if !c

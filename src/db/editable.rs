@@ -42,12 +42,14 @@ pub enum DbKind {
 }
 /// Fields we add to Safe-SAIL records (and drop again on export). `subcategory_list` is not
 /// among them: it is exported with the record (see [`NeuronRecord::subcategory_list`]).
-pub const OUR_FIELDS: [&str; 5] = [
+/// (`score_stale`: `true` while the score belongs to an earlier explanation; absent otherwise.)
+pub const OUR_FIELDS: [&str; 6] = [
     "review_status",
     "note",
     "explanation_source",
     "score_source",
     "inclusion",
+    "score_stale",
 ];
 
 /// Safe-SAIL's three fields, present in every record (possibly `null` / empty).
@@ -116,6 +118,9 @@ pub struct Edit {
     pub explanation_source: Option<super::provenance::ExplanationSource>,
     /// Provenance of a score (method, simulator, examples, date).
     pub score_source: Option<super::provenance::ScoreSource>,
+    /// Sets whether the score is stale (undo puts it back); without it, a new explanation
+    /// marks a kept score stale and a new score clears the mark (see [`EditableDb::apply`]).
+    pub score_stale: Option<bool>,
 }
 
 /// One line of the edit history.
@@ -413,7 +418,8 @@ impl EditableDb {
     }
 
     /// As [`EditableDb::to_csv`]; with `min_score` an `included` column says whether the
-    /// neuron's score reaches it (neurons without a score are not included).
+    /// neuron's score reaches it (neurons without a score, or with a stale one, are not
+    /// included).
     pub fn to_csv_marked(&self, min_score: Option<f64>) -> String {
         let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         let mut out = String::from(
@@ -439,7 +445,7 @@ impl EditableDb {
                 q(self.note(k)),
             ));
             if let Some(m) = min_score {
-                let inc = r.correlation_score.is_some_and(|s| s >= m);
+                let inc = r.live_score().is_some_and(|s| s >= m);
                 out.push_str(if inc { ",true" } else { ",false" });
             }
             out.push('\n');
@@ -466,7 +472,8 @@ impl EditableDb {
     }
 
     /// As [`EditableDb::to_safe_sail`], holding only the neurons whose score reaches
-    /// `min_score` (the released database's convention is r ≥ 0.2).
+    /// `min_score` (the released database's convention is r ≥ 0.2); a stale score reaches
+    /// nothing.
     pub fn to_safe_sail_min_score(&self, min_score: f64) -> String {
         let mut kept = EditableDb {
             header: self.header.clone(),
@@ -475,7 +482,7 @@ impl EditableDb {
         for (k, v) in &self.entries {
             if self
                 .record(k)
-                .and_then(|r| r.correlation_score)
+                .and_then(|r| r.live_score())
                 .is_some_and(|s| s >= min_score)
             {
                 kept.entries.insert(k.clone(), v.clone());
@@ -611,6 +618,12 @@ impl EditableDb {
     /// against the taxonomy ([`crate::domains::Taxonomy::split_tags`]): domains and free tags
     /// go to `tag_list`, `domain/sub-category` tags to `subcategory_list` (and their domain to
     /// `tag_list`); an unknown sub-category is an error naming the valid ones.
+    ///
+    /// A new explanation does not inherit what belonged to the old one: a score kept from
+    /// before is marked stale (`score_stale`, unless the text is the one the score was made
+    /// for, per its `score_source`), a review other than "unreviewed" becomes "needs_work",
+    /// and the explanation's author becomes `who` (unless the edit says who or what wrote it,
+    /// or sets these fields itself). A new score clears the stale mark.
     pub fn apply(&mut self, id: &str, e: &Edit, who: &str) -> Result<Vec<Change>> {
         parse_neuron_id(id)?;
         let split = e
@@ -634,7 +647,7 @@ impl EditableDb {
             None => rec.get("correlation_score").and_then(Value::as_f64),
         };
         let mut changes = vec![];
-        let mut set = |field: &str, new: Value| {
+        let mut set = |rec: &mut Map<String, Value>, field: &str, new: Value| {
             let old = rec.get(field).cloned().unwrap_or(Value::Null);
             if old != new {
                 put(rec, field, new.clone());
@@ -646,15 +659,24 @@ impl EditableDb {
                     old,
                     new,
                 });
+                true
+            } else {
+                false
             }
         };
+        let mut new_text = false;
         if let Some(x) = &e.explanation {
-            set("explanation", x.clone().map_or(Value::Null, Value::String));
+            new_text = set(
+                rec,
+                "explanation",
+                x.clone().map_or(Value::Null, Value::String),
+            );
         }
         if let Some((list, subs)) = split {
             let strings = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
-            set("tag_list", strings(list));
+            set(rec, "tag_list", strings(list));
             set(
+                rec,
                 "subcategory_list",
                 if subs.is_empty() {
                     Value::Null
@@ -665,8 +687,31 @@ impl EditableDb {
         }
         if let Some(s) = e.score {
             set(
+                rec,
                 "correlation_score",
                 serde_json::Number::from_f64(s).map_or(Value::Null, Value::Number),
+            );
+        }
+        let stale = match (e.score_stale, e.score) {
+            (Some(b), _) => Some(b),
+            (None, Some(_)) => Some(false),
+            (None, None) if new_text => {
+                let scored = super::provenance::ScoreSource::of(&Value::Object(rec.clone()))
+                    .map(|s| s.explanation);
+                let text = rec.get("explanation").and_then(Value::as_str);
+                let has_score = !rec
+                    .get("correlation_score")
+                    .unwrap_or(&Value::Null)
+                    .is_null();
+                Some(has_score && (scored.is_none() || scored.as_deref() != text))
+            }
+            (None, None) => None,
+        };
+        if let Some(b) = stale {
+            set(
+                rec,
+                "score_stale",
+                if b { Value::Bool(true) } else { Value::Null },
             );
         }
         // The inclusion rule asked for, or the one recorded, over the score as it is now.
@@ -675,21 +720,37 @@ impl EditableDb {
             .map(|i| i.min_score))
         {
             set(
+                rec,
                 "inclusion",
                 serde_json::to_value(Inclusion::new(m, score_now))?,
             );
         }
         if let Some(s) = e.status {
-            set("review_status", Value::String(s.name().into()));
+            set(rec, "review_status", Value::String(s.name().into()));
+        } else if new_text {
+            let reviewed = rec
+                .get("review_status")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s != ReviewStatus::Unreviewed.name());
+            if reviewed {
+                set(
+                    rec,
+                    "review_status",
+                    Value::String(ReviewStatus::NeedsWork.name().into()),
+                );
+            }
         }
         if let Some(n) = &e.note {
-            set("note", Value::String(n.clone()));
+            set(rec, "note", Value::String(n.clone()));
         }
         if let Some(v) = &e.explanation_source {
-            set("explanation_source", serde_json::to_value(v)?);
+            set(rec, "explanation_source", serde_json::to_value(v)?);
+        } else if new_text {
+            let human = super::provenance::ExplanationSource::human(who);
+            set(rec, "explanation_source", serde_json::to_value(human)?);
         }
         if let Some(v) = &e.score_source {
-            set("score_source", serde_json::to_value(v)?);
+            set(rec, "score_source", serde_json::to_value(v)?);
         }
         Ok(changes)
     }
@@ -755,9 +816,20 @@ impl EditableDb {
     /// `*`, from [`Self::merge_safe_sail`]) adds the neuron, or merges each of its fields as a
     /// change from an empty record. This is the one merge of the program: the window's autosave, the
     /// `db` verbs and explain / score all write through it.
+    ///
+    /// The fields [`Self::apply`] derives from a new explanation (`score_stale`,
+    /// `explanation_source`) follow their explanation: when it was left alone as a conflict,
+    /// so are they.
     pub fn merge_changes(&mut self, changes: &[Change], mine_wins: bool) -> Merged {
         let mut out = Merged::default();
+        // (neuron, time, who) of explanations left alone.
+        let mut kept_theirs: Vec<(&str, u64, &str)> = vec![];
         for c in changes {
+            if matches!(c.field.as_str(), "score_stale" | "explanation_source")
+                && kept_theirs.contains(&(c.neuron.as_str(), c.time, c.who.as_str()))
+            {
+                continue;
+            }
             if c.field == "*" {
                 let incoming = c.new.as_object().cloned().unwrap_or_default();
                 match self.entries.get(&c.neuron) {
@@ -797,6 +869,9 @@ impl EditableDb {
                     mine: c.new.clone(),
                 });
                 if !mine_wins {
+                    if c.field == "explanation" {
+                        kept_theirs.push((&c.neuron, c.time, &c.who));
+                    }
                     continue;
                 }
             }
@@ -983,7 +1058,17 @@ mod tests {
                 "ana",
             )
             .unwrap();
-        assert_eq!(ch.len(), 2);
+        // The explanation, its stale score, the status and the explanation's author.
+        let fields: Vec<&str> = ch.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "explanation",
+                "score_stale",
+                "review_status",
+                "explanation_source"
+            ]
+        );
         assert_eq!(ch[0].old, Value::Null);
         assert_eq!(db.status("0_1"), ReviewStatus::Verified);
         // Unchanged fields make no change records.
@@ -1003,6 +1088,83 @@ mod tests {
         assert_eq!(back["0_1"]["extra"], 7);
         assert!(back["0_1"].get("review_status").is_none());
         assert!(db.apply("bad", &Edit::default(), "x").is_err());
+    }
+
+    /// A new explanation keeps the score, marked stale (and out of score filters); a verified
+    /// review needs another look; the editor becomes the author. Setting the text the score
+    /// was made for, or a new score, clears the mark; the mark round-trips through our
+    /// format and through Safe-SAIL JSON with its review sidecar.
+    #[test]
+    fn a_new_explanation_leaves_the_score_stale() {
+        let mut db = EditableDb::parse(SAMPLE).unwrap();
+        db.apply(
+            "8_2",
+            &Edit {
+                status: Some(ReviewStatus::Verified),
+                ..Default::default()
+            },
+            "ana",
+        )
+        .unwrap();
+        let ch = db
+            .apply(
+                "8_2",
+                &Edit {
+                    explanation: Some(Some("rallies".into())),
+                    ..Default::default()
+                },
+                "bo",
+            )
+            .unwrap();
+        assert_eq!(ch.len(), 4, "{ch:?}");
+        let r = db.record("8_2").unwrap();
+        assert_eq!((r.correlation_score, r.score_stale), (Some(0.25), true));
+        assert_eq!(r.live_score(), None);
+        assert_eq!(db.status("8_2"), ReviewStatus::NeedsWork);
+        let src = super::super::provenance::ExplanationSource::of(&db.entries["8_2"]).unwrap();
+        assert_eq!(src.author.as_deref(), Some("bo"));
+        assert!(!db.to_safe_sail_min_score(0.2).contains("8_2"));
+        // Lossless in both forms.
+        let ours = EditableDb::parse(&db.to_json()).unwrap();
+        assert!(ours.record("8_2").unwrap().score_stale);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("en_db.json");
+        let mut theirs = db.clone();
+        theirs.kind = DbKind::SafeSail;
+        theirs.save(&p).unwrap();
+        let back = EditableDb::load(&p).unwrap();
+        assert_eq!(back.entries, db.entries);
+        assert!(!std::fs::read_to_string(&p).unwrap().contains("stale"));
+        // A new score clears the mark (absent, not null).
+        db.apply(
+            "8_2",
+            &Edit {
+                score: Some(0.3),
+                ..Default::default()
+            },
+            "scorer",
+        )
+        .unwrap();
+        assert!(db.entries["8_2"].get("score_stale").is_none());
+        assert_eq!(db.record("8_2").unwrap().live_score(), Some(0.3));
+        // Text back to the one the score was made for: not stale.
+        let mut e = db.entries["8_2"].clone();
+        e["score_source"] = serde_json::json!({"method": "m", "simulator": "s",
+            "explanation": "rallies", "prompt_version": "1", "units": 1,
+            "held_out": {"top_odd_ranks": 0, "quantile_odd_positions": 0, "non_activating": 0},
+            "date": "unix:0"});
+        db.entries.insert("8_2".into(), e);
+        let to = |t: &str| Edit {
+            explanation: Some(Some(t.into())),
+            ..Default::default()
+        };
+        db.apply("8_2", &to("other"), "bo").unwrap();
+        assert!(db.record("8_2").unwrap().score_stale);
+        db.apply("8_2", &to("rallies"), "bo").unwrap();
+        assert!(!db.record("8_2").unwrap().score_stale);
+        // A neuron without a score has nothing to mark.
+        db.apply("5_5", &to("new"), "bo").unwrap();
+        assert!(db.entries["5_5"].get("score_stale").is_none());
     }
 
     #[test]
@@ -1121,8 +1283,11 @@ mod tests {
         // Replayed again: nothing left to write but the conflict; mine wins when chosen.
         assert!(disk.merge_changes(&mine, false).applied.is_empty());
         let m = disk.merge_changes(&mine, true);
-        assert_eq!(m.applied.len(), 1);
+        // The explanation, with what follows it: its score (bob's) is stale, its author me.
+        let fields: Vec<&str> = m.applied.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["explanation", "score_stale", "explanation_source"]);
         assert_eq!(m.applied[0].old, "theirs");
+        assert!(disk.record("0_1").unwrap().score_stale);
         assert_eq!(
             disk.record("0_1").unwrap().explanation.as_deref(),
             Some("mine")

@@ -31,6 +31,10 @@ pub struct NeuronRecord {
     /// are any, so Safe-SAIL's own records round-trip unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subcategory_list: Vec<String>,
+    /// The explanation changed after `correlation_score` was computed: the score is kept but
+    /// belongs to the old text (shown struck through, left out of means and score filters).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub score_stale: bool,
 }
 
 impl NeuronRecord {
@@ -39,6 +43,12 @@ impl NeuronRecord {
         self.tag_list
             .iter()
             .any(|t| SAFETY_DOMAINS.contains(&t.as_str()))
+    }
+
+    /// The score when it belongs to the current explanation (`None` when stale or missing):
+    /// the one that means, averages and score filters use.
+    pub fn live_score(&self) -> Option<f64> {
+        self.correlation_score.filter(|_| !self.score_stale)
     }
 
     /// The first safety domain among the tags.

@@ -53,7 +53,7 @@ pub fn export_min_score(
         .keys()
         .filter(|k| {
             db.record(k)
-                .and_then(|r| r.correlation_score)
+                .and_then(|r| r.live_score())
                 .is_some_and(|s| s >= m)
         })
         .count();

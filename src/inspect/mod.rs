@@ -93,6 +93,14 @@ impl Normalizer {
         self.scales[i].get(&latent).map_or(0.0, |(s, _)| act / s)
     }
 
+    /// Whether `latent` of the `i`-th SAE is normalized by its 0.999 quantile (rather than by
+    /// its maximum in this run).
+    pub fn from_quantile(&self, i: usize, latent: u32) -> bool {
+        self.scales[i]
+            .get(&latent)
+            .is_some_and(|(_, src)| *src == NormSource::Quantile)
+    }
+
     /// Whether every scale came from a feature store.
     pub fn all_from_stores(&self) -> bool {
         self.scales
@@ -194,6 +202,9 @@ pub struct NeuronRow {
     /// The record's tags, sub-categories as `domain/sub-category`.
     pub tags: Vec<String>,
     pub score: Option<f64>,
+    /// Normalized by the neuron's 0.999 quantile (feature store or Safe-SAIL quantile file);
+    /// `false`: by its largest activation in this run, so not comparable with the others.
+    pub from_store: bool,
 }
 
 /// Every neuron active at token `t` across the chosen layers.
@@ -217,6 +228,8 @@ pub fn token_rows(
         };
         for &(latent, raw) in &s.acts[t] {
             let r = rec(latent);
+            let score = r.live_score();
+            let from_store = norm.from_quantile(i, latent);
             rows.push(NeuronRow {
                 sae: s.sae,
                 layer: s.layer,
@@ -226,11 +239,12 @@ pub fn token_rows(
                 raw,
                 tags: r.tags(),
                 explanation: r.explanation,
-                score: r.correlation_score,
+                score,
+                from_store,
             });
         }
     }
-    rows.sort_by(|a, b| b.norm.total_cmp(&a.norm));
+    sort_rows(&mut rows, SortBy::Norm, true);
     rows
 }
 
@@ -278,7 +292,11 @@ pub fn sort_rows(rows: &mut [NeuronRow], by: SortBy, descending: bool) {
                 .total_cmp(&b.score.unwrap_or(f64::NEG_INFINITY)),
         };
         let o = if descending { o.reverse() } else { o };
-        o.then((a.layer, a.latent).cmp(&(b.layer, b.latent)))
+        // Rows normalized by a store come first: the others' 1.00 means "this prompt's max".
+        b.from_store
+            .cmp(&a.from_store)
+            .then(o)
+            .then((a.layer, a.latent, a.sae).cmp(&(b.layer, b.latent, b.sae)))
     });
 }
 
@@ -386,6 +404,7 @@ mod tests {
                 correlation_score: Some(0.5),
                 tag_list: vec!["terror".into()],
                 subcategory_list: vec!["terror/extremist activities".into()],
+                ..Default::default()
             },
         );
         db.records.insert(

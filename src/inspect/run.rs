@@ -81,6 +81,19 @@ impl LoadedModel {
         cancel: &AtomicBool,
         streamed: &dyn Fn(String),
     ) -> Result<Analysis> {
+        self.analyze_saes(prompt, answer, None, cancel, streamed)
+    }
+
+    /// As [`Self::analyze`], encoding only the SAEs (workspace positions) in `only` when
+    /// given: the forward pass then stops after the deepest of those.
+    pub fn analyze_saes(
+        &self,
+        prompt: &PromptSpec,
+        answer: Option<&GenerateOpts>,
+        only: Option<&[usize]>,
+        cancel: &AtomicBool,
+        streamed: &dyn Fn(String),
+    ) -> Result<Analysis> {
         let m = &self.model;
         let mut tokens = m.tokenize_prompt(prompt)?;
         let n_prompt = tokens.len();
@@ -115,6 +128,7 @@ impl LoadedModel {
             .saes
             .iter()
             .enumerate()
+            .filter(|(i, _)| only.is_none_or(|o| o.contains(i)))
             .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
             .collect();
         let mut cap = Capture::new(loaded.iter().map(|(_, s)| s.hook()));

@@ -44,6 +44,10 @@ pub struct WorkspaceSae {
     /// How many activations the quantile file was taken over (the release: 200,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantile_tokens: Option<u64>,
+    /// Whether the prompt inspector runs this SAE (chosen in the window). Absent: it does
+    /// when the SAE has a feature store or explained neurons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspect: Option<bool>,
 }
 
 /// The workspace file.

@@ -218,6 +218,7 @@ pub fn safe_sail_release_workspace(o: &ReleaseOptions) -> Result<ReleaseReport> 
             indices: indices.as_ref().map(|i| i.0.display().to_string()),
             quantiles: quantiles.as_ref().map(|q| q.0.display().to_string()),
             quantile_tokens: quantiles.as_ref().map(|_| o.quantile_tokens),
+            inspect: None,
         });
         layers.push(ReleaseLayer {
             layer,

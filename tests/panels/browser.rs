@@ -293,3 +293,45 @@ fn editor_picks_a_subcategory_and_the_filter_finds_it() {
     h.get_by_label("9 of 768 neurons");
     h.get_by_label("0_145");
 }
+
+/// Typing a new explanation for a scored, verified neuron: the score stays, struck through
+/// and marked stale, the review goes back to "needs_work", and the editor's name is recorded
+/// as the author.
+#[test]
+fn editing_an_explanation_marks_its_score_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = editable(dir.path());
+    state.sessions.iter_mut().for_each(|s| s.who = "ana".into());
+    let mut h = browser_harness(state);
+    search(&mut h, "0_145");
+    h.get_by_label("0_145").click();
+    h.run_steps(3);
+    h.get_by_label("Accept (Alt+A)").click();
+    h.run_steps(2);
+    apply_edits(&mut h);
+    // Accepting moved on; come back.
+    h.get_by_label("0_145").click();
+    h.run_steps(3);
+    h.get_by_role_and_label(Role::Label, "0.35");
+    h.get_by_label("Edit explanation").focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_label("Edit explanation").type_text("Fights 打架");
+    h.run_steps(2);
+    assert_eq!(apply_edits(&mut h), 1);
+    let p = h.state();
+    let rec = p.state.slots[0].record(145).unwrap();
+    assert_eq!((rec.correlation_score, rec.score_stale), (Some(0.35), true));
+    assert_eq!(p.state.sessions.status(0, "0_145"), ReviewStatus::NeedsWork);
+    let author =
+        p.state.sessions.entry(0, "0_145").unwrap()["explanation_source"]["author"].clone();
+    assert_eq!(author, "ana");
+    h.get_by_label("stale: made for the earlier explanation; score again");
+    // Shown in the row and in the editor, struck through.
+    assert_eq!(h.query_all_by_label("0.35").count(), 1);
+    assert_eq!(h.query_all_by_label("0.350").count(), 1);
+    if can_snapshot() {
+        h.snapshot("browser/explanation_edited_score_stale");
+    }
+}

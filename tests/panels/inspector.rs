@@ -290,3 +290,90 @@ fn safety_overview_shades_subcategories() {
         h.snapshot("inspector/safety_overview_with_subcategories");
     }
 }
+
+/// Two SAEs at layer 1, one without a store: every row names its SAE (ids collide), and the
+/// store-less SAE's rows (normalized by this prompt's max, so reading 1.00) form their own
+/// group below the store-normalized ones; the tooltip names SAEs too.
+#[test]
+fn store_less_rows_are_ranked_apart_and_named() {
+    let mut f = stand_in();
+    let mut copy = f.slots[1].clone();
+    copy.name = "L1 copy without store".into();
+    copy.store = None;
+    copy.q999.clear();
+    f.slots.push(copy);
+    let mut a = analysis(&f);
+    a.saes.push(SaeActs {
+        sae: 3,
+        layer: 1,
+        acts: L1
+            .iter()
+            .map(|tok| tok.iter().map(|&(l, share)| (l, share * 5.0)).collect())
+            .collect(),
+    });
+    let mut inspector = Inspector::default();
+    inspector.set_analysis(a, &f.slots);
+    let mut h = harness(inspector, f, [1100.0, 900.0], |p, ui, ctx| {
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| p.ui(ui, ctx))
+            .inner
+            .into_iter()
+            .collect()
+    });
+    h.run_steps(2);
+    h.get_by_label(" attack").click();
+    h.run_steps(3);
+    h.get_by_label_contains("8 active neurons");
+    // 1_110 of both SAEs, each named.
+    assert_eq!(h.query_all_by_label("1_110").count(), 2);
+    assert_eq!(h.query_all_by_label("L1 copy without store").count(), 2);
+    let group = h.get_by_label_contains("No store: normalized by this prompt's max (2 neurons");
+    let group_top = group.rect().top();
+    // The store-less rows read 1.00 and sit below the group label; every store row above it.
+    let ones: Vec<f32> = h
+        .query_all_by_label("1.00")
+        .map(|n| n.rect().top())
+        .collect();
+    assert!(
+        !ones.is_empty() && ones.iter().all(|&t| t > group_top),
+        "{ones:?} vs {group_top}"
+    );
+    for id in ["0_145", "0_89", "0_168", "2_234"] {
+        assert!(h.get_by_label(id).rect().top() < group_top, "{id}");
+    }
+    for id in ["1_110", "1_220"] {
+        let tops: Vec<f32> = h.query_all_by_label(id).map(|n| n.rect().top()).collect();
+        assert_eq!(tops.len(), 2, "{id}");
+        assert_eq!(tops.iter().filter(|&&t| t < group_top).count(), 1, "{id}");
+    }
+    if can_snapshot() {
+        h.snapshot("inspector/store_less_rows_apart");
+    }
+}
+
+/// The safety overview has a strength scale and a threshold: raising it leaves weak tokens
+/// unshaded (the picture), and the view names the SAEs without a store.
+#[test]
+fn the_overview_threshold_and_legend() {
+    let mut f = stand_in();
+    f.slots[2].store = None;
+    f.slots[2].q999.clear();
+    let mut h = inspector_harness(f, true);
+    h.get_by_label("Strength:");
+    h.get_by_label(" ≥ 1 ");
+    h.get_by_label_contains("No feature store for L2 jumprelu 256");
+    assert_eq!(h.state().panel.threshold, 0.2);
+    for _ in 0..10 {
+        h.get_by_role_and_label(Role::Slider, "Shade from").focus();
+        h.run_steps(1);
+        h.key_press(egui::Key::ArrowRight);
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+    let t = h.state().panel.threshold;
+    assert!((t - 0.7).abs() < 1e-4, "{t}");
+    if can_snapshot() {
+        h.snapshot("inspector/overview_threshold_0.7");
+    }
+}

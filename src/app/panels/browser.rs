@@ -132,7 +132,7 @@ impl Browser {
                 }
                 let filtering_score = f.min_score > 0.0 || f.max_score < 1.0;
                 if filtering_score {
-                    match rec.and_then(|x| x.correlation_score) {
+                    match rec.and_then(|x| x.live_score()) {
                         Some(s) if s >= f.min_score && s <= f.max_score => {}
                         _ => return false,
                     }
@@ -155,7 +155,7 @@ impl Browser {
         let key_score = |i: &usize| {
             let r = &self.rows[*i];
             ctx.record(r.sae, r.latent)
-                .and_then(|r| r.correlation_score)
+                .and_then(|r| r.live_score())
                 .unwrap_or(f64::NEG_INFINITY)
         };
         match f.sort {
@@ -488,10 +488,7 @@ impl Browser {
                         });
                     });
                     row.col(|ui| {
-                        ui.label(
-                            rec.and_then(|x| x.correlation_score)
-                                .map_or("—".into(), |s| format!("{s:.2}")),
-                        );
+                        score_label(ui, rec, 2);
                     });
                     row.col(|ui| {
                         ui.label(ctx.review_status(r.sae, &r.id).name());
@@ -503,6 +500,29 @@ impl Browser {
             });
         if let Some(i) = clicked {
             self.selected = Some(i);
+        }
+    }
+}
+
+/// A record's score with `decimals` places: struck through, with a hover note, when it is
+/// stale (made for an earlier explanation); "—" when there is none.
+pub fn score_label(ui: &mut egui::Ui, rec: Option<&crate::db::NeuronRecord>, decimals: usize) {
+    match rec.and_then(|x| x.correlation_score.map(|s| (s, x.score_stale))) {
+        None => {
+            ui.label("—");
+        }
+        Some((s, false)) => {
+            ui.label(format!("{s:.decimals$}"));
+        }
+        Some((s, true)) => {
+            ui.label(
+                RichText::new(format!("{s:.decimals$}"))
+                    .strikethrough()
+                    .weak(),
+            )
+            .on_hover_text(
+                "Stale: scored for an earlier explanation (kept, left out of filters and means)",
+            );
         }
     }
 }

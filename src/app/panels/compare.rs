@@ -47,7 +47,7 @@ pub fn candidate_rows(slots: &[SaeSlot]) -> Vec<CandidateRow> {
                     .filter(|(k, _)| k.starts_with(&prefix))
                     .map(|(_, r)| r)
                     .collect();
-            let scores: Vec<f64> = recs.iter().filter_map(|r| r.correlation_score).collect();
+            let scores: Vec<f64> = recs.iter().filter_map(|r| r.live_score()).collect();
             let mut domains = [0usize; 4];
             for r in &recs {
                 for (d, name) in SAFETY_DOMAINS.iter().enumerate() {

@@ -17,6 +17,8 @@ pub struct Snapshot {
     pub tags: Vec<String>,
     pub status: ReviewStatus,
     pub note: String,
+    /// The score belongs to an earlier explanation.
+    pub score_stale: bool,
 }
 
 impl Snapshot {
@@ -29,6 +31,7 @@ impl Snapshot {
             explanation: rec.explanation,
             status: ctx.review_status(r.sae, &r.id),
             note: ctx.sessions.note(r.sae, &r.id).to_string(),
+            score_stale: rec.score_stale,
         }
     }
 
@@ -39,6 +42,7 @@ impl Snapshot {
             tags: Some(self.tags.clone()),
             status: Some(self.status),
             note: Some(self.note.clone()),
+            score_stale: Some(self.score_stale),
             ..Default::default()
         }
     }
@@ -87,6 +91,8 @@ pub struct Editor {
     undo: Vec<Snapshot>,
     redo: Vec<Snapshot>,
     last_undo_push: Option<(Instant, &'static str)>,
+    /// The "Your name" field's text, once the user typed in it.
+    name: Option<String>,
 }
 
 impl Editor {
@@ -191,6 +197,26 @@ impl Editor {
         row: Option<&Neuron>,
     ) -> Vec<EditorRequest> {
         let mut out = vec![];
+        ui.horizontal(|ui| {
+            let l = ui.label("Your name");
+            let name = self.name.get_or_insert_with(|| ctx.user.to_string());
+            let resp = ui
+                .add(
+                    egui::TextEdit::singleline(name)
+                        .hint_text("$SAFE_SAIL_USER or $USER")
+                        .desired_width(140.0),
+                )
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "Edits are recorded under this name (kept for next time); empty: \
+                     SAFE_SAIL_USER, else USER",
+                );
+            if resp.changed() {
+                out.push(EditorRequest::Command(Command::SetUser(
+                    name.trim().to_string(),
+                )));
+            }
+        });
         let Some(r) = row else {
             ui.label(
                 RichText::new("Select a neuron to edit its explanation. Alt+N: next unreviewed.")
@@ -247,6 +273,17 @@ impl Editor {
                     ..Default::default()
                 };
                 edit(&mut out, e, "explanation");
+            }
+            if snap.score_stale {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label("Score");
+                    super::browser::score_label(ui, ctx.record(r.sae, r.latent), 3);
+                    ui.label(
+                        RichText::new("stale: made for the earlier explanation; score again")
+                            .small()
+                            .weak(),
+                    );
+                });
             }
             ui.horizontal_wrapped(|ui| {
                 ui.label("Tags");

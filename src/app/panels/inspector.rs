@@ -45,7 +45,13 @@ pub struct Inspector {
     pub selected_token: Option<usize>,
     pub filter: RowFilter,
     pub sort: (SortBy, bool),
+    /// The safety overview leaves tokens whose strongest safety neuron is below this
+    /// normalized activation unshaded (kept in the window's preferences).
+    pub threshold: f32,
 }
+
+/// The safety overview's threshold until the user sets one.
+pub const DEFAULT_THRESHOLD: f32 = 0.2;
 
 impl Default for Inspector {
     fn default() -> Self {
@@ -64,6 +70,7 @@ impl Default for Inspector {
             selected_token: None,
             filter: RowFilter::default(),
             sort: (SortBy::Norm, true),
+            threshold: DEFAULT_THRESHOLD,
         }
     }
 }
@@ -195,18 +202,36 @@ impl Inspector {
         ui.separator();
         self.shading_controls(ui, ctx, a);
         if !norm.all_from_stores() {
-            ui.label(
-                RichText::new(
-                    "No feature store for some neurons: their activations are normalized by their maximum in this run \
-                     (run `safe-sail collect` to normalize by each neuron's 0.999 quantile).",
+            let names: Vec<&str> = a
+                .saes
+                .iter()
+                .filter_map(|s| ctx.get(s.sae))
+                .filter(|c| c.store.is_none() && c.q999.is_empty())
+                .map(|c| c.name.as_str())
+                .collect();
+            let text = if names.is_empty() {
+                "Some neurons have no 0.999 quantile in their store: they are normalized by their \
+                 maximum in this run."
+                    .to_string()
+            } else {
+                format!(
+                    "No feature store for {}: their neurons are normalized by their maximum in this \
+                     run (run `safe-sail collect` to normalize by each neuron's 0.999 quantile).",
+                    names.join(", ")
                 )
-                .small()
-                .weak(),
-            );
+            };
+            ui.label(RichText::new(text).small().weak());
         }
         let layer_on = |l: usize| !self.hidden_layers.contains(&l);
+        let threshold = self.threshold;
         let colors: Vec<Option<(Color32, f32)>> = match self.shading {
-            Shading::Safety => overview_colors(ui, &safety_overview(a, ctx, norm, &layer_on)),
+            Shading::Safety => {
+                let hits: Vec<_> = safety_overview(a, ctx, norm, &layer_on)
+                    .into_iter()
+                    .map(|h| h.filter(|h| h.norm >= threshold))
+                    .collect();
+                overview_colors(ui, &hits)
+            }
             Shading::Neuron(s, l) => neuron_trace(a, norm, s, l)
                 .into_iter()
                 .map(|v| (v > 0.0).then_some((NEURON_COLOR, v)))
@@ -224,7 +249,7 @@ impl Inspector {
         if let Some(t) = self.selected_token.filter(|t| *t < a.tokens.len()) {
             ui.separator();
             let rows = token_rows(a, ctx, norm, t, &|l| self.layer_on(l));
-            if let Some(open) = self.token_table(ui, a, t, rows) {
+            if let Some(open) = self.token_table(ui, a, ctx, t, rows) {
                 action = Some(open);
             }
         }
@@ -264,7 +289,23 @@ impl Inspector {
             }
         });
         if self.shading == Shading::Safety {
-            domain_legend(ui);
+            ui.horizontal_wrapped(|ui| {
+                domain_legend(ui);
+                ui.separator();
+                strength_legend(ui);
+                ui.separator();
+                let l = ui.label("Shade from");
+                ui.add(
+                    egui::Slider::new(&mut self.threshold, 0.0..=1.0)
+                        .step_by(0.05)
+                        .fixed_decimals(2),
+                )
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "Tokens whose strongest safety neuron is below this normalized activation \
+                     are left unshaded",
+                );
+            });
         }
     }
 
@@ -305,6 +346,7 @@ impl Inspector {
         &mut self,
         ui: &mut egui::Ui,
         a: &Analysis,
+        slots: &[SaeSlot],
         t: usize,
         mut rows: Vec<NeuronRow>,
     ) -> Option<Command> {
@@ -345,87 +387,41 @@ impl Inspector {
             ui.label(RichText::new("No neuron matches these filters.").weak());
             return None;
         }
-        let header = |ui: &mut egui::Ui, sort: &mut (SortBy, bool), key: SortBy, name: &str| {
-            let arrow = if sort.0 == key {
-                if sort.1 {
-                    " ↓"
-                } else {
-                    " ↑"
-                }
-            } else {
-                ""
-            };
-            if ui.button(format!("{name}{arrow}")).clicked() {
-                *sort = if sort.0 == key {
-                    (key, !sort.1)
-                } else {
-                    (key, true)
-                };
-            }
-        };
-        use egui_extras::{Column, TableBuilder};
         let mut sort = self.sort;
-        TableBuilder::new(ui)
-            .id_salt("token-neurons")
-            .striped(true)
-            .resizable(true)
-            .max_scroll_height(320.0)
-            .column(Column::auto().at_least(80.0))
-            .column(Column::auto().at_least(70.0))
-            .column(Column::auto().at_least(60.0))
-            .column(Column::remainder().at_least(200.0).clip(true))
-            .column(Column::auto().at_least(90.0))
-            .column(Column::auto().at_least(50.0))
-            .header(22.0, |mut h| {
-                h.col(|ui| header(ui, &mut sort, SortBy::Id, "Neuron"));
-                h.col(|ui| header(ui, &mut sort, SortBy::Norm, "Normalized"));
-                h.col(|ui| header(ui, &mut sort, SortBy::Raw, "Raw"));
-                h.col(|ui| {
-                    ui.strong("Explanation");
-                });
-                h.col(|ui| {
-                    ui.strong("Tags");
-                });
-                h.col(|ui| header(ui, &mut sort, SortBy::Score, "Score"));
-            })
-            .body(|body| {
-                body.rows(22.0, rows.len(), |mut row| {
-                    let r = &rows[row.index()];
-                    row.col(|ui| {
-                        if ui
-                            .link(&r.id)
-                            .on_hover_text("Open the neuron page")
-                            .clicked()
-                        {
-                            action = Some(Command::OpenNeuron {
-                                sae: r.sae,
-                                latent: r.latent,
-                            });
-                        }
-                    });
-                    row.col(|ui| {
-                        ui.label(format!("{:.2}", r.norm));
-                    });
-                    row.col(|ui| {
-                        ui.label(format!("{:.3}", r.raw));
-                    });
-                    row.col(|ui| {
-                        let text = r.explanation.clone().unwrap_or_else(|| "—".into());
-                        ui.label(text.lines().next().unwrap_or(""))
-                            .on_hover_text(text);
-                    });
-                    row.col(|ui| {
-                        ui.horizontal(|ui| {
-                            for t in &r.tags {
-                                tag_chip(ui, t);
-                            }
-                        });
-                    });
-                    row.col(|ui| {
-                        ui.label(r.score.map_or("—".into(), |s| format!("{s:.2}")));
-                    });
-                });
-            });
+        let names = ctx_names(slots, &rows);
+        let (stored, storeless): (Vec<NeuronRow>, Vec<NeuronRow>) =
+            rows.into_iter().partition(|r| r.from_store);
+        if !stored.is_empty() {
+            action = action.or(neuron_table(
+                ui,
+                "token-neurons",
+                &stored,
+                &mut sort,
+                &names,
+            ));
+        }
+        if !storeless.is_empty() {
+            ui.add_space(6.0);
+            ui.label(
+                RichText::new(format!(
+                    "No store: normalized by this prompt's max ({} neurons; their 1.00 is not \
+                     comparable with the rows above)",
+                    storeless.len()
+                ))
+                .strong(),
+            )
+            .on_hover_text(
+                "These SAEs have no feature store or quantile file: run `safe-sail collect` to \
+                 normalize their neurons by their 0.999 quantile",
+            );
+            action = action.or(neuron_table(
+                ui,
+                "token-neurons-no-store",
+                &storeless,
+                &mut sort,
+                &names,
+            ));
+        }
         self.sort = sort;
         if let Some(Command::OpenNeuron { sae, latent }) = action {
             self.shading = Shading::Neuron(sae, latent);
@@ -459,6 +455,135 @@ fn overview_colors(
         .collect()
 }
 
+/// The shade scale: how strong a background is at a few normalized activations.
+fn strength_legend(ui: &mut egui::Ui) {
+    ui.label("Strength:");
+    for (v, name) in [(0.25, "0.25"), (0.5, "0.5"), (0.75, "0.75"), (1.0, "≥ 1")] {
+        ui.label(
+            RichText::new(format!(" {name} "))
+                .background_color(crate::app::style::shade(Color32::from_gray(190), v))
+                .color(Color32::WHITE),
+        )
+        .on_hover_text("normalized activation: the activation over the neuron's 0.999 quantile");
+    }
+}
+
+/// Per row's SAE, its name when rows must be told apart by SAE (several SAEs share a layer,
+/// so `layer_index` ids can collide); empty otherwise.
+fn ctx_names(slots: &[SaeSlot], rows: &[NeuronRow]) -> Vec<String> {
+    let saes: BTreeSet<usize> = rows.iter().map(|r| r.sae).collect();
+    if !has_shared_layer(saes.iter().filter_map(|&s| slots.get(s)).map(|c| c.layer)) {
+        return vec![];
+    }
+    (0..slots.len()).map(|i| slots[i].name.clone()).collect()
+}
+
+/// A table of neuron rows (sortable by the header buttons); the SAE is named on every row
+/// when `names` is not empty. Returns the neuron to open.
+fn neuron_table(
+    ui: &mut egui::Ui,
+    id: &str,
+    rows: &[NeuronRow],
+    sort: &mut (SortBy, bool),
+    names: &[String],
+) -> Option<Command> {
+    let header = |ui: &mut egui::Ui, sort: &mut (SortBy, bool), key: SortBy, name: &str| {
+        let arrow = if sort.0 == key {
+            if sort.1 {
+                " ↓"
+            } else {
+                " ↑"
+            }
+        } else {
+            ""
+        };
+        if ui.button(format!("{name}{arrow}")).clicked() {
+            *sort = if sort.0 == key {
+                (key, !sort.1)
+            } else {
+                (key, true)
+            };
+        }
+    };
+    let mut action = None;
+    use egui_extras::{Column, TableBuilder};
+    let mut b = TableBuilder::new(ui)
+        .id_salt(id)
+        .striped(true)
+        .resizable(true)
+        .max_scroll_height(320.0)
+        .column(Column::auto().at_least(80.0));
+    if !names.is_empty() {
+        b = b.column(Column::auto().at_least(120.0).clip(true));
+    }
+    b.column(Column::auto().at_least(70.0))
+        .column(Column::auto().at_least(60.0))
+        .column(Column::remainder().at_least(200.0).clip(true))
+        .column(Column::auto().at_least(90.0))
+        .column(Column::auto().at_least(50.0))
+        .header(22.0, |mut h| {
+            h.col(|ui| header(ui, sort, SortBy::Id, "Neuron"));
+            if !names.is_empty() {
+                h.col(|ui| {
+                    ui.strong("SAE");
+                });
+            }
+            h.col(|ui| header(ui, sort, SortBy::Norm, "Normalized"));
+            h.col(|ui| header(ui, sort, SortBy::Raw, "Raw"));
+            h.col(|ui| {
+                ui.strong("Explanation");
+            });
+            h.col(|ui| {
+                ui.strong("Tags");
+            });
+            h.col(|ui| header(ui, sort, SortBy::Score, "Score"));
+        })
+        .body(|body| {
+            body.rows(22.0, rows.len(), |mut row| {
+                let r = &rows[row.index()];
+                row.col(|ui| {
+                    if ui
+                        .link(&r.id)
+                        .on_hover_text("Open the neuron page")
+                        .clicked()
+                    {
+                        action = Some(Command::OpenNeuron {
+                            sae: r.sae,
+                            latent: r.latent,
+                        });
+                    }
+                });
+                if let Some(n) = names.get(r.sae) {
+                    row.col(|ui| {
+                        ui.label(RichText::new(n).small());
+                    });
+                }
+                row.col(|ui| {
+                    ui.label(format!("{:.2}", r.norm));
+                });
+                row.col(|ui| {
+                    ui.label(format!("{:.3}", r.raw));
+                });
+                row.col(|ui| {
+                    let text = r.explanation.clone().unwrap_or_else(|| "—".into());
+                    ui.label(text.lines().next().unwrap_or(""))
+                        .on_hover_text(text);
+                });
+                row.col(|ui| {
+                    ui.horizontal(|ui| {
+                        for t in &r.tags {
+                            tag_chip(ui, t);
+                        }
+                    });
+                });
+                row.col(|ui| {
+                    ui.label(r.score.map_or("—".into(), |s| format!("{s:.2}")));
+                });
+            });
+        });
+    action
+}
+
 fn token_tooltip(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeSlot], norm: &Normalizer, t: usize) {
     let tok = &a.tokens[t];
     ui.strong(format!("{:?} (id {})", tok.text, tok.id));
@@ -467,10 +592,31 @@ fn token_tooltip(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeSlot], norm: &Normal
         return;
     }
     let rows = token_rows(a, ctx, norm, t, &|_| true);
-    for r in rows.iter().take(5) {
+    let names = ctx_names(ctx, &rows);
+    let line = |r: &NeuronRow| {
         let expl = r.explanation.as_deref().unwrap_or("—");
         let expl: String = expl.chars().take(60).collect();
-        ui.label(format!("{}  {:.2}  {}", r.id, r.norm, expl));
+        match names.get(r.sae) {
+            Some(n) => format!("{} ({n})  {:.2}  {}", r.id, r.norm, expl),
+            None => format!("{}  {:.2}  {}", r.id, r.norm, expl),
+        }
+    };
+    for r in rows.iter().filter(|r| r.from_store).take(5) {
+        ui.label(line(r));
+    }
+    let storeless: Vec<&NeuronRow> = rows.iter().filter(|r| !r.from_store).collect();
+    if !storeless.is_empty() {
+        ui.label(
+            RichText::new(format!(
+                "{} more with no store (normalized by this prompt's max), e.g.",
+                storeless.len()
+            ))
+            .small()
+            .weak(),
+        );
+        for r in storeless.iter().take(2) {
+            ui.label(RichText::new(line(r)).small());
+        }
     }
     if rows.is_empty() {
         ui.label(RichText::new("no active neurons").weak());

@@ -109,10 +109,7 @@ impl NeuronPage {
                 let entry = view.sessions.entry(sae, &id);
                 ui.label("Score");
                 ui.horizontal(|ui| {
-                    ui.label(
-                        rec.and_then(|r| r.correlation_score)
-                            .map_or("—".into(), |s| format!("{s:.3}")),
-                    );
+                    super::browser::score_label(ui, rec, 3);
                     if let Some(src) = entry.and_then(ScoreSource::of) {
                         ui.label(RichText::new(score_provenance(&src)).small().weak());
                     }

@@ -1,16 +1,19 @@
 //! The workspace panel on the left: the workspace's name and file, its model, and per SAE
-//! what is loaded and what is still missing (feature store, evaluation).
+//! what is loaded and what is still missing (feature store, evaluation). Clicking an SAE's
+//! name adds it to the SAEs the inspector runs, or takes it out.
 
 use crate::app::ctx::ViewCtx;
 use crate::app::state::EngineStatus;
+use crate::app::Command;
 use eframe::egui::{self, RichText};
 
-/// Draws the panel.
-pub fn ui(ui: &mut egui::Ui, ctx: &ViewCtx) {
+/// Draws the panel; returns the SAE card the user clicked, as a command.
+pub fn ui(ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
+    let mut out = None;
     ui.heading("Workspace");
     let Some(ws) = ctx.workspace else {
         ui.label(RichText::new("No workspace open.").weak());
-        return;
+        return None;
     };
     ui.label(RichText::new(&ws.name).strong());
     if let Some(p) = ctx.workspace_path {
@@ -37,9 +40,36 @@ pub fn ui(ui: &mut egui::Ui, ctx: &ViewCtx) {
     ui.label(RichText::new(&ws.model).small().weak());
     ui.add_space(6.0);
     ui.label(RichText::new("SAEs").strong());
-    for (c, ws_sae) in ctx.slots.iter().zip(&ws.saes) {
+    let n_on = (0..ctx.slots.len()).filter(|&i| ctx.inspected(i)).count();
+    ui.label(
+        RichText::new(format!(
+            "The inspector runs {n_on} of {}: click a name to add or remove it.",
+            ctx.slots.len()
+        ))
+        .small()
+        .weak(),
+    );
+    for (i, (c, ws_sae)) in ctx.slots.iter().zip(&ws.saes).enumerate() {
+        let on = ctx.inspected(i);
         ui.group(|ui| {
-            ui.label(RichText::new(&c.name).strong());
+            let hover = if on {
+                "The inspector runs this SAE: click to leave it out (kept in the workspace file)"
+            } else {
+                "The inspector leaves this SAE out: click to run it (kept in the workspace file)"
+            };
+            if ui
+                .selectable_label(on, RichText::new(&c.name).strong())
+                .on_hover_text(hover)
+                .clicked()
+            {
+                out = Some(Command::ToggleInspected(i));
+            }
+            let runs = if on {
+                "runs in the inspector"
+            } else {
+                "left out of the inspector"
+            };
+            ui.label(RichText::new(runs).small().weak());
             match &c.info {
                 Some(info) => {
                     ui.label(
@@ -91,4 +121,5 @@ pub fn ui(ui: &mut egui::Ui, ctx: &ViewCtx) {
             }
         });
     }
+    out
 }
