@@ -912,3 +912,40 @@ fn the_overview_threshold_is_kept_in_the_preferences() {
         "older settings get the default"
     );
 }
+
+/// File → Open with a path that is no workspace, while one is open: the open workspace, its
+/// SAEs and the recent list stay as they were, the status says why, and the dialog stays open
+/// with the path to correct.
+#[test]
+fn a_failed_open_leaves_the_open_workspace_as_it_was() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    let before_slots = h.state().state.slots.len();
+    let before_recent = h.state().prefs.recent.clone();
+    let before_path = h.state().state.workspace_path.clone();
+    let ctx = h.ctx.clone();
+    h.state_mut()
+        .open_workspace(&ctx, PathBuf::from("/nonexistent/typo.sail.json"));
+    h.run();
+    let a = h.state();
+    assert!(matches!(a.state.engine, EngineStatus::Ready { .. }));
+    assert!(a.state.workspace.is_some());
+    assert_eq!(a.state.slots.len(), before_slots);
+    assert_eq!(a.state.workspace_path, before_path);
+    assert_eq!(
+        a.prefs.recent, before_recent,
+        "the bad path does not join Recent"
+    );
+    assert!(
+        a.state
+            .status
+            .contains("cannot read workspace /nonexistent/typo.sail.json")
+            && a.state.status.contains("unchanged"),
+        "{}",
+        a.state.status
+    );
+    h.get_by_label_contains("the open workspace is unchanged");
+    h.get_by_label_contains("Path of a *.sail.json workspace file");
+}

@@ -189,8 +189,18 @@ impl ExplorerApp {
         app
     }
 
-    /// Opens a workspace: its files are read and its model loaded on the engine thread.
+    /// Opens a workspace: its files are read and its model loaded on the engine thread. With a
+    /// workspace already open, a path that is no readable workspace file leaves everything as
+    /// it was (the open workspace, its views, the recent list) and says why.
     pub fn open_workspace(&mut self, ctx: &egui::Context, path: PathBuf) {
+        if self.engine.is_some() {
+            if let Err(e) = crate::workspace::Workspace::load(&path) {
+                self.state.status = format!("error: {e:#} (the open workspace is unchanged)");
+                self.open_path = path.display().to_string();
+                self.show_open = true;
+                return;
+            }
+        }
         self.flush_edits();
         let wake_ctx = ctx.clone();
         self.engine = Some(EngineThread::start_with_delay(
