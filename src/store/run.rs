@@ -151,8 +151,12 @@ impl CollectRun {
 /// (the folder's name for a file with a generic name such as `sae_weights.safetensors`,
 /// `ae.pt` or `params.npz`), else its hook.
 pub fn sae_store_name(sae: &Sae) -> String {
+    store_name_of_path(&sae.meta.path).unwrap_or_else(|| sae.hook().to_string())
+}
+
+/// [`sae_store_name`] from the SAE's path alone (`None` where the hook would be used).
+pub fn store_name_of_path(p: &Path) -> Option<String> {
     const GENERIC: [&str; 6] = ["sae_weights", "ae", "params", "cfg", "config", "sae"];
-    let p = &sae.meta.path;
     let stem = if p.is_dir() {
         p.file_name()
     } else {
@@ -165,7 +169,6 @@ pub fn sae_store_name(sae: &Sae) -> String {
     };
     stem.map(|s| s.to_string_lossy().to_string())
         .filter(|s| !s.is_empty() && s != "." && s != "..")
-        .unwrap_or_else(|| sae.hook().to_string())
 }
 
 /// Refuses to write a run into `out` over the output of a different run there (unless

@@ -76,14 +76,13 @@ pub fn slurm_env(ws: &Workspace, binary: &Path, work: &Path) -> String {
          EVAL_ARGS=\"--tokens 100000\"\n\
          \n# explain / score: the store of one SAE (a folder under $WORK/stores)\n",
     );
-    let first_store = ws
-        .saes
-        .first()
-        .map(|s| {
-            Path::new(s.sae.split(',').next().unwrap_or_default())
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default()
+    // The store folder collect gives the first SAE.
+    let first_store = (!ws.saes.is_empty())
+        .then(|| absolute_sae(ws, 0))
+        .and_then(|s| {
+            crate::store::run::store_name_of_path(Path::new(
+                s.split(',').next().unwrap_or_default(),
+            ))
         })
         .unwrap_or_default();
     let _ = writeln!(o, "STORE_NAME={}", sh(&first_store));
