@@ -129,6 +129,7 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
 
 pub fn sae_info(spec: &str) -> Result<()> {
     let sae = load_sae(&spec.parse()?, &Device::Cpu)?;
+    sae.ensure_finite()?;
     println!("{}", serde_json::to_string_pretty(&SaeSummary::of(&sae))?);
     Ok(())
 }

@@ -4,15 +4,55 @@
 use crate::mapped::MappedSlice;
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// An f32 matrix `[rows, cols]` in a mapped file, stored row-major or (`transposed`) as its
 /// transpose `[cols, rows]` (Safe-SAIL keeps the encoder as `[d_sae, d_in]`).
+///
+/// Its check that every value is finite runs on first use (as the model's bf16 weights do),
+/// not at load: loading touches no weight page, and a non-finite weight is still an error
+/// naming the tensor and its file before any result is computed from it.
 pub struct MappedF32 {
     pub data: MappedSlice<f32>,
     pub rows: usize,
     pub cols: usize,
     pub transposed: bool,
+    /// What to say when a value is not finite: the tensor's name, its file and how to load it
+    /// anyway (unset: no check).
+    origin: OnceLock<(String, String, String)>,
+    checked: OnceLock<std::result::Result<(), String>>,
+}
+
+impl MappedF32 {
+    /// An error when a value is NaN or ±Inf and the matrix is to be checked; the check runs
+    /// once, on first call.
+    fn ensure_finite(&self) -> Result<()> {
+        let Some((name, file, hint)) = self.origin.get() else {
+            return Ok(());
+        };
+        self.checked
+            .get_or_init(|| nonfinite_error(name, file, hint, self.data.as_slice()))
+            .clone()
+            .map_err(anyhow::Error::msg)
+    }
+}
+
+/// The error for a matrix `name` of `file` holding non-finite values, or `Ok` when it has none.
+fn nonfinite_error(
+    name: &str,
+    file: &str,
+    hint: &str,
+    values: &[f32],
+) -> std::result::Result<(), String> {
+    let bad = crate::checks::count_nonfinite_f32(values);
+    if bad == 0 {
+        return Ok(());
+    }
+    Err(format!(
+        "tensor `{name}` in {file} has {bad} non-finite value{} (NaN or ±Inf) of {}{hint}",
+        if bad == 1 { "" } else { "s" },
+        values.len()
+    ))
 }
 
 /// An SAE weight matrix `[rows, cols]` in f32.
@@ -43,6 +83,8 @@ impl SaeMatrix {
                 rows,
                 cols,
                 transposed,
+                origin: OnceLock::new(),
+                checked: OnceLock::new(),
             }))
         })
     }
@@ -71,6 +113,7 @@ impl SaeMatrix {
         match self {
             SaeMatrix::Tensor(t) => Ok(t.clone()),
             SaeMatrix::Mapped(m) => {
+                m.ensure_finite()?;
                 let t = Tensor::from_slice(m.data.as_slice(), m.data.len(), &Device::Cpu)?;
                 Ok(if m.transposed {
                     t.reshape((m.cols, m.rows))?.t()?.contiguous()?
@@ -91,6 +134,42 @@ impl SaeMatrix {
         }
     }
 
+    /// Checks that every value is finite, as tensor `name` of `file` (`hint`: how to load it
+    /// anyway, appended to the error): now for a tensor, on first use for a mapped matrix
+    /// (or at [`SaeMatrix::ensure_finite`]).
+    pub fn check_finite(&self, name: &str, file: &str, hint: &str) -> Result<()> {
+        match self {
+            SaeMatrix::Tensor(t) => match crate::checks::count_nonfinite(t)? {
+                0 => Ok(()),
+                _ => nonfinite_error(
+                    name,
+                    file,
+                    hint,
+                    &t.flatten_all()?
+                        .to_dtype(DType::F32)?
+                        .to_device(&Device::Cpu)?
+                        .to_vec1::<f32>()?,
+                )
+                .map_err(anyhow::Error::msg),
+            },
+            SaeMatrix::Mapped(m) => {
+                let _ = m
+                    .origin
+                    .set((name.to_string(), file.to_string(), hint.to_string()));
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs a mapped matrix's pending finite check now (nothing for a tensor: checked at
+    /// load).
+    pub fn ensure_finite(&self) -> Result<()> {
+        match self {
+            SaeMatrix::Tensor(_) => Ok(()),
+            SaeMatrix::Mapped(m) => m.ensure_finite(),
+        }
+    }
+
     /// How many values are NaN or ±Inf.
     pub fn count_nonfinite(&self) -> Result<usize> {
         match self {
@@ -105,6 +184,7 @@ impl SaeMatrix {
         match self {
             SaeMatrix::Tensor(t) => Ok(x.matmul(t)?),
             SaeMatrix::Mapped(m) => {
+                m.ensure_finite()?;
                 let (n, k) = x.dims2()?;
                 if k != m.rows {
                     bail!(
@@ -166,6 +246,7 @@ impl SaeMatrix {
         match self {
             SaeMatrix::Tensor(t) => Ok(t.narrow(0, start, len)?),
             SaeMatrix::Mapped(m) => {
+                m.ensure_finite()?;
                 if start + len > m.rows {
                     bail!("rows {start}..{} out of range ({})", start + len, m.rows);
                 }
@@ -237,5 +318,39 @@ mod tests {
             );
             assert_eq!(m.count_nonfinite().unwrap(), 0);
         }
+    }
+
+    /// A mapped matrix holding a NaN is accepted when marked for checking; its first use (and
+    /// every later one) fails naming the tensor and file, and nothing is computed from it.
+    #[test]
+    fn mapped_nonfinite_is_refused_on_first_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.bin");
+        let mut vals = vec![1f32; 12];
+        vals[5] = f32::NAN;
+        write_f32(&p, &vals);
+        let map = crate::mapped::map_file(&p, false).unwrap();
+        let m = SaeMatrix::mapped(MappedSlice::new(map, 0, 12).unwrap(), 3, 4, false).unwrap();
+        m.check_finite("W_enc", "m.bin", " (hint)").unwrap();
+        let x = Tensor::ones((1, 3), DType::F32, &Device::Cpu).unwrap();
+        for err in [
+            m.left_mul(&x).unwrap_err(),
+            m.narrow_rows(0, 1).unwrap_err(),
+            m.to_tensor().unwrap_err(),
+            m.ensure_finite().unwrap_err(),
+        ] {
+            assert_eq!(
+                err.to_string(),
+                "tensor `W_enc` in m.bin has 1 non-finite value (NaN or ±Inf) of 12 (hint)"
+            );
+        }
+        // Unmarked (allow_nonfinite), it is used as it is.
+        let map = crate::mapped::map_file(&p, false).unwrap();
+        let m = SaeMatrix::mapped(MappedSlice::new(map, 0, 12).unwrap(), 3, 4, false).unwrap();
+        assert!(m.left_mul(&x).is_ok());
+        // A tensor is checked at once.
+        let t = Tensor::from_slice(&vals, (3, 4), &Device::Cpu).unwrap();
+        let err = SaeMatrix::from(t).check_finite("W_dec", "f", "").unwrap_err();
+        assert!(err.to_string().contains("1 non-finite value"), "{err}");
     }
 }

@@ -130,6 +130,16 @@ impl Sae {
         self.b_enc.device()
     }
 
+    /// Runs the finite check of weights read in place now (it otherwise runs at their first
+    /// use): an error naming the tensor and file when one holds NaN or ±Inf.
+    pub fn ensure_finite(&self) -> Result<()> {
+        self.w_enc.ensure_finite()?;
+        if let Some(w) = &self.w_dec {
+            w.ensure_finite()?;
+        }
+        Ok(())
+    }
+
     /// Checks that the input is `[n, d_in]` (or `[d_in]`) and returns it as f32 `[n, d_in]`
     /// on the SAE's device.
     fn prepare(&self, x: &Tensor) -> Result<Tensor> {

@@ -303,7 +303,8 @@ fn take_matrix(
     Ok(take(w, names, &shape, file)?.into())
 }
 
-/// [`ensure_finite`] for weight matrices (read in place or not).
+/// [`ensure_finite`] for weight matrices: now for tensors, on first use for matrices read in
+/// place (so loading reads no weight page; [`super::Sae::ensure_finite`] forces it).
 fn ensure_finite_matrices(
     spec: &SaeSpec,
     file: &dyn Display,
@@ -312,18 +313,12 @@ fn ensure_finite_matrices(
     if spec.allow_nonfinite {
         return Ok(());
     }
+    let hint = format!(
+        " (to load it anyway: `,{}=true` after the SAE's path, or --allow-nonfinite)",
+        super::spec::ALLOW_NONFINITE
+    );
     for (name, m) in matrices {
-        let bad = m.count_nonfinite()?;
-        if bad > 0 {
-            let (r, c) = m.dims();
-            bail!(
-                "tensor `{name}` in {file} has {bad} non-finite value{} (NaN or ±Inf) of {} (to \
-                 load it anyway: `,{}=true` after the SAE's path, or --allow-nonfinite)",
-                if bad == 1 { "" } else { "s" },
-                r * c,
-                super::spec::ALLOW_NONFINITE
-            );
-        }
+        m.check_finite(name, &file.to_string(), &hint)?;
     }
     Ok(())
 }
