@@ -244,8 +244,14 @@ pub fn parse_explanation(reply: &str) -> Result<(String, Vec<String>)> {
 pub fn baseline_explanation(examples: &[ExampleRow]) -> Option<String> {
     let mut weight: std::collections::HashMap<String, f32> = std::collections::HashMap::new();
     for e in examples.iter().filter(|e| e.kind == "top") {
-        for (t, a) in e.tokens.iter().zip(&e.acts) {
-            let t = t.trim();
+        let texts: Vec<&str> = e.tokens.iter().map(String::as_str).collect();
+        // A token holding the first bytes of a character counts for the token completing it.
+        let partial = crate::model::tokenizer::partial_character(&texts, &[]);
+        for (i, a) in e.acts.iter().enumerate().take(texts.len()) {
+            let t = match partial[i] {
+                Some((j, _)) => texts[j].trim(),
+                None => texts[i].trim(),
+            };
             if *a > 0.0 && !t.is_empty() {
                 *weight.entry(t.to_string()).or_default() += a / e.max_act.max(1e-12);
             }
@@ -373,5 +379,10 @@ mod tests {
         );
         assert!(!e.contains("\"the\""));
         assert_eq!(baseline_explanation(&[ex(&["x"], &[0.0])]), None);
+        // A token holding part of a character counts for the token completing it; a cut-off
+        // one for nothing, and no raw bytes are named.
+        let e = baseline_explanation(&[ex(&["恐怖", "", "弹", ""], &[0.5, 3.0, 0.0, 2.0])]).unwrap();
+        assert!(e.find("\"弹\"") < e.find("\"恐怖\""), "{e}");
+        assert!(!e.contains("\"\"") && !e.contains("\\x"), "{e}");
     }
 }

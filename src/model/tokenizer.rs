@@ -293,33 +293,25 @@ impl Tok {
         }
     }
 
-    /// A readable string per token of a sequence (see [`TokenInfo::text`]).
+    /// A readable string per token of a sequence (see [`TokenInfo::text`]). A character is
+    /// shown on the token where its last byte falls; tokens holding only its first bytes show
+    /// "" (see [`partial_character`]). Bytes that never make a character here (the tail of a
+    /// character cut off by the sequence's start, or its head cut off by the end or by a special
+    /// token) are left out: no string ever holds raw bytes.
     pub fn display_strings(&self, ids: &[u32]) -> Vec<String> {
         let mut out = Vec::with_capacity(ids.len());
         let mut pending: Vec<u8> = vec![];
         for &id in ids {
             if self.is_special(id) {
-                if !pending.is_empty() {
-                    // A dangling partial character before a special token.
-                    if let Some(last) = out.last_mut() {
-                        let s: &mut String = last;
-                        s.push_str(&hex_bytes(&pending));
-                    }
-                    pending.clear();
-                }
+                pending.clear();
                 out.push(self.inner.id_to_token(id).unwrap_or_default());
                 continue;
             }
             pending.extend(self.token_bytes(id));
             // Emit the longest valid UTF-8 prefix; keep an incomplete tail for the next token.
-            let (text, rest) = split_utf8(&pending);
+            let (text, rest) = split_utf8_dropping_invalid(&pending);
             out.push(text);
             pending = rest;
-        }
-        if !pending.is_empty() {
-            if let Some(last) = out.last_mut() {
-                last.push_str(&hex_bytes(&pending));
-            }
         }
         out
     }
@@ -352,6 +344,48 @@ impl Tok {
             vars,
         )
     }
+}
+
+/// Like [`split_utf8`], but bytes that can never start a character (an orphan continuation
+/// byte, an invalid sequence) are dropped instead of shown as `\xE4`.
+fn split_utf8_dropping_invalid(mut bytes: &[u8]) -> (String, Vec<u8>) {
+    let mut out = String::new();
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                out.push_str(s);
+                return (out, vec![]);
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).expect("checked valid"));
+                match e.error_len() {
+                    None => return (out, rest.to_vec()),
+                    Some(n) => bytes = &rest[n..],
+                }
+            }
+        }
+    }
+}
+
+/// For each token of a sequence shown with [`Tok::display_strings`]: when it holds only the
+/// first bytes of a character (a non-special token shown as ""), the index of the token that
+/// completes the character and the character itself; `None` for other tokens, and for a
+/// partial token whose character is never completed in the sequence.
+pub fn partial_character(texts: &[&str], special: &[bool]) -> Vec<Option<(usize, char)>> {
+    let mut out = vec![None; texts.len()];
+    let mut next: Option<(usize, char)> = None;
+    for i in (0..texts.len()).rev() {
+        let is_special = special.get(i).copied().unwrap_or(false);
+        if is_special {
+            next = None;
+        } else if texts[i].is_empty() {
+            out[i] = next;
+        } else {
+            next = texts[i].chars().next().map(|c| (i, c));
+        }
+    }
+    out
 }
 
 /// Bytes that are not (or not yet) a character, shown as `\xE4\xB8`.
@@ -518,6 +552,53 @@ mod tests {
         assert_eq!(chars.len(), 256);
         assert_eq!(t[b' ' as usize].1, 'Ġ');
         assert_eq!(t[b'\n' as usize].1, 'Ċ');
+    }
+
+    #[test]
+    fn partial_characters_point_at_their_completing_token() {
+        let texts = ["a", "", "", "炸弹", "", "<|im_end|>", "", "b"];
+        let special = [false, false, false, false, false, true, false, false];
+        let p = partial_character(&texts, &special);
+        assert_eq!(p[1], Some((3, '炸')));
+        assert_eq!(p[2], Some((3, '炸')));
+        assert_eq!(p[0], None);
+        assert_eq!(p[3], None);
+        // Cut off by a special token: never completed.
+        assert_eq!(p[4], None);
+        assert_eq!(p[6], Some((7, 'b')));
+    }
+
+    /// Windows cut anywhere in Chinese text (as a feature store's contexts are) show no raw
+    /// bytes, and what they show is a piece of the text.
+    #[test]
+    fn cut_windows_show_no_raw_bytes() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/qwen2");
+        let tok = Tok::from_dir(&dir).unwrap();
+        let text = "恐怖分子炸毁了大桥。警方说：炸弹藏在车里";
+        let ids = tok.encode_ids(text, false).unwrap();
+        let split = ids
+            .iter()
+            .any(|&id| String::from_utf8(tok.token_bytes(id)).is_err());
+        assert!(split, "the fixture tokenizer splits some character over byte tokens");
+        for a in 0..ids.len() {
+            for b in a + 1..=ids.len() {
+                let shown = tok.display_strings(&ids[a..b]);
+                assert_eq!(shown.len(), b - a);
+                let joined = shown.concat();
+                assert!(!joined.contains("\\x"), "{a}..{b}: {joined:?}");
+                assert!(text.contains(&joined), "{a}..{b}: {joined:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn split_utf8_dropping_invalid_never_shows_bytes() {
+        let bomb = "炸".as_bytes();
+        // An orphan continuation byte (a character cut off by the sequence's start) is left out.
+        let (s, rest) = split_utf8_dropping_invalid(&[bomb[2], b'x']);
+        assert_eq!((s.as_str(), rest.len()), ("x", 0));
+        let (s, rest) = split_utf8_dropping_invalid(&bomb[..2]);
+        assert_eq!((s.as_str(), rest.as_slice()), ("", &bomb[..2]));
     }
 
     #[test]

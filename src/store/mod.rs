@@ -75,6 +75,36 @@ pub struct FeatureRow {
     pub bottom_logit_values: Vec<f32>,
 }
 
+/// A token's text without the `\xE5\xBF` escapes that stores written by earlier versions hold
+/// for a character cut off by the context's edge (bytes ≥ 0x80 that are no character on their
+/// own; see [`crate::model::tokenizer::Tok::display_strings`]): such a token shows "" (part of
+/// a character) as a newly collected one does.
+pub fn without_byte_escapes(text: String) -> String {
+    if !text.contains("\\x") {
+        return text;
+    }
+    let b = text.as_bytes();
+    let is_escape = |i: usize| {
+        i + 4 <= b.len()
+            && &b[i..i + 2] == b"\\x"
+            && matches!(b[i + 2], b'8'..=b'9' | b'A'..=b'F')
+            && b[i + 3].is_ascii_hexdigit()
+            && !b[i + 3].is_ascii_lowercase()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        if is_escape(i) {
+            i += 4;
+            continue;
+        }
+        let c = text[i..].chars().next().expect("in range");
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
 /// One example context of a latent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExampleRow {
@@ -411,7 +441,10 @@ impl Store {
                     .get_as_series(i)
                     .map(strs)
                     .transpose()?
-                    .unwrap_or_default(),
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(without_byte_escapes)
+                    .collect(),
                 acts: acts
                     .get_as_series(i)
                     .map(|s| s.f32().map(|c| c.into_no_null_iter().collect()))
@@ -479,6 +512,16 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn byte_escapes_of_older_stores_are_left_out() {
+        let f = |s: &str| super::without_byte_escapes(s.to_string());
+        assert_eq!(f("家\\xE5\\xBF"), "家");
+        assert_eq!(f("\\x8C"), "");
+        // Text that merely looks like an escape stays: ASCII bytes, lower-case hex.
+        assert_eq!(f("\\x41 and \\xe5"), "\\x41 and \\xe5");
+        assert_eq!(f("炸弹"), "炸弹");
+    }
+
     use super::*;
 
     #[test]

@@ -353,7 +353,17 @@ impl Inspector {
         let mut action = None;
         let tok = &a.tokens[t];
         ui.horizontal(|ui| {
-            ui.strong(format!("Token {t}: {:?}", tok.text));
+            if tok.text.is_empty() && !tok.special {
+                let texts: Vec<&str> = a.tokens.iter().map(|t| t.text.as_str()).collect();
+                let special: Vec<bool> = a.tokens.iter().map(|t| t.special).collect();
+                let part = crate::model::tokenizer::partial_character(&texts, &special)[t];
+                ui.strong(format!(
+                    "Token {t}: {}",
+                    crate::app::widgets::token_strip::partial_hint(part.map(|(_, c)| c))
+                ));
+            } else {
+                ui.strong(format!("Token {t}: {:?}", tok.text));
+            }
             ui.label(
                 RichText::new(format!("id {} · {} active neurons", tok.id, rows.len())).weak(),
             );

@@ -3,6 +3,7 @@
 //! a neuron's examples and the "try your own text" box).
 
 use crate::app::style::{on_shade, shade, token_label};
+use crate::model::tokenizer::partial_character;
 use eframe::egui::{self, Color32, RichText, Sense};
 
 /// One token of a strip.
@@ -117,10 +118,27 @@ impl<'a> TokenStrip<'a> {
         self
     }
 
-    /// The text of token `t` as drawn.
-    fn rich_text(&self, t: usize) -> RichText {
+    /// For each token holding only the first bytes of a character: the token completing it
+    /// and the character (see [`partial_character`]).
+    fn partials(&self) -> Vec<Option<(usize, char)>> {
+        let texts: Vec<&str> = self.tokens.iter().map(|t| t.text).collect();
+        let special: Vec<bool> = self.tokens.iter().map(|t| t.special).collect();
+        partial_character(&texts, &special)
+    }
+
+    /// The text of token `t` as drawn; a token holding part of a character shows the
+    /// character in italics (or `…` when it is cut off).
+    fn rich_text(&self, t: usize, partial: Option<(usize, char)>) -> RichText {
         let tok = &self.tokens[t];
-        let mut text = RichText::new(token_label(tok.text)).monospace();
+        let shown = match partial {
+            Some((_, c)) if tok.text.is_empty() => c.to_string(),
+            None if tok.text.is_empty() && !tok.special => "…".to_string(),
+            _ => token_label(tok.text),
+        };
+        let mut text = RichText::new(shown).monospace();
+        if tok.text.is_empty() && !tok.special {
+            text = text.italics();
+        }
         if tok.special {
             text = text.weak();
             if self.small_specials {
@@ -141,6 +159,7 @@ impl<'a> TokenStrip<'a> {
     /// Draws the strip; `tooltip` draws a token's hover card. Returns the clicked token.
     pub fn show(self, ui: &mut egui::Ui, mut tooltip: Option<Tooltip<'_>>) -> Option<usize> {
         let mut clicked = None;
+        let partials = self.partials();
         ui.horizontal_wrapped(|ui| {
             match self.row_gap {
                 Some(y) => ui.spacing_mut().item_spacing = egui::vec2(0.0, y),
@@ -154,13 +173,18 @@ impl<'a> TokenStrip<'a> {
                     ui.end_row();
                     ui.label(RichText::new("answer → ").small().weak());
                 }
-                let mut label = egui::Label::new(self.rich_text(t));
+                let mut label = egui::Label::new(self.rich_text(t, partials[t]));
                 if let Some(s) = self.sense {
                     label = label.sense(s);
                 }
                 let mut resp = ui.add(label);
-                if let Some(h) = &tok.hover {
-                    resp = resp.on_hover_text(h);
+                let part = (tok.text.is_empty() && !tok.special)
+                    .then(|| partial_hint(partials[t].map(|(_, c)| c)));
+                match (part, &tok.hover) {
+                    (Some(p), Some(h)) => resp = resp.on_hover_text(format!("{p}\n{h}")),
+                    (Some(p), None) => resp = resp.on_hover_text(p),
+                    (None, Some(h)) => resp = resp.on_hover_text(h),
+                    (None, None) => {}
                 }
                 if let Some(f) = tooltip.as_mut() {
                     resp = resp.on_hover_ui(|ui| f(ui, t));
@@ -174,5 +198,14 @@ impl<'a> TokenStrip<'a> {
             }
         });
         clicked
+    }
+}
+
+/// What a token holding only part of a character is: "part of “炸”" (the character shows on
+/// the token that completes it), or a character cut off by the edge of the text shown.
+pub fn partial_hint(character: Option<char>) -> String {
+    match character {
+        Some(c) => format!("part of “{c}” (its first bytes; the character completes on a later token)"),
+        None => "part of a character cut off at the edge of this text".to_string(),
     }
 }
