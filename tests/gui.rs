@@ -177,6 +177,39 @@ fn chinese_prompts_and_filters_in_the_token_table() {
     );
 }
 
+/// A character split over byte tokens: the tokens holding its first bytes show the character
+/// (not a blank `·`), and clicking one says what it is part of.
+#[test]
+fn a_character_split_over_byte_tokens_is_shown_on_each_part() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    run_prompt(&mut h, "恐怖分子炸毁了大桥。警方说：炸弹藏在车里");
+    let a = h.state().inspector.analysis.as_ref().unwrap();
+    let texts: Vec<&str> = a.tokens.iter().map(|t| t.text.as_str()).collect();
+    let special: Vec<bool> = a.tokens.iter().map(|t| t.special).collect();
+    let parts = safe_sail::model::tokenizer::partial_character(&texts, &special);
+    let (_, c) = parts
+        .iter()
+        .find_map(|p| *p)
+        .expect("the fixture tokenizer splits a character of this prompt over byte tokens");
+    assert!(texts.iter().all(|t| !t.contains("\\x")), "{texts:?}");
+    let label = c.to_string();
+    // The first token drawn with that label is the partial one (it comes before the token
+    // that completes the character).
+    let first = h
+        .query_all_by_label(&label)
+        .next()
+        .expect("the partial token shows its character");
+    first.click();
+    h.run_steps(3);
+    let sel = h.state().inspector.selected_token.unwrap();
+    let a = h.state().inspector.analysis.as_ref().unwrap();
+    assert!(a.tokens[sel].text.is_empty(), "a partial token was clicked");
+    h.get_by_label_contains(&format!("Token {sel}: part of “{c}”"));
+}
+
 #[test]
 fn ctrl_enter_runs_and_the_model_can_answer() {
     let mut h = harness();
