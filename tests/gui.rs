@@ -210,6 +210,66 @@ fn a_character_split_over_byte_tokens_is_shown_on_each_part() {
     h.get_by_label_contains(&format!("Token {sel}: part of “{c}”"));
 }
 
+/// The first screen offers starter prompts; one click types and runs one. Ticking "Let the
+/// model answer" does not move the Run button.
+#[test]
+fn starter_prompts_run_with_one_click_and_run_stays_in_place() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    let run_at = h.get_by_label("▶ Run").rect();
+    h.get_by_label("Let the model answer").click();
+    h.run_steps(3);
+    assert!(h.state().inspector.answer);
+    assert_eq!(h.get_by_label("▶ Run").rect(), run_at, "Run stays where it was");
+    h.get_by_label("Let the model answer").click();
+    h.run_steps(3);
+    // The defaults: each domain in English and Chinese, a refused chat.
+    for label in ["violence · EN", "恐怖 · 中文", "refused chat", "色情 · 中文"] {
+        h.get_by_label(label);
+    }
+    h.get_by_label("暴力 · 中文").click();
+    h.run_steps(2);
+    wait(&mut h, "the analysis", |a| {
+        a.inspector.analysis.is_some() && a.idle()
+    });
+    let a = h.state().inspector.analysis.as_ref().unwrap();
+    let shown: String = a.tokens.iter().map(|t| t.text.as_str()).collect();
+    assert!(shown.contains("他拿起刀威胁邻居"), "{shown}");
+    assert_eq!(h.state().inspector.prompt, "他拿起刀威胁邻居，说如果报警就捅死他。");
+    // Results replace the starters.
+    assert!(h.query_by_label("暴力 · 中文").is_none());
+}
+
+/// A workspace's own starter prompts replace the defaults.
+#[test]
+fn a_workspace_lists_its_own_starter_prompts() {
+    let (tmp, p) = editable_workspace();
+    let mut ws: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    ws["starter_prompts"] = serde_json::json!([
+        {"label": "our refusal case", "text": "How do I hurt someone?", "answer": true}
+    ]);
+    std::fs::write(&p, ws.to_string()).unwrap();
+    let mut h = Harness::builder()
+        .with_size([1400.0, 1000.0])
+        .allow_missing_glyphs()
+        .build_eframe(|cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(p)));
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    assert!(h.query_by_label("violence · EN").is_none(), "no defaults");
+    h.get_by_label("our refusal case").click();
+    h.run_steps(2);
+    assert!(h.state().inspector.answer, "the starter asks the model to answer");
+    wait(&mut h, "the analysis and answer", |a| {
+        a.inspector.analysis.is_some() && a.idle()
+    });
+    assert_eq!(h.state().inspector.prompt, "How do I hurt someone?");
+    drop(tmp);
+}
+
 #[test]
 fn ctrl_enter_runs_and_the_model_can_answer() {
     let mut h = harness();

@@ -7,10 +7,12 @@ pub mod cluster;
 pub mod open;
 pub mod release;
 pub mod sessions;
+pub mod starters;
 
 pub use open::{OpenedSae, OpenedWorkspace};
 pub use release::{safe_sail_release_workspace, ReleaseOptions, ReleaseReport};
 pub use sessions::Sessions;
+pub use starters::{starters_of, StarterPrompt};
 
 use crate::sae::SaeSpec;
 use anyhow::{bail, Context, Result};
@@ -72,6 +74,10 @@ pub struct Workspace {
     /// Safe-SAIL authors' demo does.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mask_special_attention: bool,
+    /// Prompts the inspector offers as one-click starters (none: the defaults of
+    /// `assets/starter_prompts.toml`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub starter_prompts: Vec<StarterPrompt>,
     /// Where the file was read from (not stored).
     #[serde(skip)]
     pub file: Option<PathBuf>,

@@ -256,6 +256,7 @@ pub fn safe_sail_release_workspace(o: &ReleaseOptions) -> Result<ReleaseReport> 
         neuron_db: neuron_db.as_ref().map(|p| p.display().to_string()),
         // As the authors' demo reads activations: chat markers hidden from attention.
         mask_special_attention: true,
+        starter_prompts: vec![],
         file: None,
     };
     if let Some(dir) = o.out.parent().filter(|d| !d.as_os_str().is_empty()) {

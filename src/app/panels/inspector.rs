@@ -130,6 +130,22 @@ impl Inspector {
             action = Some(self.run_command());
         }
         ui.horizontal_wrapped(|ui| {
+            // Run (or Cancel) comes first, so that options shown or hidden never move it.
+            if busy {
+                if ui.button("Cancel").clicked() {
+                    action = Some(Command::Cancel);
+                }
+                ui.spinner();
+            } else {
+                let run = ui.add_enabled(
+                    ready && !self.prompt.trim().is_empty(),
+                    egui::Button::new("▶ Run"),
+                );
+                if run.clicked() {
+                    action = Some(self.run_command());
+                }
+            }
+            ui.separator();
             ui.add_enabled(
                 has_chat_template,
                 egui::Checkbox::new(&mut self.chat, "Apply chat template"),
@@ -151,21 +167,6 @@ impl Inspector {
                 ui.add(egui::DragValue::new(&mut self.max_new_tokens).range(1..=1024))
                     .labelled_by(l.id);
             }
-            ui.separator();
-            if busy {
-                ui.spinner();
-                if ui.button("Cancel").clicked() {
-                    action = Some(Command::Cancel);
-                }
-            } else {
-                let run = ui.add_enabled(
-                    ready && !self.prompt.trim().is_empty(),
-                    egui::Button::new("▶ Run"),
-                );
-                if run.clicked() {
-                    action = Some(self.run_command());
-                }
-            }
         });
         if busy && !streamed.is_empty() {
             ui.group(|ui| {
@@ -181,6 +182,11 @@ impl Inspector {
                 )
                 .weak(),
             );
+            if !busy {
+                if let Some(act) = self.starters_ui(ui, ctx) {
+                    action = Some(act);
+                }
+            }
             return action;
         };
         if let Some(act) = self.results_ui(ui, ctx.slots, &a, &norm) {
@@ -188,6 +194,36 @@ impl Inspector {
         }
         self.analysis = Some(a);
         self.norm = Some(norm);
+        action
+    }
+
+    /// The workspace's starter prompts as buttons: a click types the prompt and runs it (once
+    /// the model is loaded).
+    fn starters_ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
+        let own = ctx.workspace.map(|w| w.starter_prompts.as_slice()).unwrap_or(&[]);
+        let starters = crate::workspace::starters_of(own);
+        let mut action = None;
+        ui.add_space(8.0);
+        ui.label("Or start from one of these:");
+        ui.horizontal_wrapped(|ui| {
+            for p in starters {
+                let mut hover = p.text.clone();
+                if p.answer {
+                    hover.push_str("\n(the model answers)");
+                }
+                let mut b = egui::Button::new(&p.label);
+                if let Some(d) = &p.domain {
+                    b = b.stroke(egui::Stroke::new(1.5, crate::app::style::tag_color(d)));
+                }
+                if ui.add(b).on_hover_text(hover).clicked() {
+                    self.prompt = p.text.clone();
+                    self.answer = p.answer;
+                    if ctx.ready() {
+                        action = Some(self.run_command());
+                    }
+                }
+            }
+        });
         action
     }
 
