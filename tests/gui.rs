@@ -222,11 +222,20 @@ fn starter_prompts_run_with_one_click_and_run_stays_in_place() {
     h.get_by_label("Let the model answer").click();
     h.run_steps(3);
     assert!(h.state().inspector.answer);
-    assert_eq!(h.get_by_label("▶ Run").rect(), run_at, "Run stays where it was");
+    assert_eq!(
+        h.get_by_label("▶ Run").rect(),
+        run_at,
+        "Run stays where it was"
+    );
     h.get_by_label("Let the model answer").click();
     h.run_steps(3);
     // The defaults: each domain in English and Chinese, a refused chat.
-    for label in ["violence · EN", "恐怖 · 中文", "refused chat", "色情 · 中文"] {
+    for label in [
+        "violence · EN",
+        "恐怖 · 中文",
+        "refused chat",
+        "色情 · 中文",
+    ] {
         h.get_by_label(label);
     }
     h.get_by_label("暴力 · 中文").click();
@@ -237,7 +246,10 @@ fn starter_prompts_run_with_one_click_and_run_stays_in_place() {
     let a = h.state().inspector.analysis.as_ref().unwrap();
     let shown: String = a.tokens.iter().map(|t| t.text.as_str()).collect();
     assert!(shown.contains("他拿起刀威胁邻居"), "{shown}");
-    assert_eq!(h.state().inspector.prompt, "他拿起刀威胁邻居，说如果报警就捅死他。");
+    assert_eq!(
+        h.state().inspector.prompt,
+        "他拿起刀威胁邻居，说如果报警就捅死他。"
+    );
     // Results replace the starters.
     assert!(h.query_by_label("暴力 · 中文").is_none());
 }
@@ -262,7 +274,10 @@ fn a_workspace_lists_its_own_starter_prompts() {
     assert!(h.query_by_label("violence · EN").is_none(), "no defaults");
     h.get_by_label("our refusal case").click();
     h.run_steps(2);
-    assert!(h.state().inspector.answer, "the starter asks the model to answer");
+    assert!(
+        h.state().inspector.answer,
+        "the starter asks the model to answer"
+    );
     wait(&mut h, "the analysis and answer", |a| {
         a.inspector.analysis.is_some() && a.idle()
     });
@@ -994,7 +1009,9 @@ fn the_overview_threshold_is_kept_in_the_preferences() {
     };
     let h = Harness::builder()
         .with_size([800.0, 600.0])
-        .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, prefs, None));
+        .build_eframe(move |cc| {
+            ExplorerApp::with_prefs(&cc.egui_ctx, prefs, Some(sample_workspace()))
+        });
     assert_eq!(h.state().inspector.threshold, 0.55);
     let saved: Prefs = serde_json::from_str(
         r#"{"dark": true, "recent": [], "tab": "Inspector", "left_panel": true}"#,

@@ -27,7 +27,7 @@ use panels::db_tool::DbTool;
 use panels::inspector::Inspector;
 use panels::neuron_page::{Logits, NeuronPage};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
 /// The views of the window.
@@ -101,17 +101,23 @@ enum DialogResult {
     SaveAs(Option<PathBuf>),
 }
 
-/// The bundled sample workspace: `sample_data/sample.sail.json` in the current folder or
-/// in the source checkout the binary was built from.
+/// The workspace the window opens when none is given: the user's copy of the bundled sample
+/// (see [`crate::workspace::sample`]), so edits never change the bundled files; the bundled
+/// sample itself when no copy can be made (no home folder, a read-only disk).
 pub fn default_workspace() -> Option<PathBuf> {
-    let rel = Path::new("sample_data/sample.sail.json");
-    [
-        PathBuf::from("."),
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")),
-    ]
-    .into_iter()
-    .map(|d| d.join(rel))
-    .find(|p| p.exists())
+    use crate::workspace::sample::{bundled_sample, user_copy, user_data_dir};
+    let bundled = bundled_sample()?;
+    let Some(dir) = user_data_dir() else {
+        tracing::warn!("no home folder: the bundled sample opens in place (edits change it)");
+        return Some(bundled);
+    };
+    match user_copy(&bundled, &dir.join("sample")) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!("cannot copy the sample for this user ({e:#}): it opens in place");
+            Some(bundled)
+        }
+    }
 }
 
 /// Opens the window.
@@ -182,7 +188,7 @@ impl ExplorerApp {
             Some(p) => app.open_workspace(ctx, p),
             None => {
                 app.state.engine = EngineStatus::Failed(
-                    "No workspace: open one with File → Open (the bundled sample is sample_data/sample.sail.json in the source checkout)".into(),
+                    "No workspace: open one with File → Open (the bundled sample, sample_data/sample.sail.json, was not found: set SAFE_SAIL_SAMPLE to its folder)".into(),
                 )
             }
         }

@@ -381,7 +381,8 @@ mod tests {
         assert_eq!(baseline_explanation(&[ex(&["x"], &[0.0])]), None);
         // A token holding part of a character counts for the token completing it; a cut-off
         // one for nothing, and no raw bytes are named.
-        let e = baseline_explanation(&[ex(&["恐怖", "", "弹", ""], &[0.5, 3.0, 0.0, 2.0])]).unwrap();
+        let e =
+            baseline_explanation(&[ex(&["恐怖", "", "弹", ""], &[0.5, 3.0, 0.0, 2.0])]).unwrap();
         assert!(e.find("\"弹\"") < e.find("\"恐怖\""), "{e}");
         assert!(!e.contains("\"\"") && !e.contains("\\x"), "{e}");
     }

@@ -579,7 +579,10 @@ mod tests {
         let split = ids
             .iter()
             .any(|&id| String::from_utf8(tok.token_bytes(id)).is_err());
-        assert!(split, "the fixture tokenizer splits some character over byte tokens");
+        assert!(
+            split,
+            "the fixture tokenizer splits some character over byte tokens"
+        );
         for a in 0..ids.len() {
             for b in a + 1..=ids.len() {
                 let shown = tok.display_strings(&ids[a..b]);

@@ -350,7 +350,9 @@ mod tests {
         assert!(m.left_mul(&x).is_ok());
         // A tensor is checked at once.
         let t = Tensor::from_slice(&vals, (3, 4), &Device::Cpu).unwrap();
-        let err = SaeMatrix::from(t).check_finite("W_dec", "f", "").unwrap_err();
+        let err = SaeMatrix::from(t)
+            .check_finite("W_dec", "f", "")
+            .unwrap_err();
         assert!(err.to_string().contains("1 non-finite value"), "{err}");
     }
 }

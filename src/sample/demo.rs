@@ -11,12 +11,19 @@ use std::path::Path;
 /// The bundled sample in the terminal: the trained sample model, its chosen layer-1 SAE and
 /// neuron database, on a prompt that touches two safety domains.
 pub fn demo() -> Result<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data");
+    let Some(root) =
+        crate::workspace::sample::bundled_sample().and_then(|p| p.parent().map(Path::to_path_buf))
+    else {
+        bail!(
+            "the bundled sample (sample_data/) was not found here, beside the binary or at \
+             $SAFE_SAIL_SAMPLE: run from a checkout of the repository or set SAFE_SAIL_SAMPLE"
+        );
+    };
     let mut out = String::new();
     let model_dir = root.join("model");
     if !model_dir.exists() {
         bail!(
-            "the bundled sample is missing ({}); run from a checkout of the repository",
+            "the bundled sample is missing its model ({})",
             model_dir.display()
         );
     }

@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod open;
 pub mod release;
+pub mod sample;
 pub mod sessions;
 pub mod starters;
 

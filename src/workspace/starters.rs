@@ -63,8 +63,10 @@ mod tests {
                 .collect();
             assert!(of.iter().any(|p| p.text.is_ascii()), "{}: English", d.name);
             assert!(
-                of.iter()
-                    .any(|p| p.text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))),
+                of.iter().any(|p| p
+                    .text
+                    .chars()
+                    .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))),
                 "{}: Chinese",
                 d.name
             );

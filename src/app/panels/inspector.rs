@@ -200,7 +200,10 @@ impl Inspector {
     /// The workspace's starter prompts as buttons: a click types the prompt and runs it (once
     /// the model is loaded).
     fn starters_ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
-        let own = ctx.workspace.map(|w| w.starter_prompts.as_slice()).unwrap_or(&[]);
+        let own = ctx
+            .workspace
+            .map(|w| w.starter_prompts.as_slice())
+            .unwrap_or(&[]);
         let starters = crate::workspace::starters_of(own);
         let mut action = None;
         ui.add_space(8.0);

@@ -205,7 +205,9 @@ impl<'a> TokenStrip<'a> {
 /// the token that completes it), or a character cut off by the edge of the text shown.
 pub fn partial_hint(character: Option<char>) -> String {
     match character {
-        Some(c) => format!("part of “{c}” (its first bytes; the character completes on a later token)"),
+        Some(c) => {
+            format!("part of “{c}” (its first bytes; the character completes on a later token)")
+        }
         None => "part of a character cut off at the edge of this text".to_string(),
     }
 }
