@@ -1222,3 +1222,33 @@ fn generate_hides_special_tokens_unless_asked() {
     assert!(!plain.contains("<|"), "{plain}");
     assert!(!plain.trim().is_empty());
 }
+
+/// `workspace new` writes a workspace that opens (`sae-info` of its SAE works through it) and
+/// refuses to replace a file.
+#[test]
+fn workspace_new_writes_a_workspace_for_your_own_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mine.sail.json");
+    let sae = s(&fixtures().join("saes/saelens_topk"));
+    let args = [
+        "workspace",
+        "new",
+        "--out",
+        &s(&out),
+        "--model",
+        &qwen2(),
+        "--sae",
+        &sae,
+        "--neuron-db",
+        &s(&tmp.path().join("neurons.json")),
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ws: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(ws["saes"][0]["name"], "saelens_topk");
+    assert_eq!(ws["neuron_db"], "neurons.json");
+    assert!(tmp.path().join("neurons.json").exists());
+    let err = fails(&args);
+    assert!(err.contains("exists"), "{err}");
+}

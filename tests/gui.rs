@@ -440,6 +440,51 @@ fn editable_workspace() -> (tempfile::TempDir, PathBuf) {
     (tmp, p)
 }
 
+/// An SAE with no database is read-only; "Create a database for this SAE" makes one beside the
+/// workspace file, names it in the workspace file, and the neuron is editable at once.
+#[test]
+fn a_read_only_sae_gets_a_database_in_place() {
+    let (dir, ws) = editable_workspace();
+    let mut w: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ws).unwrap()).unwrap();
+    w.as_object_mut().unwrap().remove("neuron_db");
+    std::fs::write(&ws, w.to_string()).unwrap();
+    let ws2 = ws.clone();
+    let mut h = Harness::builder()
+        .with_size([1500.0, 1000.0])
+        .build_eframe(move |cc| ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws2)));
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    h.get_by_label("Neurons").click();
+    h.run_steps(3);
+    h.get_by_label("Search").click();
+    h.get_by_label("Search").type_text("0_145");
+    h.run_steps(3);
+    h.get_by_label("0_145").click();
+    h.run_steps(3);
+    h.get_by_label_contains("Read-only: this SAE has no editable neuron database");
+    h.get_by_label("Create a database for this SAE").click();
+    h.run_steps(3);
+    let db = dir.path().join("neurons-L0.json");
+    assert!(db.exists(), "created beside the workspace file");
+    let back = safe_sail::workspace::Workspace::load(&ws).unwrap();
+    assert_eq!(back.saes[0].neuron_db.as_deref(), Some("neurons-L0.json"));
+    assert_eq!(back.saes[1].neuron_db, None, "the other SAEs are unchanged");
+    assert!(h.query_by_label("Create a database for this SAE").is_none());
+    let expl = h.get_by_label("Edit explanation");
+    expl.focus();
+    h.run_steps(1);
+    h.get_by_label("Edit explanation").type_text("Knives 刀");
+    h.run_steps(3);
+    wait_saved(&mut h);
+    let d = safe_sail::db::editable::EditableDb::load(&db).unwrap();
+    assert_eq!(
+        d.record("0_145").unwrap().explanation.as_deref(),
+        Some("Knives 刀")
+    );
+}
+
 fn disk_db(dir: &std::path::Path) -> safe_sail::db::editable::EditableDb {
     safe_sail::db::editable::EditableDb::load(&dir.join("neurons.json")).unwrap()
 }

@@ -35,6 +35,8 @@ pub enum Command {
     Import { from: PathBuf, db: Box<EditableDb> },
     /// Open another workspace.
     OpenWorkspace(PathBuf),
+    /// Give SAE `sae` (read-only until now) an editable neuron database of its own.
+    CreateSaeDb(usize),
     /// Add SAE `sae` to the SAEs the inspector runs, or take it out (kept in the workspace
     /// file).
     ToggleInspected(usize),

@@ -315,6 +315,19 @@ impl ExplorerApp {
                 Err(e) => self.db_tool.message = format!("error: {e}"),
             },
             Command::OpenWorkspace(path) => self.open_workspace(ctx, path),
+            Command::CreateSaeDb(sae) => match self.state.create_sae_db(sae) {
+                Ok(i) => {
+                    self.refresh_views(i);
+                    let path = self
+                        .state
+                        .sessions
+                        .get_mut(i)
+                        .map(|s| s.path.display().to_string())
+                        .unwrap_or_default();
+                    self.state.status = format!("created {path}: this SAE's neurons are editable");
+                }
+                Err(e) => self.state.status = format!("error: {e}"),
+            },
             Command::ToggleInspected(sae) => {
                 if let Err(e) = self.state.toggle_inspected(sae) {
                     self.state.status = format!("error: {e}");

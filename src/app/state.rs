@@ -215,4 +215,22 @@ impl AppState {
         }
         Ok(self.sessions.add(session, saes))
     }
+
+    /// Gives SAE `sae` a new, empty editable database of its own (beside the workspace file,
+    /// named in the workspace file), so its neurons can be edited. Returns the session.
+    pub fn create_sae_db(&mut self, sae: usize) -> Result<usize, String> {
+        let slot = self.slots.get(sae).ok_or("no such SAE")?;
+        // What the window shows for this SAE's layer goes into its new database.
+        let prefix = format!("{}_", slot.layer);
+        let mut shown = slot.db.clone();
+        shown.records.retain(|id, _| id.starts_with(&prefix));
+        let ws = self.workspace.as_mut().ok_or("no workspace open")?;
+        let (path, mut session) = ws
+            .create_sae_neuron_db(sae, &shown)
+            .map_err(|e| format!("{e:#}"))?;
+        session.who = self.editor_name();
+        let slot = self.slots.get_mut(sae).ok_or("no such SAE")?;
+        slot.db_path = Some(path);
+        Ok(self.sessions.add(session, [sae]))
+    }
 }

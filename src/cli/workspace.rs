@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum WorkspaceCommand {
+    /// Write a workspace file for your own model and SAEs (paths written relative to it).
+    New(NewArgs),
     /// Write a workspace for the Safe-SAIL paper's release (SAE checkpoints, safety-neuron
     /// indices, activation quantiles, neuron database), from a folder or from the local Hugging
     /// Face cache.
@@ -24,6 +26,38 @@ pub enum WorkspaceCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+pub struct NewArgs {
+    /// The workspace file to write (`*.sail.json`; an existing file is not replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The model: a folder, or a hub id in the local Hugging Face cache.
+    #[arg(long)]
+    pub model: String,
+    /// An SAE, as on the command line (`PATH[,key=value...]`); repeat for several.
+    #[arg(long, required = true)]
+    pub sae: Vec<String>,
+    /// A feature store folder (from `collect`): one per SAE in order, or `N=DIR` for the N-th
+    /// SAE (1-based); repeat.
+    #[arg(long)]
+    pub store: Vec<String>,
+    /// An evaluation folder (from `evaluate`) for the SAEs.
+    #[arg(long)]
+    pub eval: Option<String>,
+    /// A neuron database; created empty (and editable) when it does not exist.
+    #[arg(long)]
+    pub neuron_db: Option<String>,
+    /// A display name (default: the file's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Compute dtype: f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// cpu, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(Args)]
@@ -54,6 +88,26 @@ pub struct SafeSailArgs {
 
 pub fn workspace_command(c: WorkspaceCommand) -> Result<()> {
     match c {
+        WorkspaceCommand::New(a) => {
+            let out = safe_sail::workspace::new::new_workspace(
+                &safe_sail::workspace::new::NewWorkspace {
+                    out: a.out,
+                    name: a.name,
+                    model: a.model,
+                    saes: a.sae,
+                    stores: a.store,
+                    eval: a.eval,
+                    neuron_db: a.neuron_db,
+                    dtype: a.dtype,
+                    device: a.device,
+                },
+            )?;
+            println!(
+                "wrote {} (open it with: safe-sail gui {})",
+                out.display(),
+                out.display()
+            );
+        }
         WorkspaceCommand::SlurmEnv {
             workspace,
             work,

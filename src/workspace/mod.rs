@@ -4,6 +4,7 @@
 //! loads its model and SAEs.
 
 pub mod cluster;
+pub mod new;
 pub mod open;
 pub mod release;
 pub mod sample;

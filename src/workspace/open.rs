@@ -299,22 +299,72 @@ impl Workspace {
     /// or `neurons-N.json` when taken), points the workspace at it and saves the workspace
     /// file. Returns the database's path and its editing session.
     pub fn create_neuron_db(&mut self) -> Result<(PathBuf, EditSession)> {
+        let (file, name, path, session) = self.new_db_file("neurons", None)?;
+        self.neuron_db = Some(name);
+        self.save_as(&file)?;
+        Ok((path, session))
+    }
+
+    /// Creates an editable neuron database for SAE `i` alone, beside the workspace file
+    /// (`neurons-NAME.json`, NAME from the SAE's display name; `-N` added when taken), holding
+    /// the records of `shown` (what the window showed for it read-only: nothing is lost),
+    /// points that SAE at it and saves the workspace file. Returns the path and its session.
+    pub fn create_sae_neuron_db(
+        &mut self,
+        i: usize,
+        shown: &crate::db::NeuronDb,
+    ) -> Result<(PathBuf, EditSession)> {
+        let Some(sae) = self.saes.get(i) else {
+            bail!("the workspace has no SAE {i}");
+        };
+        let slug: String = sae
+            .name
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        let stem = if slug.is_empty() {
+            format!("neurons-sae{i}")
+        } else {
+            format!("neurons-{slug}")
+        };
+        let mut seed =
+            crate::db::editable::EditableDb::parse(&serde_json::to_string(&shown.records)?)?;
+        seed.kind = crate::db::editable::DbKind::Ours;
+        let (file, name, path, session) = self.new_db_file(&stem, Some(seed))?;
+        self.saes[i].neuron_db = Some(name);
+        self.save_as(&file)?;
+        Ok((path, session))
+    }
+
+    /// A new database file `STEM.json` (or `STEM-N.json` when taken) beside the workspace file,
+    /// empty or holding `seed`: (workspace file, database name relative to it, its path, its
+    /// session).
+    fn new_db_file(
+        &self,
+        stem: &str,
+        seed: Option<crate::db::editable::EditableDb>,
+    ) -> Result<(PathBuf, String, PathBuf, EditSession)> {
         let Some(file) = self.file.clone() else {
             bail!("the workspace has no file");
         };
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut name = "neurons.json".to_string();
+        let mut name = format!("{stem}.json");
         let mut k = 1;
         while dir.join(&name).exists() {
-            name = format!("neurons-{k}.json");
+            name = format!("{stem}-{k}.json");
             k += 1;
         }
         let path = dir.join(&name);
+        if let Some(seed) = seed {
+            seed.save(&path)?;
+        }
         let session = EditSession::open(&path, || {})?;
         session.db.save(&path)?;
-        self.neuron_db = Some(name);
-        self.save_as(&file)?;
-        Ok((path, session))
+        Ok((file, name, path, session))
     }
 }
 

@@ -253,10 +253,21 @@ impl Editor {
             }
         });
         if !editable {
-            ui.label(
-                RichText::new("Read-only: this SAE has no neuron database file in the workspace.")
-                    .weak(),
-            );
+            ui.horizontal_wrapped(|ui| {
+                ui.label(
+                    RichText::new("Read-only: this SAE has no editable neuron database.").weak(),
+                );
+                if ui
+                    .button("Create a database for this SAE")
+                    .on_hover_text(
+                        "An empty neuron database beside the workspace file, named in it for \
+                         this SAE alone; its current explanations are kept as they are shown",
+                    )
+                    .clicked()
+                {
+                    out.push(EditorRequest::Command(Command::CreateSaeDb(r.sae)));
+                }
+            });
         }
         ui.add_enabled_ui(editable, |ui| {
             let l = ui.label("Edit explanation");
