@@ -550,6 +550,37 @@ fn tripwires_stop_or_steer() {
         plain[..=first].to_vec(),
         "stops right after the token that fired"
     );
+    // A domain: the verified neurons with that tag in the database (unverified ones are not watched).
+    let dir = std::env::temp_dir().join(format!("steer-db-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("neurons.json");
+    let other = (latent + 1) % 256;
+    std::fs::write(
+        &db,
+        serde_json::json!({"format": "safe-sail-explorer/neurons", "version": 1, "neurons": {
+            format!("1_{latent}"): {"explanation": "x", "correlation_score": 0.5, "tag_list": ["violence"], "review_status": "verified"},
+            format!("1_{other}"): {"explanation": "y", "correlation_score": 0.5, "tag_list": ["violence"]},
+            "9_1": {"explanation": "z", "correlation_score": 0.5, "tag_list": ["violence"], "review_status": "verified"}
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let dom: TripwireSpec = "violence>0.5".parse().unwrap();
+    let e = format!("{:#}", r.tripwire(&dom, "violence>0.5", None).unwrap_err());
+    assert!(e.contains("--db"), "{e}");
+    let tw = r.tripwire(&dom, "violence>0.5", Some(&db)).unwrap();
+    assert_eq!(tw.len(), 1, "only the verified neuron at a loaded layer");
+    let s = steer::run(&m, &slots, &toks, &[], &[tw], &opts, None, &mut |_| {}).unwrap();
+    assert_eq!(s.events.len(), 1);
+    assert_eq!(s.events[0].neuron, format!("1_{latent}"));
+    assert_eq!(s.ids, plain[..=first].to_vec());
+    let pol: TripwireSpec = "politics>0.5".parse().unwrap();
+    let e = format!(
+        "{:#}",
+        r.tripwire(&pol, "politics>0.5", Some(&db)).unwrap_err()
+    );
+    assert!(e.contains("no verified neuron tagged `politics`"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
     // A higher threshold never fires.
     let quiet: TripwireSpec = format!("1_{latent}>1000").parse().unwrap();
     let tw = r.tripwire(&quiet, "quiet", None).unwrap();
