@@ -14,7 +14,8 @@
 //! 4. [`corpus`] (reading documents, cutting contexts), [`load`] (models and SAEs as users
 //!    name them), [`capture`] (one prompt through a model and SAEs).
 //! 5. The verbs over corpora: [`store`] (feature stores: `collect`, merge), [`eval`]
-//!    (`evaluate`), [`db`] (neuron databases), [`explain`] (explain and score).
+//!    (`evaluate`), [`db`] (neuron databases), [`explain`] (explain and score), [`steer`]
+//!    (interventions and tripwires during generation, `steer-eval`).
 //! 6. [`workspace`] (the workspace file and opening it), [`inspect`] (a prompt's analysis for
 //!    the window), [`sample`] (the bundled sample's corpus, model and demo), [`bench`].
 //! 7. [`app`]: the explorer window.
@@ -40,6 +41,7 @@ pub mod pt;
 pub mod quantile;
 pub mod sae;
 pub mod sample;
+pub mod steer;
 pub mod store;
 pub mod tensor_util;
 pub mod workspace;

@@ -1844,6 +1844,7 @@ def main() -> None:
     total = sum(f.stat().st_size for f in FIX.rglob("*") if f.is_file())
     print(f"done: {total / 1e6:.2f} MB in {FIX}")
     mask_special_attention_refs()
+    steer_refs()
 
 
 def mask_special_attention_refs() -> None:
@@ -1876,7 +1877,75 @@ def mask_special_attention_refs() -> None:
     print(f"chat_masked: {len(ids)} tokens, {len(ids) - len(keep)} masked, effect on logits {effect:.3g}")
 
 
+# --------------------------------------------------------------------------------------
+# 8. Steering (issue #17): a vector added by hand on the residual stream / MLP output
+# --------------------------------------------------------------------------------------
+
+STEER_CASES = [
+    # model, arch, hook module ("resid_post" = the block's output, "mlp_out" = mlp.down_proj), layer, coefficient, seed
+    ("qwen2", "qwen2", "resid_post", 1, 3.0, 1701),
+    ("llama", "llama", "mlp_out", 0, -2.5, 1702),
+]
+
+
+def steer_refs() -> None:
+    """refs/<model>/steer_add.safetensors + steer_vector.npy: the fixture model on the `en` prompt
+    with c·v added by hand (a PyTorch forward hook) at one hook point on every position, prompt
+    and answer: `vector` (v, float32 [hidden]), `coefficient`, `input_ids`, `logits` (the steered
+    prompt pass, no cache), `greedy_ids` (12 steered greedy tokens through HF generate with its
+    KV cache, the hook still adding) and `default_greedy_ids` (the same without the hook). Appended:
+    every other fixture keeps its bytes; `make_fixtures.py steer` writes these files alone."""
+    prompts = json.loads((REFS / "prompts.json").read_text())
+    ids = prompts["en"]["ids"]
+    tok = AutoTokenizer.from_pretrained(str(TOK_DIR))
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    pad = tok.convert_tokens_to_ids("<|endoftext|>")
+    for name, arch, site, layer, c, seed in STEER_CASES:
+        model = load_ref_model(MODELS / name)
+        g = torch.Generator().manual_seed(seed)
+        v = torch.randn(HIDDEN, generator=g, dtype=torch.float32)
+        block = layers_of(model, arch)[layer]
+        module = block if site == "resid_post" else hook_modules(block, arch)[1]
+
+        def add(mod, args, out):
+            if isinstance(out, (tuple, list)):
+                return (out[0] + c * v,) + tuple(out[1:])
+            return out + c * v
+
+        def run_generate():
+            with torch.no_grad():
+                gen = model.generate(
+                    input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                    do_sample=False, max_new_tokens=12, eos_token_id=eos, pad_token_id=pad)
+            return gen[0, len(ids):].tolist()
+
+        default = run_generate()
+        h = module.register_forward_hook(add)
+        try:
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0]
+            steered = run_generate()
+        finally:
+            h.remove()
+        with torch.no_grad():
+            plain = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0]
+        effect = compare(logits, plain)
+        assert effect > 1e-3, (name, effect)
+        assert steered != default, (name, steered, default)
+        out = REFS / name
+        save_file({"vector": v.contiguous(), "coefficient": torch.tensor([c], dtype=torch.float32),
+                   "input_ids": torch.tensor(ids, dtype=torch.int64), "logits": logits.float().contiguous(),
+                   "greedy_ids": torch.tensor(steered, dtype=torch.int64),
+                   "default_greedy_ids": torch.tensor(default, dtype=torch.int64)},
+                  str(out / "steer_add.safetensors"), metadata={"hook": f"blocks.{layer}.hook_{site}"})
+        np.save(out / "steer_vector.npy", v.numpy())
+        print(f"steer {name}: blocks.{layer}.hook_{site} c={c}: effect on logits {effect:.3g}, "
+              f"greedy {default} -> {steered}")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["mask-special-attention"]:
         sys.exit(mask_special_attention_refs())
+    if sys.argv[1:] == ["steer"]:
+        sys.exit(steer_refs())
     sys.exit(main())

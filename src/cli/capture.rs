@@ -86,6 +86,9 @@ pub struct GenerateArgs {
     /// Print special tokens (e.g. `<|im_end|>`) too; by default they are left out.
     #[arg(long)]
     pub show_special: bool,
+    /// SAEs, stores, database and tripwires (`--tripwire DOMAIN_OR_ID>THRESHOLD[:stop|:steer=...]`).
+    #[command(flatten)]
+    pub watch: super::steer::SaeArgs,
 }
 
 pub fn generate(a: GenerateArgs) -> Result<()> {
@@ -103,7 +106,7 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     // Bytes of a character split across tokens wait for the token that completes it.
     let mut pending: Vec<u8> = vec![];
     let mut stdout = std::io::stdout();
-    model.generate(&ids, &opts, &mut NoHooks, |id| {
+    let mut print = |id: u32| {
         let text = if model.tok.is_special(id) {
             let dangling = hex_bytes(&pending);
             pending.clear();
@@ -121,8 +124,18 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         };
         let _ = write!(stdout, "{text}");
         let _ = stdout.flush();
-        Flow::Continue
-    })?;
+    };
+    if a.watch.tripwire.is_empty() {
+        if !a.watch.sae.is_empty() || !a.watch.store.is_empty() || a.watch.db.is_some() {
+            anyhow::bail!("--sae, --store and --db are for --tripwire: give one or leave them out");
+        }
+        model.generate(&ids, &opts, &mut NoHooks, |id| {
+            print(id);
+            Flow::Continue
+        })?;
+    } else {
+        super::steer::generate_with_tripwires(&model, &tokens, &a.watch, opts, &mut print)?;
+    }
     println!("{}", hex_bytes(&pending));
     Ok(())
 }

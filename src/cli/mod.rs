@@ -10,6 +10,7 @@ mod evaluate;
 mod explain;
 mod progress;
 mod sample;
+mod steer;
 mod train;
 mod workspace;
 
@@ -47,6 +48,14 @@ enum Command {
     Capture(capture::CaptureArgs),
     /// Let a model answer a prompt, streaming its tokens.
     Generate(capture::GenerateArgs),
+    /// Steer: let the model answer with interventions on SAE neurons or raw directions, beside
+    /// the untouched answer (same seed and sampling), with per-token top-5 log-probabilities,
+    /// KL divergence and the first divergence.
+    Steer(steer::SteerArgs),
+    /// What steering costs: each intervention over a prompt file (how often the answer changes,
+    /// KL per token) and on a neutral text (change of next-token cross-entropy), beside a
+    /// random-direction control of the same norm; Parquet output.
+    SteerEval(steer::SteerEvalArgs),
     /// Describe an SAE checkpoint (format, sizes, hook, activation).
     SaeInfo {
         /// `PATH[,key=value...]` (keys: hook, activation, k, threshold, component, format, scale,
@@ -160,6 +169,8 @@ pub fn main() -> ExitCode {
         Command::Demo => sample::demo(),
         Command::Capture(a) => capture::capture(a),
         Command::Generate(a) => capture::generate(a),
+        Command::Steer(a) => steer::steer_cmd(a),
+        Command::SteerEval(a) => steer::steer_eval_cmd(a),
         Command::SaeInfo {
             sae,
             allow_nonfinite,

@@ -59,6 +59,23 @@ impl Model {
         prompt: &[u32],
         opts: &GenerateOpts,
         hooks: &mut dyn Hooks,
+        on_token: impl FnMut(u32) -> Flow,
+    ) -> Result<Vec<u32>> {
+        self.generate_steps(prompt, opts, hooks, None, |_| Flow::Continue, on_token)
+    }
+
+    /// [`Model::generate`] with two more controls, on the same code path (so the same seed gives
+    /// the same tokens): `on_logits` sees each step's next-token logits (f32, before the pick)
+    /// and may stop there, before a token is chosen; with `forced`, the new tokens are taken
+    /// from it in turn instead of being picked (teacher forcing; the sampler is not used) and
+    /// generation ends when it runs out.
+    pub fn generate_steps(
+        &self,
+        prompt: &[u32],
+        opts: &GenerateOpts,
+        hooks: &mut dyn Hooks,
+        forced: Option<&[u32]>,
+        mut on_logits: impl FnMut(&[f32]) -> Flow,
         mut on_token: impl FnMut(u32) -> Flow,
     ) -> Result<Vec<u32>> {
         if prompt.is_empty() {
@@ -73,12 +90,15 @@ impl Model {
             .cfg
             .max_position_embeddings
             .saturating_sub(prompt.len());
-        let max_new = opts.max_new_tokens.min(room);
+        let mut max_new = opts.max_new_tokens.min(room);
+        if let Some(f) = forced {
+            max_new = max_new.min(f.len());
+        }
         let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
         let mut cache = KvCache::new();
         let mut out = vec![];
         let mut input = Tensor::new(prompt, self.net.device())?.unsqueeze(0)?;
-        for _ in 0..max_new {
+        for step in 0..max_new {
             let logits = self
                 .net
                 .forward(
@@ -98,7 +118,13 @@ impl Model {
                 .get(t - 1)?
                 .to_dtype(DType::F32)?
                 .to_vec1::<f32>()?;
-            let next = pick(&last, opts, &mut rng);
+            if on_logits(&last) == Flow::Stop {
+                break;
+            }
+            let next = match forced {
+                Some(f) => f[step],
+                None => pick(&last, opts, &mut rng),
+            };
             out.push(next);
             let flow = on_token(next);
             if stop.contains(&next) || flow == Flow::Stop {
