@@ -15,7 +15,8 @@
 //!    name them), [`capture`] (one prompt through a model and SAEs).
 //! 5. The verbs over corpora: [`store`] (feature stores: `collect`, merge), [`eval`]
 //!    (`evaluate`), [`db`] (neuron databases), [`explain`] (explain and score).
-//! 6. [`workspace`] (the workspace file and opening it), [`inspect`] (a prompt's analysis for
+//! 6. [`interop`] (what Neuronpedia, SAEDashboard and SAELens read), [`workspace`] (the
+//!    workspace file and opening it), [`inspect`] (a prompt's analysis for
 //!    the window), [`sample`] (the bundled sample's corpus, model and demo), [`bench`].
 //! 7. [`app`]: the explorer window.
 
@@ -32,6 +33,7 @@ pub mod explain;
 pub mod fsutil;
 pub mod hooks;
 pub mod inspect;
+pub mod interop;
 pub mod load;
 pub mod mapped;
 pub mod model;
