@@ -16,7 +16,8 @@
 //! 5. The verbs over corpora: [`store`] (feature stores: `collect`, merge), [`eval`]
 //!    (`evaluate`), [`db`] (neuron databases), [`explain`] (explain and score), [`steer`]
 //!    (interventions and tripwires during generation, `steer-eval`).
-//! 6. [`workspace`] (the workspace file and opening it), [`inspect`] (a prompt's analysis for
+//! 6. [`interop`] (what Neuronpedia, SAEDashboard and SAELens read), [`workspace`] (the
+//!    workspace file and opening it), [`inspect`] (a prompt's analysis for
 //!    the window), [`sample`] (the bundled sample's corpus, model and demo), [`bench`].
 //! 7. [`app`]: the explorer window.
 
@@ -33,6 +34,7 @@ pub mod explain;
 pub mod fsutil;
 pub mod hooks;
 pub mod inspect;
+pub mod interop;
 pub mod load;
 pub mod mapped;
 pub mod model;

@@ -781,3 +781,21 @@ fn our_saelens_files_encode_as_sae_lens_reads_them() {
         );
     }
 }
+
+/// The sample's `sparsity.safetensors` (written by `safe-sail export sparsity` from its
+/// stores) as the real `sae-lens` package's loader read them
+/// (tools/make_saelens_roundtrip.py): our reader gets the same values.
+#[test]
+fn our_sparsity_files_read_as_sae_lens_reads_them() {
+    let read = load_refs(&fixtures().join("saelens_roundtrip/sparsity_read.safetensors"));
+    assert_eq!(read.len(), 3);
+    for (name, t) in read {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("sample_data/saes")
+            .join(&name);
+        let ours = safe_sail::sae::format::load_sparsity(&dir, Some(1024))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name} has no sparsity.safetensors"));
+        assert_eq!(ours, t.to_vec1::<f32>().unwrap(), "{name}");
+    }
+}

@@ -79,6 +79,9 @@ time_of $BIN collect --model $S/model "${CS[@]}" --corpus "$WORK/corpus/corpus.j
   --out $S/stores
 mkdir -p "$WORK/stores"
 mv $S/stores/collect-run.json $S/stores/collect-state.bin "$WORK/stores/"
+# SAELens's sparsity.safetensors (log10 feature density over the store's tokens) beside each
+# SAE that has a store, as SAELens's trainer writes it and SAELens / SAEBench read it.
+for c in "${CHOSEN[@]}"; do time_of $BIN export sparsity --store $S/stores/$c; done
 fi
 
 step explanations

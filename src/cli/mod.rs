@@ -8,6 +8,7 @@ mod collect;
 mod db;
 mod evaluate;
 mod explain;
+mod interop;
 mod progress;
 mod sample;
 mod steer;
@@ -122,6 +123,13 @@ enum Command {
     /// The neuron database: import / export Safe-SAIL JSON, show and set records.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Write results other tools open: a Neuronpedia export, a feature dashboard (HTML or
+    /// JSON), SAELens's sparsity.safetensors.
+    #[command(subcommand)]
+    Export(interop::ExportCommand),
+    /// Read results other tools wrote: a Neuronpedia export's explanations.
+    #[command(subcommand)]
+    Import(interop::ImportCommand),
     /// Workspace files: make one for the Safe-SAIL paper's release.
     #[command(subcommand)]
     Workspace(workspace::WorkspaceCommand),
@@ -179,6 +187,8 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::bench(a),
         Command::BenchTrain(a) => bench::bench_train(a),
         Command::Db(c) => db::db_command(c),
+        Command::Export(c) => interop::export(c),
+        Command::Import(c) => interop::import(c),
         Command::Workspace(c) => workspace::workspace_command(c),
         Command::Collect(a) => collect::collect(a),
         Command::TrainSae(a) => train::train_sae(a),

@@ -20,6 +20,13 @@ pub struct ExplanationSource {
     /// `unix:SECONDS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<String>,
+    /// For an explanation imported from another tool: where it came from (e.g.
+    /// `neuronpedia:MODEL/SOURCE/INDEX (export folder)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<String>,
+    /// The other tool's kind of explanation (Neuronpedia's `typeName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation_type: Option<String>,
 }
 
 impl ExplanationSource {
@@ -31,6 +38,8 @@ impl ExplanationSource {
             prompt_version: None,
             examples: None,
             date: None,
+            imported_from: None,
+            explanation_type: None,
         }
     }
 }
@@ -160,6 +169,8 @@ mod tests {
             prompt_version: Some("v".into()),
             examples: Some(10),
             date: Some("unix:2".into()),
+            imported_from: None,
+            explanation_type: None,
         };
         assert_eq!(
             serde_json::to_string(&llm).unwrap(),

@@ -9,6 +9,7 @@
 //!   Pearson correlation between prediction and truth over all units. A failed or unparsable
 //!   reply gives no score, never 0.
 
+pub mod classify;
 pub mod client;
 pub mod deconcept;
 pub mod prompts;

@@ -458,6 +458,8 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                         prompt_version: Some(PROMPT_VERSION.into()),
                         examples: Some(run.examples),
                         date: Some(today.clone()),
+                        imported_from: None,
+                        explanation_type: None,
                     }),
                     ..Default::default()
                 });

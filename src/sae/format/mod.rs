@@ -27,7 +27,10 @@ use std::path::{Path, PathBuf};
 
 pub use dictionary_learning::DictionaryLearning;
 pub use gemmascope::GemmaScope;
-pub use saelens::{save_saelens, SaeLens, SAELENS_LAYOUT_VERSION};
+pub use saelens::{
+    load_sparsity, save_saelens, save_sparsity, SaeLens, SAELENS_LAYOUT_VERSION, SPARSITY_EPS,
+    SPARSITY_FILE, SPARSITY_TENSOR,
+};
 pub use safesail::{read_index_file, read_quantile_file, ColumnOrder, QuantileFile, SafeSail};
 pub use sparsify::Sparsify;
 

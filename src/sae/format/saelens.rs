@@ -254,3 +254,101 @@ pub fn save_saelens(
     }
     crate::tensor_util::save_safetensors_atomic(&m, &dir.join("sae_weights.safetensors"))
 }
+
+/// The file SAELens writes beside `sae_weights.safetensors` and SAELens / SAEBench read
+/// (`sae_lens.constants.SPARSITY_FILENAME`): one tensor, `sparsity`, `[d_sae]` float32.
+pub const SPARSITY_FILE: &str = "sparsity.safetensors";
+
+/// The tensor's name in [`SPARSITY_FILE`].
+pub const SPARSITY_TENSOR: &str = "sparsity";
+
+/// Added to the density before the logarithm, as SAELens's trainer does, so dead latents
+/// get `log10(1e-10) = -10` rather than minus infinity.
+pub const SPARSITY_EPS: f64 = 1e-10;
+
+/// Writes `sparsity.safetensors` into an SAE folder: `log10(density + 1e-10)` per latent
+/// (density = fraction of tokens on which the latent is > 0), atomically.
+pub fn save_sparsity(dir: &Path, density: &[f64]) -> Result<()> {
+    if let Some((i, d)) = density
+        .iter()
+        .enumerate()
+        .find(|(_, d)| !(0.0..=1.0).contains(*d))
+    {
+        bail!("latent {i}: density {d} is not within [0, 1]");
+    }
+    let log: Vec<f32> = density
+        .iter()
+        .map(|d| (d + SPARSITY_EPS).log10() as f32)
+        .collect();
+    let n = log.len();
+    let mut m = std::collections::HashMap::new();
+    m.insert(
+        SPARSITY_TENSOR.to_string(),
+        Tensor::from_vec(log, n, &Device::Cpu)?,
+    );
+    crate::tensor_util::save_safetensors_atomic(&m, &dir.join(SPARSITY_FILE))
+}
+
+/// Reads an SAE folder's `sparsity.safetensors` (log10 densities, as f32), or `None` when the
+/// folder has none. With `d_sae`, a tensor of another length is an error naming the file.
+pub fn load_sparsity(dir: &Path, d_sae: Option<usize>) -> Result<Option<Vec<f32>>> {
+    let file = dir.join(SPARSITY_FILE);
+    if !file.exists() {
+        return Ok(None);
+    }
+    let tensors = candle_core::safetensors::load(&file, &Device::Cpu)
+        .with_context(|| format!("{} is not a readable safetensors file", file.display()))?;
+    let t = tensors.get(SPARSITY_TENSOR).with_context(|| {
+        format!(
+            "{} has no `{SPARSITY_TENSOR}` tensor (found: {:?})",
+            file.display(),
+            tensors.keys().collect::<Vec<_>>()
+        )
+    })?;
+    let v = t
+        .flatten_all()?
+        .to_dtype(DType::F32)?
+        .to_vec1::<f32>()
+        .with_context(|| format!("{}: `{SPARSITY_TENSOR}`", file.display()))?;
+    if t.rank() != 1 {
+        bail!(
+            "{}: `{SPARSITY_TENSOR}` has shape {:?}, expected [d_sae]",
+            file.display(),
+            t.dims()
+        );
+    }
+    if let Some(d) = d_sae.filter(|&d| d != v.len()) {
+        bail!(
+            "{}: `{SPARSITY_TENSOR}` has {} values but the SAE has {d} latents",
+            file.display(),
+            v.len()
+        );
+    }
+    Ok(Some(v))
+}
+
+#[cfg(test)]
+mod sparsity_tests {
+    use super::*;
+
+    #[test]
+    fn sparsity_round_trips_as_log10_density() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load_sparsity(dir.path(), None).unwrap(), None);
+        save_sparsity(dir.path(), &[0.0, 0.001, 1.0, 0.25]).unwrap();
+        let v = load_sparsity(dir.path(), Some(4)).unwrap().unwrap();
+        let want = [-10.0f32, -3.0, 0.0, 0.25f64.log10() as f32];
+        for (a, b) in v.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{v:?}");
+        }
+        let err = load_sparsity(dir.path(), Some(5)).unwrap_err().to_string();
+        assert!(
+            err.contains("sparsity.safetensors") && err.contains("5 latents"),
+            "{err}"
+        );
+        assert!(save_sparsity(dir.path(), &[1.5]).is_err());
+        std::fs::write(dir.path().join(SPARSITY_FILE), b"junk").unwrap();
+        let err = format!("{:#}", load_sparsity(dir.path(), None).unwrap_err());
+        assert!(err.contains("sparsity.safetensors"), "{err}");
+    }
+}
