@@ -41,6 +41,9 @@ pub enum Command {
     /// Record edits under this name from now on (kept in the user's settings; "" for the
     /// environment's name).
     SetUser(String),
+    /// Make an empty editable neuron database for SAE `sae`, which has none (named in the
+    /// workspace file).
+    CreateDatabase(usize),
 }
 
 /// How to settle a database file changed on disk during editing.

@@ -215,6 +215,9 @@ impl ExplorerApp {
         s.slots.clear();
         s.busy = false;
         self.inspector.analysis = None;
+        // The comparison was of the old workspace's SAEs.
+        self.compare.workspace_changed();
+        self.route_to_compare = false;
         self.neuron = NeuronPage::default();
         self.prefs.recent.retain(|p| p != &path);
         self.prefs.recent.insert(0, path.clone());
@@ -313,6 +316,15 @@ impl ExplorerApp {
                 if let Err(e) = self.state.toggle_inspected(sae) {
                     self.state.status = format!("error: {e}");
                 }
+            }
+            Command::CreateDatabase(sae) => {
+                self.state.status = match self.state.create_database_for(sae) {
+                    Ok(p) => format!(
+                        "created {} for this SAE (named in the workspace file)",
+                        p.display()
+                    ),
+                    Err(e) => format!("error: {e}"),
+                };
             }
             Command::SetUser(name) => {
                 self.prefs.user = name.clone();

@@ -193,6 +193,23 @@ impl AppState {
         }
     }
 
+    /// Creates an empty editable neuron database for SAE `sae` (which has none) beside the
+    /// workspace file, names it as that SAE's `neuron_db` in the workspace file, and edits
+    /// the SAE's neurons in it from now on. Returns its path.
+    pub fn create_database_for(&mut self, sae: usize) -> Result<PathBuf, String> {
+        if self.slots.get(sae).is_none_or(|c| c.db_path.is_some()) {
+            return Err("this SAE already has a neuron database".into());
+        }
+        let ws = self.workspace.as_mut().ok_or("no workspace open")?;
+        let (path, mut session) = ws
+            .create_neuron_db_for(Some(sae))
+            .map_err(|e| format!("{e:#}"))?;
+        session.who = self.editor_name();
+        self.slots[sae].db_path = Some(path.clone());
+        self.sessions.add(session, [sae]);
+        Ok(path)
+    }
+
     /// The session of the workspace's editable database, created beside the workspace file
     /// (and given to every SAE without an editable database) when there is none.
     pub fn workspace_session(&mut self) -> Result<usize, String> {

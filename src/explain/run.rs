@@ -452,13 +452,13 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                 .map(|(e, tags)| Edit {
                     explanation: Some(Some(e)),
                     tags: Some(tags),
-                    explanation_source: Some(ExplanationSource {
+                    explanation_source: Some(Some(ExplanationSource {
                         explainer: run.llm.clone(),
                         author: None,
                         prompt_version: Some(PROMPT_VERSION.into()),
                         examples: Some(run.examples),
                         date: Some(today.clone()),
-                    }),
+                    })),
                     ..Default::default()
                 });
         };

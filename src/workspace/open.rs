@@ -299,9 +299,20 @@ impl Workspace {
     /// or `neurons-N.json` when taken), points the workspace at it and saves the workspace
     /// file. Returns the database's path and its editing session.
     pub fn create_neuron_db(&mut self) -> Result<(PathBuf, EditSession)> {
+        self.create_neuron_db_for(None)
+    }
+
+    /// As [`Self::create_neuron_db`]; with `Some(sae)`, the database is that SAE's alone (its
+    /// `neuron_db` in the workspace file), not the workspace's.
+    pub fn create_neuron_db_for(&mut self, sae: Option<usize>) -> Result<(PathBuf, EditSession)> {
         let Some(file) = self.file.clone() else {
             bail!("the workspace has no file");
         };
+        if let Some(i) = sae {
+            if i >= self.saes.len() {
+                bail!("the workspace has no SAE {i}");
+            }
+        }
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut name = "neurons.json".to_string();
         let mut k = 1;
@@ -312,7 +323,10 @@ impl Workspace {
         let path = dir.join(&name);
         let session = EditSession::open(&path, || {})?;
         session.db.save(&path)?;
-        self.neuron_db = Some(name);
+        match sae {
+            Some(i) => self.saes[i].neuron_db = Some(name),
+            None => self.neuron_db = Some(name),
+        }
         self.save_as(&file)?;
         Ok((path, session))
     }
