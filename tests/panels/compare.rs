@@ -281,13 +281,7 @@ fn metric_against_width() {
     names.sort();
     let mut want: Vec<String> = rows
         .iter()
-        .map(|r| {
-            format!(
-                "layer {} · {}",
-                r.layer,
-                r.activation.split(':').next().unwrap()
-            )
-        })
+        .map(|r| format!("layer {} · {}", r.layer, r.activation))
         .collect();
     want.sort();
     assert_eq!(names, want);
@@ -296,6 +290,22 @@ fn metric_against_width() {
         chosen,
         vec![[(r1.width as f64).log2(), r1.explained_variance.unwrap()]]
     );
+    // A wider SAE of the same layer and architecture joins its line, in width order; another
+    // setting of the activation makes a line of its own.
+    let mut more = rows.clone();
+    let mut wide = r1.clone();
+    (wide.sae, wide.width, wide.explained_variance) = (3, 1024, Some(0.5));
+    let mut other_k = r1.clone();
+    (other_k.sae, other_k.activation) = (4, "topk:16".into());
+    more.insert(0, wide);
+    more.push(other_k);
+    let (lines, _) = metric_by_width(&more, Col::Ev, |_| false);
+    let line = |name: &str| lines.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    assert_eq!(
+        line(&format!("layer {} · topk:8", r1.layer)),
+        vec![[8.0, r1.explained_variance.unwrap()], [10.0, 0.5]]
+    );
+    assert_eq!(line(&format!("layer {} · topk:16", r1.layer)).len(), 1);
     // A metric nobody has: no lines.
     let mut none = rows.clone();
     none.iter_mut().for_each(|r| r.mean_score = None);

@@ -286,16 +286,16 @@ pub fn sort_candidates(rows: &mut [CandidateRow], col: Col, descending: bool) {
     });
 }
 
-/// The metric-against-width plot's data: per layer and architecture (the activation's
-/// family, `topk` of `topk:8`) a line of (log2 width, value) points by width, named
-/// `layer L · ARCH`; and the points of the candidates `chosen(sae)` holds for.
+/// The metric-against-width plot's data: per layer and architecture (the activation with its
+/// setting, `topk:8`) a line of (log2 width, value) points by width, named `layer L · ARCH`;
+/// and the points of the candidates `chosen(sae)` holds for.
 #[allow(clippy::type_complexity)]
 pub fn metric_by_width(
     rows: &[CandidateRow],
     metric: Col,
     chosen: impl Fn(usize) -> bool,
 ) -> (Vec<(String, Vec<[f64; 2]>)>, Vec<[f64; 2]>) {
-    let arch = |r: &CandidateRow| r.activation.split(':').next().unwrap_or("").to_string();
+    let arch = |r: &CandidateRow| r.activation.clone();
     let at = |r: &CandidateRow| {
         Some([(r.width as f64).log2(), metric.value(r)?]).filter(|_| r.width > 0)
     };
@@ -537,8 +537,8 @@ impl Compare {
         self.width_plot(ui, rows, view);
     }
 
-    /// One metric against the SAE width: a line per layer and architecture (the activation's
-    /// family), the candidates chosen for the inspector marked.
+    /// One metric against the SAE width: a line per layer and architecture, the candidates
+    /// chosen for the inspector marked.
     fn width_plot(&mut self, ui: &mut egui::Ui, rows: &[CandidateRow], view: &ViewCtx) {
         let metrics: Vec<Col> = Col::all()
             .into_iter()
@@ -568,11 +568,20 @@ impl Compare {
         }
         egui_plot::Plot::new("metric-by-width")
             .height(200.0)
+            // Room beside the lines' ends for the legend.
+            .set_margin_fraction(egui::vec2(0.25, 0.1))
             .allow_scroll(false)
             .legend(egui_plot::Legend::default())
             .x_axis_label("width (latents, log scale)")
             .y_axis_label(metric.title())
-            .x_axis_formatter(|m, _| format!("{:.0}", 2f64.powf(m.value)))
+            // Widths at the powers of two only.
+            .x_axis_formatter(|m, _| {
+                if (m.value - m.value.round()).abs() < 1e-6 {
+                    format!("{:.0}", 2f64.powf(m.value.round()))
+                } else {
+                    String::new()
+                }
+            })
             .show(ui, |p| {
                 let n = lines.len().max(1) as f32;
                 for (k, (name, pts)) in lines.into_iter().enumerate() {
