@@ -724,8 +724,12 @@ fn compare_two_candidates_side_by_side() {
     assert!(rows
         .iter()
         .all(|r| r.l0t.iter().all(Option::is_some) && r.specific.iter().all(Option::is_some)));
-    h.get_by_label("L0,t per domain");
+    h.get_by_label("L0,t violence");
+    h.get_by_label("Plots").click();
+    h.run_steps(3);
     h.get_by_label("L0 vs explained variance (up and left is better)");
+    h.get_by_label("Table").click();
+    h.run_steps(3);
     h.get_by_label("Prompt to compare").click();
     h.get_by_label("Prompt to compare")
         .type_text("Violence is never the answer.");
@@ -743,6 +747,19 @@ fn compare_two_candidates_side_by_side() {
         h.query_all_by_label_contains("mean active latents per token")
             .count(),
         2
+    );
+    // Another workspace (here the same file again): the comparison was of the old SAEs and
+    // is gone.
+    let ctx = h.ctx.clone();
+    h.state_mut().open_workspace(&ctx, sample_workspace());
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    assert!(h.state().compare.analysis.is_none());
+    assert_eq!(
+        h.query_all_by_label_contains("mean active latents per token")
+            .count(),
+        0
     );
 }
 

@@ -221,6 +221,9 @@ impl ExplorerApp {
         s.slots.clear();
         s.busy = false;
         self.inspector.analysis = None;
+        // The comparison was of the old workspace's SAEs.
+        self.compare.workspace_changed();
+        self.route_to_compare = false;
         self.neuron = NeuronPage::default();
         self.prefs.recent.retain(|p| p != &path);
         self.prefs.recent.insert(0, path.clone());

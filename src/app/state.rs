@@ -219,6 +219,9 @@ impl AppState {
     /// Gives SAE `sae` a new, empty editable database of its own (beside the workspace file,
     /// named in the workspace file), so its neurons can be edited. Returns the session.
     pub fn create_sae_db(&mut self, sae: usize) -> Result<usize, String> {
+        if self.sessions.for_sae(sae).is_some() {
+            return Err("this SAE's neuron database is already editable".into());
+        }
         let slot = self.slots.get(sae).ok_or("no such SAE")?;
         // What the window shows for this SAE's layer goes into its new database.
         let prefix = format!("{}_", slot.layer);

@@ -114,8 +114,9 @@ pub struct Edit {
     /// Record whether the score passes `correlation_score >= R` (the `inclusion` field; a later
     /// score change keeps an existing one current).
     pub min_score: Option<f64>,
-    /// Provenance of an automated explanation (explainer, prompt version, date).
-    pub explanation_source: Option<super::provenance::ExplanationSource>,
+    /// Provenance of an explanation (explainer or author, prompt version, date); `Some(None)`
+    /// removes it (undo putting back a record that had none).
+    pub explanation_source: Option<Option<super::provenance::ExplanationSource>>,
     /// Provenance of a score (method, simulator, examples, date).
     pub score_source: Option<super::provenance::ScoreSource>,
     /// Sets whether the score is stale (undo puts it back); without it, a new explanation
@@ -744,7 +745,11 @@ impl EditableDb {
             set(rec, "note", Value::String(n.clone()));
         }
         if let Some(v) = &e.explanation_source {
-            set(rec, "explanation_source", serde_json::to_value(v)?);
+            let v = match v {
+                Some(v) => serde_json::to_value(v)?,
+                None => Value::Null,
+            };
+            set(rec, "explanation_source", v);
         } else if new_text {
             let human = super::provenance::ExplanationSource::human(who);
             set(rec, "explanation_source", serde_json::to_value(human)?);

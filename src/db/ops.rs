@@ -202,7 +202,7 @@ pub fn apply_file(db: &Path, edits: &Path) -> Result<usize> {
                     explanation_source: r
                         .explanation
                         .as_ref()
-                        .map(|_| ExplanationSource::human(&who)),
+                        .map(|_| Some(ExplanationSource::human(&who))),
                     explanation: r.explanation.map(Some),
                     tags: r.tags,
                     status,

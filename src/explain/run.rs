@@ -452,7 +452,7 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                 .map(|(e, tags)| Edit {
                     explanation: Some(Some(e)),
                     tags: Some(tags),
-                    explanation_source: Some(ExplanationSource {
+                    explanation_source: Some(Some(ExplanationSource {
                         explainer: run.llm.clone(),
                         author: None,
                         prompt_version: Some(PROMPT_VERSION.into()),
@@ -460,7 +460,7 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                         date: Some(today.clone()),
                         imported_from: None,
                         explanation_type: None,
-                    }),
+                    })),
                     ..Default::default()
                 });
         };

@@ -503,7 +503,7 @@ pub fn import(export_dir: &Path, db: &Path, replace: bool) -> Result<Imported> {
             id,
             Edit {
                 explanation: Some(Some(x.description)),
-                explanation_source: Some(source),
+                explanation_source: Some(Some(source)),
                 ..Default::default()
             },
         ));

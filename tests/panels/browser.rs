@@ -96,7 +96,7 @@ fn a_read_only_database_cannot_be_edited() {
     search(&mut h, "0_145");
     h.get_by_label("0_145").click();
     h.run_steps(3);
-    h.get_by_label("Read-only: this SAE has no neuron database file in the workspace.");
+    h.get_by_label("Read-only: this SAE has no editable neuron database.");
 }
 
 #[test]
@@ -334,4 +334,217 @@ fn editing_an_explanation_marks_its_score_stale() {
     if can_snapshot() {
         h.snapshot("browser/explanation_edited_score_stale");
     }
+}
+
+/// A click anywhere on a row selects its neuron: here on its explanation's text.
+#[test]
+fn a_click_on_the_explanation_selects_the_row() {
+    let mut h = browser_harness(stand_in());
+    search(&mut h, "1_28");
+    let expl = h.state().state.slots[1]
+        .record(28)
+        .unwrap()
+        .explanation
+        .clone()
+        .unwrap();
+    let first = expl.lines().next().unwrap().to_string();
+    assert!(h.state().panel.selected_row().is_none());
+    h.get_by_label(&first).click();
+    h.run_steps(3);
+    assert_eq!(h.state().panel.selected_row().unwrap().id, "1_28");
+    h.get_by_label("Neuron 1_28");
+}
+
+/// Each filter's label comes before its control, on the same line.
+#[test]
+fn filter_labels_sit_before_their_controls() {
+    let h = browser_harness(stand_in());
+    let before = |label: egui::Rect, control: egui::Rect, name: &str| {
+        assert!(
+            label.right() <= control.left() && (label.center().y - control.center().y).abs() < 6.0,
+            "{name}: label {label:?}, control {control:?}"
+        );
+    };
+    for name in ["tag", "layer", "SAE", "review", "explained", "sort"] {
+        let label = h.get_by_role_and_label(Role::Label, name).rect();
+        let combo = h.get_by_role_and_label(Role::ComboBox, name).rect();
+        before(label, combo, name);
+    }
+    for name in ["min score", "max score"] {
+        let label = h.get_by_role_and_label(Role::Label, name).rect();
+        let slider = h.get_by_role_and_label(Role::Slider, name).rect();
+        before(label, slider, name);
+    }
+}
+
+/// The selected neuron's top-activating examples sit under the editor, beside the table.
+#[test]
+fn top_examples_beside_the_editor() {
+    let mut h = browser_harness(stand_in());
+    search(&mut h, "0_145");
+    h.get_by_label("0_145").click();
+    h.run_steps(3);
+    let store = h.state().state.slots[0].store.clone().unwrap();
+    let top = store
+        .examples(145)
+        .iter()
+        .filter(|e| e.kind == "top")
+        .count();
+    assert!(top > 0);
+    let shown = top.min(safe_sail::app::panels::editor::EXAMPLES);
+    let title = if shown < top {
+        format!("Top activating examples ({shown} of {top})")
+    } else {
+        format!("Top activating examples ({top})")
+    };
+    let examples = h.get_by_label(&title).rect();
+    let editor = h.get_by_label("Edit explanation").rect();
+    assert!((examples.left() - editor.left()).abs() < 2.0 && examples.top() > editor.top());
+    assert!(examples.left() > h.get_by_label("0_145").rect().right());
+    if can_snapshot() {
+        h.snapshot("browser/top_examples_beside_the_editor");
+    }
+}
+
+/// Undo after a new explanation puts back the earlier author (and the score's freshness and
+/// the review), not the one who undid it.
+#[test]
+fn undo_puts_back_the_earlier_author() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = editable(dir.path());
+    let who = |s: &AppState| {
+        s.sessions.entry(0, "0_145").unwrap()["explanation_source"]["author"].clone()
+    };
+    state.sessions.iter_mut().for_each(|s| s.who = "bo".into());
+    state
+        .edit_neuron(
+            0,
+            "0_145",
+            &safe_sail::db::editable::Edit {
+                explanation: Some(Some("Fights, by bo".into())),
+                score: Some(0.5),
+                status: Some(ReviewStatus::Verified),
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
+    assert_eq!(who(&state), "bo");
+    state.sessions.iter_mut().for_each(|s| s.who = "ana".into());
+    let mut h = browser_harness(state);
+    search(&mut h, "0_145");
+    h.get_by_label("0_145").click();
+    h.run_steps(3);
+    h.get_by_label("Edit explanation").focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_label("Edit explanation")
+        .type_text("Fights, by ana");
+    h.run_steps(2);
+    apply_edits(&mut h);
+    assert_eq!(who(&h.state().state), "ana");
+    assert!(h.state().state.slots[0].record(145).unwrap().score_stale);
+    h.get_by_label("Undo").click();
+    h.run_steps(2);
+    apply_edits(&mut h);
+    let p = h.state();
+    let rec = p.state.slots[0].record(145).unwrap();
+    assert_eq!(rec.explanation.as_deref(), Some("Fights, by bo"));
+    assert!(!rec.score_stale);
+    assert_eq!(p.state.sessions.status(0, "0_145"), ReviewStatus::Verified);
+    assert_eq!(who(&p.state), "bo");
+}
+
+/// Undo of the first explanation a neuron ever got leaves it with no author again.
+#[test]
+fn undo_of_a_first_explanation_removes_its_author() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = browser_harness(editable(dir.path()));
+    assert!(h
+        .state()
+        .state
+        .sessions
+        .entry(0, "0_145")
+        .unwrap()
+        .get("explanation_source")
+        .is_none());
+    search(&mut h, "0_145");
+    h.get_by_label("0_145").click();
+    h.run_steps(3);
+    h.get_by_label("Edit explanation").focus();
+    h.run_steps(1);
+    h.get_by_label("Edit explanation").type_text(" (checked)");
+    h.run_steps(2);
+    apply_edits(&mut h);
+    assert!(h
+        .state()
+        .state
+        .sessions
+        .entry(0, "0_145")
+        .unwrap()
+        .get("explanation_source")
+        .is_some());
+    h.get_by_label("Undo").click();
+    h.run_steps(2);
+    apply_edits(&mut h);
+    assert!(h
+        .state()
+        .state
+        .sessions
+        .entry(0, "0_145")
+        .unwrap()
+        .get("explanation_source")
+        .is_none());
+}
+
+/// An SAE with no database file: the editor offers to make one in place; once made (an empty
+/// file beside the workspace, named in the workspace file for that SAE) its neurons edit.
+#[test]
+fn a_database_created_for_an_sae_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = stand_in();
+    state.sessions = Default::default();
+    state.slots.iter_mut().for_each(|s| {
+        s.db_path = None;
+        s.db = Default::default();
+    });
+    let ws_file = dir.path().join("ws.sail.json");
+    state.workspace.as_mut().unwrap().file = Some(ws_file.clone());
+    let mut h = browser_harness(state);
+    search(&mut h, "1_28");
+    h.get_by_label("1_28").click();
+    h.run_steps(3);
+    h.get_by_label("Read-only: this SAE has no editable neuron database.");
+    h.get_by_label("Create a database for this SAE").click();
+    h.run_steps(2);
+    let commands = h.state_mut().take_commands();
+    let [Command::CreateSaeDb(sae)] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!(*sae, 1);
+    h.state_mut().state.create_sae_db(*sae).unwrap();
+    h.run_steps(3);
+    let ws: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ws_file).unwrap()).unwrap();
+    let name = ws["saes"][1]["neuron_db"].as_str().unwrap().to_string();
+    assert!(
+        name.starts_with("neurons-") && name.ends_with(".json"),
+        "{name}"
+    );
+    assert!(dir.path().join(&name).exists());
+    assert!(ws["saes"][0].get("neuron_db").is_none());
+    assert!(h
+        .query_by_label("Read-only: this SAE has no editable neuron database.")
+        .is_none());
+    // And the neuron now takes an explanation.
+    h.get_by_label("Edit explanation").focus();
+    h.run_steps(1);
+    h.get_by_label("Edit explanation").type_text("Bombs");
+    h.run_steps(2);
+    assert_eq!(apply_edits(&mut h), 1);
+    let rec = h.state().state.slots[1].record(28).cloned();
+    assert_eq!(rec.and_then(|r| r.explanation).as_deref(), Some("Bombs"));
+    // A second time: refused.
+    assert!(h.state_mut().state.create_sae_db(1).is_err());
 }

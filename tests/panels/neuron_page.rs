@@ -46,7 +46,7 @@ fn verified_neuron() {
     // An annotator verified it and a score was made (in memory only: nothing is saved).
     let edit = Edit {
         status: Some(ReviewStatus::Verified),
-        explanation_source: Some(ExplanationSource::human("annotator")),
+        explanation_source: Some(Some(ExplanationSource::human("annotator"))),
         score_source: Some(ScoreSource {
             method: "segment-simulation".into(),
             simulator: "baseline (keyword simulator, no LLM)".into(),

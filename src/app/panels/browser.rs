@@ -356,69 +356,68 @@ impl Browser {
                     .desired_width(200.0),
             )
             .labelled_by(l.id);
-            egui::ComboBox::new("b-tag", "tag")
-                .selected_text(f.tag.clone().unwrap_or_else(|| "any".into()))
-                .height(520.0)
-                .show_ui(ui, |ui| tag_filter_menu(ui, &mut f.tag, "any", "none"));
+            let tag = f.tag.clone().unwrap_or_else(|| "any".into());
+            combo(ui, "tag", tag, Some(520.0), |ui| {
+                tag_filter_menu(ui, &mut f.tag, "any", "none")
+            });
             let mut layers: Vec<usize> = ctx.iter().map(|c| c.layer).collect();
             layers.sort();
             layers.dedup();
-            egui::ComboBox::new("b-layer", "layer")
-                .selected_text(f.layer.map_or("any".into(), |l| l.to_string()))
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut f.layer, None, "any");
-                    for l in layers {
-                        ui.selectable_value(&mut f.layer, Some(l), l.to_string());
-                    }
-                });
-            egui::ComboBox::new("b-sae", "SAE")
-                .selected_text(
-                    f.sae
-                        .and_then(|s| ctx.get(s))
-                        .map_or("any".into(), |c| c.name.clone()),
-                )
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut f.sae, None, "any");
-                    for (i, c) in ctx.iter().enumerate() {
-                        ui.selectable_value(&mut f.sae, Some(i), &c.name);
-                    }
-                });
+            let layer = f.layer.map_or("any".into(), |l| l.to_string());
+            combo(ui, "layer", layer, None, |ui| {
+                ui.selectable_value(&mut f.layer, None, "any");
+                for l in layers {
+                    ui.selectable_value(&mut f.layer, Some(l), l.to_string());
+                }
+            });
+            let sae = f
+                .sae
+                .and_then(|s| ctx.get(s))
+                .map_or("any".into(), |c| c.name.clone());
+            combo(ui, "SAE", sae, None, |ui| {
+                ui.selectable_value(&mut f.sae, None, "any");
+                for (i, c) in ctx.iter().enumerate() {
+                    ui.selectable_value(&mut f.sae, Some(i), &c.name);
+                }
+            });
         });
         ui.horizontal_wrapped(|ui| {
             ui.set_max_width(ui.available_width());
-            egui::ComboBox::new("b-status", "review")
-                .selected_text(f.status.map_or("any", |s| s.name()))
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut f.status, None, "any");
-                    for s in ReviewStatus::ALL {
-                        ui.selectable_value(&mut f.status, Some(s), s.name());
-                    }
-                });
-            egui::ComboBox::new("b-expl", "explained")
-                .selected_text(match f.has_explanation {
-                    None => "any",
-                    Some(true) => "yes",
-                    Some(false) => "no",
-                })
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut f.has_explanation, None, "any");
-                    ui.selectable_value(&mut f.has_explanation, Some(true), "yes");
-                    ui.selectable_value(&mut f.has_explanation, Some(false), "no");
-                });
+            let status = f.status.map_or("any", |s| s.name()).to_string();
+            combo(ui, "review", status, None, |ui| {
+                ui.selectable_value(&mut f.status, None, "any");
+                for s in ReviewStatus::ALL {
+                    ui.selectable_value(&mut f.status, Some(s), s.name());
+                }
+            });
+            let explained = match f.has_explanation {
+                None => "any",
+                Some(true) => "yes",
+                Some(false) => "no",
+            };
+            combo(ui, "explained", explained.to_string(), None, |ui| {
+                ui.selectable_value(&mut f.has_explanation, None, "any");
+                ui.selectable_value(&mut f.has_explanation, Some(true), "yes");
+                ui.selectable_value(&mut f.has_explanation, Some(false), "no");
+            });
             ui.spacing_mut().slider_width = 90.0;
-            ui.add(egui::Slider::new(&mut f.min_score, 0.0..=1.0).text("min score"));
-            ui.add(egui::Slider::new(&mut f.max_score, 0.0..=1.0).text("max score"));
-            egui::ComboBox::new("b-sort", "sort")
-                .selected_text(match f.sort {
-                    BrowseSort::Id => "id",
-                    BrowseSort::Score => "score",
-                    BrowseSort::Status => "review",
-                })
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut f.sort, BrowseSort::Id, "id");
-                    ui.selectable_value(&mut f.sort, BrowseSort::Score, "score");
-                    ui.selectable_value(&mut f.sort, BrowseSort::Status, "review");
-                });
+            for (label, v) in [
+                ("min score", &mut f.min_score),
+                ("max score", &mut f.max_score),
+            ] {
+                let l = ui.label(label);
+                ui.add(egui::Slider::new(v, 0.0..=1.0)).labelled_by(l.id);
+            }
+            let sort = match f.sort {
+                BrowseSort::Id => "id",
+                BrowseSort::Score => "score",
+                BrowseSort::Status => "review",
+            };
+            combo(ui, "sort", sort.to_string(), None, |ui| {
+                ui.selectable_value(&mut f.sort, BrowseSort::Id, "id");
+                ui.selectable_value(&mut f.sort, BrowseSort::Score, "score");
+                ui.selectable_value(&mut f.sort, BrowseSort::Status, "review");
+            });
             ui.checkbox(&mut f.descending, "descending");
         });
     }
@@ -426,6 +425,8 @@ impl Browser {
     fn table(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) {
         use egui_extras::{Column, TableBuilder};
         let mut clicked = None;
+        // Cell text takes no clicks of its own: a click anywhere on a row selects it.
+        ui.style_mut().interaction.selectable_labels = false;
         // When candidates share a layer, neuron ids repeat: an SAE column tells them apart.
         let shared = ctx.shared_layers();
         let mut table = TableBuilder::new(ui)
@@ -478,7 +479,12 @@ impl Browser {
                     }
                     row.col(|ui| {
                         let e = rec.and_then(|x| x.explanation.as_deref()).unwrap_or("—");
-                        ui.label(e.lines().next().unwrap_or(""));
+                        let first = e.lines().next().unwrap_or("");
+                        let shown = ui.add(egui::Label::new(first).truncate());
+                        // (A cut line shows itself whole on hover; more lines too.)
+                        if first.len() < e.len() {
+                            shown.on_hover_text(e);
+                        }
                     });
                     row.col(|ui| {
                         ui.horizontal(|ui| {
@@ -525,4 +531,21 @@ pub fn score_label(ui: &mut egui::Ui, rec: Option<&crate::db::NeuronRecord>, dec
             );
         }
     }
+}
+
+/// A label, then its combo box (labelled by it for screen readers and tests), showing
+/// `selected` and `menu` when opened (at most `height` tall).
+fn combo<R>(
+    ui: &mut egui::Ui,
+    label: &str,
+    selected: String,
+    height: Option<f32>,
+    menu: impl FnOnce(&mut egui::Ui) -> R,
+) {
+    let l = ui.label(label);
+    let mut c = egui::ComboBox::from_id_salt(("b-filter", label)).selected_text(selected);
+    if let Some(h) = height {
+        c = c.height(h);
+    }
+    c.show_ui(ui, menu).response.labelled_by(l.id);
 }

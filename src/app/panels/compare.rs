@@ -12,6 +12,8 @@ use eframe::egui::{self, RichText, Sense};
 /// One candidate's row: what is known without an evaluation run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CandidateRow {
+    /// Its index among the workspace's SAEs.
+    pub sae: usize,
     pub name: String,
     pub layer: usize,
     pub width: usize,
@@ -37,7 +39,8 @@ pub struct CandidateRow {
 pub fn candidate_rows(slots: &[SaeSlot]) -> Vec<CandidateRow> {
     slots
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(sae, c)| {
             let info = c.info.as_ref();
             let store = c.store.as_ref();
             let prefix = format!("{}_", c.layer);
@@ -83,6 +86,7 @@ pub fn candidate_rows(slots: &[SaeSlot]) -> Vec<CandidateRow> {
                 ),
             };
             CandidateRow {
+                sae,
                 name: c.name.clone(),
                 layer: info.map_or(c.layer, |i| i.layer),
                 width: info.map_or(0, |i| i.d_sae),
@@ -106,11 +110,156 @@ fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map_or("—".into(), f)
 }
 
+/// A column of the candidates table (the name column is always shown, left of the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Col {
+    Name,
+    Activation,
+    #[default]
+    Layer,
+    Width,
+    L0,
+    Dead,
+    Dense,
+    MeanScore,
+    /// Safety-tagged neurons, all domains.
+    Safety,
+    /// Safety-tagged neurons of one domain (index into [`SAFETY_DOMAINS`]).
+    SafetyIn(usize),
+    Ev,
+    Ce,
+    /// Safe-SAIL L0,t of one domain.
+    L0t(usize),
+    /// Specific latents of one domain.
+    Specific(usize),
+}
+
+impl Col {
+    /// Every column right of the name, in order.
+    pub fn all() -> Vec<Col> {
+        let mut v = vec![
+            Col::Activation,
+            Col::Layer,
+            Col::Width,
+            Col::L0,
+            Col::Dead,
+            Col::Dense,
+            Col::MeanScore,
+            Col::Safety,
+        ];
+        v.extend((0..4).map(Col::SafetyIn));
+        v.extend([Col::Ev, Col::Ce]);
+        v.extend((0..4).map(Col::L0t));
+        v.extend((0..4).map(Col::Specific));
+        v
+    }
+
+    /// The header text.
+    pub fn title(self) -> String {
+        match self {
+            Col::Name => "Candidate".into(),
+            Col::Activation => "Activation".into(),
+            Col::Layer => "Layer".into(),
+            Col::Width => "Width".into(),
+            Col::L0 => "L0".into(),
+            Col::Dead => "Dead".into(),
+            Col::Dense => "Dense".into(),
+            Col::MeanScore => "Mean score".into(),
+            Col::Safety => "Safety neurons".into(),
+            Col::SafetyIn(d) => format!("Neurons {}", SAFETY_DOMAINS[d]),
+            Col::Ev => "Explained var.".into(),
+            Col::Ce => "CE recovered".into(),
+            Col::L0t(d) => format!("L0,t {}", SAFETY_DOMAINS[d]),
+            Col::Specific(d) => format!("Specific {}", SAFETY_DOMAINS[d]),
+        }
+    }
+
+    /// What the column holds, for the header's hover text.
+    fn meaning(self) -> &'static str {
+        match self {
+            Col::Name => "the SAE's name in the workspace",
+            Col::Activation => "the SAE's activation function",
+            Col::Layer => "the model layer the SAE reads",
+            Col::Width => "number of latents",
+            Col::L0 => "mean active latents per token (feature store, else evaluation)",
+            Col::Dead => "share of latents never active (feature store, else evaluation)",
+            Col::Dense => "share of latents active on more than 10% of tokens",
+            Col::MeanScore => {
+                "mean correlation score of the explained neurons (stale scores left out)"
+            }
+            Col::Safety => "neurons tagged with any safety domain in the database",
+            Col::SafetyIn(_) => "neurons tagged with this domain in the database",
+            Col::Ev => "explained variance (safe-sail evaluate)",
+            Col::Ce => "CE loss recovered (safe-sail evaluate)",
+            Col::L0t(_) => "Safe-SAIL L0,t of this domain (safe-sail evaluate)",
+            Col::Specific(_) => "specific latents of this domain (safe-sail evaluate)",
+        }
+    }
+
+    /// The chooser's group of the column.
+    fn group(self) -> &'static str {
+        match self {
+            Col::SafetyIn(_) => "Safety neurons per domain",
+            Col::L0t(_) => "L0,t per domain",
+            Col::Specific(_) => "Specific latents per domain",
+            Col::Ev | Col::Ce => "Fidelity (evaluate)",
+            _ => "Candidate",
+        }
+    }
+
+    /// The numeric value sorted by and plotted (`None`: missing, or a text column).
+    pub fn value(self, r: &CandidateRow) -> Option<f64> {
+        match self {
+            Col::Name | Col::Activation => None,
+            Col::Layer => Some(r.layer as f64),
+            Col::Width => Some(r.width as f64),
+            Col::L0 => r.l0,
+            Col::Dead => r.dead,
+            Col::Dense => r.dense,
+            Col::MeanScore => r.mean_score,
+            Col::Safety => Some(r.domains.iter().sum::<usize>() as f64),
+            Col::SafetyIn(d) => Some(r.domains[d] as f64),
+            Col::Ev => r.explained_variance,
+            Col::Ce => r.ce_loss_recovered,
+            Col::L0t(d) => r.l0t[d],
+            Col::Specific(d) => r.specific[d],
+        }
+    }
+
+    /// The cell's text.
+    pub fn cell(self, r: &CandidateRow) -> String {
+        let pct = |v: f64| format!("{:.1}%", v * 100.0);
+        match self {
+            Col::Name => r.name.clone(),
+            Col::Activation => r.activation.clone(),
+            Col::Layer | Col::Width | Col::Safety | Col::SafetyIn(_) => {
+                opt(self.value(r), |v| format!("{v:.0}"))
+            }
+            Col::L0 => opt(r.l0, |v| format!("{v:.1}")),
+            Col::Dead => opt(r.dead, pct),
+            Col::Dense => opt(r.dense, pct),
+            Col::MeanScore | Col::Ev | Col::Ce => opt(self.value(r), |v| format!("{v:.3}")),
+            Col::L0t(_) | Col::Specific(_) => opt(self.value(r), |v| format!("{v:.0}")),
+        }
+    }
+
+    /// Whether the cell is a number (right-aligned).
+    fn numeric(self) -> bool {
+        !matches!(self, Col::Name | Col::Activation)
+    }
+}
+
 /// The compare view's state.
 #[derive(Default)]
 pub struct Compare {
     /// Sort column of the candidates table and whether descending.
-    pub sort: (usize, bool),
+    pub sort: (Col, bool),
+    /// Columns the user hid with the column chooser.
+    pub hidden: Vec<Col>,
+    /// Showing the plots (else the table).
+    pub plots: bool,
+    /// The metric of the metric-against-width plot.
+    pub metric: Option<Col>,
     pub a: usize,
     pub b: usize,
     pub prompt: String,
@@ -118,33 +267,17 @@ pub struct Compare {
     norm: Option<Normalizer>,
 }
 
-/// The sortable columns of the candidates table, in order.
-pub const SORT_COLUMNS: [&str; 7] = [
-    "Layer",
-    "Width",
-    "L0",
-    "Dead",
-    "Dense",
-    "Mean score",
-    "Safety neurons",
-];
-
-/// Sorts candidate rows by column `col` of [`SORT_COLUMNS`] (missing values last when
-/// ascending).
-pub fn sort_candidates(rows: &mut [CandidateRow], col: usize, descending: bool) {
-    let key = |r: &CandidateRow, c: usize| -> f64 {
-        match c {
-            0 => r.layer as f64,
-            1 => r.width as f64,
-            2 => r.l0.unwrap_or(f64::NAN),
-            3 => r.dead.unwrap_or(f64::NAN),
-            4 => r.dense.unwrap_or(f64::NAN),
-            5 => r.mean_score.unwrap_or(f64::NAN),
-            _ => r.domains.iter().sum::<usize>() as f64,
-        }
-    };
+/// Sorts candidate rows by `col` (text columns by text; missing values last when ascending).
+pub fn sort_candidates(rows: &mut [CandidateRow], col: Col, descending: bool) {
     rows.sort_by(|a, b| {
-        let o = key(a, col).total_cmp(&key(b, col));
+        let o = match col {
+            Col::Name => a.name.cmp(&b.name),
+            Col::Activation => a.activation.cmp(&b.activation),
+            c => {
+                let key = |r: &CandidateRow| c.value(r).unwrap_or(f64::NAN);
+                key(a).total_cmp(&key(b))
+            }
+        };
         if descending {
             o.reverse()
         } else {
@@ -153,100 +286,185 @@ pub fn sort_candidates(rows: &mut [CandidateRow], col: usize, descending: bool) 
     });
 }
 
+/// The metric-against-width plot's data: per layer and architecture (the activation with its
+/// setting, `topk:8`) a line of (log2 width, value) points by width, named `layer L · ARCH`;
+/// and the points of the candidates `chosen(sae)` holds for.
+#[allow(clippy::type_complexity)]
+pub fn metric_by_width(
+    rows: &[CandidateRow],
+    metric: Col,
+    chosen: impl Fn(usize) -> bool,
+) -> (Vec<(String, Vec<[f64; 2]>)>, Vec<[f64; 2]>) {
+    let arch = |r: &CandidateRow| r.activation.clone();
+    let at = |r: &CandidateRow| {
+        Some([(r.width as f64).log2(), metric.value(r)?]).filter(|_| r.width > 0)
+    };
+    let mut groups: Vec<(usize, String)> = rows.iter().map(|r| (r.layer, arch(r))).collect();
+    groups.sort();
+    groups.dedup();
+    let lines = groups
+        .iter()
+        .map(|(layer, a)| {
+            let mut pts: Vec<[f64; 2]> = rows
+                .iter()
+                .filter(|r| r.layer == *layer && arch(r) == *a)
+                .filter_map(at)
+                .collect();
+            pts.sort_by(|p, q| p[0].total_cmp(&q[0]));
+            (format!("layer {layer} · {a}"), pts)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    let marked = rows
+        .iter()
+        .filter(|r| chosen(r.sae))
+        .filter_map(at)
+        .collect();
+    (lines, marked)
+}
+
+/// The plots' note on the mouse: the wheel scrolls the page.
+const PLOT_HINT: &str =
+    "The wheel scrolls the page; Ctrl+wheel zooms a plot, dragging pans it, a double click resets it.";
+
 impl Compare {
-    fn table(&mut self, ui: &mut egui::Ui, slots: &[SaeSlot]) {
-        let mut rows = candidate_rows(slots);
-        let (col, desc) = self.sort;
-        sort_candidates(&mut rows, col, desc);
-        use egui_extras::{Column, TableBuilder};
-        let headers = SORT_COLUMNS;
-        let mut clicked = None;
-        ui.push_id("candidates", |ui| {
-            TableBuilder::new(ui)
-                .striped(true)
-                .column(Column::auto().at_least(180.0))
-                .columns(Column::auto().at_least(60.0), headers.len() + 4)
-                .header(22.0, |mut h| {
-                    h.col(|ui| {
-                        ui.strong("Candidate");
-                    });
-                    h.col(|ui| {
-                        ui.strong("Activation");
-                    });
-                    for (i, name) in headers.iter().enumerate() {
-                        h.col(|ui| {
-                            let arrow = if col == i {
-                                if desc {
-                                    " ↓"
-                                } else {
-                                    " ↑"
-                                }
-                            } else {
-                                ""
-                            };
-                            if ui.button(format!("{name}{arrow}")).clicked() {
-                                clicked = Some(i);
-                            }
-                        });
+    /// Forgets the one-prompt comparison and the chosen candidates (a new workspace opens);
+    /// the table's sort and columns stay.
+    pub fn workspace_changed(&mut self) {
+        self.analysis = None;
+        self.norm = None;
+        self.a = 0;
+        self.b = 1;
+    }
+
+    /// A sort button for column `c` in a header cell.
+    fn sort_button(&self, ui: &mut egui::Ui, c: Col, clicked: &mut Option<Col>) {
+        let arrow = match self.sort {
+            (s, true) if s == c => " ↓",
+            (s, false) if s == c => " ↑",
+            _ => "",
+        };
+        let b = ui
+            .add(egui::Button::new(format!("{}{arrow}", c.title())).frame(false))
+            .on_hover_text(format!("{}. Click to sort.", c.meaning()));
+        if b.clicked() {
+            *clicked = Some(c);
+        }
+    }
+
+    /// The column chooser: a menu of check boxes, grouped.
+    fn chooser(&mut self, ui: &mut egui::Ui) {
+        let hidden = self.hidden.len();
+        let title = if hidden == 0 {
+            "Columns…".to_string()
+        } else {
+            format!("Columns… ({hidden} hidden)")
+        };
+        // The menu stays open while boxes are ticked.
+        let config = egui::containers::menu::MenuConfig::new()
+            .close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside);
+        egui::containers::menu::MenuButton::new(title)
+            .config(config)
+            .ui(ui, |ui| {
+                let mut group = "";
+                for c in Col::all() {
+                    if c.group() != group {
+                        group = c.group();
+                        ui.label(RichText::new(group).small().weak());
                     }
-                    h.col(|ui| {
-                        ui.strong("EV · CE rec.");
-                    });
-                    h.col(|ui| {
-                        ui.strong("L0,t per domain");
-                    });
-                    h.col(|ui| {
-                        ui.strong("Specific per domain");
-                    });
-                })
-                .body(|mut body| {
-                    for r in &rows {
-                        body.row(20.0, |mut row| {
-                            row.col(|ui| {
-                                ui.label(&r.name);
-                            });
-                            row.col(|ui| {
-                                ui.label(&r.activation);
-                            });
-                            let cells = [
-                                r.layer.to_string(),
-                                r.width.to_string(),
-                                opt(r.l0, |v| format!("{v:.1}")),
-                                opt(r.dead, |v| format!("{:.1}%", v * 100.0)),
-                                opt(r.dense, |v| format!("{:.1}%", v * 100.0)),
-                                opt(r.mean_score, |v| format!("{v:.3}")),
-                                format!("{:?}", r.domains),
-                            ];
-                            for c in cells {
-                                row.col(|ui| {
-                                    ui.label(c);
+                    let mut on = !self.hidden.contains(&c);
+                    if ui.checkbox(&mut on, c.title()).changed() {
+                        if on {
+                            self.hidden.retain(|h| *h != c);
+                        } else {
+                            self.hidden.push(c);
+                        }
+                    }
+                }
+                if ui.button("Show all").clicked() {
+                    self.hidden.clear();
+                }
+            });
+    }
+
+    fn table(&mut self, ui: &mut egui::Ui, rows: &[CandidateRow]) {
+        use egui_extras::{Column, TableBuilder};
+        const ROW: f32 = 20.0;
+        const HEAD: f32 = 24.0;
+        let cols: Vec<Col> = Col::all()
+            .into_iter()
+            .filter(|c| !self.hidden.contains(c))
+            .collect();
+        // Per column: the widest cell, so numbers line up on the right.
+        let widths: Vec<usize> = cols
+            .iter()
+            .map(|c| {
+                rows.iter()
+                    .map(|r| c.cell(r).chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut clicked = None;
+        ui.horizontal_top(|ui| {
+            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
+            // The name column stays; the others scroll sideways.
+            // (Each table in a vertical layout: its body goes under its header.)
+            ui.vertical(|ui| {
+                ui.push_id("candidate-names", |ui| {
+                    TableBuilder::new(ui)
+                        .striped(true)
+                        .vscroll(false)
+                        .column(Column::auto().at_least(140.0))
+                        .header(HEAD, |mut h| {
+                            h.col(|ui| self.sort_button(ui, Col::Name, &mut clicked));
+                        })
+                        .body(|mut body| {
+                            for r in rows {
+                                body.row(ROW, |mut row| {
+                                    row.col(|ui| {
+                                        ui.label(&r.name);
+                                    });
                                 });
                             }
-                            row.col(|ui| match (r.explained_variance, r.ce_loss_recovered) {
-                                (Some(ev), Some(ce)) => {
-                                    ui.label(format!("{ev:.3} · {ce:.3}"));
-                                }
-                                _ => {
-                                    ui.label(RichText::new("— (evaluate)").weak());
-                                }
-                            });
-                            let per_domain = |v: &[Option<f64>; 4]| -> String {
-                                if v.iter().all(Option::is_none) {
-                                    return "—".into();
-                                }
-                                v.iter()
-                                    .map(|x| x.map_or("—".into(), |x| format!("{x:.0}")))
-                                    .collect::<Vec<_>>()
-                                    .join(" / ")
-                            };
-                            row.col(|ui| {
-                                ui.label(per_domain(&r.l0t));
-                            });
-                            row.col(|ui| {
-                                ui.label(per_domain(&r.specific));
-                            });
                         });
-                    }
+                });
+            });
+            egui::ScrollArea::horizontal()
+                .id_salt("candidate-columns")
+                .show(ui, |ui| {
+                    ui.vertical(|ui| {
+                        ui.push_id("candidate-values", |ui| {
+                            TableBuilder::new(ui)
+                                .striped(true)
+                                .vscroll(false)
+                                .columns(Column::auto().at_least(48.0), cols.len())
+                                .header(HEAD, |mut h| {
+                                    for c in &cols {
+                                        h.col(|ui| self.sort_button(ui, *c, &mut clicked));
+                                    }
+                                })
+                                .body(|mut body| {
+                                    for r in rows {
+                                        body.row(ROW, |mut row| {
+                                            for (c, w) in cols.iter().zip(widths.iter().copied()) {
+                                                row.col(|ui| {
+                                                    let text = c.cell(r);
+                                                    if c.numeric() {
+                                                        ui.label(
+                                                            RichText::new(format!("{text:>w$}"))
+                                                                .monospace(),
+                                                        );
+                                                    } else {
+                                                        ui.label(text);
+                                                    }
+                                                });
+                                            }
+                                        });
+                                    }
+                                });
+                        });
+                    });
                 });
         });
         if let Some(c) = clicked {
@@ -257,10 +475,15 @@ impl Compare {
             };
         }
         ui.label(
-            RichText::new("L0, dead and dense come from each SAE's feature store (else its evaluation); EV, CE recovered, L0,t and specific latents from `safe-sail evaluate`; safety neurons per domain and the mean score from the neuron database. Per-domain columns: pornography / politics / violence / terror.")
+            RichText::new("L0, dead and dense come from each SAE's feature store (else its evaluation); explained variance, CE recovered, L0,t and specific latents from `safe-sail evaluate`; safety neurons and the mean score from the neuron database. Hover a header for its meaning; click it to sort.")
                 .small()
                 .weak(),
         );
+    }
+
+    fn plots_view(&mut self, ui: &mut egui::Ui, rows: &[CandidateRow], view: &ViewCtx) {
+        ui.label(RichText::new(PLOT_HINT).small().weak());
+        ui.label(RichText::new("Safety neurons per domain").small());
         let bars: Vec<egui_plot::BarChart> = SAFETY_DOMAINS
             .iter()
             .enumerate()
@@ -271,13 +494,22 @@ impl Compare {
                     .map(|(i, r)| {
                         egui_plot::Bar::new(i as f64 + d as f64 * 0.2 - 0.3, r.domains[d] as f64)
                             .width(0.18)
+                            .name(&r.name)
                     })
                     .collect();
                 egui_plot::BarChart::new(*name, b).color(domain_color(name))
             })
             .collect();
+        let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
         egui_plot::Plot::new("domain-counts")
             .height(150.0)
+            .x_axis_formatter(move |m, _| {
+                let i = m.value.round();
+                match names.get(i as usize) {
+                    Some(n) if (m.value - i).abs() < 1e-6 && i >= 0.0 => n.clone(),
+                    _ => String::new(),
+                }
+            })
             .allow_zoom(false)
             .allow_drag(false)
             .allow_scroll(false)
@@ -295,12 +527,85 @@ impl Compare {
             ui.label(RichText::new("L0 vs explained variance (up and left is better)").small());
             egui_plot::Plot::new("pareto")
                 .height(160.0)
+                .allow_scroll(false)
                 .x_axis_label("L0")
                 .y_axis_label("explained variance")
                 .show(ui, |p| {
                     p.points(egui_plot::Points::new("candidates", pts).radius(5.0))
                 });
         }
+        self.width_plot(ui, rows, view);
+    }
+
+    /// One metric against the SAE width: a line per layer and architecture, the candidates
+    /// chosen for the inspector marked.
+    fn width_plot(&mut self, ui: &mut egui::Ui, rows: &[CandidateRow], view: &ViewCtx) {
+        let metrics: Vec<Col> = Col::all()
+            .into_iter()
+            .filter(|c| c.numeric() && !matches!(c, Col::Layer | Col::Width))
+            .collect();
+        let metric = self.metric.unwrap_or(Col::L0);
+        ui.horizontal(|ui| {
+            let l = ui.label("Metric against width");
+            egui::ComboBox::from_id_salt("metric-by-width")
+                .selected_text(metric.title())
+                .height(420.0)
+                .show_ui(ui, |ui| {
+                    for m in &metrics {
+                        ui.selectable_value(&mut self.metric, Some(*m), m.title());
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+        });
+        let metric = self.metric.unwrap_or(Col::L0);
+        let (lines, chosen) = metric_by_width(rows, metric, |sae| view.inspected(sae));
+        if lines.is_empty() {
+            ui.label(
+                RichText::new(format!("No candidate has a value for {}.", metric.title())).weak(),
+            );
+            return;
+        }
+        egui_plot::Plot::new("metric-by-width")
+            .height(200.0)
+            // Room beside the lines' ends for the legend.
+            .set_margin_fraction(egui::vec2(0.25, 0.1))
+            .allow_scroll(false)
+            .legend(egui_plot::Legend::default())
+            .x_axis_label("width (latents, log scale)")
+            .y_axis_label(metric.title())
+            // Widths at the powers of two only.
+            .x_axis_formatter(|m, _| {
+                if (m.value - m.value.round()).abs() < 1e-6 {
+                    format!("{:.0}", 2f64.powf(m.value.round()))
+                } else {
+                    String::new()
+                }
+            })
+            .show(ui, |p| {
+                let n = lines.len().max(1) as f32;
+                for (k, (name, pts)) in lines.into_iter().enumerate() {
+                    // One distinct hue per line, its points in the same colour.
+                    let c: egui::Color32 =
+                        egui::ecolor::Hsva::new((0.55 + k as f32 / n).fract(), 0.7, 0.95, 1.0)
+                            .into();
+                    p.line(
+                        egui_plot::Line::new(name.clone(), pts.clone())
+                            .width(2.0)
+                            .color(c),
+                    );
+                    p.points(egui_plot::Points::new(name, pts).radius(3.5).color(c));
+                }
+                if !chosen.is_empty() {
+                    p.points(
+                        egui_plot::Points::new("chosen for the inspector", chosen)
+                            .shape(egui_plot::MarkerShape::Diamond)
+                            .filled(false)
+                            .radius(8.0)
+                            .color(NEURON_COLOR),
+                    );
+                }
+            });
     }
 
     pub fn set_analysis(&mut self, a: Analysis, slots: &[SaeSlot]) {
@@ -319,7 +624,22 @@ impl Compare {
             .filter_map(|s| s.eval.as_deref())
             .collect();
         ui.heading("Compare SAE candidates");
-        self.table(ui, ctx);
+        let mut rows = candidate_rows(ctx);
+        let (col, desc) = self.sort;
+        sort_candidates(&mut rows, col, desc);
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.plots, false, "Table");
+            ui.selectable_value(&mut self.plots, true, "Plots");
+            if !self.plots {
+                ui.separator();
+                self.chooser(ui);
+            }
+        });
+        if self.plots {
+            self.plots_view(ui, &rows, view);
+        } else {
+            self.table(ui, &rows);
+        }
         if evals.is_empty() {
             ui.label(
                 RichText::new(
@@ -442,7 +762,5 @@ fn side(ui: &mut egui::Ui, a: &Analysis, ctx: &[SaeSlot], norm: &Normalizer, sae
     };
     TokenStrip::new(tokens)
         .sense(Sense::hover())
-        // Not yet: dark text on bright shades would change the pictures.
-        .contrast(false)
         .show(ui, Some(&mut tooltip));
 }

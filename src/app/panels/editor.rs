@@ -5,9 +5,13 @@
 use crate::app::ctx::{Neuron, ViewCtx};
 use crate::app::Command;
 use crate::db::editable::{Edit, ReviewStatus};
+use crate::db::provenance::ExplanationSource;
 use crate::domains::{tag_domain, taxonomy, SAFETY_DOMAINS, SEP};
 use eframe::egui::{self, RichText};
 use std::time::{Duration, Instant};
+
+/// How many top-activating examples the editor shows under the form.
+pub const EXAMPLES: usize = 10;
 
 /// The record fields an annotator edits, for undo/redo.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +23,8 @@ pub struct Snapshot {
     pub note: String,
     /// The score belongs to an earlier explanation.
     pub score_stale: bool,
+    /// Who or what wrote the explanation (undo puts the earlier author back).
+    pub explanation_source: Option<ExplanationSource>,
 }
 
 impl Snapshot {
@@ -32,6 +38,10 @@ impl Snapshot {
             status: ctx.review_status(r.sae, &r.id),
             note: ctx.sessions.note(r.sae, &r.id).to_string(),
             score_stale: rec.score_stale,
+            explanation_source: ctx
+                .sessions
+                .entry(r.sae, &r.id)
+                .and_then(ExplanationSource::of),
         }
     }
 
@@ -43,6 +53,7 @@ impl Snapshot {
             status: Some(self.status),
             note: Some(self.note.clone()),
             score_stale: Some(self.score_stale),
+            explanation_source: Some(self.explanation_source.clone()),
             ..Default::default()
         }
     }
@@ -413,6 +424,20 @@ impl Editor {
                 )
             };
             ui.label(RichText::new(state).small().weak());
+        }
+        // The neuron's examples beside its explanation: a review needs no page switch.
+        ui.separator();
+        match ctx.slot(r.sae).and_then(|c| c.store.as_ref()) {
+            Some(st) => super::neuron_page::top_examples(ui, st, r.latent, EXAMPLES),
+            None => {
+                ui.label(
+                    RichText::new(
+                        "No feature store for this SAE: no examples to review here \
+                         (safe-sail collect makes one).",
+                    )
+                    .weak(),
+                );
+            }
         }
         out
     }

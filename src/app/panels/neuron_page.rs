@@ -297,12 +297,8 @@ fn store_view(ui: &mut egui::Ui, st: &crate::store::Store, latent: u32) {
                 p.bar_chart(egui_plot::BarChart::new("tokens", bars).color(NEURON_COLOR))
             });
     }
+    top_examples(ui, st, latent, usize::MAX);
     let ex = st.examples(latent);
-    let top: Vec<_> = ex.iter().filter(|e| e.kind == "top").collect();
-    ui.strong(format!("Top activating examples ({})", top.len()));
-    for e in &top {
-        example_row(ui, e, f.max_act);
-    }
     let mut bins: Vec<u32> = ex
         .iter()
         .filter(|e| e.kind == "quantile")
@@ -324,6 +320,28 @@ fn store_view(ui: &mut egui::Ui, st: &crate::store::Store, latent: u32) {
                     example_row(ui, e, f.max_act);
                 }
             });
+    }
+}
+
+/// A latent's top-activating examples from its feature store (at most `n`), under a
+/// "Top activating examples (k)" heading; nothing when the latent is not in the store.
+pub fn top_examples(ui: &mut egui::Ui, st: &crate::store::Store, latent: u32, n: usize) {
+    let Some(f) = st.feature(latent) else {
+        return;
+    };
+    let ex = st.examples(latent);
+    let top: Vec<_> = ex.iter().filter(|e| e.kind == "top").collect();
+    let shown = top.len().min(n);
+    if shown < top.len() {
+        ui.strong(format!(
+            "Top activating examples ({shown} of {})",
+            top.len()
+        ));
+    } else {
+        ui.strong(format!("Top activating examples ({})", top.len()));
+    }
+    for e in top.iter().take(n) {
+        example_row(ui, e, f.max_act);
     }
 }
 

@@ -111,8 +111,7 @@ impl<'a> TokenStrip<'a> {
     }
 
     /// Whether text turns dark on strongly shaded bright backgrounds ([`on_shade`]; on by
-    /// default). The inspector and the compare view do not use it yet, so that their
-    /// pictures stay as they were.
+    /// default). The inspector does not use it yet, so that its pictures stay as they were.
     pub fn contrast(mut self, on: bool) -> Self {
         self.contrast = on;
         self
