@@ -948,7 +948,9 @@ fn check_case(
             let spec: SaeSpec = format!("{}{options}", load_path.display())
                 .parse()
                 .map_err(|e| format!("spec: {e}"))?;
-            match load_sae(&spec, &Device::Cpu) {
+            // Weights read in place are checked finite at first use: force it here, as
+            // `sae-info` does, so a NaN weight is a load error.
+            match load_sae(&spec, &Device::Cpu).and_then(|s| s.ensure_finite().map(|_| s)) {
                 Err(e) => {
                     let msg = named(&e)?;
                     if expect == Expect::DtypeError && !msg.contains("dtype") {

@@ -1120,4 +1120,74 @@ fn a_failed_open_leaves_the_open_workspace_as_it_was() {
     );
     h.get_by_label_contains("the open workspace is unchanged");
     h.get_by_label_contains("Path of a *.sail.json workspace file");
+    // A valid workspace file whose model folder is missing: also refused before anything of
+    // the open workspace is closed.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("no-model.sail.json");
+    std::fs::write(&bad, r#"{"name": "x", "model": "gone/model_dir_here/x"}"#).unwrap();
+    let ctx = h.ctx.clone();
+    h.state_mut().open_workspace(&ctx, bad);
+    h.run();
+    let a = h.state();
+    assert!(matches!(a.state.engine, EngineStatus::Ready { .. }));
+    assert_eq!(a.state.slots.len(), before_slots);
+    assert_eq!(a.state.workspace_path, before_path);
+    assert!(
+        a.state.status.contains("does not exist") && a.state.status.contains("unchanged"),
+        "{}",
+        a.state.status
+    );
+}
+
+/// File → New workspace: the form writes a workspace file for the given model and SAE and
+/// opens it; a missing SAE is named in the form and nothing is written.
+#[test]
+fn file_new_workspace_writes_and_opens_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("New workspace…").click();
+    h.run_steps(2);
+    let out = tmp.path().join("mine.sail.json");
+    let fill = |h: &mut Harness<'static, ExplorerApp>, label: &str, text: &str| {
+        h.get_by_label(label).click();
+        h.run_steps(1);
+        h.get_by_label(label).type_text(text);
+        h.run_steps(1);
+    };
+    fill(&mut h, "Workspace file", &out.display().to_string());
+    fill(
+        &mut h,
+        "Model folder or hub id",
+        &f.join("models/qwen2").display().to_string(),
+    );
+    fill(&mut h, "SAEs (one per line)", "/nowhere/sae");
+    h.get_by_label("Create and open").click();
+    h.run_steps(2);
+    h.get_by_label_contains("/nowhere/sae does not exist");
+    assert!(!out.exists());
+    h.get_by_label("SAEs (one per line)").click();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_label("SAEs (one per line)")
+        .type_text(&f.join("saes/saelens_topk").display().to_string());
+    h.run_steps(1);
+    h.get_by_label("Create and open").click();
+    h.run_steps(2);
+    assert!(out.exists());
+    wait(&mut h, "the new workspace", |a| {
+        a.state.workspace.as_ref().is_some_and(|w| w.name == "mine")
+            && matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    assert_eq!(h.state().state.slots.len(), 1);
+    assert!(
+        h.query_by_label("Create and open").is_none(),
+        "the form closed"
+    );
 }

@@ -89,6 +89,8 @@ pub struct ExplorerApp {
     route_to_compare: bool,
     open_path: String,
     show_open: bool,
+    /// File → New workspace.
+    pub new_workspace: panels::new_workspace::NewWorkspaceForm,
     dialog: Option<Receiver<DialogResult>>,
     /// A test hook: the engine pauses this long after each step of loading it reports.
     pub load_delay: std::time::Duration,
@@ -180,6 +182,7 @@ impl ExplorerApp {
             route_to_compare: false,
             open_path: String::new(),
             show_open: false,
+            new_workspace: Default::default(),
             dialog: None,
             load_delay: std::time::Duration::ZERO,
             frame_log: FrameLog::from_env(),
@@ -196,11 +199,12 @@ impl ExplorerApp {
     }
 
     /// Opens a workspace: its files are read and its model loaded on the engine thread. With a
-    /// workspace already open, a path that is no readable workspace file leaves everything as
-    /// it was (the open workspace, its views, the recent list) and says why.
+    /// workspace already open, a path that is no readable workspace file, or one whose model
+    /// is missing or incomplete ([`crate::workspace::Workspace::check_model`]), leaves
+    /// everything as it was (the open workspace, its views, the recent list) and says why.
     pub fn open_workspace(&mut self, ctx: &egui::Context, path: PathBuf) {
         if self.engine.is_some() {
-            if let Err(e) = crate::workspace::Workspace::load(&path) {
+            if let Err(e) = crate::workspace::Workspace::load(&path).and_then(|w| w.check_model()) {
                 self.state.status = format!("error: {e:#} (the open workspace is unchanged)");
                 self.open_path = path.display().to_string();
                 self.show_open = true;
@@ -461,6 +465,10 @@ impl ExplorerApp {
     fn menu(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
+                if ui.button("New workspace…").clicked() {
+                    self.new_workspace.open = true;
+                    ui.close();
+                }
                 if ui.button("Open workspace…").clicked() {
                     self.dialog = Some(spawn_dialog(false));
                     ui.close();
@@ -782,6 +790,7 @@ impl ExplorerApp {
                 });
         });
         commands.extend(self.open_by_path_window(&ctx));
+        commands.extend(self.new_workspace.show(&ctx).map(Command::OpenWorkspace));
         commands.extend(self.db_tool.show(&ctx, &self.state.view()));
         for c in commands {
             self.handle(&ctx, c);

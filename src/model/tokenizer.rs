@@ -348,24 +348,8 @@ impl Tok {
 
 /// Like [`split_utf8`], but bytes that can never start a character (an orphan continuation
 /// byte, an invalid sequence) are dropped instead of shown as `\xE4`.
-fn split_utf8_dropping_invalid(mut bytes: &[u8]) -> (String, Vec<u8>) {
-    let mut out = String::new();
-    loop {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => {
-                out.push_str(s);
-                return (out, vec![]);
-            }
-            Err(e) => {
-                let (valid, rest) = bytes.split_at(e.valid_up_to());
-                out.push_str(std::str::from_utf8(valid).expect("checked valid"));
-                match e.error_len() {
-                    None => return (out, rest.to_vec()),
-                    Some(n) => bytes = &rest[n..],
-                }
-            }
-        }
-    }
+fn split_utf8_dropping_invalid(bytes: &[u8]) -> (String, Vec<u8>) {
+    split_utf8_with(bytes, false)
 }
 
 /// For each token of a sequence shown with [`Tok::display_strings`]: when it holds only the
@@ -394,8 +378,14 @@ pub fn hex_bytes(b: &[u8]) -> String {
 }
 
 /// Splits bytes into (valid UTF-8 text, incomplete trailing bytes). Invalid bytes in the
-/// middle become U+FFFD.
-pub fn split_utf8(mut bytes: &[u8]) -> (String, Vec<u8>) {
+/// middle are shown as `\xE4`.
+pub fn split_utf8(bytes: &[u8]) -> (String, Vec<u8>) {
+    split_utf8_with(bytes, true)
+}
+
+/// [`split_utf8`] (`show_invalid`: invalid bytes as `\xE4`) or
+/// [`split_utf8_dropping_invalid`].
+fn split_utf8_with(mut bytes: &[u8], show_invalid: bool) -> (String, Vec<u8>) {
     let mut out = String::new();
     loop {
         match std::str::from_utf8(bytes) {
@@ -409,9 +399,9 @@ pub fn split_utf8(mut bytes: &[u8]) -> (String, Vec<u8>) {
                 match e.error_len() {
                     None => return (out, rest.to_vec()),
                     Some(n) => {
-                        rest[..n]
-                            .iter()
-                            .for_each(|b| out.push_str(&format!("\\x{b:02X}")));
+                        if show_invalid {
+                            out.push_str(&hex_bytes(&rest[..n]));
+                        }
                         bytes = &rest[n..];
                     }
                 }

@@ -174,6 +174,20 @@ impl Workspace {
         }
     }
 
+    /// Checks, without loading anything, that the model can be found and has what loading
+    /// needs (config.json, tokenizer.json, its weight files): the window checks this before it
+    /// closes the open workspace for this one.
+    pub fn check_model(&self) -> Result<()> {
+        let dir = crate::model::files::resolve_model_dir(&self.model_spec())?;
+        for f in ["config.json", "tokenizer.json"] {
+            if !dir.join(f).is_file() {
+                bail!("the model folder {} has no {f}", dir.display());
+            }
+        }
+        crate::model::files::weight_files(&dir)?;
+        Ok(())
+    }
+
     /// The SAE spec of entry `i` with its path resolved.
     pub fn sae_spec(&self, i: usize) -> Result<SaeSpec> {
         let s = self

@@ -7,4 +7,5 @@ pub mod db_tool;
 pub mod editor;
 pub mod inspector;
 pub mod neuron_page;
+pub mod new_workspace;
 pub mod workspace;
