@@ -8,7 +8,7 @@ use clap::Args;
 use safe_sail::capture::{capture_prompt, capture_report, save_capture};
 use safe_sail::hooks::HookPoint;
 use safe_sail::load::{index_summary, load_saes, SaeSummary};
-use safe_sail::model::generate::{Flow, GenerateOpts};
+use safe_sail::model::generate::Flow;
 use safe_sail::model::tokenizer::{hex_bytes, split_utf8};
 use safe_sail::model::NoHooks;
 use safe_sail::sae::load_sae;
@@ -74,15 +74,8 @@ pub struct GenerateArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub prompt: PromptArgs,
-    #[arg(long, default_value_t = 64)]
-    pub max_new_tokens: usize,
-    /// 0 = greedy.
-    #[arg(long, default_value_t = 0.0)]
-    pub temperature: f64,
-    #[arg(long, default_value_t = 1.0)]
-    pub top_p: f64,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub sampling: super::steer::SamplingArgs,
     /// Print special tokens (e.g. `<|im_end|>`) too; by default they are left out.
     #[arg(long)]
     pub show_special: bool,
@@ -96,13 +89,7 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     let model = a.model.spec().load()?;
     let tokens = model.tokenize_prompt(&prompt)?;
     let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
-    let opts = GenerateOpts {
-        max_new_tokens: a.max_new_tokens,
-        temperature: a.temperature,
-        top_p: a.top_p,
-        seed: a.seed,
-        stop_ids: vec![],
-    };
+    let opts = a.sampling.opts();
     // Bytes of a character split across tokens wait for the token that completes it.
     let mut pending: Vec<u8> = vec![];
     let mut stdout = std::io::stdout();

@@ -9,6 +9,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Whether `spec` reads as a hub id (`OWNER/NAME`) rather than a path.
+pub fn looks_like_hub_id(spec: &str) -> bool {
+    spec.split('/').count() == 2 && !spec.starts_with('.') && !spec.starts_with('/')
+}
+
 /// Resolves `--model`: a folder on disk, or a hub id such as `Qwen/Qwen2.5-3B-Instruct`
 /// looked up in the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME/hub`, `~/.cache/huggingface/hub`).
 pub fn resolve_model_dir(spec: &str) -> Result<PathBuf> {
@@ -19,9 +24,7 @@ pub fn resolve_model_dir(spec: &str) -> Result<PathBuf> {
     if p.exists() {
         bail!("model `{spec}` is a file; give the folder that holds config.json");
     }
-    let looks_like_hub_id =
-        spec.split('/').count() == 2 && !spec.starts_with('.') && !spec.starts_with('/');
-    if !looks_like_hub_id {
+    if !looks_like_hub_id(spec) {
         bail!("model folder `{spec}` does not exist");
     }
     let caches = hub_cache_dirs();

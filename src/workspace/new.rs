@@ -39,7 +39,7 @@ pub fn new_workspace(o: &NewWorkspace) -> Result<PathBuf> {
     };
     let model = if Path::new(&o.model).exists() {
         here(&o.model)?
-    } else if o.model.split('/').count() == 2 && !o.model.starts_with('.') {
+    } else if crate::model::files::looks_like_hub_id(&o.model) {
         o.model.clone()
     } else {
         bail!(
@@ -99,7 +99,7 @@ pub fn new_workspace(o: &NewWorkspace) -> Result<PathBuf> {
             }
             None => (k, s.as_str()),
         };
-        if !Path::new(dir).join("features.parquet").exists() && !Path::new(dir).is_dir() {
+        if !Path::new(dir).is_dir() {
             bail!("--store {s}: {dir} is not a feature store folder");
         }
         saes[i].store = Some(here(dir)?);

@@ -359,11 +359,14 @@ impl Workspace {
             k += 1;
         }
         let path = dir.join(&name);
+        let seeded = seed.is_some();
         if let Some(seed) = seed {
             seed.save(&path)?;
         }
         let session = EditSession::open(&path, || {})?;
-        session.db.save(&path)?;
+        if !seeded {
+            session.db.save(&path)?;
+        }
         Ok((file, name, path, session))
     }
 }

@@ -103,7 +103,7 @@ pub fn resolve_release(spec: &str) -> Result<PathBuf> {
     if p.exists() {
         bail!("release `{spec}` is a file; give the folder that holds data/");
     }
-    let hub_id = spec.split('/').count() == 2 && !spec.starts_with('.') && !spec.starts_with('/');
+    let hub_id = crate::model::files::looks_like_hub_id(spec);
     if !hub_id {
         bail!("release folder `{spec}` does not exist");
     }
