@@ -330,7 +330,8 @@ fn a_missing_workspace_is_an_error_state_not_a_crash() {
 }
 
 /// While a (slowed-down) load runs, the status bar shows its step and a progress bar that
-/// moves, and the window keeps drawing frames: the UI thread never waits for the engine.
+/// moves, and the window keeps drawing frames: the UI thread never waits for the engine. The
+/// open workspace stays open and usable until the new one is loaded.
 #[test]
 fn load_progress_is_shown_while_the_window_keeps_drawing() {
     let mut h = harness();
@@ -346,16 +347,19 @@ fn load_progress_is_shown_while_the_window_keeps_drawing() {
     let mut frames_while_loading = 0;
     let mut fractions: Vec<f32> = vec![];
     let mut steps: Vec<String> = vec![];
-    while matches!(h.state().state.engine, EngineStatus::Loading(_)) {
+    while h.state().is_switching() {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "timed out waiting for the load"
         );
         h.step();
-        if !matches!(h.state().state.engine, EngineStatus::Loading(_)) {
+        if !h.state().is_switching() {
             break;
         }
         frames_while_loading += 1;
+        // The open workspace is still there, loaded and usable.
+        assert!(matches!(h.state().state.engine, EngineStatus::Ready { .. }));
+        assert!(h.state().state.workspace.is_some());
         if let Some((step, f)) = h.state().state.load_progress.clone() {
             // What the state says is what this frame drew.
             h.get_by_label(&format!("Loading {step}"));
@@ -753,7 +757,7 @@ fn compare_two_candidates_side_by_side() {
     let ctx = h.ctx.clone();
     h.state_mut().open_workspace(&ctx, sample_workspace());
     wait(&mut h, "the engine", |a| {
-        matches!(a.state.engine, EngineStatus::Ready { .. })
+        !a.is_switching() && matches!(a.state.engine, EngineStatus::Ready { .. })
     });
     assert!(h.state().compare.analysis.is_none());
     assert_eq!(
@@ -1136,6 +1140,58 @@ fn a_failed_open_leaves_the_open_workspace_as_it_was() {
         a.state.status.contains("does not exist") && a.state.status.contains("unchanged"),
         "{}",
         a.state.status
+    );
+}
+
+/// A workspace whose model folder looks complete but whose weights cannot be read: it loads
+/// beside the open workspace, fails, and the open workspace, its analysis and the recent list
+/// stay as they were; the status says why.
+#[test]
+fn a_model_that_fails_to_load_leaves_the_open_workspace_as_it_was() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    run_prompt(&mut h, "The violence of the attack shocked the election.");
+    wait(&mut h, "the analysis", |a| {
+        a.inspector.analysis.is_some() && a.idle()
+    });
+    let before_slots = h.state().state.slots.len();
+    let before_recent = h.state().prefs.recent.clone();
+    let before_path = h.state().state.workspace_path.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/qwen2");
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(fixture.join(f), model.join(f)).unwrap();
+    }
+    std::fs::write(model.join("model.safetensors"), b"not a safetensors file").unwrap();
+    let ws = tmp.path().join("broken.sail.json");
+    std::fs::write(&ws, r#"{"name": "broken", "model": "model"}"#).unwrap();
+    let ctx = h.ctx.clone();
+    h.state_mut().open_workspace(&ctx, ws);
+    assert!(h.state().is_switching());
+    wait(&mut h, "the failed load", |a| !a.is_switching());
+    let a = h.state();
+    assert!(matches!(a.state.engine, EngineStatus::Ready { .. }));
+    assert!(a.state.workspace.is_some());
+    assert!(a.inspector.analysis.is_some(), "the analysis is kept");
+    assert_eq!(a.state.slots.len(), before_slots);
+    assert_eq!(a.state.workspace_path, before_path);
+    assert_eq!(a.prefs.recent, before_recent);
+    assert!(
+        a.state.status.contains("model.safetensors") && a.state.status.contains("unchanged"),
+        "{}",
+        a.state.status
+    );
+    // The open workspace still runs prompts.
+    run_prompt(&mut h, "terror");
+    wait(&mut h, "the analysis", |a| a.idle());
+    assert!(
+        h.state().state.status.contains("tokens analysed"),
+        "{}",
+        h.state().state.status
     );
 }
 

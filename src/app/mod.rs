@@ -27,7 +27,7 @@ use panels::db_tool::DbTool;
 use panels::inspector::Inspector;
 use panels::neuron_page::{Logits, NeuronPage};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 
 /// The views of the window.
@@ -85,6 +85,8 @@ pub struct ExplorerApp {
     pub compare: Compare,
     db_tool: DbTool,
     engine: Option<EngineThread>,
+    /// A workspace loading beside the open one, which stays usable until this one is ready.
+    pending: Option<PendingOpen>,
     /// The running analysis is for the compare view.
     route_to_compare: bool,
     open_path: String,
@@ -96,6 +98,15 @@ pub struct ExplorerApp {
     pub load_delay: std::time::Duration,
     /// `SAFE_SAIL_FRAME_LOG`: where each frame's timing is written.
     frame_log: Option<FrameLog>,
+}
+
+/// A workspace being loaded while another is open: swapped in once its model and SAEs are
+/// loaded, dropped (the open one untouched) when loading fails.
+struct PendingOpen {
+    path: PathBuf,
+    engine: EngineThread,
+    /// Its files, read before the model.
+    opened: Option<Box<crate::workspace::OpenedWorkspace>>,
 }
 
 enum DialogResult {
@@ -179,6 +190,7 @@ impl ExplorerApp {
             compare: Compare::default(),
             db_tool: DbTool::default(),
             engine: None,
+            pending: None,
             route_to_compare: false,
             open_path: String::new(),
             show_open: false,
@@ -202,24 +214,64 @@ impl ExplorerApp {
     /// workspace already open, a path that is no readable workspace file, or one whose model
     /// is missing or incomplete ([`crate::workspace::Workspace::check_model`]), leaves
     /// everything as it was (the open workspace, its views, the recent list) and says why.
+    /// When the open workspace is loaded, the new one loads beside it (the open one stays
+    /// usable) and replaces it only once its model and SAEs are loaded; a load that fails
+    /// leaves the open workspace as it was.
     pub fn open_workspace(&mut self, ctx: &egui::Context, path: PathBuf) {
         if self.engine.is_some() {
             if let Err(e) = crate::workspace::Workspace::load(&path).and_then(|w| w.check_model()) {
-                self.state.status = format!("error: {e:#} (the open workspace is unchanged)");
-                self.open_path = path.display().to_string();
-                self.show_open = true;
+                self.refuse_open(path, &format!("{e:#}"));
                 return;
             }
         }
-        self.flush_edits();
         let wake_ctx = ctx.clone();
-        self.engine = Some(EngineThread::start_with_delay(
-            path.clone(),
-            self.load_delay,
-            move || wake_ctx.request_repaint(),
+        let engine = EngineThread::start_with_delay(path.clone(), self.load_delay, move || {
+            wake_ctx.request_repaint()
+        });
+        if self.engine.is_some() && matches!(self.state.engine, EngineStatus::Ready { .. }) {
+            // An earlier pending open is dropped: its thread ends when it finds no listener.
+            self.state.status = format!(
+                "opening {} … (this workspace stays open until it is loaded)",
+                path.display()
+            );
+            self.state.load_progress = None;
+            self.pending = Some(PendingOpen {
+                path,
+                engine,
+                opened: None,
+            });
+            return;
+        }
+        self.pending = None;
+        self.switch_to(path, engine);
+        self.state.engine = EngineStatus::Loading(format!(
+            "opening {}",
+            self.state
+                .workspace_path
+                .as_deref()
+                .unwrap_or(Path::new(""))
+                .display()
         ));
+    }
+
+    /// Whether a workspace is loading beside the open one.
+    pub fn is_switching(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Says why `path` was not opened and offers it in File → Open for correction.
+    fn refuse_open(&mut self, path: PathBuf, why: &str) {
+        self.state.status = format!("error: {why} (the open workspace is unchanged)");
+        self.open_path = path.display().to_string();
+        self.show_open = true;
+    }
+
+    /// Closes the open workspace's views (its edits written first) and makes `engine`, loading
+    /// `path`, the window's engine.
+    fn switch_to(&mut self, path: PathBuf, engine: EngineThread) {
+        self.flush_edits();
+        self.engine = Some(engine);
         let s = &mut self.state;
-        s.engine = EngineStatus::Loading(format!("opening {}", path.display()));
         s.load_progress = None;
         s.workspace = None;
         s.slots.clear();
@@ -233,6 +285,54 @@ impl ExplorerApp {
         self.prefs.recent.insert(0, path.clone());
         self.prefs.recent.truncate(8);
         s.workspace_path = Some(path);
+    }
+
+    /// Follows the workspace loading beside the open one: its progress in the status bar, the
+    /// swap once it is ready, the refusal when it fails.
+    fn poll_pending(&mut self) {
+        let Some(p) = &mut self.pending else { return };
+        let mut done = None;
+        for e in p.engine.events.try_iter() {
+            match e {
+                Event::Workspace(opened) => p.opened = Some(opened),
+                Event::LoadProgress { step, fraction } => {
+                    self.state.load_progress = Some((step, fraction))
+                }
+                Event::Status(msg) => {
+                    self.state.status = format!("opening {}: {msg}", p.path.display())
+                }
+                e @ (Event::Ready { .. } | Event::LoadFailed(_)) => {
+                    done = Some(e);
+                    break;
+                }
+                // No job runs on an engine that is still loading.
+                _ => {}
+            }
+        }
+        let Some(done) = done else { return };
+        let Some(p) = self.pending.take() else { return };
+        self.state.load_progress = None;
+        match (done, p.opened) {
+            (ready @ Event::Ready { .. }, Some(opened)) => {
+                let old: Vec<PathBuf> =
+                    self.state.sessions.iter().map(|s| s.path.clone()).collect();
+                self.switch_to(p.path, p.engine);
+                let mut opened = *opened;
+                // A database the closed workspace shared was read before its last edits were
+                // written: read it again.
+                for s in opened.sessions.iter_mut().filter(|s| old.contains(&s.path)) {
+                    if let Err(e) = s.reload() {
+                        self.state
+                            .notes
+                            .push(format!("cannot read {} again: {e:#}", s.path.display()));
+                    }
+                }
+                self.on_event(Event::Workspace(Box::new(opened)));
+                self.on_event(ready);
+            }
+            (Event::LoadFailed(e), _) => self.refuse_open(p.path, &e),
+            _ => self.refuse_open(p.path, "the engine reported no workspace"),
+        }
     }
 
     /// Whether the engine has loaded and nothing is running.
@@ -349,6 +449,7 @@ impl ExplorerApp {
 
     /// Handles what the engine thread reported.
     fn poll(&mut self) {
+        self.poll_pending();
         let Some(w) = &self.engine else { return };
         let events: Vec<Event> = w.events.try_iter().collect();
         for e in events {
@@ -536,9 +637,19 @@ impl ExplorerApp {
                         ui.label(format!("Loading {step}"));
                     }
                 }
-                EngineStatus::Ready { .. } if s.busy => {
+                EngineStatus::Ready { .. } if s.busy || self.pending.is_some() => {
                     ui.spinner();
                     ui.label(&s.status);
+                    if let Some((step, fraction)) =
+                        s.load_progress.as_ref().filter(|_| self.pending.is_some())
+                    {
+                        ui.add(
+                            egui::ProgressBar::new(*fraction)
+                                .desired_width(220.0)
+                                .show_percentage(),
+                        );
+                        ui.label(format!("Loading {step}"));
+                    }
                 }
                 EngineStatus::Ready { .. } => {
                     ui.label(&s.status);
