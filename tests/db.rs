@@ -765,3 +765,33 @@ fn score_min_score_marks_the_records() {
     assert!(marked > 0, "the run scored and marked some neurons");
     println!("{marked} scored neurons marked, {passed} pass r >= 0.2");
 }
+
+/// The bundled sample's explanations never show a character split over byte tokens as raw
+/// bytes (`\xE5\xBF`) or as U+FFFD: baseline explanations name whole characters.
+#[test]
+fn the_sample_database_has_no_raw_byte_escapes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/neurons.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let db: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let neurons = db["neurons"].as_object().expect("a neurons map");
+    assert!(neurons.len() > 1000, "{} neurons", neurons.len());
+    let raw = |s: &str| {
+        s.contains('\u{FFFD}')
+            || s.as_bytes().windows(4).any(|w| {
+                w[0] == b'\\'
+                    && w[1] == b'x'
+                    && w[2].is_ascii_hexdigit()
+                    && w[3].is_ascii_hexdigit()
+            })
+    };
+    let bad: Vec<&String> = neurons
+        .iter()
+        .filter(|(_, v)| {
+            [&v["explanation"], &v["score_source"]["explanation"]]
+                .iter()
+                .any(|e| e.as_str().is_some_and(raw))
+        })
+        .map(|(k, _)| k)
+        .collect();
+    assert!(bad.is_empty(), "raw bytes in the explanations of {bad:?}");
+}
