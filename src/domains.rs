@@ -32,7 +32,25 @@ pub const SEP: char = '/';
 #[serde(deny_unknown_fields)]
 pub struct Domain {
     pub name: String,
+    /// Its colour in the window (`#rrggbb`; checked by [`Taxonomy::parse`]).
+    pub color: String,
     pub subcategories: Vec<String>,
+}
+
+impl Domain {
+    /// The domain's colour as red, green, blue.
+    pub fn rgb(&self) -> [u8; 3] {
+        parse_hex_color(&self.color).unwrap_or([120, 120, 120])
+    }
+}
+
+/// Reads `#rrggbb`.
+fn parse_hex_color(s: &str) -> Option<[u8; 3]> {
+    let h = s
+        .strip_prefix('#')
+        .filter(|h| h.len() == 6 && h.is_ascii())?;
+    let byte = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).ok();
+    Some([byte(0)?, byte(2)?, byte(4)?])
 }
 
 /// The two-level taxonomy of safety tags.
@@ -103,6 +121,13 @@ impl Taxonomy {
                 bail!(
                     "taxonomy: domain name `{}` must be non-empty lower case without `/` or `,`",
                     d.name
+                );
+            }
+            if parse_hex_color(&d.color).is_none() {
+                bail!(
+                    "taxonomy: domain `{}` has colour `{}`; write it as #rrggbb",
+                    d.name,
+                    d.color
                 );
             }
             if t.domains[..i].iter().any(|e| e.name == d.name) {
@@ -318,14 +343,35 @@ mod tests {
 
     #[test]
     fn bad_taxonomies_are_refused() {
-        assert!(Taxonomy::parse("[[domain]]\nname = \"a/b\"\nsubcategories = []").is_err());
-        assert!(
-            Taxonomy::parse("[[domain]]\nname = \"a\"\nsubcategories = [\"x\", \"x\"]").is_err()
-        );
-        assert!(Taxonomy::parse(
-            "[[domain]]\nname = \"a\"\nsubcategories = []\n[[domain]]\nname = \"a\"\nsubcategories = []"
-        )
-        .is_err());
+        let one = |name: &str, color: &str, subs: &str| {
+            format!(
+                "[[domain]]\nname = \"{name}\"\ncolor = \"{color}\"\nsubcategories = [{subs}]\n"
+            )
+        };
+        let ok = one("a", "#0a0B0c", "\"x\"");
+        let t = Taxonomy::parse(&ok).unwrap();
+        assert_eq!(t.domain("a").unwrap().rgb(), [10, 11, 12]);
+        assert!(Taxonomy::parse(&one("a/b", "#000000", "")).is_err());
+        assert!(Taxonomy::parse(&one("a", "#000000", "\"x\", \"x\"")).is_err());
+        assert!(Taxonomy::parse(&format!("{ok}{ok}")).is_err());
         assert!(Taxonomy::parse("").is_err());
+        for bad in ["red", "#12345", "#1234567", "#gg0000", "000000"] {
+            let e = Taxonomy::parse(&one("a", bad, "")).unwrap_err().to_string();
+            assert!(e.contains("#rrggbb") && e.contains(bad), "{e}");
+        }
+        assert!(
+            Taxonomy::parse("[[domain]]\nname = \"a\"\nsubcategories = []").is_err(),
+            "a colour is required"
+        );
+    }
+
+    #[test]
+    fn the_asset_gives_each_domain_its_own_colour() {
+        let t = taxonomy();
+        let colours: Vec<[u8; 3]> = t.domains.iter().map(|d| d.rgb()).collect();
+        for (i, c) in colours.iter().enumerate() {
+            assert!(!colours[..i].contains(c), "{colours:?}");
+        }
+        assert_eq!(t.domain("violence").unwrap().rgb(), [220, 50, 47]);
     }
 }

@@ -2,14 +2,15 @@
 
 use eframe::egui::{self, Color32};
 
-/// The colour of a safety domain.
+/// The colour of a safety domain (its `color` in `assets/taxonomy.toml`; grey for a tag
+/// outside the taxonomy).
 pub fn domain_color(domain: &str) -> Color32 {
-    match domain {
-        "pornography" => Color32::from_rgb(214, 51, 132),
-        "politics" => Color32::from_rgb(66, 133, 244),
-        "violence" => Color32::from_rgb(220, 50, 47),
-        "terror" => Color32::from_rgb(245, 140, 0),
-        _ => Color32::from_rgb(120, 120, 120),
+    match crate::domains::taxonomy().domain(domain) {
+        Some(d) => {
+            let [r, g, b] = d.rgb();
+            Color32::from_rgb(r, g, b)
+        }
+        None => Color32::from_rgb(120, 120, 120),
     }
 }
 
