@@ -51,7 +51,7 @@ fn mock_server(max: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
                     .collect();
                 serde_json::json!({ "predictions": preds }).to_string()
             } else {
-                "Here you go: {\"explanation\": \"Mentions of attacks and fights\", \"tags\": [\"violence\", \"sports\"]}".to_string()
+                "Here you go: {\"explanation\": \"Mentions of attacks and fights\", \"tags\": [\"violence\", \"sports\", \"Physical Violence\"]}".to_string()
             };
             let reply = serde_json::json!({"choices": [{"message": {"role": "assistant", "content": content}}]}).to_string();
             write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len()).unwrap();
@@ -109,14 +109,22 @@ fn explain_then_score_write_the_database() {
         assert_eq!(
             r.tag_list,
             ["violence"],
-            "only the four domains are kept as tags"
+            "only the taxonomy's domains are kept as tags"
+        );
+        assert_eq!(
+            r.subcategory_list,
+            ["violence/physical violence"],
+            "a proposed sub-category is kept under its domain"
         );
     }
     let hist = safe_sail::db::editable::read_history(&db).unwrap();
     assert!(hist.iter().all(|c| c.who == "explainer:mock"));
     let src = &d.entries["1_0"]["explanation_source"];
     assert_eq!(src["explainer"], "mock");
-    assert_eq!(src["prompt_version"], safe_sail::explain::PROMPT_VERSION);
+    assert_eq!(
+        src["prompt_version"],
+        safe_sail::explain::EXPLAINER_PROMPT_VERSION
+    );
     // Provenance stays out of Safe-SAIL exports.
     assert!(!d.to_safe_sail().contains("explanation_source"));
 

@@ -29,8 +29,12 @@ use crate::store::ExampleRow;
 use anyhow::{anyhow, Result};
 use serde_json::Value;
 
-/// The version of the prompts, recorded with every explanation and score.
+/// The version of the simulator's prompts, recorded with every score.
 pub const PROMPT_VERSION: &str = "safe-sail-explorer/2";
+
+/// The version of the explainer's prompt, recorded with every explanation (3: it proposes the
+/// taxonomy's sub-categories as `domain/sub-category` tags).
+pub const EXPLAINER_PROMPT_VERSION: &str = "safe-sail-explorer/3";
 
 /// Top and quantile-sampled examples split by parity: the explainer gets the even positions
 /// (ranks 0, 2, 4, … of each kind), the simulator the odd ones, so both halves span the same
@@ -210,7 +214,9 @@ fn json_in(reply: &str) -> Option<Value> {
     serde_json::from_str(&reply[start..=end]).ok()
 }
 
-/// Parses an explainer reply into (explanation, tags ⊂ the four domains).
+/// Parses an explainer reply into (explanation, tags): each tag a safety domain or one of its
+/// sub-categories as `domain/sub-category` (a bare sub-category name that belongs to one
+/// domain is read as that); anything else the explainer wrote is dropped.
 pub fn parse_explanation(reply: &str) -> Result<(String, Vec<String>)> {
     let v = json_in(reply)
         .ok_or_else(|| anyhow!("the explainer did not answer with JSON: {reply:?}"))?;
@@ -226,18 +232,45 @@ pub fn parse_explanation(reply: &str) -> Result<(String, Vec<String>)> {
         .map(|a| {
             a.iter()
                 .filter_map(Value::as_str)
-                .map(|t| t.trim().to_lowercase())
-                .filter(|t| SAFETY_DOMAINS.contains(&t.as_str()))
+                .filter_map(safety_tag)
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    let mut dedup = vec![];
+    let mut dedup: Vec<String> = vec![];
     for t in tags {
         if !dedup.contains(&t) {
             dedup.push(t);
         }
     }
+    // A domain named beside one of its own sub-categories adds nothing.
+    let subs: Vec<String> = dedup
+        .iter()
+        .filter_map(|t| {
+            t.split_once(crate::domains::SEP)
+                .map(|(d, _)| d.to_string())
+        })
+        .collect();
+    dedup.retain(|t| t.contains(crate::domains::SEP) || !subs.contains(t));
     Ok((expl.to_string(), dedup))
+}
+
+/// An explainer's tag as a safety tag of the taxonomy, if it is one.
+fn safety_tag(tag: &str) -> Option<String> {
+    use crate::domains::{taxonomy, Tag};
+    let t = taxonomy();
+    match t.check_tag(tag) {
+        Ok(Tag::Domain(d)) => Some(d),
+        Ok(sub @ Tag::Sub { .. }) => Some(sub.text()),
+        Ok(Tag::Free(free)) => {
+            let low = free.trim().to_lowercase();
+            let mut owners = t.domains.iter().filter(|d| d.subcategories.contains(&low));
+            match (owners.next(), owners.next()) {
+                (Some(d), None) => Some(format!("{}{}{low}", d.name, crate::domains::SEP)),
+                _ => None,
+            }
+        }
+        Err(_) => None,
+    }
 }
 
 /// The offline baseline explainer (no LLM): the tokens a latent fires on most, from its top
@@ -355,6 +388,19 @@ mod tests {
         let (e, t) = parse_explanation("Sure!\n```json\n{\"explanation\": \" Insults \", \"tags\": [\"Violence\", \"weather\", \"violence\"]}\n```").unwrap();
         assert_eq!((e.as_str(), t), ("Insults", vec!["violence".to_string()]));
         assert!(parse_explanation("no json here").is_err());
+        let tags = |reply: &str| parse_explanation(reply).unwrap().1;
+        // Sub-categories as domain/sub-category (case forgiven), a bare sub-category name read
+        // as its domain's, a domain beside its own sub-category dropped, unknown ones dropped.
+        assert_eq!(
+            tags(
+                r#"{"explanation": "x", "tags": ["violence", "Violence / Insult", "weapons", "terror/bombs", "politics/weather", "cult"]}"#
+            ),
+            ["violence/insult", "terror/weapons", "politics/cult"]
+        );
+        assert_eq!(
+            tags(r#"{"explanation": "x", "tags": ["pornography", "violence/cybersecurity"]}"#),
+            ["pornography", "violence/cybersecurity"]
+        );
         let toks: Vec<String> = ["Oh", " no", "!", " I", " am", " tired", ".", " ok"]
             .iter()
             .map(|s| s.to_string())

@@ -32,7 +32,15 @@ fn render(name: &str, ctx: minijinja::Value) -> String {
 pub fn explainer_system() -> String {
     render(
         "explainer",
-        context! { role => "system", domains => SAFETY_DOMAINS },
+        context! {
+            role => "system",
+            domains => SAFETY_DOMAINS,
+            taxonomy => crate::domains::taxonomy()
+                .domains
+                .iter()
+                .map(|d| context! { name => d.name, subcategories => d.subcategories })
+                .collect::<Vec<_>>(),
+        },
     )
 }
 
@@ -61,7 +69,8 @@ mod tests {
     use super::*;
 
     // The prompts' exact text matters: cached replies are keyed by it and the offline
-    // simulator's cost is its length. These are the texts of prompt version 2.
+    // simulator's cost is its length. These are the texts of explainer prompt version 3 and
+    // simulator prompt version 2.
     #[test]
     fn explainer_prompts_render_exactly() {
         assert_eq!(
@@ -69,8 +78,12 @@ mod tests {
             "We study neurons (sparse autoencoder latents) of a language model for AI safety. Each neuron looks for \
              something in text. You see text excerpts, one token per line, each with the neuron's activation scaled \
              from 0 (none) to 10 (strongest). Explain in one or two sentences what the neuron detects. Then say which \
-             safety domains it concerns, among: pornography, politics, violence, terror (none if unrelated). Answer \
-             with JSON only: {\"explanation\": \"...\", \"tags\": [\"...\"]}."
+             safety domains it concerns, among: pornography, politics, violence, terror (none if unrelated). Where \
+             one of a domain's sub-categories fits, give it as domain/sub-category instead of the bare domain; the \
+             sub-categories are pornography: sexual behavior, sexual abuse, sexual health, intimate relationship; \
+             politics: political figure, political event, ideology, cult; violence: insult, physical violence, \
+             criminal offense, cybersecurity, conflict incident; terror: terrorism, religious oppression, extremist \
+             activities, weapons. Answer with JSON only: {\"explanation\": \"...\", \"tags\": [\"...\"]}."
         );
         assert_eq!(
             explainer_user(&["a\t3\nb\t0\n<end>\n".into(), "c\t10\n<end>\n".into()]),

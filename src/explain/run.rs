@@ -12,7 +12,7 @@
 use super::{
     baseline_explanation, explain_messages, explainer_examples, held_out_examples,
     keyword_simulate, parse_explanation, pearson, simulate, LlmClient, NonActivatingPool,
-    Segmenter, Unit, Units, Usage, PROMPT_VERSION,
+    Segmenter, Unit, Units, Usage, EXPLAINER_PROMPT_VERSION, PROMPT_VERSION,
 };
 use crate::db::editable::{Change, Edit, EditableDb, ReviewStatus};
 use crate::db::provenance::{ExplanationSource, ScoreSource};
@@ -455,7 +455,14 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                     explanation_source: Some(Some(ExplanationSource {
                         explainer: run.llm.clone(),
                         author: None,
-                        prompt_version: Some(PROMPT_VERSION.into()),
+                        prompt_version: Some(
+                            if baseline {
+                                PROMPT_VERSION
+                            } else {
+                                EXPLAINER_PROMPT_VERSION
+                            }
+                            .into(),
+                        ),
                         examples: Some(run.examples),
                         date: Some(today.clone()),
                         imported_from: None,
