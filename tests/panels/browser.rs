@@ -262,6 +262,28 @@ fn editor_picks_a_subcategory_and_the_filter_finds_it() {
     if can_snapshot() {
         h.snapshot("browser/editor_subcategory_insult_chosen");
     }
+    // A second sub-category of the same domain joins the first; choosing a chosen one again
+    // takes it away; `—` goes back to the domain alone.
+    let pick = |h: &mut Harness<'static, Panel<Browser>>, s: &str, want: &[&str]| {
+        h.get_by_role_and_label(Role::ComboBox, "violence").click();
+        h.run_steps(2);
+        h.get_by_role_and_label(Role::Button, s).click();
+        h.run_steps(2);
+        assert_eq!(apply_edits(h), 1, "{s}");
+        let rec = h.state().state.slots[0].record(145).unwrap().clone();
+        assert_eq!(rec.subcategory_list, want, "after {s}");
+        assert_eq!(rec.tag_list, ["violence"]);
+    };
+    pick(
+        &mut h,
+        "cybersecurity",
+        &["violence/insult", "violence/cybersecurity"],
+    );
+    h.get_by_label("violence/insult");
+    h.get_by_label("violence/cybersecurity");
+    pick(&mut h, "insult", &["violence/cybersecurity"]);
+    pick(&mut h, "—", &[]);
+    pick(&mut h, "insult", &["violence/insult"]);
     // Filter by the sub-category (the search cleared first): only 0_145.
     h.state_mut().panel.filters.search.clear();
     h.run_steps(3);

@@ -444,9 +444,10 @@ impl Editor {
 }
 
 /// One row of sub-category pickers, one per tagged safety domain (a combo box labelled with
-/// the domain: `—` for the domain alone, or one of its sub-categories from the taxonomy);
-/// nothing when no safety domain is tagged. Choosing puts `domain/sub-category` (or the bare
-/// domain) in place of the domain's tags in `tags`; returns whether it did.
+/// the domain, listing its sub-categories from the taxonomy; several may be chosen, as in the
+/// CLI); nothing when no safety domain is tagged. Choosing a sub-category adds
+/// `domain/sub-category` to `tags` (or takes it away when it was there; the bare domain stays
+/// when the last one goes); `—` leaves the domain alone. Returns whether `tags` changed.
 fn subcategory_pickers(ui: &mut egui::Ui, tags: &mut Vec<String>) -> bool {
     let tagged: Vec<&str> = SAFETY_DOMAINS
         .into_iter()
@@ -455,6 +456,7 @@ fn subcategory_pickers(ui: &mut egui::Ui, tags: &mut Vec<String>) -> bool {
     if tagged.is_empty() {
         return false;
     }
+    // (domain, None = the domain alone | Some(sub-category) = toggle it)
     let mut chosen: Option<(&str, Option<String>)> = None;
     ui.horizontal_wrapped(|ui| {
         ui.label("Sub-category");
@@ -475,28 +477,48 @@ fn subcategory_pickers(ui: &mut egui::Ui, tags: &mut Vec<String>) -> bool {
             egui::ComboBox::new(("sub-category", d), d)
                 .selected_text(text)
                 .show_ui(ui, |ui| {
-                    if ui.selectable_label(now.is_empty(), "—").clicked() {
+                    if ui.selectable_label(now.is_empty(), "—").clicked() && !now.is_empty() {
                         chosen = Some((d, None));
                     }
                     for s in subs {
-                        let on = now.len() == 1 && now[0] == s;
-                        if ui.selectable_label(on, s).clicked() && !on {
+                        let on = now.contains(&s.as_str());
+                        if ui.selectable_label(on, s).clicked() {
                             chosen = Some((d, Some(s.clone())));
                         }
                     }
                 });
         }
     });
-    let Some((d, sub)) = chosen else {
+    let Some((d, toggle)) = chosen else {
         return false;
     };
-    let new = sub.map_or_else(|| d.to_string(), |s| format!("{d}{SEP}{s}"));
+    let before = tags.clone();
     let at = tags
         .iter()
         .position(|t| tag_domain(t) == d)
         .unwrap_or(tags.len());
-    let before = tags.clone();
+    let mut mine: Vec<String> = tags
+        .iter()
+        .filter(|t| tag_domain(t) == d && t.contains(SEP))
+        .cloned()
+        .collect();
+    match toggle {
+        None => mine.clear(),
+        Some(s) => {
+            let tag = format!("{d}{SEP}{s}");
+            match mine.iter().position(|t| *t == tag) {
+                Some(i) => {
+                    mine.remove(i);
+                }
+                None => mine.push(tag),
+            }
+        }
+    }
+    if mine.is_empty() {
+        mine.push(d.to_string());
+    }
     tags.retain(|t| tag_domain(t) != d);
-    tags.insert(at.min(tags.len()), new);
+    let at = at.min(tags.len());
+    tags.splice(at..at, mine);
     *tags != before
 }
