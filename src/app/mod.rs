@@ -133,8 +133,9 @@ pub fn default_workspace() -> Option<PathBuf> {
     }
 }
 
-/// Opens the window.
-pub fn run(workspace: Option<PathBuf>) -> Result<()> {
+/// Opens the window on `workspace` (the user's sample when `None`), `size` logical points
+/// wide and high (1280 × 820 when `None`).
+pub fn run(workspace: Option<PathBuf>, size: Option<[f32; 2]>) -> Result<()> {
     // The model's work runs on lower-priority threads, so the window gets a core first even
     // when loading and analysing keep every core busy.
     let _ = rayon::ThreadPoolBuilder::new()
@@ -142,7 +143,7 @@ pub fn run(workspace: Option<PathBuf>) -> Result<()> {
         .build_global();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
-            .with_inner_size([1280.0, 820.0])
+            .with_inner_size(size.unwrap_or([1280.0, 820.0]))
             .with_title("Safe-SAIL Explorer"),
         ..Default::default()
     };

@@ -41,6 +41,9 @@ enum Command {
     Gui {
         /// A `*.sail.json` workspace file.
         workspace: Option<PathBuf>,
+        /// The window's size in logical points, WIDTHxHEIGHT (default 1280x820).
+        #[arg(long, value_name = "WxH")]
+        size: Option<String>,
     },
     /// Run the engine on the bundled sample model in the terminal and show each token's
     /// strongest SAE latents.
@@ -172,8 +175,11 @@ pub fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let result = match cli.command.unwrap_or(Command::Gui { workspace: None }) {
-        Command::Gui { workspace } => sample::gui(workspace),
+    let result = match cli.command.unwrap_or(Command::Gui {
+        workspace: None,
+        size: None,
+    }) {
+        Command::Gui { workspace, size } => sample::gui(workspace, size),
         Command::Demo => sample::demo(),
         Command::Capture(a) => capture::capture(a),
         Command::Generate(a) => capture::generate(a),

@@ -31,11 +31,42 @@ pub fn demo() -> Result<()> {
     Ok(())
 }
 
-pub fn gui(workspace: Option<PathBuf>) -> Result<()> {
+pub fn gui(workspace: Option<PathBuf>, size: Option<String>) -> Result<()> {
     if let Some(w) = &workspace {
         if !w.exists() {
             bail!("workspace {} does not exist", w.display());
         }
     }
-    safe_sail::app::run(workspace)
+    let size = size.as_deref().map(parse_window_size).transpose()?;
+    safe_sail::app::run(workspace, size)
+}
+
+/// Reads `--size WIDTHxHEIGHT` (logical points, each 400–10000).
+fn parse_window_size(s: &str) -> Result<[f32; 2]> {
+    let bad =
+        || anyhow::anyhow!("--size {s}: give the window's size as WIDTHxHEIGHT, e.g. 1920x1080");
+    let (w, h) = s.split_once(['x', 'X', '×']).ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (
+        w.trim().parse().map_err(|_| bad())?,
+        h.trim().parse().map_err(|_| bad())?,
+    );
+    if !(400..=10_000).contains(&w) || !(400..=10_000).contains(&h) {
+        bail!("--size {s}: width and height must each be 400 to 10000 points");
+    }
+    Ok([w as f32, h as f32])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn window_sizes_are_read_or_refused() {
+        assert_eq!(
+            super::parse_window_size("1920x1080").unwrap(),
+            [1920.0, 1080.0]
+        );
+        assert_eq!(super::parse_window_size("800×600").unwrap(), [800.0, 600.0]);
+        for bad in ["1920", "axb", "100x100", "1920x", "-5x600"] {
+            assert!(super::parse_window_size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -24,7 +24,6 @@ pub use simulate::{
 };
 
 use crate::db::provenance::HeldOutMix;
-use crate::domains::SAFETY_DOMAINS;
 use crate::store::ExampleRow;
 use anyhow::{anyhow, Result};
 use serde_json::Value;

@@ -6,6 +6,7 @@ use crate::app::ctx::ViewCtx;
 use crate::app::state::EngineStatus;
 use crate::app::Command;
 use eframe::egui::{self, RichText};
+use std::path::PathBuf;
 
 /// Draws the panel; returns the SAE card the user clicked, as a command.
 pub fn ui(ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
@@ -37,7 +38,25 @@ pub fn ui(ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
         }
         EngineStatus::Failed(_) => ui.label(RichText::new("not loaded").weak()),
     };
-    ui.label(RichText::new(&ws.model).small().weak());
+    // A folder as written in the file may be relative to it (`../../../sample_data/model`):
+    // show its last two parts (the whole path on hover); a hub id as written.
+    match std::fs::canonicalize(ws.resolve(&ws.model)) {
+        Ok(p) => {
+            let parts: Vec<_> = p.components().rev().take(2).collect();
+            let short: PathBuf = parts.into_iter().rev().collect();
+            ui.label(
+                RichText::new(format!("…/{}", short.display()))
+                    .small()
+                    .weak(),
+            )
+            .on_hover_text(format!(
+                "{}\n(in the workspace file: {})",
+                p.display(),
+                ws.model
+            ))
+        }
+        Err(_) => ui.label(RichText::new(&ws.model).small().weak()),
+    };
     ui.add_space(6.0);
     ui.label(RichText::new("SAEs").strong());
     let n_on = (0..ctx.slots.len()).filter(|&i| ctx.inspected(i)).count();
