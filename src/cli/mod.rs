@@ -2,6 +2,7 @@
 //! arguments, calls the library and prints. Every capability of the library is reachable here.
 
 mod args;
+mod attribute;
 mod bench;
 mod capture;
 mod collect;
@@ -53,6 +54,11 @@ enum Command {
     /// the untouched answer (same seed and sampling), with per-token top-5 log-probabilities,
     /// KL divergence and the first divergence.
     Steer(steer::SteerArgs),
+    /// Attribution: which SAE neurons drove an output. One forward pass with the SAEs spliced in
+    /// (error kept) and one backward pass from a metric (a token's log-probability, a difference
+    /// of two, a continuation's); neurons ranked by activation × gradient, with error nodes and,
+    /// with --exact, the true effect of ablating each.
+    Attribute(attribute::AttributeArgs),
     /// What steering costs: each intervention over a prompt file (how often the answer changes,
     /// KL per token) and on a neutral text (change of next-token cross-entropy), beside a
     /// random-direction control of the same norm; Parquet output.
@@ -179,6 +185,7 @@ pub fn main() -> ExitCode {
         Command::Generate(a) => capture::generate(a),
         Command::Steer(a) => steer::steer_cmd(a),
         Command::SteerEval(a) => steer::steer_eval_cmd(a),
+        Command::Attribute(a) => attribute::attribute_cmd(a),
         Command::SaeInfo {
             sae,
             allow_nonfinite,
