@@ -154,6 +154,9 @@ enum Command {
     /// Benchmark collect's bookkeeping: the same corpus through forward + encode alone and
     /// through the whole collection, in one run; prints the overhead ratio.
     BenchCollect(bench::BenchCollectArgs),
+    /// What one attribution (forward with SAEs spliced in + backward) costs beside a plain
+    /// forward pass of the same input, on the bundled sample by default; prints the ratio.
+    BenchAttribute(bench::BenchAttributeArgs),
     /// Measure tokens/s of "forward to layer L + SAE encode" on a Qwen2.5-0.5B-sized random model.
     Bench(bench::BenchArgs),
     /// Measure tokens/s of TopK SAE training steps (SaeTrainer) on random activations; with
@@ -211,6 +214,7 @@ pub fn main() -> ExitCode {
             context,
         } => bench::bench_store(latents, top, quantile, context),
         Command::BenchCollect(a) => bench::bench_collect(a),
+        Command::BenchAttribute(a) => bench::bench_attribute(a),
         Command::MergeStores { inputs, out } => collect::merge_stores(&inputs, &out),
         Command::MakeCorpus {
             out,
