@@ -381,3 +381,225 @@ fn cli_names_bad_metric_tokens_and_unknown_saes() {
     let e = attr(&missing, "logprob: the");
     assert!(e.contains("no_such_sae"), "{e}");
 }
+
+/// Checks `v` against the subset of JSON Schema that assets/schemas/attribution-graph.schema.json
+/// uses (`type`, `required`, `properties`, `items`); returns the first violation.
+fn schema_violation(schema: &serde_json::Value, v: &serde_json::Value, at: &str) -> Option<String> {
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            serde_json::Value::String(s) => vec![s.as_str()],
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "number" => v.is_number(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "null" => v.is_null(),
+            "boolean" => v.is_boolean(),
+            _ => false,
+        });
+        if !ok {
+            return Some(format!("{at}: {v} is not of type {t}"));
+        }
+    }
+    if let Some(req) = schema.get("required").and_then(|r| r.as_array()) {
+        for k in req {
+            let k = k.as_str().unwrap();
+            if v.get(k).is_none() {
+                return Some(format!("{at}: `{k}` is missing"));
+            }
+        }
+    }
+    if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+        for (k, s) in props {
+            if let Some(x) = v.get(k) {
+                if let Some(e) = schema_violation(s, x, &format!("{at}.{k}")) {
+                    return Some(e);
+                }
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        for (i, x) in arr.iter().enumerate() {
+            if let Some(e) = schema_violation(items, x, &format!("{at}[{i}]")) {
+                return Some(e);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn graph_export_follows_the_schema_and_links_layers() {
+    let schema = read_json(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets/schemas/attribution-graph.schema.json"),
+    );
+    // The validator catches a broken export.
+    let bad = serde_json::json!({"metadata": {}, "qParams": {}, "nodes": [], "links": []});
+    assert!(schema_violation(&schema, &bad, "$").is_some());
+
+    let fx = fixtures();
+    let out_dir = tempfile::tempdir().unwrap();
+    let graph = out_dir.path().join("graph.json");
+    let out = run(&[
+        "attribute",
+        "--model",
+        &fx.join("models/qwen2").display().to_string(),
+        "--sae",
+        &fx.join("saes/saelens_standard_legacy")
+            .display()
+            .to_string(),
+        "--sae",
+        &fx.join("saes/saelens_topk").display().to_string(),
+        "--sae",
+        &fx.join("saes/saelens_jumprelu").display().to_string(),
+        "--prompt",
+        "The quick brown fox jumps over the lazy",
+        "--metric",
+        "logit-diff: dog, the",
+        "--top",
+        "12",
+        "--graph-out",
+        &graph.display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let g = read_json(&graph);
+    if let Some(e) = schema_violation(&schema, &g, "$") {
+        panic!("graph JSON breaks the schema: {e}");
+    }
+    let nodes = g["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 13, "12 neurons and the metric");
+    let links = g["links"].as_array().unwrap();
+    let to_metric = links
+        .iter()
+        .filter(|l| l["target"] == nodes[12]["node_id"])
+        .count();
+    assert_eq!(to_metric, 12);
+    // Links between neurons go from an earlier layer to a later one.
+    let layer_of = |id: &serde_json::Value| {
+        nodes
+            .iter()
+            .find(|n| n["node_id"] == *id)
+            .map(|n| n["layer"].as_str().unwrap().parse::<usize>().unwrap())
+            .unwrap()
+    };
+    let between: Vec<_> = links
+        .iter()
+        .filter(|l| l["target"] != nodes[12]["node_id"])
+        .collect();
+    assert!(!between.is_empty(), "no links between neurons");
+    for l in between {
+        assert!(layer_of(&l["source"]) < layer_of(&l["target"]), "{l}");
+        assert!(l["weight"].as_f64().unwrap().is_finite());
+    }
+}
+
+/// Subtracts one latent's decoder row at one position (a real ablation) and keeps the input of
+/// another hook.
+struct AblateAndCapture {
+    ablate: safe_sail::hooks::HookPoint,
+    position: usize,
+    vector: Tensor,
+    capture: safe_sail::hooks::HookPoint,
+    captured: Option<Tensor>,
+}
+
+impl safe_sail::model::Hooks for AblateAndCapture {
+    fn at(
+        &mut self,
+        hook: safe_sail::hooks::HookPoint,
+        x: &Tensor,
+    ) -> anyhow::Result<Option<Tensor>> {
+        if hook == self.capture && self.captured.is_none() {
+            self.captured = Some(x.clone());
+        }
+        if hook != self.ablate {
+            return Ok(None);
+        }
+        let (_, t, d) = x.dims3()?;
+        let mut rows = vec![Tensor::zeros((1, d), DType::F32, &Device::Cpu)?; t];
+        rows[self.position] = self.vector.reshape((1, d))?;
+        let delta = Tensor::cat(&rows, 0)?.unsqueeze(0)?;
+        Ok(Some((x - delta)?))
+    }
+}
+
+#[test]
+fn edge_weights_track_real_ablations_upstream() {
+    // Each link's weight f_up · ∂pre_down/∂f_up against pre_down(clean) − pre_down(up ablated).
+    let saes = slots();
+    let m = model("qwen2");
+    let refs = load_refs(&fixtures().join("refs/attribution/qwen2.safetensors"));
+    let context = ids(&refs["input_ids"]);
+    let a = attribute::attribute(
+        &m,
+        &saes,
+        &context,
+        &Metric::LogitDiff(101, 202),
+        &AttributeOpts::default(),
+    )
+    .unwrap();
+    let top: Vec<usize> = (0..30).collect();
+    let targets: Vec<usize> = (0..30)
+        .filter(|&i| a.neurons[i].layer > 0)
+        .take(4)
+        .collect();
+    let edges = attribute::graph::edges(&m, &saes, &a, &top, &targets).unwrap();
+    assert!(edges.len() >= 5, "{} links", edges.len());
+    let pre = |x: &Tensor, n: &attribute::NeuronNode| -> f64 {
+        let row = x
+            .get(0)
+            .unwrap()
+            .get(n.position)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let p = saes[n.sae_index].sae.pre_activations(&row).unwrap();
+        p.get(0)
+            .unwrap()
+            .get(n.latent as usize)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap() as f64
+    };
+    let (mut est, mut real) = (vec![], vec![]);
+    for e in &edges {
+        let (s, t) = (&a.neurons[e.source], &a.neurons[e.target]);
+        let ssae = &saes[s.sae_index].sae;
+        let row = ssae
+            .w_dec
+            .as_ref()
+            .unwrap()
+            .narrow_rows(s.latent as usize, 1)
+            .unwrap();
+        let run = |vector: Tensor| {
+            let mut h = AblateAndCapture {
+                ablate: ssae.hook(),
+                position: s.position,
+                vector,
+                capture: saes[t.sae_index].sae.hook(),
+                captured: None,
+            };
+            m.run(&a.ids, &mut h, Default::default()).unwrap();
+            pre(&h.captured.unwrap(), t)
+        };
+        let clean = run(Tensor::zeros(row.dims(), DType::F32, &Device::Cpu).unwrap());
+        let ablated = run((row * s.activation as f64).unwrap());
+        est.push(e.weight as f64);
+        real.push(clean - ablated);
+    }
+    let r = attribute::pearson(&est, &real).unwrap();
+    eprintln!(
+        "link weights vs real ablation over {} links: Pearson {r:.3}",
+        edges.len()
+    );
+    assert!(r >= 0.8, "Pearson {r:.3}: {est:?} vs {real:?}");
+}

@@ -19,6 +19,8 @@
 //! ([`ForwardOpts::differentiable`]): candle's fused RMS/layer norm, rotary embedding and
 //! softmax kernels drop gradients.
 
+pub mod graph;
+
 use crate::hooks::HookPoint;
 use crate::model::tokenizer::Tok;
 use crate::model::{ForwardOpts, Hooks, Model, PromptSpec};

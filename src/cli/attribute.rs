@@ -3,7 +3,7 @@
 use super::args::{ModelArgs, PromptArgs};
 use anyhow::Result;
 use clap::Args;
-use safe_sail::attribute::{self, AttributeOpts, MetricSpec};
+use safe_sail::attribute::{self, graph, AttributeOpts, MetricSpec};
 use safe_sail::db::NeuronDb;
 use safe_sail::load::load_saes;
 use safe_sail::steer::SaeSlot;
@@ -43,6 +43,14 @@ pub struct AttributeArgs {
     /// The longest input (prompt, answer and continuation) accepted.
     #[arg(long, default_value_t = 512)]
     pub max_tokens: usize,
+    /// Also write the listed neurons as an attribution graph (the JSON Neuronpedia's graph
+    /// viewer reads), with links between layers for the top few.
+    #[arg(long)]
+    pub graph_out: Option<PathBuf>,
+    /// With --graph-out: how many downstream neurons get links from upstream ones (one backward
+    /// pass each).
+    #[arg(long, default_value_t = 5)]
+    pub graph_edges: usize,
 }
 
 pub fn attribute_cmd(a: AttributeArgs) -> Result<()> {
@@ -64,6 +72,26 @@ pub fn attribute_cmd(a: AttributeArgs) -> Result<()> {
         attribute::add_exact_effects(&model, &saes, &context, &metric, &mut r, a.top)?;
     }
     r.neurons.truncate(a.top);
+    if let Some(path) = &a.graph_out {
+        let slug = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "attribution".into());
+        let g = graph::graph_json(
+            &model,
+            &saes,
+            &r,
+            &prompt.text,
+            &slug,
+            db.as_ref(),
+            &graph::GraphOpts {
+                nodes: a.top,
+                edge_targets: a.graph_edges,
+            },
+        )?;
+        safe_sail::fsutil::write_atomic(path, serde_json::to_string_pretty(&g)?.as_bytes())?;
+        eprintln!("wrote {}", path.display());
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());

@@ -246,7 +246,9 @@ pub fn bench_attribute(a: BenchAttributeArgs) -> Result<()> {
         safe_sail::workspace::sample::bundled_sample()
             .and_then(|p| p.parent().map(|p| p.to_path_buf()))
             .ok_or_else(|| {
-                anyhow::anyhow!("the bundled sample (sample_data/) was not found: give --model and --sae")
+                anyhow::anyhow!(
+                    "the bundled sample (sample_data/) was not found: give --model and --sae"
+                )
             })
     };
     let model_spec = match a.model {
