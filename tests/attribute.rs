@@ -245,6 +245,14 @@ fn refuses_bad_input() {
         &AttributeOpts::default(),
     ));
     assert!(e.contains("no SAE"), "{e}");
+    let e = err(attribute::attribute(
+        &m,
+        &saes,
+        &[],
+        &Metric::Continuation(vec![5, 6, 7]),
+        &AttributeOpts::default(),
+    ));
+    assert!(e.contains("context is empty"), "{e}");
     let bf16 =
         Model::load_dir(&fixtures().join("models/qwen2"), &Device::Cpu, DType::BF16).unwrap();
     let e = err(attribute::attribute(

@@ -168,6 +168,14 @@ impl Metric {
         }
     }
 
+    /// Checks the metric's tokens against the vocabulary and the context's length.
+    fn check(&self, vocab: usize, context: &[u32]) -> Result<()> {
+        if context.is_empty() {
+            bail!("the context is empty: the metric is read after at least one token");
+        }
+        self.check_vocab(vocab)
+    }
+
     fn check_vocab(&self, vocab: usize) -> Result<()> {
         let ids: Vec<u32> = match self {
             Metric::LogProb(t) => vec![*t],
@@ -396,8 +404,8 @@ fn logits(
 /// The metric on the plain model (fused kernels, no SAE), for `context` (the continuation is
 /// appended).
 pub fn metric_value(model: &Model, context: &[u32], metric: &Metric) -> Result<f64> {
+    metric.check(model.cfg.vocab_size, context)?;
     let ids = metric.input_ids(context);
-    metric.check_vocab(model.cfg.vocab_size)?;
     let l = logits(model, &ids, metric, &mut crate::model::NoHooks, false)?;
     Ok(metric.of_logits(&l)?.to_scalar::<f32>()? as f64)
 }
@@ -432,9 +440,9 @@ pub fn attribute(
     metric: &Metric,
     opts: &AttributeOpts,
 ) -> Result<Attribution> {
+    metric.check(model.cfg.vocab_size, context)?;
     let ids = metric.input_ids(context);
     check_inputs(model, saes, &ids, opts)?;
-    metric.check_vocab(model.cfg.vocab_size)?;
     let mut splice = Splice {
         saes,
         leaves: vec![],
