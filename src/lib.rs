@@ -15,13 +15,15 @@
 //!    name them), [`capture`] (one prompt through a model and SAEs).
 //! 5. The verbs over corpora: [`store`] (feature stores: `collect`, merge), [`eval`]
 //!    (`evaluate`), [`db`] (neuron databases), [`explain`] (explain and score), [`steer`]
-//!    (interventions and tripwires during generation, `steer-eval`).
+//!    (interventions and tripwires during generation, `steer-eval`), [`attribute`] (which
+//!    neurons drove an output: attribution patching with error nodes, exact ablation).
 //! 6. [`interop`] (what Neuronpedia, SAEDashboard and SAELens read), [`workspace`] (the
 //!    workspace file and opening it), [`inspect`] (a prompt's analysis for
 //!    the window), [`sample`] (the bundled sample's corpus, model and demo), [`bench`].
 //! 7. [`app`]: the explorer window.
 
 pub mod app;
+pub mod attribute;
 pub mod bench;
 pub mod capture;
 pub mod checks;

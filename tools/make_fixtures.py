@@ -1845,6 +1845,7 @@ def main() -> None:
     print(f"done: {total / 1e6:.2f} MB in {FIX}")
     mask_special_attention_refs()
     steer_refs()
+    attribution_refs()
 
 
 def mask_special_attention_refs() -> None:
@@ -1943,9 +1944,125 @@ def steer_refs() -> None:
               f"greedy {default} -> {steered}")
 
 
+
+# --------------------------------------------------------------------------------------
+# 9. Attribution (issue #18): gradients of a metric to SAE latents and error terms
+# --------------------------------------------------------------------------------------
+
+# The SAEs spliced in on every model (all read width 64; each model's hooks of the same name).
+ATTR_SAES = [
+    # name (saes/<name>), SAELens architecture, apply_b_dec_to_input, hook module, layer
+    ("saelens_standard_legacy", "standard", False, "mlp_out", 0),
+    ("saelens_topk", "topk", True, "mlp_out", 1),
+    ("saelens_jumprelu", "jumprelu", False, "resid_post", 2),
+]
+ATTR_CONTEXT = 12  # the first tokens of the `en` prompt are the context
+ATTR_MODELS = [
+    # model, arch, metrics (logprob / logit-diff on token ids, continuation = the prompt's next 3 tokens)
+    ("qwen2", "qwen2", ("logprob", "logit_diff", "continuation")),
+    ("llama", "llama", ("logit_diff",)),
+    ("gemma2", "gemma2", ("logit_diff",)),
+    ("gpt2", "gpt2", ("continuation",)),
+    ("qwen3", "qwen3", ("logprob",)),
+]
+ATTR_TOKENS = (101, 202)  # metric tokens (ids)
+
+
+def attribution_refs() -> None:
+    """refs/attribution/<model>.safetensors + cases.json: torch autograd reference for
+    `src/attribute`. The three SAELens fixture SAEs are spliced into each model at their hooks
+    with the error term kept, by PyTorch forward hooks: x -> x + (x_hat - x_hat.detach()) +
+    (e - e.detach()) with f = encode(x) and e = x - x_hat as leaves (value unchanged; the
+    gradient flows to f, to e and on to x). Stored: `input_ids` (the context), per SAE
+    `acts.<sae>` [T, 256] (T = context plus continuation for the continuation metric: the
+    acts of the logprob run), and per metric `<metric>.value`, `<metric>.grad.<sae>` (dm/df,
+    [T, 256]), `<metric>.err_attr.<sae>` (sum_d e * dm/de, [T]). Appended: every other fixture
+    keeps its bytes; `make_fixtures.py attribution` writes these files alone."""
+    out_dir = REFS / "attribution"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cases = {"context_tokens": ATTR_CONTEXT, "tokens": list(ATTR_TOKENS), "saes": [], "models": {}}
+    params = {}
+    for name, kind, apply_b_dec, site, layer in ATTR_SAES:
+        params[name] = {k: v.float() for k, v in load_file(str(SAES / name / "sae_weights.safetensors")).items()}
+        cases["saes"].append({"name": name, "path": f"saes/{name}", "hook": f"blocks.{layer}.hook_{site}"})
+    for mname, arch, metrics in ATTR_MODELS:
+        prompts = json.loads(((REFS / "qwen3") if arch == "qwen3" else REFS).joinpath("prompts.json").read_text())
+        all_ids = prompts["en"]["ids"]
+        context = all_ids[:ATTR_CONTEXT]
+        cont = all_ids[ATTR_CONTEXT:ATTR_CONTEXT + 3]
+        model = load_ref_model(MODELS / mname)
+        layers = layers_of(model, arch)
+        tensors = {"input_ids": torch.tensor(context, dtype=torch.int64),
+                   "continuation_ids": torch.tensor(cont, dtype=torch.int64)}
+        margins = {}
+
+        def run(ids, metric, splice=True):
+            leaves, handles = {}, []
+            for name, kind, apply_b_dec, site, layer in ATTR_SAES:
+                p = params[name]
+                module = layers[layer] if site == "resid_post" else hook_modules(layers[layer], arch)[1]
+
+                def fn(mod, args, out, name=name, kind=kind, apply_b_dec=apply_b_dec, p=p):
+                    x = out[0] if isinstance(out, (tuple, list)) else out
+                    xs = x[0].detach()
+                    pre, f, _ = saelens_encode(p, xs, kind, apply_b_dec)
+                    if kind == "topk":
+                        margins[name] = min(margins.get(name, 1e9), topk_margin(pre, K))
+                    elif kind == "jumprelu":
+                        margins[name] = min(margins.get(name, 1e9), thresh_margin(pre, p["threshold"]))
+                    f = f.detach().requires_grad_(True)
+                    recon = f @ p["W_dec"] + p["b_dec"]
+                    err = (xs - recon.detach()).requires_grad_(True)
+                    new = x + ((recon - recon.detach()) + (err - err.detach())).unsqueeze(0)
+                    leaves[name] = (f, err)
+                    if isinstance(out, tuple):
+                        return (new,) + tuple(out[1:])
+                    return new
+                if splice:
+                    handles.append(module.register_forward_hook(fn))
+            try:
+                logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0].float()
+            finally:
+                for h in handles:
+                    h.remove()
+            lp = torch.log_softmax(logits, -1)
+            if metric == "logprob":
+                m = lp[-1, ATTR_TOKENS[0]]
+            elif metric == "logit_diff":
+                m = lp[-1, ATTR_TOKENS[0]] - lp[-1, ATTR_TOKENS[1]]
+            else:
+                n = len(cont)
+                m = sum(lp[len(ids) - n - 1 + j, t] for j, t in enumerate(cont))
+            return m, logits, leaves
+
+        for metric in metrics:
+            ids = context + cont if metric == "continuation" else context
+            m, logits, leaves = run(ids, metric)
+            with torch.no_grad():
+                _, plain, _ = run(ids, metric, splice=False)
+            # the splice keeps the output exactly
+            assert torch.equal(logits, plain), (mname, metric)
+            m.backward()
+            tensors[f"{metric}.value"] = m.detach().reshape(1).float()
+            for name, (f, err) in leaves.items():
+                tensors[f"{metric}.grad.{name}"] = f.grad.float().contiguous()
+                tensors[f"{metric}.err_attr.{name}"] = (err.detach() * err.grad).sum(-1).float().contiguous()
+                tensors[f"{metric}.acts.{name}"] = f.detach().float().contiguous()
+            top = max(float((f.detach() * f.grad).abs().max()) for f, _ in leaves.values())
+            print(f"attribution {mname}/{metric}: value {float(m.detach()):.4f}, largest |attribution| {top:.4g}")
+        assert all(v > 2e-4 for v in margins.values()), (mname, margins)
+        save_file(tensors, str(out_dir / f"{mname}.safetensors"))
+        cases["models"][mname] = {"metrics": list(metrics), "margins": {k: round(v, 6) for k, v in margins.items()}}
+    (out_dir / "cases.json").write_text(json.dumps(cases, indent=1) + "\n")
+    total = sum(f.stat().st_size for f in out_dir.iterdir())
+    print(f"attribution refs: {total / 1e3:.0f} kB in {out_dir}")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["mask-special-attention"]:
         sys.exit(mask_special_attention_refs())
     if sys.argv[1:] == ["steer"]:
         sys.exit(steer_refs())
+    if sys.argv[1:] == ["attribution"]:
+        sys.exit(attribution_refs())
     sys.exit(main())

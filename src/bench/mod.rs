@@ -640,3 +640,58 @@ pub fn store_bench_in_temp(
     let _ = std::fs::remove_dir_all(&dir);
     r
 }
+
+/// What one attribution (forward with the SAEs spliced in through the composed ops, plus the
+/// backward pass) costs beside a plain forward pass (fused kernels, no SAE) of the same input.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttributionCost {
+    pub tokens: usize,
+    pub saes: usize,
+    pub reps: usize,
+    /// Median seconds of a plain forward pass.
+    pub forward_s: f64,
+    /// Median seconds of [`crate::attribute::attribute`].
+    pub attribution_s: f64,
+    /// `attribution_s / forward_s`.
+    pub ratio: f64,
+}
+
+/// Times `reps` plain forward passes and `reps` attributions, interleaved (one warm-up of each
+/// excluded), and reports the medians and their ratio.
+pub fn attribution_cost(
+    model: &crate::model::Model,
+    saes: &[crate::steer::SaeSlot],
+    context: &[u32],
+    metric: &crate::attribute::Metric,
+    reps: usize,
+) -> Result<AttributionCost> {
+    let ids = metric.input_ids(context);
+    let opts = crate::attribute::AttributeOpts {
+        max_tokens: ids.len().max(1),
+    };
+    let (mut fw, mut at) = (vec![], vec![]);
+    for i in 0..=reps.max(1) {
+        let t0 = Instant::now();
+        model.run(&ids, &mut crate::model::NoHooks, ForwardOpts::default())?;
+        let t1 = Instant::now();
+        crate::attribute::attribute(model, saes, context, metric, &opts)?;
+        let t2 = Instant::now();
+        if i > 0 {
+            fw.push((t1 - t0).as_secs_f64());
+            at.push((t2 - t1).as_secs_f64());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (forward_s, attribution_s) = (median(&mut fw), median(&mut at));
+    Ok(AttributionCost {
+        tokens: ids.len(),
+        saes: saes.len(),
+        reps: fw.len(),
+        forward_s,
+        attribution_s,
+        ratio: attribution_s / forward_s,
+    })
+}

@@ -220,3 +220,74 @@ pub fn bench_collect(a: BenchCollectArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct BenchAttributeArgs {
+    /// Model folder (default: the bundled sample's model).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// SAEs (default: the bundled sample's `L{1,2,3}-mlp_out-w1024-topk16`). Repeatable.
+    #[arg(long)]
+    pub sae: Vec<String>,
+    #[arg(
+        long,
+        default_value = "Researchers warned that extremist propaganda spreads fast, and the police said"
+    )]
+    pub prompt: String,
+    #[arg(long, default_value = "continuation: the attack was stopped.")]
+    pub metric: String,
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+}
+
+/// `bench-attribute`: one attribution against a plain forward pass, as a ratio.
+pub fn bench_attribute(a: BenchAttributeArgs) -> Result<()> {
+    let sample = || -> Result<PathBuf> {
+        safe_sail::workspace::sample::bundled_sample()
+            .and_then(|p| p.parent().map(|p| p.to_path_buf()))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the bundled sample (sample_data/) was not found: give --model and --sae"
+                )
+            })
+    };
+    let model_spec = match a.model {
+        Some(m) => m,
+        None => sample()?.join("model").display().to_string(),
+    };
+    let saes = if a.sae.is_empty() {
+        let root = sample()?;
+        (1..=3)
+            .map(|l| {
+                root.join(format!("saes/L{l}-mlp_out-w1024-topk16"))
+                    .display()
+                    .to_string()
+            })
+            .collect()
+    } else {
+        a.sae
+    };
+    let model = ModelSpec {
+        model: model_spec,
+        dtype: "f32".into(),
+        device: "cpu".into(),
+        mask_special_attention: false,
+    }
+    .load()?;
+    let metric = a
+        .metric
+        .parse::<safe_sail::attribute::MetricSpec>()?
+        .resolve(&model.tok)?;
+    let slots: Vec<_> = safe_sail::load::load_saes(&saes, model.net.device())?
+        .into_iter()
+        .map(safe_sail::steer::SaeSlot::new)
+        .collect();
+    let prompt = safe_sail::model::PromptSpec {
+        text: a.prompt,
+        ..Default::default()
+    };
+    let context = safe_sail::attribute::context_ids(&model, &prompt, None)?;
+    let r = bench::attribution_cost(&model, &slots, &context, &metric, a.reps)?;
+    print_line(&serde_json::to_value(&r)?);
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! arguments, calls the library and prints. Every capability of the library is reachable here.
 
 mod args;
+mod attribute;
 mod bench;
 mod capture;
 mod collect;
@@ -56,6 +57,11 @@ enum Command {
     /// the untouched answer (same seed and sampling), with per-token top-5 log-probabilities,
     /// KL divergence and the first divergence.
     Steer(steer::SteerArgs),
+    /// Attribution: which SAE neurons drove an output. One forward pass with the SAEs spliced in
+    /// (error kept) and one backward pass from a metric (a token's log-probability, a difference
+    /// of two, a continuation's); neurons ranked by activation × gradient, with error nodes and,
+    /// with --exact, the true effect of ablating each.
+    Attribute(attribute::AttributeArgs),
     /// What steering costs: each intervention over a prompt file (how often the answer changes,
     /// KL per token) and on a neutral text (change of next-token cross-entropy), beside a
     /// random-direction control of the same norm; Parquet output.
@@ -151,6 +157,9 @@ enum Command {
     /// Benchmark collect's bookkeeping: the same corpus through forward + encode alone and
     /// through the whole collection, in one run; prints the overhead ratio.
     BenchCollect(bench::BenchCollectArgs),
+    /// What one attribution (forward with SAEs spliced in + backward) costs beside a plain
+    /// forward pass of the same input, on the bundled sample by default; prints the ratio.
+    BenchAttribute(bench::BenchAttributeArgs),
     /// Measure tokens/s of "forward to layer L + SAE encode" on a Qwen2.5-0.5B-sized random model.
     Bench(bench::BenchArgs),
     /// Measure tokens/s of TopK SAE training steps (SaeTrainer) on random activations; with
@@ -185,6 +194,7 @@ pub fn main() -> ExitCode {
         Command::Generate(a) => capture::generate(a),
         Command::Steer(a) => steer::steer_cmd(a),
         Command::SteerEval(a) => steer::steer_eval_cmd(a),
+        Command::Attribute(a) => attribute::attribute_cmd(a),
         Command::SaeInfo {
             sae,
             allow_nonfinite,
@@ -210,6 +220,7 @@ pub fn main() -> ExitCode {
             context,
         } => bench::bench_store(latents, top, quantile, context),
         Command::BenchCollect(a) => bench::bench_collect(a),
+        Command::BenchAttribute(a) => bench::bench_attribute(a),
         Command::MergeStores { inputs, out } => collect::merge_stores(&inputs, &out),
         Command::MakeCorpus {
             out,

@@ -49,6 +49,12 @@ pub struct ForwardOpts {
     pub stop_after_layer: Option<usize>,
     /// Compute logits for the last position only (generation needs no others).
     pub last_logits_only: bool,
+    /// Compute logits for positions from this one on only (ignored with `last_logits_only`).
+    pub logits_from: Option<usize>,
+    /// Use composed candle ops instead of the fused kernels (RMS/layer norm, rotary embedding,
+    /// softmax, gated activation), which drop gradients: needed for a backward pass
+    /// ([`crate::attribute`]). Slower; the values agree to float rounding.
+    pub differentiable: bool,
 }
 
 /// `y = x · Wᵀ + b`. A bf16 weight on the CPU stays as stored (`[out, in]`, possibly read in
@@ -121,12 +127,23 @@ pub(super) enum Norm {
 }
 
 impl Norm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, differentiable: bool) -> Result<Tensor> {
         let x = x.contiguous()?;
-        match self {
+        match (self, differentiable) {
             // One fused kernel (f32 accumulation); Gemma's `1 + w` is folded into `alpha` at load.
-            Norm::Rms { alpha, eps } => Ok(candle_nn::ops::rms_norm(&x, alpha, *eps as f32)?),
-            Norm::Layer { w, b, eps } => Ok(candle_nn::ops::layer_norm(&x, w, b, *eps as f32)?),
+            (Norm::Rms { alpha, eps }, false) => {
+                Ok(candle_nn::ops::rms_norm(&x, alpha, *eps as f32)?)
+            }
+            (Norm::Layer { w, b, eps }, false) => {
+                Ok(candle_nn::ops::layer_norm(&x, w, b, *eps as f32)?)
+            }
+            // Composed ops: the fused kernels have no backward pass.
+            (Norm::Rms { alpha, eps }, true) => {
+                Ok(candle_nn::ops::rms_norm_slow(&x, alpha, *eps as f32)?)
+            }
+            (Norm::Layer { w, b, eps }, true) => {
+                Ok(candle_nn::ops::layer_norm_slow(&x, w, b, *eps as f32)?)
+            }
         }
     }
 }
@@ -143,10 +160,15 @@ pub(super) enum Mlp {
 }
 
 impl Mlp {
-    fn forward(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, act: Act, differentiable: bool) -> Result<Tensor> {
         match self {
             Mlp::Gated { gate, up, down } => {
-                let h = super::ops::gated_act(act, &gate.forward(x)?, &up.forward(x)?)?;
+                let (g, u) = (gate.forward(x)?, up.forward(x)?);
+                let h = if differentiable {
+                    (super::ops::activate(act, &g)? * u)?
+                } else {
+                    super::ops::gated_act(act, &g, &u)?
+                };
                 down.forward(&h)
             }
             Mlp::Plain { fc, proj } => proj.forward(&super::ops::activate(act, &fc.forward(x)?)?),
@@ -353,30 +375,37 @@ impl Transformer {
             }
         }
         let last = opts.stop_after_layer.unwrap_or(self.blocks.len() - 1);
+        let diff = opts.differentiable;
         for (l, block) in self.blocks.iter().enumerate().take(last + 1) {
             let hp = |site| HookPoint::new(l, site);
             if let Some(r) = hooks.at(hp(HookSite::ResidPre), &x)? {
                 x = r;
             }
-            let h = block.pre_attn.forward(&x)?;
+            let h = block.pre_attn.forward(&x, diff)?;
             let kv = cache.as_deref_mut().map(|c| &mut c.kv[l]);
             let window_mask = match self.cfg.sliding_window[l] {
                 Some(_) => masks.1.as_ref(),
                 None => masks.0.as_ref(),
             };
-            let mut a =
-                self.attention(&block.attn, &h, window_mask, cos.as_ref(), sin.as_ref(), kv)?;
+            let mut a = self.attention(
+                &block.attn,
+                &h,
+                window_mask,
+                (cos.as_ref(), sin.as_ref()),
+                kv,
+                diff,
+            )?;
             if let Some(n) = &block.post_attn {
-                a = n.forward(&a)?;
+                a = n.forward(&a, diff)?;
             }
             if let Some(r) = hooks.at(hp(HookSite::AttnOut), &a)? {
                 a = r;
             }
             x = (x + a)?;
-            let h = block.pre_mlp.forward(&x)?;
-            let mut m = block.mlp.forward(&h, self.cfg.act)?;
+            let h = block.pre_mlp.forward(&x, diff)?;
+            let mut m = block.mlp.forward(&h, self.cfg.act, diff)?;
             if let Some(n) = &block.post_mlp {
-                m = n.forward(&m)?;
+                m = n.forward(&m, diff)?;
             }
             if let Some(r) = hooks.at(hp(HookSite::MlpOut), &m)? {
                 m = r;
@@ -394,10 +423,15 @@ impl Transformer {
         }
         let x = if opts.last_logits_only && t > 1 {
             x.narrow(1, t - 1, 1)?
+        } else if let Some(from) = opts.logits_from.filter(|&f| f > 0) {
+            if from >= t {
+                bail!("logits from position {from} asked of an input of {t} tokens");
+            }
+            x.narrow(1, from, t - from)?
         } else {
             x
         };
-        let x = self.final_norm.forward(&x)?;
+        let x = self.final_norm.forward(&x, diff)?;
         // The unembedding stays [vocab, d] (it is often the embedding itself).
         let (b, t, d) = x.dims3()?;
         let x = x.reshape((b * t, d))?;
@@ -470,14 +504,14 @@ impl Transformer {
         attn: &Attention,
         x: &Tensor,
         mask: Option<&Tensor>,
-        cos: Option<&Tensor>,
-        sin: Option<&Tensor>,
+        (cos, sin): (Option<&Tensor>, Option<&Tensor>),
         cache: Option<&mut Option<(Tensor, Tensor)>>,
+        differentiable: bool,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
         let head_norm = |h: Tensor, norm: &Option<Norm>| match norm {
-            Some(n) => n.forward(&h),
+            Some(n) => n.forward(&h, differentiable),
             None => Ok(h),
         };
         let q = head_norm(attn.q.forward(x)?.reshape((b, t, nh, hd))?, &attn.q_norm)?
@@ -493,6 +527,10 @@ impl Transformer {
             .transpose(1, 2)?
             .contiguous()?;
         let (q, k) = match (cos, sin) {
+            (Some(c), Some(s)) if differentiable => (
+                candle_nn::rotary_emb::rope_slow(&q, c, s)?,
+                candle_nn::rotary_emb::rope_slow(&k, c, s)?,
+            ),
             (Some(c), Some(s)) => (
                 candle_nn::rotary_emb::rope(&q, c, s)?,
                 candle_nn::rotary_emb::rope(&k, c, s)?,
@@ -528,7 +566,12 @@ impl Transformer {
                 .broadcast_add(&m)?
                 .reshape((b, nkv, rep * t, total))?;
         }
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
+        let probs = if differentiable {
+            candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        }
+        .to_dtype(self.dtype)?;
         let out = probs
             .matmul(&v.contiguous()?)?
             .reshape((b, nh, t, hd))?
