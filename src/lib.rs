@@ -16,7 +16,8 @@
 //! 5. The verbs over corpora: [`store`] (feature stores: `collect`, merge), [`eval`]
 //!    (`evaluate`), [`db`] (neuron databases), [`explain`] (explain and score), [`steer`]
 //!    (interventions and tripwires during generation, `steer-eval`), [`attribute`] (which
-//!    neurons drove an output: attribution patching with error nodes, exact ablation).
+//!    neurons drove an output: attribution patching with error nodes, exact ablation),
+//!    [`families`] (nearest neurons and matching of SAEs by decoder cosine).
 //! 6. [`interop`] (what Neuronpedia, SAEDashboard and SAELens read), [`workspace`] (the
 //!    workspace file and opening it), [`inspect`] (a prompt's analysis for
 //!    the window), [`sample`] (the bundled sample's corpus, model and demo), [`bench`].
@@ -33,6 +34,7 @@ pub mod device;
 pub mod domains;
 pub mod eval;
 pub mod explain;
+pub mod families;
 pub mod fsutil;
 pub mod hooks;
 pub mod inspect;

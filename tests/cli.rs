@@ -1252,3 +1252,72 @@ fn workspace_new_writes_a_workspace_for_your_own_files() {
     let err = fails(&args);
     assert!(err.contains("exists"), "{err}");
 }
+
+/// `match`: an SAE against itself pairs every latent with itself (cosine 1); two sample
+/// candidates of one layer and different widths share most directions; SAEs of different
+/// `d_in` are refused.
+#[test]
+fn match_pairs_latents_by_decoder_cosine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topk = fixtures().join("saes/saelens_topk");
+    let topk = topk.to_str().unwrap();
+    let out = tmp.path().join("pairs.parquet");
+    let o = run(&[
+        "match",
+        "--a",
+        topk,
+        "--b",
+        topk,
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["widths"], serde_json::json!([256, 256]));
+    assert_eq!(v["exact"], true);
+    assert_eq!(v["partners_above_threshold"], 256);
+    assert!((v["mean_cosine"].as_f64().unwrap() - 1.0).abs() < 1e-5);
+    use polars::prelude::SerReader;
+    let df = polars::prelude::ParquetReader::new(std::fs::File::open(&out).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(df.height(), 256);
+    let a: Vec<u32> = df
+        .column("a")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let b: Vec<u32> = df
+        .column("b")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(a, b, "each latent is its own partner");
+    // Two sample candidates at layer 1 (widths 512 and 1024).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/saes");
+    let (s512, s1024) = (
+        root.join("L1-mlp_out-w512-topk16"),
+        root.join("L1-mlp_out-w1024-topk16"),
+    );
+    let o = run(&[
+        "match",
+        "--a",
+        s512.to_str().unwrap(),
+        "--b",
+        s1024.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("512 pairs between 512 and 1024 latents (optimal"),
+        "{text}"
+    );
+    // Refused: another d_in.
+    let e = fails(&["match", "--a", topk, "--b", s512.to_str().unwrap()]);
+    assert!(e.contains("different size (d_in 64 and 128)"), "{e}");
+}

@@ -9,6 +9,7 @@ mod collect;
 mod db;
 mod evaluate;
 mod explain;
+mod families;
 mod interop;
 mod progress;
 mod sample;
@@ -62,6 +63,9 @@ enum Command {
     /// of two, a continuation's); neurons ranked by activation × gradient, with error nodes and,
     /// with --exact, the true effect of ablating each.
     Attribute(attribute::AttributeArgs),
+    /// Pair the latents of two SAEs that read the same space (another width, seed or layer)
+    /// one to one by decoder cosine, and say how many have a partner above a threshold.
+    Match(families::MatchArgs),
     /// What steering costs: each intervention over a prompt file (how often the answer changes,
     /// KL per token) and on a neutral text (change of next-token cross-entropy), beside a
     /// random-direction control of the same norm; Parquet output.
@@ -195,6 +199,7 @@ pub fn main() -> ExitCode {
         Command::Steer(a) => steer::steer_cmd(a),
         Command::SteerEval(a) => steer::steer_eval_cmd(a),
         Command::Attribute(a) => attribute::attribute_cmd(a),
+        Command::Match(a) => families::match_cmd(a),
         Command::SaeInfo {
             sae,
             allow_nonfinite,
