@@ -450,7 +450,7 @@ pub fn fuzzing_set(held: &[ExampleRow], latent: u32) -> (Vec<Shown>, Vec<bool>) 
         }
         // A deterministic shuffle: order by a hash of (latent, example, token).
         let h = |t: usize| {
-            let x = (latent as u64) << 40 ^ (i as u64) << 20 ^ t as u64;
+            let x = ((latent as u64) << 40) ^ ((i as u64) << 20) ^ t as u64;
             x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31)
         };
         off.sort_by_key(|&t| h(t));
