@@ -433,6 +433,9 @@ pub fn concept_metrics(
         .collect())
 }
 
+/// Per SAE, per safety domain: the latents specific to that domain.
+pub type SpecificLatents = Vec<[Vec<u32>; 4]>;
+
 /// Per SAE and safety domain: the latents specific to that domain (see the module docs);
 /// `specific_D` is the length of each list. Also, per SAE, every context's per-latent maxima
 /// and label, for [`super::probing`].
@@ -446,7 +449,7 @@ pub fn specificity(
     context: usize,
     max_tokens: u64,
     top_k: usize,
-) -> Result<(Vec<[Vec<u32>; 4]>, Vec<super::probing::LabeledContexts>)> {
+) -> Result<(SpecificLatents, Vec<super::probing::LabeledContexts>)> {
     let f = std::fs::File::open(labeled)
         .with_context(|| format!("cannot open labeled corpus {}", labeled.display()))?;
     // Per SAE, per latent: the top_k (max activation, label index or 4 for other labels).

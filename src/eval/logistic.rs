@@ -105,13 +105,15 @@ impl Logistic {
                     }
                 }
             }
-            for i in 0..=p {
-                for j in 0..i {
-                    h[j][i] = h[i][j];
+            // The upper triangle from the lower; the penalty.
+            let lower = h.clone();
+            for (i, row) in h.iter_mut().enumerate() {
+                for (j, x) in row.iter_mut().enumerate().skip(i + 1) {
+                    *x = lower[j][i];
                 }
                 if i < p {
                     g[i] += l2 * beta[i];
-                    h[i][i] += l2;
+                    row[i] += l2;
                 }
             }
             // The bias's own curvature can vanish when every row is predicted with certainty.

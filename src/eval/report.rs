@@ -487,16 +487,17 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
     };
     let (specific, probes) = match labeled {
         Some((s, contexts)) => {
-            let probes: Vec<([Option<super::probing::DomainProbe>; 4], [Option<f64>; 4])> =
-                contexts
-                    .iter()
-                    .map(|c| {
-                        (
-                            std::array::from_fn(|d| super::probing::k_sparse(c, d)),
-                            super::probing::tpp(c),
-                        )
-                    })
-                    .collect();
+            // Per SAE: each domain's k-sparse probes, and TPP.
+            type Probes = ([Option<super::probing::DomainProbe>; 4], [Option<f64>; 4]);
+            let probes: Vec<Probes> = contexts
+                .iter()
+                .map(|c| {
+                    (
+                        std::array::from_fn(|d| super::probing::k_sparse(c, d)),
+                        super::probing::tpp(c),
+                    )
+                })
+                .collect();
             (Some(s), Some(probes))
         }
         None => (None, None),
