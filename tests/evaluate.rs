@@ -240,6 +240,25 @@ fn concept_pair_metrics_match_their_definition() {
     let sae_dir = fixtures().join("saes/saelens_topk");
     let v = evaluate_pairs(tmp.path(), &corpus, &pairs_file, &[]);
     let row = &v["rows"][0];
+    // The labeled corpus's probes: an accuracy in [0, 1] per probed domain and k, the chosen
+    // latents listed, TPP beside them, the formulas among the definitions.
+    let mut probed = 0;
+    for domain in safe_sail::domains::SAFETY_DOMAINS {
+        assert!(row.get(format!("tpp_{domain}")).is_some(), "{row}");
+        if row[format!("probe_k1_{domain}")].is_null() {
+            continue;
+        }
+        probed += 1;
+        for k in [1, 2, 5] {
+            let a = row[format!("probe_k{k}_{domain}")].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&a), "{domain} k={k}: {a}");
+        }
+        let lat = row["probe_latents"][domain].as_array().unwrap();
+        assert!(!lat.is_empty() && lat.len() <= 5, "{row}");
+    }
+    assert!(probed > 0, "{row}");
+    assert!(v["definitions"]["probe_k<k>_<domain>"].is_string());
+    assert!(v["definitions"]["tpp_<domain>"].is_string());
 
     // The definition, computed here directly.
     let model = Model::load_dir(&model_dir, &Device::Cpu, DType::F32).unwrap();

@@ -35,8 +35,8 @@ pub struct LlmArgs {
     /// Model name on that server. `baseline` needs no LLM or network: explain summarises the
     /// tokens a latent fires on; score predicts that units containing the explanation's quoted
     /// trigger words fire (a keyword simulator).
-    #[arg(long)]
-    pub llm: String,
+    #[arg(long, required_unless_present = "embedding_model")]
+    pub llm: Option<String>,
     /// Environment variable holding the API key (none sent when unset).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
@@ -49,10 +49,28 @@ pub struct LlmArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
-    /// score: `segment` (Safe-SAIL), `token`, or `both` (segment score into the database, the
-    /// token-level score beside it, and the simulator cost of each method compared).
-    #[arg(long, default_value = "segment")]
-    pub unit: String,
+    /// score: how the explanation is scored [default: simulation-segment].
+    /// `simulation-segment` (Safe-SAIL) / `simulation-token`: the simulator predicts
+    /// activations, the score is Pearson's r (`correlation_score`). `detection` / `fuzzing`
+    /// (EleutherAI Delphi): the LLM judges whether whole examples / highlighted tokens match
+    /// the explanation; balanced accuracy, F1 and (with --logprobs) AUC. `embedding`: examples
+    /// ranked by embedding similarity to the explanation (--embedding-model), AUC. The last
+    /// three are stored per method in the record's `method_scores`.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(safe_sail::explain::run::ScoreMethod::NAMES))]
+    pub method: Option<String>,
+    /// score, simulation: `segment` (Safe-SAIL), `token`, or `both` (segment score into the
+    /// database, the token-level score beside it, and the simulator cost of each method
+    /// compared) [default: the method's unit].
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// score --method detection|fuzzing: ask the server for log-probabilities (OpenAI's
+    /// `logprobs`/`top_logprobs`) and report the AUC of the probability of "1".
+    #[arg(long)]
+    pub logprobs: bool,
+    /// score --method embedding: the embedding model on the endpoint's `/embeddings`
+    /// (OpenAI-compatible); no chat model is needed.
+    #[arg(long, value_name = "NAME")]
+    pub embedding_model: Option<String>,
     /// score: skip latents whose current explanation already has a score from the same method,
     /// simulator and prompt version (an interrupted run goes on where it stopped). explain
     /// always skips explained latents unless --overwrite.
@@ -98,12 +116,15 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
             .map(safe_sail::store::run::parse_shard)
             .transpose()?,
         endpoint: a.endpoint,
-        llm: a.llm,
+        llm: a.llm.unwrap_or_default(),
         api_key: std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty()),
         examples: a.examples,
         overwrite: a.overwrite,
         concurrency: a.concurrency,
+        method: a.method,
         unit: a.unit,
+        logprobs: a.logprobs,
+        embedding_model: a.embedding_model,
         resume: a.resume,
         non_activating: a.non_activating,
         model: a.model,
@@ -117,7 +138,15 @@ pub fn explain_or_score(a: LlmArgs, task: Task) -> Result<()> {
     let s = run(&run_args, task, &bar)?;
     drop(bar);
     for (method, n, what) in &s.costs {
-        println!("simulator cost, {method}: {n} {what}");
+        let who = if method.ends_with("simulation") {
+            "simulator"
+        } else {
+            "scorer"
+        };
+        println!("{who} cost, {method}: {n} {what}");
+    }
+    for (metric, mean, n) in &s.means {
+        println!("mean {metric}: {mean:.3} over {n} latents");
     }
     if let Some((saving, seg, tok, what)) = s.saving {
         println!(

@@ -43,13 +43,16 @@ pub enum DbKind {
 /// Fields we add to Safe-SAIL records (and drop again on export). `subcategory_list` is not
 /// among them: it is exported with the record (see [`NeuronRecord::subcategory_list`]).
 /// (`score_stale`: `true` while the score belongs to an earlier explanation; absent otherwise.)
-pub const OUR_FIELDS: [&str; 6] = [
+/// (`method_scores`: scores by other methods than simulation, per method, see
+/// [`super::provenance::MethodScore`].)
+pub const OUR_FIELDS: [&str; 7] = [
     "review_status",
     "note",
     "explanation_source",
     "score_source",
     "inclusion",
     "score_stale",
+    "method_scores",
 ];
 
 /// Safe-SAIL's three fields, present in every record (possibly `null` / empty).
@@ -122,6 +125,9 @@ pub struct Edit {
     /// Sets whether the score is stale (undo puts it back); without it, a new explanation
     /// marks a kept score stale and a new score clears the mark (see [`EditableDb::apply`]).
     pub score_stale: Option<bool>,
+    /// A score by another method than simulation: replaces the record's `method_scores` entry
+    /// of its method, leaving the other methods' entries alone.
+    pub method_score: Option<super::provenance::MethodScore>,
 }
 
 /// One line of the edit history.
@@ -757,6 +763,15 @@ impl EditableDb {
         if let Some(v) = &e.score_source {
             set(rec, "score_source", serde_json::to_value(v)?);
         }
+        if let Some(m) = &e.method_score {
+            let mut all = rec
+                .get("method_scores")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            all.insert(m.method.clone(), serde_json::to_value(m)?);
+            set(rec, "method_scores", Value::Object(all));
+        }
         Ok(changes)
     }
 
@@ -942,6 +957,54 @@ pub fn read_history(db_path: &Path) -> Result<Vec<Change>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Scores by other methods go into `method_scores`, one entry per method, beside the
+    /// simulation score; Safe-SAIL's form leaves them out; our form keeps them.
+    #[test]
+    fn method_scores_sit_beside_the_simulation_score() {
+        use super::super::provenance::MethodScore;
+        let ms = |method: &str, ba: f64| MethodScore {
+            method: method.into(),
+            scorer: "m".into(),
+            explanation: "x".into(),
+            prompt_version: "v".into(),
+            positives: 4,
+            negatives: 2,
+            date: "unix:1".into(),
+            balanced_accuracy: Some(ba),
+            f1: None,
+            precision: None,
+            recall: None,
+            auc: None,
+        };
+        let mut db = EditableDb::default();
+        let first = Edit {
+            explanation: Some(Some("x".into())),
+            score: Some(0.4),
+            ..Default::default()
+        };
+        db.apply("1_2", &first, "a").unwrap();
+        for (m, v) in [("detection", 0.8), ("fuzzing", 0.6), ("detection", 0.9)] {
+            let e = Edit {
+                method_score: Some(ms(m, v)),
+                ..Default::default()
+            };
+            let changes = db.apply("1_2", &e, "scorer:m").unwrap();
+            assert_eq!(changes.len(), 1);
+            assert_eq!(changes[0].field, "method_scores");
+        }
+        let all = MethodScore::all_of(&db.entries["1_2"]);
+        let got: Vec<(&str, Option<f64>)> =
+            all.iter().map(|s| (s.method.as_str(), s.value())).collect();
+        assert_eq!(got, [("detection", Some(0.9)), ("fuzzing", Some(0.6))]);
+        let r = db.record("1_2").unwrap();
+        assert_eq!((r.correlation_score, r.score_stale), (Some(0.4), false));
+        assert!(!db.to_safe_sail().contains("method_scores"));
+        assert_eq!(
+            EditableDb::parse(&db.to_json()).unwrap().entries,
+            db.entries
+        );
+    }
 
     const SAMPLE: &str = r#"{"8_2": {"explanation": "***", "correlation_score": 0.25, "tag_list": ["politics"]}, "0_1": {"explanation": null, "correlation_score": 0.3176083388420132, "tag_list": [], "extra": 7}}"#;
 

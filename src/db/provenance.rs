@@ -77,6 +77,98 @@ pub struct ScoreSource {
     pub token_simulation_units: Option<usize>,
 }
 
+/// A score made by a method other than simulation (issue #19: Delphi's detection and fuzzing,
+/// embedding similarity), kept per method in a record's `method_scores` map (one entry per
+/// method, the latest), beside Safe-SAIL's `correlation_score`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodScore {
+    /// `detection`, `fuzzing` or `embedding`.
+    pub method: String,
+    /// The scorer: the chat model (detection, fuzzing) or the embedding model.
+    pub scorer: String,
+    /// The explanation that was scored.
+    pub explanation: String,
+    pub prompt_version: String,
+    /// Examples that truly match (activating / correctly highlighted) and that do not.
+    pub positives: usize,
+    pub negatives: usize,
+    /// `unix:SECONDS`.
+    pub date: String,
+    /// (recall + specificity) / 2 of the scorer's judgements (detection, fuzzing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balanced_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall: Option<f64>,
+    /// ROC AUC: of the scorer's probability of "1" (detection, fuzzing, when the server gave
+    /// log-probs) or of the cosine similarity (embedding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auc: Option<f64>,
+}
+
+impl MethodScore {
+    /// The headline value: balanced accuracy, else AUC.
+    pub fn value(&self) -> Option<f64> {
+        self.balanced_accuracy.or(self.auc)
+    }
+
+    /// The headline value's name.
+    pub fn value_name(&self) -> &'static str {
+        if self.balanced_accuracy.is_some() {
+            "balanced accuracy"
+        } else {
+            "AUC"
+        }
+    }
+
+    /// The scores of a record's `method_scores` map that have this shape, in method order.
+    pub fn all_of(entry: &Value) -> Vec<Self> {
+        entry
+            .get("method_scores")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| serde_json::from_value(v.clone()).ok())
+            .collect()
+    }
+
+    /// The record's score by `method`, if any.
+    pub fn of(entry: &Value, method: &str) -> Option<Self> {
+        serde_json::from_value(entry.get("method_scores")?.get(method)?.clone()).ok()
+    }
+
+    /// In words: `detection 0.83 (F1 0.80, AUC 0.91) by M, 10+/3−`.
+    pub fn describe(&self) -> String {
+        let mut extra = vec![];
+        if self.balanced_accuracy.is_some() {
+            if let Some(f) = self.f1 {
+                extra.push(format!("F1 {f:.2}"));
+            }
+            if let Some(a) = self.auc {
+                extra.push(format!("AUC {a:.2}"));
+            }
+        }
+        format!(
+            "{} {}{} {} by {}, {} matching / {} not",
+            self.method,
+            self.value_name(),
+            self.value().map_or(" —".into(), |v| format!(" {v:.3}")),
+            if extra.is_empty() {
+                String::new()
+            } else {
+                format!("({})", extra.join(", "))
+            },
+            self.scorer,
+            self.positives,
+            self.negatives
+        )
+        .replace("  ", " ")
+    }
+}
+
 impl ScoreSource {
     /// Reads a record's `score_source`, if it has one of this shape.
     pub fn of(entry: &Value) -> Option<Self> {
@@ -181,5 +273,28 @@ mod tests {
             ExplanationSource::of(&json!({"explanation_source": 3})),
             None
         );
+    }
+
+    #[test]
+    fn method_scores_are_read_per_method_and_described() {
+        let d = json!({"method": "detection", "scorer": "m", "explanation": "e",
+            "prompt_version": "v", "positives": 10, "negatives": 3, "date": "unix:1",
+            "balanced_accuracy": 0.75, "f1": 0.8, "auc": 0.9});
+        let e = json!({"method": "embedding", "scorer": "emb", "explanation": "e",
+            "prompt_version": "v", "positives": 2, "negatives": 2, "date": "unix:1", "auc": 0.5});
+        let rec = json!({"method_scores": {"detection": d, "embedding": e, "odd": 3}});
+        let all = MethodScore::all_of(&rec);
+        assert_eq!(all.len(), 2, "a record of another shape is left out");
+        assert_eq!(all[0].value(), Some(0.75));
+        assert_eq!(all[1].value(), Some(0.5));
+        assert_eq!(all[1].value_name(), "AUC");
+        assert_eq!(MethodScore::of(&rec, "embedding").unwrap().scorer, "emb");
+        assert_eq!(MethodScore::of(&json!({}), "detection"), None);
+        assert_eq!(
+            all[0].describe(),
+            "detection balanced accuracy 0.750 (F1 0.80, AUC 0.90) by m, 10 matching / 3 not"
+        );
+        // Written back as read.
+        assert_eq!(serde_json::to_value(&all[0]).unwrap(), d);
     }
 }

@@ -433,8 +433,12 @@ pub fn concept_metrics(
         .collect())
 }
 
+/// Per SAE, per safety domain: the latents specific to that domain.
+pub type SpecificLatents = Vec<[Vec<u32>; 4]>;
+
 /// Per SAE and safety domain: the latents specific to that domain (see the module docs);
-/// `specific_D` is the length of each list.
+/// `specific_D` is the length of each list. Also, per SAE, every context's per-latent maxima
+/// and label, for [`super::probing`].
 #[allow(clippy::too_many_arguments)]
 pub fn specificity(
     model: &Model,
@@ -445,12 +449,15 @@ pub fn specificity(
     context: usize,
     max_tokens: u64,
     top_k: usize,
-) -> Result<Vec<[Vec<u32>; 4]>> {
+) -> Result<(SpecificLatents, Vec<super::probing::LabeledContexts>)> {
     let f = std::fs::File::open(labeled)
         .with_context(|| format!("cannot open labeled corpus {}", labeled.display()))?;
     // Per SAE, per latent: the top_k (max activation, label index or 4 for other labels).
     let mut tops: Vec<Vec<Vec<(f32, usize)>>> =
         saes.iter().map(|s| vec![vec![]; s.d_sae()]).collect();
+    // Per SAE, every context's per-latent maxima and label, for the probes.
+    let mut contexts: Vec<super::probing::LabeledContexts> =
+        saes.iter().map(|_| Default::default()).collect();
     let mut seen = 0u64;
     let mut bad = 0u64;
     let splitter = ContextSplitter::new(&model.tok, context);
@@ -481,8 +488,14 @@ pub fn specificity(
                     .to_dtype(DType::F32)?
                     .to_device(&Device::Cpu)?
                     .to_vec2::<f32>()?;
-                for l in 0..s.d_sae() {
-                    let m = f.iter().map(|r| r[l]).fold(0f32, f32::max);
+                let mut maxima = vec![0f32; s.d_sae()];
+                for r in &f {
+                    for (m, a) in maxima.iter_mut().zip(r) {
+                        *m = m.max(*a);
+                    }
+                }
+                contexts[si].push(lab, &maxima);
+                for (l, &m) in maxima.iter().enumerate() {
                     if m <= 0.0 {
                         continue;
                     }
@@ -499,7 +512,7 @@ pub fn specificity(
     if seen == 0 {
         bail!("{}: no usable labeled document ({bad} bad rows; fields `{text_field}` and `{label_field}` expected)", labeled.display());
     }
-    Ok(tops
+    let specific = tops
         .into_iter()
         .map(|per_latent| {
             let mut lists: [Vec<u32>; 4] = Default::default();
@@ -515,7 +528,8 @@ pub fn specificity(
             }
             lists
         })
-        .collect())
+        .collect();
+    Ok((specific, contexts))
 }
 
 #[cfg(test)]

@@ -3,4 +3,6 @@
 
 pub mod concepts;
 pub mod fidelity;
+pub mod logistic;
+pub mod probing;
 pub mod report;

@@ -99,20 +99,34 @@ pub struct DomainColumns {
     pub icdf_t: [Option<f64>; 4],
     /// Latents specific to the domain in the labeled corpus.
     pub specific: [Option<f64>; 4],
+    /// k-sparse probe test accuracy for k = 1, 2, 5 on the labeled corpus
+    /// ([`super::probing`]).
+    pub probe_k1: [Option<f64>; 4],
+    pub probe_k2: [Option<f64>; 4],
+    pub probe_k5: [Option<f64>; 4],
+    /// Targeted probe perturbation on the labeled corpus ([`super::probing`]).
+    pub tpp: [Option<f64>; 4],
 }
 
-const COLUMN_KINDS: [&str; 4] = ["l0t", "icdf", "icdf_t", "specific"];
+const COLUMN_KINDS: [&str; 8] = [
+    "l0t", "icdf", "icdf_t", "specific", "probe_k1", "probe_k2", "probe_k5", "tpp",
+];
 
 impl DomainColumns {
     /// `(column name, value)` in file order.
     pub fn columns(&self) -> Vec<(String, Option<f64>)> {
         let mut v = vec![];
         for (d, name) in SAFETY_DOMAINS.iter().enumerate() {
-            for (kind, col) in
-                COLUMN_KINDS
-                    .iter()
-                    .zip([&self.l0t, &self.icdf, &self.icdf_t, &self.specific])
-            {
+            for (kind, col) in COLUMN_KINDS.iter().zip([
+                &self.l0t,
+                &self.icdf,
+                &self.icdf_t,
+                &self.specific,
+                &self.probe_k1,
+                &self.probe_k2,
+                &self.probe_k5,
+                &self.tpp,
+            ]) {
                 v.push((format!("{kind}_{name}"), col[d]));
             }
         }
@@ -137,7 +151,7 @@ impl<'de> Deserialize<'de> for DomainColumns {
         impl<'de> Visitor<'de> for V {
             type Value = DomainColumns;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("l0t_/icdf_/icdf_t_/specific_<domain> columns")
+                f.write_str("l0t_/icdf_/icdf_t_/specific_/probe_k{1,2,5}_/tpp_<domain> columns")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<DomainColumns, A::Error> {
                 let mut out = DomainColumns::default();
@@ -149,6 +163,10 @@ impl<'de> Deserialize<'de> for DomainColumns {
                             "icdf" => Some(&mut out.icdf[d]),
                             "icdf_t" => Some(&mut out.icdf_t[d]),
                             "specific" => Some(&mut out.specific[d]),
+                            "probe_k1" => Some(&mut out.probe_k1[d]),
+                            "probe_k2" => Some(&mut out.probe_k2[d]),
+                            "probe_k5" => Some(&mut out.probe_k5[d]),
+                            "tpp" => Some(&mut out.tpp[d]),
                             _ => None,
                         }
                     });
@@ -177,6 +195,10 @@ pub struct EvaluationRow {
     /// labeled corpus was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub specific_latents: Option<PerDomain<Vec<u32>>>,
+    /// The k-sparse probes' latents per domain, best first (the k-probe reads the first k);
+    /// present when a labeled corpus was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_latents: Option<PerDomain<Vec<u32>>>,
     /// Per concept: L0,t, both I_CDF readings and the distinguishing latents (the candidates
     /// for explanation); present when concept pairs were given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -323,7 +345,7 @@ pub struct EvaluationReport {
 }
 
 /// The definition of every column, as written into `evaluation.json`.
-pub const DEFINITIONS: [(&str, &str); 15] = [
+pub const DEFINITIONS: [(&str, &str); 17] = [
     ("l0", "mean over tokens of the number of latents > 0"),
     ("dead_fraction", "latents never > 0 over the evaluated tokens"),
     ("dense_fraction", "latents > 0 on more than 10% of the evaluated tokens"),
@@ -338,6 +360,8 @@ pub const DEFINITIONS: [(&str, &str); 15] = [
     ("icdf_<domain>", "the mean of icdf over the domain's concepts (area reading of I_CDF)"),
     ("icdf_t_<domain>", "the mean of icdf_t over the domain's concepts (fixed-t reading of I_CDF)"),
     ("specific_<domain>", "latents with at least 10 active contexts among their top 20 in the labeled corpus, >= 80% of which carry the domain's label"),
+    ("probe_k<k>_<domain>", "k-sparse probing, k = 1, 2, 5, on the labeled corpus: one row per context (each latent's largest activation over it); the domain's contexts against the rest, the larger class thinned to the size of the smaller (the rows with the smallest SplitMix64 hash of their position), every 5th row of each class held out for testing; the k latents with the largest mean difference (mean over the domain's training rows - mean over the others') feed an L2-penalized (0.01, standardized features) logistic regression; the value is its test accuracy (chance 0.5); null with fewer than 5 rows in a class"),
+    ("tpp_<domain>", "targeted probe perturbation on the labeled corpus: every domain's probe reads the union U of each domain's top 20 latents by mean difference; drop(i, j) = probe j's test accuracy - its accuracy with domain i's top 20 latents set to 0; tpp_i = drop(i, i) - the mean of drop(i, j) over the other probed domains j"),
     ("recommendations", "per hook, the candidate with the largest L0,t summed over the domains (ties: the larger mean icdf, then the first), beside the one with the best explained variance"),
 ];
 
@@ -448,7 +472,7 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
         None => None,
     };
     let labeled_tokens = req.labeled_tokens.unwrap_or(req.tokens);
-    let specific = match &req.labeled_corpus {
+    let labeled = match &req.labeled_corpus {
         Some(p) => Some(specificity(
             &model,
             &saes,
@@ -461,6 +485,31 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
         )?),
         None => None,
     };
+    let (specific, probes) = match labeled {
+        Some((s, contexts)) => {
+            // Per SAE: each domain's k-sparse probes, and TPP.
+            type Probes = ([Option<super::probing::DomainProbe>; 4], [Option<f64>; 4]);
+            let probes: Vec<Probes> = contexts
+                .iter()
+                .map(|c| {
+                    (
+                        std::array::from_fn(|d| super::probing::k_sparse(c, d)),
+                        super::probing::tpp(c),
+                    )
+                })
+                .collect();
+            (Some(s), Some(probes))
+        }
+        None => (None, None),
+    };
+    let probe_acc = |i: usize, k: usize| -> [Option<f64>; 4] {
+        std::array::from_fn(|d| {
+            probes
+                .as_ref()
+                .and_then(|p| p[i].0[d].as_ref())
+                .map(|x| x.accuracy[k])
+        })
+    };
     let rows = rows
         .into_iter()
         .enumerate()
@@ -471,11 +520,23 @@ pub fn evaluate(req: &EvaluateRequest, progress: &dyn Progress) -> Result<Evalua
                 icdf: std::array::from_fn(|d| per.and_then(|p| p[d].1)),
                 icdf_t: std::array::from_fn(|d| per.and_then(|p| p[d].2)),
                 specific: std::array::from_fn(|d| specific.as_ref().map(|c| c[i][d].len() as f64)),
+                probe_k1: probe_acc(i, 0),
+                probe_k2: probe_acc(i, 1),
+                probe_k5: probe_acc(i, 2),
+                tpp: probes.as_ref().map_or([None; 4], |p| p[i].1),
             };
             EvaluationRow {
                 fidelity,
                 domains,
                 specific_latents: specific.as_ref().map(|c| PerDomain(c[i].clone())),
+                probe_latents: probes.as_ref().map(|p| {
+                    PerDomain(std::array::from_fn(|d| {
+                        p[i].0[d]
+                            .as_ref()
+                            .map(|x| x.latents.clone())
+                            .unwrap_or_default()
+                    }))
+                }),
                 concepts: concept.as_ref().map(|c| c[i].concepts.clone()),
                 uncalibrated: concept.as_ref().map(|c| c[i].uncalibrated as u64),
                 scale_source: concept.as_ref().map(|_| {
@@ -695,8 +756,13 @@ mod tests {
                 icdf: [Some(0.125), None, None, None],
                 icdf_t: [Some(0.25), None, Some(0.5), None],
                 specific: [Some(2.0), Some(0.0), None, Some(1.0)],
+                probe_k1: [Some(0.9), None, None, None],
+                probe_k5: [Some(0.95), None, None, Some(0.5)],
+                tpp: [Some(0.4), None, None, None],
+                ..Default::default()
             },
             specific_latents: specific.then(|| PerDomain([vec![1, 2], vec![], vec![5], vec![7]])),
+            probe_latents: None,
             concepts: specific.then(|| {
                 vec![ConceptScore {
                     domain: "violence".into(),
@@ -725,6 +791,10 @@ mod tests {
             "\"icdf_pornography\"",
             "\"icdf_t_pornography\"",
             "\"specific_pornography\"",
+            "\"probe_k1_pornography\"",
+            "\"probe_k2_pornography\"",
+            "\"probe_k5_pornography\"",
+            "\"tpp_pornography\"",
             "\"l0t_politics\"",
             "\"specific_terror\"",
             "\"specific_latents\"",

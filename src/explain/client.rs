@@ -9,6 +9,8 @@ use std::time::Duration;
 /// an optional on-disk response cache (a rerun costs nothing) and a token tally.
 pub struct LlmClient {
     agent: ureq::Agent,
+    /// The API base, without a trailing `/`.
+    base: String,
     url: String,
     model: String,
     api_key: Option<String>,
@@ -30,6 +32,7 @@ impl LlmClient {
             .into();
         Self {
             agent,
+            base: endpoint.trim_end_matches('/').to_string(),
             url: format!("{}/chat/completions", endpoint.trim_end_matches('/')),
             model: model.into(),
             api_key,
@@ -64,44 +67,109 @@ impl LlmClient {
     /// Like [`LlmClient::chat`], with what the call cost (also for replies from the cache,
     /// whose stored body keeps the server's usage).
     pub fn chat_with_usage(&self, messages: &[(&str, String)]) -> Result<(String, Usage)> {
+        let (reply, usage, _) = self.chat_full(messages, false)?;
+        Ok((reply, usage))
+    }
+
+    /// Like [`LlmClient::chat_with_usage`], asking the server for the log-probabilities of the
+    /// reply's tokens (OpenAI's `logprobs: true, top_logprobs: 5`): the reply's
+    /// `choices[0].logprobs`, when the server gave them.
+    pub fn chat_with_logprobs(
+        &self,
+        messages: &[(&str, String)],
+    ) -> Result<(String, Usage, Option<Value>)> {
+        self.chat_full(messages, true)
+    }
+
+    fn chat_full(
+        &self,
+        messages: &[(&str, String)],
+        logprobs: bool,
+    ) -> Result<(String, Usage, Option<Value>)> {
         let chars: u64 = messages.iter().map(|(_, c)| c.chars().count() as u64).sum();
-        let usage = |v: &Value, reply: &str| {
-            let u = |k: &str| {
-                v.pointer(&format!("/usage/{k}"))
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0)
-            };
-            Usage {
-                prompt_tokens: u("prompt_tokens"),
-                completion_tokens: u("completion_tokens"),
-                chars: chars + reply.chars().count() as u64,
-            }
-        };
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "temperature": 0.0,
             "messages": messages.iter().map(|(r, c)| json!({"role": r, "content": c})).collect::<Vec<_>>(),
         });
-        let cache = self.cache_file(&body);
+        if logprobs {
+            body["logprobs"] = json!(true);
+            body["top_logprobs"] = json!(5);
+        }
+        let valid = |v: &Value| {
+            v.pointer("/choices/0/message/content")
+                .is_some_and(Value::is_string)
+        };
+        let v = self.post(&self.url, &body, valid)?;
+        let reply = v
+            .pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("{}: the reply has no choices[0].message.content", self.url))?;
+        let lp = v
+            .pointer("/choices/0/logprobs")
+            .filter(|l| !l.is_null())
+            .cloned();
+        Ok((reply.to_string(), usage_of(&v, chars, reply), lp))
+    }
+
+    /// Embeddings of `texts` from the server's `/embeddings` endpoint (OpenAI-compatible), in
+    /// the order given, through the same cache, retries and token tally as chat calls.
+    pub fn embed(&self, texts: &[String]) -> Result<(Vec<Vec<f64>>, Usage)> {
+        let url = format!("{}/embeddings", self.base);
+        let body = json!({"model": self.model, "input": texts});
+        let n = texts.len();
+        let valid = |v: &Value| {
+            v.get("data")
+                .and_then(Value::as_array)
+                .is_some_and(|d| d.len() == n)
+        };
+        let v = self.post(&url, &body, valid)?;
+        let data = v
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| anyhow!("{url}: the reply has no `data` list"))?;
+        if data.len() != n {
+            bail!("{url}: {} embeddings for {n} texts", data.len());
+        }
+        let mut out = vec![vec![]; n];
+        for (i, d) in data.iter().enumerate() {
+            let at = d
+                .get("index")
+                .and_then(Value::as_u64)
+                .map_or(i, |x| x as usize);
+            let e: Option<Vec<f64>> = d
+                .get("embedding")
+                .and_then(Value::as_array)
+                .and_then(|a| a.iter().map(Value::as_f64).collect());
+            match (e, out.get_mut(at)) {
+                (Some(e), Some(slot)) if !e.is_empty() && slot.is_empty() => *slot = e,
+                _ => bail!("{url}: embedding {i} is missing, empty or not a list of numbers"),
+            }
+        }
+        let chars = texts.iter().map(|t| t.chars().count() as u64).sum();
+        Ok((out, usage_of(&v, chars, "")))
+    }
+
+    /// POSTs `body` to `url` (from the cache when a stored reply passes `valid`), with
+    /// retries; stores the reply and adds its usage to the tally.
+    fn post(&self, url: &str, body: &Value, valid: impl Fn(&Value) -> bool) -> Result<Value> {
+        let cache = self.cache_file(body);
         if let Some(Ok(text)) = cache.as_ref().map(std::fs::read_to_string) {
             if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                if let Some(c) = v
-                    .pointer("/choices/0/message/content")
-                    .and_then(Value::as_str)
-                {
+                if valid(&v) {
                     self.cached
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return Ok((c.to_string(), usage(&v, c)));
+                    return Ok(v);
                 }
             }
         }
         let mut attempt = 0;
         let v: Value = loop {
-            let mut req = self.agent.post(&self.url);
+            let mut req = self.agent.post(url);
             if let Some(k) = &self.api_key {
                 req = req.header("Authorization", format!("Bearer {k}"));
             }
-            let r = req.send_json(&body);
+            let r = req.send_json(body);
             let retryable = match &r {
                 Err(ureq::Error::StatusCode(code)) => *code == 429 || *code >= 500,
                 Err(ureq::Error::Io(_)) | Err(ureq::Error::Timeout(_)) => true,
@@ -112,17 +180,17 @@ impl LlmClient {
                     break resp
                         .body_mut()
                         .read_json()
-                        .map_err(|e| anyhow!("{}: the reply is not JSON ({e})", self.url))?;
+                        .map_err(|e| anyhow!("{url}: the reply is not JSON ({e})"))?;
                 }
                 Err(e) if retryable && attempt < self.retries => {
                     attempt += 1;
-                    tracing::warn!("{}: {e}; retry {attempt} of {}", self.url, self.retries);
+                    tracing::warn!("{url}: {e}; retry {attempt} of {}", self.retries);
                     std::thread::sleep(Duration::from_millis(250 * (1 << attempt)));
                 }
-                Err(e) => bail!("{}: {e}", self.url),
+                Err(e) => bail!("{url}: {e}"),
             }
         };
-        let used = usage(&v, "");
+        let used = usage_of(&v, 0, "");
         self.prompt_tokens
             .fetch_add(used.prompt_tokens, std::sync::atomic::Ordering::Relaxed);
         self.completion_tokens
@@ -133,11 +201,21 @@ impl LlmClient {
             }
             let _ = crate::fsutil::write_atomic(f, v.to_string().as_bytes());
         }
-        let reply = v
-            .pointer("/choices/0/message/content")
-            .and_then(Value::as_str)
-            .ok_or_else(|| anyhow!("{}: the reply has no choices[0].message.content", self.url))?;
-        Ok((reply.to_string(), usage(&v, reply)))
+        Ok(v)
+    }
+}
+
+/// The usage a reply reports, with `chars` sent plus the reply's characters.
+fn usage_of(v: &Value, chars: u64, reply: &str) -> Usage {
+    let u = |k: &str| {
+        v.pointer(&format!("/usage/{k}"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Usage {
+        prompt_tokens: u("prompt_tokens"),
+        completion_tokens: u("completion_tokens"),
+        chars: chars + reply.chars().count() as u64,
     }
 }
 

@@ -9,13 +9,14 @@
 //! [`RunSummary::conflicts`]): a score whose explanation changed meanwhile, an explanation of a
 //! neuron a person wrote or verified meanwhile.
 
+use super::classify::{self, Method};
 use super::{
     baseline_explanation, explain_messages, explainer_examples, held_out_examples,
     keyword_simulate, parse_explanation, pearson, simulate, LlmClient, NonActivatingPool,
     Segmenter, Unit, Units, Usage, EXPLAINER_PROMPT_VERSION, PROMPT_VERSION,
 };
 use crate::db::editable::{Change, Edit, EditableDb, ReviewStatus};
-use crate::db::provenance::{ExplanationSource, ScoreSource};
+use crate::db::provenance::{ExplanationSource, MethodScore, ScoreSource};
 use crate::hooks::HookPoint;
 use crate::load::ModelSpec;
 use crate::progress::Progress;
@@ -63,8 +64,15 @@ pub struct LlmRun {
     /// explain: replace existing explanations (never a person's verified one).
     pub overwrite: bool,
     pub concurrency: usize,
-    /// score: `segment`, `token` or `both`.
-    pub unit: String,
+    /// score: `simulation-segment` (the default), `simulation-token`, `detection`, `fuzzing`
+    /// or `embedding` (see [`ScoreMethod`]).
+    pub method: Option<String>,
+    /// score, simulation: `segment`, `token` or `both` (default: the method's unit).
+    pub unit: Option<String>,
+    /// score, detection / fuzzing: ask the server for log-probabilities, for an AUC.
+    pub logprobs: bool,
+    /// score, embedding: the embedding model on the endpoint's `/embeddings`.
+    pub embedding_model: Option<String>,
     /// score: skip latents already scored the same way.
     pub resume: bool,
     /// score: non-activating held-out contexts per latent.
@@ -83,6 +91,79 @@ pub struct LlmRun {
     /// score: mark in each scored record whether its score passes `r >= R` (the `inclusion`
     /// field; the released database's R is 0.2).
     pub min_score: Option<f64>,
+}
+
+/// How `score` scores an explanation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreMethod {
+    /// Safe-SAIL's simulation (Pearson r of predicted against true activations), into
+    /// `correlation_score`; the unit (segment, token) comes from `--unit` / the method name.
+    Simulation,
+    /// Delphi's detection or fuzzing judgements (balanced accuracy, F1, AUC), into
+    /// `method_scores`.
+    Classify(Method),
+    /// Cosine similarity of example embeddings to the explanation's (AUC), into
+    /// `method_scores`.
+    Embedding,
+}
+
+impl ScoreMethod {
+    /// Every `--method` name.
+    pub const NAMES: [&'static str; 5] = [
+        "simulation-segment",
+        "simulation-token",
+        "detection",
+        "fuzzing",
+        "embedding",
+    ];
+
+    /// The method and simulation units of `--method` / `--unit` (`--unit` alone keeps its
+    /// meaning from before `--method`: segment, token or both).
+    pub fn parse(method: Option<&str>, unit: Option<&str>) -> Result<(Self, Vec<Unit>)> {
+        let units = |u: &str| -> Result<Vec<Unit>> {
+            Ok(match u {
+                "segment" => vec![Unit::Segment],
+                "token" => vec![Unit::Token],
+                "both" => vec![Unit::Segment, Unit::Token],
+                other => bail!("--unit `{other}`: segment, token or both"),
+            })
+        };
+        let sim = |default: &str| -> Result<(Self, Vec<Unit>)> {
+            let u = unit.unwrap_or(default);
+            let got = units(u)?;
+            if got[0] != units(default)?[0] {
+                bail!("--unit {u} contradicts --method simulation-{default}");
+            }
+            Ok((Self::Simulation, got))
+        };
+        let other = |m: Self| -> Result<(Self, Vec<Unit>)> {
+            if let Some(u) = unit {
+                bail!(
+                    "--unit {u} is for the simulation methods, not --method {}",
+                    method.unwrap_or_default()
+                );
+            }
+            Ok((m, vec![Unit::Segment]))
+        };
+        match method {
+            None => Ok((Self::Simulation, units(unit.unwrap_or("segment"))?)),
+            Some("simulation-segment") => sim("segment"),
+            Some("simulation-token") => sim("token"),
+            Some("detection") => other(Self::Classify(Method::Detection)),
+            Some("fuzzing") => other(Self::Classify(Method::Fuzzing)),
+            Some("embedding") => other(Self::Embedding),
+            Some(m) => bail!("--method `{m}`: one of {}", Self::NAMES.join(", ")),
+        }
+    }
+
+    /// The name stored with the score (`method_scores` key; simulation's is in `score_source`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Simulation => "simulation",
+            Self::Classify(m) => m.name(),
+            Self::Embedding => "embedding",
+        }
+    }
 }
 
 /// What a run did.
@@ -106,6 +187,9 @@ pub struct RunSummary {
     /// Replies answered from the cache.
     pub cached: u64,
     pub cache_dir: PathBuf,
+    /// score by detection / fuzzing / embedding: (metric, mean over the latents scored, how
+    /// many had it), e.g. `("balanced accuracy", 0.81, 12)`.
+    pub means: Vec<(&'static str, f64, usize)>,
 }
 
 impl RunSummary {
@@ -128,6 +212,14 @@ fn score_kind(method: &str, simulator: &str, non_activating: bool) -> String {
         "{method} by {simulator}, {} non-activating examples",
         if non_activating { "with" } else { "without" }
     )
+}
+
+/// The prompt version recorded with a detection / fuzzing / embedding score.
+fn method_prompt_version(m: ScoreMethod) -> &'static str {
+    match m {
+        ScoreMethod::Embedding => classify::EMBEDDING_PROMPT_VERSION,
+        _ => classify::CLASSIFY_PROMPT_VERSION,
+    }
 }
 
 /// A simulation method's name in `score_source.method`.
@@ -303,12 +395,29 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
     let store = Store::open(&run.store)?;
     let layer: HookPoint = store.meta.hook.parse()?;
     // The first unit's score goes into the database.
-    let units = match run.unit.as_str() {
-        "segment" => vec![Unit::Segment],
-        "token" => vec![Unit::Token],
-        "both" => vec![Unit::Segment, Unit::Token],
-        other => bail!("--unit `{other}`: segment, token or both"),
-    };
+    let (scoring, units) = ScoreMethod::parse(run.method.as_deref(), run.unit.as_deref())?;
+    if !score && (run.method.is_some() || run.unit.is_some()) {
+        bail!("--method and --unit are for score");
+    }
+    match (scoring, &run.embedding_model) {
+        (ScoreMethod::Embedding, None) => {
+            bail!("--method embedding needs --embedding-model NAME (a model on the endpoint's /embeddings)")
+        }
+        (ScoreMethod::Embedding, Some(_)) => {}
+        (_, Some(_)) => bail!("--embedding-model is for --method embedding"),
+        (_, None) => {}
+    }
+    if matches!(
+        scoring,
+        ScoreMethod::Classify(Method::Detection) | ScoreMethod::Embedding
+    ) && run.non_activating == 0
+    {
+        bail!(
+            "--method {} compares examples where the latent fires with ones where it does not: \
+             it needs --non-activating N > 0",
+            scoring.name()
+        );
+    }
     let spent = Mutex::new(vec![Usage::default(); units.len()]);
     let segmenter = match run.segment_max_tokens {
         Some(n) => Segmenter::default().with_max_tokens(n),
@@ -320,15 +429,20 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
         ..Units::new(unit, f.max_act, f.q999)
     };
     let segmentation = units_of(units[0], &Default::default()).describe();
-    let baseline = run.llm == BASELINE;
-    let simulator_name = if baseline {
-        "baseline (keyword simulator, no LLM)"
-    } else {
-        run.llm.as_str()
+    let baseline = run.llm == BASELINE && scoring != ScoreMethod::Embedding;
+    let simulator_name = match (&run.embedding_model, scoring) {
+        (Some(m), ScoreMethod::Embedding) => m.as_str(),
+        (_, ScoreMethod::Classify(_)) if baseline => "baseline (keyword judge, no LLM)",
+        _ if baseline => "baseline (keyword simulator, no LLM)",
+        _ => run.llm.as_str(),
     };
     let cache_dir = run.db.with_extension("llm-cache");
+    let scorer_model = match scoring {
+        ScoreMethod::Embedding => run.embedding_model.as_deref().unwrap_or_default(),
+        _ => run.llm.as_str(),
+    };
     let client =
-        LlmClient::new(&run.endpoint, &run.llm, run.api_key.clone()).with_cache(&cache_dir);
+        LlmClient::new(&run.endpoint, scorer_model, run.api_key.clone()).with_cache(&cache_dir);
     let today = today();
     let mut db = if run.db.exists() {
         EditableDb::load(&run.db)?
@@ -337,8 +451,12 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
     };
     let who = format!(
         "{}:{}",
-        if score { "simulator" } else { "explainer" },
-        run.llm
+        match (task, scoring) {
+            (Task::Explain, _) => "explainer",
+            (_, ScoreMethod::Simulation) => "simulator",
+            _ => "scorer",
+        },
+        scorer_model
     );
     let mut latents = match &run.latents_from {
         Some(dir) => latents_from_evaluation(dir, &store)?,
@@ -376,6 +494,22 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
                 .and_then(|r| r.explanation)
                 .filter(|e| !e.trim().is_empty() && e != "***")
             {
+                Some(e) if scoring != ScoreMethod::Simulation => {
+                    let done = db
+                        .entries
+                        .get(&id)
+                        .and_then(|r| MethodScore::of(r, scoring.name()))
+                        .is_some_and(|s| {
+                            s.explanation == e
+                                && s.scorer == simulator_name
+                                && s.prompt_version == method_prompt_version(scoring)
+                        });
+                    if run.resume && done {
+                        summary.skipped += 1;
+                    } else {
+                        tasks.push((*l, id, Some(e)));
+                    }
+                }
                 Some(e) => {
                     let old = db.entries.get(&id).and_then(ScoreSource::of);
                     let done = old.as_ref().is_some_and(|s| {
@@ -424,7 +558,8 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
     }
     // Contexts where a latent does not fire, for the held-out mix: a score without them is
     // weaker, so not finding them is an error unless they were turned off.
-    let pool = if score && run.non_activating > 0 && !tasks.is_empty() {
+    let fuzzing = scoring == ScoreMethod::Classify(Method::Fuzzing);
+    let pool = if score && run.non_activating > 0 && !tasks.is_empty() && !fuzzing {
         Some(non_activating_pool(run, &store).map_err(|e| {
             anyhow::anyhow!(
                 "cannot make the non-activating held-out examples from the store's model and SAE: \
@@ -476,6 +611,53 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
             .map(|p| p.pick(l, run.non_activating))
             .unwrap_or_default();
         let (held, mix) = held_out_examples(&ex, run.examples, zeros);
+        if scoring != ScoreMethod::Simulation {
+            let (shown, truth) = match scoring {
+                ScoreMethod::Classify(Method::Fuzzing) => classify::fuzzing_set(&held, l),
+                _ => classify::detection_set(&held),
+            };
+            let (bal, f1, precision, recall, auc, used) = match scoring {
+                ScoreMethod::Classify(m) => {
+                    let c = if baseline {
+                        let pred = classify::keyword_judge(m, expl, &shown)?;
+                        classify::from_judgements(m, &truth, &pred, None, Usage::default())?
+                    } else {
+                        classify::score_with(&client, m, expl, &shown, &truth, run.logprobs)?
+                    };
+                    (
+                        Some(c.balanced_accuracy),
+                        c.f1,
+                        c.precision,
+                        c.recall,
+                        c.auc,
+                        c.usage,
+                    )
+                }
+                _ => {
+                    let (auc, _, u) = classify::embedding_score(&client, expl, &shown, &truth)?;
+                    (None, None, None, None, Some(auc), u)
+                }
+            };
+            spent.lock().expect("no panics while held")[0] += used;
+            let positives = truth.iter().filter(|t| **t).count();
+            return Ok(Edit {
+                method_score: Some(MethodScore {
+                    method: scoring.name().into(),
+                    scorer: simulator_name.into(),
+                    explanation: expl.into(),
+                    prompt_version: method_prompt_version(scoring).into(),
+                    positives,
+                    negatives: truth.len() - positives,
+                    date: today.clone(),
+                    balanced_accuracy: bal,
+                    f1,
+                    precision,
+                    recall,
+                    auc,
+                }),
+                ..Default::default()
+            });
+        }
         // Every method simulates the same examples; the costs count only latents that every
         // method simulated completely, so they compare.
         let mut runs = vec![];
@@ -539,6 +721,8 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
         })
     };
     progress.set_len(tasks.len() as u64);
+    // Sums and counts of balanced accuracy, F1 and AUC over the latents scored.
+    let mut sums = [(0.0f64, 0usize); 3];
     // `concurrency` workers call the server; this thread writes the database.
     let next = AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::channel::<(String, Option<String>, Result<Edit>)>();
@@ -565,6 +749,14 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
             progress.inc();
             match result {
                 Ok(edit) => {
+                    if let Some(m) = &edit.method_score {
+                        for (i, v) in [m.balanced_accuracy, m.f1, m.auc].into_iter().enumerate() {
+                            if let Some(v) = v {
+                                sums[i].0 += v;
+                                sums[i].1 += 1;
+                            }
+                        }
+                    }
                     // Applied to the run's copy to know what changes, against what.
                     let changes = db.apply(&id, &edit, &who)?;
                     batch.push(LatentResult {
@@ -588,7 +780,16 @@ pub fn run(run: &LlmRun, task: Task, progress: &dyn Progress) -> Result<RunSumma
     summary.prompt_tokens = client.prompt_tokens.load(Ordering::Relaxed);
     summary.completion_tokens = client.completion_tokens.load(Ordering::Relaxed);
     summary.cached = client.cached.load(Ordering::Relaxed);
-    if score {
+    for (name, (sum, n)) in ["balanced accuracy", "F1", "AUC"].into_iter().zip(sums) {
+        if n > 0 {
+            summary.means.push((name, sum / n as f64, n));
+        }
+    }
+    if score && scoring != ScoreMethod::Simulation {
+        let spent = spent.into_inner().expect("no panics while held");
+        let (n, what) = spent[0].cost();
+        summary.costs.push((scoring.name(), n, what));
+    } else if score {
         let spent = spent.into_inner().expect("no panics while held");
         for (u, used) in units.iter().zip(&spent) {
             let (n, what) = used.cost();

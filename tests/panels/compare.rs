@@ -135,10 +135,13 @@ fn nothing_runs_while_the_engine_loads() {
 /// Every column sorts, the text ones too: the order shown is the one of its values.
 #[test]
 fn every_column_sorts() {
-    let state = stand_in();
+    let mut state = stand_in();
+    // Probe and TPP values, as `evaluate` with a labeled corpus writes them (their columns
+    // show only then): a different order per column.
+    with_probes(&mut state);
     let rows = candidate_rows(&state.slots);
     // Wide enough that every header is on screen.
-    let mut h = sized_harness(state, Compare::default(), [3200.0, 800.0]);
+    let mut h = sized_harness(state, Compare::default(), [5200.0, 800.0]);
     for c in [Col::Name].into_iter().chain(Col::all()) {
         if h.state().panel.sort == (c, true) {
             continue;
@@ -156,6 +159,55 @@ fn every_column_sorts() {
     let mut by = rows.clone();
     sort_candidates(&mut by, Col::SafetyIn(2), true);
     assert!(by.windows(2).all(|w| w[0].domains[2] >= w[1].domains[2]));
+}
+
+/// Gives every candidate's evaluation probe accuracies and TPP values, different per
+/// candidate, column and domain.
+fn with_probes(state: &mut AppState) {
+    for (i, slot) in state.slots.iter_mut().enumerate() {
+        let e = slot
+            .eval
+            .as_mut()
+            .expect("the stand-in's candidates are evaluated");
+        let v = |j: usize| Some(((i * 7 + j * 3) % 10) as f64 / 10.0);
+        e.domains.probe_k1 = std::array::from_fn(v);
+        e.domains.probe_k2 = std::array::from_fn(|d| v(d + 4));
+        e.domains.probe_k5 = std::array::from_fn(|d| v(d + 8));
+        e.domains.tpp = std::array::from_fn(|d| v(d + 12).map(|x| x - 0.5));
+    }
+}
+
+/// The probe and TPP columns appear once an evaluation has them; candidates sort by them.
+#[test]
+fn sorted_by_probe_k1_violence() {
+    let state = stand_in();
+    let h = compare_harness(state, Compare::default());
+    assert!(
+        h.query_by_label("Probe k=1 violence").is_none(),
+        "no column without values"
+    );
+    drop(h);
+    let mut state = stand_in();
+    with_probes(&mut state);
+    let mut rows = candidate_rows(&state.slots);
+    // Only the new columns, so that all are on screen.
+    let mut panel = Compare::default();
+    panel.hidden = Col::all().into_iter().filter(|c| !c.optional()).collect();
+    let mut h = compare_harness(state, panel);
+    h.get_by_label("TPP terror");
+    h.get_by_role_and_label(Role::Button, "Probe k=1 violence")
+        .click();
+    h.run_steps(3);
+    h.get_by_label("Probe k=1 violence ↓");
+    sort_candidates(&mut rows, Col::Probe(0, 2), true);
+    assert!(rows
+        .windows(2)
+        .all(|w| w[0].probe[0][2] >= w[1].probe[0][2]));
+    let want: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
+    assert_eq!(shown_order(&h), want);
+    if can_snapshot() {
+        h.snapshot("compare/sorted_by_probe_k1_violence");
+    }
 }
 
 /// The per-domain counts are numbers in columns of their own (no `[7, 18, 16, 9]` lists),

@@ -8,7 +8,7 @@ use egui_kittest::Harness;
 use safe_sail::app::panels::neuron_page::{Logits, NeuronPage};
 use safe_sail::app::{AppState, Command};
 use safe_sail::db::editable::{Edit, ReviewStatus};
-use safe_sail::db::provenance::{ExplanationSource, HeldOutMix, ScoreSource};
+use safe_sail::db::provenance::{ExplanationSource, HeldOutMix, MethodScore, ScoreSource};
 
 fn page_harness(state: AppState, page: NeuronPage) -> Harness<'static, Panel<NeuronPage>> {
     let mut h = harness(page, state, [1100.0, 1200.0], |p, ui, ctx| {
@@ -74,6 +74,50 @@ fn verified_neuron() {
     h.get_by_label("Suppressed");
     if can_snapshot() {
         h.snapshot("neuron_page/verified_neuron");
+    }
+}
+
+/// Every score with its method: detection of the current explanation (balanced accuracy, F1,
+/// AUC), embedding of an earlier one (struck through, said so).
+#[test]
+fn scored_by_every_method() {
+    let mut state = stand_in();
+    let session = state.sessions.for_sae_mut(0).unwrap();
+    let now = session.db.record("0_145").unwrap().explanation.unwrap();
+    let ms = |method: &str, expl: &str, ba: Option<f64>, auc: f64| MethodScore {
+        method: method.into(),
+        scorer: "judge".into(),
+        explanation: expl.into(),
+        prompt_version: "v".into(),
+        positives: 10,
+        negatives: 3,
+        date: "unix:0".into(),
+        balanced_accuracy: ba,
+        f1: ba.map(|_| 0.8),
+        precision: None,
+        recall: None,
+        auc: Some(auc),
+    };
+    for m in [
+        ms("detection", &now, Some(0.75), 0.9),
+        ms("embedding", "an older text", None, 0.625),
+    ] {
+        let e = Edit {
+            method_score: Some(m),
+            ..Default::default()
+        };
+        session.db.apply("0_145", &e, "scorer:judge").unwrap();
+    }
+    let page = page_of_0_145(&state);
+    let mut h = page_harness(state, page);
+    h.get_by_label("Score (detection)");
+    h.get_by_label("0.750");
+    h.get_by_label("balanced accuracy · F1 0.800 · AUC 0.900 · by judge · 10 matching / 3 not");
+    h.get_by_label("Score (embedding)");
+    h.get_by_label("0.625");
+    h.get_by_label("AUC · by judge · 10 matching / 3 not · of an earlier explanation");
+    if can_snapshot() {
+        h.snapshot("neuron_page/scored_by_every_method");
     }
 }
 

@@ -33,6 +33,10 @@ pub struct CandidateRow {
     /// Safe-SAIL L0,t and specific latents per domain, from `safe-sail evaluate`.
     pub l0t: [Option<f64>; 4],
     pub specific: [Option<f64>; 4],
+    /// k-sparse probe accuracy per k of [`crate::eval::probing::PROBE_KS`] and domain, and
+    /// TPP per domain, from `safe-sail evaluate` with a labeled corpus.
+    pub probe: [[Option<f64>; 4]; 3],
+    pub tpp: [Option<f64>; 4],
 }
 
 /// The candidates' rows from their SAEs, feature stores, evaluations and neuron databases.
@@ -101,6 +105,10 @@ pub fn candidate_rows(slots: &[SaeSlot]) -> Vec<CandidateRow> {
                 ce_loss_recovered: fid(|f| f.ce_loss_recovered),
                 l0t: ev.map_or([None; 4], |e| e.domains.l0t),
                 specific: ev.map_or([None; 4], |e| e.domains.specific),
+                probe: ev.map_or([[None; 4]; 3], |e| {
+                    [e.domains.probe_k1, e.domains.probe_k2, e.domains.probe_k5]
+                }),
+                tpp: ev.map_or([None; 4], |e| e.domains.tpp),
             }
         })
         .collect()
@@ -132,6 +140,10 @@ pub enum Col {
     L0t(usize),
     /// Specific latents of one domain.
     Specific(usize),
+    /// k-sparse probe accuracy: (index into [`crate::eval::probing::PROBE_KS`], domain).
+    Probe(usize, usize),
+    /// Targeted probe perturbation of one domain.
+    Tpp(usize),
 }
 
 impl Col {
@@ -151,7 +163,17 @@ impl Col {
         v.extend([Col::Ev, Col::Ce]);
         v.extend((0..4).map(Col::L0t));
         v.extend((0..4).map(Col::Specific));
+        for k in 0..3 {
+            v.extend((0..4).map(|d| Col::Probe(k, d)));
+        }
+        v.extend((0..4).map(Col::Tpp));
         v
+    }
+
+    /// Columns shown only when some candidate has a value (evaluations without a labeled
+    /// corpus have none).
+    pub fn optional(self) -> bool {
+        matches!(self, Col::Probe(..) | Col::Tpp(_))
     }
 
     /// The header text.
@@ -171,6 +193,12 @@ impl Col {
             Col::Ce => "CE recovered".into(),
             Col::L0t(d) => format!("L0,t {}", SAFETY_DOMAINS[d]),
             Col::Specific(d) => format!("Specific {}", SAFETY_DOMAINS[d]),
+            Col::Probe(k, d) => format!(
+                "Probe k={} {}",
+                crate::eval::probing::PROBE_KS[k],
+                SAFETY_DOMAINS[d]
+            ),
+            Col::Tpp(d) => format!("TPP {}", SAFETY_DOMAINS[d]),
         }
     }
 
@@ -193,6 +221,12 @@ impl Col {
             Col::Ce => "CE loss recovered (safe-sail evaluate)",
             Col::L0t(_) => "Safe-SAIL L0,t of this domain (safe-sail evaluate)",
             Col::Specific(_) => "specific latents of this domain (safe-sail evaluate)",
+            Col::Probe(..) => {
+                "test accuracy of a logistic-regression probe for this domain on the k latents with the largest mean difference (safe-sail evaluate with a labeled corpus; chance 0.5)"
+            }
+            Col::Tpp(_) => {
+                "targeted probe perturbation: ablating this domain's top latents lowers its probe's accuracy minus the mean drop of the other domains' probes (safe-sail evaluate with a labeled corpus; higher is better)"
+            }
         }
     }
 
@@ -202,6 +236,7 @@ impl Col {
             Col::SafetyIn(_) => "Safety neurons per domain",
             Col::L0t(_) => "L0,t per domain",
             Col::Specific(_) => "Specific latents per domain",
+            Col::Probe(..) | Col::Tpp(_) => "Probes per domain (labeled corpus)",
             Col::Ev | Col::Ce => "Fidelity (evaluate)",
             _ => "Candidate",
         }
@@ -223,6 +258,8 @@ impl Col {
             Col::Ce => r.ce_loss_recovered,
             Col::L0t(d) => r.l0t[d],
             Col::Specific(d) => r.specific[d],
+            Col::Probe(k, d) => r.probe[k][d],
+            Col::Tpp(d) => r.tpp[d],
         }
     }
 
@@ -238,7 +275,9 @@ impl Col {
             Col::L0 => opt(r.l0, |v| format!("{v:.1}")),
             Col::Dead => opt(r.dead, pct),
             Col::Dense => opt(r.dense, pct),
-            Col::MeanScore | Col::Ev | Col::Ce => opt(self.value(r), |v| format!("{v:.3}")),
+            Col::MeanScore | Col::Ev | Col::Ce | Col::Probe(..) | Col::Tpp(_) => {
+                opt(self.value(r), |v| format!("{v:.3}"))
+            }
             Col::L0t(_) | Col::Specific(_) => opt(self.value(r), |v| format!("{v:.0}")),
         }
     }
@@ -394,6 +433,7 @@ impl Compare {
         let cols: Vec<Col> = Col::all()
             .into_iter()
             .filter(|c| !self.hidden.contains(c))
+            .filter(|c| !c.optional() || rows.iter().any(|r| c.value(r).is_some()))
             .collect();
         // Per column: the widest cell, so numbers line up on the right.
         let widths: Vec<usize> = cols

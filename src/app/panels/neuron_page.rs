@@ -6,7 +6,7 @@ use crate::app::ctx::{SaeSlot, ViewCtx};
 use crate::app::style::{token_label, NEURON_COLOR};
 use crate::app::widgets::{tag_chip, StripToken, TokenStrip};
 use crate::app::Command;
-use crate::db::provenance::{ExplanationSource, ScoreSource};
+use crate::db::provenance::{ExplanationSource, MethodScore, ScoreSource};
 use crate::inspect::{TokenScores, TokenTrace};
 use eframe::egui::{self, RichText};
 
@@ -115,6 +115,7 @@ impl NeuronPage {
                     }
                 });
                 ui.end_row();
+                method_score_rows(ui, entry, rec.and_then(|r| r.explanation.as_deref()));
                 inclusion_row(ui, entry);
                 if let Some(src) = entry.and_then(ExplanationSource::of).map(|s| s.explainer) {
                     ui.label("Explained by");
@@ -342,6 +343,36 @@ pub fn top_examples(ui: &mut egui::Ui, st: &crate::store::Store, latent: u32, n:
     }
     for e in top.iter().take(n) {
         example_row(ui, e, f.max_act);
+    }
+}
+
+/// One grid row per score made by another method than simulation (`score --method
+/// detection|fuzzing|embedding`): `Score (method)`, its value and how it was made; a score of
+/// an earlier explanation is struck through and says so.
+fn method_score_rows(ui: &mut egui::Ui, entry: Option<&serde_json::Value>, current: Option<&str>) {
+    for m in entry.map(MethodScore::all_of).unwrap_or_default() {
+        ui.label(format!("Score ({})", m.method));
+        ui.horizontal(|ui| {
+            let stale = current != Some(m.explanation.as_str());
+            let v = RichText::new(m.value().map_or("—".into(), |v| format!("{v:.3}"))).strong();
+            ui.label(if stale { v.strikethrough().weak() } else { v });
+            let mut parts = vec![m.value_name().to_string()];
+            if m.balanced_accuracy.is_some() {
+                if let Some(f) = m.f1 {
+                    parts.push(format!("F1 {f:.3}"));
+                }
+                if let Some(a) = m.auc {
+                    parts.push(format!("AUC {a:.3}"));
+                }
+            }
+            parts.push(format!("by {}", m.scorer));
+            parts.push(format!("{} matching / {} not", m.positives, m.negatives));
+            if stale {
+                parts.push("of an earlier explanation".into());
+            }
+            ui.label(RichText::new(parts.join(" · ")).small().weak());
+        });
+        ui.end_row();
     }
 }
 
