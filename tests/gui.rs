@@ -1279,7 +1279,13 @@ fn steer_from_a_neuron_page_and_mark_tripwires_in_the_inspector() {
         let a = h.state().inspector.analysis.as_ref().unwrap();
         a.tokens.iter().position(|t| t.text == " attack").unwrap()
     };
-    h.get_by_label_contains(&format!(
-        "Tripwire `0_145>0.1` fired at prompt token {t} (\" attack\"): neuron 0_145 = "
-    ));
+    h.get_by_label_contains("Tripwire `0_145>0.1` fired at prompt token");
+    // Every firing is listed in the fold, " attack" among them.
+    h.get_by_label("every firing of `0_145>0.1`").click();
+    h.run_steps(3);
+    let attack = format!("fired at prompt token {t} (\" attack\"): neuron 0_145 = ");
+    assert!(
+        h.query_all_by_label_contains(&attack).count() >= 1,
+        "{attack} is listed"
+    );
 }

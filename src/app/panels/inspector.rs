@@ -501,21 +501,50 @@ fn tripwire_list(
     if hits.is_empty() {
         ui.label(RichText::new("No tripwire fired on this text.").weak());
     }
-    for h in hits {
+    let line = |h: &TripHit| {
         let w = &watches[h.watch];
-        let tok = &a.tokens[h.token];
         let part = if h.token < a.n_prompt {
             "prompt"
         } else {
             "answer"
         };
+        format!(
+            "fired at {part} token {} ({:?}): neuron {} = {:.2} normalized",
+            h.token, a.tokens[h.token].text, w.id, h.normalized
+        )
+    };
+    // One line per tripwire (its strongest firing), every firing in a fold below it.
+    let mut specs: Vec<&str> = watches.iter().map(|w| w.spec.as_str()).collect();
+    specs.dedup();
+    for spec in specs {
+        let mine: Vec<&TripHit> = hits
+            .iter()
+            .filter(|h| watches[h.watch].spec == spec)
+            .collect();
+        let Some(top) = mine
+            .iter()
+            .max_by(|a, b| a.normalized.total_cmp(&b.normalized))
+        else {
+            continue;
+        };
         ui.colored_label(
             warn,
             format!(
-                "▲ Tripwire `{}` fired at {part} token {} ({:?}): neuron {} = {:.2} normalized",
-                w.spec, h.token, tok.text, w.id, h.normalized
+                "▲ Tripwire `{spec}` {} (on {} token{} in all)",
+                line(top),
+                mine.len(),
+                if mine.len() == 1 { "" } else { "s" }
             ),
         );
+        if mine.len() > 1 {
+            egui::CollapsingHeader::new(format!("every firing of `{spec}`"))
+                .default_open(false)
+                .show(ui, |ui| {
+                    for h in &mine {
+                        ui.label(RichText::new(line(h)).small());
+                    }
+                });
+        }
     }
     for e in errors {
         ui.label(RichText::new(e).small().weak());

@@ -477,10 +477,9 @@ impl SteerPanel {
                         .response
                         .labelled_by(h_sae);
                     let id = ui
-                        .add(
-                            egui::TextEdit::singleline(&mut r.id)
-                                .hint_text("L_I")
-                                .desired_width(90.0),
+                        .add_sized(
+                            [90.0, 20.0],
+                            egui::TextEdit::singleline(&mut r.id).hint_text("L_I"),
                         )
                         .labelled_by(h_neuron);
                     if id.changed() {
