@@ -1247,3 +1247,101 @@ fn file_new_workspace_writes_and_opens_one() {
         "the form closed"
     );
 }
+
+/// The Steer panel end to end on the stand-in model: opened from a neuron page and the
+/// inspector's token table, run on the engine thread (both answers stream in), then a tripwire
+/// added there is marked in the inspector. Works on a copy of the workspace file (the panel
+/// writes tripwires into it).
+#[test]
+fn steer_from_a_neuron_page_and_mark_tripwires_in_the_inspector() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("copy.sail.json");
+    safe_sail::workspace::Workspace::load(&sample_workspace())
+        .unwrap()
+        .save_as(&file)
+        .unwrap();
+    let mut b = Harness::builder().with_size([1400.0, 1000.0]);
+    if safe_sail::app::fonts::find_cjk_font().is_none() {
+        b = b.allow_missing_glyphs();
+    }
+    let mut h = b.build_eframe(move |cc| {
+        ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(file.clone()))
+    });
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    run_prompt(&mut h, "The violence of the attack shocked the election.");
+    h.get_by_label(" attack").click();
+    h.run_steps(3);
+    // The token table's "steer" button opens the panel with that row's neuron.
+    h.query_all_by_label("steer").next().unwrap().click();
+    h.run_steps(3);
+    assert_eq!(h.state().tab, Tab::Steer);
+    assert_eq!(h.state().steer.rows.len(), 1);
+    assert_eq!(
+        h.state().steer.prompt,
+        "The violence of the attack shocked the election.",
+        "the inspector's prompt is taken"
+    );
+    // From the neuron page of 0_145.
+    h.state_mut().steer.rows.clear();
+    h.get_by_label("Neuron").click();
+    h.run_steps(2);
+    h.get_by_label("Jump to").click();
+    h.run_steps(1);
+    h.get_by_label("Jump to").type_text("0_145");
+    h.get_by_label("Go").click();
+    h.run_steps(3);
+    wait(&mut h, "the neuron page", |a| a.idle());
+    h.get_by_label("Steer this neuron").click();
+    h.run_steps(3);
+    assert_eq!(h.state().tab, Tab::Steer);
+    {
+        let r = &h.state().steer.rows[0];
+        assert_eq!((r.sae, r.id.as_str()), (0, "0_145"));
+    }
+    h.state_mut().steer.rows[0].value = 40.0;
+    h.state_mut().steer.max_new_tokens = 8;
+    h.run_steps(1);
+    h.get_by_label("▶ Run steering").click();
+    h.run_steps(2);
+    wait(&mut h, "the steering comparison", |a| {
+        a.steer.result.is_some() && a.idle()
+    });
+    let app = h.state();
+    let c = app.steer.result.as_ref().unwrap();
+    assert_eq!(
+        app.steer.streamed[0].len(),
+        c.default.tokens.len(),
+        "the default answer streamed token by token"
+    );
+    assert_eq!(app.steer.streamed[1].len(), c.steered.tokens.len());
+    assert_eq!(c.per_token.len(), c.steered.tokens.len());
+    assert_eq!(c.interventions.len(), 1);
+    h.get_by_label("Default");
+    h.get_by_label("Steered");
+    h.get_by_label("KL divergence per token (nats):");
+    // A tripwire typed in the panel goes into the workspace file and the inspector marks it.
+    h.get_by_label("New tripwire").click();
+    h.run_steps(1);
+    h.get_by_label("New tripwire").type_text("0_145>0.1");
+    h.get_by_label("Add tripwire").click();
+    h.run_steps(3);
+    let saved = safe_sail::workspace::Workspace::load(&dir.path().join("copy.sail.json")).unwrap();
+    assert_eq!(saved.tripwires, vec!["0_145>0.1".to_string()]);
+    h.get_by_label("Inspector").click();
+    h.run_steps(3);
+    let t = {
+        let a = h.state().inspector.analysis.as_ref().unwrap();
+        a.tokens.iter().position(|t| t.text == " attack").unwrap()
+    };
+    h.get_by_label_contains("Tripwire `0_145>0.1` fired at prompt token");
+    // Every firing is listed in the fold, " attack" among them.
+    h.get_by_label("every firing of `0_145>0.1`").click();
+    h.run_steps(3);
+    let attack = format!("fired at prompt token {t} (\" attack\"): neuron 0_145 = ");
+    assert!(
+        h.query_all_by_label_contains(&attack).count() >= 1,
+        "{attack} is listed"
+    );
+}

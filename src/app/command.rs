@@ -43,6 +43,14 @@ pub enum Command {
     /// Record edits under this name from now on (kept in the user's settings; "" for the
     /// environment's name).
     SetUser(String),
+    /// Generate the default and the steered answer and compare them (the Steer panel).
+    Steer(Box<super::engine::SteerJob>),
+    /// Open the Steer panel with an intervention on this neuron.
+    SteerNeuron { sae: usize, latent: u32 },
+    /// Save a named intervention set in the workspace file (replacing one of that name).
+    SaveSteerSet(crate::workspace::SteerSet),
+    /// Replace the workspace's tripwires (kept in the workspace file).
+    SetTripwires(Vec<String>),
 }
 
 /// How to settle a database file changed on disk during editing.

@@ -3,11 +3,13 @@
 //! itself is the library's ([`OpenedWorkspace`], [`LoadedModel`]).
 
 use crate::inspect::{Analysis, LoadedModel, SaeInfo, TokenScores, TokenTrace};
+use crate::model::generate::Flow;
 use crate::model::generate::GenerateOpts;
 use crate::model::PromptSpec;
 use crate::progress::Progress;
+use crate::steer::{self, Comparison, NeuronSet, Resolver, Side, SteerOpts, TripwireSpec};
 use crate::workspace::OpenedWorkspace;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -31,6 +33,21 @@ pub enum Job {
         latent: u32,
         text: String,
     },
+    /// The default and the steered answer to a prompt, compared ([`steer::compare_flow`]),
+    /// streamed token by token.
+    Steer(Box<SteerJob>),
+}
+
+/// A steering comparison for the engine: the neurons are named by the workspace's SAE names.
+#[derive(Debug, Clone)]
+pub struct SteerJob {
+    pub prompt: PromptSpec,
+    pub sets: Vec<NeuronSet>,
+    /// As `safe-sail steer --tripwire` takes them.
+    pub tripwires: Vec<String>,
+    /// The neuron database domain tripwires read (verified neurons with the tag).
+    pub db: Option<PathBuf>,
+    pub opts: SteerOpts,
 }
 
 /// What the engine thread reports.
@@ -67,6 +84,14 @@ pub enum Event {
         latent: u32,
         tokens: TokenTrace,
     },
+    /// A new token of the default or the steered answer, as it is generated.
+    SteerToken {
+        side: Side,
+        token: String,
+        special: bool,
+    },
+    /// The finished steering comparison.
+    Steered(Box<Comparison>),
     Failed(String),
     Cancelled,
 }
@@ -104,7 +129,7 @@ impl EngineThread {
                     let _ = ev_tx.send(e);
                     wake();
                 };
-                let loaded = match load(&workspace, &send, wake.clone(), delay) {
+                let (loaded, slots) = match load(&workspace, &send, wake.clone(), delay) {
                     Ok(m) => m,
                     Err(e) => {
                         send(Event::LoadFailed(format!("{e:#}")));
@@ -113,7 +138,7 @@ impl EngineThread {
                 };
                 for job in jobs_rx {
                     flag.store(false, Ordering::SeqCst);
-                    match run(&loaded, job, &flag, &send) {
+                    match run(&loaded, &slots, job, &flag, &send) {
                         Ok(()) => {}
                         Err(_) if flag.load(Ordering::SeqCst) => send(Event::Cancelled),
                         Err(e) => send(Event::Failed(format!("{e:#}"))),
@@ -140,24 +165,58 @@ impl EngineThread {
 }
 
 /// Reads the workspace's files (cheap) and reports them, then loads the model and SAEs (slow).
+/// Also returns the loaded SAEs as steering slots (named as the workspace names them, with
+/// their stores' max activations and 0.999 quantiles, else the Safe-SAIL quantiles).
 fn load(
     path: &Path,
     send: &(dyn Fn(Event) + Sync),
     wake: Arc<dyn Fn() + Send + Sync>,
     delay: Duration,
-) -> Result<LoadedModel> {
+) -> Result<(LoadedModel, Vec<steer::SaeSlot>)> {
     let opened = OpenedWorkspace::open(path, move || wake())?;
     let ws = opened.workspace.clone();
+    let known: Vec<_> = opened
+        .saes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let dir = ws.saes[i].store.as_ref().map(|p| ws.resolve(p));
+            (s.name.clone(), s.store.clone().zip(dir), s.q999.clone())
+        })
+        .collect();
     send(Event::Workspace(Box::new(opened)));
     let sink = LoadSink::new(send, delay);
     let (loaded, saes) = ws.load_model_reporting(&|s| send(Event::Status(s)), &sink)?;
+    let mut slots = vec![];
+    for (sae, (name, store, q999)) in loaded.saes.iter().zip(known) {
+        let Some(sae) = sae else { continue };
+        let mut slot = steer::SaeSlot::new(sae.clone());
+        slot.name = name;
+        if let Some((st, dir)) = &store {
+            // A store that is not this SAE's leaves it without (steering in absolute units).
+            let bare = steer::SaeSlot {
+                max_act: None,
+                q999: None,
+                name: slot.name.clone(),
+                sae: slot.sae.clone(),
+            };
+            slot = slot.with_open_store(st, dir).unwrap_or_else(|e| {
+                tracing::warn!("steering: {e:#}");
+                bare
+            });
+        }
+        if slot.q999.is_none() && !q999.is_empty() {
+            slot.q999 = Some(q999);
+        }
+        slots.push(slot);
+    }
     send(Event::Ready {
         model: loaded.summary(),
         saes,
         has_chat_template: loaded.has_chat_template(),
         thinking_switch: loaded.model.tok.has_thinking_switch(),
     });
-    Ok(loaded)
+    Ok((loaded, slots))
 }
 
 /// Lowers the calling thread's scheduling priority (nice 10 on Linux, where it is per thread;
@@ -236,7 +295,13 @@ impl Progress for LoadSink<'_> {
     }
 }
 
-fn run(m: &LoadedModel, job: Job, cancel: &AtomicBool, send: &dyn Fn(Event)) -> Result<()> {
+fn run(
+    m: &LoadedModel,
+    slots: &[steer::SaeSlot],
+    job: Job,
+    cancel: &AtomicBool,
+    send: &dyn Fn(Event),
+) -> Result<()> {
     match job {
         Job::Analyze {
             prompt,
@@ -265,6 +330,69 @@ fn run(m: &LoadedModel, job: Job, cancel: &AtomicBool, send: &dyn Fn(Event)) -> 
                 tokens,
             });
         }
+        Job::Steer(j) => {
+            let c = steer_compare(m, slots, &j, cancel, send)?;
+            send(Event::Steered(Box::new(c)));
+        }
     }
     Ok(())
+}
+
+/// Resolves the interventions and tripwires against the loaded SAEs and runs the library's
+/// comparison, sending each token as it comes; a cancel stops it after the next token.
+fn steer_compare(
+    m: &LoadedModel,
+    slots: &[steer::SaeSlot],
+    j: &SteerJob,
+    cancel: &AtomicBool,
+    send: &dyn Fn(Event),
+) -> Result<Comparison> {
+    let r = Resolver {
+        model: &m.model,
+        saes: slots,
+    };
+    let ivs = j
+        .sets
+        .iter()
+        .map(|s| r.neuron(s, &s.to_string()))
+        .collect::<Result<Vec<_>>>()?;
+    let tws = j
+        .tripwires
+        .iter()
+        .map(|t| r.tripwire(&t.parse::<TripwireSpec>()?, t, j.db.as_deref()))
+        .collect::<Result<Vec<_>>>()?;
+    if ivs.is_empty() && tws.is_empty() {
+        bail!("nothing to steer: add an intervention (or a tripwire)");
+    }
+    let tokens = m.model.tokenize_prompt(&j.prompt)?;
+    let tok = &m.model.tok;
+    // Tokens are shown as the inspector shows them: a character on the token that completes
+    // it, never raw bytes ([`crate::model::tokenizer::Tok::display_strings`]).
+    let mut ids: [Vec<u32>; 2] = [vec![], vec![]];
+    let mut c = steer::compare_flow(
+        &m.model,
+        slots,
+        &tokens,
+        &ivs,
+        &tws,
+        &j.opts,
+        &mut |side, id| {
+            if cancel.load(Ordering::SeqCst) {
+                return Flow::Stop;
+            }
+            let ids = &mut ids[side as usize];
+            ids.push(id);
+            send(Event::SteerToken {
+                side,
+                token: tok.display_strings(ids).pop().unwrap_or_default(),
+                special: tok.is_special(id),
+            });
+            Flow::Continue
+        },
+    )?;
+    if cancel.load(Ordering::SeqCst) {
+        bail!("cancelled");
+    }
+    c.use_display_strings(tok);
+    Ok(c)
 }

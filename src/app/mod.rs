@@ -26,6 +26,7 @@ use panels::compare::Compare;
 use panels::db_tool::DbTool;
 use panels::inspector::Inspector;
 use panels::neuron_page::{Logits, NeuronPage};
+use panels::steer::SteerPanel;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
@@ -37,6 +38,7 @@ pub enum Tab {
     Neuron,
     Neurons,
     Compare,
+    Steer,
 }
 
 /// What persists between runs.
@@ -83,6 +85,7 @@ pub struct ExplorerApp {
     pub neuron: NeuronPage,
     pub browser: Browser,
     pub compare: Compare,
+    pub steer: SteerPanel,
     db_tool: DbTool,
     engine: Option<EngineThread>,
     /// A workspace loading beside the open one, which stays usable until this one is ready.
@@ -189,6 +192,7 @@ impl ExplorerApp {
             neuron: NeuronPage::default(),
             browser: Browser::default(),
             compare: Compare::default(),
+            steer: SteerPanel::default(),
             db_tool: DbTool::default(),
             engine: None,
             pending: None,
@@ -281,6 +285,9 @@ impl ExplorerApp {
         // The comparison was of the old workspace's SAEs.
         self.compare.workspace_changed();
         self.route_to_compare = false;
+        self.steer.running = false;
+        self.steer.result = None;
+        self.steer.streamed = Default::default();
         self.neuron = NeuronPage::default();
         self.prefs.recent.retain(|p| p != &path);
         self.prefs.recent.insert(0, path.clone());
@@ -445,6 +452,28 @@ impl ExplorerApp {
                 self.prefs.user = name.clone();
                 self.state.set_user(&name);
             }
+            Command::Steer(job) => {
+                self.state.status = "steering …".into();
+                self.steer.running = true;
+                self.submit(Job::Steer(job));
+            }
+            Command::SteerNeuron { sae, latent } => {
+                let prompt = self.inspector.prompt.clone();
+                self.steer.prefill(&self.state.slots, sae, latent, &prompt);
+                self.tab = Tab::Steer;
+            }
+            Command::SaveSteerSet(set) => {
+                let name = set.name.clone();
+                self.state.status = match self.state.save_steer_set(set) {
+                    Ok(()) => format!("saved the intervention set `{name}` in the workspace"),
+                    Err(e) => format!("error: {e}"),
+                };
+            }
+            Command::SetTripwires(v) => {
+                if let Err(e) = self.state.set_tripwires(v) {
+                    self.state.status = format!("error: {e}");
+                }
+            }
         }
     }
 
@@ -532,13 +561,33 @@ impl ExplorerApp {
                 s.busy = false;
                 self.neuron.tried = Some((sae, latent, tokens));
             }
+            Event::SteerToken {
+                side,
+                token,
+                special,
+            } => self.steer.push_token(side, token, special),
+            Event::Steered(c) => {
+                s.busy = false;
+                s.status = match c.first_divergence {
+                    Some(i) => format!("steered: the answers diverge at token {i}"),
+                    None => "steered: the answers are identical".into(),
+                };
+                self.steer.set_result(*c);
+            }
             Event::Failed(e) => {
                 s.busy = false;
                 s.status = format!("error: {e}");
+                if self.steer.running {
+                    self.steer.set_failed(format!("error: {e}"));
+                }
             }
             Event::Cancelled => {
                 s.busy = false;
                 s.status = "cancelled".into();
+                if self.steer.running {
+                    self.steer
+                        .set_failed("stopped: the answers so far are shown unscored".into());
+                }
             }
         }
     }
@@ -618,6 +667,7 @@ impl ExplorerApp {
             ui.selectable_value(&mut self.tab, Tab::Neuron, "Neuron");
             ui.selectable_value(&mut self.tab, Tab::Neurons, "Neurons");
             ui.selectable_value(&mut self.tab, Tab::Compare, "Compare");
+            ui.selectable_value(&mut self.tab, Tab::Steer, "Steer");
         });
     }
 
@@ -897,6 +947,7 @@ impl ExplorerApp {
                         Tab::Compare => self.compare.ui(ui, &view),
                         Tab::Inspector => self.inspector.ui(ui, &view),
                         Tab::Neuron => self.neuron.ui(ui, &view),
+                        Tab::Steer => self.steer.ui(ui, &view),
                     };
                     commands.extend(command);
                 });

@@ -106,6 +106,31 @@ impl AppState {
         Ok(())
     }
 
+    /// Saves a named intervention set in the workspace (replacing the set of that name) and
+    /// writes the workspace file (atomically) when it was read from one.
+    pub fn save_steer_set(&mut self, set: crate::workspace::SteerSet) -> Result<(), String> {
+        let ws = self.workspace.as_mut().ok_or("no workspace open")?;
+        match ws.steer_sets.iter_mut().find(|s| s.name == set.name) {
+            Some(s) => *s = set,
+            None => ws.steer_sets.push(set),
+        }
+        if let Some(file) = ws.file.clone() {
+            ws.save_as(&file).map_err(|e| format!("{e:#}"))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the workspace's tripwires and writes the workspace file when it was read from
+    /// one.
+    pub fn set_tripwires(&mut self, tripwires: Vec<String>) -> Result<(), String> {
+        let ws = self.workspace.as_mut().ok_or("no workspace open")?;
+        ws.tripwires = tripwires;
+        if let Some(file) = ws.file.clone() {
+            ws.save_as(&file).map_err(|e| format!("{e:#}"))?;
+        }
+        Ok(())
+    }
+
     /// Records edits as `name` from now on ("" for the environment's name).
     pub fn set_user(&mut self, name: &str) {
         self.user = name.to_string();

@@ -342,10 +342,84 @@ pub fn layer_heatmap(
         .collect()
 }
 
+/// A neuron a tripwire watches, resolved to one SAE of the workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TripwireWatch {
+    /// The tripwire as written (`violence>0.8:stop`).
+    pub spec: String,
+    pub sae: usize,
+    pub latent: u32,
+    /// `LAYER_INDEX`.
+    pub id: String,
+    /// In normalized units.
+    pub threshold: f32,
+}
+
+/// A token where a tripwire's neuron reached its threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TripHit {
+    pub token: usize,
+    /// Index into the watches given to [`tripwire_hits`].
+    pub watch: usize,
+    pub normalized: f32,
+}
+
+/// Where each watched neuron reaches its tripwire's threshold in an analysis, prompt and answer
+/// tokens alike (special tokens excluded, as in the overview), in token order. A neuron counts
+/// only where it is among the token's recorded active latents ([`SaeActs::acts`]).
+pub fn tripwire_hits(a: &Analysis, norm: &Normalizer, watches: &[TripwireWatch]) -> Vec<TripHit> {
+    let mut hits = vec![];
+    for (w, watch) in watches.iter().enumerate() {
+        for (token, v) in neuron_trace(a, norm, watch.sae, watch.latent)
+            .into_iter()
+            .enumerate()
+        {
+            if v > 0.0 && v >= watch.threshold {
+                hits.push(TripHit {
+                    token,
+                    watch: w,
+                    normalized: v,
+                });
+            }
+        }
+    }
+    hits.sort_by_key(|h| (h.token, h.watch));
+    hits
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::db::NeuronDb;
+
+    #[test]
+    fn tripwires_fire_where_the_normalized_value_reaches_the_threshold() {
+        let (a, ctx) = fixture();
+        let n = Normalizer::new(&a, &ctx);
+        let watch = |latent, threshold| TripwireWatch {
+            spec: format!("8_{latent}>{threshold}"),
+            sae: 0,
+            latent,
+            id: format!("8_{latent}"),
+            threshold,
+        };
+        // 8_1: 9.0 on the special token (excluded), 4.0 / 8.0 = 0.5 on "bomb".
+        let hits = tripwire_hits(&a, &n, &[watch(1, 0.5), watch(1, 0.6)]);
+        assert_eq!(
+            hits,
+            vec![TripHit {
+                token: 1,
+                watch: 0,
+                normalized: 0.5
+            }]
+        );
+        // 8_3 has no quantile: its run max (5.0) is 1.0, on " cake".
+        let hits = tripwire_hits(&a, &n, &[watch(3, 1.0), watch(1, 0.1)]);
+        assert_eq!(
+            hits.iter().map(|h| (h.token, h.watch)).collect::<Vec<_>>(),
+            vec![(1, 1), (2, 0)]
+        );
+    }
 
     /// One SAE's database and quantiles, as the workspace would give them.
     struct Neurons {

@@ -93,6 +93,8 @@ fn ser_hook<S: serde::Serializer>(h: &HookPoint, s: S) -> std::result::Result<S:
 }
 
 /// A sparse autoencoder: `f = σ((x − b_in) · s · W_enc + b_enc)`, `x̂ = (f · W_dec) / s + b_dec`.
+/// Cloning is cheap: the weights are shared, not copied.
+#[derive(Clone)]
 pub struct Sae {
     pub meta: SaeMeta,
     pub activation: Activation,

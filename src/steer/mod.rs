@@ -66,8 +66,13 @@ impl SaeSlot {
     }
 
     /// Takes max activations and quantiles from a feature store folder.
-    pub fn with_store(mut self, dir: &Path) -> Result<Self> {
+    pub fn with_store(self, dir: &Path) -> Result<Self> {
         let store = crate::store::Store::open(dir)?;
+        self.with_open_store(&store, dir)
+    }
+
+    /// [`SaeSlot::with_store`] from a store already open (read from `dir`, named in errors).
+    pub fn with_open_store(mut self, store: &crate::store::Store, dir: &Path) -> Result<Self> {
         if let Some(f) = store
             .features
             .iter()
@@ -939,6 +944,33 @@ pub fn run(
     forced: Option<&[u32]>,
     on_token: &mut dyn FnMut(u32),
 ) -> Result<Run> {
+    run_flow(
+        model,
+        saes,
+        prompt,
+        ivs,
+        tripwires,
+        opts,
+        forced,
+        &mut |id| {
+            on_token(id);
+            Flow::Continue
+        },
+    )
+}
+
+/// [`run`] whose `on_token` may stop the answer after any token (the window's Stop).
+#[allow(clippy::too_many_arguments)]
+pub fn run_flow(
+    model: &Model,
+    saes: &[SaeSlot],
+    prompt: &[TokenInfo],
+    ivs: &[Intervention],
+    tripwires: &[Tripwire],
+    opts: &SteerOpts,
+    forced: Option<&[u32]>,
+    on_token: &mut dyn FnMut(u32) -> Flow,
+) -> Result<Run> {
     let ids: Vec<u32> = prompt.iter().map(|t| t.id).collect();
     let state = Rc::new(RefCell::new(RunState {
         special: prompt.iter().map(|t| t.special).collect(),
@@ -978,8 +1010,7 @@ pub fn run(
             st.special.push(model.tok.is_special(id));
             st.text.push(model.tok.token_display(id));
             drop(st);
-            on_token(id);
-            Flow::Continue
+            on_token(id)
         },
     )?;
     let st = state.borrow();
@@ -1042,6 +1073,23 @@ pub struct Comparison {
     pub first_divergence: Option<usize>,
     pub interventions: Vec<InterventionDesc>,
     pub tripwires: Vec<TripEvent>,
+}
+
+impl Comparison {
+    /// Shows the answers' tokens as the inspector does ([`crate::model::tokenizer::Tok::display_strings`]):
+    /// a character split over several tokens on the token that completes it ("" before), never
+    /// raw bytes. The top-5 lists keep each token's own display.
+    pub fn use_display_strings(&mut self, tok: &crate::model::tokenizer::Tok) {
+        for a in [&mut self.default, &mut self.steered] {
+            let ids: Vec<u32> = a.tokens.iter().map(|t| t.id).collect();
+            for (t, s) in a.tokens.iter_mut().zip(tok.display_strings(&ids)) {
+                t.token = s;
+            }
+        }
+        for (p, t) in self.per_token.iter_mut().zip(&self.steered.tokens) {
+            p.token = t.token.clone();
+        }
+    }
 }
 
 /// The text of an answer as `generate` prints it: special tokens left out (or shown), the
@@ -1121,11 +1169,36 @@ pub fn compare(
     opts: &SteerOpts,
     on_token: &mut dyn FnMut(Side, u32),
 ) -> Result<Comparison> {
-    let d = run(model, saes, prompt, &[], &[], opts, None, &mut |id| {
+    compare_flow(
+        model,
+        saes,
+        prompt,
+        ivs,
+        tripwires,
+        opts,
+        &mut |side, id| {
+            on_token(side, id);
+            Flow::Continue
+        },
+    )
+}
+
+/// [`compare`] whose `on_token` may stop either answer after any token: the answers are then
+/// shorter, and the comparison covers what was generated.
+pub fn compare_flow(
+    model: &Model,
+    saes: &[SaeSlot],
+    prompt: &[TokenInfo],
+    ivs: &[Intervention],
+    tripwires: &[Tripwire],
+    opts: &SteerOpts,
+    on_token: &mut dyn FnMut(Side, u32) -> Flow,
+) -> Result<Comparison> {
+    let d = run_flow(model, saes, prompt, &[], &[], opts, None, &mut |id| {
         on_token(Side::Default, id)
     })?;
     Ok(
-        compare_with(model, saes, prompt, &d, ivs, tripwires, opts, &mut |id| {
+        compare_with_flow(model, saes, prompt, &d, ivs, tripwires, opts, &mut |id| {
             on_token(Side::Steered, id)
         })?
         .0,
@@ -1145,7 +1218,24 @@ pub fn compare_with(
     opts: &SteerOpts,
     on_token: &mut dyn FnMut(u32),
 ) -> Result<(Comparison, Run)> {
-    let s = run(model, saes, prompt, ivs, tripwires, opts, None, on_token)?;
+    compare_with_flow(model, saes, prompt, d, ivs, tripwires, opts, &mut |id| {
+        on_token(id);
+        Flow::Continue
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compare_with_flow(
+    model: &Model,
+    saes: &[SaeSlot],
+    prompt: &[TokenInfo],
+    d: &Run,
+    ivs: &[Intervention],
+    tripwires: &[Tripwire],
+    opts: &SteerOpts,
+    on_token: &mut dyn FnMut(u32) -> Flow,
+) -> Result<(Comparison, Run)> {
+    let s = run_flow(model, saes, prompt, ivs, tripwires, opts, None, on_token)?;
     let first_divergence = d
         .ids
         .iter()

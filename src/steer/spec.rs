@@ -142,6 +142,17 @@ impl std::str::FromStr for NeuronSet {
     }
 }
 
+impl std::fmt::Display for NeuronSet {
+    /// The `--set` syntax it parses from: `8_123=4:add`, `NAME:8_1=2x:clamp`, `8_1=ablate`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.mode {
+            NeuronMode::Ablate => write!(f, "{}=ablate", self.neuron),
+            NeuronMode::Add => write!(f, "{}={}:add", self.neuron, self.amount),
+            NeuronMode::Clamp => write!(f, "{}={}:clamp", self.neuron, self.amount),
+        }
+    }
+}
+
 /// What is done with a raw direction.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum DirOp {
@@ -321,7 +332,7 @@ impl std::str::FromStr for TripwireSpec {
 }
 
 /// Which positions an intervention touches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Positions {
     /// The prompt's tokens only.
@@ -366,6 +377,15 @@ mod tests {
         assert_eq!(s.mode, NeuronMode::Ablate);
         let s: NeuronSet = "8_1=0:ablate".parse().unwrap();
         assert_eq!(s.mode, NeuronMode::Ablate);
+        for text in [
+            "L1 topk8 256 (SAELens):1_7=-2.5x:clamp",
+            "8_1=ablate",
+            "3_4=0.5:add",
+        ] {
+            let s: NeuronSet = text.parse().unwrap();
+            assert_eq!(s.to_string(), text);
+            assert_eq!(s.to_string().parse::<NeuronSet>().unwrap(), s);
+        }
         for (bad, says) in [
             ("8_1=nan", "not finite"),
             ("8_1=inf:clamp", "not finite"),

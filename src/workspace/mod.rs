@@ -80,9 +80,28 @@ pub struct Workspace {
     /// `assets/starter_prompts.toml`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub starter_prompts: Vec<StarterPrompt>,
+    /// Named sets of neuron interventions saved from the Steer panel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steer_sets: Vec<SteerSet>,
+    /// Tripwires the inspector marks and the Steer panel runs:
+    /// `ID_OR_DOMAIN>THRESHOLD[:stop|:steer=...]`, as `safe-sail steer --tripwire` takes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tripwires: Vec<String>,
     /// Where the file was read from (not stored).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// A named list of neuron interventions (the Steer panel's saved sets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SteerSet {
+    pub name: String,
+    /// Each as `safe-sail steer --set` takes it: `NAME:L_I=VALUE:add|clamp` or `NAME:L_I=ablate`
+    /// (`VALUE` absolute, or `3x` = 3 × the neuron's max activation).
+    pub interventions: Vec<String>,
+    /// Where they apply.
+    #[serde(default)]
+    pub positions: crate::steer::Positions,
 }
 
 fn default_dtype() -> String {

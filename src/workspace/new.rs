@@ -131,6 +131,8 @@ pub fn new_workspace(o: &NewWorkspace) -> Result<PathBuf> {
         neuron_db,
         mask_special_attention: false,
         starter_prompts: vec![],
+        steer_sets: vec![],
+        tripwires: vec![],
         file: None,
     };
     if let Some(dir) = o.out.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -257,6 +257,8 @@ pub fn safe_sail_release_workspace(o: &ReleaseOptions) -> Result<ReleaseReport> 
         // As the authors' demo reads activations: chat markers hidden from attention.
         mask_special_attention: true,
         starter_prompts: vec![],
+        steer_sets: vec![],
+        tripwires: vec![],
         file: None,
     };
     if let Some(dir) = o.out.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -10,4 +10,5 @@ mod browser;
 mod compare;
 mod inspector;
 mod neuron_page;
+mod steer;
 mod workspace;

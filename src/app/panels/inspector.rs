@@ -10,7 +10,7 @@ use crate::app::widgets::{
 use crate::app::Command;
 use crate::inspect::{
     has_shared_layer, layer_heatmap, neuron_trace, safety_overview, sort_rows, token_rows,
-    Analysis, NeuronRow, Normalizer, RowFilter, SortBy,
+    tripwire_hits, Analysis, NeuronRow, Normalizer, RowFilter, SortBy, TripHit, TripwireWatch,
 };
 use crate::model::generate::GenerateOpts;
 use crate::model::PromptSpec;
@@ -189,7 +189,8 @@ impl Inspector {
             }
             return action;
         };
-        if let Some(act) = self.results_ui(ui, ctx.slots, &a, &norm) {
+        let tripwires = crate::app::panels::steer::tripwire_watches(ctx);
+        if let Some(act) = self.results_ui(ui, ctx.slots, &a, &norm, &tripwires) {
             action = Some(act);
         }
         self.analysis = Some(a);
@@ -236,6 +237,7 @@ impl Inspector {
         ctx: &[SaeSlot],
         a: &Analysis,
         norm: &Normalizer,
+        tripwires: &(Vec<TripwireWatch>, Vec<String>),
     ) -> Option<Command> {
         let mut action = None;
         ui.separator();
@@ -276,9 +278,11 @@ impl Inspector {
                 .map(|v| (v > 0.0).then_some((NEURON_COLOR, v)))
                 .collect(),
         };
-        if let Some(t) = self.tokens_view(ui, a, ctx, norm, &colors) {
+        let hits = tripwire_hits(a, norm, &tripwires.0);
+        if let Some(t) = self.tokens_view(ui, a, ctx, norm, &colors, &hits) {
             self.selected_token = Some(t);
         }
+        tripwire_list(ui, a, &tripwires.0, &hits, &tripwires.1);
         ui.add_space(6.0);
         egui::CollapsingHeader::new("Activation pathway (layers × tokens)")
             .default_open(true)
@@ -356,6 +360,7 @@ impl Inspector {
         ctx: &[SaeSlot],
         norm: &Normalizer,
         colors: &[Option<(Color32, f32)>],
+        hits: &[TripHit],
     ) -> Option<usize> {
         let tokens = a.tokens.iter().zip(colors).map(|(tok, c)| StripToken {
             text: &tok.text,
@@ -369,6 +374,7 @@ impl Inspector {
             .selected(self.selected_token)
             .answer_from(a.n_prompt)
             .break_at_newlines()
+            .flagged(hits.iter().map(|h| h.token).collect())
             .sense(Sense::click())
             // Not yet: dark text on bright shades would change the stored pictures.
             .contrast(false);
@@ -479,6 +485,72 @@ impl Inspector {
     }
 }
 
+/// The tripwires that fired on this text: where, which neuron, its normalized value (and the
+/// tripwires that name nothing in this workspace).
+fn tripwire_list(
+    ui: &mut egui::Ui,
+    a: &Analysis,
+    watches: &[TripwireWatch],
+    hits: &[TripHit],
+    errors: &[String],
+) {
+    if watches.is_empty() && errors.is_empty() {
+        return;
+    }
+    let warn = ui.visuals().warn_fg_color;
+    if hits.is_empty() {
+        ui.label(RichText::new("No tripwire fired on this text.").weak());
+    }
+    let line = |h: &TripHit| {
+        let w = &watches[h.watch];
+        let part = if h.token < a.n_prompt {
+            "prompt"
+        } else {
+            "answer"
+        };
+        format!(
+            "fired at {part} token {} ({:?}): neuron {} = {:.2} normalized",
+            h.token, a.tokens[h.token].text, w.id, h.normalized
+        )
+    };
+    // One line per tripwire (its strongest firing), every firing in a fold below it.
+    let mut specs: Vec<&str> = watches.iter().map(|w| w.spec.as_str()).collect();
+    specs.dedup();
+    for spec in specs {
+        let mine: Vec<&TripHit> = hits
+            .iter()
+            .filter(|h| watches[h.watch].spec == spec)
+            .collect();
+        let Some(top) = mine
+            .iter()
+            .max_by(|a, b| a.normalized.total_cmp(&b.normalized))
+        else {
+            continue;
+        };
+        ui.colored_label(
+            warn,
+            format!(
+                "▲ Tripwire `{spec}` {} (on {} token{} in all)",
+                line(top),
+                mine.len(),
+                if mine.len() == 1 { "" } else { "s" }
+            ),
+        );
+        if mine.len() > 1 {
+            egui::CollapsingHeader::new(format!("every firing of `{spec}`"))
+                .default_open(false)
+                .show(ui, |ui| {
+                    for h in &mine {
+                        ui.label(RichText::new(line(h)).small());
+                    }
+                });
+        }
+    }
+    for e in errors {
+        ui.label(RichText::new(e).small().weak());
+    }
+}
+
 /// The safety overview's colour per token: the domain's, or the shade of the neuron's
 /// sub-category; a legend of the sub-categories shown goes first (none when no hit has one).
 fn overview_colors(
@@ -561,7 +633,7 @@ fn neuron_table(
         .striped(true)
         .resizable(true)
         .max_scroll_height(320.0)
-        .column(Column::auto().at_least(80.0));
+        .column(Column::auto().at_least(120.0));
     if !names.is_empty() {
         b = b.column(Column::auto().at_least(120.0).clip(true));
     }
@@ -591,16 +663,30 @@ fn neuron_table(
             body.rows(22.0, rows.len(), |mut row| {
                 let r = &rows[row.index()];
                 row.col(|ui| {
-                    if ui
-                        .link(&r.id)
-                        .on_hover_text("Open the neuron page")
-                        .clicked()
-                    {
-                        action = Some(Command::OpenNeuron {
-                            sae: r.sae,
-                            latent: r.latent,
-                        });
-                    }
+                    ui.horizontal(|ui| {
+                        if ui
+                            .link(&r.id)
+                            .on_hover_text("Open the neuron page")
+                            .clicked()
+                        {
+                            action = Some(Command::OpenNeuron {
+                                sae: r.sae,
+                                latent: r.latent,
+                            });
+                        }
+                        if ui
+                            .small_button("steer")
+                            .on_hover_text(
+                                "Open the Steer panel with an intervention on this neuron",
+                            )
+                            .clicked()
+                        {
+                            action = Some(Command::SteerNeuron {
+                                sae: r.sae,
+                                latent: r.latent,
+                            });
+                        }
+                    });
                 });
                 if let Some(n) = names.get(r.sae) {
                     row.col(|ui| {

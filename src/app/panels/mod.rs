@@ -8,4 +8,5 @@ pub mod editor;
 pub mod inspector;
 pub mod neuron_page;
 pub mod new_workspace;
+pub mod steer;
 pub mod workspace;

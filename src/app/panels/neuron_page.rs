@@ -83,6 +83,14 @@ impl NeuronPage {
             }
             ui.separator();
             self.jump_box(ui, ctx, &mut action);
+            ui.separator();
+            if ui
+                .button("Steer this neuron")
+                .on_hover_text("Open the Steer panel with an intervention on this neuron")
+                .clicked()
+            {
+                action = Some(Command::SteerNeuron { sae, latent });
+            }
         });
         ui.separator();
         let rec = c.and_then(|c| c.record(latent));

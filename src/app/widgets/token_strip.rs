@@ -49,6 +49,8 @@ pub struct TokenStrip<'a> {
     row_gap: Option<f32>,
     sense: Option<Sense>,
     small_specials: bool,
+    /// Tokens flagged with a mark before them (tripwires that fired).
+    flagged: Vec<usize>,
     contrast: bool,
 }
 
@@ -63,6 +65,7 @@ impl<'a> TokenStrip<'a> {
             row_gap: None,
             sense: None,
             small_specials: false,
+            flagged: vec![],
             contrast: true,
         }
     }
@@ -105,6 +108,12 @@ impl<'a> TokenStrip<'a> {
     }
 
     /// Special tokens are small as well as weak.
+    /// Puts a flag (▲, in the warning colour) before these tokens.
+    pub fn flagged(mut self, tokens: Vec<usize>) -> Self {
+        self.flagged = tokens;
+        self
+    }
+
     pub fn small_specials(mut self) -> Self {
         self.small_specials = true;
         self
@@ -171,6 +180,9 @@ impl<'a> TokenStrip<'a> {
                 if self.answer_from == Some(t) && t > 0 {
                     ui.end_row();
                     ui.label(RichText::new("answer → ").small().weak());
+                }
+                if self.flagged.contains(&t) {
+                    ui.label(RichText::new("▲").color(ui.visuals().warn_fg_color));
                 }
                 let mut label = egui::Label::new(self.rich_text(t, partials[t]));
                 if let Some(s) = self.sense {

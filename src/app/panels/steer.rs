@@ -1,0 +1,810 @@
+//! The Steer panel: a prompt, a list of neuron interventions (add, clamp, ablate) with
+//! sliders, where they apply and the sampling settings; the engine runs the library's
+//! comparison ([`crate::steer::compare_flow`]) and the default and steered answers show side
+//! by side as they stream, each token shaded by the KL divergence between the two models'
+//! next-token distributions, the first divergence marked, both top-5 lists on hover.
+//! Intervention sets are saved in the workspace file; so are the tripwires, which the
+//! inspector marks too.
+
+use crate::app::ctx::{SaeSlot, ViewCtx};
+use crate::app::engine::SteerJob;
+use crate::app::widgets::{StripToken, TokenStrip};
+use crate::app::Command;
+use crate::db::editable::ReviewStatus;
+use crate::inspect::TripwireWatch;
+use crate::model::generate::GenerateOpts;
+use crate::model::PromptSpec;
+use crate::steer::{
+    Amount, Comparison, NeuronMode, NeuronRef, NeuronSet, Positions, Scored, Side, SteerOpts,
+    TripwireSpec, Watch,
+};
+use crate::workspace::SteerSet;
+use eframe::egui::{self, Color32, RichText};
+
+/// The colour of the KL shading.
+pub const KL_COLOR: Color32 = Color32::from_rgb(250, 110, 90);
+/// The KL (nats) shaded at full strength.
+pub const KL_FULL: f64 = 2.0;
+
+/// One intervention row: a neuron of one SAE and what is done to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The SAE (workspace position).
+    pub sae: usize,
+    /// The neuron id as typed (`LAYER_INDEX`).
+    pub id: String,
+    pub mode: NeuronMode,
+    /// For add: a multiple of the neuron's max activation when its store gives one, else
+    /// absolute; for clamp: absolute; unused by ablate.
+    pub value: f64,
+}
+
+/// A streamed token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Streamed {
+    pub text: String,
+    pub special: bool,
+}
+
+/// The panel's state.
+pub struct SteerPanel {
+    pub prompt: String,
+    pub chat: bool,
+    pub system: String,
+    pub rows: Vec<Row>,
+    pub positions: Positions,
+    pub max_new_tokens: usize,
+    pub temperature: f64,
+    pub seed: u64,
+    /// A tripwire being typed.
+    pub tripwire: String,
+    /// The name the current interventions are saved under.
+    pub set_name: String,
+    /// A run is going (its tokens stream into `streamed`).
+    pub running: bool,
+    /// The tokens of the default and the steered answer so far.
+    pub streamed: [Vec<Streamed>; 2],
+    pub result: Option<Comparison>,
+    /// An error or a note, shown under Run.
+    pub message: Option<String>,
+}
+
+impl Default for SteerPanel {
+    fn default() -> Self {
+        Self {
+            prompt: String::new(),
+            chat: true,
+            system: "You are a helpful assistant.".into(),
+            rows: vec![],
+            positions: Positions::All,
+            max_new_tokens: 32,
+            temperature: 0.0,
+            seed: 0,
+            tripwire: String::new(),
+            set_name: String::new(),
+            running: false,
+            streamed: [vec![], vec![]],
+            result: None,
+            message: None,
+        }
+    }
+}
+
+/// A neuron's largest activation in its SAE's feature store (when it has one and the neuron
+/// was active there).
+fn max_act(slot: Option<&SaeSlot>, latent: Option<u32>) -> Option<f32> {
+    let f = slot?.store.as_ref()?.feature(latent?)?;
+    (f.max_act > 0.0).then_some(f.max_act)
+}
+
+fn mode_name(m: NeuronMode) -> &'static str {
+    match m {
+        NeuronMode::Add => "add",
+        NeuronMode::Clamp => "clamp",
+        NeuronMode::Ablate => "ablate",
+    }
+}
+
+fn positions_name(p: Positions) -> &'static str {
+    match p {
+        Positions::Prompt => "prompt",
+        Positions::Generated => "generated",
+        Positions::All => "all",
+    }
+}
+
+impl SteerPanel {
+    /// Adds an intervention on a neuron (add, 1 × its max activation when known) and, with
+    /// an empty prompt, takes `prompt`.
+    pub fn prefill(&mut self, slots: &[SaeSlot], sae: usize, latent: u32, prompt: &str) {
+        let layer = slots.get(sae).map_or(0, |s| s.layer);
+        let id = format!("{layer}_{latent}");
+        if !self.rows.iter().any(|r| r.sae == sae && r.id == id) {
+            self.rows.push(Row {
+                sae,
+                id,
+                mode: NeuronMode::Add,
+                value: if max_act(slots.get(sae), Some(latent)).is_some() {
+                    1.0
+                } else {
+                    10.0
+                },
+            });
+        }
+        if self.prompt.trim().is_empty() {
+            self.prompt = prompt.to_string();
+        }
+    }
+
+    /// A token of one answer arrived.
+    pub fn push_token(&mut self, side: Side, text: String, special: bool) {
+        let i = match side {
+            Side::Default => 0,
+            Side::Steered => 1,
+        };
+        self.streamed[i].push(Streamed { text, special });
+    }
+
+    /// The run finished.
+    pub fn set_result(&mut self, c: Comparison) {
+        self.running = false;
+        self.message = None;
+        self.result = Some(c);
+    }
+
+    /// The run failed or was stopped.
+    pub fn set_failed(&mut self, msg: String) {
+        self.running = false;
+        self.message = Some(msg);
+    }
+
+    /// A row as the library's intervention, with the SAE named: errors say what is wrong.
+    fn neuron_set(&self, r: &Row, slots: &[SaeSlot], n: usize) -> Result<NeuronSet, String> {
+        let slot = slots
+            .get(r.sae)
+            .ok_or_else(|| format!("intervention {n}: no SAE chosen"))?;
+        let (layer, latent) = crate::db::parse_neuron_id(r.id.trim()).map_err(|_| {
+            format!(
+                "intervention {n}: `{}` is not a neuron id (write LAYER_INDEX, e.g. {}_12)",
+                r.id, slot.layer
+            )
+        })?;
+        if layer != slot.layer {
+            return Err(format!(
+                "intervention {n}: neuron {layer}_{latent} is not at the layer of SAE `{}` (layer {})",
+                slot.name, slot.layer
+            ));
+        }
+        if let Some(info) = &slot.info {
+            if latent as usize >= info.d_sae {
+                return Err(format!(
+                    "intervention {n}: index {latent} is out of range, SAE `{}` has latents 0..{}",
+                    slot.name,
+                    info.d_sae - 1
+                ));
+            }
+        }
+        if !r.value.is_finite() {
+            return Err(format!("intervention {n}: the value is not finite"));
+        }
+        let amount = match r.mode {
+            NeuronMode::Ablate => Amount::Abs(0.0),
+            NeuronMode::Add if max_act(Some(slot), Some(latent)).is_some() => {
+                Amount::TimesMax(r.value)
+            }
+            _ => Amount::Abs(r.value),
+        };
+        Ok(NeuronSet {
+            neuron: NeuronRef {
+                sae: Some(slot.name.clone()),
+                layer,
+                latent,
+            },
+            amount,
+            mode: r.mode,
+        })
+    }
+
+    /// The rows as the library's interventions; the first problem as a message.
+    pub fn neuron_sets(&self, slots: &[SaeSlot]) -> Result<Vec<NeuronSet>, String> {
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.neuron_set(r, slots, i + 1))
+            .collect()
+    }
+
+    /// The job the Run button sends, or why there is none.
+    pub fn job(&self, ctx: &ViewCtx) -> Result<SteerJob, String> {
+        let sets = self.neuron_sets(ctx.slots)?;
+        let tripwires = ctx
+            .workspace
+            .map(|w| w.tripwires.clone())
+            .unwrap_or_default();
+        if sets.is_empty() && tripwires.is_empty() {
+            return Err("Add an intervention first (a neuron id, e.g. 1_7).".into());
+        }
+        if self.prompt.trim().is_empty() {
+            return Err("Type a prompt first.".into());
+        }
+        let chat = self.chat && ctx.has_chat_template();
+        Ok(SteerJob {
+            prompt: PromptSpec {
+                text: self.prompt.clone(),
+                chat,
+                system: (chat && !self.system.trim().is_empty()).then(|| self.system.clone()),
+                thinking: None,
+                truncate: true,
+            },
+            sets,
+            tripwires,
+            db: ctx.slots.iter().find_map(|s| s.db_path.clone()),
+            opts: SteerOpts {
+                gen: GenerateOpts {
+                    max_new_tokens: self.max_new_tokens,
+                    temperature: self.temperature,
+                    top_p: 1.0,
+                    seed: self.seed,
+                    stop_ids: vec![],
+                },
+                positions: self.positions,
+                include_special: false,
+                top_n: 5,
+            },
+        })
+    }
+
+    /// Takes a saved set's interventions (SAEs found by name); errors name the entry.
+    pub fn load_set(&mut self, set: &SteerSet, slots: &[SaeSlot]) -> Result<(), String> {
+        let mut rows = vec![];
+        for text in &set.interventions {
+            let s: NeuronSet = text
+                .parse()
+                .map_err(|e| format!("saved set `{}`: {e:#}", set.name))?;
+            let sae = match &s.neuron.sae {
+                Some(name) => slots.iter().position(|c| &c.name == name),
+                None => slots.iter().position(|c| c.layer == s.neuron.layer),
+            }
+            .ok_or_else(|| {
+                format!(
+                    "saved set `{}`: `{text}` names no SAE of this workspace",
+                    set.name
+                )
+            })?;
+            let value = match s.amount {
+                Amount::Abs(v) | Amount::TimesMax(v) => v,
+            };
+            rows.push(Row {
+                sae,
+                id: format!("{}_{}", s.neuron.layer, s.neuron.latent),
+                mode: s.mode,
+                value,
+            });
+        }
+        self.rows = rows;
+        self.positions = set.positions;
+        self.set_name = set.name.clone();
+        Ok(())
+    }
+
+    /// Draws the panel.
+    pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
+        let mut action = None;
+        ui.heading("Steer");
+        ui.label(
+            RichText::new(
+                "Turn neurons up, down or off while the model answers, and compare with the \
+                 untouched answer (same seed and sampling settings).",
+            )
+            .weak(),
+        );
+        let label = ui.label("Steer prompt");
+        ui.add(
+            egui::TextEdit::multiline(&mut self.prompt)
+                .hint_text("The prompt both answers continue")
+                .desired_rows(2)
+                .desired_width(f32::INFINITY),
+        )
+        .labelled_by(label.id);
+        ui.horizontal_wrapped(|ui| {
+            ui.add_enabled(
+                ctx.has_chat_template(),
+                egui::Checkbox::new(&mut self.chat, "Apply chat template"),
+            )
+            .on_disabled_hover_text("This model's tokenizer has no chat template");
+            if self.chat && ctx.has_chat_template() {
+                let l = ui.label("System:");
+                ui.add(egui::TextEdit::singleline(&mut self.system).desired_width(260.0))
+                    .labelled_by(l.id);
+            }
+        });
+        ui.add_space(4.0);
+        action = action.or(self.sets_ui(ui, ctx));
+        self.rows_ui(ui, ctx.slots);
+        ui.add_space(4.0);
+        action = action.or(self.tripwires_ui(ui, ctx));
+        ui.add_space(4.0);
+        ui.horizontal_wrapped(|ui| {
+            if self.running {
+                if ui.button("Stop").clicked() {
+                    action = Some(Command::Cancel);
+                }
+                ui.spinner();
+            } else {
+                let can = ctx.ready() && !ctx.busy;
+                if ui
+                    .add_enabled(can, egui::Button::new("▶ Run steering"))
+                    .on_disabled_hover_text("The model is loading or busy")
+                    .clicked()
+                {
+                    match self.job(ctx) {
+                        Ok(job) => {
+                            self.running = true;
+                            self.message = None;
+                            self.result = None;
+                            self.streamed = [vec![], vec![]];
+                            action = Some(Command::Steer(Box::new(job)));
+                        }
+                        Err(e) => self.message = Some(e),
+                    }
+                }
+            }
+            ui.separator();
+            let l = ui.label("Positions");
+            egui::ComboBox::from_id_salt("steer-positions")
+                .selected_text(positions_name(self.positions))
+                .show_ui(ui, |ui| {
+                    for p in [Positions::All, Positions::Prompt, Positions::Generated] {
+                        ui.selectable_value(&mut self.positions, p, positions_name(p));
+                    }
+                })
+                .response
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "Where the interventions apply: the prompt's tokens, the answer's, or both",
+                );
+            let l = ui.label("max new tokens");
+            ui.add(egui::DragValue::new(&mut self.max_new_tokens).range(1..=1024))
+                .labelled_by(l.id);
+            let l = ui.label("temperature");
+            ui.add(
+                egui::DragValue::new(&mut self.temperature)
+                    .range(0.0..=2.0)
+                    .speed(0.05),
+            )
+            .labelled_by(l.id)
+            .on_hover_text("0 = greedy");
+            let l = ui.label("seed");
+            ui.add(egui::DragValue::new(&mut self.seed))
+                .labelled_by(l.id);
+        });
+        if let Some(m) = &self.message {
+            ui.colored_label(ui.visuals().error_fg_color, m);
+        }
+        ui.separator();
+        self.answers_ui(ui);
+        action
+    }
+
+    fn sets_ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
+        let mut action = None;
+        let sets: Vec<SteerSet> = ctx
+            .workspace
+            .map(|w| w.steer_sets.clone())
+            .unwrap_or_default();
+        ui.horizontal_wrapped(|ui| {
+            ui.strong("Interventions");
+            ui.separator();
+            let l = ui.label("Saved sets");
+            let mut chosen = None;
+            egui::ComboBox::from_id_salt("steer-sets")
+                .selected_text(if sets.is_empty() {
+                    "none yet"
+                } else {
+                    "load…"
+                })
+                .show_ui(ui, |ui| {
+                    for s in &sets {
+                        if ui
+                            .selectable_label(self.set_name == s.name, &s.name)
+                            .clicked()
+                        {
+                            chosen = Some(s.clone());
+                        }
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            if let Some(s) = chosen {
+                if let Err(e) = self.load_set(&s, ctx.slots) {
+                    self.message = Some(e);
+                }
+            }
+            let l = ui.label("Save as");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.set_name)
+                    .hint_text("set name")
+                    .desired_width(160.0),
+            )
+            .labelled_by(l.id);
+            let can = !self.set_name.trim().is_empty() && !self.rows.is_empty();
+            if ui
+                .add_enabled(can, egui::Button::new("Save set"))
+                .on_hover_text("Kept in the workspace file")
+                .clicked()
+            {
+                match self.neuron_sets(ctx.slots) {
+                    Ok(v) => {
+                        action = Some(Command::SaveSteerSet(SteerSet {
+                            name: self.set_name.trim().to_string(),
+                            interventions: v.iter().map(|s| s.to_string()).collect(),
+                            positions: self.positions,
+                        }))
+                    }
+                    Err(e) => self.message = Some(e),
+                }
+            }
+        });
+        action
+    }
+
+    fn rows_ui(&mut self, ui: &mut egui::Ui, slots: &[SaeSlot]) {
+        let mut remove = None;
+        egui::Grid::new("steer-rows")
+            .num_columns(6)
+            .spacing([8.0, 4.0])
+            .show(ui, |ui| {
+                if self.rows.is_empty() {
+                    return;
+                }
+                // Headers, which also label each row's controls (screen readers, tests).
+                let h_sae = ui.strong("SAE").id;
+                let h_neuron = ui.strong("neuron").id;
+                let h_mode = ui.strong("mode").id;
+                ui.strong("strength");
+                ui.label("");
+                ui.label("");
+                ui.end_row();
+                for (i, r) in self.rows.iter_mut().enumerate() {
+                    egui::ComboBox::from_id_salt(("steer-sae", i))
+                        .width(230.0)
+                        .selected_text(slots.get(r.sae).map_or("choose an SAE", |s| &s.name))
+                        .show_ui(ui, |ui| {
+                            for (k, s) in slots.iter().enumerate() {
+                                ui.selectable_value(&mut r.sae, k, &s.name);
+                            }
+                        })
+                        .response
+                        .labelled_by(h_sae);
+                    let id = ui
+                        .add_sized(
+                            [90.0, 20.0],
+                            egui::TextEdit::singleline(&mut r.id).hint_text("L_I"),
+                        )
+                        .labelled_by(h_neuron);
+                    if id.changed() {
+                        // A neuron id at another layer picks that layer's SAE when it has one.
+                        if let Ok((layer, _)) = crate::db::parse_neuron_id(r.id.trim()) {
+                            let at: Vec<usize> = (0..slots.len())
+                                .filter(|&k| slots[k].layer == layer)
+                                .collect();
+                            if slots.get(r.sae).map(|s| s.layer) != Some(layer) && at.len() == 1 {
+                                r.sae = at[0];
+                            }
+                        }
+                    }
+                    egui::ComboBox::from_id_salt(("steer-mode", i))
+                        .width(70.0)
+                        .selected_text(mode_name(r.mode))
+                        .show_ui(ui, |ui| {
+                            for m in [NeuronMode::Add, NeuronMode::Clamp, NeuronMode::Ablate] {
+                                ui.selectable_value(&mut r.mode, m, mode_name(m));
+                            }
+                        })
+                        .response
+                        .labelled_by(h_mode);
+                    let latent = crate::db::parse_neuron_id(r.id.trim()).ok().map(|(_, l)| l);
+                    let max = max_act(slots.get(r.sae), latent);
+                    match (r.mode, max) {
+                        (NeuronMode::Ablate, _) => {
+                            ui.label(RichText::new("sets the neuron to 0").weak());
+                            ui.label("");
+                        }
+                        (NeuronMode::Add, Some(m)) => {
+                            ui.add(
+                                egui::Slider::new(&mut r.value, -20.0..=20.0)
+                                    .logarithmic(true)
+                                    .clamping(egui::SliderClamping::Never)
+                                    .text("× max"),
+                            );
+                            ui.label(
+                                RichText::new(format!(
+                                    "= {:.3} (max act {m:.3})",
+                                    r.value * m as f64
+                                ))
+                                .weak(),
+                            );
+                        }
+                        (NeuronMode::Add, None) => {
+                            ui.add(
+                                egui::Slider::new(&mut r.value, -200.0..=200.0)
+                                    .logarithmic(true)
+                                    .clamping(egui::SliderClamping::Never)
+                                    .text("absolute"),
+                            );
+                            ui.label(RichText::new("absolute: no max activation known").weak());
+                        }
+                        (NeuronMode::Clamp, m) => {
+                            let top = m.map_or(100.0, |m| (3.0 * m as f64).max(1.0));
+                            ui.add(
+                                egui::Slider::new(&mut r.value, 0.0..=top)
+                                    .clamping(egui::SliderClamping::Never)
+                                    .text("value"),
+                            );
+                            ui.label(RichText::new("the neuron's activation, set").weak());
+                        }
+                    }
+                    if ui.small_button("×").on_hover_text("Remove").clicked() {
+                        remove = Some(i);
+                    }
+                    ui.end_row();
+                }
+            });
+        if let Some(i) = remove {
+            self.rows.remove(i);
+        }
+        if ui.button("+ Add intervention").clicked() {
+            let sae = self
+                .rows
+                .last()
+                .map_or(0, |r| r.sae)
+                .min(slots.len().saturating_sub(1));
+            self.rows.push(Row {
+                sae,
+                id: String::new(),
+                mode: NeuronMode::Add,
+                value: 1.0,
+            });
+        }
+    }
+
+    fn tripwires_ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
+        let mut action = None;
+        let current: Vec<String> = ctx
+            .workspace
+            .map(|w| w.tripwires.clone())
+            .unwrap_or_default();
+        ui.horizontal_wrapped(|ui| {
+            ui.strong("Tripwires").on_hover_text(
+                "ID_OR_DOMAIN>THRESHOLD[:stop|:steer=L_I=VALUE[:mode]], the threshold in \
+                 normalized units (activation ÷ the neuron's 0.999 quantile). They watch the \
+                 steered answer here and are marked in the inspector; kept in the workspace file.",
+            );
+            for (i, t) in current.iter().enumerate() {
+                ui.label(RichText::new(t).monospace());
+                if ui.small_button("×").on_hover_text("Remove").clicked() {
+                    let mut v = current.clone();
+                    v.remove(i);
+                    action = Some(Command::SetTripwires(v));
+                }
+            }
+            let l = ui.label("New tripwire");
+            let te = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.tripwire)
+                        .hint_text("violence>0.8:stop")
+                        .desired_width(200.0),
+                )
+                .labelled_by(l.id);
+            let enter = te.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Add tripwire").clicked() || enter) && !self.tripwire.trim().is_empty() {
+                let t = self.tripwire.trim().to_string();
+                match t.parse::<TripwireSpec>() {
+                    Ok(_) => {
+                        let mut v = current.clone();
+                        v.push(t);
+                        self.tripwire.clear();
+                        action = Some(Command::SetTripwires(v));
+                    }
+                    Err(e) => self.message = Some(format!("{e:#}")),
+                }
+            }
+        });
+        action
+    }
+
+    fn answers_ui(&self, ui: &mut egui::Ui) {
+        if self.result.is_none() && self.streamed.iter().all(Vec::is_empty) {
+            ui.label(
+                RichText::new("Run to see the default and the steered answer side by side.").weak(),
+            );
+            return;
+        }
+        if let Some(c) = &self.result {
+            kl_legend(ui);
+            match c.first_divergence {
+                Some(i) => {
+                    let tok = |a: &crate::steer::Answer| {
+                        a.tokens
+                            .get(i)
+                            .map_or("(end)".to_string(), |t| format!("{:?}", t.token))
+                    };
+                    let mean = c.per_token.iter().map(|t| t.kl).sum::<f64>()
+                        / c.per_token.len().max(1) as f64;
+                    ui.label(format!(
+                        "First divergence at answer token {i}: {} (default) vs {} (steered) · mean KL {mean:.3} nats per token",
+                        tok(&c.default),
+                        tok(&c.steered)
+                    ));
+                }
+                None => {
+                    ui.label("The answers are identical.");
+                }
+            }
+            for e in &c.tripwires {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!(
+                        "Tripwire `{}` fired at answer token {} ({:?}): neuron {} = {:.3} ({:.2} normalized) → {}",
+                        e.tripwire, e.index, e.token, e.neuron, e.value, e.normalized, e.action
+                    ),
+                );
+            }
+        }
+        ui.columns(2, |cols| {
+            for (k, (ui, title)) in cols.iter_mut().zip(["Default", "Steered"]).enumerate() {
+                ui.strong(title);
+                egui::Frame::group(ui.style()).show(ui, |ui| {
+                    ui.set_width(ui.available_width());
+                    self.answer_strip(ui, k);
+                });
+            }
+        });
+    }
+
+    /// One answer's tokens: streamed ones plain, finished ones shaded by the KL at each step,
+    /// the first divergence underlined, both top-5 lists on hover.
+    fn answer_strip(&self, ui: &mut egui::Ui, side: usize) {
+        let Some(c) = &self.result else {
+            let toks = self.streamed[side].iter().map(|t| StripToken {
+                text: &t.text,
+                special: t.special,
+                shade: None,
+                hover: None,
+            });
+            TokenStrip::new(toks).small_specials().show(ui, None);
+            return;
+        };
+        let answer = if side == 0 { &c.default } else { &c.steered };
+        let toks = answer.tokens.iter().enumerate().map(|(i, t)| StripToken {
+            text: &t.token,
+            special: t.special,
+            shade: c
+                .per_token
+                .get(i)
+                .map(|p| (KL_COLOR, (p.kl / KL_FULL) as f32)),
+            hover: None,
+        });
+        let mut tooltip = |ui: &mut egui::Ui, i: usize| {
+            let Some(p) = c.per_token.get(i) else {
+                ui.label("No steered token at this step.");
+                return;
+            };
+            ui.strong(format!("Step {i} · KL {:.4} nats", p.kl));
+            ui.label(
+                RichText::new("next-token distributions on the steered answer's prefix")
+                    .small()
+                    .weak(),
+            );
+            egui::Grid::new(("steer-top", side, i)).show(ui, |ui| {
+                ui.strong("default (unsteered)");
+                ui.strong("steered");
+                ui.end_row();
+                for k in 0..p.top_default.len().max(p.top_steered.len()) {
+                    let cell = |s: Option<&Scored>| {
+                        s.map_or(String::new(), |s| {
+                            format!("{:?}  {:.1}%", s.token, 100.0 * (s.logprob as f64).exp())
+                        })
+                    };
+                    ui.label(RichText::new(cell(p.top_default.get(k))).monospace());
+                    ui.label(RichText::new(cell(p.top_steered.get(k))).monospace());
+                    ui.end_row();
+                }
+            });
+        };
+        TokenStrip::new(toks)
+            .small_specials()
+            .selected(c.first_divergence)
+            .contrast(true)
+            .show(ui, Some(&mut tooltip));
+    }
+}
+
+/// The KL shading's scale, in nats.
+fn kl_legend(ui: &mut egui::Ui) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label("KL divergence per token (nats):");
+        for (v, name) in [(0.1, "0.1"), (0.5, "0.5"), (1.0, "1"), (KL_FULL, "≥ 2")] {
+            ui.label(
+                RichText::new(format!(" {name} "))
+                    .background_color(crate::app::style::shade(KL_COLOR, (v / KL_FULL) as f32))
+                    .color(Color32::WHITE),
+            )
+            .on_hover_text(
+                "KL(P_default || P_steered) between the unsteered and the steered model's \
+                 next-token distributions (temperature 1) on the steered answer's prefix",
+            );
+        }
+        ui.label(
+            RichText::new("underlined: first divergence · hover a token for both top 5").weak(),
+        );
+    });
+}
+
+/// The workspace's tripwires as neurons of its SAEs (a domain: every verified neuron with that
+/// tag); tripwires that name nothing here come back as messages.
+pub fn tripwire_watches(ctx: &ViewCtx) -> (Vec<TripwireWatch>, Vec<String>) {
+    let (mut out, mut errors) = (vec![], vec![]);
+    let Some(ws) = ctx.workspace else {
+        return (out, errors);
+    };
+    for spec in &ws.tripwires {
+        let t = match spec.parse::<TripwireSpec>() {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(format!("{e:#}"));
+                continue;
+            }
+        };
+        let before = out.len();
+        let mut push = |sae: usize, layer: usize, latent: u32| {
+            out.push(TripwireWatch {
+                spec: spec.clone(),
+                sae,
+                latent,
+                id: format!("{layer}_{latent}"),
+                threshold: t.threshold as f32,
+            })
+        };
+        match &t.watch {
+            Watch::Neuron(n) => {
+                let at: Vec<usize> = (0..ctx.slots.len())
+                    .filter(|&k| {
+                        ctx.slots[k].layer == n.layer
+                            && n.sae.as_ref().is_none_or(|name| &ctx.slots[k].name == name)
+                    })
+                    .collect();
+                match at.as_slice() {
+                    [k] => push(*k, n.layer, n.latent),
+                    [] => errors.push(format!("tripwire `{spec}`: no SAE reads layer {}", n.layer)),
+                    _ => errors.push(format!(
+                        "tripwire `{spec}`: several SAEs read layer {}: write NAME:{}_{}",
+                        n.layer, n.layer, n.latent
+                    )),
+                }
+            }
+            Watch::Domain(tag) => {
+                for (k, slot) in ctx.slots.iter().enumerate() {
+                    let prefix = format!("{}_", slot.layer);
+                    for (id, rec) in &slot.db.records {
+                        if !id.starts_with(&prefix) || !rec.has_tag(tag.as_str()) {
+                            continue;
+                        }
+                        if ctx.review_status(k, id) != ReviewStatus::Verified {
+                            continue;
+                        }
+                        if let Ok((layer, latent)) = crate::db::parse_neuron_id(id) {
+                            push(k, layer, latent);
+                        }
+                    }
+                }
+                if out.len() == before {
+                    errors.push(format!(
+                        "tripwire `{spec}`: no verified neuron is tagged `{tag}`"
+                    ));
+                }
+            }
+        }
+    }
+    (out, errors)
+}
