@@ -1345,3 +1345,79 @@ fn steer_from_a_neuron_page_and_mark_tripwires_in_the_inspector() {
         "{attack} is listed"
     );
 }
+
+/// A neuron page lists the SAE's ten latents with the closest decoder directions, each with
+/// its cosine (checked here by hand from the checkpoint) and explanation; a click opens one.
+#[test]
+fn the_neuron_page_lists_the_nearest_neurons() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    let ctx = h.ctx.clone();
+    h.state_mut().handle(
+        &ctx,
+        safe_sail::app::Command::OpenNeuron {
+            sae: 0,
+            latent: 145,
+        },
+    );
+    wait(&mut h, "the neuron's logits", |a| {
+        a.neuron.logits.is_some() && a.idle()
+    });
+    let got = h.state().neuron.logits.as_ref().unwrap().neighbours.clone();
+    assert_eq!(got.len(), 10);
+    // By hand: cosines of decoder rows of the first SAE.
+    let spec = "tests/fixtures/saes/saelens_standard_legacy";
+    let sae = safe_sail::sae::load_sae(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(spec)
+            .display()
+            .to_string()
+            .parse()
+            .unwrap(),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let w: Vec<Vec<f32>> = sae
+        .w_dec
+        .as_ref()
+        .unwrap()
+        .to_tensor()
+        .unwrap()
+        .to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .to_vec2()
+        .unwrap();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let cos = |a: &[f32], b: &[f32]| {
+        a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / (norm(a) * norm(b))
+    };
+    let mut all: Vec<(u32, f32)> = (0..w.len())
+        .filter(|&j| j != 145)
+        .map(|j| (j as u32, cos(&w[145], &w[j])))
+        .collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for ((gj, gc), (wj, wc)) in got.iter().zip(&all) {
+        assert!((gc - wc).abs() < 1e-4, "{gj}: {gc} vs {wj}: {wc}");
+    }
+    assert_eq!(got[0].0, all[0].0);
+    // Shown with their cosine (the sections above folded, so the list is in view); a click
+    // opens the first.
+    h.get_by_label("Nearest neurons (decoder cosine)");
+    for section in [
+        "Statistics and top-activating examples",
+        "Promoted and suppressed tokens",
+    ] {
+        h.get_by_label(section).click();
+        h.run_steps(3);
+    }
+    if safe_sail::app::fonts::find_cjk_font().is_some() {
+        h.snapshot("06_neuron_page_nearest_neurons");
+    }
+    let first = format!("0_{}", got[0].0);
+    h.get_by_label(&format!("{:+.3}", got[0].1));
+    h.get_by_label(&first).click();
+    h.run_steps(3);
+    assert_eq!(h.state().neuron.current, Some((0, got[0].0)));
+}

@@ -78,6 +78,9 @@ pub enum Event {
         latent: u32,
         top: TokenScores,
         bottom: TokenScores,
+        /// The latents of the same SAE with the closest decoder directions (cosine); empty when
+        /// the SAE has no decoder.
+        neighbours: Vec<(u32, f32)>,
     },
     TryText {
         sae: usize,
@@ -315,11 +318,13 @@ fn run(
         }
         Job::NeuronLogits { sae, latent, n } => {
             let (top, bottom) = m.neuron_logits(sae, latent, n)?;
+            let neighbours = m.neuron_neighbours(sae, latent, n).unwrap_or_default();
             send(Event::NeuronLogits {
                 sae,
                 latent,
                 top,
                 bottom,
+                neighbours,
             });
         }
         Job::TryText { sae, latent, text } => {

@@ -544,6 +544,7 @@ impl ExplorerApp {
                 latent,
                 top,
                 bottom,
+                neighbours,
             } => {
                 s.busy = false;
                 self.neuron.logits = Some(Logits {
@@ -551,6 +552,7 @@ impl ExplorerApp {
                     latent,
                     top,
                     bottom,
+                    neighbours,
                 });
             }
             Event::TryText {

@@ -210,6 +210,18 @@ impl LoadedModel {
             .collect())
     }
 
+    /// The `k` latents of the same SAE whose decoder directions are closest to `latent`'s, by
+    /// cosine, best first ([`crate::families::neighbours`]).
+    pub fn neuron_neighbours(&self, sae: usize, latent: u32, k: usize) -> Result<Vec<(u32, f32)>> {
+        let s = self
+            .saes
+            .get(sae)
+            .and_then(Option::as_ref)
+            .context("that SAE is not loaded")?;
+        let dec = crate::families::unit_decoder(s)?;
+        crate::families::neighbours(&dec, latent as usize, k)
+    }
+
     /// The `n` tokens a latent's decoder direction promotes and suppresses most
     /// ([`crate::sae::lens`]), shown as the tokenizer displays them.
     pub fn neuron_logits(

@@ -35,6 +35,7 @@ fn page_of_0_145(state: &AppState) -> NeuronPage {
             latent: 145,
             top: pairs(&f.top_logit_tokens, &f.top_logit_values),
             bottom: pairs(&f.bottom_logit_tokens, &f.bottom_logit_values),
+            neighbours: vec![],
         }),
         ..Default::default()
     }

@@ -16,6 +16,8 @@ pub struct Logits {
     pub latent: u32,
     pub top: TokenScores,
     pub bottom: TokenScores,
+    /// The closest latents of the same SAE by decoder cosine, best first.
+    pub neighbours: Vec<(u32, f32)>,
 }
 
 /// What the page shows and what it has received from the engine.
@@ -164,6 +166,7 @@ impl NeuronPage {
                     latent: l,
                     top,
                     bottom,
+                    ..
                 }) if (*s, *l) == (sae, latent) => {
                     ui.label(
                         RichText::new(
@@ -185,6 +188,38 @@ impl NeuronPage {
                     });
                 }
             });
+        if let Some(lg) = self
+            .logits
+            .as_ref()
+            .filter(|lg| (lg.sae, lg.latent) == (sae, latent) && !lg.neighbours.is_empty())
+        {
+            egui::CollapsingHeader::new("Nearest neurons (decoder cosine)")
+                .default_open(true)
+                .show(ui, |ui| {
+                    ui.label(
+                        RichText::new("Latents of this SAE whose decoder directions are closest")
+                            .small()
+                            .weak(),
+                    );
+                    egui::Grid::new("neighbours")
+                        .num_columns(3)
+                        .spacing([16.0, 2.0])
+                        .show(ui, |ui| {
+                            for &(j, cos) in &lg.neighbours {
+                                if ui.link(format!("{layer}_{j}")).clicked() {
+                                    action = Some(open(sae, j));
+                                }
+                                ui.monospace(format!("{cos:+.3}"));
+                                let expl = view
+                                    .record(sae, j)
+                                    .and_then(|r| r.explanation.clone())
+                                    .unwrap_or_default();
+                                ui.add(egui::Label::new(RichText::new(expl).weak()).truncate());
+                                ui.end_row();
+                            }
+                        });
+                });
+        }
         egui::CollapsingHeader::new("Try your own text")
             .default_open(true)
             .show(ui, |ui| {
