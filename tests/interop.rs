@@ -116,7 +116,8 @@ fn neuronpedia_export_follows_the_schema_and_its_explanations_import_back() {
     let db = EditableDb::load(&sample().join("neurons.json")).unwrap();
     let names = neuronpedia::ExportNames {
         model_id: Some("safe-sail-sample".into()),
-        source_set: None,
+        neighbours: 5,
+        ..Default::default()
     };
     let out = tmp.path().join("np");
     let r = neuronpedia::export(&store_dir(), Some(&db), &names, &out).unwrap();
@@ -144,6 +145,23 @@ fn neuronpedia_export_follows_the_schema_and_its_explanations_import_back() {
     assert_eq!(f5["maxActApprox"].as_f64().unwrap(), s5.max_act as f64);
     assert_eq!(f5["frac_nonzero"].as_f64().unwrap(), s5.density);
     assert_eq!(f5["hookName"], "blocks.1.hook_mlp_out");
+    // Its five nearest latents by decoder cosine, as the library finds them one at a time.
+    let sae = safe_sail::sae::load_sae(
+        &store.sae_path().parse().unwrap(),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let dec = safe_sail::families::unit_decoder(&sae).unwrap();
+    let want = safe_sail::families::neighbours(&dec, 5, 5).unwrap();
+    let got_i: Vec<u32> = f5["topkCosSimIndices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(got_i, want.iter().map(|p| p.0).collect::<Vec<_>>());
+    let got_v = f5["topkCosSimValues"].as_array().unwrap();
+    assert!((got_v[0].as_f64().unwrap() - want[0].1 as f64).abs() < 1e-6);
     assert_eq!(f5["pos_str"][0].as_str().unwrap(), s5.top_logit_tokens[0]);
     assert_eq!(
         f5["neg_str"][0].as_str().unwrap(),

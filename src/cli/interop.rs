@@ -25,6 +25,12 @@ pub enum ExportCommand {
         /// The source set name (default: safesail-<site>, e.g. safesail-mlp-out).
         #[arg(long)]
         source_set: Option<String>,
+        /// Nearest latents by decoder cosine listed per feature (topkCosSim*; 0: none).
+        #[arg(long, default_value_t = 10)]
+        neighbours: usize,
+        /// The SAE whose decoder gives the neighbours (default: the store's).
+        #[arg(long)]
+        sae: Option<String>,
     },
     /// A dashboard of a few latents: one self-contained HTML file (OUT ends in .html) or
     /// SAEDashboard-style feature JSON (any other name).
@@ -75,11 +81,15 @@ pub fn export(c: ExportCommand) -> Result<()> {
             out,
             model_id,
             source_set,
+            neighbours,
+            sae,
         } => {
             let d = load_db(&db)?;
             let names = neuronpedia::ExportNames {
                 model_id,
                 source_set,
+                neighbours,
+                sae,
             };
             let r = neuronpedia::export(&store, d.as_ref(), &names, &out)?;
             println!(

@@ -49,6 +49,25 @@ pub fn neighbours(dec: &Tensor, i: usize, k: usize) -> Result<Vec<(u32, f32)>> {
     Ok(best)
 }
 
+/// [`neighbours`] of every latent of `dec` (unit rows), in latent order, scored in blocks of
+/// rows (one `[block, d_sae]` similarity block in memory at a time).
+pub fn all_neighbours(dec: &Tensor, k: usize) -> Result<Vec<Vec<(u32, f32)>>> {
+    let n = dec.dim(0)?;
+    let t = dec.t()?.contiguous()?;
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(CHUNK) {
+        let len = CHUNK.min(n - start);
+        let block: Vec<Vec<f32>> = dec.narrow(0, start, len)?.matmul(&t)?.to_vec2()?;
+        for (r, row) in block.iter().enumerate() {
+            let mut best = top_k(row, k + 1);
+            best.retain(|&(j, _)| j as usize != start + r);
+            best.truncate(k);
+            out.push(best);
+        }
+    }
+    Ok(out)
+}
+
 /// The `k` largest values of `v` with their indices, largest first (ties: lower index first).
 fn top_k(v: &[f32], k: usize) -> Vec<(u32, f32)> {
     let mut idx: Vec<u32> = (0..v.len() as u32).collect();
@@ -389,5 +408,22 @@ mod tests {
         assert_eq!(ids, [1, 4, 2]);
         assert!((n[1].1 - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-5);
         assert!(neighbours(&t, 9, 3).is_err());
+        // Every latent's list at once equals one at a time.
+        let u = unit_rows(&random(2100, 8, 9)).unwrap();
+        let all = all_neighbours(&u, 4).unwrap();
+        assert_eq!(all.len(), 2100);
+        for i in [0, 1023, 1024, 2099] {
+            let one = neighbours(&u, i, 4).unwrap();
+            let ids = |v: &[(u32, f32)]| v.iter().map(|p| p.0).collect::<Vec<_>>();
+            assert_eq!(ids(&all[i]), ids(&one), "{i}");
+            // Same cosines up to the summation order of a block product against a row product.
+            assert!(
+                all[i]
+                    .iter()
+                    .zip(&one)
+                    .all(|(a, b)| (a.1 - b.1).abs() < 1e-5),
+                "{i}"
+            );
+        }
     }
 }

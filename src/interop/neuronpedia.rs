@@ -127,14 +127,18 @@ pub struct NpExplanation {
     pub umap_log_feature_sparsity: Option<f64>,
 }
 
-/// The names an export is filed under.
-#[derive(Debug, Clone)]
+/// The names an export is filed under, and the nearest neighbours it lists.
+#[derive(Debug, Clone, Default)]
 pub struct ExportNames {
     /// Neuronpedia's model id (default: the model folder's name).
     pub model_id: Option<String>,
     /// The source set (default `safesail-<site>`, e.g. `safesail-mlp-out`); the source id is
     /// `<layer>-<set>`.
     pub source_set: Option<String>,
+    /// How many nearest latents by decoder cosine each feature lists (`topkCosSim*`; 0: none).
+    pub neighbours: usize,
+    /// The SAE (spec) whose decoder gives them (default: the one the store was collected with).
+    pub sae: Option<String>,
 }
 
 /// What an export wrote.
@@ -214,6 +218,27 @@ pub fn export(
         })
         .collect::<Vec<_>>()
         .join(",");
+    let near = if names.neighbours > 0 {
+        let spec = names.sae.clone().unwrap_or_else(|| store.sae_path());
+        let sae = crate::sae::load_sae(
+            &spec.parse().with_context(|| format!("SAE `{spec}`"))?,
+            &candle_core::Device::Cpu,
+        )
+        .with_context(|| {
+            format!("the decoder for the nearest neighbours (give another with --sae, or --neighbours 0): {spec}")
+        })?;
+        if sae.d_sae() != store.meta.d_sae {
+            bail!(
+                "SAE {spec} has {} latents but the store {} has {}: not the store's SAE",
+                sae.d_sae(),
+                store_dir.display(),
+                store.meta.d_sae
+            );
+        }
+        crate::families::all_neighbours(&crate::families::unit_decoder(&sae)?, names.neighbours)?
+    } else {
+        vec![]
+    };
     let mut features: Vec<&crate::store::FeatureRow> = store.features.iter().collect();
     features.sort_by_key(|f| f.latent);
     let mut totals = (0, 0, 0);
@@ -245,8 +270,14 @@ pub fn export(
                 pos_str: f.top_logit_tokens.clone(),
                 pos_values: f.top_logit_values.iter().map(|&v| v as f64).collect(),
                 source_set_name: set.clone(),
-                topk_cos_sim_indices: vec![],
-                topk_cos_sim_values: vec![],
+                topk_cos_sim_indices: near
+                    .get(f.latent as usize)
+                    .map(|v| v.iter().map(|p| p.0 as i64).collect())
+                    .unwrap_or_default(),
+                topk_cos_sim_values: near
+                    .get(f.latent as usize)
+                    .map(|v| v.iter().map(|p| p.1 as f64).collect())
+                    .unwrap_or_default(),
                 vector: vec![],
                 vector_label: None,
                 hook_name: store.meta.hook.clone(),
