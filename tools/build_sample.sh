@@ -58,12 +58,11 @@ if want evaluation; then
 step evaluation
 SAES=()
 for d in $S/saes/L*; do SAES+=(--sae "$d"); done
-# t = 0.2 and frequency 0.2: the concept pairs vary the concept within a domain, so no latent of
-# these small SAEs separates half of a domain's pairs at the default 0.5 / 0.5.
+# L0,t with the defaults (t = 0.5, per concept, Δ over each latent's 0.999 quantile from a
+# calibration pass over --tokens of the corpus, the same for every candidate).
 time_of $BIN evaluate --model $S/model "${SAES[@]}" --corpus "$WORK/corpus/corpus.jsonl" \
   --context 64 --tokens 30000 --concept-pairs "$WORK/corpus/concept_pairs.jsonl" \
-  --threshold 0.2 --min-frequency 0.2 --labeled-corpus "$WORK/corpus/corpus.jsonl" \
-  --labeled-tokens 300000 --out $S/eval
+  --labeled-corpus "$WORK/corpus/corpus.jsonl" --labeled-tokens 300000 --out $S/eval
 fi
 
 if want stores; then
