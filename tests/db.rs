@@ -888,7 +888,13 @@ fn method_scores_in_show_csv_and_parquet() {
 
     let csv = tmp.path().join("n.csv");
     ok(&[
-        "db", "export", &s(&path), "--format", "csv", "--out", &s(&csv),
+        "db",
+        "export",
+        &s(&path),
+        "--format",
+        "csv",
+        "--out",
+        &s(&csv),
     ]);
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -903,13 +909,23 @@ fn method_scores_in_show_csv_and_parquet() {
             .unwrap()
             .to_string()
     };
-    assert!(row("3_1").ends_with(",0.75,0.8,0.9,0.625"), "{}", row("3_1"));
+    assert!(
+        row("3_1").ends_with(",0.75,0.8,0.9,0.625"),
+        "{}",
+        row("3_1")
+    );
     assert!(row("3_2").ends_with(",0.5,,,"), "{}", row("3_2"));
     assert!(row("3_3").ends_with(",,,,"), "{}", row("3_3"));
 
     let pq = tmp.path().join("n.parquet");
     ok(&[
-        "db", "export", &s(&path), "--format", "parquet", "--out", &s(&pq),
+        "db",
+        "export",
+        &s(&path),
+        "--format",
+        "parquet",
+        "--out",
+        &s(&pq),
     ]);
     use polars::prelude::*;
     let df = ParquetReader::new(std::fs::File::open(&pq).unwrap())
@@ -942,9 +958,17 @@ fn method_scores_in_show_csv_and_parquet() {
     // Safe-SAIL JSON stays without them; a database without any has the old CSV header.
     let ss = tmp.path().join("ss.json");
     ok(&[
-        "db", "export", &s(&path), "--format", "safe-sail", "--out", &s(&ss),
+        "db",
+        "export",
+        &s(&path),
+        "--format",
+        "safe-sail",
+        "--out",
+        &s(&ss),
     ]);
-    assert!(!std::fs::read_to_string(&ss).unwrap().contains("method_scores"));
+    assert!(!std::fs::read_to_string(&ss)
+        .unwrap()
+        .contains("method_scores"));
     let plain = EditableDb::load(&ss).unwrap();
     assert_eq!(
         plain.to_csv().lines().next().unwrap(),

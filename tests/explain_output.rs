@@ -52,7 +52,11 @@ fn prompts() -> Vec<String> {
 fn busy_latents(n: usize) -> Vec<u32> {
     let store = safe_sail::store::Store::open(&sample().join("stores").join(SAE)).unwrap();
     let mut f: Vec<_> = store.features.iter().filter(|f| f.max_act > 0.0).collect();
-    f.sort_by(|a, b| b.density.total_cmp(&a.density).then(a.latent.cmp(&b.latent)));
+    f.sort_by(|a, b| {
+        b.density
+            .total_cmp(&a.density)
+            .then(a.latent.cmp(&b.latent))
+    });
     f.iter().take(n).map(|f| f.latent).collect()
 }
 
@@ -85,8 +89,14 @@ fn amplifying_a_neuron_raises_its_top_promoted_token_more_than_random_tokens() {
         )
         .unwrap();
         let top = lens[0].top[0].0;
-        let up = mean_logprob_shift(&m, &saes, &neuron(latent), Amount::TimesMax(4.0), &prompts())
-            .unwrap();
+        let up = mean_logprob_shift(
+            &m,
+            &saes,
+            &neuron(latent),
+            Amount::TimesMax(4.0),
+            &prompts(),
+        )
+        .unwrap();
         assert_eq!(up.len(), m.cfg.vocab_size);
         for _ in 0..20 {
             let r = (next() % up.len() as u64) as u32;
@@ -136,7 +146,11 @@ fn the_report_holds_the_lens_the_shifts_and_a_changed_continuation() {
     assert_eq!(e.strength, "4x");
     let store = safe_sail::store::Store::open(&sample().join("stores").join(SAE)).unwrap();
     let f = store.feature(latent).unwrap();
-    assert!((e.value - 4.0 * f.max_act as f64).abs() < 1e-4, "{}", e.value);
+    assert!(
+        (e.value - 4.0 * f.max_act as f64).abs() < 1e-4,
+        "{}",
+        e.value
+    );
     // The promoted / suppressed tokens are the store's own lists (same lens).
     let names = |v: &[safe_sail::explain::output::LensToken]| -> Vec<String> {
         v.iter().map(|t| t.token.clone()).collect()
@@ -155,7 +169,8 @@ fn the_report_holds_the_lens_the_shifts_and_a_changed_continuation() {
         .all(|w| w[0].delta_logprob <= w[1].delta_logprob));
     assert!(e.rises[0].delta_logprob > 0.0 && e.falls[0].delta_logprob < 0.0);
     // The lens's Δ is the same measurement as the rising list's.
-    let full = mean_logprob_shift(&m, &saes, &neuron(latent), opts.strength, &opts.prompts).unwrap();
+    let full =
+        mean_logprob_shift(&m, &saes, &neuron(latent), opts.strength, &opts.prompts).unwrap();
     for t in e.rises.iter().take(3) {
         assert!((full[t.id as usize] - t.delta_logprob).abs() < 1e-9);
     }
@@ -225,7 +240,11 @@ fn the_command_prints_json_and_refuses_a_nan_strength() {
     let s = sample();
     let latent = busy_latents(1)[0];
     let prompts = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(prompts.path(), "The weather today is\n\nIn the library, the students\n").unwrap();
+    std::fs::write(
+        prompts.path(),
+        "The weather today is\n\nIn the library, the students\n",
+    )
+    .unwrap();
     let out = bin()
         .args(["explain-output", "--model"])
         .arg(s.join("model"))
@@ -260,7 +279,10 @@ fn the_command_prints_json_and_refuses_a_nan_strength() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--strength") && err.contains("not finite"), "{err}");
+    assert!(
+        err.contains("--strength") && err.contains("not finite"),
+        "{err}"
+    );
     let out = bin()
         .args(["explain-output", "--model"])
         .arg(s.join("model"))

@@ -542,7 +542,12 @@ fn method_scores_go_into_the_neuronpedia_export_and_the_dashboard() {
     let rows: Vec<Value> = neuronpedia::read_rows(&r.dir.join("explanation_scores")).unwrap();
     let s = schema("neuronpedia.schema.json");
     for (i, row) in rows.iter().enumerate() {
-        validate(row, &s["$defs"]["explanation_score"], &format!("scores[{i}]")).unwrap();
+        validate(
+            row,
+            &s["$defs"]["explanation_score"],
+            &format!("scores[{i}]"),
+        )
+        .unwrap();
     }
     assert_eq!(rows.len(), 2);
     let expls: Vec<Value> = neuronpedia::read_rows(&r.dir.join("explanations")).unwrap();
@@ -550,7 +555,11 @@ fn method_scores_go_into_the_neuronpedia_export_and_the_dashboard() {
         .iter()
         .find(|e| e["index"] == latent.to_string())
         .unwrap();
-    let typed = |t: &str| rows.iter().find(|r| r["explanationScoreTypeName"] == t).unwrap();
+    let typed = |t: &str| {
+        rows.iter()
+            .find(|r| r["explanationScoreTypeName"] == t)
+            .unwrap()
+    };
     let det = typed("eleuther_recall");
     assert_eq!(det["explanationId"], ex["id"]);
     assert_eq!(det["value"].as_f64(), Some(0.75));
@@ -560,7 +569,9 @@ fn method_scores_go_into_the_neuronpedia_export_and_the_dashboard() {
     assert_eq!(details["auc"].as_f64(), Some(0.9));
     assert_eq!(details["positives"], 12);
     assert_eq!(typed("eleuther_embedding")["value"].as_f64(), Some(0.625));
-    assert!(rows.iter().all(|r| r["explanationScoreTypeName"] != "eleuther_fuzz"));
+    assert!(rows
+        .iter()
+        .all(|r| r["explanationScoreTypeName"] != "eleuther_fuzz"));
 
     let json = tmp.path().join("d.json");
     let d = dashboard::export(&store_dir(), Some(&db), &[latent], &json).unwrap();
@@ -572,7 +583,10 @@ fn method_scores_go_into_the_neuronpedia_export_and_the_dashboard() {
         .map(|m| m.method.as_str())
         .collect();
     assert_eq!(methods, ["detection", "fuzzing", "embedding"]);
-    assert_eq!(v["features"][0]["method_scores"][0]["balanced_accuracy"], 0.75);
+    assert_eq!(
+        v["features"][0]["method_scores"][0]["balanced_accuracy"],
+        0.75
+    );
     let html = tmp.path().join("d.html");
     dashboard::export(&store_dir(), Some(&db), &[latent], &html).unwrap();
     let page = std::fs::read_to_string(&html).unwrap();

@@ -434,7 +434,12 @@ impl EditableDb {
                 }
             }
         }
-        let rank = |m: &str| METHOD_ORDER.iter().position(|x| *x == m).unwrap_or(usize::MAX);
+        let rank = |m: &str| {
+            METHOD_ORDER
+                .iter()
+                .position(|x| *x == m)
+                .unwrap_or(usize::MAX)
+        };
         let mut methods: Vec<&String> = have.keys().collect();
         methods.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
         let mut out = vec![];

@@ -267,7 +267,11 @@ fn measure(
             .with_context(|| format!("prompt `{text}`"))?;
         let steer_opts = SteerOpts {
             gen: GenerateOpts {
-                max_new_tokens: if k == 0 { opts.max_new_tokens.max(1) } else { 1 },
+                max_new_tokens: if k == 0 {
+                    opts.max_new_tokens.max(1)
+                } else {
+                    1
+                },
                 ..Default::default()
             },
             ..Default::default()

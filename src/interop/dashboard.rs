@@ -74,8 +74,17 @@ fn method_scores(db: Option<&EditableDb>, id: &str) -> Vec<MethodScore> {
         .and_then(|d| d.entries.get(id))
         .map(MethodScore::all_of)
         .unwrap_or_default();
-    let rank = |m: &str| METHOD_ORDER.iter().position(|x| *x == m).unwrap_or(usize::MAX);
-    all.sort_by(|a, b| rank(&a.method).cmp(&rank(&b.method)).then(a.method.cmp(&b.method)));
+    let rank = |m: &str| {
+        METHOD_ORDER
+            .iter()
+            .position(|x| *x == m)
+            .unwrap_or(usize::MAX)
+    };
+    all.sort_by(|a, b| {
+        rank(&a.method)
+            .cmp(&rank(&b.method))
+            .then(a.method.cmp(&b.method))
+    });
     all
 }
 

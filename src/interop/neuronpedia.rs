@@ -205,7 +205,12 @@ pub fn export(
     }
     let source = format!("{layer}-{set}");
     let dir = out.join(&model_id).join(&source);
-    for sub in ["features", "activations", "explanations", "explanation_scores"] {
+    for sub in [
+        "features",
+        "activations",
+        "explanations",
+        "explanation_scores",
+    ] {
         std::fs::create_dir_all(dir.join(sub))
             .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
     }

@@ -232,7 +232,9 @@ impl NeuronPage {
         }
         egui::CollapsingHeader::new("What it does to the output")
             .default_open(true)
-            .show(ui, |ui| self.output_view(ui, sae, latent, busy, &mut action));
+            .show(ui, |ui| {
+                self.output_view(ui, sae, latent, busy, &mut action)
+            });
         egui::CollapsingHeader::new("Try your own text")
             .default_open(true)
             .show(ui, |ui| {
