@@ -931,21 +931,12 @@ fn method_scores_in_show_csv_and_parquet() {
     let df = ParquetReader::new(std::fs::File::open(&pq).unwrap())
         .finish()
         .unwrap();
-    let ids: Vec<String> = df
-        .column("neuron")
-        .unwrap()
-        .str()
-        .unwrap()
-        .into_iter()
-        .map(|s| s.unwrap().to_string())
-        .collect();
+    let n = df.height();
+    let names = df.column("neuron").unwrap().str().unwrap().clone();
+    let ids: Vec<String> = (0..n).map(|i| names.get(i).unwrap().to_string()).collect();
     let col = |name: &str| -> Vec<Option<f64>> {
-        df.column(name)
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_iter()
-            .collect()
+        let c = df.column(name).unwrap().f64().unwrap().clone();
+        (0..n).map(|i| c.get(i)).collect()
     };
     let at = |id: &str| ids.iter().position(|x| x == id).unwrap();
     assert_eq!(col("detection_balanced_accuracy")[at("3_1")], Some(0.75));

@@ -612,12 +612,15 @@ impl EditableDb {
             .into_column(),
         ])?;
         for (m, x) in self.method_columns() {
-            df.with_column(Series::new(
-                format!("{m}_{x}").into(),
-                ids.iter()
-                    .map(|k| self.method_value(k, &m, x))
-                    .collect::<Vec<_>>(),
-            ))?;
+            df.with_column(
+                Series::new(
+                    format!("{m}_{x}").into(),
+                    ids.iter()
+                        .map(|k| self.method_value(k, &m, x))
+                        .collect::<Vec<_>>(),
+                )
+                .into_column(),
+            )?;
         }
         crate::fsutil::write_atomic_with(path, |f| {
             ParquetWriter::new(f).finish(&mut df)?;

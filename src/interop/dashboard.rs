@@ -108,6 +108,7 @@ pub fn build(store_dir: &Path, db: Option<&EditableDb>, latents: &[u32]) -> Resu
         })?;
         let (values, heights) = histogram_bars(f);
         let id = crate::db::neuron_id(layer, l);
+        let method_scores = method_scores(db, &id);
         let rec = db.and_then(|d| d.record(&id));
         let activations = store
             .examples(l)
@@ -138,7 +139,7 @@ pub fn build(store_dir: &Path, db: Option<&EditableDb>, latents: &[u32]) -> Resu
             explanation: rec.as_ref().and_then(|r| r.explanation.clone()),
             correlation_score: rec.as_ref().and_then(|r| r.live_score()),
             tags: rec.as_ref().map(|r| r.tags()).unwrap_or_default(),
-            method_scores: method_scores(db, &id),
+            method_scores,
             activations,
         });
     }

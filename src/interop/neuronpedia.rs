@@ -128,6 +128,53 @@ pub struct NpExplanation {
     pub umap_log_feature_sparsity: Option<f64>,
 }
 
+/// One row of `explanation_scores/batch-N.jsonl` (the columns of Neuronpedia's
+/// `ExplanationScore` table): a score of an exported explanation by another method than
+/// simulation (the record's `method_scores`). Neuronpedia's export script writes no such file;
+/// it is ours, in their column names, so a reader of the export finds the scores beside the
+/// explanations they belong to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NpExplanationScore {
+    pub id: String,
+    #[serde(rename = "initiatedByUserId")]
+    pub initiated_by_user_id: Option<String>,
+    /// The headline value: balanced accuracy (detection, fuzzing) or AUC (embedding).
+    pub value: f64,
+    /// The `id` of the explanation row scored.
+    #[serde(rename = "explanationId")]
+    pub explanation_id: String,
+    /// Neuronpedia's names for Delphi's scorers: `eleuther_recall` (detection),
+    /// `eleuther_fuzz` (fuzzing), `eleuther_embedding` (embedding); another method's own name.
+    #[serde(rename = "explanationScoreTypeName")]
+    pub explanation_score_type_name: String,
+    /// The scorer model.
+    #[serde(rename = "explanationScoreModelName")]
+    pub explanation_score_model_name: String,
+    /// Our whole score record (`method_scores` entry) as a JSON string.
+    #[serde(rename = "jsonDetails")]
+    pub json_details: String,
+    /// When it was scored, RFC 3339 (UTC); `null` when the record has no readable date.
+    #[serde(rename = "createdAt")]
+    pub created_at: Option<String>,
+}
+
+/// Neuronpedia's score type name for one of our methods.
+pub fn score_type_name(method: &str) -> String {
+    match method {
+        "detection" => "eleuther_recall".into(),
+        "fuzzing" => "eleuther_fuzz".into(),
+        "embedding" => "eleuther_embedding".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A `unix:SECONDS` date as RFC 3339.
+fn rfc3339(date: &str) -> Option<String> {
+    let secs: u64 = date.strip_prefix("unix:")?.trim().parse().ok()?;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    Some(humantime::format_rfc3339_seconds(t).to_string())
+}
+
 /// The names an export is filed under, and the nearest neighbours it lists.
 #[derive(Debug, Clone, Default)]
 pub struct ExportNames {
