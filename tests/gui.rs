@@ -1507,4 +1507,7 @@ fn the_neuron_page_measures_what_the_neuron_does_to_the_output() {
     assert_eq!(got.example, want.example);
     h.get_by_label("Rises most (Δ log-prob)");
     h.get_by_label("Amplified");
+    if safe_sail::app::fonts::find_cjk_font().is_some() {
+        h.snapshot("07_neuron_page_output_effect");
+    }
 }
