@@ -551,10 +551,8 @@ fn method_scores_go_into_the_neuronpedia_export_and_the_dashboard() {
     }
     assert_eq!(rows.len(), 2);
     let expls: Vec<Value> = neuronpedia::read_rows(&r.dir.join("explanations")).unwrap();
-    let ex = expls
-        .iter()
-        .find(|e| e["index"] == latent.to_string())
-        .unwrap();
+    let index = latent.to_string();
+    let ex = expls.iter().find(|e| e["index"] == index.as_str()).unwrap();
     let typed = |t: &str| {
         rows.iter()
             .find(|r| r["explanationScoreTypeName"] == t)
