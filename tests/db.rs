@@ -795,3 +795,174 @@ fn the_sample_database_has_no_raw_byte_escapes() {
         .collect();
     assert!(bad.is_empty(), "raw bytes in the explanations of {bad:?}");
 }
+
+/// A score by another method, as `score --method` records it.
+fn method_score(
+    method: &str,
+    explanation: &str,
+    ba: Option<f64>,
+    f1: Option<f64>,
+    auc: Option<f64>,
+) -> safe_sail::db::provenance::MethodScore {
+    safe_sail::db::provenance::MethodScore {
+        method: method.into(),
+        scorer: "judge".into(),
+        explanation: explanation.into(),
+        prompt_version: "v".into(),
+        positives: 10,
+        negatives: 5,
+        date: "unix:1764000000".into(),
+        balanced_accuracy: ba,
+        f1,
+        precision: None,
+        recall: None,
+        auc,
+    }
+}
+
+/// `db show` and our CSV / Parquet exports carry the scores by other methods where a record
+/// has them (one column per method and number), and leave them out of Safe-SAIL JSON.
+#[test]
+fn method_scores_in_show_csv_and_parquet() {
+    use safe_sail::db::editable::{Edit, EditableDb};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("neurons.json");
+    let mut d = EditableDb::default();
+    for (id, e) in [("3_1", "dates"), ("3_2", "colours"), ("3_3", "cats")] {
+        d.apply(
+            id,
+            &Edit {
+                explanation: Some(Some(e.into())),
+                ..Default::default()
+            },
+            "t",
+        )
+        .unwrap();
+    }
+    let put = |d: &mut EditableDb, id: &str, m| {
+        d.apply(
+            id,
+            &Edit {
+                method_score: Some(m),
+                ..Default::default()
+            },
+            "t",
+        )
+        .unwrap();
+    };
+    put(
+        &mut d,
+        "3_1",
+        method_score("detection", "dates", Some(0.75), Some(0.8), Some(0.9)),
+    );
+    put(
+        &mut d,
+        "3_1",
+        method_score("embedding", "dates", None, None, Some(0.625)),
+    );
+    put(
+        &mut d,
+        "3_2",
+        method_score("detection", "colours", Some(0.5), None, None),
+    );
+    d.save(&path).unwrap();
+
+    let show = ok(&["db", "show", &s(&path), "3_1"]);
+    assert!(show.contains("\"method_scores\""), "{show}");
+    assert!(
+        show.contains("score by detection balanced accuracy 0.750 (F1 0.80, AUC 0.90) by judge"),
+        "{show}"
+    );
+    assert!(
+        show.contains("score by embedding AUC 0.625 by judge"),
+        "{show}"
+    );
+    let show3 = ok(&["db", "show", &s(&path), "3_3"]);
+    assert!(!show3.contains("score by"), "{show3}");
+    let listed = ok(&["db", "show", &s(&path), "--tag", "none"]);
+    assert!(
+        listed.contains("3_1  —  detection 0.750  embedding 0.625"),
+        "{listed}"
+    );
+    assert!(listed.contains("3_3  —  "), "{listed}");
+
+    let csv = tmp.path().join("n.csv");
+    ok(&[
+        "db",
+        "export",
+        &s(&path),
+        "--format",
+        "csv",
+        "--out",
+        &s(&csv),
+    ]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "neuron,layer,index,explanation,correlation_score,tags,review_status,note,detection_balanced_accuracy,detection_f1,detection_auc,embedding_auc"
+    );
+    let row = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(&format!("\"{id}\"")))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        row("3_1").ends_with(",0.75,0.8,0.9,0.625"),
+        "{}",
+        row("3_1")
+    );
+    assert!(row("3_2").ends_with(",0.5,,,"), "{}", row("3_2"));
+    assert!(row("3_3").ends_with(",,,,"), "{}", row("3_3"));
+
+    let pq = tmp.path().join("n.parquet");
+    ok(&[
+        "db",
+        "export",
+        &s(&path),
+        "--format",
+        "parquet",
+        "--out",
+        &s(&pq),
+    ]);
+    use polars::prelude::*;
+    let df = ParquetReader::new(std::fs::File::open(&pq).unwrap())
+        .finish()
+        .unwrap();
+    let n = df.height();
+    let names = df.column("neuron").unwrap().str().unwrap().clone();
+    let ids: Vec<String> = (0..n).map(|i| names.get(i).unwrap().to_string()).collect();
+    let col = |name: &str| -> Vec<Option<f64>> {
+        let c = df.column(name).unwrap().f64().unwrap().clone();
+        (0..n).map(|i| c.get(i)).collect()
+    };
+    let at = |id: &str| ids.iter().position(|x| x == id).unwrap();
+    assert_eq!(col("detection_balanced_accuracy")[at("3_1")], Some(0.75));
+    assert_eq!(col("detection_balanced_accuracy")[at("3_2")], Some(0.5));
+    assert_eq!(col("detection_f1")[at("3_2")], None);
+    assert_eq!(col("embedding_auc")[at("3_1")], Some(0.625));
+    assert_eq!(col("embedding_auc")[at("3_3")], None);
+    assert!(df.column("fuzzing_auc").is_err());
+
+    // Safe-SAIL JSON stays without them; a database without any has the old CSV header.
+    let ss = tmp.path().join("ss.json");
+    ok(&[
+        "db",
+        "export",
+        &s(&path),
+        "--format",
+        "safe-sail",
+        "--out",
+        &s(&ss),
+    ]);
+    assert!(!std::fs::read_to_string(&ss)
+        .unwrap()
+        .contains("method_scores"));
+    let plain = EditableDb::load(&ss).unwrap();
+    assert_eq!(
+        plain.to_csv().lines().next().unwrap(),
+        "neuron,layer,index,explanation,correlation_score,tags,review_status,note"
+    );
+}

@@ -1421,3 +1421,93 @@ fn the_neuron_page_lists_the_nearest_neurons() {
     h.run_steps(3);
     assert_eq!(h.state().neuron.current, Some((0, got[0].0)));
 }
+
+/// The neuron page measures what amplifying the neuron does to the output on the engine
+/// thread (the library's numbers: checked against calling it directly), and refuses a strength
+/// that is not a number before asking the engine.
+#[test]
+fn the_neuron_page_measures_what_the_neuron_does_to_the_output() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    let ctx = h.ctx.clone();
+    h.state_mut().handle(
+        &ctx,
+        safe_sail::app::Command::OpenNeuron {
+            sae: 0,
+            latent: 145,
+        },
+    );
+    wait(&mut h, "the neuron's logits", |a| {
+        a.neuron.logits.is_some() && a.idle()
+    });
+    // Fold the sections above so the measuring section is in view.
+    for section in [
+        "Statistics and top-activating examples",
+        "Promoted and suppressed tokens",
+        "Nearest neurons (decoder cosine)",
+    ] {
+        h.get_by_label(section).click();
+        h.run_steps(3);
+    }
+    h.state_mut().neuron.output_strength = "NaN".into();
+    h.run_steps(2);
+    h.get_by_label("Measure").click();
+    h.run_steps(3);
+    let err = h.state().neuron.output_error.clone().unwrap_or_default();
+    assert!(err.contains("not finite"), "{err}");
+    assert!(h.state().neuron.output_pending.is_none());
+    h.state_mut().neuron.output_strength.clear();
+    h.run_steps(2);
+    h.get_by_label("Measure").click();
+    h.run_steps(2);
+    wait(&mut h, "the output effect", |a| {
+        a.neuron.output.is_some() && a.idle()
+    });
+    let (s, l, got) = h.state().neuron.output.clone().unwrap();
+    assert_eq!((s, l), (0, 145));
+    assert_eq!(got.neuron, "0_145");
+    assert_eq!(got.strength, "4x");
+    // The same measurement made directly through the library.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let model = safe_sail::model::Model::load_dir(
+        &root.join("models/qwen2"),
+        &candle_core::Device::Cpu,
+        candle_core::DType::F32,
+    )
+    .unwrap();
+    let sae = safe_sail::sae::load_sae(
+        &root
+            .join("saes/saelens_standard_legacy")
+            .display()
+            .to_string()
+            .parse()
+            .unwrap(),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let slot = safe_sail::steer::SaeSlot::new(sae)
+        .with_store(&root.join("workspace/stores/L0"))
+        .unwrap();
+    let want = safe_sail::explain::output::output_effect(
+        &model,
+        &[slot],
+        &"0_145".parse().unwrap(),
+        &Default::default(),
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
+    assert!((got.value - want.value).abs() < 1e-6);
+    let ids = |v: &[safe_sail::explain::output::TokenShift]| -> Vec<u32> {
+        v.iter().map(|t| t.id).collect()
+    };
+    assert_eq!(ids(&got.rises), ids(&want.rises));
+    assert_eq!(ids(&got.falls), ids(&want.falls));
+    assert_eq!(got.example, want.example);
+    h.get_by_label("Rises most (Δ log-prob)");
+    h.get_by_label("Amplified");
+    if safe_sail::app::fonts::find_cjk_font().is_some() {
+        h.snapshot("07_neuron_page_output_effect");
+    }
+}

@@ -474,3 +474,122 @@ fn export_and_import_on_the_command_line() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("`x` is not a latent number"));
 }
+
+/// A score by another method, as `score --method` records it.
+fn method_score(
+    method: &str,
+    explanation: &str,
+    ba: Option<f64>,
+    auc: Option<f64>,
+) -> safe_sail::db::provenance::MethodScore {
+    safe_sail::db::provenance::MethodScore {
+        method: method.into(),
+        scorer: "judge-model".into(),
+        explanation: explanation.into(),
+        prompt_version: "v".into(),
+        positives: 12,
+        negatives: 8,
+        date: "unix:1764000000".into(),
+        balanced_accuracy: ba,
+        f1: ba.map(|x| x - 0.1),
+        precision: None,
+        recall: None,
+        auc,
+    }
+}
+
+/// The scores by other methods travel with the explanations: Neuronpedia's export gets one
+/// `explanation_scores` row per score of the explanation it exports (in the columns of their
+/// ExplanationScore table; a score of an earlier explanation is left out), and the dashboard
+/// lists each in its JSON and its page.
+#[test]
+fn method_scores_go_into_the_neuronpedia_export_and_the_dashboard() {
+    use safe_sail::db::editable::Edit;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut db = EditableDb::load(&sample().join("neurons.json")).unwrap();
+    let (id, text) = db
+        .entries
+        .keys()
+        .filter(|k| k.starts_with("1_"))
+        .find_map(|k| {
+            let t = db.record(k)?.explanation?;
+            (!t.trim().is_empty() && t != "***").then(|| (k.clone(), t))
+        })
+        .unwrap();
+    let latent: u32 = id[2..].parse().unwrap();
+    for m in [
+        method_score("detection", &text, Some(0.75), Some(0.9)),
+        method_score("embedding", &text, None, Some(0.625)),
+        method_score("fuzzing", "an earlier explanation", Some(0.5), None),
+    ] {
+        db.apply(
+            &id,
+            &Edit {
+                method_score: Some(m),
+                ..Default::default()
+            },
+            "t",
+        )
+        .unwrap();
+    }
+    let names = neuronpedia::ExportNames {
+        model_id: Some("m".into()),
+        neighbours: 0,
+        ..Default::default()
+    };
+    let r = neuronpedia::export(&store_dir(), Some(&db), &names, &tmp.path().join("np")).unwrap();
+    assert_eq!(r.scores, 2);
+    let rows: Vec<Value> = neuronpedia::read_rows(&r.dir.join("explanation_scores")).unwrap();
+    let s = schema("neuronpedia.schema.json");
+    for (i, row) in rows.iter().enumerate() {
+        validate(
+            row,
+            &s["$defs"]["explanation_score"],
+            &format!("scores[{i}]"),
+        )
+        .unwrap();
+    }
+    assert_eq!(rows.len(), 2);
+    let expls: Vec<Value> = neuronpedia::read_rows(&r.dir.join("explanations")).unwrap();
+    let index = latent.to_string();
+    let ex = expls.iter().find(|e| e["index"] == index.as_str()).unwrap();
+    let typed = |t: &str| {
+        rows.iter()
+            .find(|r| r["explanationScoreTypeName"] == t)
+            .unwrap()
+    };
+    let det = typed("eleuther_recall");
+    assert_eq!(det["explanationId"], ex["id"]);
+    assert_eq!(det["value"].as_f64(), Some(0.75));
+    assert_eq!(det["explanationScoreModelName"], "judge-model");
+    assert_eq!(det["createdAt"], "2025-11-24T16:00:00Z");
+    let details: Value = serde_json::from_str(det["jsonDetails"].as_str().unwrap()).unwrap();
+    assert_eq!(details["auc"].as_f64(), Some(0.9));
+    assert_eq!(details["positives"], 12);
+    assert_eq!(typed("eleuther_embedding")["value"].as_f64(), Some(0.625));
+    assert!(rows
+        .iter()
+        .all(|r| r["explanationScoreTypeName"] != "eleuther_fuzz"));
+
+    let json = tmp.path().join("d.json");
+    let d = dashboard::export(&store_dir(), Some(&db), &[latent], &json).unwrap();
+    let v = read_json(&json);
+    validate(&v, &schema("dashboard.schema.json"), "$").unwrap();
+    let methods: Vec<&str> = d.features[0]
+        .method_scores
+        .iter()
+        .map(|m| m.method.as_str())
+        .collect();
+    assert_eq!(methods, ["detection", "fuzzing", "embedding"]);
+    assert_eq!(
+        v["features"][0]["method_scores"][0]["balanced_accuracy"],
+        0.75
+    );
+    let html = tmp.path().join("d.html");
+    dashboard::export(&store_dir(), Some(&db), &[latent], &html).unwrap();
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("detection balanced accuracy 0.750 (F1 0.65, AUC 0.90) by judge-model"),
+        "{page}"
+    );
+}

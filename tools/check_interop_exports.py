@@ -36,7 +36,7 @@ def rows(path: Path):
 def check_neuronpedia(out: Path) -> None:
     schema = json.loads((SCHEMAS / "neuronpedia.schema.json").read_text())
     counts = {}
-    for kind in ("features", "activations", "explanations"):
+    for kind in ("features", "activations", "explanations", "explanation_scores"):
         sub = {"$schema": schema["$schema"], "$defs": schema["$defs"],
                "$ref": f"#/$defs/{kind[:-1]}"}
         v = Draft202012Validator(sub)
@@ -46,7 +46,7 @@ def check_neuronpedia(out: Path) -> None:
                 errors = list(v.iter_errors(row))
                 assert not errors, f"{f} line {i}: {errors[0].message}"
                 n += 1
-        assert n > 0 or kind == "explanations", f"no {kind} rows under {out}"
+        assert n > 0 or kind in ("explanations", "explanation_scores"), f"no {kind} rows under {out}"
         counts[kind] = n
     print(f"neuronpedia export {out}: {counts} rows, all valid")
 

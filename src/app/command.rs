@@ -21,6 +21,12 @@ pub enum Command {
     Cancel,
     /// Show a neuron's page (and fetch its promoted tokens).
     OpenNeuron { sae: usize, latent: u32 },
+    /// Measure what a neuron does to the output, amplified by `strength` (`4x` or absolute).
+    ExplainOutput {
+        sae: usize,
+        latent: u32,
+        strength: crate::steer::Amount,
+    },
     /// One latent's activation over a text of the user's.
     TryText {
         sae: usize,

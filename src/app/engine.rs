@@ -2,6 +2,7 @@
 //! request off the UI thread, reporting back through a channel (and waking the UI). The work
 //! itself is the library's ([`OpenedWorkspace`], [`LoadedModel`]).
 
+use crate::explain::output::{output_effect, OutputEffect, OutputOpts};
 use crate::inspect::{Analysis, LoadedModel, SaeInfo, TokenScores, TokenTrace};
 use crate::model::generate::Flow;
 use crate::model::generate::GenerateOpts;
@@ -36,6 +37,14 @@ pub enum Job {
     /// The default and the steered answer to a prompt, compared ([`steer::compare_flow`]),
     /// streamed token by token.
     Steer(Box<SteerJob>),
+    /// What a neuron does to the output ([`crate::explain::output::output_effect`]); `sae` and
+    /// `latent` say which page asked, `neuron` names it as the steering slots do.
+    OutputEffect {
+        sae: usize,
+        latent: u32,
+        neuron: steer::NeuronRef,
+        opts: Box<OutputOpts>,
+    },
 }
 
 /// A steering comparison for the engine: the neurons are named by the workspace's SAE names.
@@ -95,6 +104,12 @@ pub enum Event {
     },
     /// The finished steering comparison.
     Steered(Box<Comparison>),
+    /// A neuron's output-side explanation.
+    OutputEffect {
+        sae: usize,
+        latent: u32,
+        effect: Box<OutputEffect>,
+    },
     Failed(String),
     Cancelled,
 }
@@ -338,6 +353,19 @@ fn run(
         Job::Steer(j) => {
             let c = steer_compare(m, slots, &j, cancel, send)?;
             send(Event::Steered(Box::new(c)));
+        }
+        Job::OutputEffect {
+            sae,
+            latent,
+            neuron,
+            opts,
+        } => {
+            let effect = output_effect(&m.model, slots, &neuron, &opts, cancel)?;
+            send(Event::OutputEffect {
+                sae,
+                latent,
+                effect: Box::new(effect),
+            });
         }
     }
     Ok(())

@@ -386,6 +386,32 @@ impl ExplorerApp {
             Command::TryText { sae, latent, text } => {
                 self.submit(Job::TryText { sae, latent, text })
             }
+            Command::ExplainOutput {
+                sae,
+                latent,
+                strength,
+            } => match self.state.slots.get(sae) {
+                Some(slot) => {
+                    let neuron = crate::steer::NeuronRef {
+                        sae: Some(slot.name.clone()),
+                        layer: slot.layer,
+                        latent,
+                    };
+                    let opts = crate::explain::output::OutputOpts {
+                        strength,
+                        ..Default::default()
+                    };
+                    self.state.status = "measuring the neuron's effect on the output …".into();
+                    self.neuron.output_pending = Some((sae, latent));
+                    self.submit(Job::OutputEffect {
+                        sae,
+                        latent,
+                        neuron,
+                        opts: Box::new(opts),
+                    });
+                }
+                None => self.state.status = format!("error: no SAE #{sae}"),
+            },
             Command::EditNeuron(e) => {
                 let e = *e;
                 let restore = e.kind == panels::editor::EditKind::Restore;
@@ -563,6 +589,16 @@ impl ExplorerApp {
                 s.busy = false;
                 self.neuron.tried = Some((sae, latent, tokens));
             }
+            Event::OutputEffect {
+                sae,
+                latent,
+                effect,
+            } => {
+                s.busy = false;
+                s.status = format!("measured what neuron {} does to the output", effect.neuron);
+                self.neuron.output_pending = None;
+                self.neuron.output = Some((sae, latent, *effect));
+            }
             Event::SteerToken {
                 side,
                 token,
@@ -578,6 +614,7 @@ impl ExplorerApp {
             }
             Event::Failed(e) => {
                 s.busy = false;
+                self.neuron.output_pending = None;
                 s.status = format!("error: {e}");
                 if self.steer.running {
                     self.steer.set_failed(format!("error: {e}"));
@@ -585,6 +622,7 @@ impl ExplorerApp {
             }
             Event::Cancelled => {
                 s.busy = false;
+                self.neuron.output_pending = None;
                 s.status = "cancelled".into();
                 if self.steer.running {
                     self.steer

@@ -139,6 +139,9 @@ pub fn db_command(c: DbCommand) -> Result<()> {
             if let Some(i) = Inclusion::of(rec) {
                 println!("release rule: {}", i.describe());
             }
+            for m in safe_sail::db::provenance::MethodScore::all_of(rec) {
+                println!("score by {}", m.describe());
+            }
         }
         DbCommand::Set {
             db,

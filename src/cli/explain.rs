@@ -1,7 +1,7 @@
 //! `explain` and `score`: explanations and simulation scores into the neuron database.
 
 use super::progress::Bar;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use safe_sail::explain::run::{run, LlmRun, Task};
 use std::path::PathBuf;
@@ -223,5 +223,130 @@ pub fn deconcept(a: DeconceptArgs) -> Result<()> {
         a.out.display(),
         s.failed.len()
     );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct OutputArgs {
+    #[command(flatten)]
+    pub model: super::args::ModelArgs,
+    /// An SAE: `PATH[,key=value...]`. Repeatable (the neuron names which by layer, or as
+    /// `NAME:LAYER_INDEX`).
+    #[arg(long, required = true)]
+    pub sae: Vec<String>,
+    /// The feature store folder (from `collect`) of the neuron's SAE: its max activation makes
+    /// `4x` strengths. Repeatable.
+    #[arg(long)]
+    pub store: Vec<PathBuf>,
+    /// The neuron: `LAYER_INDEX` or `NAME:LAYER_INDEX`.
+    #[arg(long)]
+    pub neuron: String,
+    /// How much of the decoder direction is added: `4x` (× the neuron's max activation in its
+    /// --store) or an absolute value when there is no store.
+    #[arg(long, default_value = "4x")]
+    pub strength: String,
+    /// Neutral prompts, one per line (default: six built-in English and Chinese ones).
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    /// Render each prompt through the chat template as a user message.
+    #[arg(long)]
+    pub chat: bool,
+    /// Tokens per list.
+    #[arg(long, default_value_t = 10)]
+    pub tokens: usize,
+    /// Length of the greedy continuation of the first prompt.
+    #[arg(long, default_value_t = 24)]
+    pub max_new_tokens: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `explain-output`: what a neuron does to the output ([`safe_sail::explain::output`]).
+pub fn explain_output(a: OutputArgs) -> Result<()> {
+    use safe_sail::explain::output::{output_effect, OutputOpts};
+    use safe_sail::steer::{self, Amount, NeuronRef, SaeSlot};
+    let neuron: NeuronRef = a.neuron.parse()?;
+    let strength = Amount::parse(&a.strength, "--strength")?;
+    let mut opts = OutputOpts {
+        strength,
+        chat: a.chat,
+        tokens: a.tokens,
+        max_new_tokens: a.max_new_tokens,
+        ..Default::default()
+    };
+    if let Some(p) = &a.prompts {
+        let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not valid UTF-8 (byte {})",
+                p.display(),
+                e.utf8_error().valid_up_to()
+            )
+        })?;
+        opts.prompts = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        if opts.prompts.is_empty() {
+            anyhow::bail!("{} holds no prompts", p.display());
+        }
+    }
+    let model = a.model.spec().load()?;
+    let saes = safe_sail::load::load_saes(&a.sae, model.net.device())?;
+    let slots = steer::attach_stores(saes.into_iter().map(SaeSlot::new).collect(), &a.store)?;
+    let e = output_effect(
+        &model,
+        &slots,
+        &neuron,
+        &opts,
+        &std::sync::atomic::AtomicBool::new(false),
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+        return Ok(());
+    }
+    println!(
+        "neuron {} of {} ({}), amplified by {} = {:.4}",
+        e.neuron, e.sae, e.hook, e.strength, e.value
+    );
+    let list = |title: &str, rows: Vec<String>| {
+        println!("{title}");
+        for r in rows {
+            println!("  {r}");
+        }
+    };
+    let lens = |v: &[safe_sail::explain::output::LensToken]| -> Vec<String> {
+        v.iter()
+            .map(|t| {
+                format!(
+                    "{:<20} logit {:+.3}  Δlog-prob {:+.3}",
+                    format!("{:?}", t.token),
+                    t.logit,
+                    t.delta_logprob
+                )
+            })
+            .collect()
+    };
+    let shifts = |v: &[safe_sail::explain::output::TokenShift]| -> Vec<String> {
+        v.iter()
+            .map(|t| format!("{:<20} {:+.3}", format!("{:?}", t.token), t.delta_logprob))
+            .collect()
+    };
+    list("promoted (decoder · unembedding):", lens(&e.promoted));
+    list("suppressed:", lens(&e.suppressed));
+    list(
+        &format!(
+            "next-token log-probability rises most (mean over {} prompts, nats):",
+            e.prompts.len()
+        ),
+        shifts(&e.rises),
+    );
+    list("falls most:", shifts(&e.falls));
+    println!("mean KL(default ‖ amplified) {:.4} nats", e.mean_kl);
+    println!("prompt:    {:?}", e.example.prompt);
+    println!("default:   {:?}", e.example.default);
+    println!("amplified: {:?}", e.example.steered);
     Ok(())
 }

@@ -93,10 +93,11 @@ pub fn export(c: ExportCommand) -> Result<()> {
             };
             let r = neuronpedia::export(&store, d.as_ref(), &names, &out)?;
             println!(
-                "wrote {} features, {} activations and {} explanations to {}",
+                "wrote {} features, {} activations, {} explanations and {} scores of them by other methods to {}",
                 r.features,
                 r.activations,
                 r.explanations,
+                r.scores,
                 r.dir.display()
             );
         }

@@ -126,6 +126,10 @@ enum Command {
     /// Score explanations by simulation (token or Safe-SAIL segment level) against held-out
     /// examples; the Pearson correlation becomes the neuron's correlation_score.
     Score(explain::LlmArgs),
+    /// What a neuron does to the output: the tokens its decoder direction promotes and
+    /// suppresses, and which next-token log-probabilities rise and fall when it is amplified on
+    /// neutral prompts (with one prompt's continuation, default vs amplified).
+    ExplainOutput(explain::OutputArgs),
     /// Write concept / de-concept pairs: an LLM rewrites each concept query without its concept,
     /// keeping structure, length and question type (cached; pairs marked for review).
     Deconcept(explain::DeconceptArgs),
@@ -216,6 +220,7 @@ pub fn main() -> ExitCode {
         Command::Explain(a) => explain::explain_or_score(a, Task::Explain),
         Command::Score(a) => explain::explain_or_score(a, Task::Score),
         Command::Deconcept(a) => explain::deconcept(a),
+        Command::ExplainOutput(a) => explain::explain_output(a),
         Command::Evaluate(a) => evaluate::evaluate(a),
         Command::MergeEvaluations { inputs, out } => evaluate::merge(&inputs, &out),
         Command::BenchStore {

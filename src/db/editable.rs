@@ -418,8 +418,50 @@ impl EditableDb {
         pyjson::dumps(&Value::Object(out))
     }
 
+    /// The scores by other methods than simulation that some record has, as export columns:
+    /// `(method, metric)` pairs (column `<method>_<metric>`), methods in
+    /// [`super::provenance::METHOD_ORDER`] then alphabetically, metrics in
+    /// [`super::provenance::METHOD_METRICS`] order, only the metrics some record of the method
+    /// has. Empty when no record has `method_scores`.
+    pub fn method_columns(&self) -> Vec<(String, &'static str)> {
+        use super::provenance::{MethodScore, METHOD_METRICS, METHOD_ORDER};
+        let mut have: std::collections::BTreeMap<String, [bool; 5]> = Default::default();
+        for v in self.entries.values() {
+            for m in MethodScore::all_of(v) {
+                let e = have.entry(m.method.clone()).or_default();
+                for (k, name) in METHOD_METRICS.iter().enumerate() {
+                    e[k] |= m.metric(name).is_some();
+                }
+            }
+        }
+        let rank = |m: &str| {
+            METHOD_ORDER
+                .iter()
+                .position(|x| *x == m)
+                .unwrap_or(usize::MAX)
+        };
+        let mut methods: Vec<&String> = have.keys().collect();
+        methods.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+        let mut out = vec![];
+        for m in methods {
+            for (k, name) in METHOD_METRICS.iter().enumerate() {
+                if have[m][k] {
+                    out.push((m.clone(), *name));
+                }
+            }
+        }
+        out
+    }
+
+    /// The value of one [`EditableDb::method_columns`] column for a neuron.
+    fn method_value(&self, id: &str, method: &str, metric: &str) -> Option<f64> {
+        super::provenance::MethodScore::of(self.entries.get(id)?, method)?.metric(metric)
+    }
+
     /// CSV: neuron, layer, index, explanation, correlation_score, tags (`;`-joined, sub-categories
-    /// as `domain/sub-category`), review_status, note.
+    /// as `domain/sub-category`), review_status, note, then one column per score by another
+    /// method that some record has ([`EditableDb::method_columns`], e.g. `detection_f1`; empty
+    /// where a neuron has none).
     pub fn to_csv(&self) -> String {
         self.to_csv_marked(None)
     }
@@ -432,6 +474,10 @@ impl EditableDb {
         let mut out = String::from(
             "neuron,layer,index,explanation,correlation_score,tags,review_status,note",
         );
+        let methods = self.method_columns();
+        for (m, x) in &methods {
+            out.push_str(&format!(",{m}_{x}"));
+        }
         out.push_str(if min_score.is_some() {
             ",included\n"
         } else {
@@ -451,6 +497,12 @@ impl EditableDb {
                 self.status(k).name(),
                 q(self.note(k)),
             ));
+            for (m, x) in &methods {
+                out.push(',');
+                if let Some(v) = self.method_value(k, m, x) {
+                    out.push_str(&pyjson::float_repr(v));
+                }
+            }
             if let Some(m) = min_score {
                 let inc = r.live_score().is_some_and(|s| s >= m);
                 out.push_str(if inc { ",true" } else { ",false" });
@@ -498,7 +550,8 @@ impl EditableDb {
         kept.to_safe_sail()
     }
 
-    /// Parquet: the CSV columns, with `tags` as a list and nulls kept.
+    /// Parquet: the CSV columns (method score columns included), with `tags` as a list and
+    /// nulls kept.
     pub fn write_parquet(&self, path: &Path) -> Result<()> {
         use polars::prelude::*;
         let ids: Vec<&String> = self.entries.keys().collect();
@@ -558,6 +611,17 @@ impl EditableDb {
             )
             .into_column(),
         ])?;
+        for (m, x) in self.method_columns() {
+            df.with_column(
+                Series::new(
+                    format!("{m}_{x}").into(),
+                    ids.iter()
+                        .map(|k| self.method_value(k, &m, x))
+                        .collect::<Vec<_>>(),
+                )
+                .into_column(),
+            )?;
+        }
         crate::fsutil::write_atomic_with(path, |f| {
             ParquetWriter::new(f).finish(&mut df)?;
             Ok(())

@@ -126,7 +126,8 @@ pub fn set(db: &Path, neuron: &str, edit: &Edit) -> Result<usize> {
     })
 }
 
-/// One line about a neuron for listings: id, score, tags (sub-categories as
+/// One line about a neuron for listings: id, score (then each score by another method, as
+/// `detection 0.830`, when it has any), tags (sub-categories as
 /// `domain/sub-category`), the release rule's mark when recorded, and the explanation's first
 /// line (cut to 80 characters).
 pub fn summary_line(db: &EditableDb, id: &str) -> String {
@@ -151,7 +152,18 @@ pub fn summary_line(db: &EditableDb, id: &str) -> String {
         .chars()
         .take(80)
         .collect();
-    format!("{id}  {score}  {}{mark}  {expl}", r.tags().join(", "))
+    let methods: String = db
+        .entries
+        .get(id)
+        .map(super::provenance::MethodScore::all_of)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| Some(format!("  {} {:.3}", m.method, m.value()?)))
+        .collect();
+    format!(
+        "{id}  {score}{methods}  {}{mark}  {expl}",
+        r.tags().join(", ")
+    )
 }
 
 /// Splits `a,b, c` into tags (empty parts dropped).

@@ -109,7 +109,27 @@ pub struct MethodScore {
     pub auc: Option<f64>,
 }
 
+/// The numbers of a [`MethodScore`] that exports write as columns (`<method>_<metric>`), in
+/// column order.
+pub const METHOD_METRICS: [&str; 5] = ["balanced_accuracy", "f1", "precision", "recall", "auc"];
+
+/// The methods of `score --method`, in the order exports list them (other methods after these,
+/// alphabetically).
+pub const METHOD_ORDER: [&str; 3] = ["detection", "fuzzing", "embedding"];
+
 impl MethodScore {
+    /// One of [`METHOD_METRICS`] by name (`None` when absent or not a metric).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        match name {
+            "balanced_accuracy" => self.balanced_accuracy,
+            "f1" => self.f1,
+            "precision" => self.precision,
+            "recall" => self.recall,
+            "auc" => self.auc,
+            _ => None,
+        }
+    }
+
     /// The headline value: balanced accuracy, else AUC.
     pub fn value(&self) -> Option<f64> {
         self.balanced_accuracy.or(self.auc)

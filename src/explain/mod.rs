@@ -12,6 +12,7 @@
 pub mod classify;
 pub mod client;
 pub mod deconcept;
+pub mod output;
 pub mod prompts;
 pub mod run;
 pub mod segment;

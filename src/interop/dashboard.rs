@@ -4,6 +4,7 @@
 
 use super::{argmax, bin_range, histogram_bars, store_layer};
 use crate::db::editable::EditableDb;
+use crate::db::provenance::MethodScore;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,10 @@ pub struct DashFeature {
     pub explanation: Option<String>,
     pub correlation_score: Option<f64>,
     pub tags: Vec<String>,
+    /// The neuron's scores by other methods than simulation (detection, fuzzing, embedding:
+    /// the record's `method_scores`), in [`crate::db::provenance::METHOD_ORDER`].
+    #[serde(default)]
+    pub method_scores: Vec<MethodScore>,
     pub activations: Vec<DashActivation>,
 }
 
@@ -62,6 +67,27 @@ pub struct Dashboard {
 /// The `format` marker of the JSON.
 pub const FORMAT: &str = "safe-sail-explorer/dashboard";
 
+/// A neuron's scores by other methods, detection, fuzzing and embedding first.
+fn method_scores(db: Option<&EditableDb>, id: &str) -> Vec<MethodScore> {
+    use crate::db::provenance::METHOD_ORDER;
+    let mut all = db
+        .and_then(|d| d.entries.get(id))
+        .map(MethodScore::all_of)
+        .unwrap_or_default();
+    let rank = |m: &str| {
+        METHOD_ORDER
+            .iter()
+            .position(|x| *x == m)
+            .unwrap_or(usize::MAX)
+    };
+    all.sort_by(|a, b| {
+        rank(&a.method)
+            .cmp(&rank(&b.method))
+            .then(a.method.cmp(&b.method))
+    });
+    all
+}
+
 /// Collects the dashboard data of `latents` from a store (and their explanations from `db`).
 /// A latent the store does not have is an error naming it.
 pub fn build(store_dir: &Path, db: Option<&EditableDb>, latents: &[u32]) -> Result<Dashboard> {
@@ -82,6 +108,7 @@ pub fn build(store_dir: &Path, db: Option<&EditableDb>, latents: &[u32]) -> Resu
         })?;
         let (values, heights) = histogram_bars(f);
         let id = crate::db::neuron_id(layer, l);
+        let method_scores = method_scores(db, &id);
         let rec = db.and_then(|d| d.record(&id));
         let activations = store
             .examples(l)
@@ -112,6 +139,7 @@ pub fn build(store_dir: &Path, db: Option<&EditableDb>, latents: &[u32]) -> Resu
             explanation: rec.as_ref().and_then(|r| r.explanation.clone()),
             correlation_score: rec.as_ref().and_then(|r| r.live_score()),
             tags: rec.as_ref().map(|r| r.tags()).unwrap_or_default(),
+            method_scores,
             activations,
         });
     }
@@ -197,6 +225,17 @@ Written by safe-sail {version}.</p>\n",
             f.correlation_score.map_or("—".into(), |s| format!("{s:.3}")),
             escape(&f.tags.join(", ")),
         );
+        if !f.method_scores.is_empty() {
+            let _ = writeln!(
+                h,
+                "<p class=\"scores\">{}</p>",
+                f.method_scores
+                    .iter()
+                    .map(|m| escape(&m.describe()))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            );
+        }
         let peak = f
             .freq_hist_data_bar_heights
             .iter()

@@ -3,7 +3,8 @@
 //! neuron database, and its explanations read back into a database with their provenance.
 //!
 //! Layout under the output folder: `<modelId>/<sourceId>/features/batch-N.jsonl.gz`,
-//! `activations/batch-N.jsonl.gz`, `explanations/batch-N.jsonl.gz` (1024 latents per batch, one
+//! `activations/batch-N.jsonl.gz`, `explanations/batch-N.jsonl.gz` and (ours, see
+//! [`NpExplanationScore`]) `explanation_scores/batch-N.jsonl.gz` (1024 latents per batch, one
 //! JSON row per line, gzip as Neuronpedia's export compresses them). The rows hold the
 //! columns that script selects from Neuronpedia's `Neuron`, `Activation` and `Explanation`
 //! tables; columns we have no data for are written empty (`[]` or `null`).
@@ -127,6 +128,53 @@ pub struct NpExplanation {
     pub umap_log_feature_sparsity: Option<f64>,
 }
 
+/// One row of `explanation_scores/batch-N.jsonl` (the columns of Neuronpedia's
+/// `ExplanationScore` table): a score of an exported explanation by another method than
+/// simulation (the record's `method_scores`). Neuronpedia's export script writes no such file;
+/// it is ours, in their column names, so a reader of the export finds the scores beside the
+/// explanations they belong to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NpExplanationScore {
+    pub id: String,
+    #[serde(rename = "initiatedByUserId")]
+    pub initiated_by_user_id: Option<String>,
+    /// The headline value: balanced accuracy (detection, fuzzing) or AUC (embedding).
+    pub value: f64,
+    /// The `id` of the explanation row scored.
+    #[serde(rename = "explanationId")]
+    pub explanation_id: String,
+    /// Neuronpedia's names for Delphi's scorers: `eleuther_recall` (detection),
+    /// `eleuther_fuzz` (fuzzing), `eleuther_embedding` (embedding); another method's own name.
+    #[serde(rename = "explanationScoreTypeName")]
+    pub explanation_score_type_name: String,
+    /// The scorer model.
+    #[serde(rename = "explanationScoreModelName")]
+    pub explanation_score_model_name: String,
+    /// Our whole score record (`method_scores` entry) as a JSON string.
+    #[serde(rename = "jsonDetails")]
+    pub json_details: String,
+    /// When it was scored, RFC 3339 (UTC); `null` when the record has no readable date.
+    #[serde(rename = "createdAt")]
+    pub created_at: Option<String>,
+}
+
+/// Neuronpedia's score type name for one of our methods.
+pub fn score_type_name(method: &str) -> String {
+    match method {
+        "detection" => "eleuther_recall".into(),
+        "fuzzing" => "eleuther_fuzz".into(),
+        "embedding" => "eleuther_embedding".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A `unix:SECONDS` date as RFC 3339.
+fn rfc3339(date: &str) -> Option<String> {
+    let secs: u64 = date.strip_prefix("unix:")?.trim().parse().ok()?;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    Some(humantime::format_rfc3339_seconds(t).to_string())
+}
+
 /// The names an export is filed under, and the nearest neighbours it lists.
 #[derive(Debug, Clone, Default)]
 pub struct ExportNames {
@@ -149,6 +197,8 @@ pub struct Exported {
     pub features: usize,
     pub activations: usize,
     pub explanations: usize,
+    /// Rows of `explanation_scores` (scores of the exported explanations by other methods).
+    pub scores: usize,
 }
 
 /// The `typeName` we give our explanations.
@@ -202,7 +252,12 @@ pub fn export(
     }
     let source = format!("{layer}-{set}");
     let dir = out.join(&model_id).join(&source);
-    for sub in ["features", "activations", "explanations"] {
+    for sub in [
+        "features",
+        "activations",
+        "explanations",
+        "explanation_scores",
+    ] {
         std::fs::create_dir_all(dir.join(sub))
             .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
     }
@@ -241,9 +296,9 @@ pub fn export(
     };
     let mut features: Vec<&crate::store::FeatureRow> = store.features.iter().collect();
     features.sort_by_key(|f| f.latent);
-    let mut totals = (0, 0, 0);
+    let mut totals = (0, 0, 0, 0);
     for (b, chunk) in features.chunks(BATCH).enumerate() {
-        let (mut fr, mut ar, mut er) = (vec![], vec![], vec![]);
+        let (mut fr, mut ar, mut er, mut sr) = (vec![], vec![], vec![], vec![]);
         for f in chunk {
             let index = f.latent.to_string();
             let (values, heights) = histogram_bars(f);
@@ -323,8 +378,25 @@ pub fn export(
                                 (Some(a), "human") => format!("human:{a}"),
                                 _ => s.explainer.clone(),
                             });
+                    let explanation_id = format!("{model_id}@{source}@{index}@{TYPE_NAME}");
+                    // Scores of this explanation (not of an earlier one) by other methods.
+                    for m in crate::db::provenance::MethodScore::all_of(raw) {
+                        let Some(value) = m.value().filter(|_| m.explanation == text) else {
+                            continue;
+                        };
+                        sr.push(NpExplanationScore {
+                            id: format!("{explanation_id}@{}", m.method),
+                            initiated_by_user_id: None,
+                            value,
+                            explanation_id: explanation_id.clone(),
+                            explanation_score_type_name: score_type_name(&m.method),
+                            explanation_score_model_name: m.scorer.clone(),
+                            json_details: serde_json::to_string(&m)?,
+                            created_at: rfc3339(&m.date),
+                        });
+                    }
                     er.push(NpExplanation {
-                        id: format!("{model_id}@{source}@{index}@{TYPE_NAME}"),
+                        id: explanation_id,
                         model_id: model_id.clone(),
                         layer: source.clone(),
                         index: index.clone(),
@@ -345,15 +417,18 @@ pub fn export(
         write_batch(&dir.join("features").join(&name), &fr)?;
         write_batch(&dir.join("activations").join(&name), &ar)?;
         write_batch(&dir.join("explanations").join(&name), &er)?;
+        write_batch(&dir.join("explanation_scores").join(&name), &sr)?;
         totals.0 += fr.len();
         totals.1 += ar.len();
         totals.2 += er.len();
+        totals.3 += sr.len();
     }
     Ok(Exported {
         dir,
         features: totals.0,
         activations: totals.1,
         explanations: totals.2,
+        scores: totals.3,
     })
 }
 

@@ -1,12 +1,14 @@
 //! A neuron's page: explanation, tags, score and review status; statistics and examples
 //! from its feature store (or what to run to make one); the tokens its decoder direction
-//! promotes and suppresses; a box to try one's own text; previous / next / jump.
+//! promotes and suppresses; what amplifying it does to the output (measured on demand); a box
+//! to try one's own text; previous / next / jump.
 
 use crate::app::ctx::{SaeSlot, ViewCtx};
 use crate::app::style::{token_label, NEURON_COLOR};
 use crate::app::widgets::{tag_chip, StripToken, TokenStrip};
 use crate::app::Command;
 use crate::db::provenance::{ExplanationSource, MethodScore, ScoreSource};
+use crate::explain::output::OutputEffect;
 use crate::inspect::{TokenScores, TokenTrace};
 use eframe::egui::{self, RichText};
 
@@ -32,6 +34,14 @@ pub struct NeuronPage {
     pub logits: Option<Logits>,
     /// Per-token activations of `current` on `try_text`, when received.
     pub tried: Option<(usize, u32, TokenTrace)>,
+    /// The strength the output effect is measured at, as typed (empty: `4x`).
+    pub output_strength: String,
+    /// Why the typed strength was refused.
+    pub output_error: Option<String>,
+    /// The neuron whose output effect is being measured.
+    pub output_pending: Option<(usize, u32)>,
+    /// The last output effect received, with its (SAE index, latent).
+    pub output: Option<(usize, u32, OutputEffect)>,
 }
 
 /// Shows neuron `latent` of SAE `sae`.
@@ -220,6 +230,11 @@ impl NeuronPage {
                         });
                 });
         }
+        egui::CollapsingHeader::new("What it does to the output")
+            .default_open(true)
+            .show(ui, |ui| {
+                self.output_view(ui, sae, latent, busy, &mut action)
+            });
         egui::CollapsingHeader::new("Try your own text")
             .default_open(true)
             .show(ui, |ui| {
@@ -266,6 +281,112 @@ impl NeuronPage {
                 }
             });
         action
+    }
+
+    /// The output-side explanation: a strength, a button that measures, and what was measured.
+    fn output_view(
+        &mut self,
+        ui: &mut egui::Ui,
+        sae: usize,
+        latent: u32,
+        busy: bool,
+        action: &mut Option<Command>,
+    ) {
+        ui.label(
+            RichText::new(
+                "Adds strength × the decoder direction at the neuron's hook on six neutral prompts \
+                 and compares the next-token log-probabilities with the untouched model's",
+            )
+            .small()
+            .weak(),
+        );
+        let pending = self.output_pending == Some((sae, latent));
+        ui.horizontal(|ui| {
+            let l = ui.label("Strength");
+            let _ = ui.add(
+                egui::TextEdit::singleline(&mut self.output_strength)
+                    .hint_text("4x")
+                    .desired_width(60.0),
+            )
+            .labelled_by(l.id)
+            .on_hover_text("4x = 4 × the neuron's max activation in its feature store; a plain number is absolute");
+            if ui
+                .add_enabled(!busy && !pending, egui::Button::new("Measure"))
+                .clicked()
+            {
+                let typed = match self.output_strength.trim() {
+                    "" => "4x",
+                    t => t,
+                };
+                match crate::steer::Amount::parse(typed, "strength") {
+                    Ok(strength) => {
+                        self.output_error = None;
+                        *action = Some(Command::ExplainOutput {
+                            sae,
+                            latent,
+                            strength,
+                        });
+                    }
+                    Err(e) => self.output_error = Some(format!("{e:#}")),
+                }
+            }
+            if pending {
+                ui.spinner();
+                ui.label("measuring …");
+            }
+        });
+        if let Some(e) = &self.output_error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        let Some((_, _, e)) = self
+            .output
+            .as_ref()
+            .filter(|(s, l, _)| (*s, *l) == (sae, latent))
+        else {
+            return;
+        };
+        ui.label(
+            RichText::new(format!(
+                "amplified by {} = {:.3} at {} · mean KL(default ‖ amplified) {:.4} nats over {} prompts",
+                e.strength,
+                e.value,
+                e.hook,
+                e.mean_kl,
+                e.prompts.len()
+            ))
+            .small(),
+        );
+        let scores = |v: &[crate::explain::output::TokenShift]| -> Vec<(String, f32)> {
+            v.iter()
+                .map(|t| (t.token.clone(), t.delta_logprob as f32))
+                .collect()
+        };
+        let promoted: Vec<(String, f32)> = e
+            .promoted
+            .iter()
+            .map(|t| (t.token.clone(), t.delta_logprob as f32))
+            .collect();
+        ui.horizontal_top(|ui| {
+            token_scores(ui, "Rises most (Δ log-prob)", &scores(&e.rises));
+            ui.add_space(40.0);
+            token_scores(ui, "Falls most", &scores(&e.falls));
+            ui.add_space(40.0);
+            token_scores(ui, "Promoted tokens' Δ", &promoted);
+        });
+        egui::Grid::new("output-example")
+            .num_columns(2)
+            .spacing([12.0, 4.0])
+            .show(ui, |ui| {
+                ui.label("Prompt");
+                ui.label(RichText::new(&e.example.prompt).monospace());
+                ui.end_row();
+                ui.label("Default");
+                ui.add(egui::Label::new(RichText::new(&e.example.default).monospace()).wrap());
+                ui.end_row();
+                ui.label("Amplified");
+                ui.add(egui::Label::new(RichText::new(&e.example.steered).monospace()).wrap());
+                ui.end_row();
+            });
     }
 
     fn jump_box(&mut self, ui: &mut egui::Ui, ctx: &[SaeSlot], action: &mut Option<Command>) {
