@@ -238,11 +238,63 @@ impl std::str::FromStr for DirectionSet {
     }
 }
 
+impl std::fmt::Display for DirectionSet {
+    /// The `--direction` syntax it parses from: `SOURCE[,hook=HOOK],op=OP[,c=C][,key=NAME]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            DirSource::File { path, .. } => write!(f, "{}", path.display())?,
+            DirSource::Neuron(n) => write!(f, "{n}")?,
+        }
+        if let Some(h) = &self.hook {
+            write!(f, ",hook={h}")?;
+        }
+        match self.op {
+            DirOp::Add(c) => write!(f, ",op=add,c={c}")?,
+            DirOp::Project => write!(f, ",op=project")?,
+            DirOp::Cap(c) => write!(f, ",op=cap,c={c}")?,
+        }
+        if let DirSource::File { key: Some(k), .. } = &self.source {
+            write!(f, ",key={k}")?;
+        }
+        Ok(())
+    }
+}
+
 /// One intervention of either kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InterventionSpec {
     Neuron(NeuronSet),
     Direction(DirectionSet),
+}
+
+impl std::fmt::Display for InterventionSpec {
+    /// The `--set` or `--direction` syntax.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InterventionSpec::Neuron(n) => n.fmt(f),
+            InterventionSpec::Direction(d) => d.fmt(f),
+        }
+    }
+}
+
+impl std::str::FromStr for InterventionSpec {
+    type Err = anyhow::Error;
+
+    /// `--set` syntax (`L_I=VALUE[:mode]`), else `--direction` syntax (as saved in a
+    /// workspace's intervention sets); the error is the `--set` one unless the text looks like
+    /// a direction (it has a `,` before any `=`).
+    fn from_str(s: &str) -> Result<Self> {
+        let looks_like_direction = match (s.find(','), s.find('=')) {
+            (Some(c), Some(e)) => c < e,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if looks_like_direction {
+            Ok(InterventionSpec::Direction(s.parse()?))
+        } else {
+            Ok(InterventionSpec::Neuron(s.parse()?))
+        }
+    }
 }
 
 /// What a tripwire watches.
@@ -411,6 +463,21 @@ mod tests {
         let d: DirectionSet = "1_5,op=project".parse().unwrap();
         assert!(matches!(d.source, DirSource::Neuron(_)));
         assert!("v.npy,op=add".parse::<DirectionSet>().is_err());
+        for text in [
+            "v.npy,hook=blocks.1.hook_resid_post,op=cap,c=2",
+            "NAME:1_5,op=project",
+            "1_5,hook=blocks.2.hook_mlp_out,op=add,c=-3.5",
+            "w.safetensors,hook=blocks.0.hook_resid_post,op=add,c=1,key=refusal",
+        ] {
+            let d: DirectionSet = text.parse().unwrap();
+            assert_eq!(d.to_string(), text);
+            let any: InterventionSpec = text.parse().unwrap();
+            assert_eq!(any, InterventionSpec::Direction(d));
+        }
+        let any: InterventionSpec = "NAME:1_5=2x:clamp".parse().unwrap();
+        assert!(matches!(any, InterventionSpec::Neuron(_)));
+        assert_eq!(any.to_string(), "NAME:1_5=2x:clamp");
+        assert!("1_5,op=twist".parse::<InterventionSpec>().is_err());
         assert!("v.npy,op=add,c=nan".parse::<DirectionSet>().is_err());
         let t: TripwireSpec = "violence>0.8".parse().unwrap();
         assert_eq!(t.watch, Watch::Domain("violence".into()));
