@@ -1456,8 +1456,12 @@ fn stop_ends_a_steering_run_and_steer_eval_runs_on_the_engine() {
         let app = h.state_mut();
         app.tab = Tab::Steer;
         let slots = app.state.slots.clone();
-        app.steer
-            .prefill(&slots, 1, 7, "The violence of the attack shocked the election.");
+        app.steer.prefill(
+            &slots,
+            1,
+            7,
+            "The violence of the attack shocked the election.",
+        );
         app.steer.max_new_tokens = 200;
     }
     h.run_steps(2);
@@ -1466,7 +1470,10 @@ fn stop_ends_a_steering_run_and_steer_eval_runs_on_the_engine() {
     wait(&mut h, "a few streamed tokens", |a| {
         a.steer.streamed[0].len() >= 3 || !a.steer.running
     });
-    assert!(h.state().steer.running, "still generating when Stop is clicked");
+    assert!(
+        h.state().steer.running,
+        "still generating when Stop is clicked"
+    );
     h.get_by_label("Stop").click();
     h.run_steps(1);
     wait(&mut h, "the stop", |a| !a.steer.running && a.idle());
@@ -1501,7 +1508,10 @@ fn stop_ends_a_steering_run_and_steer_eval_runs_on_the_engine() {
     );
     assert!((rows[0].applied_norm - rows[1].applied_norm).abs() < 1e-9);
     let (done, total) = app.steer.eval_progress;
-    assert_eq!((done, total), (3 * rows[0].prompts as u64, 3 * rows[0].prompts as u64));
+    assert_eq!(
+        (done, total),
+        (3 * rows[0].prompts as u64, 3 * rows[0].prompts as u64)
+    );
     h.get_by_label("control: Δ CE");
     h.get_by_label("Save as Parquet…").click();
     h.run_steps(2);
@@ -1519,6 +1529,9 @@ fn stop_ends_a_steering_run_and_steer_eval_runs_on_the_engine() {
         safe_sail::steer::eval::LM_EVAL_COLUMNS.join(",")
     );
     let row: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!((row[1], row[3], row[4]), ("add", "blocks.1.hook_mlp_out", "7"));
+    assert_eq!(
+        (row[1], row[3], row[4]),
+        ("add", "blocks.1.hook_mlp_out", "7")
+    );
     h.get_by_label(&format!("wrote 1 rows to {}", csv.display()));
 }

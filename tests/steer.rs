@@ -948,7 +948,9 @@ fn steer_eval_stops_when_cancelled_and_writes_lm_eval_csv() {
     .unwrap();
     assert_eq!(a, b);
     assert_eq!(a.len(), 2);
-    assert!(a.iter().all(|r| r.delta_ce.is_finite() && r.ce_default > 0.0));
+    assert!(a
+        .iter()
+        .all(|r| r.delta_ce.is_finite() && r.ce_default > 0.0));
 
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("lm.csv");
@@ -960,7 +962,10 @@ fn steer_eval_stops_when_cancelled_and_writes_lm_eval_csv() {
         steer::eval::LM_EVAL_COLUMNS.join(",")
     );
     let row: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!((row[0], row[1], row[4], row[5]), ("sae_lens", "add", "5", "8"));
+    assert_eq!(
+        (row[0], row[1], row[4], row[5]),
+        ("sae_lens", "add", "5", "8")
+    );
     // A raw direction has no row there: an error, and no file is left behind.
     let d: DirectionSet = "1_5,op=project".parse().unwrap();
     let div = r.direction(&d, "1_5,op=project").unwrap();

@@ -125,7 +125,10 @@ pub enum Event {
     /// The finished steering comparison.
     Steered(Box<Comparison>),
     /// A steer-eval's progress: steps done of all.
-    SteerEvalProgress { done: u64, total: u64 },
+    SteerEvalProgress {
+        done: u64,
+        total: u64,
+    },
     /// A steer-eval's rows (each intervention followed by its control).
     SteerEvaluated(Vec<steer::eval::EvalRow>),
     /// The lm-eval CSV was written (what to say), or why not.

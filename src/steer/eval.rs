@@ -339,7 +339,10 @@ mod tests {
         let a = default_neutral_text();
         assert_eq!(a, default_neutral_text());
         assert!(a.len() > 2000, "{} bytes", a.len());
-        assert!(a.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "has Chinese");
+        assert!(
+            a.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "has Chinese"
+        );
         for m in crate::sample::corpus::REFUSAL_MARKERS {
             assert!(!a.contains(m), "no chat refusals");
         }

@@ -281,18 +281,24 @@ impl std::str::FromStr for InterventionSpec {
     type Err = anyhow::Error;
 
     /// `--set` syntax (`L_I=VALUE[:mode]`), else `--direction` syntax (as saved in a
-    /// workspace's intervention sets); the error is the `--set` one unless the text looks like
-    /// a direction (it has a `,` before any `=`).
+    /// workspace's intervention sets). When neither parses, the error is the `--direction` one
+    /// if the text names a vector file or has `,op=` / `,hook=`, else the `--set` one.
     fn from_str(s: &str) -> Result<Self> {
-        let looks_like_direction = match (s.find(','), s.find('=')) {
-            (Some(c), Some(e)) => c < e,
-            (Some(_), None) => true,
-            _ => false,
-        };
+        let neuron = s.parse::<NeuronSet>();
+        if let Ok(n) = neuron {
+            return Ok(InterventionSpec::Neuron(n));
+        }
+        let direction = s.parse::<DirectionSet>();
+        if let Ok(d) = direction {
+            return Ok(InterventionSpec::Direction(d));
+        }
+        let looks_like_direction = [".npy", ".safetensors", ",op=", ",hook="]
+            .iter()
+            .any(|k| s.contains(k));
         if looks_like_direction {
-            Ok(InterventionSpec::Direction(s.parse()?))
+            direction.map(InterventionSpec::Direction)
         } else {
-            Ok(InterventionSpec::Neuron(s.parse()?))
+            neuron.map(InterventionSpec::Neuron)
         }
     }
 }
@@ -474,10 +480,24 @@ mod tests {
             let any: InterventionSpec = text.parse().unwrap();
             assert_eq!(any, InterventionSpec::Direction(d));
         }
-        let any: InterventionSpec = "NAME:1_5=2x:clamp".parse().unwrap();
-        assert!(matches!(any, InterventionSpec::Neuron(_)));
-        assert_eq!(any.to_string(), "NAME:1_5=2x:clamp");
-        assert!("1_5,op=twist".parse::<InterventionSpec>().is_err());
+        for text in [
+            "NAME:1_5=2x:clamp",
+            "L0 relu (SAELens, legacy cfg):0_145=ablate",
+        ] {
+            let any: InterventionSpec = text.parse().unwrap();
+            assert!(matches!(any, InterventionSpec::Neuron(_)), "{text}");
+            assert_eq!(any.to_string(), text);
+        }
+        let e = format!(
+            "{:#}",
+            "1_5,op=twist".parse::<InterventionSpec>().unwrap_err()
+        );
+        assert!(e.contains("unknown op"), "{e}");
+        let e = format!(
+            "{:#}",
+            "1_5=3:twist".parse::<InterventionSpec>().unwrap_err()
+        );
+        assert!(e.contains("unknown mode"), "{e}");
         assert!("v.npy,op=add,c=nan".parse::<DirectionSet>().is_err());
         let t: TripwireSpec = "violence>0.8".parse().unwrap();
         assert_eq!(t.watch, Watch::Domain("violence".into()));

@@ -243,6 +243,20 @@ fn saved_set_survives_saving_and_reopening_the_workspace() {
     }
 }
 
+/// Types into the `k`-th text field labelled `label`.
+fn type_into(h: &mut Harness<'static, Panel<SteerPanel>>, label: &str, k: usize, text: &str) {
+    h.query_all_by_role_and_label(Role::TextInput, label)
+        .nth(k)
+        .unwrap()
+        .focus();
+    h.run_steps(1);
+    h.query_all_by_role_and_label(Role::TextInput, label)
+        .nth(k)
+        .unwrap()
+        .type_text(text);
+    h.run_steps(1);
+}
+
 fn commands_of<T>(p: &mut Panel<SteerPanel>, f: impl Fn(Command) -> Option<T>) -> Vec<T> {
     p.take_commands().into_iter().filter_map(f).collect()
 }
@@ -259,30 +273,12 @@ fn raw_directions_and_special_tokens_go_into_the_job() {
     assert!(steer_jobs(h.state_mut()).is_empty());
     h.get_by_label_contains("direction 1: type a neuron id");
     // Project out 0_145's decoder row (the default op of a new row).
-    let field = |h: &Harness<'static, Panel<SteerPanel>>, label: &str, k: usize| {
-        h.query_all_by_role_and_label(Role::TextInput, label)
-            .nth(k)
-            .unwrap()
-            .id()
-    };
-    let id = field(&h, "raw direction", 0);
-    h.get_by_id(id).focus();
-    h.run_steps(1);
-    h.get_by_id(id).type_text("0_145");
-    h.run_steps(1);
+    type_into(&mut h, "raw direction", 0, "0_145");
     // Cap a vector file's projection at a hook.
     h.get_by_label("+ Add raw direction").click();
     h.run_steps(2);
-    let id = field(&h, "raw direction", 1);
-    h.get_by_id(id).focus();
-    h.run_steps(1);
-    h.get_by_id(id).type_text("refusal.npy");
-    h.run_steps(1);
-    let id = field(&h, "hook", 1);
-    h.get_by_id(id).focus();
-    h.run_steps(1);
-    h.get_by_id(id).type_text("blocks.1.hook_mlp_out");
-    h.run_steps(1);
+    type_into(&mut h, "raw direction", 1, "refusal.npy");
+    type_into(&mut h, "hook", 1, "blocks.1.hook_mlp_out");
     h.query_all_by_role_and_label(Role::ComboBox, "op")
         .nth(1)
         .unwrap()
@@ -357,7 +353,10 @@ fn steer_eval_job_progress_and_stop() {
     let j = &jobs[0];
     assert_eq!(j.prompts, EvalPrompts::Texts(starters));
     assert_eq!(j.neutral, None, "the built-in neutral text");
-    assert!(j.like.chat && j.like.system.is_some(), "the panel's chat settings");
+    assert!(
+        j.like.chat && j.like.system.is_some(),
+        "the panel's chat settings"
+    );
     assert_eq!(j.sets.len(), 1);
     assert_eq!(j.opts.steer.gen.max_new_tokens, 32);
     // While it runs: progress and Stop.
@@ -367,7 +366,9 @@ fn steer_eval_job_progress_and_stop() {
     h.get_by_label("12 / 40 answers");
     h.get_by_label("Stop steer-eval").click();
     h.run_steps(2);
-    let cancels = commands_of(h.state_mut(), |c| matches!(c, Command::Cancel).then_some(()));
+    let cancels = commands_of(h.state_mut(), |c| {
+        matches!(c, Command::Cancel).then_some(())
+    });
     assert_eq!(cancels.len(), 1);
     h.state_mut()
         .panel
@@ -380,7 +381,10 @@ fn steer_eval_job_progress_and_stop() {
     h.get_by_label("▶ Run steer-eval").click();
     h.run_steps(2);
     h.get_by_label("Type the prompts file (one prompt per line).");
-    for (label, text) in [("Prompts file", "prompts.txt"), ("Neutral text", "wiki.txt")] {
+    for (label, text) in [
+        ("Prompts file", "prompts.txt"),
+        ("Neutral text", "wiki.txt"),
+    ] {
         h.get_by_label(label).click();
         h.run_steps(1);
         h.get_by_label(label).type_text(text);
@@ -421,7 +425,10 @@ fn fixture_eval_rows() -> Vec<steer::eval::EvalRow> {
     };
     let prompts = steer::eval::tokenize_prompts(
         &model,
-        &["The violence of the attack".into(), "The weather today".into()],
+        &[
+            "The violence of the attack".into(),
+            "The weather today".into(),
+        ],
         &like,
         "test",
     )
@@ -498,8 +505,8 @@ fn steer_eval_results_table_plot_and_parquet() {
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(d.get(i), Some(r.delta_ce));
     }
-    // A folder that does not exist: an error under the results, no panic.
-    let bad = dir.path().join("no/such/dir/x.parquet");
+    // A folder that cannot exist (a file is in the way): an error, no panic.
+    let bad = out.join("x.parquet");
     h.state_mut().panel.parquet_path = bad.display().to_string();
     h.run_steps(1);
     h.get_by_label("Save as Parquet…").click();
@@ -527,7 +534,10 @@ fn export_for_lm_eval_sends_the_interventions_and_a_path() {
     assert_eq!(sets[0].to_string(), "L1 topk8 256 (SAELens):1_7=1x:add");
     assert_eq!(
         path,
-        &stand_in_path().parent().unwrap().join("steering-lm-eval.csv"),
+        &stand_in_path()
+            .parent()
+            .unwrap()
+            .join("steering-lm-eval.csv"),
         "by default beside the workspace file"
     );
     h.state_mut()

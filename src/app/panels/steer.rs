@@ -737,7 +737,11 @@ impl SteerPanel {
             let l = ui.label("lm-eval CSV");
             ui.add(
                 egui::TextEdit::singleline(&mut self.csv_path)
-                    .hint_text(beside_workspace(ctx, "steering-lm-eval.csv").display().to_string())
+                    .hint_text(
+                        beside_workspace(ctx, "steering-lm-eval.csv")
+                            .display()
+                            .to_string(),
+                    )
                     .desired_width(320.0),
             )
             .labelled_by(l.id);
@@ -949,7 +953,11 @@ impl SteerPanel {
                                 metric.of(row),
                             )
                             .width(0.34)
-                            .name(format!("#{} {}", i + 1, row.intervention))
+                            .name(format!(
+                                "#{} {}",
+                                i + 1,
+                                row.intervention
+                            ))
                         })
                     })
                     .collect();
@@ -959,7 +967,6 @@ impl SteerPanel {
         let n = pairs.len();
         egui_plot::Plot::new("steer-eval-plot")
             .height(170.0)
-            .y_axis_label(metric.name())
             .x_axis_formatter(move |m, _| {
                 let i = m.value.round();
                 if (m.value - i).abs() < 1e-6 && i >= 1.0 && i as usize <= n {
@@ -981,7 +988,11 @@ impl SteerPanel {
             let l = ui.label("Parquet file");
             ui.add(
                 egui::TextEdit::singleline(&mut self.parquet_path)
-                    .hint_text(beside_workspace(ctx, "steer-eval.parquet").display().to_string())
+                    .hint_text(
+                        beside_workspace(ctx, "steer-eval.parquet")
+                            .display()
+                            .to_string(),
+                    )
                     .desired_width(320.0),
             )
             .labelled_by(l.id);
@@ -993,11 +1004,9 @@ impl SteerPanel {
                 let path = path_or(&self.parquet_path, ctx, "steer-eval.parquet");
                 self.eval_message = Some(
                     match crate::steer::eval::write_parquet(&self.eval_rows, &path) {
-                        Ok(()) => format!(
-                            "saved {} rows to {}",
-                            self.eval_rows.len(),
-                            path.display()
-                        ),
+                        Ok(()) => {
+                            format!("saved {} rows to {}", self.eval_rows.len(), path.display())
+                        }
                         Err(e) => format!("error: {e:#}"),
                     },
                 );
@@ -1046,8 +1055,8 @@ impl SteerPanel {
                     .desired_width(160.0),
             )
             .labelled_by(l.id);
-            let can = !self.set_name.trim().is_empty()
-                && !(self.rows.is_empty() && self.dirs.is_empty());
+            let can =
+                !self.set_name.trim().is_empty() && !(self.rows.is_empty() && self.dirs.is_empty());
             if ui
                 .add_enabled(can, egui::Button::new("Save set"))
                 .on_hover_text("Kept in the workspace file")
@@ -1178,7 +1187,7 @@ impl SteerPanel {
     /// The buttons that add a neuron row or a raw direction.
     fn add_buttons(&mut self, ui: &mut egui::Ui, slots: &[SaeSlot]) {
         ui.horizontal_wrapped(|ui| {
-        if ui.button("+ Add intervention").clicked() {
+            if ui.button("+ Add intervention").clicked() {
                 let sae = self
                     .rows
                     .last()
