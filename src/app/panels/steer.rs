@@ -1056,7 +1056,7 @@ impl SteerPanel {
             )
             .labelled_by(l.id);
             let can =
-                !self.set_name.trim().is_empty() && !(self.rows.is_empty() && self.dirs.is_empty());
+                !self.set_name.trim().is_empty() && (!self.rows.is_empty() || !self.dirs.is_empty());
             if ui
                 .add_enabled(can, egui::Button::new("Save set"))
                 .on_hover_text("Kept in the workspace file")
