@@ -1055,8 +1055,8 @@ impl SteerPanel {
                     .desired_width(160.0),
             )
             .labelled_by(l.id);
-            let can =
-                !self.set_name.trim().is_empty() && (!self.rows.is_empty() || !self.dirs.is_empty());
+            let can = !self.set_name.trim().is_empty()
+                && (!self.rows.is_empty() || !self.dirs.is_empty());
             if ui
                 .add_enabled(can, egui::Button::new("Save set"))
                 .on_hover_text("Kept in the workspace file")
