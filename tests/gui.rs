@@ -1533,5 +1533,8 @@ fn stop_ends_a_steering_run_and_steer_eval_runs_on_the_engine() {
         (row[1], row[3], row[4]),
         ("add", "blocks.1.hook_mlp_out", "7")
     );
-    h.get_by_label(&format!("wrote 1 rows to {}", csv.display()));
+    // Said in the panel (and in the status bar).
+    let said = format!("wrote 1 rows to {}", csv.display());
+    assert_eq!(h.state().steer.eval_message.as_deref(), Some(said.as_str()));
+    assert_eq!(h.query_all_by_label(&said).count(), 2);
 }
