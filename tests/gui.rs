@@ -1511,3 +1511,120 @@ fn the_neuron_page_measures_what_the_neuron_does_to_the_output() {
         h.snapshot("07_neuron_page_output_effect");
     }
 }
+
+/// Stop ends a steering run on the engine thread: the streamed answers stop growing and the
+/// panel says it stopped (the engine pauses 30 ms after each token it streams, so the run is
+/// still going when Stop is clicked). Then the panel's steer-eval runs the starter prompts on
+/// the engine, its rows are shown and saved as Parquet, and the interventions are exported as
+/// lm-eval's CSV, both beside the workspace file (a copy in a temporary folder).
+#[test]
+fn stop_ends_a_steering_run_and_steer_eval_runs_on_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("copy.sail.json");
+    safe_sail::workspace::Workspace::load(&sample_workspace())
+        .unwrap()
+        .save_as(&file)
+        .unwrap();
+    let mut b = Harness::builder().with_size([1400.0, 1000.0]);
+    if safe_sail::app::fonts::find_cjk_font().is_none() {
+        b = b.allow_missing_glyphs();
+    }
+    let f2 = file.clone();
+    let mut h = b.build_eframe(move |cc| {
+        ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(f2.clone()))
+    });
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    let ctx = h.ctx.clone();
+    h.state_mut().token_delay = Duration::from_millis(30);
+    h.state_mut().open_workspace(&ctx, file.clone());
+    wait(&mut h, "the slow engine", |a| {
+        !a.is_switching() && matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    {
+        let app = h.state_mut();
+        app.tab = Tab::Steer;
+        let slots = app.state.slots.clone();
+        app.steer.prefill(
+            &slots,
+            1,
+            7,
+            "The violence of the attack shocked the election.",
+        );
+        app.steer.max_new_tokens = 200;
+    }
+    h.run_steps(2);
+    h.get_by_label("▶ Run steering").click();
+    h.run_steps(2);
+    wait(&mut h, "a few streamed tokens", |a| {
+        a.steer.streamed[0].len() >= 3 || !a.steer.running
+    });
+    assert!(
+        h.state().steer.running,
+        "still generating when Stop is clicked"
+    );
+    h.get_by_label("Stop").click();
+    h.run_steps(1);
+    wait(&mut h, "the stop", |a| !a.steer.running && a.idle());
+    let lens = |a: &ExplorerApp| [a.steer.streamed[0].len(), a.steer.streamed[1].len()];
+    let stopped = lens(h.state());
+    assert!(stopped[0] < 200, "stopped early: {stopped:?}");
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    assert_eq!(lens(h.state()), stopped, "the answers stopped growing");
+    assert!(h.state().steer.result.is_none());
+    h.get_by_label("stopped: the answers so far are shown unscored");
+
+    // steer-eval over the starter prompts, on the engine.
+    h.state_mut().steer.max_new_tokens = 4;
+    h.run_steps(1);
+    h.get_by_label("▶ Run steer-eval").click();
+    h.run_steps(2);
+    wait(&mut h, "the steer-eval", |a| {
+        !a.steer.eval_running && a.idle()
+    });
+    let app = h.state();
+    assert_eq!(app.steer.eval_message, None);
+    let rows = &app.steer.eval_rows;
+    assert_eq!(rows.len(), 2, "the intervention and its control");
+    assert!(!rows[0].control && rows[1].control);
+    assert_eq!(rows[0].intervention, "L1 topk8 256 (SAELens):1_7=1x:add");
+    assert_eq!(
+        rows[0].prompts,
+        safe_sail::workspace::starters_of(&[]).len()
+    );
+    assert!((rows[0].applied_norm - rows[1].applied_norm).abs() < 1e-9);
+    let (done, total) = app.steer.eval_progress;
+    assert_eq!(
+        (done, total),
+        (3 * rows[0].prompts as u64, 3 * rows[0].prompts as u64)
+    );
+    h.get_by_label("control: Δ CE");
+    h.get_by_label("Save as Parquet…").click();
+    h.run_steps(2);
+    let pq = dir.path().join("steer-eval.parquet");
+    assert!(pq.exists(), "{:?}", h.state().steer.eval_message);
+    // The lm-eval CSV, written by the engine.
+    h.get_by_label("Export for lm-eval…").click();
+    h.run_steps(2);
+    wait(&mut h, "the export", |a| a.idle());
+    let csv = dir.path().join("steering-lm-eval.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        safe_sail::steer::eval::LM_EVAL_COLUMNS.join(",")
+    );
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        (row[1], row[3], row[4]),
+        ("add", "blocks.1.hook_mlp_out", "7")
+    );
+    // Said in the panel (and in the status bar).
+    let said = format!("wrote 1 rows to {}", csv.display());
+    assert_eq!(h.state().steer.eval_message.as_deref(), Some(said.as_str()));
+    assert_eq!(h.query_all_by_label(&said).count(), 2);
+}

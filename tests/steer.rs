@@ -862,3 +862,115 @@ fn cli_steer_matches_generate_and_reports() {
     assert!((n[0] - n[1]).abs() < 1e-9 && n[0] > 0.0, "{n:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Counts the steps a steer-eval reports and sets the cancel flag at the first one.
+struct CancelAtFirst<'a> {
+    flag: &'a std::sync::atomic::AtomicBool,
+    steps: std::sync::atomic::AtomicU64,
+}
+
+impl safe_sail::progress::Progress for CancelAtFirst<'_> {
+    fn inc(&self) {
+        use std::sync::atomic::Ordering;
+        self.steps.fetch_add(1, Ordering::SeqCst);
+        self.flag.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The window's steer-eval: a cancel stops it at the next token with an error saying so, and a
+/// run without one gives the same rows as `steer_eval`; the built-in neutral text gives a
+/// finite capability cost, and the lm-eval CSV is written from resolved interventions.
+#[test]
+fn steer_eval_stops_when_cancelled_and_writes_lm_eval_csv() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let m = model("qwen2");
+    let slots = vec![topk_slot()];
+    let r = Resolver {
+        model: &m,
+        saes: &slots,
+    };
+    let iv = r
+        .neuron(&set(1, 5, 8.0, NeuronMode::Add), "1_5=8:add")
+        .unwrap();
+    let prompts = vec![tokens(&m, &en_ids()), tokens(&m, &en_ids()[..3])];
+    let neutral = m
+        .tok
+        .encode_ids(&steer::eval::default_neutral_text(), true)
+        .unwrap();
+    let opts = steer::eval::EvalOpts {
+        steer: SteerOpts {
+            gen: GenerateOpts {
+                max_new_tokens: 6,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        window: 128,
+        control_seed: 3,
+    };
+    let flag = AtomicBool::new(false);
+    let sink = CancelAtFirst {
+        flag: &flag,
+        steps: AtomicU64::new(0),
+    };
+    let ivs = [iv.clone()];
+    let e = steer::eval::steer_eval_cancellable(
+        &m, &slots, &prompts, &neutral, &ivs, &opts, &sink, &flag,
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("cancelled"), "{e:#}");
+    assert_eq!(
+        sink.steps.load(Ordering::SeqCst),
+        1,
+        "it stopped in the second prompt's default answer, of 6 steps"
+    );
+    let never = AtomicBool::new(false);
+    let a = steer::eval::steer_eval_cancellable(
+        &m,
+        &slots,
+        &prompts,
+        &neutral,
+        &ivs,
+        &opts,
+        &safe_sail::progress::Silent,
+        &never,
+    )
+    .unwrap();
+    let b = steer::eval::steer_eval(
+        &m,
+        &slots,
+        &prompts,
+        &neutral,
+        &ivs,
+        &opts,
+        &safe_sail::progress::Silent,
+    )
+    .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 2);
+    assert!(a
+        .iter()
+        .all(|r| r.delta_ce.is_finite() && r.ce_default > 0.0));
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("lm.csv");
+    assert_eq!(steer::eval::write_lm_eval_csv(&ivs, &csv).unwrap(), 1);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        steer::eval::LM_EVAL_COLUMNS.join(",")
+    );
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        (row[0], row[1], row[4], row[5]),
+        ("sae_lens", "add", "5", "8")
+    );
+    // A raw direction has no row there: an error, and no file is left behind.
+    let d: DirectionSet = "1_5,op=project".parse().unwrap();
+    let div = r.direction(&d, "1_5,op=project").unwrap();
+    let csv2 = dir.path().join("lm2.csv");
+    let e = steer::eval::write_lm_eval_csv(&[iv, div], &csv2).unwrap_err();
+    assert!(format!("{e:#}").contains("raw direction"), "{e:#}");
+    assert!(!csv2.exists());
+}

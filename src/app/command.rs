@@ -51,6 +51,13 @@ pub enum Command {
     SetUser(String),
     /// Generate the default and the steered answer and compare them (the Steer panel).
     Steer(Box<super::engine::SteerJob>),
+    /// Measure what each intervention costs (the Steer panel's steer-eval).
+    SteerEval(Box<super::engine::SteerEvalJob>),
+    /// Write the interventions as lm-evaluation-harness's steered-model CSV.
+    ExportLmEval {
+        sets: Vec<crate::steer::InterventionSpec>,
+        path: PathBuf,
+    },
     /// Open the Steer panel with an intervention on this neuron.
     SteerNeuron { sae: usize, latent: u32 },
     /// Save a named intervention set in the workspace file (replacing one of that name).

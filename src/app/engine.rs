@@ -8,7 +8,7 @@ use crate::model::generate::Flow;
 use crate::model::generate::GenerateOpts;
 use crate::model::PromptSpec;
 use crate::progress::Progress;
-use crate::steer::{self, Comparison, NeuronSet, Resolver, Side, SteerOpts, TripwireSpec};
+use crate::steer::{self, Comparison, InterventionSpec, Resolver, Side, SteerOpts, TripwireSpec};
 use crate::workspace::OpenedWorkspace;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -45,18 +45,47 @@ pub enum Job {
         neuron: steer::NeuronRef,
         opts: Box<OutputOpts>,
     },
+    /// What each intervention costs ([`steer::eval::steer_eval_cancellable`]), with progress.
+    SteerEval(Box<SteerEvalJob>),
+    /// The interventions as lm-evaluation-harness's CSV ([`steer::eval::write_lm_eval_csv`]).
+    ExportLmEval {
+        sets: Vec<InterventionSpec>,
+        path: PathBuf,
+    },
 }
 
 /// A steering comparison for the engine: the neurons are named by the workspace's SAE names.
 #[derive(Debug, Clone)]
 pub struct SteerJob {
     pub prompt: PromptSpec,
-    pub sets: Vec<NeuronSet>,
+    /// Neuron interventions and raw directions, in the `--set` / `--direction` syntax's terms.
+    pub sets: Vec<InterventionSpec>,
     /// As `safe-sail steer --tripwire` takes them.
     pub tripwires: Vec<String>,
     /// The neuron database domain tripwires read (verified neurons with the tag).
     pub db: Option<PathBuf>,
     pub opts: SteerOpts,
+}
+
+/// Where a steer-eval's prompts come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvalPrompts {
+    /// These texts (the workspace's starter prompts).
+    Texts(Vec<String>),
+    /// One prompt per non-empty line of a UTF-8 file.
+    File(PathBuf),
+}
+
+/// A steer-eval for the engine: each intervention alone over the prompts and a neutral text.
+#[derive(Debug, Clone)]
+pub struct SteerEvalJob {
+    pub sets: Vec<InterventionSpec>,
+    pub prompts: EvalPrompts,
+    /// Chat template and system prompt of every prompt (its text is replaced).
+    pub like: PromptSpec,
+    /// The neutral text file; `None`: [`steer::eval::default_neutral_text`].
+    pub neutral: Option<PathBuf>,
+    pub opts: steer::eval::EvalOpts,
 }
 
 /// What the engine thread reports.
@@ -110,6 +139,15 @@ pub enum Event {
         latent: u32,
         effect: Box<OutputEffect>,
     },
+    /// A steer-eval's progress: steps done of all.
+    SteerEvalProgress {
+        done: u64,
+        total: u64,
+    },
+    /// A steer-eval's rows (each intervention followed by its control).
+    SteerEvaluated(Vec<steer::eval::EvalRow>),
+    /// The lm-eval CSV was written (what to say), or why not.
+    LmEvalExported(Result<String, String>),
     Failed(String),
     Cancelled,
 }
@@ -134,6 +172,17 @@ impl EngineThread {
         delay: Duration,
         wake: impl Fn() + Send + Sync + 'static,
     ) -> Self {
+        Self::start_with_delays(workspace, delay, Duration::ZERO, wake)
+    }
+
+    /// [`EngineThread::start_with_delay`] that also pauses `token_delay` after each token a
+    /// steering run streams (a test hook: a slow generation on a small model, to stop it).
+    pub fn start_with_delays(
+        workspace: PathBuf,
+        delay: Duration,
+        token_delay: Duration,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(wake);
         let (jobs_tx, jobs_rx) = channel::<Job>();
         let (ev_tx, ev_rx) = channel::<Event>();
@@ -154,9 +203,10 @@ impl EngineThread {
                         return;
                     }
                 };
+                // The flag is cleared by `submit`, before the job is sent: a Stop pressed
+                // before the job starts still stops it.
                 for job in jobs_rx {
-                    flag.store(false, Ordering::SeqCst);
-                    match run(&loaded, &slots, job, &flag, &send) {
+                    match run(&loaded, &slots, job, &flag, token_delay, &send) {
                         Ok(()) => {}
                         Err(_) if flag.load(Ordering::SeqCst) => send(Event::Cancelled),
                         Err(e) => send(Event::Failed(format!("{e:#}"))),
@@ -318,7 +368,8 @@ fn run(
     slots: &[steer::SaeSlot],
     job: Job,
     cancel: &AtomicBool,
-    send: &dyn Fn(Event),
+    token_delay: Duration,
+    send: &(dyn Fn(Event) + Sync),
 ) -> Result<()> {
     match job {
         Job::Analyze {
@@ -351,7 +402,7 @@ fn run(
             });
         }
         Job::Steer(j) => {
-            let c = steer_compare(m, slots, &j, cancel, send)?;
+            let c = steer_compare(m, slots, &j, cancel, token_delay, send)?;
             send(Event::Steered(Box::new(c)));
         }
         Job::OutputEffect {
@@ -367,8 +418,96 @@ fn run(
                 effect: Box::new(effect),
             });
         }
+        Job::SteerEval(j) => {
+            let rows = steer_eval(m, slots, &j, cancel, send)?;
+            send(Event::SteerEvaluated(rows));
+        }
+        Job::ExportLmEval { sets, path } => {
+            let r = resolve(m, slots, &sets)
+                .and_then(|ivs| steer::eval::write_lm_eval_csv(&ivs, &path))
+                .map(|n| format!("wrote {n} rows to {}", path.display()))
+                .map_err(|e| format!("{e:#}"));
+            send(Event::LmEvalExported(r));
+        }
     }
     Ok(())
+}
+
+/// The interventions resolved against the loaded model and SAEs.
+fn resolve(
+    m: &LoadedModel,
+    slots: &[steer::SaeSlot],
+    sets: &[InterventionSpec],
+) -> Result<Vec<steer::Intervention>> {
+    let r = Resolver {
+        model: &m.model,
+        saes: slots,
+    };
+    sets.iter().map(|s| r.resolve(s, &s.to_string())).collect()
+}
+
+/// Passes a steer-eval's progress to the window (at most one event per 1/100 of the work).
+struct EvalSink<'a> {
+    send: &'a (dyn Fn(Event) + Sync),
+    len: AtomicU64,
+    pos: AtomicU64,
+}
+
+impl Progress for EvalSink<'_> {
+    fn set_len(&self, len: u64) {
+        self.len.store(len, Ordering::Relaxed);
+        (self.send)(Event::SteerEvalProgress {
+            done: 0,
+            total: len,
+        });
+    }
+
+    fn inc(&self) {
+        let done = self.pos.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = self.len.load(Ordering::Relaxed);
+        if total == 0 || done * 100 / total != (done - 1) * 100 / total || done == total {
+            (self.send)(Event::SteerEvalProgress { done, total });
+        }
+    }
+}
+
+/// Reads the prompts and the neutral text, resolves the interventions and runs the library's
+/// steer-eval, reporting progress; a cancel stops it after the next token.
+fn steer_eval(
+    m: &LoadedModel,
+    slots: &[steer::SaeSlot],
+    j: &SteerEvalJob,
+    cancel: &AtomicBool,
+    send: &(dyn Fn(Event) + Sync),
+) -> Result<Vec<steer::eval::EvalRow>> {
+    let ivs = resolve(m, slots, &j.sets)?;
+    if ivs.is_empty() {
+        bail!("nothing to evaluate: add an intervention");
+    }
+    let (lines, from) = match &j.prompts {
+        EvalPrompts::Texts(t) => (t.clone(), "the starter prompt list".to_string()),
+        EvalPrompts::File(p) => (
+            steer::eval::read_text(p)?
+                .lines()
+                .map(str::to_string)
+                .collect(),
+            p.display().to_string(),
+        ),
+    };
+    let prompts = steer::eval::tokenize_prompts(&m.model, &lines, &j.like, &from)?;
+    let neutral_text = match &j.neutral {
+        Some(p) => steer::eval::read_text(p)?,
+        None => steer::eval::default_neutral_text(),
+    };
+    let neutral = m.model.tok.encode_ids(&neutral_text, true)?;
+    let sink = EvalSink {
+        send,
+        len: AtomicU64::new(0),
+        pos: AtomicU64::new(0),
+    };
+    steer::eval::steer_eval_cancellable(
+        &m.model, slots, &prompts, &neutral, &ivs, &j.opts, &sink, cancel,
+    )
 }
 
 /// Resolves the interventions and tripwires against the loaded SAEs and runs the library's
@@ -378,17 +517,14 @@ fn steer_compare(
     slots: &[steer::SaeSlot],
     j: &SteerJob,
     cancel: &AtomicBool,
-    send: &dyn Fn(Event),
+    token_delay: Duration,
+    send: &(dyn Fn(Event) + Sync),
 ) -> Result<Comparison> {
     let r = Resolver {
         model: &m.model,
         saes: slots,
     };
-    let ivs = j
-        .sets
-        .iter()
-        .map(|s| r.neuron(s, &s.to_string()))
-        .collect::<Result<Vec<_>>>()?;
+    let ivs = resolve(m, slots, &j.sets)?;
     let tws = j
         .tripwires
         .iter()
@@ -420,6 +556,9 @@ fn steer_compare(
                 token: tok.display_strings(ids).pop().unwrap_or_default(),
                 special: tok.is_special(id),
             });
+            if !token_delay.is_zero() {
+                std::thread::sleep(token_delay);
+            }
             Flow::Continue
         },
     )?;

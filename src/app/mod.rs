@@ -99,6 +99,8 @@ pub struct ExplorerApp {
     dialog: Option<Receiver<DialogResult>>,
     /// A test hook: the engine pauses this long after each step of loading it reports.
     pub load_delay: std::time::Duration,
+    /// A test hook: the engine pauses this long after each token a steering run streams.
+    pub token_delay: std::time::Duration,
     /// `SAFE_SAIL_FRAME_LOG`: where each frame's timing is written.
     frame_log: Option<FrameLog>,
 }
@@ -202,6 +204,7 @@ impl ExplorerApp {
             new_workspace: Default::default(),
             dialog: None,
             load_delay: std::time::Duration::ZERO,
+            token_delay: std::time::Duration::ZERO,
             frame_log: FrameLog::from_env(),
         };
         match workspace.or_else(default_workspace) {
@@ -230,9 +233,12 @@ impl ExplorerApp {
             }
         }
         let wake_ctx = ctx.clone();
-        let engine = EngineThread::start_with_delay(path.clone(), self.load_delay, move || {
-            wake_ctx.request_repaint()
-        });
+        let engine = EngineThread::start_with_delays(
+            path.clone(),
+            self.load_delay,
+            self.token_delay,
+            move || wake_ctx.request_repaint(),
+        );
         if self.engine.is_some() && matches!(self.state.engine, EngineStatus::Ready { .. }) {
             // An earlier pending open is dropped: its thread ends when it finds no listener.
             self.state.status = format!(
@@ -288,6 +294,8 @@ impl ExplorerApp {
         self.steer.running = false;
         self.steer.result = None;
         self.steer.streamed = Default::default();
+        self.steer.eval_running = false;
+        self.steer.eval_rows.clear();
         self.neuron = NeuronPage::default();
         self.prefs.recent.retain(|p| p != &path);
         self.prefs.recent.insert(0, path.clone());
@@ -483,6 +491,15 @@ impl ExplorerApp {
                 self.steer.running = true;
                 self.submit(Job::Steer(job));
             }
+            Command::SteerEval(job) => {
+                self.state.status = "steer-eval …".into();
+                self.steer.eval_running = true;
+                self.submit(Job::SteerEval(job));
+            }
+            Command::ExportLmEval { sets, path } => {
+                self.state.status = "exporting the interventions …".into();
+                self.submit(Job::ExportLmEval { sets, path });
+            }
             Command::SteerNeuron { sae, latent } => {
                 let prompt = self.inspector.prompt.clone();
                 self.steer.prefill(&self.state.slots, sae, latent, &prompt);
@@ -612,12 +629,30 @@ impl ExplorerApp {
                 };
                 self.steer.set_result(*c);
             }
+            Event::SteerEvalProgress { done, total } => {
+                s.status = format!("steer-eval: {done} / {total} answers");
+                self.steer.set_eval_progress(done, total);
+            }
+            Event::SteerEvaluated(rows) => {
+                s.busy = false;
+                s.status = format!("steer-eval: {} rows", rows.len());
+                self.steer.set_eval_rows(rows);
+            }
+            Event::LmEvalExported(r) => {
+                s.busy = false;
+                let msg = r.unwrap_or_else(|e| format!("error: {e}"));
+                s.status = msg.clone();
+                self.steer.set_eval_message(msg);
+            }
             Event::Failed(e) => {
                 s.busy = false;
                 self.neuron.output_pending = None;
                 s.status = format!("error: {e}");
                 if self.steer.running {
                     self.steer.set_failed(format!("error: {e}"));
+                }
+                if self.steer.eval_running {
+                    self.steer.set_eval_message(format!("error: {e}"));
                 }
             }
             Event::Cancelled => {
@@ -627,6 +662,10 @@ impl ExplorerApp {
                 if self.steer.running {
                     self.steer
                         .set_failed("stopped: the answers so far are shown unscored".into());
+                }
+                if self.steer.eval_running {
+                    self.steer
+                        .set_eval_message("stopped: the steer-eval was cancelled".into());
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! `steer`, `steer-eval` and the tripwires of `generate`: parse, call [`safe_sail::steer`], print.
 
 use super::args::{ModelArgs, PromptArgs};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use safe_sail::load::load_saes;
 use safe_sail::model::generate::GenerateOpts;
@@ -157,8 +157,7 @@ pub fn steer_cmd(a: SteerArgs) -> Result<()> {
         top_n: 5,
     };
     if let Some(csv) = &a.export_csv {
-        let descs: Vec<_> = ivs.iter().map(|i| i.desc.clone()).collect();
-        safe_sail::fsutil::write_atomic(csv, steer::eval::lm_eval_csv(&descs)?.as_bytes())?;
+        steer::eval::write_lm_eval_csv(&ivs, csv)?;
     }
     let mut stdout = std::io::stdout();
     let mut side = None;
@@ -251,9 +250,10 @@ pub struct SteerEvalArgs {
     #[arg(long)]
     pub chat: bool,
     /// A neutral UTF-8 text: the next-token cross-entropy on it, with and without each
-    /// intervention, is the capability cost.
+    /// intervention, is the capability cost. Default: 60 generated documents on everyday
+    /// topics (English and Chinese; `steer::eval::default_neutral_text`).
     #[arg(long)]
-    pub neutral: PathBuf,
+    pub neutral: Option<PathBuf>,
     /// Tokens per forward pass over the neutral text.
     #[arg(long, default_value_t = 256)]
     pub window: usize,
@@ -266,18 +266,11 @@ pub struct SteerEvalArgs {
 }
 
 pub fn steer_eval_cmd(a: SteerEvalArgs) -> Result<()> {
-    let read = |p: &PathBuf| -> Result<String> {
-        let b = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-        String::from_utf8(b).map_err(|e| {
-            anyhow::anyhow!(
-                "{} is not valid UTF-8 (byte {})",
-                p.display(),
-                e.utf8_error().valid_up_to()
-            )
-        })
+    let prompt_text = steer::eval::read_text(&a.prompts)?;
+    let neutral_text = match &a.neutral {
+        Some(p) => steer::eval::read_text(p)?,
+        None => steer::eval::default_neutral_text(),
     };
-    let prompt_text = read(&a.prompts)?;
-    let neutral_text = read(&a.neutral)?;
     let positions: Positions = a.sets.positions.parse()?;
     let model = a.model.spec().load()?;
     let slots = a.saes.slots(&model)?;
@@ -289,18 +282,17 @@ pub fn steer_eval_cmd(a: SteerEvalArgs) -> Result<()> {
     if ivs.is_empty() {
         bail!("nothing to evaluate: give --set or --direction");
     }
-    let mut prompts = vec![];
-    for line in prompt_text.lines().filter(|l| !l.trim().is_empty()) {
-        prompts.push(model.tokenize_prompt(&PromptSpec {
-            text: line.to_string(),
+    let lines: Vec<String> = prompt_text.lines().map(str::to_string).collect();
+    let prompts = steer::eval::tokenize_prompts(
+        &model,
+        &lines,
+        &PromptSpec {
             chat: a.chat,
             truncate: true,
             ..Default::default()
-        })?);
-    }
-    if prompts.is_empty() {
-        bail!("{} holds no prompts", a.prompts.display());
-    }
+        },
+        &a.prompts.display().to_string(),
+    )?;
     let neutral = model.tok.encode_ids(&neutral_text, true)?;
     let opts = steer::eval::EvalOpts {
         steer: SteerOpts {

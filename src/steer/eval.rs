@@ -2,13 +2,17 @@
 //! text, beside a control that adds a random direction of the same norm; and the export of an
 //! intervention list as the CSV lm-evaluation-harness's steered models read.
 
-use super::{compare_with, cross_entropy, run, Intervention, InterventionDesc, SaeSlot, SteerOpts};
+use super::{
+    compare_with_flow, cross_entropy, run_flow, Intervention, InterventionDesc, SaeSlot, SteerOpts,
+};
+use crate::model::generate::Flow;
 use crate::model::tokenizer::TokenInfo;
-use crate::model::Model;
+use crate::model::{Model, PromptSpec};
 use crate::progress::Progress;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One row of a `steer-eval` report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -54,6 +58,37 @@ pub fn steer_eval(
     opts: &EvalOpts,
     progress: &dyn Progress,
 ) -> Result<Vec<EvalRow>> {
+    let never = AtomicBool::new(false);
+    steer_eval_cancellable(model, saes, prompts, neutral, ivs, opts, progress, &never)
+}
+
+/// [`steer_eval`] that stops (with an error saying so) soon after `cancel` is set: after the
+/// token being generated, or the neutral-text pass under way.
+#[allow(clippy::too_many_arguments)]
+pub fn steer_eval_cancellable(
+    model: &Model,
+    saes: &[SaeSlot],
+    prompts: &[Vec<TokenInfo>],
+    neutral: &[u32],
+    ivs: &[Intervention],
+    opts: &EvalOpts,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Vec<EvalRow>> {
+    let stopped = || cancel.load(Ordering::SeqCst);
+    let check = || -> Result<()> {
+        if stopped() {
+            bail!("steer-eval cancelled");
+        }
+        Ok(())
+    };
+    let mut flow = |_: u32| {
+        if stopped() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    };
     if prompts.is_empty() {
         bail!("no prompts to evaluate on");
     }
@@ -65,7 +100,7 @@ pub fn steer_eval(
     progress.message("steer-eval");
     let mut defaults = vec![];
     for p in prompts {
-        defaults.push(run(
+        defaults.push(run_flow(
             model,
             saes,
             p,
@@ -73,15 +108,18 @@ pub fn steer_eval(
             &[],
             &opts.steer,
             None,
-            &mut |_| {},
+            &mut flow,
         )?);
+        check()?;
         progress.inc();
     }
     let (ce_default, _) = cross_entropy(model, saes, neutral, &[], opts.window)?;
+    check()?;
     let mut rows = vec![];
     for (k, iv) in ivs.iter().enumerate() {
         let (ce, norm) =
             cross_entropy(model, saes, neutral, std::slice::from_ref(iv), opts.window)?;
+        check()?;
         let control = iv.random_control(norm, opts.control_seed.wrapping_add(k as u64))?;
         for (one, is_control, ce) in [(iv.clone(), false, Some(ce)), (control, true, None)] {
             let ce = match ce {
@@ -97,9 +135,10 @@ pub fn steer_eval(
                     .0
                 }
             };
+            check()?;
             let (mut differ, mut kl_sum, mut kl_n) = (0usize, 0.0f64, 0usize);
             for (p, d) in prompts.iter().zip(&defaults) {
-                let (c, _) = compare_with(
+                let (c, _) = compare_with_flow(
                     model,
                     saes,
                     p,
@@ -107,8 +146,9 @@ pub fn steer_eval(
                     std::slice::from_ref(&one),
                     &[],
                     &opts.steer,
-                    &mut |_| {},
+                    &mut flow,
                 )?;
+                check()?;
                 differ += usize::from(c.first_divergence.is_some());
                 kl_sum += c.per_token.iter().map(|t| t.kl).sum::<f64>();
                 kl_n += c.per_token.len();
@@ -130,6 +170,57 @@ pub fn steer_eval(
         }
     }
     Ok(rows)
+}
+
+/// The neutral text `steer-eval` measures the capability cost on when none is given: 60
+/// documents on everyday topics (cooking, weather, sport, …; 60% English, 40% Chinese, no chat)
+/// from the sample corpus generator ([`crate::sample::corpus`]) with a seed of their own, so
+/// the same text every time.
+pub fn default_neutral_text() -> String {
+    let docs = crate::sample::corpus::generate(&crate::sample::corpus::CorpusConfig {
+        seed: 0x4E55_7241,
+        docs: 60,
+        safety_share: 0.0,
+        zh_share: 0.4,
+        chat_share: 0.0,
+    });
+    docs.iter()
+        .map(|d| d.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Reads a UTF-8 text file (prompts, a neutral text); errors name the file.
+pub fn read_text(path: &Path) -> Result<String> {
+    let b = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    String::from_utf8(b).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not valid UTF-8 (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Tokenizes one prompt per non-empty line of `text`, each like `like` (chat template, system
+/// prompt) with its text replaced; `from` names the source in the error when there is none.
+pub fn tokenize_prompts(
+    model: &Model,
+    lines: &[String],
+    like: &PromptSpec,
+    from: &str,
+) -> Result<Vec<Vec<TokenInfo>>> {
+    let mut out = vec![];
+    for line in lines.iter().filter(|l| !l.trim().is_empty()) {
+        out.push(model.tokenize_prompt(&PromptSpec {
+            text: line.clone(),
+            ..like.clone()
+        })?);
+    }
+    if out.is_empty() {
+        bail!("{from} holds no prompts");
+    }
+    Ok(out)
 }
 
 /// Writes a `steer-eval` report as Parquet (atomically).
@@ -228,4 +319,32 @@ pub fn lm_eval_csv(ivs: &[InterventionDesc]) -> Result<String> {
         out += "\n";
     }
     Ok(out)
+}
+
+/// Writes the interventions as lm-evaluation-harness's CSV ([`lm_eval_csv`]), atomically;
+/// returns how many rows it wrote.
+pub fn write_lm_eval_csv(ivs: &[Intervention], path: &Path) -> Result<usize> {
+    let descs: Vec<InterventionDesc> = ivs.iter().map(|i| i.desc.clone()).collect();
+    let csv = lm_eval_csv(&descs)?;
+    crate::fsutil::write_atomic(path, csv.as_bytes())?;
+    Ok(descs.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_neutral_text_is_fixed_and_neutral() {
+        let a = default_neutral_text();
+        assert_eq!(a, default_neutral_text());
+        assert!(a.len() > 2000, "{} bytes", a.len());
+        assert!(
+            a.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "has Chinese"
+        );
+        for m in crate::sample::corpus::REFUSAL_MARKERS {
+            assert!(!a.contains(m), "no chat refusals");
+        }
+    }
 }

@@ -238,11 +238,69 @@ impl std::str::FromStr for DirectionSet {
     }
 }
 
+impl std::fmt::Display for DirectionSet {
+    /// The `--direction` syntax it parses from: `SOURCE[,hook=HOOK],op=OP[,c=C][,key=NAME]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            DirSource::File { path, .. } => write!(f, "{}", path.display())?,
+            DirSource::Neuron(n) => write!(f, "{n}")?,
+        }
+        if let Some(h) = &self.hook {
+            write!(f, ",hook={h}")?;
+        }
+        match self.op {
+            DirOp::Add(c) => write!(f, ",op=add,c={c}")?,
+            DirOp::Project => write!(f, ",op=project")?,
+            DirOp::Cap(c) => write!(f, ",op=cap,c={c}")?,
+        }
+        if let DirSource::File { key: Some(k), .. } = &self.source {
+            write!(f, ",key={k}")?;
+        }
+        Ok(())
+    }
+}
+
 /// One intervention of either kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InterventionSpec {
     Neuron(NeuronSet),
     Direction(DirectionSet),
+}
+
+impl std::fmt::Display for InterventionSpec {
+    /// The `--set` or `--direction` syntax.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InterventionSpec::Neuron(n) => n.fmt(f),
+            InterventionSpec::Direction(d) => d.fmt(f),
+        }
+    }
+}
+
+impl std::str::FromStr for InterventionSpec {
+    type Err = anyhow::Error;
+
+    /// `--set` syntax (`L_I=VALUE[:mode]`), else `--direction` syntax (as saved in a
+    /// workspace's intervention sets). When neither parses, the error is the `--direction` one
+    /// if the text names a vector file or has `,op=` / `,hook=`, else the `--set` one.
+    fn from_str(s: &str) -> Result<Self> {
+        let neuron = s.parse::<NeuronSet>();
+        if let Ok(n) = neuron {
+            return Ok(InterventionSpec::Neuron(n));
+        }
+        let direction = s.parse::<DirectionSet>();
+        if let Ok(d) = direction {
+            return Ok(InterventionSpec::Direction(d));
+        }
+        let looks_like_direction = [".npy", ".safetensors", ",op=", ",hook="]
+            .iter()
+            .any(|k| s.contains(k));
+        if looks_like_direction {
+            direction.map(InterventionSpec::Direction)
+        } else {
+            neuron.map(InterventionSpec::Neuron)
+        }
+    }
 }
 
 /// What a tripwire watches.
@@ -411,6 +469,35 @@ mod tests {
         let d: DirectionSet = "1_5,op=project".parse().unwrap();
         assert!(matches!(d.source, DirSource::Neuron(_)));
         assert!("v.npy,op=add".parse::<DirectionSet>().is_err());
+        for text in [
+            "v.npy,hook=blocks.1.hook_resid_post,op=cap,c=2",
+            "NAME:1_5,op=project",
+            "1_5,hook=blocks.2.hook_mlp_out,op=add,c=-3.5",
+            "w.safetensors,hook=blocks.0.hook_resid_post,op=add,c=1,key=refusal",
+        ] {
+            let d: DirectionSet = text.parse().unwrap();
+            assert_eq!(d.to_string(), text);
+            let any: InterventionSpec = text.parse().unwrap();
+            assert_eq!(any, InterventionSpec::Direction(d));
+        }
+        for text in [
+            "NAME:1_5=2x:clamp",
+            "L0 relu (SAELens, legacy cfg):0_145=ablate",
+        ] {
+            let any: InterventionSpec = text.parse().unwrap();
+            assert!(matches!(any, InterventionSpec::Neuron(_)), "{text}");
+            assert_eq!(any.to_string(), text);
+        }
+        let e = format!(
+            "{:#}",
+            "1_5,op=twist".parse::<InterventionSpec>().unwrap_err()
+        );
+        assert!(e.contains("unknown op"), "{e}");
+        let e = format!(
+            "{:#}",
+            "1_5=3:twist".parse::<InterventionSpec>().unwrap_err()
+        );
+        assert!(e.contains("unknown mode"), "{e}");
         assert!("v.npy,op=add,c=nan".parse::<DirectionSet>().is_err());
         let t: TripwireSpec = "violence>0.8".parse().unwrap();
         assert_eq!(t.watch, Watch::Domain("violence".into()));

@@ -4,22 +4,29 @@
 //! by side as they stream, each token shaded by the KL divergence between the two models'
 //! next-token distributions, the first divergence marked, both top-5 lists on hover.
 //! Intervention sets are saved in the workspace file; so are the tripwires, which the
-//! inspector marks too.
+//! inspector marks too. Besides neurons, raw directions (a neuron's decoder row, or a vector
+//! file) can be added, projected out or capped. "What it costs" runs the library's steer-eval
+//! ([`crate::steer::eval`]) over the starter prompts or a prompts file and a neutral text,
+//! and shows per intervention the answers that differ, the mean KL and the capability cost
+//! beside a random-direction control, as a table and a bar plot (saved as Parquet on request);
+//! the intervention list exports as lm-evaluation-harness's CSV.
 
 use crate::app::ctx::{SaeSlot, ViewCtx};
-use crate::app::engine::SteerJob;
+use crate::app::engine::{EvalPrompts, SteerEvalJob, SteerJob};
 use crate::app::widgets::{StripToken, TokenStrip};
 use crate::app::Command;
 use crate::db::editable::ReviewStatus;
 use crate::inspect::TripwireWatch;
 use crate::model::generate::GenerateOpts;
 use crate::model::PromptSpec;
+use crate::steer::eval::{EvalOpts, EvalRow};
 use crate::steer::{
-    Amount, Comparison, NeuronMode, NeuronRef, NeuronSet, Positions, Scored, Side, SteerOpts,
-    TripwireSpec, Watch,
+    Amount, Comparison, DirOp, DirSource, DirectionSet, InterventionSpec, NeuronMode, NeuronRef,
+    NeuronSet, Positions, Scored, Side, SteerOpts, TripwireSpec, Watch,
 };
 use crate::workspace::SteerSet;
 use eframe::egui::{self, Color32, RichText};
+use std::path::PathBuf;
 
 /// The colour of the KL shading.
 pub const KL_COLOR: Color32 = Color32::from_rgb(250, 110, 90);
@@ -38,6 +45,79 @@ pub struct Row {
     /// absolute; for clamp: absolute; unused by ablate.
     pub value: f64,
 }
+
+/// What is done with a raw direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirAction {
+    /// Add `c · v`.
+    Add,
+    /// Remove the component along `v̂`.
+    Project,
+    /// Cap the projection on `v̂` at `c`.
+    Cap,
+}
+
+fn dir_action_name(a: DirAction) -> &'static str {
+    match a {
+        DirAction::Add => "add",
+        DirAction::Project => "project out",
+        DirAction::Cap => "cap",
+    }
+}
+
+/// One raw-direction row, as `--direction` takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirRow {
+    /// A neuron id (its decoder row: `1_7`, `NAME:1_7`) or a `.npy` / `.safetensors` file
+    /// (`,key=NAME` after it picks a tensor).
+    pub source: String,
+    /// The hook it acts at; empty: the neuron's SAE's hook (a file needs one).
+    pub hook: String,
+    pub action: DirAction,
+    /// The coefficient of add, the largest projection of cap.
+    pub c: f64,
+}
+
+/// Where the steer-eval's prompts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalSource {
+    /// The workspace's starter prompts.
+    Starters,
+    /// One prompt per line of a file.
+    File,
+}
+
+/// What the steer-eval plot shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalMetric {
+    DeltaCe,
+    MeanKl,
+    FracDiffer,
+}
+
+impl EvalMetric {
+    fn name(self) -> &'static str {
+        match self {
+            EvalMetric::DeltaCe => "capability cost: Δ cross-entropy (nats)",
+            EvalMetric::MeanKl => "mean KL per token (nats)",
+            EvalMetric::FracDiffer => "answers that differ (%)",
+        }
+    }
+
+    fn of(self, r: &EvalRow) -> f64 {
+        match self {
+            EvalMetric::DeltaCe => r.delta_ce,
+            EvalMetric::MeanKl => r.mean_kl,
+            EvalMetric::FracDiffer => 100.0 * r.frac_differ,
+        }
+    }
+}
+
+/// The colours of an intervention's bar and its control's.
+pub const EVAL_COLORS: [Color32; 2] = [
+    Color32::from_rgb(250, 110, 90),
+    Color32::from_rgb(140, 140, 150),
+];
 
 /// A streamed token.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +147,28 @@ pub struct SteerPanel {
     pub result: Option<Comparison>,
     /// An error or a note, shown under Run.
     pub message: Option<String>,
+    /// Raw directions, after the neuron rows.
+    pub dirs: Vec<DirRow>,
+    /// Steer special tokens (chat-template markers, BOS/EOS) too.
+    pub include_special: bool,
+    /// Where lm-evaluation-harness's CSV goes (empty: beside the workspace file).
+    pub csv_path: String,
+    /// The steer-eval's prompts.
+    pub eval_source: EvalSource,
+    pub eval_prompts_file: String,
+    /// The neutral text file (empty: the built-in one).
+    pub eval_neutral: String,
+    /// A steer-eval is going.
+    pub eval_running: bool,
+    /// Its steps done and in all.
+    pub eval_progress: (u64, u64),
+    /// The last steer-eval's rows (each intervention followed by its control).
+    pub eval_rows: Vec<EvalRow>,
+    pub eval_metric: EvalMetric,
+    /// Where "Save as Parquet" writes (empty: beside the workspace file).
+    pub parquet_path: String,
+    /// An error or a note of the steer-eval and the exports.
+    pub eval_message: Option<String>,
 }
 
 impl Default for SteerPanel {
@@ -86,7 +188,35 @@ impl Default for SteerPanel {
             streamed: [vec![], vec![]],
             result: None,
             message: None,
+            dirs: vec![],
+            include_special: false,
+            csv_path: String::new(),
+            eval_source: EvalSource::Starters,
+            eval_prompts_file: String::new(),
+            eval_neutral: String::new(),
+            eval_running: false,
+            eval_progress: (0, 0),
+            eval_rows: vec![],
+            eval_metric: EvalMetric::DeltaCe,
+            parquet_path: String::new(),
+            eval_message: None,
         }
+    }
+}
+
+/// A file beside the workspace file (the working folder without one).
+fn beside_workspace(ctx: &ViewCtx, name: &str) -> PathBuf {
+    ctx.workspace_path
+        .and_then(|p| p.parent())
+        .map_or_else(|| PathBuf::from(name), |d| d.join(name))
+}
+
+/// The path typed, else `default` beside the workspace file.
+fn path_or(typed: &str, ctx: &ViewCtx, default: &str) -> PathBuf {
+    if typed.trim().is_empty() {
+        beside_workspace(ctx, default)
+    } else {
+        PathBuf::from(typed.trim())
     }
 }
 
@@ -158,6 +288,24 @@ impl SteerPanel {
         self.message = Some(msg);
     }
 
+    /// A steer-eval's progress.
+    pub fn set_eval_progress(&mut self, done: u64, total: u64) {
+        self.eval_progress = (done, total);
+    }
+
+    /// A steer-eval finished.
+    pub fn set_eval_rows(&mut self, rows: Vec<EvalRow>) {
+        self.eval_running = false;
+        self.eval_message = None;
+        self.eval_rows = rows;
+    }
+
+    /// A steer-eval failed or was stopped, or an export said how it went.
+    pub fn set_eval_message(&mut self, msg: String) {
+        self.eval_running = false;
+        self.eval_message = Some(msg);
+    }
+
     /// A row as the library's intervention, with the SAE named: errors say what is wrong.
     fn neuron_set(&self, r: &Row, slots: &[SaeSlot], n: usize) -> Result<NeuronSet, String> {
         let slot = slots
@@ -205,7 +353,31 @@ impl SteerPanel {
         })
     }
 
-    /// The rows as the library's interventions; the first problem as a message.
+    /// A raw-direction row as the library's `--direction`, parsed by the library.
+    fn direction_set(d: &DirRow, n: usize) -> Result<DirectionSet, String> {
+        let src = d.source.trim();
+        if src.is_empty() {
+            return Err(format!(
+                "direction {n}: type a neuron id (its decoder row, e.g. 1_7) or a .npy / .safetensors file"
+            ));
+        }
+        if !d.c.is_finite() {
+            return Err(format!("direction {n}: the value is not finite"));
+        }
+        let mut spec = src.to_string();
+        if !d.hook.trim().is_empty() {
+            spec += &format!(",hook={}", d.hook.trim());
+        }
+        spec += &match d.action {
+            DirAction::Add => format!(",op=add,c={}", d.c),
+            DirAction::Project => ",op=project".to_string(),
+            DirAction::Cap => format!(",op=cap,c={}", d.c),
+        };
+        spec.parse::<DirectionSet>()
+            .map_err(|e| format!("direction {n}: {e:#}"))
+    }
+
+    /// The neuron rows as the library's interventions; the first problem as a message.
     pub fn neuron_sets(&self, slots: &[SaeSlot]) -> Result<Vec<NeuronSet>, String> {
         self.rows
             .iter()
@@ -214,9 +386,88 @@ impl SteerPanel {
             .collect()
     }
 
+    /// Every intervention, neurons then raw directions; the first problem as a message.
+    pub fn specs(&self, slots: &[SaeSlot]) -> Result<Vec<InterventionSpec>, String> {
+        let mut out: Vec<InterventionSpec> = self
+            .neuron_sets(slots)?
+            .into_iter()
+            .map(InterventionSpec::Neuron)
+            .collect();
+        for (i, d) in self.dirs.iter().enumerate() {
+            out.push(InterventionSpec::Direction(Self::direction_set(d, i + 1)?));
+        }
+        Ok(out)
+    }
+
+    fn steer_opts(&self) -> SteerOpts {
+        SteerOpts {
+            gen: GenerateOpts {
+                max_new_tokens: self.max_new_tokens,
+                temperature: self.temperature,
+                top_p: 1.0,
+                seed: self.seed,
+                stop_ids: vec![],
+            },
+            positions: self.positions,
+            include_special: self.include_special,
+            top_n: 5,
+        }
+    }
+
+    /// The prompt settings (chat template, system prompt) with this text.
+    fn prompt_spec(&self, ctx: &ViewCtx, text: &str) -> PromptSpec {
+        let chat = self.chat && ctx.has_chat_template();
+        PromptSpec {
+            text: text.to_string(),
+            chat,
+            system: (chat && !self.system.trim().is_empty()).then(|| self.system.clone()),
+            thinking: None,
+            truncate: true,
+        }
+    }
+
+    /// The job "Run steer-eval" sends, or why there is none.
+    pub fn eval_job(&self, ctx: &ViewCtx) -> Result<SteerEvalJob, String> {
+        let sets = self.specs(ctx.slots)?;
+        if sets.is_empty() {
+            return Err("Add an intervention first: steer-eval measures each one.".into());
+        }
+        let prompts = match self.eval_source {
+            EvalSource::Starters => {
+                let own = ctx
+                    .workspace
+                    .map(|w| w.starter_prompts.as_slice())
+                    .unwrap_or(&[]);
+                EvalPrompts::Texts(
+                    crate::workspace::starters_of(own)
+                        .iter()
+                        .map(|p| p.text.clone())
+                        .collect(),
+                )
+            }
+            EvalSource::File if self.eval_prompts_file.trim().is_empty() => {
+                return Err("Type the prompts file (one prompt per line).".into())
+            }
+            EvalSource::File => EvalPrompts::File(PathBuf::from(self.eval_prompts_file.trim())),
+        };
+        let neutral =
+            (!self.eval_neutral.trim().is_empty()).then(|| PathBuf::from(self.eval_neutral.trim()));
+        Ok(SteerEvalJob {
+            sets,
+            prompts,
+            like: self.prompt_spec(ctx, ""),
+            neutral,
+            opts: EvalOpts {
+                steer: self.steer_opts(),
+                window: 256,
+                control_seed: 0,
+            },
+        })
+    }
+
     /// The job the Run button sends, or why there is none.
     pub fn job(&self, ctx: &ViewCtx) -> Result<SteerJob, String> {
-        let sets = self.neuron_sets(ctx.slots)?;
+        let sets = self.specs(ctx.slots)?;
         let tripwires = ctx
             .workspace
             .map(|w| w.tripwires.clone())
@@ -227,40 +478,44 @@ impl SteerPanel {
         if self.prompt.trim().is_empty() {
             return Err("Type a prompt first.".into());
         }
-        let chat = self.chat && ctx.has_chat_template();
         Ok(SteerJob {
-            prompt: PromptSpec {
-                text: self.prompt.clone(),
-                chat,
-                system: (chat && !self.system.trim().is_empty()).then(|| self.system.clone()),
-                thinking: None,
-                truncate: true,
-            },
+            prompt: self.prompt_spec(ctx, &self.prompt),
             sets,
             tripwires,
             db: ctx.slots.iter().find_map(|s| s.db_path.clone()),
-            opts: SteerOpts {
-                gen: GenerateOpts {
-                    max_new_tokens: self.max_new_tokens,
-                    temperature: self.temperature,
-                    top_p: 1.0,
-                    seed: self.seed,
-                    stop_ids: vec![],
-                },
-                positions: self.positions,
-                include_special: false,
-                top_n: 5,
-            },
+            opts: self.steer_opts(),
         })
     }
 
     /// Takes a saved set's interventions (SAEs found by name); errors name the entry.
     pub fn load_set(&mut self, set: &SteerSet, slots: &[SaeSlot]) -> Result<(), String> {
         let mut rows = vec![];
+        let mut dirs = vec![];
         for text in &set.interventions {
-            let s: NeuronSet = text
-                .parse()
-                .map_err(|e| format!("saved set `{}`: {e:#}", set.name))?;
+            let s = match text.parse::<InterventionSpec>() {
+                Ok(InterventionSpec::Neuron(n)) => n,
+                Ok(InterventionSpec::Direction(d)) => {
+                    let (action, c) = match d.op {
+                        DirOp::Add(c) => (DirAction::Add, c),
+                        DirOp::Project => (DirAction::Project, 1.0),
+                        DirOp::Cap(c) => (DirAction::Cap, c),
+                    };
+                    dirs.push(DirRow {
+                        source: match &d.source {
+                            DirSource::File { path, key: Some(k) } => {
+                                format!("{},key={k}", path.display())
+                            }
+                            DirSource::File { path, key: None } => path.display().to_string(),
+                            DirSource::Neuron(n) => n.to_string(),
+                        },
+                        hook: d.hook.map(|h| h.to_string()).unwrap_or_default(),
+                        action,
+                        c,
+                    });
+                    continue;
+                }
+                Err(e) => return Err(format!("saved set `{}`: {e:#}", set.name)),
+            };
             let sae = match &s.neuron.sae {
                 Some(name) => slots.iter().position(|c| &c.name == name),
                 None => slots.iter().position(|c| c.layer == s.neuron.layer),
@@ -282,6 +537,7 @@ impl SteerPanel {
             });
         }
         self.rows = rows;
+        self.dirs = dirs;
         self.positions = set.positions;
         self.set_name = set.name.clone();
         Ok(())
@@ -321,6 +577,9 @@ impl SteerPanel {
         ui.add_space(4.0);
         action = action.or(self.sets_ui(ui, ctx));
         self.rows_ui(ui, ctx.slots);
+        self.dirs_ui(ui);
+        self.add_buttons(ui, ctx.slots);
+        action = action.or(self.export_ui(ui, ctx));
         ui.add_space(4.0);
         action = action.or(self.tripwires_ui(ui, ctx));
         ui.add_space(4.0);
@@ -377,13 +636,382 @@ impl SteerPanel {
             let l = ui.label("seed");
             ui.add(egui::DragValue::new(&mut self.seed))
                 .labelled_by(l.id);
+            ui.checkbox(&mut self.include_special, "Steer special tokens too")
+                .on_hover_text(
+                    "Chat-template markers and BOS/EOS are left untouched unless this is on \
+                     (--steer-special)",
+                );
         });
         if let Some(m) = &self.message {
             ui.colored_label(ui.visuals().error_fg_color, m);
         }
         ui.separator();
         self.answers_ui(ui);
+        ui.separator();
+        action = action.or(self.eval_ui(ui, ctx));
         action
+    }
+
+    fn dirs_ui(&mut self, ui: &mut egui::Ui) {
+        let mut remove = None;
+        if !self.dirs.is_empty() {
+            egui::Grid::new("steer-dirs")
+                .num_columns(6)
+                .spacing([8.0, 4.0])
+                .show(ui, |ui| {
+                    let h_src = ui
+                        .strong("raw direction")
+                        .on_hover_text(
+                            "A neuron id (its decoder row: 1_7, or NAME:1_7) or a .npy / \
+                             .safetensors file with one vector of the model's width (append \
+                             ,key=NAME to pick a tensor)",
+                        )
+                        .id;
+                    let h_hook = ui.strong("hook").id;
+                    let h_op = ui.strong("op").id;
+                    ui.strong("c");
+                    ui.label("");
+                    ui.label("");
+                    ui.end_row();
+                    for (i, d) in self.dirs.iter_mut().enumerate() {
+                        ui.add_sized(
+                            [230.0, 20.0],
+                            egui::TextEdit::singleline(&mut d.source)
+                                .hint_text("1_7 or vector.npy"),
+                        )
+                        .labelled_by(h_src);
+                        ui.add_sized(
+                            [170.0, 20.0],
+                            egui::TextEdit::singleline(&mut d.hook)
+                                .hint_text("the neuron's SAE's hook"),
+                        )
+                        .labelled_by(h_hook);
+                        egui::ComboBox::from_id_salt(("steer-dir-op", i))
+                            .width(90.0)
+                            .selected_text(dir_action_name(d.action))
+                            .show_ui(ui, |ui| {
+                                for a in [DirAction::Add, DirAction::Project, DirAction::Cap] {
+                                    ui.selectable_value(&mut d.action, a, dir_action_name(a));
+                                }
+                            })
+                            .response
+                            .labelled_by(h_op);
+                        match d.action {
+                            DirAction::Add => {
+                                ui.add(
+                                    egui::Slider::new(&mut d.c, -200.0..=200.0)
+                                        .logarithmic(true)
+                                        .clamping(egui::SliderClamping::Never)
+                                        .text("× v"),
+                                );
+                                ui.label(RichText::new("adds c · v (v as given)").weak());
+                            }
+                            DirAction::Project => {
+                                ui.label(RichText::new("removes x's component along v").weak());
+                                ui.label("");
+                            }
+                            DirAction::Cap => {
+                                ui.add(
+                                    egui::Slider::new(&mut d.c, 0.0..=100.0)
+                                        .clamping(egui::SliderClamping::Never)
+                                        .text("largest x·v̂"),
+                                );
+                                ui.label(RichText::new("caps the projection on v̂").weak());
+                            }
+                        }
+                        if ui.small_button("×").on_hover_text("Remove").clicked() {
+                            remove = Some(i);
+                        }
+                        ui.end_row();
+                    }
+                });
+        }
+        if let Some(i) = remove {
+            self.dirs.remove(i);
+        }
+    }
+
+    fn export_ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
+        let mut action = None;
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label("lm-eval CSV");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.csv_path)
+                    .hint_text(
+                        beside_workspace(ctx, "steering-lm-eval.csv")
+                            .display()
+                            .to_string(),
+                    )
+                    .desired_width(320.0),
+            )
+            .labelled_by(l.id);
+            let can = ctx.ready() && !ctx.busy && !self.rows.is_empty();
+            if ui
+                .add_enabled(can, egui::Button::new("Export for lm-eval…"))
+                .on_hover_text(
+                    "Writes the neuron interventions as lm-evaluation-harness's steered-model CSV \
+                     (loader, action, sparse_model, hookpoint, feature_index, \
+                     steering_coefficient, sae_id, description); raw directions have no row there",
+                )
+                .on_disabled_hover_text("Add a neuron intervention (and wait for the model)")
+                .clicked()
+            {
+                match self.specs(ctx.slots) {
+                    Ok(sets) => {
+                        let path = path_or(&self.csv_path, ctx, "steering-lm-eval.csv");
+                        self.eval_message = None;
+                        action = Some(Command::ExportLmEval { sets, path });
+                    }
+                    Err(e) => self.eval_message = Some(e),
+                }
+            }
+        });
+        action
+    }
+
+    fn eval_ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
+        let mut action = None;
+        ui.strong("What it costs (steer-eval)");
+        ui.label(
+            RichText::new(
+                "Each intervention alone over a list of prompts (how often the answer changes, \
+                 the mean KL per token) and on a neutral text (the change of next-token \
+                 cross-entropy: the capability cost), beside a random direction of the same \
+                 norm at the same hook.",
+            )
+            .weak(),
+        );
+        let n_starters = crate::workspace::starters_of(
+            ctx.workspace
+                .map(|w| w.starter_prompts.as_slice())
+                .unwrap_or(&[]),
+        )
+        .len();
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Prompts:");
+            ui.radio_value(
+                &mut self.eval_source,
+                EvalSource::Starters,
+                format!("starter prompts ({n_starters})"),
+            );
+            ui.radio_value(&mut self.eval_source, EvalSource::File, "prompts file");
+            if self.eval_source == EvalSource::File {
+                let l = ui.label("Prompts file");
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.eval_prompts_file)
+                        .hint_text("one prompt per line")
+                        .desired_width(300.0),
+                )
+                .labelled_by(l.id);
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label("Neutral text");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.eval_neutral)
+                    .hint_text("empty: the built-in neutral text")
+                    .desired_width(300.0),
+            )
+            .labelled_by(l.id)
+            .on_hover_text(
+                "A UTF-8 text file. Empty: 60 generated documents on everyday topics (English \
+                 and Chinese), the same every time",
+            );
+        });
+        ui.horizontal_wrapped(|ui| {
+            if self.eval_running {
+                if ui.button("Stop steer-eval").clicked() {
+                    action = Some(Command::Cancel);
+                }
+                let (done, total) = self.eval_progress;
+                let f = if total == 0 {
+                    0.0
+                } else {
+                    done as f32 / total as f32
+                };
+                ui.add(
+                    egui::ProgressBar::new(f)
+                        .desired_width(240.0)
+                        .text(format!("{done} / {total} answers")),
+                );
+            } else {
+                let can = ctx.ready() && !ctx.busy;
+                if ui
+                    .add_enabled(can, egui::Button::new("▶ Run steer-eval"))
+                    .on_disabled_hover_text("The model is loading or busy")
+                    .clicked()
+                {
+                    match self.eval_job(ctx) {
+                        Ok(job) => {
+                            self.eval_running = true;
+                            self.eval_progress = (0, 0);
+                            self.eval_message = None;
+                            action = Some(Command::SteerEval(Box::new(job)));
+                        }
+                        Err(e) => self.eval_message = Some(e),
+                    }
+                }
+                ui.label(
+                    RichText::new("with the sampling settings, positions and seed above").weak(),
+                );
+            }
+        });
+        if let Some(m) = &self.eval_message {
+            let color = if m.starts_with("wrote ") || m.starts_with("saved ") {
+                ui.visuals().text_color()
+            } else {
+                ui.visuals().error_fg_color
+            };
+            ui.colored_label(color, m);
+        }
+        if !self.eval_rows.is_empty() {
+            self.eval_results_ui(ui, ctx);
+        }
+        action
+    }
+
+    /// The steer-eval's table and bar plot, and "Save as Parquet".
+    fn eval_results_ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) {
+        let pairs = eval_pairs(&self.eval_rows);
+        let prompts = self.eval_rows[0].prompts;
+        let ce = self.eval_rows[0].ce_default;
+        ui.label(format!(
+            "{} interventions over {prompts} prompts; neutral-text cross-entropy without any: \
+             {ce:.4} nats per token",
+            pairs.len()
+        ));
+        egui::Grid::new("steer-eval-table")
+            .num_columns(9)
+            .striped(true)
+            .spacing([12.0, 2.0])
+            .show(ui, |ui| {
+                for h in [
+                    "#",
+                    "intervention",
+                    "answers differ",
+                    "KL / token",
+                    "Δ CE (nats)",
+                    "control: differ",
+                    "control: KL",
+                    "control: Δ CE",
+                    "‖Δx‖",
+                ] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                for (i, (r, c)) in pairs.iter().enumerate() {
+                    ui.label(format!("{}", i + 1));
+                    ui.label(RichText::new(&r.intervention).monospace());
+                    ui.label(format!("{:.0}%", 100.0 * r.frac_differ));
+                    ui.label(format!("{:.4}", r.mean_kl));
+                    ui.label(format!("{:+.4}", r.delta_ce));
+                    match c {
+                        Some(c) => {
+                            ui.label(format!("{:.0}%", 100.0 * c.frac_differ));
+                            ui.label(format!("{:.4}", c.mean_kl));
+                            ui.label(format!("{:+.4}", c.delta_ce));
+                        }
+                        None => {
+                            for _ in 0..3 {
+                                ui.label("–");
+                            }
+                        }
+                    }
+                    ui.label(format!("{:.3}", r.applied_norm));
+                    ui.end_row();
+                }
+            });
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label("Plot");
+            egui::ComboBox::from_id_salt("steer-eval-metric")
+                .selected_text(self.eval_metric.name())
+                .show_ui(ui, |ui| {
+                    for m in [
+                        EvalMetric::DeltaCe,
+                        EvalMetric::MeanKl,
+                        EvalMetric::FracDiffer,
+                    ] {
+                        ui.selectable_value(&mut self.eval_metric, m, m.name());
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+        });
+        let metric = self.eval_metric;
+        let charts: Vec<egui_plot::BarChart> = ["intervention", "random control"]
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let bars: Vec<egui_plot::Bar> = pairs
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, (r, c))| {
+                        let row = if k == 0 { Some(*r) } else { *c };
+                        row.map(|row| {
+                            egui_plot::Bar::new(
+                                (i + 1) as f64 + if k == 0 { -0.18 } else { 0.18 },
+                                metric.of(row),
+                            )
+                            .width(0.34)
+                            .name(format!(
+                                "#{} {}",
+                                i + 1,
+                                row.intervention
+                            ))
+                        })
+                    })
+                    .collect();
+                egui_plot::BarChart::new(*name, bars).color(EVAL_COLORS[k])
+            })
+            .collect();
+        let n = pairs.len();
+        egui_plot::Plot::new("steer-eval-plot")
+            .height(170.0)
+            .x_axis_formatter(move |m, _| {
+                let i = m.value.round();
+                if (m.value - i).abs() < 1e-6 && i >= 1.0 && i as usize <= n {
+                    format!("#{i}")
+                } else {
+                    String::new()
+                }
+            })
+            .allow_zoom(false)
+            .allow_drag(false)
+            .allow_scroll(false)
+            .legend(egui_plot::Legend::default())
+            .show(ui, |p| {
+                for c in charts {
+                    p.bar_chart(c);
+                }
+            });
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label("Parquet file");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.parquet_path)
+                    .hint_text(
+                        beside_workspace(ctx, "steer-eval.parquet")
+                            .display()
+                            .to_string(),
+                    )
+                    .desired_width(320.0),
+            )
+            .labelled_by(l.id);
+            if ui
+                .button("Save as Parquet…")
+                .on_hover_text("The same file as `safe-sail steer-eval --out`")
+                .clicked()
+            {
+                let path = path_or(&self.parquet_path, ctx, "steer-eval.parquet");
+                self.eval_message = Some(
+                    match crate::steer::eval::write_parquet(&self.eval_rows, &path) {
+                        Ok(()) => {
+                            format!("saved {} rows to {}", self.eval_rows.len(), path.display())
+                        }
+                        Err(e) => format!("error: {e:#}"),
+                    },
+                );
+            }
+        });
     }
 
     fn sets_ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
@@ -427,13 +1055,14 @@ impl SteerPanel {
                     .desired_width(160.0),
             )
             .labelled_by(l.id);
-            let can = !self.set_name.trim().is_empty() && !self.rows.is_empty();
+            let can = !self.set_name.trim().is_empty()
+                && (!self.rows.is_empty() || !self.dirs.is_empty());
             if ui
                 .add_enabled(can, egui::Button::new("Save set"))
                 .on_hover_text("Kept in the workspace file")
                 .clicked()
             {
-                match self.neuron_sets(ctx.slots) {
+                match self.specs(ctx.slots) {
                     Ok(v) => {
                         action = Some(Command::SaveSteerSet(SteerSet {
                             name: self.set_name.trim().to_string(),
@@ -553,19 +1182,40 @@ impl SteerPanel {
         if let Some(i) = remove {
             self.rows.remove(i);
         }
-        if ui.button("+ Add intervention").clicked() {
-            let sae = self
-                .rows
-                .last()
-                .map_or(0, |r| r.sae)
-                .min(slots.len().saturating_sub(1));
-            self.rows.push(Row {
-                sae,
-                id: String::new(),
-                mode: NeuronMode::Add,
-                value: 1.0,
-            });
-        }
+    }
+
+    /// The buttons that add a neuron row or a raw direction.
+    fn add_buttons(&mut self, ui: &mut egui::Ui, slots: &[SaeSlot]) {
+        ui.horizontal_wrapped(|ui| {
+            if ui.button("+ Add intervention").clicked() {
+                let sae = self
+                    .rows
+                    .last()
+                    .map_or(0, |r| r.sae)
+                    .min(slots.len().saturating_sub(1));
+                self.rows.push(Row {
+                    sae,
+                    id: String::new(),
+                    mode: NeuronMode::Add,
+                    value: 1.0,
+                });
+            }
+            if ui
+                .button("+ Add raw direction")
+                .on_hover_text(
+                    "Add, project out or cap a direction: another neuron's decoder row or a vector \
+                     file (.npy / .safetensors)",
+                )
+                .clicked()
+            {
+                self.dirs.push(DirRow {
+                    source: String::new(),
+                    hook: String::new(),
+                    action: DirAction::Project,
+                    c: 1.0,
+                });
+            }
+        });
     }
 
     fn tripwires_ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
@@ -718,6 +1368,20 @@ impl SteerPanel {
             .contrast(true)
             .show(ui, Some(&mut tooltip));
     }
+}
+
+/// The steer-eval's rows as (intervention, its control) pairs, in order.
+pub fn eval_pairs(rows: &[EvalRow]) -> Vec<(&EvalRow, Option<&EvalRow>)> {
+    let mut out = vec![];
+    let mut it = rows.iter().peekable();
+    while let Some(r) = it.next() {
+        if r.control {
+            continue;
+        }
+        let c = it.next_if(|c| c.control);
+        out.push((r, c));
+    }
+    out
 }
 
 /// The KL shading's scale, in nats.
