@@ -21,6 +21,7 @@ pub use state::{AppState, EngineStatus};
 use anyhow::Result;
 use eframe::egui::{self, RichText};
 use engine::{EngineThread, Event, Job};
+use panels::attribution::AttributionPanel;
 use panels::browser::Browser;
 use panels::compare::Compare;
 use panels::db_tool::DbTool;
@@ -39,6 +40,7 @@ pub enum Tab {
     Neurons,
     Compare,
     Steer,
+    Attribution,
 }
 
 /// What persists between runs.
@@ -86,6 +88,7 @@ pub struct ExplorerApp {
     pub browser: Browser,
     pub compare: Compare,
     pub steer: SteerPanel,
+    pub attribution: AttributionPanel,
     db_tool: DbTool,
     engine: Option<EngineThread>,
     /// A workspace loading beside the open one, which stays usable until this one is ready.
@@ -193,6 +196,7 @@ impl ExplorerApp {
             browser: Browser::default(),
             compare: Compare::default(),
             steer: SteerPanel::default(),
+            attribution: AttributionPanel::default(),
             db_tool: DbTool::default(),
             engine: None,
             pending: None,
@@ -288,6 +292,7 @@ impl ExplorerApp {
         self.steer.running = false;
         self.steer.result = None;
         self.steer.streamed = Default::default();
+        self.attribution.workspace_changed();
         self.neuron = NeuronPage::default();
         self.prefs.recent.retain(|p| p != &path);
         self.prefs.recent.insert(0, path.clone());
@@ -474,6 +479,19 @@ impl ExplorerApp {
                     self.state.status = format!("error: {e}");
                 }
             }
+            Command::Attribute(job) => {
+                self.state.status = "attributing …".into();
+                self.attribution.running = true;
+                self.submit(Job::Attribute(job));
+            }
+            Command::AttributePrompt {
+                prompt,
+                chat,
+                system,
+            } => {
+                self.attribution.take_prompt(&prompt, chat, &system);
+                self.tab = Tab::Attribution;
+            }
         }
     }
 
@@ -576,11 +594,23 @@ impl ExplorerApp {
                 };
                 self.steer.set_result(*c);
             }
+            Event::Attributed(r) => {
+                s.busy = false;
+                s.status = format!(
+                    "attributed {} = {:.4}",
+                    r.report.attribution.metric, r.report.attribution.value
+                );
+                self.attribution
+                    .set_result(*r, s.workspace_path.as_deref());
+            }
             Event::Failed(e) => {
                 s.busy = false;
                 s.status = format!("error: {e}");
                 if self.steer.running {
                     self.steer.set_failed(format!("error: {e}"));
+                }
+                if self.attribution.running {
+                    self.attribution.set_failed(format!("error: {e}"));
                 }
             }
             Event::Cancelled => {
@@ -589,6 +619,10 @@ impl ExplorerApp {
                 if self.steer.running {
                     self.steer
                         .set_failed("stopped: the answers so far are shown unscored".into());
+                }
+                if self.attribution.running {
+                    self.attribution
+                        .set_failed("stopped: nothing was attributed".into());
                 }
             }
         }
@@ -670,6 +704,7 @@ impl ExplorerApp {
             ui.selectable_value(&mut self.tab, Tab::Neurons, "Neurons");
             ui.selectable_value(&mut self.tab, Tab::Compare, "Compare");
             ui.selectable_value(&mut self.tab, Tab::Steer, "Steer");
+            ui.selectable_value(&mut self.tab, Tab::Attribution, "Attribution");
         });
     }
 
@@ -950,6 +985,7 @@ impl ExplorerApp {
                         Tab::Inspector => self.inspector.ui(ui, &view),
                         Tab::Neuron => self.neuron.ui(ui, &view),
                         Tab::Steer => self.steer.ui(ui, &view),
+                        Tab::Attribution => self.attribution.ui(ui, &view),
                     };
                     commands.extend(command);
                 });
