@@ -95,6 +95,8 @@ fn type_inputs(h: &mut Harness<'static, Panel<AttributionPanel>>) {
 fn a_run_shows_the_library_s_metric_value_and_neurons() {
     let mut h = attribution_harness(stand_in(), AttributionPanel::default());
     type_inputs(&mut h);
+    h.get_by_label("exact check").click();
+    h.run_steps(1);
     h.get_by_label("▶ Run attribution").click();
     h.run_steps(2);
     let mut js = jobs(h.state_mut());
@@ -108,6 +110,7 @@ fn a_run_shows_the_library_s_metric_value_and_neurons() {
     );
     assert_eq!(job.saes, vec![0, 1, 2], "every SAE the inspector runs");
     assert_eq!(job.top, 12);
+    assert!(job.exact);
     assert!(h.state().panel.running);
 
     // The engine's run, and the library called as the CLI calls it.
@@ -135,6 +138,12 @@ fn a_run_shows_the_library_s_metric_value_and_neurons() {
     for (a, b) in top.iter().zip(&lib.neurons) {
         assert_eq!((&a.neuron, a.position), (&b.neuron, b.position));
     }
+    // The exact check is the library's ablation of each listed neuron.
+    let exact =
+        attribute::exact_effects(&model, &slots, &context, &metric, &lib.neurons).unwrap();
+    for (n, e) in top.iter().zip(&exact) {
+        assert_eq!(n.exact_effect, Some(*e), "{}", n.neuron);
+    }
 
     h.state_mut()
         .panel
@@ -144,6 +153,10 @@ fn a_run_shows_the_library_s_metric_value_and_neurons() {
     // The value shown is the library's.
     h.get_by_label(&format!("Metric value: {:.4}", lib.value));
     h.get_by_label_contains("log P(\" dog\") − log P(\" the\")");
+    h.get_by_label("Exact effect");
+    let shown = format!("{:+.4}", top[0].exact_effect.unwrap());
+    assert!(h.query_all_by_label(&shown).count() > 0, "{shown} shown");
+    h.get_by_label_contains("attribution vs exact effect");
     // The top neuron is listed, and a click opens its page.
     let first = &top[0];
     let link = h.query_all_by_label(&first.neuron).next().unwrap();

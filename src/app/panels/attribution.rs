@@ -612,6 +612,13 @@ fn mass_grid(ui: &mut egui::Ui, ctx: &ViewCtx, r: &Attributed, errors: bool) {
     }
 }
 
+/// Paints a table cell's background (a safety neuron's row).
+fn tinted(ui: &egui::Ui, tint: Option<Color32>) {
+    if let Some(t) = tint {
+        ui.painter().rect_filled(ui.max_rect(), 0.0, t);
+    }
+}
+
 /// A node's record in its SAE's database.
 fn record<'a>(
     ctx: &ViewCtx<'a>,
@@ -671,18 +678,12 @@ fn neuron_list(ui: &mut egui::Ui, ctx: &ViewCtx, r: &Attributed) -> Option<Comma
                 let tint = rec
                     .and_then(|r| r.domain())
                     .map(|d| shade(domain_color(d), 0.35));
-                let mut cell = |row: &mut egui_extras::TableRow, f: &mut dyn FnMut(&mut egui::Ui)| {
-                    row.col(|ui| {
-                        if let Some(t) = tint {
-                            ui.painter().rect_filled(ui.max_rect(), 0.0, t);
-                        }
-                        f(ui);
-                    });
-                };
-                cell(&mut row, &mut |ui| {
+                row.col(|ui| {
+                    tinted(ui, tint);
                     ui.label(format!("{}", i + 1));
                 });
-                cell(&mut row, &mut |ui| {
+                row.col(|ui| {
+                    tinted(ui, tint);
                     let ws = r.saes.get(n.sae_index).copied();
                     if ui
                         .link(&n.neuron)
@@ -697,16 +698,20 @@ fn neuron_list(ui: &mut egui::Ui, ctx: &ViewCtx, r: &Attributed) -> Option<Comma
                         }
                     }
                 });
-                cell(&mut row, &mut |ui| {
+                row.col(|ui| {
+                    tinted(ui, tint);
                     ui.label(RichText::new(&n.sae).small()).on_hover_text(&n.hook);
                 });
-                cell(&mut row, &mut |ui| {
+                row.col(|ui| {
+                    tinted(ui, tint);
                     ui.label(format!("{} {:?}", n.position, n.token));
                 });
-                cell(&mut row, &mut |ui| {
+                row.col(|ui| {
+                    tinted(ui, tint);
                     ui.label(format!("{:.3}", n.activation));
                 });
-                cell(&mut row, &mut |ui| {
+                row.col(|ui| {
+                    tinted(ui, tint);
                     ui.colored_label(
                         if n.attribution >= 0.0 {
                             POS_COLOR
@@ -717,18 +722,21 @@ fn neuron_list(ui: &mut egui::Ui, ctx: &ViewCtx, r: &Attributed) -> Option<Comma
                     );
                 });
                 if exact {
-                    cell(&mut row, &mut |ui| {
+                    row.col(|ui| {
+                    tinted(ui, tint);
                         ui.label(n.exact_effect.map_or("—".into(), |e| format!("{e:+.4}")));
                     });
                 }
-                cell(&mut row, &mut |ui| {
+                row.col(|ui| {
+                    tinted(ui, tint);
                     let text = rec
                         .and_then(|r| r.explanation.clone())
                         .unwrap_or_else(|| "—".into());
                     ui.label(text.lines().next().unwrap_or(""))
                         .on_hover_text(text);
                 });
-                cell(&mut row, &mut |ui| {
+                row.col(|ui| {
+                    tinted(ui, tint);
                     ui.horizontal(|ui| {
                         for t in rec.map(|r| r.tags()).unwrap_or_default() {
                             tag_chip(ui, &t);
