@@ -26,7 +26,7 @@ fn attribution_harness(
     state: AppState,
     panel: AttributionPanel,
 ) -> Harness<'static, Panel<AttributionPanel>> {
-    let mut h = harness(panel, state, [1200.0, 1100.0], |p, ui, ctx| {
+    let mut h = harness(panel, state, [1200.0, 1400.0], |p, ui, ctx| {
         egui::ScrollArea::vertical()
             .auto_shrink([false, false])
             .show(ui, |ui| p.ui(ui, ctx))
@@ -145,6 +145,8 @@ fn a_run_shows_the_library_s_metric_value_and_neurons() {
         assert_eq!(n.exact_effect, Some(*e), "{}", n.neuron);
     }
 
+    // A path that is the same on every machine, for the snapshot.
+    h.state_mut().panel.export_path = "attribution-graph.json".into();
     h.state_mut()
         .panel
         .set_result(result.clone(), Some(&stand_in_path()));
@@ -228,12 +230,10 @@ fn a_bad_metric_shows_an_error_and_no_panic() {
     h.get_by_label_contains("Bad metric: metric `logit-diff: dog,`: logit-diff needs two tokens");
 
     // A token that is several tokens of the model: the engine's error is shown in the panel.
-    let mut panel = AttributionPanel {
-        prompt: PROMPT.into(),
-        kind: MetricKind::LogProb,
-        token: " lazy dog".into(),
-        ..Default::default()
-    };
+    let mut panel = AttributionPanel::default();
+    panel.prompt = PROMPT.into();
+    panel.kind = MetricKind::LogProb;
+    panel.token = " lazy dog".into();
     let mut h2 = attribution_harness(stand_in(), AttributionPanel::default());
     let job = panel.job(&h2.state().state.view()).unwrap();
     let (model, slots) = engine_side();

@@ -120,7 +120,7 @@ impl AttributionPanel {
         if self.prompt.trim().is_empty() {
             return Err("Type a prompt first.".into());
         }
-        if self.kind == MetricKind::LogitDiff && (self.token.contains(',')) {
+        if self.kind == MetricKind::LogitDiff && self.token.contains(',') {
             return Err("Bad metric: token A may not contain a comma.".into());
         }
         let metric: MetricSpec = self
@@ -188,28 +188,17 @@ impl AttributionPanel {
     /// The attribution graph JSON of the result, explanations from the workspace's databases
     /// (as `safe-sail attribute --graph-out` writes it with `--db`).
     pub fn graph_json(&self, ctx: &ViewCtx, path: &std::path::Path) -> Option<serde_json::Value> {
-        let r = self.result.as_ref()?;
-        let slug = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_else(|| "attribution".into());
-        let a = &r.report.attribution;
-        Some(r.report.graph.to_json(a, &r.prompt, &slug, &|n| {
-            let slot = ctx.slot(*r.saes.get(n.sae_index)?)?;
-            slot.db.get(n.layer, n.latent)?.explanation.clone()
-        }))
+        Some(graph_json(self.result.as_ref()?, ctx, path))
     }
 
-    /// Writes the graph JSON to `export_path` on a thread of its own (atomically).
-    fn export(&mut self, ctx: &ViewCtx) {
+    /// Writes the graph JSON of `r` to `export_path` on a thread of its own (atomically).
+    fn export(&mut self, ctx: &ViewCtx, r: &Attributed) {
         let path = PathBuf::from(self.export_path.trim());
         if path.as_os_str().is_empty() {
             self.export_message = Some("error: give a file to write the graph to".into());
             return;
         }
-        let Some(json) = self.graph_json(ctx, &path) else {
-            return;
-        };
+        let json = graph_json(r, ctx, &path);
         let text = match serde_json::to_string_pretty(&json) {
             Ok(t) => t,
             Err(e) => {
@@ -434,6 +423,28 @@ impl AttributionPanel {
                 .weak(),
             );
         });
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label("Graph file");
+            ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(380.0))
+                .labelled_by(l.id);
+            if ui
+                .add_enabled(!self.exporting(), egui::Button::new("Export graph JSON…"))
+                .on_hover_text(
+                    "The attribution graph JSON Neuronpedia's graph viewer reads, as \
+                     `safe-sail attribute --graph-out` writes it",
+                )
+                .clicked()
+            {
+                self.export(ctx, r);
+            }
+            if let Some(m) = &self.export_message {
+                if m.starts_with("error") {
+                    ui.colored_label(ui.visuals().error_fg_color, m);
+                } else {
+                    ui.label(m);
+                }
+            }
+        });
         ui.add_space(4.0);
         ui.horizontal_wrapped(|ui| {
             ui.strong("Attribution mass per token and layer");
@@ -457,30 +468,22 @@ impl AttributionPanel {
             .small(),
         );
         action = action.or(graph_view(ui, ctx, r));
-        ui.horizontal_wrapped(|ui| {
-            let l = ui.label("Graph file");
-            ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(380.0))
-                .labelled_by(l.id);
-            if ui
-                .add_enabled(!self.exporting(), egui::Button::new("Export graph JSON…"))
-                .on_hover_text(
-                    "The attribution graph JSON Neuronpedia's graph viewer reads, as \
-                     `safe-sail attribute --graph-out` writes it",
-                )
-                .clicked()
-            {
-                self.export(ctx);
-            }
-            if let Some(m) = &self.export_message {
-                if m.starts_with("error") {
-                    ui.colored_label(ui.visuals().error_fg_color, m);
-                } else {
-                    ui.label(m);
-                }
-            }
-        });
         action
     }
+}
+
+/// The attribution graph JSON of `r` (named after `path`'s stem, as the CLI names it), each
+/// neuron's explanation from its SAE's database in the workspace.
+pub fn graph_json(r: &Attributed, ctx: &ViewCtx, path: &std::path::Path) -> serde_json::Value {
+    let slug = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "attribution".into());
+    let a = &r.report.attribution;
+    r.report.graph.to_json(a, &r.prompt, &slug, &|n| {
+        let slot = ctx.slot(*r.saes.get(n.sae_index)?)?;
+        slot.db.get(n.layer, n.latent)?.explanation.clone()
+    })
 }
 
 /// Positive in [`POS_COLOR`], negative in [`NEG_COLOR`], stronger with `|v| / max`.
