@@ -1471,10 +1471,27 @@ fn attribute_the_inspector_s_prompt_through_the_engine() {
         .resolve(&model.tok)
         .unwrap();
     let value = safe_sail::attribute::metric_value(&model, &context, &metric).unwrap();
-    let shown = h.state().attribution.result.as_ref().unwrap().report.attribution.value;
+    let shown = h
+        .state()
+        .attribution
+        .result
+        .as_ref()
+        .unwrap()
+        .report
+        .attribution
+        .value;
     assert!((shown - value).abs() < 1e-4, "{shown} vs {value}");
     h.get_by_label(&format!("Metric value: {shown:.4}"));
-    let first = h.state().attribution.result.as_ref().unwrap().report.attribution.neurons[0].clone();
+    let first = h
+        .state()
+        .attribution
+        .result
+        .as_ref()
+        .unwrap()
+        .report
+        .attribution
+        .neurons[0]
+        .clone();
     h.query_all_by_label(&first.neuron).next().unwrap().click();
     h.run_steps(3);
     assert_eq!(h.state().tab, Tab::Neuron);

@@ -63,7 +63,6 @@ pub struct Attributed {
     pub prompt: String,
 }
 
-
 /// A steering comparison for the engine: the neurons are named by the workspace's SAE names.
 #[derive(Debug, Clone)]
 pub struct SteerJob {

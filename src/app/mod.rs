@@ -600,8 +600,7 @@ impl ExplorerApp {
                     "attributed {} = {:.4}",
                     r.report.attribution.metric, r.report.attribution.value
                 );
-                self.attribution
-                    .set_result(*r, s.workspace_path.as_deref());
+                self.attribution.set_result(*r, s.workspace_path.as_deref());
             }
             Event::Failed(e) => {
                 s.busy = false;

@@ -168,7 +168,12 @@ pub struct Graph {
 impl Graph {
     /// The top `opts.nodes` neurons of `a` and the links into the first `opts.edge_targets`
     /// of them that have an upstream neuron among the nodes ([`edges`]).
-    pub fn build(model: &Model, saes: &[SaeSlot], a: &Attribution, opts: &GraphOpts) -> Result<Self> {
+    pub fn build(
+        model: &Model,
+        saes: &[SaeSlot],
+        a: &Attribution,
+        opts: &GraphOpts,
+    ) -> Result<Self> {
         let n = opts.nodes.min(a.neurons.len());
         let top: Vec<usize> = (0..n).collect();
         let mut layers: Vec<usize> = saes.iter().map(|s| s.sae.hook().layer).collect();
@@ -268,27 +273,27 @@ impl Graph {
         }
         let model_name = &self.model_name;
         json!({
-        "metadata": {
-            "slug": slug,
-            "scan": model_name,
-            "prompt_tokens": a.tokens,
-            "prompt": prompt,
-            "info": {
-                "generator": "safe-sail attribute",
-                "metric": a.metric,
-                "metric_value": a.value,
+            "metadata": {
+                "slug": slug,
+                "scan": model_name,
+                "prompt_tokens": a.tokens,
+                "prompt": prompt,
+                "info": {
+                    "generator": "safe-sail attribute",
+                    "metric": a.metric,
+                    "metric_value": a.value,
+                },
             },
-        },
-        "qParams": {
-            "pinnedIds": [],
-            "supernodes": [],
-            "linkType": "both",
-            "clickedId": "",
-            "sg_pos": "",
-        },
-        "nodes": nodes,
-        "links": links,
-    })
+            "qParams": {
+                "pinnedIds": [],
+                "supernodes": [],
+                "linkType": "both",
+                "clickedId": "",
+                "sg_pos": "",
+            },
+            "nodes": nodes,
+            "links": links,
+        })
     }
 }
 

@@ -808,7 +808,12 @@ mod tests {
             value: 0.0,
             ids: vec![1, 2, 3],
             tokens: vec!["a".into(), "b".into(), "c".into()],
-            neurons: vec![node(0, 1, 0.5), node(0, 1, -0.2), node(1, 2, -1.0), node(0, 0, 0.1)],
+            neurons: vec![
+                node(0, 1, 0.5),
+                node(0, 1, -0.2),
+                node(1, 2, -1.0),
+                node(0, 0, 0.1),
+            ],
             errors: vec![ErrorNode {
                 sae: "s".into(),
                 sae_index: 1,

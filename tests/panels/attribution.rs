@@ -118,20 +118,10 @@ fn a_run_shows_the_library_s_metric_value_and_neurons() {
     let result = run_job(&model, &slots, &job).unwrap();
     let metric = job.metric.resolve(&model.tok).unwrap();
     let context = attribute::context_ids(&model, &job.prompt, None).unwrap();
-    let mut lib = attribute::attribute(
-        &model,
-        &slots,
-        &context,
-        &metric,
-        &AttributeOpts::default(),
-    )
-    .unwrap();
+    let mut lib =
+        attribute::attribute(&model, &slots, &context, &metric, &AttributeOpts::default()).unwrap();
     let plain = attribute::metric_value(&model, &context, &metric).unwrap();
-    assert!(
-        (lib.value - plain).abs() < 1e-4,
-        "{} vs {plain}",
-        lib.value
-    );
+    assert!((lib.value - plain).abs() < 1e-4, "{} vs {plain}", lib.value);
     lib.neurons.truncate(12);
     let top = &result.report.attribution.neurons;
     assert_eq!(top.len(), 12);
@@ -139,8 +129,7 @@ fn a_run_shows_the_library_s_metric_value_and_neurons() {
         assert_eq!((&a.neuron, a.position), (&b.neuron, b.position));
     }
     // The exact check is the library's ablation of each listed neuron.
-    let exact =
-        attribute::exact_effects(&model, &slots, &context, &metric, &lib.neurons).unwrap();
+    let exact = attribute::exact_effects(&model, &slots, &context, &metric, &lib.neurons).unwrap();
     for (n, e) in top.iter().zip(&exact) {
         assert_eq!(n.exact_effect, Some(*e), "{}", n.neuron);
     }
@@ -198,8 +187,8 @@ fn a_run_shows_the_library_s_metric_value_and_neurons() {
     );
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let db = safe_sail::db::NeuronDb::load(h.state().state.slots[0].db_path.as_ref().unwrap())
-        .unwrap();
+    let db =
+        safe_sail::db::NeuronDb::load(h.state().state.slots[0].db_path.as_ref().unwrap()).unwrap();
     let cli = graph::graph_json(
         &model,
         &slots,

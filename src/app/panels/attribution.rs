@@ -165,10 +165,7 @@ impl AttributionPanel {
                 .and_then(|p| p.parent())
                 .map(|d| d.to_path_buf())
                 .unwrap_or_default();
-            self.export_path = dir
-                .join("attribution-graph.json")
-                .display()
-                .to_string();
+            self.export_path = dir.join("attribution-graph.json").display().to_string();
         }
         self.result = Some(r);
     }
@@ -489,7 +486,11 @@ pub fn graph_json(r: &Attributed, ctx: &ViewCtx, path: &std::path::Path) -> serd
 /// Positive in [`POS_COLOR`], negative in [`NEG_COLOR`], stronger with `|v| / max`.
 pub fn diverging(v: f32, max: f32) -> Color32 {
     let base = if v >= 0.0 { POS_COLOR } else { NEG_COLOR };
-    let t = if max > 0.0 { (v.abs() / max).sqrt() } else { 0.0 };
+    let t = if max > 0.0 {
+        (v.abs() / max).sqrt()
+    } else {
+        0.0
+    };
     shade(base, t)
 }
 
@@ -570,7 +571,8 @@ fn mass_grid(ui: &mut egui::Ui, ctx: &ViewCtx, r: &Attributed, errors: bool) {
             }
             let galley =
                 painter.layout_no_wrap(text, egui::FontId::monospace(10.0), fg.gamma_multiply(0.8));
-            let x = rect.left() + label_w + c as f32 * cell_w + cell_w / 2.0 - galley.size().y / 2.0;
+            let x =
+                rect.left() + label_w + c as f32 * cell_w + cell_w / 2.0 - galley.size().y / 2.0;
             let y = rect.top() + head - 2.0;
             painter.add(
                 egui::epaint::TextShape::new(egui::pos2(x, y), galley, fg)
@@ -703,7 +705,8 @@ fn neuron_list(ui: &mut egui::Ui, ctx: &ViewCtx, r: &Attributed) -> Option<Comma
                 });
                 row.col(|ui| {
                     tinted(ui, tint);
-                    ui.label(RichText::new(&n.sae).small()).on_hover_text(&n.hook);
+                    ui.label(RichText::new(&n.sae).small())
+                        .on_hover_text(&n.hook);
                 });
                 row.col(|ui| {
                     tinted(ui, tint);
@@ -726,7 +729,7 @@ fn neuron_list(ui: &mut egui::Ui, ctx: &ViewCtx, r: &Attributed) -> Option<Comma
                 });
                 if exact {
                     row.col(|ui| {
-                    tinted(ui, tint);
+                        tinted(ui, tint);
                         ui.label(n.exact_effect.map_or("—".into(), |e| format!("{e:+.4}")));
                     });
                 }
@@ -844,18 +847,31 @@ fn graph_view(ui: &mut egui::Ui, ctx: &ViewCtx, r: &Attributed) -> Option<Comman
         egui::Stroke::new(0.5 + 5.0 * t, c.gamma_multiply(0.35 + 0.6 * t))
     };
     for i in 0..shown {
-        painter.line_segment([pos[i], metric_pos], stroke(a.neurons[i].attribution, max_attr));
+        painter.line_segment(
+            [pos[i], metric_pos],
+            stroke(a.neurons[i].attribution, max_attr),
+        );
     }
     for e in &inner {
         painter.line_segment([pos[e.source], pos[e.target]], stroke(e.weight, max_edge));
     }
     for (i, &p) in pos.iter().enumerate() {
         let n = &a.neurons[i];
-        let rad = 4.0 + 6.0 * if max_attr > 0.0 { n.attribution.abs() / max_attr } else { 0.0 };
+        let rad = 4.0
+            + 6.0
+                * if max_attr > 0.0 {
+                    n.attribution.abs() / max_attr
+                } else {
+                    0.0
+                };
         let fill = record(ctx, r, n)
             .and_then(|r| r.domain())
             .map(domain_color)
-            .unwrap_or(if n.attribution >= 0.0 { POS_COLOR } else { NEG_COLOR });
+            .unwrap_or(if n.attribution >= 0.0 {
+                POS_COLOR
+            } else {
+                NEG_COLOR
+            });
         painter.circle(p, rad, fill, egui::Stroke::new(1.0, fg.gamma_multiply(0.6)));
         painter.text(
             p + egui::vec2(rad + 3.0, 0.0),
