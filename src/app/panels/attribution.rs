@@ -846,11 +846,8 @@ fn graph_view(ui: &mut egui::Ui, ctx: &ViewCtx, r: &Attributed) -> Option<Comman
         let c = if w >= 0.0 { POS_COLOR } else { NEG_COLOR };
         egui::Stroke::new(0.5 + 5.0 * t, c.gamma_multiply(0.35 + 0.6 * t))
     };
-    for i in 0..shown {
-        painter.line_segment(
-            [pos[i], metric_pos],
-            stroke(a.neurons[i].attribution, max_attr),
-        );
+    for (p, n) in pos.iter().zip(&a.neurons) {
+        painter.line_segment([*p, metric_pos], stroke(n.attribution, max_attr));
     }
     for e in &inner {
         painter.line_segment([pos[e.source], pos[e.target]], stroke(e.weight, max_edge));
