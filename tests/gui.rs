@@ -1628,3 +1628,79 @@ fn stop_ends_a_steering_run_and_steer_eval_runs_on_the_engine() {
     assert_eq!(h.state().steer.eval_message.as_deref(), Some(said.as_str()));
     assert_eq!(h.query_all_by_label(&said).count(), 2);
 }
+
+/// The inspector's "Attribute…" opens the Attribution view with its prompt; Run goes through
+/// the engine thread and shows the metric's value as the library computes it, and a click on
+/// the top neuron opens its page.
+#[test]
+fn attribute_the_inspector_s_prompt_through_the_engine() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    let prompt = "The quick brown fox jumps over the lazy";
+    h.get_by_label("Prompt").click();
+    h.run_steps(2);
+    h.get_by_label("Prompt").type_text(prompt);
+    h.run_steps(2);
+    h.get_by_label("Attribute…").click();
+    h.run_steps(3);
+    assert_eq!(h.state().tab, Tab::Attribution);
+    assert_eq!(h.state().attribution.prompt, prompt);
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "token")
+        .click();
+    h.run_steps(1);
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "token")
+        .type_text(" dog");
+    h.run_steps(1);
+    h.get_by_label("▶ Run attribution").click();
+    h.run_steps(2);
+    wait(&mut h, "the attribution", |a| {
+        a.attribution.result.is_some() && a.idle()
+    });
+    // The library on the same model, prompt (chat template and system prompt) and metric.
+    let ws = safe_sail::workspace::Workspace::load(&sample_workspace()).unwrap();
+    let model = safe_sail::model::Model::load_dir(
+        &ws.resolve(&ws.model),
+        &candle_core::Device::Cpu,
+        candle_core::DType::F32,
+    )
+    .unwrap();
+    let spec = safe_sail::model::PromptSpec {
+        text: prompt.into(),
+        chat: true,
+        system: ws.system_prompt.clone(),
+        thinking: None,
+        truncate: false,
+    };
+    let context = safe_sail::attribute::context_ids(&model, &spec, None).unwrap();
+    let metric = safe_sail::attribute::MetricSpec::LogProb(" dog".into())
+        .resolve(&model.tok)
+        .unwrap();
+    let value = safe_sail::attribute::metric_value(&model, &context, &metric).unwrap();
+    let shown = h
+        .state()
+        .attribution
+        .result
+        .as_ref()
+        .unwrap()
+        .report
+        .attribution
+        .value;
+    assert!((shown - value).abs() < 1e-4, "{shown} vs {value}");
+    h.get_by_label(&format!("Metric value: {shown:.4}"));
+    let first = h
+        .state()
+        .attribution
+        .result
+        .as_ref()
+        .unwrap()
+        .report
+        .attribution
+        .neurons[0]
+        .clone();
+    h.query_all_by_label(&first.neuron).next().unwrap().click();
+    h.run_steps(3);
+    assert_eq!(h.state().tab, Tab::Neuron);
+    assert_eq!(h.state().neuron.current.map(|c| c.1), Some(first.latent));
+}

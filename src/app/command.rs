@@ -64,6 +64,14 @@ pub enum Command {
     SaveSteerSet(crate::workspace::SteerSet),
     /// Replace the workspace's tripwires (kept in the workspace file).
     SetTripwires(Vec<String>),
+    /// Attribute a metric of the model's output to SAE neurons (the Attribution view).
+    Attribute(Box<super::engine::AttributeJob>),
+    /// Open the Attribution view with this prompt and chat settings.
+    AttributePrompt {
+        prompt: String,
+        chat: bool,
+        system: String,
+    },
 }
 
 /// How to settle a database file changed on disk during editing.

@@ -52,6 +52,31 @@ pub enum Job {
         sets: Vec<InterventionSpec>,
         path: PathBuf,
     },
+    /// Which SAE neurons drove a metric of the model's output ([`attribute_job`]).
+    Attribute(Box<AttributeJob>),
+}
+
+/// An attribution run for the engine: the window's Attribution view.
+#[derive(Debug, Clone)]
+pub struct AttributeJob {
+    pub prompt: PromptSpec,
+    /// The start of the model's answer, appended after the prompt.
+    pub answer: Option<String>,
+    pub metric: crate::attribute::MetricSpec,
+    /// The SAEs spliced in (workspace positions).
+    pub saes: Vec<usize>,
+    /// Neurons listed (and, with `exact`, ablated for real).
+    pub top: usize,
+    pub exact: bool,
+}
+
+/// A finished attribution: the library's [`crate::attribute::Report`], with the workspace
+/// position of each SAE it names (`sae_index` → position) and the prompt's text.
+#[derive(Debug, Clone)]
+pub struct Attributed {
+    pub report: crate::attribute::Report,
+    pub saes: Vec<usize>,
+    pub prompt: String,
 }
 
 /// A steering comparison for the engine: the neurons are named by the workspace's SAE names.
@@ -148,6 +173,8 @@ pub enum Event {
     SteerEvaluated(Vec<steer::eval::EvalRow>),
     /// The lm-eval CSV was written (what to say), or why not.
     LmEvalExported(Result<String, String>),
+    /// The finished attribution.
+    Attributed(Box<Attributed>),
     Failed(String),
     Cancelled,
 }
@@ -429,6 +456,17 @@ fn run(
                 .map_err(|e| format!("{e:#}"));
             send(Event::LmEvalExported(r));
         }
+        Job::Attribute(j) => {
+            // The loaded SAEs are the workspace's, in order, less those that failed to load.
+            let mut loaded = slots.iter();
+            let by_position: Vec<Option<&steer::SaeSlot>> = m
+                .saes
+                .iter()
+                .map(|s| s.as_ref().and_then(|_| loaded.next()))
+                .collect();
+            let a = attribute_job(&m.model, &by_position, &j, cancel, send)?;
+            send(Event::Attributed(Box::new(a)));
+        }
     }
     Ok(())
 }
@@ -567,4 +605,63 @@ fn steer_compare(
     }
     c.use_display_strings(tok);
     Ok(c)
+}
+
+/// Runs an attribution job: the prompt's tokens and the metric resolved, the job's SAEs taken
+/// from `by_position` (the loaded SAE of each workspace position), then the library's
+/// [`crate::attribute::report`]; each step is reported as a status line and a cancel stops it
+/// at the next step.
+pub fn attribute_job(
+    model: &crate::model::Model,
+    by_position: &[Option<&steer::SaeSlot>],
+    j: &AttributeJob,
+    cancel: &AtomicBool,
+    send: &dyn Fn(Event),
+) -> Result<Attributed> {
+    use crate::attribute::{self, graph::GraphOpts, ReportOpts, ReportStep};
+    if j.saes.is_empty() {
+        bail!("no SAE chosen: attribution ranks the neurons of at least one SAE");
+    }
+    let mut chosen = vec![];
+    for &i in &j.saes {
+        match by_position.get(i) {
+            // Attribution needs the SAE and its name only (the weights are shared).
+            Some(Some(slot)) => chosen.push(steer::SaeSlot {
+                name: slot.name.clone(),
+                sae: slot.sae.clone(),
+                max_act: None,
+                q999: None,
+            }),
+            Some(None) => bail!("SAE #{} of the workspace did not load", i + 1),
+            None => bail!("the workspace has no SAE #{}", i + 1),
+        }
+    }
+    let metric = j.metric.resolve(&model.tok)?;
+    let context = attribute::context_ids(model, &j.prompt, j.answer.as_deref())?;
+    let opts = ReportOpts {
+        attribute: Default::default(),
+        top: j.top.max(1),
+        exact: j.exact,
+        // As `safe-sail attribute --top N --graph-out` makes it.
+        graph: GraphOpts {
+            nodes: j.top.max(1),
+            edge_targets: GraphOpts::default().edge_targets,
+        },
+    };
+    let report = attribute::report(model, &chosen, &context, &metric, &opts, &mut |step| {
+        if cancel.load(Ordering::SeqCst) {
+            return true;
+        }
+        send(Event::Status(match step {
+            ReportStep::Attributing => "attributing: one forward and one backward pass …".into(),
+            ReportStep::Exact(i, n) => format!("exact check: ablating neuron {} of {n} …", i + 1),
+            ReportStep::Graph => "linking the top neurons between layers …".into(),
+        }));
+        false
+    })?;
+    Ok(Attributed {
+        report,
+        saes: j.saes.clone(),
+        prompt: j.prompt.text.clone(),
+    })
 }

@@ -21,6 +21,7 @@ pub use state::{AppState, EngineStatus};
 use anyhow::Result;
 use eframe::egui::{self, RichText};
 use engine::{EngineThread, Event, Job};
+use panels::attribution::AttributionPanel;
 use panels::browser::Browser;
 use panels::compare::Compare;
 use panels::db_tool::DbTool;
@@ -39,6 +40,7 @@ pub enum Tab {
     Neurons,
     Compare,
     Steer,
+    Attribution,
 }
 
 /// What persists between runs.
@@ -86,6 +88,7 @@ pub struct ExplorerApp {
     pub browser: Browser,
     pub compare: Compare,
     pub steer: SteerPanel,
+    pub attribution: AttributionPanel,
     db_tool: DbTool,
     engine: Option<EngineThread>,
     /// A workspace loading beside the open one, which stays usable until this one is ready.
@@ -195,6 +198,7 @@ impl ExplorerApp {
             browser: Browser::default(),
             compare: Compare::default(),
             steer: SteerPanel::default(),
+            attribution: AttributionPanel::default(),
             db_tool: DbTool::default(),
             engine: None,
             pending: None,
@@ -296,6 +300,7 @@ impl ExplorerApp {
         self.steer.streamed = Default::default();
         self.steer.eval_running = false;
         self.steer.eval_rows.clear();
+        self.attribution.workspace_changed();
         self.neuron = NeuronPage::default();
         self.prefs.recent.retain(|p| p != &path);
         self.prefs.recent.insert(0, path.clone());
@@ -517,6 +522,19 @@ impl ExplorerApp {
                     self.state.status = format!("error: {e}");
                 }
             }
+            Command::Attribute(job) => {
+                self.state.status = "attributing …".into();
+                self.attribution.running = true;
+                self.submit(Job::Attribute(job));
+            }
+            Command::AttributePrompt {
+                prompt,
+                chat,
+                system,
+            } => {
+                self.attribution.take_prompt(&prompt, chat, &system);
+                self.tab = Tab::Attribution;
+            }
         }
     }
 
@@ -644,6 +662,14 @@ impl ExplorerApp {
                 s.status = msg.clone();
                 self.steer.set_eval_message(msg);
             }
+            Event::Attributed(r) => {
+                s.busy = false;
+                s.status = format!(
+                    "attributed {} = {:.4}",
+                    r.report.attribution.metric, r.report.attribution.value
+                );
+                self.attribution.set_result(*r, s.workspace_path.as_deref());
+            }
             Event::Failed(e) => {
                 s.busy = false;
                 self.neuron.output_pending = None;
@@ -653,6 +679,9 @@ impl ExplorerApp {
                 }
                 if self.steer.eval_running {
                     self.steer.set_eval_message(format!("error: {e}"));
+                }
+                if self.attribution.running {
+                    self.attribution.set_failed(format!("error: {e}"));
                 }
             }
             Event::Cancelled => {
@@ -666,6 +695,10 @@ impl ExplorerApp {
                 if self.steer.eval_running {
                     self.steer
                         .set_eval_message("stopped: the steer-eval was cancelled".into());
+                }
+                if self.attribution.running {
+                    self.attribution
+                        .set_failed("stopped: nothing was attributed".into());
                 }
             }
         }
@@ -747,6 +780,7 @@ impl ExplorerApp {
             ui.selectable_value(&mut self.tab, Tab::Neurons, "Neurons");
             ui.selectable_value(&mut self.tab, Tab::Compare, "Compare");
             ui.selectable_value(&mut self.tab, Tab::Steer, "Steer");
+            ui.selectable_value(&mut self.tab, Tab::Attribution, "Attribution");
         });
     }
 
@@ -1027,6 +1061,7 @@ impl ExplorerApp {
                         Tab::Inspector => self.inspector.ui(ui, &view),
                         Tab::Neuron => self.neuron.ui(ui, &view),
                         Tab::Steer => self.steer.ui(ui, &view),
+                        Tab::Attribution => self.attribution.ui(ui, &view),
                     };
                     commands.extend(command);
                 });

@@ -148,6 +148,155 @@ fn node_id(n: &NeuronNode, dup_layer: bool) -> String {
     }
 }
 
+/// The top neurons of an attribution and the links between them: everything of the graph
+/// that needs the model, so its JSON ([`Graph::to_json`]) can be written later with the
+/// explanations of the moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Graph {
+    /// The nodes: the first `nodes` of [`Attribution::neurons`].
+    pub nodes: usize,
+    /// Links between nodes (each neuron also links to the metric with its attribution).
+    pub edges: Vec<Edge>,
+    /// The model's folder name (the graph's `scan`).
+    pub model_name: String,
+    /// The metric node's layer: the model's number of layers.
+    pub logit_layer: usize,
+    /// Several SAEs share a layer: node ids name the SAE too.
+    pub dup_layer: bool,
+}
+
+impl Graph {
+    /// The top `opts.nodes` neurons of `a` and the links into the first `opts.edge_targets`
+    /// of them that have an upstream neuron among the nodes ([`edges`]).
+    pub fn build(
+        model: &Model,
+        saes: &[SaeSlot],
+        a: &Attribution,
+        opts: &GraphOpts,
+    ) -> Result<Self> {
+        let n = opts.nodes.min(a.neurons.len());
+        let top: Vec<usize> = (0..n).collect();
+        let mut layers: Vec<usize> = saes.iter().map(|s| s.sae.hook().layer).collect();
+        layers.sort_unstable();
+        let dup_layer = layers.windows(2).any(|w| w[0] == w[1]);
+        // Downstream targets: the top neurons with an upstream neuron among the nodes.
+        let targets: Vec<usize> = top
+            .iter()
+            .copied()
+            .filter(|&t| {
+                let tn = &a.neurons[t];
+                let h = saes[tn.sae_index].sae.hook();
+                top.iter().any(|&s| {
+                    let sn = &a.neurons[s];
+                    saes[sn.sae_index].sae.hook() < h && sn.position <= tn.position
+                })
+            })
+            .take(opts.edge_targets)
+            .collect();
+        let edges = edges(model, saes, a, &top, &targets)?;
+        let model_name = model
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        Ok(Self {
+            nodes: n,
+            edges,
+            model_name,
+            logit_layer: model.cfg.num_layers,
+            dup_layer,
+        })
+    }
+
+    /// The graph's id of node `i` of [`Attribution::neurons`].
+    pub fn node_id(&self, a: &Attribution, i: usize) -> String {
+        node_id(&a.neurons[i], self.dup_layer)
+    }
+
+    /// The attribution graph JSON; `prompt` is the input text, `slug` the graph's name and
+    /// `clerp` a neuron's explanation (its SAE and id when `None`).
+    pub fn to_json(
+        &self,
+        a: &Attribution,
+        prompt: &str,
+        slug: &str,
+        clerp: &dyn Fn(&NeuronNode) -> Option<String>,
+    ) -> Value {
+        let top: Vec<usize> = (0..self.nodes.min(a.neurons.len())).collect();
+        let dup_layer = self.dup_layer;
+        let logit_layer = self.logit_layer;
+        let last = a.ids.len() - 1;
+        let logit_id = format!("{logit_layer}_metric_{last}");
+        let mut nodes = vec![];
+        for &i in &top {
+            let nn = &a.neurons[i];
+            let id = node_id(nn, dup_layer);
+            let clerp = clerp(nn).unwrap_or_else(|| format!("{} {}", nn.sae, nn.neuron));
+            nodes.push(json!({
+                "node_id": id,
+                "feature": nn.latent,
+                "layer": nn.layer.to_string(),
+                "ctx_idx": nn.position,
+                "feature_type": "sae latent",
+                "jsNodeId": id,
+                "clerp": clerp,
+                "activation": nn.activation,
+                "influence": nn.attribution,
+                "sae": nn.sae,
+                "hook": nn.hook,
+            }));
+        }
+        nodes.push(json!({
+            "node_id": logit_id,
+            "feature": Value::Null,
+            "layer": logit_layer.to_string(),
+            "ctx_idx": last,
+            "feature_type": "logit",
+            "jsNodeId": logit_id,
+            "clerp": a.metric,
+            "activation": a.value,
+        }));
+        let mut links = vec![];
+        for &i in &top {
+            links.push(json!({
+                "source": node_id(&a.neurons[i], dup_layer),
+                "target": logit_id,
+                "weight": a.neurons[i].attribution,
+            }));
+        }
+        for e in &self.edges {
+            links.push(json!({
+                "source": node_id(&a.neurons[e.source], dup_layer),
+                "target": node_id(&a.neurons[e.target], dup_layer),
+                "weight": e.weight,
+            }));
+        }
+        let model_name = &self.model_name;
+        json!({
+            "metadata": {
+                "slug": slug,
+                "scan": model_name,
+                "prompt_tokens": a.tokens,
+                "prompt": prompt,
+                "info": {
+                    "generator": "safe-sail attribute",
+                    "metric": a.metric,
+                    "metric_value": a.value,
+                },
+            },
+            "qParams": {
+                "pinnedIds": [],
+                "supernodes": [],
+                "linkType": "both",
+                "clickedId": "",
+                "sg_pos": "",
+            },
+            "nodes": nodes,
+            "links": links,
+        })
+    }
+}
+
 /// The attribution graph JSON of the top `opts.nodes` neurons of `a`, with links computed as
 /// [`edges`] describes; `prompt` is the input text and `slug` the graph's name. Explanations
 /// from `db` become the nodes' `clerp`.
@@ -161,101 +310,9 @@ pub fn graph_json(
     db: Option<&NeuronDb>,
     opts: &GraphOpts,
 ) -> Result<Value> {
-    let n = opts.nodes.min(a.neurons.len());
-    let top: Vec<usize> = (0..n).collect();
-    let mut layers: Vec<usize> = saes.iter().map(|s| s.sae.hook().layer).collect();
-    layers.sort_unstable();
-    let dup_layer = layers.windows(2).any(|w| w[0] == w[1]);
-    // Downstream targets: the top neurons with an upstream neuron among the nodes.
-    let targets: Vec<usize> = top
-        .iter()
-        .copied()
-        .filter(|&t| {
-            let tn = &a.neurons[t];
-            let h = saes[tn.sae_index].sae.hook();
-            top.iter().any(|&s| {
-                let sn = &a.neurons[s];
-                saes[sn.sae_index].sae.hook() < h && sn.position <= tn.position
-            })
-        })
-        .take(opts.edge_targets)
-        .collect();
-    let links_between = edges(model, saes, a, &top, &targets)?;
-    let logit_layer = model.cfg.num_layers;
-    let last = a.ids.len() - 1;
-    let logit_id = format!("{logit_layer}_metric_{last}");
-    let mut nodes = vec![];
-    for &i in &top {
-        let nn = &a.neurons[i];
-        let id = node_id(nn, dup_layer);
-        let clerp = db
-            .and_then(|d| d.get(nn.layer, nn.latent))
+    let g = Graph::build(model, saes, a, opts)?;
+    Ok(g.to_json(a, prompt, slug, &|n| {
+        db.and_then(|d| d.get(n.layer, n.latent))
             .and_then(|r| r.explanation.clone())
-            .unwrap_or_else(|| format!("{} {}", nn.sae, nn.neuron));
-        nodes.push(json!({
-            "node_id": id,
-            "feature": nn.latent,
-            "layer": nn.layer.to_string(),
-            "ctx_idx": nn.position,
-            "feature_type": "sae latent",
-            "jsNodeId": id,
-            "clerp": clerp,
-            "activation": nn.activation,
-            "influence": nn.attribution,
-            "sae": nn.sae,
-            "hook": nn.hook,
-        }));
-    }
-    nodes.push(json!({
-        "node_id": logit_id,
-        "feature": Value::Null,
-        "layer": logit_layer.to_string(),
-        "ctx_idx": last,
-        "feature_type": "logit",
-        "jsNodeId": logit_id,
-        "clerp": a.metric,
-        "activation": a.value,
-    }));
-    let mut links = vec![];
-    for &i in &top {
-        links.push(json!({
-            "source": node_id(&a.neurons[i], dup_layer),
-            "target": logit_id,
-            "weight": a.neurons[i].attribution,
-        }));
-    }
-    for e in &links_between {
-        links.push(json!({
-            "source": node_id(&a.neurons[e.source], dup_layer),
-            "target": node_id(&a.neurons[e.target], dup_layer),
-            "weight": e.weight,
-        }));
-    }
-    let model_name = model
-        .dir
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    Ok(json!({
-        "metadata": {
-            "slug": slug,
-            "scan": model_name,
-            "prompt_tokens": a.tokens,
-            "prompt": prompt,
-            "info": {
-                "generator": "safe-sail attribute",
-                "metric": a.metric,
-                "metric_value": a.value,
-            },
-        },
-        "qParams": {
-            "pinnedIds": [],
-            "supernodes": [],
-            "linkType": "both",
-            "clickedId": "",
-            "sg_pos": "",
-        },
-        "nodes": nodes,
-        "links": links,
     }))
 }

@@ -558,10 +558,26 @@ pub fn exact_effects(
     metric: &Metric,
     nodes: &[NeuronNode],
 ) -> Result<Vec<f64>> {
+    exact_effects_until(model, saes, context, metric, nodes, &mut |_| false)
+}
+
+/// [`exact_effects`], asking `stop(i)` before node `i`'s forward pass: when it answers true
+/// the run ends with an error saying it was stopped (the window's Cancel, its progress).
+pub fn exact_effects_until(
+    model: &Model,
+    saes: &[SaeSlot],
+    context: &[u32],
+    metric: &Metric,
+    nodes: &[NeuronNode],
+    stop: &mut dyn FnMut(usize) -> bool,
+) -> Result<Vec<f64>> {
     let ids = metric.input_ids(context);
     let clean = metric_value(model, context, metric)?;
     let mut out = Vec::with_capacity(nodes.len());
-    for n in nodes {
+    for (k, n) in nodes.iter().enumerate() {
+        if stop(k) {
+            bail!("stopped after {k} of {} exact ablations", nodes.len());
+        }
         let slot = saes.get(n.sae_index).with_context(|| {
             format!("node of SAE #{} but {} SAEs given", n.sae_index, saes.len())
         })?;
@@ -612,6 +628,113 @@ pub fn add_exact_effects(
     Ok(())
 }
 
+/// Attribution summed per SAE and position: the grid the window shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PositionMass {
+    /// `[sae][position]`: `Σ |attribution|` over the SAE's active latents at the position.
+    pub mass: Vec<Vec<f32>>,
+    /// `[sae][position]`: `Σ attribution` (signed) over the same latents.
+    pub net: Vec<Vec<f32>>,
+    /// `[sae][position]`: the SAE's error node's attribution at the position.
+    pub error: Vec<Vec<f32>>,
+}
+
+impl Attribution {
+    /// The attribution of every neuron node summed per SAE and position (`n_saes` SAEs, as
+    /// given to [`attribute`]), with the error nodes beside; computed before the neuron list
+    /// is cut to its top.
+    pub fn position_mass(&self, n_saes: usize) -> PositionMass {
+        let t = self.ids.len();
+        let mut m = PositionMass {
+            mass: vec![vec![0.0; t]; n_saes],
+            net: vec![vec![0.0; t]; n_saes],
+            error: vec![vec![0.0; t]; n_saes],
+        };
+        for n in &self.neurons {
+            if n.sae_index < n_saes && n.position < t {
+                m.mass[n.sae_index][n.position] += n.attribution.abs();
+                m.net[n.sae_index][n.position] += n.attribution;
+            }
+        }
+        for e in &self.errors {
+            if e.sae_index < n_saes && e.position < t {
+                m.error[e.sae_index][e.position] += e.attribution;
+            }
+        }
+        m
+    }
+}
+
+/// What one attribution run of the window computes ([`report`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ReportOpts {
+    pub attribute: AttributeOpts,
+    /// Neurons kept in the ranked list (by |attribution|).
+    pub top: usize,
+    /// Also ablate each of the top neurons for real ([`exact_effects`]).
+    pub exact: bool,
+    /// The attribution graph's size (its nodes are the first `graph.nodes` of the top).
+    pub graph: graph::GraphOpts,
+}
+
+/// An attribution with what is shown beside it: the grid of [`PositionMass`] and the graph of
+/// the top neurons. `attribution.neurons` holds only the top (and no latent gradients).
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub attribution: Attribution,
+    pub mass: PositionMass,
+    pub graph: graph::Graph,
+}
+
+/// Which step of [`report`] runs (for a progress line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportStep {
+    /// The forward and backward pass.
+    Attributing,
+    /// Exact ablation `i` of `n`.
+    Exact(usize, usize),
+    /// The links between the top neurons.
+    Graph,
+}
+
+/// The window's attribution run: [`attribute`], the mass per SAE and position, the top
+/// `opts.top` neurons (with their exact effects when asked) and their [`graph::Graph`].
+/// `step` hears each step and answers whether to stop (then the run ends with an error).
+pub fn report(
+    model: &Model,
+    saes: &[SaeSlot],
+    context: &[u32],
+    metric: &Metric,
+    opts: &ReportOpts,
+    step: &mut dyn FnMut(ReportStep) -> bool,
+) -> Result<Report> {
+    if step(ReportStep::Attributing) {
+        bail!("stopped before attributing");
+    }
+    let mut a = attribute(model, saes, context, metric, &opts.attribute)?;
+    let mass = a.position_mass(saes.len());
+    a.neurons.truncate(opts.top);
+    a.latent_grads.clear();
+    if opts.exact {
+        let n = a.neurons.len();
+        let effects = exact_effects_until(model, saes, context, metric, &a.neurons, &mut |i| {
+            step(ReportStep::Exact(i, n))
+        })?;
+        for (node, e) in a.neurons.iter_mut().zip(effects) {
+            node.exact_effect = Some(e);
+        }
+    }
+    if step(ReportStep::Graph) {
+        bail!("stopped before linking the top neurons");
+    }
+    let graph = graph::Graph::build(model, saes, &a, &opts.graph)?;
+    Ok(Report {
+        attribution: a,
+        mass,
+        graph,
+    })
+}
+
 /// Pearson correlation of two equally long series (`None` when either is constant).
 pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     let n = x.len().min(y.len());
@@ -659,6 +782,58 @@ mod tests {
         ] {
             assert!(bad.parse::<MetricSpec>().is_err(), "{bad}");
         }
+    }
+
+    fn node(sae_index: usize, position: usize, attribution: f32) -> NeuronNode {
+        NeuronNode {
+            neuron: "1_2".into(),
+            sae: "s".into(),
+            sae_index,
+            hook: "blocks.1.hook_resid_post".into(),
+            layer: 1,
+            latent: 2,
+            position,
+            token: "x".into(),
+            activation: 1.0,
+            gradient: attribution,
+            attribution,
+            exact_effect: None,
+        }
+    }
+
+    #[test]
+    fn mass_sums_absolute_and_signed_attribution_per_sae_and_position() {
+        let a = Attribution {
+            metric: "m".into(),
+            value: 0.0,
+            ids: vec![1, 2, 3],
+            tokens: vec!["a".into(), "b".into(), "c".into()],
+            neurons: vec![
+                node(0, 1, 0.5),
+                node(0, 1, -0.2),
+                node(1, 2, -1.0),
+                node(0, 0, 0.1),
+            ],
+            errors: vec![ErrorNode {
+                sae: "s".into(),
+                sae_index: 1,
+                hook: "h".into(),
+                layer: 1,
+                position: 0,
+                token: "a".into(),
+                norm: 1.0,
+                attribution: -0.3,
+            }],
+            latent_grads: vec![],
+        };
+        let m = a.position_mass(2);
+        let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(a, b)| (a - b).abs() < 1e-6);
+        assert!(close(&m.mass[0], &[0.1, 0.7, 0.0]), "{:?}", m.mass);
+        assert!(close(&m.net[0], &[0.1, 0.3, 0.0]), "{:?}", m.net);
+        assert!(close(&m.mass[1], &[0.0, 0.0, 1.0]));
+        assert!(close(&m.net[1], &[0.0, 0.0, -1.0]));
+        assert!(close(&m.error[1], &[-0.3, 0.0, 0.0]));
+        assert!(close(&m.error[0], &[0.0; 3]));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod fixture;
 
+mod attribution;
 mod browser;
 mod compare;
 mod inspector;

@@ -145,6 +145,20 @@ impl Inspector {
                     action = Some(self.run_command());
                 }
             }
+            if ui
+                .add_enabled(
+                    !self.prompt.trim().is_empty(),
+                    egui::Button::new("Attribute…"),
+                )
+                .on_hover_text("Open the Attribution view with this prompt")
+                .clicked()
+            {
+                action = Some(Command::AttributePrompt {
+                    prompt: self.prompt.clone(),
+                    chat: self.chat,
+                    system: self.system.clone(),
+                });
+            }
             ui.separator();
             ui.add_enabled(
                 has_chat_template,
