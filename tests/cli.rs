@@ -1367,7 +1367,12 @@ fn match_by_encoder_and_split_parents() {
         .finish()
         .unwrap();
     assert_eq!(df.height(), 1024);
-    let col_u = |c: &str| -> Vec<Option<u32>> { df.column(c).unwrap().u32().unwrap().into_iter().collect() };
+    let col_u = |c: &str| -> Vec<Option<u32>> {
+        {
+            let ca = df.column(c).unwrap().u32().unwrap().clone();
+            (0..ca.len()).map(|i| ca.get(i)).collect()
+        }
+    };
     let (a, b, parent) = (col_u("a"), col_u("b"), col_u("splits_from"));
     assert!(a.iter().enumerate().all(|(i, x)| *x == Some(i as u32)));
     assert_eq!(b.iter().filter(|x| x.is_some()).count(), 512);
@@ -1388,7 +1393,9 @@ fn match_by_encoder_and_split_parents() {
     };
     let (wide, narrow) = (dec(&s1024), dec(&s512));
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let cos = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>() / (norm(x) * norm(y));
+    let cos = |x: &[f32], y: &[f32]| {
+        x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>() / (norm(x) * norm(y))
+    };
     for i in [0usize, 100, 511, 1023] {
         let (j, c) = (0..narrow.len())
             .map(|j| (j as u32, cos(&wide[i], &narrow[j])))

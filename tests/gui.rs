@@ -1406,7 +1406,10 @@ fn the_neuron_page_lists_the_nearest_neurons() {
     // (both read d_in 64), a chain L0 → L1 → L2 confirmed by co-activation (all have stores).
     let fam = h.state().neuron.logits.as_ref().unwrap().family.clone();
     let co = fam.coactivation.as_ref().expect("the SAE has a store");
-    assert!(co.len() <= 10 && co.windows(2).all(|w| w[0].1 >= w[1].1), "{co:?}");
+    assert!(
+        co.len() <= 10 && co.windows(2).all(|w| w[0].1 >= w[1].1),
+        "{co:?}"
+    );
     let others: Vec<usize> = fam.same_concept.iter().map(|c| c.sae).collect();
     let mut sorted = others.clone();
     sorted.sort();
@@ -1422,7 +1425,14 @@ fn the_neuron_page_lists_the_nearest_neurons() {
         &candle_core::Device::Cpu,
     )
     .unwrap();
-    let w1: Vec<Vec<f32>> = l1.w_dec.as_ref().unwrap().to_tensor().unwrap().to_vec2().unwrap();
+    let w1: Vec<Vec<f32>> = l1
+        .w_dec
+        .as_ref()
+        .unwrap()
+        .to_tensor()
+        .unwrap()
+        .to_vec2()
+        .unwrap();
     let (bj, bc) = (0..w1.len())
         .map(|j| (j as u32, cos(&w[145], &w1[j])))
         .max_by(|a, b| a.1.total_cmp(&b.1))
@@ -1471,7 +1481,9 @@ fn the_compare_view_computes_partners_per_pair() {
     h.run_steps(3);
     h.get_by_label("Compute partners ≥ 0.7").click();
     h.run_steps(2);
-    wait(&mut h, "the partners", |a| !a.compare.partners_running && a.idle());
+    wait(&mut h, "the partners", |a| {
+        !a.compare.partners_running && a.idle()
+    });
     let ws = sample_workspace();
     let got = h.state().compare.partners.get(&ws).cloned().unwrap();
     assert_eq!(got.len(), 3, "three pairs of three SAEs of d_in 64");

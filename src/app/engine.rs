@@ -4,15 +4,15 @@
 
 use crate::families::{CoActivation, NeuronFamily};
 use crate::inspect::{Analysis, LoadedModel, SaeInfo, TokenScores, TokenTrace};
-use crate::store::Store;
-use std::collections::HashMap;
 use crate::model::generate::Flow;
 use crate::model::generate::GenerateOpts;
 use crate::model::PromptSpec;
 use crate::progress::Progress;
 use crate::steer::{self, Comparison, NeuronSet, Resolver, Side, SteerOpts, TripwireSpec};
+use crate::store::Store;
 use crate::workspace::OpenedWorkspace;
 use anyhow::{bail, Result};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -215,7 +215,10 @@ fn load(
     send(Event::Workspace(Box::new(opened)));
     let sink = LoadSink::new(send, delay);
     let (loaded, saes) = ws.load_model_reporting(&|s| send(Event::Status(s)), &sink)?;
-    let stores: Vec<Option<Arc<Store>>> = known.iter().map(|k| k.1.as_ref().map(|s| s.0.clone())).collect();
+    let stores: Vec<Option<Arc<Store>>> = known
+        .iter()
+        .map(|k| k.1.as_ref().map(|s| s.0.clone()))
+        .collect();
     let mut slots = vec![];
     for (sae, (name, store, q999)) in loaded.saes.iter().zip(known) {
         let Some(sae) = sae else { continue };
@@ -402,8 +405,12 @@ fn run(
                 if cancel.load(Ordering::SeqCst) {
                     break;
                 }
-                let share = match (m.saes.get(a).and_then(Option::as_ref), m.saes.get(b).and_then(Option::as_ref)) {
-                    (Some(x), Some(y)) => crate::families::partner_share(x, y, threshold).map_err(|e| format!("{e:#}")),
+                let share = match (
+                    m.saes.get(a).and_then(Option::as_ref),
+                    m.saes.get(b).and_then(Option::as_ref),
+                ) {
+                    (Some(x), Some(y)) => crate::families::partner_share(x, y, threshold)
+                        .map_err(|e| format!("{e:#}")),
                     _ => Err("not loaded".to_string()),
                 };
                 send(Event::Partners {

@@ -3,7 +3,9 @@
 use anyhow::Result;
 use candle_core::Device;
 use clap::Args;
-use safe_sail::families::{directions, match_decoders, split_parents, unit_decoder, write_parquet, By};
+use safe_sail::families::{
+    directions, match_decoders, split_parents, unit_decoder, write_parquet, By,
+};
 use safe_sail::sae::load_sae;
 use std::path::PathBuf;
 
@@ -37,7 +39,9 @@ pub fn match_cmd(a: MatchArgs) -> Result<()> {
     // Splits are by decoder cosine whatever `--by` says.
     let parents = match (m.widths.0).cmp(&m.widths.1) {
         std::cmp::Ordering::Equal => None,
-        std::cmp::Ordering::Greater => Some(split_parents(&unit_decoder(&sa)?, &unit_decoder(&sb)?)?),
+        std::cmp::Ordering::Greater => {
+            Some(split_parents(&unit_decoder(&sa)?, &unit_decoder(&sb)?)?)
+        }
         std::cmp::Ordering::Less => Some(split_parents(&unit_decoder(&sb)?, &unit_decoder(&sa)?)?),
     };
     if let Some(out) = &a.out {
@@ -47,7 +51,10 @@ pub fn match_cmd(a: MatchArgs) -> Result<()> {
         let mut used: Vec<u32> = p.iter().map(|x| x.0).collect();
         used.sort_unstable();
         used.dedup();
-        (used.len(), p.iter().map(|x| x.1).sum::<f32>() / p.len().max(1) as f32)
+        (
+            used.len(),
+            p.iter().map(|x| x.1).sum::<f32>() / p.len().max(1) as f32,
+        )
     });
     let above = m.partners_above(a.threshold);
     let n = m.pairs.len();

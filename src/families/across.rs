@@ -8,7 +8,12 @@ use candle_core::{DType, Tensor};
 
 /// An SAE's encoder directions as unit rows `[d_sae, d_in]` (the columns of `W_enc`, f32).
 pub fn unit_encoder(sae: &crate::sae::Sae) -> Result<Tensor> {
-    let w = sae.w_enc.to_tensor()?.to_dtype(DType::F32)?.t()?.contiguous()?;
+    let w = sae
+        .w_enc
+        .to_tensor()?
+        .to_dtype(DType::F32)?
+        .t()?
+        .contiguous()?;
     unit_rows(&w)
 }
 
@@ -89,7 +94,10 @@ pub fn best_match(dir: &Tensor, dec: &Tensor) -> Result<(u32, f32)> {
     let d = dir.flatten_all()?;
     let (n, din) = dec.dims2()?;
     if d.dim(0)? != din {
-        bail!("directions of size {} and {din} cannot be compared", d.dim(0)?);
+        bail!(
+            "directions of size {} and {din} cannot be compared",
+            d.dim(0)?
+        );
     }
     if n == 0 {
         bail!("an SAE without latents has no match");
@@ -205,7 +213,10 @@ pub fn chain(
         }
         let Some((i, j, c, d)) = best else { break };
         let coactivation = if comparable(i) {
-            let (a, b) = (here.store.expect("a store"), saes[i].as_ref().and_then(|s| s.store));
+            let (a, b) = (
+                here.store.expect("a store"),
+                saes[i].as_ref().and_then(|s| s.store),
+            );
             b.map(|b| {
                 jaccard(
                     &coact::active_tokens(&a.examples(cur.latent)),
@@ -262,7 +273,6 @@ pub fn partner_share(
         exact: m.exact,
     })
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -332,7 +342,10 @@ mod tests {
     fn a_chain_follows_the_closest_direction_layer_by_layer() {
         // Layer 0: e0; layer 1: two SAEs, the second holding a closer copy; layer 2: one SAE;
         // another d_in at layer 3 is never reached.
-        let t = |v: &[[f32; 3]]| unit_rows(&Tensor::new(v, &Device::Cpu).unwrap()).unwrap();
+        let t = |v: &[[f32; 3]]| {
+            let flat: Vec<f32> = v.iter().flatten().copied().collect();
+            unit_rows(&Tensor::from_vec(flat, (v.len(), 3), &Device::Cpu).unwrap()).unwrap()
+        };
         let decs = [
             t(&[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
             t(&[[0.6, 0.8, 0.0], [0.0, 0.0, 1.0]]),
@@ -349,7 +362,8 @@ mod tests {
         let saes = vec![sae(0, 3), sae(1, 3), sae(1, 3), sae(2, 3), None, sae(3, 4)];
         let dec = |i: usize| Ok(decs[i].clone());
         let c = chain(&saes, 0, 0, &dec).unwrap();
-        let steps: Vec<(usize, usize, u32)> = c.iter().map(|l| (l.sae, l.layer, l.latent)).collect();
+        let steps: Vec<(usize, usize, u32)> =
+            c.iter().map(|l| (l.sae, l.layer, l.latent)).collect();
         assert_eq!(steps, [(0, 0, 0), (2, 1, 1), (3, 2, 1)]);
         let b = 0.9f32 / (0.82f32).sqrt();
         assert!((c[1].cosine - b).abs() < 1e-5, "{c:?}");

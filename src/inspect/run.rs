@@ -233,14 +233,21 @@ impl LoadedModel {
             .and_then(Option::as_ref)
             .context("that SAE is not loaded")?;
         if latent as usize >= s.d_sae() {
-            anyhow::bail!("latent {latent} is out of range (the SAE has {} latents)", s.d_sae());
+            anyhow::bail!(
+                "latent {latent} is out of range (the SAE has {} latents)",
+                s.d_sae()
+            );
         }
         Ok(s)
     }
 
     /// Per other loaded SAE reading a space of the same size, its latent with the closest
     /// decoder direction to `latent`'s, best first ([`crate::families::best_match`]).
-    pub fn same_concept(&self, sae: usize, latent: u32) -> Result<Vec<crate::families::Counterpart>> {
+    pub fn same_concept(
+        &self,
+        sae: usize,
+        latent: u32,
+    ) -> Result<Vec<crate::families::Counterpart>> {
         use crate::families::{best_match, unit_decoder, Counterpart};
         let s = self.latent_of(sae, latent)?;
         let dir = unit_decoder(s)?.narrow(0, latent as usize, 1)?;

@@ -486,8 +486,13 @@ impl Store {
             col("offset")?,
             col("acts")?,
         );
-        let (lat, kind, doc, off, acts) =
-            (lat.u32()?, kind.str()?, doc.u64()?, off.u32()?, acts.list()?);
+        let (lat, kind, doc, off, acts) = (
+            lat.u32()?,
+            kind.str()?,
+            doc.u64()?,
+            off.u32()?,
+            acts.list()?,
+        );
         let mut out: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
         for i in 0..df.height() {
             if kind.get(i) != Some("top") {
@@ -498,8 +503,8 @@ impl Store {
             };
             let set = out.entry(l).or_default();
             if let Some(a) = acts.get_as_series(i) {
-                for (p, v) in a.f32()?.into_iter().enumerate() {
-                    if v.is_some_and(|v| v > 0.0) {
+                for (p, v) in a.f32()?.into_no_null_iter().enumerate() {
+                    if v > 0.0 {
                         set.push((d, o + p as u32));
                     }
                 }

@@ -6,8 +6,8 @@ use crate::app::style::{domain_color, NEURON_COLOR};
 use crate::app::widgets::{StripToken, TokenStrip};
 use crate::app::Command;
 use crate::domains::SAFETY_DOMAINS;
-use crate::inspect::{token_rows, Analysis, Normalizer};
 use crate::families::PartnerShare;
+use crate::inspect::{token_rows, Analysis, Normalizer};
 use eframe::egui::{self, RichText, Sense};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -700,7 +700,10 @@ impl Compare {
     fn partners_view(&mut self, ui: &mut egui::Ui, view: &ViewCtx) -> Option<Command> {
         let mut action = None;
         let groups = same_space_groups(view.slots);
-        let ws = view.workspace_path.map(Path::to_path_buf).unwrap_or_default();
+        let ws = view
+            .workspace_path
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let known = self.partners.get(&ws);
         let missing: Vec<(usize, usize)> = groups
             .iter()
@@ -720,7 +723,9 @@ impl Compare {
             .weak(),
         );
         if groups.is_empty() {
-            ui.label(RichText::new("No two loaded candidates read a space of the same size.").weak());
+            ui.label(
+                RichText::new("No two loaded candidates read a space of the same size.").weak(),
+            );
             return None;
         }
         ui.horizontal(|ui| {
@@ -728,7 +733,9 @@ impl Compare {
             let can = view.ready() && !view.busy && !missing.is_empty();
             if ui
                 .add_enabled(can, egui::Button::new(label))
-                .on_hover_text("Matches each pair not computed yet (O(n²) per pair) on the engine thread")
+                .on_hover_text(
+                    "Matches each pair not computed yet (O(n²) per pair) on the engine thread",
+                )
                 .clicked()
             {
                 action = Some(Command::ComputePartners {
@@ -745,7 +752,11 @@ impl Compare {
             } else if missing.is_empty() {
                 ui.label(RichText::new("every pair computed").small().weak());
             } else {
-                ui.label(RichText::new(format!("{} pairs not computed", missing.len())).small().weak());
+                ui.label(
+                    RichText::new(format!("{} pairs not computed", missing.len()))
+                        .small()
+                        .weak(),
+                );
             }
         });
         for (d_in, g) in &groups {
