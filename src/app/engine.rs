@@ -200,7 +200,7 @@ fn load(
     send: &(dyn Fn(Event) + Sync),
     wake: Arc<dyn Fn() + Send + Sync>,
     delay: Duration,
-) -> Result<(LoadedModel, Vec<steer::SaeSlot>, Vec<Option<Arc<Store>>>)> {
+) -> Result<(LoadedModel, Vec<steer::SaeSlot>, Stores)> {
     let opened = OpenedWorkspace::open(path, move || wake())?;
     let ws = opened.workspace.clone();
     let known: Vec<_> = opened
@@ -215,7 +215,7 @@ fn load(
     send(Event::Workspace(Box::new(opened)));
     let sink = LoadSink::new(send, delay);
     let (loaded, saes) = ws.load_model_reporting(&|s| send(Event::Status(s)), &sink)?;
-    let stores: Vec<Option<Arc<Store>>> = known
+    let stores: Stores = known
         .iter()
         .map(|k| k.1.as_ref().map(|s| s.0.clone()))
         .collect();
@@ -251,10 +251,13 @@ fn load(
     Ok((loaded, slots, stores))
 }
 
+/// Per SAE of the workspace, its feature store when it has one.
+type Stores = Vec<Option<Arc<Store>>>;
+
 /// What the engine keeps for neuron families: the workspace's feature stores and, once built,
 /// each store's co-activation index (`None` where it could not be built).
 struct Families {
-    stores: Vec<Option<Arc<Store>>>,
+    stores: Stores,
     coactivation: HashMap<usize, Option<Arc<CoActivation>>>,
 }
 

@@ -309,10 +309,14 @@ pub struct Compare {
     norm: Option<Normalizer>,
     /// Per workspace file: the partner figure of each pair of candidates computed so far
     /// (pair as (lower, higher) position), or why it failed. Kept while the window is open.
-    pub partners: HashMap<PathBuf, HashMap<(usize, usize), Result<PartnerShare, String>>>,
+    pub partners: HashMap<PathBuf, PartnerFigures>,
     /// A [`Command::ComputePartners`] is running.
     pub partners_running: bool,
 }
+
+/// Each pair of candidates' partner figure (pair as (lower, higher) position), or why it
+/// failed.
+pub type PartnerFigures = HashMap<(usize, usize), Result<PartnerShare, String>>;
 
 /// The decoder cosine at or above which two latents count as partners in the Compare view.
 pub const PARTNER_THRESHOLD: f32 = 0.7;
