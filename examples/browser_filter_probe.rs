@@ -21,6 +21,7 @@ fn main() -> anyhow::Result<()> {
                 name: format!("L{l}"),
                 hook: format!("blocks.{l}.hook_mlp_out"),
                 layer: l,
+                d_in: 2304,
                 d_sae: 20480,
                 activation: "topk:200".into(),
                 format: "safe-sail".into(),

@@ -1320,4 +1320,88 @@ fn match_pairs_latents_by_decoder_cosine() {
     // Refused: another d_in.
     let e = fails(&["match", "--a", topk, "--b", s512.to_str().unwrap()]);
     assert!(e.contains("different size (d_in 64 and 128)"), "{e}");
+    let e = fails(&["match", "--a", topk, "--b", topk, "--by", "sideways"]);
+    assert!(e.contains("decoder, encoder or both"), "{e}");
+}
+
+/// `match --by encoder|both`: an SAE against itself still pairs each latent with itself; for
+/// two widths, `--out` has one row per latent of the wider SAE with the narrower latent it
+/// splits from (its highest decoder cosine, checked by hand), and partners where matched.
+#[test]
+fn match_by_encoder_and_split_parents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topk = fixtures().join("saes/saelens_topk");
+    let topk = topk.to_str().unwrap();
+    for by in ["encoder", "both"] {
+        let o = run(&["match", "--a", topk, "--b", topk, "--by", by, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["by"], by);
+        assert_eq!(v["partners_above_threshold"], 256);
+        assert_eq!(v["split_parents"], serde_json::Value::Null);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/saes");
+    let (s512, s1024) = (
+        root.join("L1-mlp_out-w512-topk16"),
+        root.join("L1-mlp_out-w1024-topk16"),
+    );
+    let out = tmp.path().join("splits.parquet");
+    // The wide SAE first: `a` is complete, `b` null where unmatched.
+    let o = run(&[
+        "match",
+        "--a",
+        s1024.to_str().unwrap(),
+        "--b",
+        s512.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pairs"], 512);
+    let used = v["split_parents"].as_u64().unwrap();
+    assert!(used > 0 && used <= 512, "{v}");
+    use polars::prelude::SerReader;
+    let df = polars::prelude::ParquetReader::new(std::fs::File::open(&out).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(df.height(), 1024);
+    let col_u = |c: &str| -> Vec<Option<u32>> {
+        {
+            let ca = df.column(c).unwrap().u32().unwrap().clone();
+            (0..ca.len()).map(|i| ca.get(i)).collect()
+        }
+    };
+    let (a, b, parent) = (col_u("a"), col_u("b"), col_u("splits_from"));
+    assert!(a.iter().enumerate().all(|(i, x)| *x == Some(i as u32)));
+    assert_eq!(b.iter().filter(|x| x.is_some()).count(), 512);
+    let pc: Vec<f32> = df
+        .column("splits_from_cosine")
+        .unwrap()
+        .f32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let dec = |p: &Path| -> Vec<Vec<f32>> {
+        let s = safe_sail::sae::load_sae(
+            &p.display().to_string().parse().unwrap(),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        s.w_dec.unwrap().to_tensor().unwrap().to_vec2().unwrap()
+    };
+    let (wide, narrow) = (dec(&s1024), dec(&s512));
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let cos = |x: &[f32], y: &[f32]| {
+        x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>() / (norm(x) * norm(y))
+    };
+    for i in [0usize, 100, 511, 1023] {
+        let (j, c) = (0..narrow.len())
+            .map(|j| (j as u32, cos(&wide[i], &narrow[j])))
+            .max_by(|p, q| p.1.total_cmp(&q.1))
+            .unwrap();
+        assert_eq!(parent[i], Some(j), "wide latent {i}");
+        assert!((pc[i] - c).abs() < 1e-4);
+    }
 }

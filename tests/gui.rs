@@ -1402,9 +1402,54 @@ fn the_neuron_page_lists_the_nearest_neurons() {
         assert!((gc - wc).abs() < 1e-4, "{gj}: {gc} vs {wj}: {wc}");
     }
     assert_eq!(got[0].0, all[0].0);
-    // Shown with their cosine (the sections above folded, so the list is in view); a click
+    // Its family: co-activation from the store, the same concept in the two other SAEs
+    // (both read d_in 64), a chain L0 → L1 → L2 confirmed by co-activation (all have stores).
+    let fam = h.state().neuron.logits.as_ref().unwrap().family.clone();
+    let co = fam.coactivation.as_ref().expect("the SAE has a store");
+    assert!(
+        co.len() <= 10 && co.windows(2).all(|w| w[0].1 >= w[1].1),
+        "{co:?}"
+    );
+    let others: Vec<usize> = fam.same_concept.iter().map(|c| c.sae).collect();
+    let mut sorted = others.clone();
+    sorted.sort();
+    assert_eq!(sorted, [1, 2]);
+    // By hand: the best cosine of 0_145's decoder row among the L1 SAE's rows.
+    let l1 = safe_sail::sae::load_sae(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/saes/saelens_topk")
+            .display()
+            .to_string()
+            .parse()
+            .unwrap(),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let w1: Vec<Vec<f32>> = l1
+        .w_dec
+        .as_ref()
+        .unwrap()
+        .to_tensor()
+        .unwrap()
+        .to_vec2()
+        .unwrap();
+    let (bj, bc) = (0..w1.len())
+        .map(|j| (j as u32, cos(&w[145], &w1[j])))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    let c1 = fam.same_concept.iter().find(|c| c.sae == 1).unwrap();
+    assert_eq!(c1.latent, bj);
+    assert!((c1.cosine - bc).abs() < 1e-4);
+    let layers: Vec<usize> = fam.chain.iter().map(|l| l.layer).collect();
+    assert_eq!(layers, [0, 1, 2]);
+    assert_eq!((fam.chain[1].sae, fam.chain[1].latent), (1, bj));
+    assert!(fam.chain[1..].iter().all(|l| l.coactivation.is_some()));
+    // Shown with their cosine (the sections above folded, so the lists are in view); a click
     // opens the first.
-    h.get_by_label("Nearest neurons (decoder cosine)");
+    h.get_by_label("Nearest neurons");
+    h.get_by_label("By co-activation");
+    h.get_by_label("Same concept in other candidates");
+    h.get_by_label("Chain across layers");
     for section in [
         "Statistics and top-activating examples",
         "Promoted and suppressed tokens",
@@ -1416,8 +1461,9 @@ fn the_neuron_page_lists_the_nearest_neurons() {
         h.snapshot("06_neuron_page_nearest_neurons");
     }
     let first = format!("0_{}", got[0].0);
-    h.get_by_label(&format!("{:+.3}", got[0].1));
-    h.get_by_label(&first).click();
+    assert!(h.query_all_by_label(&format!("{:+.3}", got[0].1)).count() >= 1);
+    // The decoder-cosine column comes first.
+    h.query_all_by_label(&first).next().unwrap().click();
     h.run_steps(3);
     assert_eq!(h.state().neuron.current, Some((0, got[0].0)));
 }
@@ -1446,7 +1492,7 @@ fn the_neuron_page_measures_what_the_neuron_does_to_the_output() {
     for section in [
         "Statistics and top-activating examples",
         "Promoted and suppressed tokens",
-        "Nearest neurons (decoder cosine)",
+        "Nearest neurons",
     ] {
         h.get_by_label(section).click();
         h.run_steps(3);
@@ -1703,4 +1749,52 @@ fn attribute_the_inspector_s_prompt_through_the_engine() {
     h.run_steps(3);
     assert_eq!(h.state().tab, Tab::Neuron);
     assert_eq!(h.state().neuron.current.map(|c| c.1), Some(first.latent));
+}
+
+/// The Compare view's partner figure: a click computes, on the engine thread, each pair of
+/// candidates reading the same space; the figure equals `match`'s (the library's
+/// `partners_above(0.7)` on the same pair) and stays for the workspace.
+#[test]
+fn the_compare_view_computes_partners_per_pair() {
+    let mut h = harness();
+    wait(&mut h, "the engine", |a| {
+        matches!(a.state.engine, EngineStatus::Ready { .. })
+    });
+    h.state_mut().tab = Tab::Compare;
+    h.run_steps(3);
+    h.get_by_label("Compute partners ≥ 0.7").click();
+    h.run_steps(2);
+    wait(&mut h, "the partners", |a| {
+        !a.compare.partners_running && a.idle()
+    });
+    let ws = sample_workspace();
+    let got = h.state().compare.partners.get(&ws).cloned().unwrap();
+    assert_eq!(got.len(), 3, "three pairs of three SAEs of d_in 64");
+    let load = |p: &str| {
+        safe_sail::sae::load_sae(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(p)
+                .display()
+                .to_string()
+                .parse()
+                .unwrap(),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap()
+    };
+    let (a, b) = (
+        load("tests/fixtures/saes/saelens_standard_legacy"),
+        load("tests/fixtures/saes/saelens_topk"),
+    );
+    use safe_sail::families::{match_decoders, unit_decoder};
+    let m = match_decoders(&unit_decoder(&a).unwrap(), &unit_decoder(&b).unwrap()).unwrap();
+    let share = got[&(0, 1)].clone().unwrap();
+    assert_eq!(share.partners, m.partners_above(0.7));
+    assert_eq!(share.pairs, 256);
+    let cell = format!("{:.0}%", 100.0 * share.share());
+    assert!(h.query_all_by_label(&cell).count() >= 1, "{cell} shown");
+    h.get_by_label("every pair computed");
+    if safe_sail::app::fonts::find_cjk_font().is_some() {
+        h.snapshot("07_compare_partners_computed");
+    }
 }

@@ -17,6 +17,12 @@ pub enum Command {
     },
     /// Run a prompt (with the inspector's chat settings) for the compare view.
     Compare { text: String },
+    /// Compute the Compare view's partner figure (share of latents with a one-to-one partner at
+    /// or above `threshold` decoder cosine) for these pairs of SAEs.
+    ComputePartners {
+        pairs: Vec<(usize, usize)>,
+        threshold: f32,
+    },
     /// Stop the running job at its next step.
     Cancel,
     /// Show a neuron's page (and fetch its promoted tokens).

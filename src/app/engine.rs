@@ -3,14 +3,19 @@
 //! itself is the library's ([`OpenedWorkspace`], [`LoadedModel`]).
 
 use crate::explain::output::{output_effect, OutputEffect, OutputOpts};
+use crate::families::{CoActivation, NeuronFamily};
 use crate::inspect::{Analysis, LoadedModel, SaeInfo, TokenScores, TokenTrace};
 use crate::model::generate::Flow;
 use crate::model::generate::GenerateOpts;
 use crate::model::PromptSpec;
 use crate::progress::Progress;
-use crate::steer::{self, Comparison, InterventionSpec, Resolver, Side, SteerOpts, TripwireSpec};
+use crate::steer::{
+    self, Comparison, InterventionSpec, NeuronSet, Resolver, Side, SteerOpts, TripwireSpec,
+};
+use crate::store::Store;
 use crate::workspace::OpenedWorkspace;
 use anyhow::{bail, Result};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -26,8 +31,15 @@ pub enum Job {
         /// Only these SAEs (workspace positions); all when `None`.
         saes: Option<Vec<usize>>,
     },
-    /// The tokens a latent's decoder direction promotes and suppresses most.
+    /// The tokens a latent's decoder direction promotes and suppresses most, and its family
+    /// (nearest neurons, co-activation, the same concept in other SAEs, its chain).
     NeuronLogits { sae: usize, latent: u32, n: usize },
+    /// The Compare view's partner figure for each pair of SAEs (workspace positions), one
+    /// [`Event::Partners`] per pair as it is done.
+    Partners {
+        pairs: Vec<(usize, usize)>,
+        threshold: f32,
+    },
     /// One latent's activation on each token of a text.
     TryText {
         sae: usize,
@@ -144,7 +156,18 @@ pub enum Event {
         /// The latents of the same SAE with the closest decoder directions (cosine); empty when
         /// the SAE has no decoder.
         neighbours: Vec<(u32, f32)>,
+        /// Co-activation neighbours, the same concept in other SAEs, the chain across layers.
+        family: crate::families::NeuronFamily,
     },
+    /// One pair's partner figure ([`crate::families::partner_share`]), or why it failed.
+    Partners {
+        a: usize,
+        b: usize,
+        threshold: f32,
+        share: std::result::Result<crate::families::PartnerShare, String>,
+    },
+    /// Every pair of a [`Job::Partners`] is done (or it was cancelled).
+    PartnersDone,
     TryText {
         sae: usize,
         latent: u32,
@@ -223,17 +246,29 @@ impl EngineThread {
                     let _ = ev_tx.send(e);
                     wake();
                 };
-                let (loaded, slots) = match load(&workspace, &send, wake.clone(), delay) {
+                let (loaded, slots, stores) = match load(&workspace, &send, wake.clone(), delay) {
                     Ok(m) => m,
                     Err(e) => {
                         send(Event::LoadFailed(format!("{e:#}")));
                         return;
                     }
                 };
+                let mut families = Families {
+                    stores,
+                    coactivation: Default::default(),
+                };
                 // The flag is cleared by `submit`, before the job is sent: a Stop pressed
                 // before the job starts still stops it.
                 for job in jobs_rx {
-                    match run(&loaded, &slots, job, &flag, token_delay, &send) {
+                    match run(
+                        &loaded,
+                        &slots,
+                        &mut families,
+                        job,
+                        &flag,
+                        token_delay,
+                        &send,
+                    ) {
                         Ok(()) => {}
                         Err(_) if flag.load(Ordering::SeqCst) => send(Event::Cancelled),
                         Err(e) => send(Event::Failed(format!("{e:#}"))),
@@ -267,7 +302,7 @@ fn load(
     send: &(dyn Fn(Event) + Sync),
     wake: Arc<dyn Fn() + Send + Sync>,
     delay: Duration,
-) -> Result<(LoadedModel, Vec<steer::SaeSlot>)> {
+) -> Result<(LoadedModel, Vec<steer::SaeSlot>, Stores)> {
     let opened = OpenedWorkspace::open(path, move || wake())?;
     let ws = opened.workspace.clone();
     let known: Vec<_> = opened
@@ -282,6 +317,10 @@ fn load(
     send(Event::Workspace(Box::new(opened)));
     let sink = LoadSink::new(send, delay);
     let (loaded, saes) = ws.load_model_reporting(&|s| send(Event::Status(s)), &sink)?;
+    let stores: Stores = known
+        .iter()
+        .map(|k| k.1.as_ref().map(|s| s.0.clone()))
+        .collect();
     let mut slots = vec![];
     for (sae, (name, store, q999)) in loaded.saes.iter().zip(known) {
         let Some(sae) = sae else { continue };
@@ -311,7 +350,51 @@ fn load(
         has_chat_template: loaded.has_chat_template(),
         thinking_switch: loaded.model.tok.has_thinking_switch(),
     });
-    Ok((loaded, slots))
+    Ok((loaded, slots, stores))
+}
+
+/// Per SAE of the workspace, its feature store when it has one.
+type Stores = Vec<Option<Arc<Store>>>;
+
+/// What the engine keeps for neuron families: the workspace's feature stores and, once built,
+/// each store's co-activation index (`None` where it could not be built).
+struct Families {
+    stores: Stores,
+    coactivation: HashMap<usize, Option<Arc<CoActivation>>>,
+}
+
+impl Families {
+    /// SAE `sae`'s co-activation index, built on first use.
+    fn coactivation(&mut self, sae: usize) -> Option<Arc<CoActivation>> {
+        let store = self.stores.get(sae)?.clone()?;
+        self.coactivation
+            .entry(sae)
+            .or_insert_with(|| match CoActivation::build(&store) {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    tracing::warn!("co-activation of SAE {sae}: {e:#}");
+                    None
+                }
+            })
+            .clone()
+    }
+
+    /// A neuron's family ([`NeuronFamily`]); parts that fail are left empty.
+    fn of(&mut self, m: &LoadedModel, sae: usize, latent: u32, k: usize) -> NeuronFamily {
+        NeuronFamily {
+            coactivation: self.coactivation(sae).map(|c| c.neighbours(latent, k)),
+            same_concept: m.same_concept(sae, latent).unwrap_or_else(|e| {
+                tracing::warn!("same concept: {e:#}");
+                vec![]
+            }),
+            chain: m
+                .neuron_chain(sae, latent, &self.stores)
+                .unwrap_or_else(|e| {
+                    tracing::warn!("chain: {e:#}");
+                    vec![]
+                }),
+        }
+    }
 }
 
 /// Lowers the calling thread's scheduling priority (nice 10 on Linux, where it is per thread;
@@ -393,6 +476,7 @@ impl Progress for LoadSink<'_> {
 fn run(
     m: &LoadedModel,
     slots: &[steer::SaeSlot],
+    families: &mut Families,
     job: Job,
     cancel: &AtomicBool,
     token_delay: Duration,
@@ -412,13 +496,37 @@ fn run(
         Job::NeuronLogits { sae, latent, n } => {
             let (top, bottom) = m.neuron_logits(sae, latent, n)?;
             let neighbours = m.neuron_neighbours(sae, latent, n).unwrap_or_default();
+            let family = families.of(m, sae, latent, n);
             send(Event::NeuronLogits {
                 sae,
                 latent,
                 top,
                 bottom,
                 neighbours,
+                family,
             });
+        }
+        Job::Partners { pairs, threshold } => {
+            for (a, b) in pairs {
+                if cancel.load(Ordering::SeqCst) {
+                    break;
+                }
+                let share = match (
+                    m.saes.get(a).and_then(Option::as_ref),
+                    m.saes.get(b).and_then(Option::as_ref),
+                ) {
+                    (Some(x), Some(y)) => crate::families::partner_share(x, y, threshold)
+                        .map_err(|e| format!("{e:#}")),
+                    _ => Err("not loaded".to_string()),
+                };
+                send(Event::Partners {
+                    a,
+                    b,
+                    threshold,
+                    share,
+                });
+            }
+            send(Event::PartnersDone);
         }
         Job::TryText { sae, latent, text } => {
             let tokens = m.trace(sae, latent, text, cancel)?;

@@ -390,6 +390,11 @@ impl ExplorerApp {
                     saes: None,
                 });
             }
+            Command::ComputePartners { pairs, threshold } => {
+                self.state.status = format!("matching {} pairs of SAEs …", pairs.len());
+                self.compare.partners_running = true;
+                self.submit(Job::Partners { pairs, threshold });
+            }
             Command::Cancel => {
                 if let Some(w) = &self.engine {
                     w.cancel();
@@ -606,6 +611,7 @@ impl ExplorerApp {
                 top,
                 bottom,
                 neighbours,
+                family,
             } => {
                 s.busy = false;
                 self.neuron.logits = Some(Logits {
@@ -614,7 +620,22 @@ impl ExplorerApp {
                     top,
                     bottom,
                     neighbours,
+                    family,
                 });
+            }
+            Event::Partners {
+                a,
+                b,
+                threshold,
+                share,
+            } => {
+                let ws = s.workspace_path.clone().unwrap_or_default();
+                self.compare.set_partners(&ws, (a, b), threshold, share);
+            }
+            Event::PartnersDone => {
+                s.busy = false;
+                s.status = "partners computed".into();
+                self.compare.partners_running = false;
             }
             Event::TryText {
                 sae,
@@ -673,6 +694,7 @@ impl ExplorerApp {
             Event::Failed(e) => {
                 s.busy = false;
                 self.neuron.output_pending = None;
+                self.compare.partners_running = false;
                 s.status = format!("error: {e}");
                 if self.steer.running {
                     self.steer.set_failed(format!("error: {e}"));
@@ -687,6 +709,7 @@ impl ExplorerApp {
             Event::Cancelled => {
                 s.busy = false;
                 self.neuron.output_pending = None;
+                self.compare.partners_running = false;
                 s.status = "cancelled".into();
                 if self.steer.running {
                     self.steer

@@ -1,9 +1,11 @@
-//! `match`: pair the latents of two SAEs by decoder cosine.
+//! `match`: pair the latents of two SAEs by decoder (or encoder) cosine.
 
 use anyhow::Result;
 use candle_core::Device;
 use clap::Args;
-use safe_sail::families::{match_decoders, unit_decoder, write_parquet};
+use safe_sail::families::{
+    directions, match_decoders, split_parents, unit_decoder, write_parquet, By,
+};
 use safe_sail::sae::load_sae;
 use std::path::PathBuf;
 
@@ -15,10 +17,14 @@ pub struct MatchArgs {
     /// The second SAE, reading a space of the same size (another width, seed or layer).
     #[arg(long)]
     b: String,
-    /// A pair counts as partners when its decoder cosine is at least this.
+    /// A pair counts as partners when its cosine is at least this.
     #[arg(long, default_value_t = 0.7)]
     threshold: f32,
-    /// Write every pair (`a`, `b`, `cosine`) to this Parquet file.
+    /// Match by decoder directions, encoder directions, or both (the mean of the two cosines).
+    #[arg(long, default_value = "decoder")]
+    by: By,
+    /// Write every pair (`a`, `b`, `cosine`) to this Parquet file; for two widths one row per
+    /// latent of the wider SAE, with the narrower SAE's latent it splits from.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Print the summary as JSON.
@@ -29,10 +35,27 @@ pub struct MatchArgs {
 pub fn match_cmd(a: MatchArgs) -> Result<()> {
     let sa = load_sae(&a.a.parse()?, &Device::Cpu)?;
     let sb = load_sae(&a.b.parse()?, &Device::Cpu)?;
-    let m = match_decoders(&unit_decoder(&sa)?, &unit_decoder(&sb)?)?;
+    let m = match_decoders(&directions(&sa, a.by)?, &directions(&sb, a.by)?)?;
+    // Splits are by decoder cosine whatever `--by` says.
+    let parents = match (m.widths.0).cmp(&m.widths.1) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Greater => {
+            Some(split_parents(&unit_decoder(&sa)?, &unit_decoder(&sb)?)?)
+        }
+        std::cmp::Ordering::Less => Some(split_parents(&unit_decoder(&sb)?, &unit_decoder(&sa)?)?),
+    };
     if let Some(out) = &a.out {
-        write_parquet(&m, out)?;
+        write_parquet(&m, parents.as_deref(), out)?;
     }
+    let split_summary = parents.as_ref().map(|p| {
+        let mut used: Vec<u32> = p.iter().map(|x| x.0).collect();
+        used.sort_unstable();
+        used.dedup();
+        (
+            used.len(),
+            p.iter().map(|x| x.1).sum::<f32>() / p.len().max(1) as f32,
+        )
+    });
     let above = m.partners_above(a.threshold);
     let n = m.pairs.len();
     let method = if m.exact {
@@ -45,23 +68,33 @@ pub fn match_cmd(a: MatchArgs) -> Result<()> {
             "widths": [m.widths.0, m.widths.1],
             "pairs": n,
             "exact": m.exact,
+            "by": a.by.name(),
             "threshold": (a.threshold as f64 * 1e6).round() / 1e6,
             "partners_above_threshold": above,
             "fraction_above_threshold": above as f64 / n as f64,
             "mean_cosine": m.mean_cosine(),
             "out": a.out.as_ref().map(|p| p.display().to_string()),
+            "split_parents": split_summary.map(|s| s.0),
+            "mean_split_cosine": split_summary.map(|s| s.1),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
             "{n} pairs between {} and {} latents ({method})\n\
-             {above} of {n} ({:.1}%) have a partner with decoder cosine ≥ {}; mean cosine {:.3}",
+             {above} of {n} ({:.1}%) have a partner with {} cosine ≥ {}; mean cosine {:.3}",
             m.widths.0,
             m.widths.1,
             100.0 * above as f64 / n as f64,
+            a.by.name(),
             a.threshold,
             m.mean_cosine()
         );
+        if let Some((used, mean)) = split_summary {
+            println!(
+                "each latent of the wider SAE splits from one of {used} latents of the narrower \
+                 (highest decoder cosine; mean {mean:.3})"
+            );
+        }
         if let Some(out) = &a.out {
             println!("pairs written to {}", out.display());
         }

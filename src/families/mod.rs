@@ -2,6 +2,16 @@
 //! cosines. Nearest neurons within an SAE ([`neighbours`]) and a one-to-one matching of two
 //! SAEs writing into the same space ([`match_decoders`]): optimal (Hungarian, maximum total
 //! cosine) up to [`EXACT_LIMIT`] latent pairs, greedy on each latent's best candidates beyond.
+//! Also ([`across`]): matching by encoder directions or both ([`By`]), which narrow latent
+//! each wide latent splits from ([`split_parents`]), the closest latent in other SAEs
+//! ([`best_match`]), chains across layers ([`chain`]); and co-activation from feature stores
+//! ([`coact`]).
+
+pub mod across;
+pub mod coact;
+
+pub use across::*;
+pub use coact::{jaccard, CoActivation, TokenKey};
 
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
@@ -276,21 +286,65 @@ pub fn assign_min(n: usize, m: usize, cost: impl Fn(usize, usize) -> f64) -> Vec
     row_to_col
 }
 
-/// Writes a matching as Parquet (columns `a`, `b`, `cosine`), atomically.
-pub fn write_parquet(m: &Matching, path: &std::path::Path) -> Result<()> {
+/// Writes a matching as Parquet (columns `a`, `b`, `cosine`: one row per pair), atomically.
+/// With `parents` (from [`split_parents`], one per latent of the wider SAE) there is one row
+/// per latent of the wider SAE instead: its one-to-one partner (`a` or `b` and `cosine` null
+/// when it has none) and `splits_from`, `splits_from_cosine`.
+pub fn write_parquet(
+    m: &Matching,
+    parents: Option<&[(u32, f32)]>,
+    path: &std::path::Path,
+) -> Result<()> {
     use polars::prelude::*;
-    let col_u = |name: &str, f: &dyn Fn(&Pair) -> u32| {
-        Series::new(name.into(), m.pairs.iter().map(f).collect::<Vec<_>>()).into_column()
+    let mut df = match parents {
+        None => DataFrame::new_infer_height(vec![
+            Series::new("a".into(), m.pairs.iter().map(|p| p.a).collect::<Vec<_>>()).into_column(),
+            Series::new("b".into(), m.pairs.iter().map(|p| p.b).collect::<Vec<_>>()).into_column(),
+            Series::new(
+                "cosine".into(),
+                m.pairs.iter().map(|p| p.cosine).collect::<Vec<_>>(),
+            )
+            .into_column(),
+        ])?,
+        Some(parents) => {
+            let a_wide = m.widths.0 > m.widths.1;
+            let wide = m.widths.0.max(m.widths.1);
+            if parents.len() != wide {
+                bail!("{} parents for {wide} latents", parents.len());
+            }
+            let mut partner: Vec<Option<(u32, f32)>> = vec![None; wide];
+            for p in &m.pairs {
+                let (w, n) = if a_wide { (p.a, p.b) } else { (p.b, p.a) };
+                partner[w as usize] = Some((n, p.cosine));
+            }
+            let wide_ids: Vec<Option<u32>> = (0..wide as u32).map(Some).collect();
+            let narrow_ids: Vec<Option<u32>> = partner.iter().map(|p| p.map(|x| x.0)).collect();
+            let (a, b) = if a_wide {
+                (wide_ids, narrow_ids)
+            } else {
+                (narrow_ids, wide_ids)
+            };
+            DataFrame::new_infer_height(vec![
+                Series::new("a".into(), a).into_column(),
+                Series::new("b".into(), b).into_column(),
+                Series::new(
+                    "cosine".into(),
+                    partner.iter().map(|p| p.map(|x| x.1)).collect::<Vec<_>>(),
+                )
+                .into_column(),
+                Series::new(
+                    "splits_from".into(),
+                    parents.iter().map(|p| p.0).collect::<Vec<_>>(),
+                )
+                .into_column(),
+                Series::new(
+                    "splits_from_cosine".into(),
+                    parents.iter().map(|p| p.1).collect::<Vec<_>>(),
+                )
+                .into_column(),
+            ])?
+        }
     };
-    let mut df = DataFrame::new_infer_height(vec![
-        col_u("a", &|p| p.a),
-        col_u("b", &|p| p.b),
-        Series::new(
-            "cosine".into(),
-            m.pairs.iter().map(|p| p.cosine).collect::<Vec<_>>(),
-        )
-        .into_column(),
-    ])?;
     crate::fsutil::write_atomic_with(path, |f| {
         ParquetWriter::new(f).finish(&mut df)?;
         Ok(())

@@ -25,6 +25,8 @@ pub struct SaeInfo {
     pub name: String,
     pub hook: String,
     pub layer: usize,
+    /// The width of the space it reads.
+    pub d_in: usize,
     pub d_sae: usize,
     pub activation: String,
     pub format: String,
@@ -37,6 +39,7 @@ impl SaeInfo {
             name: name.to_string(),
             hook: sae.hook().to_string(),
             layer: sae.hook().layer,
+            d_in: sae.d_in(),
             d_sae: sae.d_sae(),
             activation: sae.activation.describe(),
             format: sae.meta.format.name().into(),
@@ -220,6 +223,77 @@ impl LoadedModel {
             .context("that SAE is not loaded")?;
         let dec = crate::families::unit_decoder(s)?;
         crate::families::neighbours(&dec, latent as usize, k)
+    }
+
+    /// A loaded SAE and a latent of it, or why not.
+    fn latent_of(&self, sae: usize, latent: u32) -> Result<&Sae> {
+        let s = self
+            .saes
+            .get(sae)
+            .and_then(Option::as_ref)
+            .context("that SAE is not loaded")?;
+        if latent as usize >= s.d_sae() {
+            anyhow::bail!(
+                "latent {latent} is out of range (the SAE has {} latents)",
+                s.d_sae()
+            );
+        }
+        Ok(s)
+    }
+
+    /// Per other loaded SAE reading a space of the same size, its latent with the closest
+    /// decoder direction to `latent`'s, best first ([`crate::families::best_match`]).
+    pub fn same_concept(
+        &self,
+        sae: usize,
+        latent: u32,
+    ) -> Result<Vec<crate::families::Counterpart>> {
+        use crate::families::{best_match, unit_decoder, Counterpart};
+        let s = self.latent_of(sae, latent)?;
+        let dir = unit_decoder(s)?.narrow(0, latent as usize, 1)?;
+        let mut out = vec![];
+        for (i, o) in self.saes.iter().enumerate() {
+            let Some(o) = o.as_ref().filter(|o| i != sae && o.d_in() == s.d_in()) else {
+                continue;
+            };
+            let Ok(dec) = unit_decoder(o) else { continue };
+            let (j, cosine) = best_match(&dir, &dec)?;
+            out.push(Counterpart {
+                sae: i,
+                latent: j,
+                cosine,
+            });
+        }
+        out.sort_by(|a, b| b.cosine.total_cmp(&a.cosine).then(a.sae.cmp(&b.sae)));
+        Ok(out)
+    }
+
+    /// `latent`'s chain across the layers above ([`crate::families::chain`]), confirmed by
+    /// co-activation where `stores` (per SAE of the workspace) hold both ends.
+    pub fn neuron_chain(
+        &self,
+        sae: usize,
+        latent: u32,
+        stores: &[Option<std::sync::Arc<crate::store::Store>>],
+    ) -> Result<Vec<crate::families::ChainLink>> {
+        use crate::families::{chain, unit_decoder, ChainSae};
+        self.latent_of(sae, latent)?;
+        let saes: Vec<Option<ChainSae>> = self
+            .saes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.as_ref().filter(|s| s.w_dec.is_some()).map(|s| ChainSae {
+                    layer: s.hook().layer,
+                    d_in: s.d_in(),
+                    store: stores.get(i).and_then(|x| x.as_deref()),
+                })
+            })
+            .collect();
+        let dec = |i: usize| -> Result<candle_core::Tensor> {
+            unit_decoder(self.saes[i].as_ref().context("that SAE is not loaded")?)
+        };
+        chain(&saes, sae, latent, &dec)
     }
 
     /// The `n` tokens a latent's decoder direction promotes and suppresses most

@@ -456,6 +456,82 @@ impl Store {
         Ok(out)
     }
 
+    /// Per latent, the tokens where it is active (> 0) inside its top examples, as sorted
+    /// `(document, position in the document)` pairs: what co-activation is measured on
+    /// ([`crate::families::CoActivation`]). Reads the whole examples file once (only the
+    /// columns it needs).
+    pub fn top_active_tokens(&self) -> Result<HashMap<u32, Vec<(u64, u32)>>> {
+        let f = std::fs::File::open(&self.examples_file)
+            .with_context(|| format!("cannot open {}", self.examples_file.display()))?;
+        let df = ParquetReader::new(f)
+            .with_columns(Some(vec![
+                "latent".into(),
+                "kind".into(),
+                "doc".into(),
+                "offset".into(),
+                "acts".into(),
+            ]))
+            .finish()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{} is not a readable Parquet file: {e}",
+                    self.examples_file.display()
+                )
+            })?;
+        let col = |c: &str| df.column(c).map(|c| c.as_materialized_series().clone());
+        let (lat, kind, doc, off, acts) = (
+            col("latent")?,
+            col("kind")?,
+            col("doc")?,
+            col("offset")?,
+            col("acts")?,
+        );
+        let (lat, kind, doc, off, acts) = (
+            lat.u32()?,
+            kind.str()?,
+            doc.u64()?,
+            off.u32()?,
+            acts.list()?,
+        );
+        let mut out: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
+        for i in 0..df.height() {
+            if kind.get(i) != Some("top") {
+                continue;
+            }
+            let (Some(l), Some(d), Some(o)) = (lat.get(i), doc.get(i), off.get(i)) else {
+                continue;
+            };
+            let set = out.entry(l).or_default();
+            if let Some(a) = acts.get_as_series(i) {
+                for (p, v) in a.f32()?.into_no_null_iter().enumerate() {
+                    if v > 0.0 {
+                        set.push((d, o + p as u32));
+                    }
+                }
+            }
+        }
+        for v in out.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        Ok(out)
+    }
+
+    /// Whether token positions of this store and `other` name the same tokens: both were
+    /// collected over the same corpus files, cut into contexts the same way.
+    pub fn same_tokens_as(&self, other: &Store) -> bool {
+        let key = |s: &Store| {
+            (
+                s.meta.corpus.clone(),
+                s.meta.settings.get("context").cloned(),
+                s.meta.settings.get("chat").cloned(),
+                s.meta.settings.get("text_field").cloned(),
+                s.meta.shard.clone(),
+            )
+        };
+        key(self) == key(other)
+    }
+
     /// One latent's statistics.
     pub fn feature(&self, latent: u32) -> Option<&FeatureRow> {
         self.by_latent.get(&latent).map(|&i| &self.features[i])

@@ -377,3 +377,45 @@ fn metric_against_width() {
         h.snapshot("compare/plots_explained_variance_by_width");
     }
 }
+
+/// The partner figures: one matrix per group of candidates reading the same space (the three
+/// stand-in SAEs read d_in 64), the computed pairs as shares, the others to compute; the
+/// button asks for the missing pairs only; figures are kept per workspace.
+#[test]
+fn partner_matrix_with_one_pair_computed() {
+    use safe_sail::app::panels::compare::{same_space_groups, PARTNER_THRESHOLD};
+    use safe_sail::families::PartnerShare;
+    let state = stand_in();
+    assert_eq!(same_space_groups(&state.slots), vec![(64, vec![0, 1, 2])]);
+    let ws = state.workspace_path.clone().unwrap();
+    let mut panel = Compare::default();
+    let share = PartnerShare {
+        partners: 64,
+        pairs: 256,
+        exact: true,
+    };
+    // Stored under (lower, higher) whichever way round it came.
+    panel.set_partners(&ws, (2, 0), PARTNER_THRESHOLD, Ok(share));
+    // Another threshold is not this figure.
+    panel.set_partners(&ws, (0, 1), 0.5, Ok(share));
+    assert!(panel.partners[&ws].contains_key(&(0, 2)));
+    assert_eq!(panel.partners[&ws].len(), 1);
+    let mut h = compare_harness(state, panel);
+    // Both cells of the symmetric pair show 25%.
+    assert_eq!(h.query_all_by_label("25%").count(), 2);
+    h.get_by_label("2 pairs not computed");
+    if can_snapshot() {
+        h.snapshot("compare/partner_matrix_one_pair_computed");
+    }
+    h.get_by_label("Compute partners ≥ 0.7").click();
+    h.run_steps(2);
+    let commands = h.state_mut().take_commands();
+    assert!(
+        matches!(commands.as_slice(), [Command::ComputePartners { pairs, threshold }]
+            if pairs == &[(0, 1), (1, 2)] && *threshold == PARTNER_THRESHOLD),
+        "{commands:?}"
+    );
+    // The figures stay when another workspace opens.
+    h.state_mut().panel.workspace_changed();
+    assert_eq!(h.state().panel.partners[&ws].len(), 1);
+}

@@ -36,6 +36,7 @@ fn page_of_0_145(state: &AppState) -> NeuronPage {
             top: pairs(&f.top_logit_tokens, &f.top_logit_values),
             bottom: pairs(&f.bottom_logit_tokens, &f.bottom_logit_values),
             neighbours: vec![],
+            family: Default::default(),
         }),
         ..Default::default()
     }
@@ -242,4 +243,107 @@ fn the_release_rule_mark_shows_on_the_page() {
     let page = page_of_0_145(&state);
     let h = page_harness(state, page);
     assert!(h.query_by_label("Release rule").is_none());
+}
+
+/// Its family: nearest neurons by decoder cosine beside those by co-activation, the same
+/// concept in the other candidates, and the chain across layers; each entry opens its neuron.
+#[test]
+fn family_lists_and_chain() {
+    use safe_sail::families::{ChainLink, Counterpart, NeuronFamily};
+    let state = stand_in();
+    let mut page = page_of_0_145(&state);
+    let lg = page.logits.as_mut().unwrap();
+    lg.neighbours = vec![(12, 0.61), (200, 0.42)];
+    lg.family = NeuronFamily {
+        coactivation: Some(vec![(33, 0.25), (12, 0.125)]),
+        same_concept: vec![
+            Counterpart {
+                sae: 1,
+                latent: 77,
+                cosine: 0.83,
+            },
+            Counterpart {
+                sae: 2,
+                latent: 5,
+                cosine: 0.4,
+            },
+        ],
+        chain: vec![
+            ChainLink {
+                sae: 0,
+                layer: 0,
+                latent: 145,
+                cosine: 1.0,
+                coactivation: None,
+            },
+            ChainLink {
+                sae: 1,
+                layer: 1,
+                latent: 77,
+                cosine: 0.83,
+                coactivation: Some(0.2),
+            },
+            ChainLink {
+                sae: 2,
+                layer: 2,
+                latent: 9,
+                cosine: 0.71,
+                coactivation: Some(0.05),
+            },
+        ],
+    };
+    let mut h = page_harness(state, page);
+    for section in [
+        "Statistics and top-activating examples",
+        "Promoted and suppressed tokens",
+    ] {
+        h.get_by_label(section).click();
+        h.run_steps(3);
+    }
+    h.get_by_label("By decoder cosine");
+    h.get_by_label("J 0.250");
+    h.get_by_label("+0.830");
+    h.get_by_label("→ +0.83 · J 0.20");
+    h.get_by_label("→ +0.71 · J 0.05");
+    if can_snapshot() {
+        h.snapshot("neuron_page/family_lists_and_chain");
+    }
+    // Co-activation entry, other candidate, chain end.
+    h.get_by_label("0_33").click();
+    h.run_steps(2);
+    h.get_by_label("2_5").click();
+    h.run_steps(2);
+    h.get_by_label("2_9").click();
+    h.run_steps(2);
+    let opened: Vec<(usize, u32)> = h
+        .state_mut()
+        .take_commands()
+        .into_iter()
+        .filter_map(|c| match c {
+            Command::OpenNeuron { sae, latent } => Some((sae, latent)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened, [(0, 33), (2, 5), (2, 9)]);
+}
+
+/// Without a feature store the co-activation column says so.
+#[test]
+fn no_store_no_coactivation() {
+    let mut state = stand_in();
+    state.slots[0].store = None;
+    let mut page = NeuronPage {
+        current: Some((0, 145)),
+        ..Default::default()
+    };
+    page.logits = Some(Logits {
+        sae: 0,
+        latent: 145,
+        top: vec![],
+        bottom: vec![],
+        neighbours: vec![(12, 0.61)],
+        family: Default::default(),
+    });
+    let h = page_harness(state, page);
+    h.get_by_label("No feature store for this SAE: nothing to compare.");
 }

@@ -6,8 +6,11 @@ use crate::app::style::{domain_color, NEURON_COLOR};
 use crate::app::widgets::{StripToken, TokenStrip};
 use crate::app::Command;
 use crate::domains::SAFETY_DOMAINS;
+use crate::families::PartnerShare;
 use crate::inspect::{token_rows, Analysis, Normalizer};
 use eframe::egui::{self, RichText, Sense};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// One candidate's row: what is known without an evaluation run.
 #[derive(Debug, Clone, PartialEq)]
@@ -304,6 +307,35 @@ pub struct Compare {
     pub prompt: String,
     pub analysis: Option<Analysis>,
     norm: Option<Normalizer>,
+    /// Per workspace file: the partner figure of each pair of candidates computed so far
+    /// (pair as (lower, higher) position), or why it failed. Kept while the window is open.
+    pub partners: HashMap<PathBuf, PartnerFigures>,
+    /// A [`Command::ComputePartners`] is running.
+    pub partners_running: bool,
+}
+
+/// Each pair of candidates' partner figure (pair as (lower, higher) position), or why it
+/// failed.
+pub type PartnerFigures = HashMap<(usize, usize), Result<PartnerShare, String>>;
+
+/// The decoder cosine at or above which two latents count as partners in the Compare view.
+pub const PARTNER_THRESHOLD: f32 = 0.7;
+
+/// The pairs of candidates (positions, lower first) that read spaces of the same size, by
+/// `d_in` group: each group's members in workspace order.
+pub fn same_space_groups(slots: &[SaeSlot]) -> Vec<(usize, Vec<usize>)> {
+    let mut groups: Vec<(usize, Vec<usize>)> = vec![];
+    for (i, s) in slots.iter().enumerate() {
+        let Some(d) = s.info.as_ref().map(|i| i.d_in) else {
+            continue;
+        };
+        match groups.iter_mut().find(|g| g.0 == d) {
+            Some(g) => g.1.push(i),
+            None => groups.push((d, vec![i])),
+        }
+    }
+    groups.retain(|g| g.1.len() > 1);
+    groups
 }
 
 /// Sorts candidate rows by `col` (text columns by text; missing values last when ascending).
@@ -648,6 +680,138 @@ impl Compare {
             });
     }
 
+    /// Records one pair's partner figure for workspace `ws` (figures at another threshold than
+    /// [`PARTNER_THRESHOLD`] are not kept).
+    pub fn set_partners(
+        &mut self,
+        ws: &Path,
+        (a, b): (usize, usize),
+        threshold: f32,
+        share: Result<PartnerShare, String>,
+    ) {
+        if threshold != PARTNER_THRESHOLD {
+            return;
+        }
+        self.partners
+            .entry(ws.to_path_buf())
+            .or_default()
+            .insert((a.min(b), a.max(b)), share);
+    }
+
+    /// The partner figures: per group of candidates reading the same space, a matrix of the
+    /// share of latents with a partner ≥ [`PARTNER_THRESHOLD`], and a button that computes the
+    /// missing pairs on the engine thread.
+    fn partners_view(&mut self, ui: &mut egui::Ui, view: &ViewCtx) -> Option<Command> {
+        let mut action = None;
+        let groups = same_space_groups(view.slots);
+        let ws = view
+            .workspace_path
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let known = self.partners.get(&ws);
+        let missing: Vec<(usize, usize)> = groups
+            .iter()
+            .flat_map(|(_, g)| {
+                g.iter()
+                    .enumerate()
+                    .flat_map(move |(k, &a)| g[k + 1..].iter().map(move |&b| (a, b)))
+            })
+            .filter(|p| known.is_none_or(|m| !m.contains_key(p)))
+            .collect();
+        ui.label(
+            RichText::new(format!(
+                "Per pair of candidates reading the same space: the share of the narrower one's latents whose \
+                 one-to-one partner (optimal matching by decoder cosine, as `safe-sail match`) has cosine ≥ {PARTNER_THRESHOLD}."
+            ))
+            .small()
+            .weak(),
+        );
+        if groups.is_empty() {
+            ui.label(
+                RichText::new("No two loaded candidates read a space of the same size.").weak(),
+            );
+            return None;
+        }
+        ui.horizontal(|ui| {
+            let label = format!("Compute partners ≥ {PARTNER_THRESHOLD}");
+            let can = view.ready() && !view.busy && !missing.is_empty();
+            if ui
+                .add_enabled(can, egui::Button::new(label))
+                .on_hover_text(
+                    "Matches each pair not computed yet (O(n²) per pair) on the engine thread",
+                )
+                .clicked()
+            {
+                action = Some(Command::ComputePartners {
+                    pairs: missing.clone(),
+                    threshold: PARTNER_THRESHOLD,
+                });
+            }
+            if self.partners_running {
+                ui.spinner();
+                ui.label(format!("{} pairs to go", missing.len()));
+                if ui.button("Stop").clicked() {
+                    action = Some(Command::Cancel);
+                }
+            } else if missing.is_empty() {
+                ui.label(RichText::new("every pair computed").small().weak());
+            } else {
+                ui.label(
+                    RichText::new(format!("{} pairs not computed", missing.len()))
+                        .small()
+                        .weak(),
+                );
+            }
+        });
+        for (d_in, g) in &groups {
+            ui.label(RichText::new(format!("d_in {d_in}")).small().strong());
+            egui::ScrollArea::horizontal()
+                .id_salt(("partners", *d_in))
+                .show(ui, |ui| {
+                    egui::Grid::new(("partners-grid", *d_in))
+                        .striped(true)
+                        .spacing([10.0, 3.0])
+                        .show(ui, |ui| {
+                            ui.label("");
+                            for (k, &j) in g.iter().enumerate() {
+                                ui.label(RichText::new(format!("#{}", k + 1)).strong())
+                                    .on_hover_text(&view.slots[j].name);
+                            }
+                            ui.end_row();
+                            for (k, &i) in g.iter().enumerate() {
+                                ui.label(format!("#{} {}", k + 1, view.slots[i].name));
+                                for &j in g {
+                                    let cell = known.and_then(|m| m.get(&(i.min(j), i.max(j))));
+                                    match cell {
+                                        _ if i == j => {
+                                            ui.label(RichText::new("—").weak());
+                                        }
+                                        Some(Ok(p)) => {
+                                            ui.label(RichText::new(format!("{:.0}%", 100.0 * p.share())).monospace())
+                                                .on_hover_text(format!(
+                                                    "{} of {} latents have a partner ≥ {PARTNER_THRESHOLD} ({})",
+                                                    p.partners,
+                                                    p.pairs,
+                                                    if p.exact { "optimal matching" } else { "greedy matching" }
+                                                ));
+                                        }
+                                        Some(Err(e)) => {
+                                            ui.colored_label(ui.visuals().error_fg_color, "error")
+                                                .on_hover_text(e);
+                                        }
+                                        None => {
+                                            ui.label(RichText::new("·").weak());
+                                        }
+                                    }
+                                }
+                                ui.end_row();
+                            }
+                        });
+                });
+        }
+        action
+    }
+
     pub fn set_analysis(&mut self, a: Analysis, slots: &[SaeSlot]) {
         self.norm = Some(Normalizer::new(&a, slots));
         self.analysis = Some(a);
@@ -697,10 +861,15 @@ impl Compare {
             ui.label(format!("Evaluation folders: {}", unique.join(", ")));
         }
         ui.separator();
+        let mut partners_action = None;
+        egui::CollapsingHeader::new(format!("Partners ≥ {PARTNER_THRESHOLD} between candidates"))
+            .default_open(true)
+            .show(ui, |ui| partners_action = self.partners_view(ui, view));
+        ui.separator();
         ui.strong("One prompt through two candidates");
         if ctx.len() < 2 {
             ui.label(RichText::new("The workspace needs at least two SAEs.").weak());
-            return None;
+            return partners_action;
         }
         self.a = self.a.min(ctx.len() - 1);
         self.b = self.b.min(ctx.len() - 1);
@@ -743,9 +912,9 @@ impl Compare {
                 }
             });
         }
-        run.then(|| Command::Compare {
+        partners_action.or(run.then(|| Command::Compare {
             text: self.prompt.clone(),
-        })
+        }))
     }
 }
 

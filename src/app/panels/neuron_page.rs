@@ -9,6 +9,7 @@ use crate::app::widgets::{tag_chip, StripToken, TokenStrip};
 use crate::app::Command;
 use crate::db::provenance::{ExplanationSource, MethodScore, ScoreSource};
 use crate::explain::output::OutputEffect;
+use crate::families::NeuronFamily;
 use crate::inspect::{TokenScores, TokenTrace};
 use eframe::egui::{self, RichText};
 
@@ -20,6 +21,8 @@ pub struct Logits {
     pub bottom: TokenScores,
     /// The closest latents of the same SAE by decoder cosine, best first.
     pub neighbours: Vec<(u32, f32)>,
+    /// Co-activation neighbours, the same concept in other SAEs, the chain across layers.
+    pub family: NeuronFamily,
 }
 
 /// What the page shows and what it has received from the engine.
@@ -201,34 +204,9 @@ impl NeuronPage {
         if let Some(lg) = self
             .logits
             .as_ref()
-            .filter(|lg| (lg.sae, lg.latent) == (sae, latent) && !lg.neighbours.is_empty())
+            .filter(|lg| (lg.sae, lg.latent) == (sae, latent))
         {
-            egui::CollapsingHeader::new("Nearest neurons (decoder cosine)")
-                .default_open(true)
-                .show(ui, |ui| {
-                    ui.label(
-                        RichText::new("Latents of this SAE whose decoder directions are closest")
-                            .small()
-                            .weak(),
-                    );
-                    egui::Grid::new("neighbours")
-                        .num_columns(3)
-                        .spacing([16.0, 2.0])
-                        .show(ui, |ui| {
-                            for &(j, cos) in &lg.neighbours {
-                                if ui.link(format!("{layer}_{j}")).clicked() {
-                                    action = Some(open(sae, j));
-                                }
-                                ui.monospace(format!("{cos:+.3}"));
-                                let expl = view
-                                    .record(sae, j)
-                                    .and_then(|r| r.explanation.clone())
-                                    .unwrap_or_default();
-                                ui.add(egui::Label::new(RichText::new(expl).weak()).truncate());
-                                ui.end_row();
-                            }
-                        });
-                });
+            family_sections(ui, view, sae, layer, lg, &mut action);
         }
         egui::CollapsingHeader::new("What it does to the output")
             .default_open(true)
@@ -412,6 +390,196 @@ impl NeuronPage {
         if let Some(e) = &self.jump_error {
             ui.colored_label(ui.visuals().error_fg_color, e);
         }
+    }
+}
+
+/// A latent's explanation from its SAE's database ("" when none).
+fn explanation(view: &ViewCtx, sae: usize, latent: u32) -> String {
+    view.record(sae, latent)
+        .and_then(|r| r.explanation.clone())
+        .unwrap_or_default()
+}
+
+/// Rows of (link to a latent of `sae`, value, explanation); a click opens the latent.
+#[allow(clippy::too_many_arguments)]
+fn latent_rows(
+    ui: &mut egui::Ui,
+    view: &ViewCtx,
+    id: &str,
+    sae: usize,
+    layer: usize,
+    rows: &[(u32, f32)],
+    fmt: impl Fn(f32) -> String,
+    action: &mut Option<Command>,
+) {
+    egui::Grid::new(id)
+        .num_columns(3)
+        .spacing([12.0, 2.0])
+        .show(ui, |ui| {
+            for &(j, v) in rows {
+                if ui.link(format!("{layer}_{j}")).clicked() {
+                    *action = Some(open(sae, j));
+                }
+                ui.monospace(fmt(v));
+                let e = explanation(view, sae, j);
+                ui.add(egui::Label::new(RichText::new(e).weak()).truncate());
+                ui.end_row();
+            }
+        });
+}
+
+/// The neuron's family: its nearest neurons by decoder cosine and by co-activation side by
+/// side, the same concept in the other candidates, and its chain across layers.
+fn family_sections(
+    ui: &mut egui::Ui,
+    view: &ViewCtx,
+    sae: usize,
+    layer: usize,
+    lg: &Logits,
+    action: &mut Option<Command>,
+) {
+    let f = &lg.family;
+    if !lg.neighbours.is_empty() || f.coactivation.is_some() {
+        egui::CollapsingHeader::new("Nearest neurons")
+            .default_open(true)
+            .show(ui, |ui| {
+                ui.columns(2, |cols| {
+                    cols[0].strong("By decoder cosine");
+                    cols[0].label(
+                        RichText::new("Latents of this SAE whose decoder directions are closest")
+                            .small()
+                            .weak(),
+                    );
+                    latent_rows(
+                        &mut cols[0],
+                        view,
+                        "neighbours",
+                        sae,
+                        layer,
+                        &lg.neighbours,
+                        |c| format!("{c:+.3}"),
+                        action,
+                    );
+                    cols[1].strong("By co-activation");
+                    cols[1].label(
+                        RichText::new(
+                            "Jaccard index of the tokens both are active on in their top examples (feature store)",
+                        )
+                        .small()
+                        .weak(),
+                    );
+                    match &f.coactivation {
+                        None => {
+                            cols[1].label(
+                                RichText::new("No feature store for this SAE: nothing to compare.")
+                                    .weak(),
+                            );
+                        }
+                        Some(v) if v.is_empty() => {
+                            cols[1].label(
+                                RichText::new("No other latent is active on its top examples' tokens.")
+                                    .weak(),
+                            );
+                        }
+                        Some(v) => latent_rows(
+                            &mut cols[1],
+                            view,
+                            "coactivation",
+                            sae,
+                            layer,
+                            v,
+                            |j| format!("J {j:.3}"),
+                            action,
+                        ),
+                    }
+                });
+            });
+    }
+    if !f.same_concept.is_empty() {
+        egui::CollapsingHeader::new("Same concept in other candidates")
+            .default_open(true)
+            .show(ui, |ui| {
+                ui.label(
+                    RichText::new(
+                        "Per other SAE reading a space of the same size: its latent with the closest decoder direction",
+                    )
+                    .small()
+                    .weak(),
+                );
+                egui::Grid::new("same-concept")
+                    .num_columns(4)
+                    .striped(true)
+                    .spacing([12.0, 2.0])
+                    .show(ui, |ui| {
+                        for c in &f.same_concept {
+                            let slot = view.slots.get(c.sae);
+                            ui.label(RichText::new(slot.map_or("", |s| s.name.as_str())).small());
+                            let l = slot.map_or(0, |s| s.layer);
+                            if ui.link(format!("{l}_{}", c.latent)).clicked() {
+                                *action = Some(open(c.sae, c.latent));
+                            }
+                            ui.monospace(format!("{:+.3}", c.cosine));
+                            let e = explanation(view, c.sae, c.latent);
+                            ui.add(egui::Label::new(RichText::new(e).weak()).truncate());
+                            ui.end_row();
+                        }
+                    });
+            });
+    }
+    if !f.chain.is_empty() {
+        egui::CollapsingHeader::new("Chain across layers")
+            .default_open(true)
+            .show(ui, |ui| {
+                if f.chain.len() == 1 {
+                    ui.label(
+                        RichText::new("No loaded SAE at a later layer reads a space of the same size.")
+                            .weak(),
+                    );
+                    return;
+                }
+                ui.label(
+                    RichText::new(
+                        "Each step: the closest decoder direction among the next layer's SAEs (those with a feature \
+                         store over the same tokens when there are any); J = co-activation on the same tokens",
+                    )
+                    .small()
+                    .weak(),
+                );
+                ui.horizontal_wrapped(|ui| {
+                    for (k, link) in f.chain.iter().enumerate() {
+                        if k > 0 {
+                            let mut t = format!("→ {:+.2}", link.cosine);
+                            if let Some(j) = link.coactivation {
+                                t.push_str(&format!(" · J {j:.2}"));
+                            }
+                            ui.label(RichText::new(t).monospace().weak());
+                        }
+                        let slot = view.slots.get(link.sae);
+                        let l = slot.map_or(link.layer, |s| s.layer);
+                        let safety = view.record(link.sae, link.latent).is_some_and(|r| r.is_safety());
+                        egui::Frame::group(ui.style()).show(ui, |ui| {
+                            ui.vertical(|ui| {
+                                ui.label(RichText::new(format!("L{}", link.layer)).small().weak());
+                                let text = RichText::new(format!("{l}_{}", link.latent));
+                                let text = if safety { text.strong() } else { text };
+                                if k == 0 {
+                                    ui.label(text.strong());
+                                } else if ui
+                                    .link(text)
+                                    .on_hover_text(format!(
+                                        "{}\n{}",
+                                        slot.map_or("", |s| s.name.as_str()),
+                                        explanation(view, link.sae, link.latent)
+                                    ))
+                                    .clicked()
+                                {
+                                    *action = Some(open(link.sae, link.latent));
+                                }
+                            });
+                        });
+                    }
+                });
+            });
     }
 }
 
