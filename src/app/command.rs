@@ -21,6 +21,8 @@ pub enum Command {
     Cancel,
     /// Show a neuron's page (and fetch its promoted tokens).
     OpenNeuron { sae: usize, latent: u32 },
+    /// Compute (or read from its cache) the 2-D map of SAE `sae`'s neurons.
+    MapNeurons { sae: usize },
     /// One latent's activation over a text of the user's.
     TryText {
         sae: usize,

@@ -2,6 +2,7 @@
 //! request off the UI thread, reporting back through a channel (and waking the UI). The work
 //! itself is the library's ([`OpenedWorkspace`], [`LoadedModel`]).
 
+use crate::families::map::{MapOpts, MapSource, NeuronMap};
 use crate::inspect::{Analysis, LoadedModel, SaeInfo, TokenScores, TokenTrace};
 use crate::model::generate::Flow;
 use crate::model::generate::GenerateOpts;
@@ -36,6 +37,9 @@ pub enum Job {
     /// The default and the steered answer to a prompt, compared ([`steer::compare_flow`]),
     /// streamed token by token.
     Steer(Box<SteerJob>),
+    /// The 2-D map of an SAE's neurons, from the cache beside `store` (or the user's data
+    /// folder) or computed ([`crate::families::map::sae_map`]).
+    Map { sae: usize, store: Option<PathBuf> },
 }
 
 /// A steering comparison for the engine: the neurons are named by the workspace's SAE names.
@@ -95,6 +99,20 @@ pub enum Event {
     },
     /// The finished steering comparison.
     Steered(Box<Comparison>),
+    /// How far the map of SAE `sae` got.
+    MapProgress {
+        sae: usize,
+        step: String,
+        fraction: f32,
+    },
+    /// The map of SAE `sae`, and where it came from.
+    Map {
+        sae: usize,
+        map: Arc<NeuronMap>,
+        source: MapSource,
+    },
+    /// The map of SAE `sae` could not be made (or was stopped).
+    MapFailed { sae: usize, error: String },
     Failed(String),
     Cancelled,
 }
@@ -338,6 +356,49 @@ fn run(
         Job::Steer(j) => {
             let c = steer_compare(m, slots, &j, cancel, send)?;
             send(Event::Steered(Box::new(c)));
+        }
+        Job::Map { sae, store } => {
+            let made = m
+                .saes
+                .get(sae)
+                .and_then(Option::as_ref)
+                .ok_or_else(|| anyhow::anyhow!("that SAE is not loaded"))
+                .and_then(|s| {
+                    // At most one progress event per percent.
+                    let last = AtomicU64::new(u64::MAX);
+                    let progress = |step: &str, fraction: f32| {
+                        let pct = (fraction * 100.0) as u64;
+                        if last.swap(pct, Ordering::Relaxed) != pct {
+                            send(Event::MapProgress {
+                                sae,
+                                step: step.to_string(),
+                                fraction,
+                            });
+                        }
+                    };
+                    crate::families::map::sae_map(
+                        s,
+                        store.as_deref(),
+                        &MapOpts::default(),
+                        &progress,
+                        cancel,
+                    )
+                });
+            match made {
+                Ok((map, source)) => send(Event::Map {
+                    sae,
+                    map: Arc::new(map),
+                    source,
+                }),
+                Err(_) if cancel.load(Ordering::SeqCst) => send(Event::MapFailed {
+                    sae,
+                    error: "stopped".into(),
+                }),
+                Err(e) => send(Event::MapFailed {
+                    sae,
+                    error: format!("{e:#}"),
+                }),
+            }
         }
     }
     Ok(())

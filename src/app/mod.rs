@@ -9,6 +9,7 @@ pub mod command;
 pub mod ctx;
 pub mod engine;
 pub mod fonts;
+pub mod frame_bench;
 pub mod panels;
 pub mod state;
 pub mod style;
@@ -20,6 +21,7 @@ pub use state::{AppState, EngineStatus};
 
 use anyhow::Result;
 use eframe::egui::{self, RichText};
+use crate::families::map::MapSource;
 use engine::{EngineThread, Event, Job};
 use panels::browser::Browser;
 use panels::compare::Compare;
@@ -386,6 +388,14 @@ impl ExplorerApp {
             Command::TryText { sae, latent, text } => {
                 self.submit(Job::TryText { sae, latent, text })
             }
+            Command::MapNeurons { sae } => {
+                let store = self.state.workspace.as_ref().and_then(|w| {
+                    let s = w.saes.get(sae)?.store.as_ref()?;
+                    Some(w.resolve(s))
+                });
+                self.state.status = "mapping the neurons …".into();
+                self.submit(Job::Map { sae, store });
+            }
             Command::EditNeuron(e) => {
                 let e = *e;
                 let restore = e.kind == panels::editor::EditKind::Restore;
@@ -518,6 +528,7 @@ impl ExplorerApp {
                 self.inspector.thinking_switch = thinking_switch;
                 s.status = "ready".into();
                 s.load_progress = None;
+                self.browser.map.clear();
                 self.browser.set_saes(&s.slots);
                 s.engine = EngineStatus::Ready {
                     model,
@@ -575,6 +586,31 @@ impl ExplorerApp {
                     None => "steered: the answers are identical".into(),
                 };
                 self.steer.set_result(*c);
+            }
+            Event::MapProgress {
+                sae,
+                step,
+                fraction,
+            } => {
+                s.status = format!("mapping the neurons: {step} ({:.0}%)", fraction * 100.0);
+                self.browser.map.set_progress(sae, step, fraction);
+            }
+            Event::Map { sae, map, source } => {
+                s.busy = false;
+                let name = s.slots.get(sae).map_or("", |c| c.name.as_str());
+                s.status = match source {
+                    MapSource::Cached(p) => format!("map of {name} read from {}", p.display()),
+                    MapSource::Computed(Some(p)) => {
+                        format!("map of {name} computed and cached at {}", p.display())
+                    }
+                    MapSource::Computed(None) => format!("map of {name} computed (not cached)"),
+                };
+                self.browser.map.set_map(sae, map);
+            }
+            Event::MapFailed { sae, error } => {
+                s.busy = false;
+                s.status = format!("no map: {error}");
+                self.browser.map.set_failed(sae, error);
             }
             Event::Failed(e) => {
                 s.busy = false;

@@ -3,6 +3,8 @@
 //! SAEs writing into the same space ([`match_decoders`]): optimal (Hungarian, maximum total
 //! cosine) up to [`EXACT_LIMIT`] latent pairs, greedy on each latent's best candidates beyond.
 
+pub mod map;
+
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
 

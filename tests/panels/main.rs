@@ -9,6 +9,7 @@ mod fixture;
 mod browser;
 mod compare;
 mod inspector;
+mod map;
 mod neuron_page;
 mod steer;
 mod workspace;
