@@ -165,8 +165,11 @@ impl MapPanel {
                     ui.spinner();
                     ui.label(format!("Computing the map of {d_sae} neurons: {step}"));
                     ui.add(egui::ProgressBar::new(*f).desired_width(200.0).show_percentage());
+                    if ui.button("Stop").clicked() {
+                        command = Some(Command::Cancel);
+                    }
                 });
-                return None;
+                return command;
             }
             Some(Entry::Failed(why)) => {
                 ui.label(RichText::new(format!("No map: {why}")).color(ui.visuals().warn_fg_color));
@@ -280,7 +283,7 @@ impl MapPanel {
             ring(l, ui.visuals().selection.stroke.color);
             let layer = ctx.slot(sae).map_or(0, |s| s.layer);
             let rec = ctx.record(sae, l);
-            let response = response.clone().on_hover_ui_at_pointer(|ui| {
+            response.clone().on_hover_ui_at_pointer(|ui| {
                 ui.strong(format!("{layer}_{l}"));
                 let expl = rec.and_then(|r| r.explanation.as_deref()).unwrap_or("no explanation");
                 ui.label(expl);
@@ -288,7 +291,12 @@ impl MapPanel {
                     ui.label(RichText::new(r.tags().join(", ")).small());
                 }
             });
-            if response.clicked() {
+        }
+        if response.clicked() {
+            let at = response.interact_pointer_pos();
+            if let Some(l) =
+                at.and_then(|p| nearest_point(&map.points, p, rect.center(), centre, scale))
+            {
                 command = Some(Command::OpenNeuron { sae, latent: l });
             }
         }
