@@ -78,7 +78,8 @@ fn the_map_opens_a_neuron_on_click() {
     let id = format!("0_{latent}");
     // Hovering shows its id and explanation.
     h.hover_at(pos);
-    h.run_steps(3);
+    // (A tooltip waits until the pointer has rested half a second: 0.25 s a step.)
+    h.run_steps(6);
     h.get_by_label(&id);
     let expl = h.state().state.slots[0]
         .record(latent)
