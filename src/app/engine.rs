@@ -112,7 +112,10 @@ pub enum Event {
         source: MapSource,
     },
     /// The map of SAE `sae` could not be made (or was stopped).
-    MapFailed { sae: usize, error: String },
+    MapFailed {
+        sae: usize,
+        error: String,
+    },
     Failed(String),
     Cancelled,
 }

@@ -19,9 +19,9 @@ pub use command::{Command, Resolution};
 pub use ctx::{SaeSlot, ViewCtx};
 pub use state::{AppState, EngineStatus};
 
+use crate::families::map::MapSource;
 use anyhow::Result;
 use eframe::egui::{self, RichText};
-use crate::families::map::MapSource;
 use engine::{EngineThread, Event, Job};
 use panels::browser::Browser;
 use panels::compare::Compare;

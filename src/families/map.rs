@@ -122,7 +122,11 @@ impl NeuronMap {
         let what = || format!("{} is not a neuron map", path.display());
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).with_context(what)?;
         let meta = meta.metadata().clone().unwrap_or_default();
-        let get = |k: &str| meta.get(k).cloned().with_context(|| format!("{}: no {k}", what()));
+        let get = |k: &str| {
+            meta.get(k)
+                .cloned()
+                .with_context(|| format!("{}: no {k}", what()))
+        };
         if get("method")? != METHOD_VERSION {
             bail!("{} was made by another version of the map", path.display());
         }
@@ -180,7 +184,8 @@ pub fn cache_path(store: Option<&Path>, hash: &str) -> Option<PathBuf> {
 }
 
 fn user_cache_path(hash: &str) -> Option<PathBuf> {
-    crate::workspace::sample::user_data_dir().map(|d| d.join("maps").join(format!("{hash}.safetensors")))
+    crate::workspace::sample::user_data_dir()
+        .map(|d| d.join("maps").join(format!("{hash}.safetensors")))
 }
 
 /// Where a map came from.
@@ -269,13 +274,25 @@ pub fn embed(
     }
     let dec = dec.to_dtype(DType::F32)?.contiguous()?;
     let k = opts.neighbours.min(n - 1);
-    let knn = nearest(&dec, k, &|f: f32| progress("nearest neighbours", 0.6 * f), cancel)?;
+    let knn = nearest(
+        &dec,
+        k,
+        &|f: f32| progress("nearest neighbours", 0.6 * f),
+        cancel,
+    )?;
     let edges = fuzzy_graph(&knn, k);
     progress("principal components", 0.6);
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut y = initial_layout(&dec, &mut rng)?;
     let epochs = opts.epochs.unwrap_or(if n > 10_000 { 200 } else { 500 });
-    optimise(&mut y, &edges, epochs, &mut rng, &|f: f32| progress("layout", 0.62 + 0.38 * f), cancel)?;
+    optimise(
+        &mut y,
+        &edges,
+        epochs,
+        &mut rng,
+        &|f: f32| progress("layout", 0.62 + 0.38 * f),
+        cancel,
+    )?;
     Ok(y)
 }
 
@@ -296,16 +313,19 @@ fn nearest(
             bail!("cancelled");
         }
         let len = BLOCK.min(n - start);
-        let sims: Vec<f32> = dec.narrow(0, start, len)?.matmul(&dt)?.flatten_all()?.to_vec1()?;
+        let sims: Vec<f32> = dec
+            .narrow(0, start, len)?
+            .matmul(&dt)?
+            .flatten_all()?
+            .to_vec1()?;
         let rows: Vec<Vec<(u32, f32)>> = sims
             .par_chunks(n)
             .enumerate()
             .map(|(r, row)| {
                 let me = (start + r) as u32;
                 let mut idx: Vec<u32> = (0..n as u32).filter(|&j| j != me).collect();
-                let by = |a: &u32, b: &u32| {
-                    row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b))
-                };
+                let by =
+                    |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b));
                 if k < idx.len() {
                     idx.select_nth_unstable_by(k, by);
                     idx.truncate(k);
@@ -339,7 +359,11 @@ fn fuzzy_graph(knn: &[Vec<(u32, f32)>], k: usize) -> Vec<Edge> {
             continue;
         };
         // Binary search for σ: Σ exp(−(d − ρ)/σ) = log2 k.
-        let sum = |s: f32| -> f32 { row.iter().map(|&(_, d)| (-(d - rho).max(0.0) / s).exp()).sum() };
+        let sum = |s: f32| -> f32 {
+            row.iter()
+                .map(|&(_, d)| (-(d - rho).max(0.0) / s).exp())
+                .sum()
+        };
         let (mut lo, mut hi, mut sigma) = (0.0f32, f32::INFINITY, 1.0f32);
         for _ in 0..64 {
             let s = sum(sigma);
@@ -351,7 +375,11 @@ fn fuzzy_graph(knn: &[Vec<(u32, f32)>], k: usize) -> Vec<Edge> {
                 sigma = (lo + hi) / 2.0;
             } else {
                 lo = sigma;
-                sigma = if hi.is_finite() { (lo + hi) / 2.0 } else { sigma * 2.0 };
+                sigma = if hi.is_finite() {
+                    (lo + hi) / 2.0
+                } else {
+                    sigma * 2.0
+                };
             }
         }
         let sigma = sigma.max(1e-6);
@@ -385,9 +413,7 @@ fn initial_layout(dec: &Tensor, rng: &mut StdRng) -> Result<Vec<[f32; 2]>> {
     let start: Vec<f32> = (0..d * 2).map(|_| rng.random_range(-1.0f32..1.0)).collect();
     let mut v = Tensor::from_vec(start, (d, 2), &Device::Cpu)?;
     // Centred product Xc·v = X·v − mean·v, and Xcᵀ·u = Xᵀ·u − meanᵀ·Σu.
-    let xv = |v: &Tensor| -> Result<Tensor> {
-        Ok(dec.matmul(v)?.broadcast_sub(&mean.matmul(v)?)?)
-    };
+    let xv = |v: &Tensor| -> Result<Tensor> { Ok(dec.matmul(v)?.broadcast_sub(&mean.matmul(v)?)?) };
     for _ in 0..30 {
         let u = xv(&v)?; // [n, 2]
         let s = u.sum_keepdim(0)?; // [1, 2]
@@ -408,7 +434,11 @@ fn initial_layout(dec: &Tensor, rng: &mut StdRng) -> Result<Vec<[f32; 2]>> {
         let mut q = [0.0f32; 2];
         for a in 0..2 {
             let span = hi[a] - lo[a];
-            let x = if span > 1e-12 { (r[a] - lo[a]) / span * 10.0 } else { 5.0 };
+            let x = if span > 1e-12 {
+                (r[a] - lo[a]) / span * 10.0
+            } else {
+                5.0
+            };
             q[a] = x + rng.random_range(-1e-3f32..1e-3);
         }
         out.push(q);
@@ -506,7 +536,11 @@ fn optimise(
                     0.0
                 };
                 for c in 0..2 {
-                    let g = if coeff > 0.0 { clip(coeff * diff[c]) } else { 4.0 };
+                    let g = if coeff > 0.0 {
+                        clip(coeff * diff[c])
+                    } else {
+                        4.0
+                    };
                     y[i][c] += g * alpha;
                 }
             }
@@ -579,8 +613,18 @@ mod tests {
         let median = |v: &[f32]| v[v.len() / 2];
         // Every copy is nearer its original than the median random pair, and typically far
         // nearer.
-        assert!(pair[95] < median(&other), "{} vs {}", pair[95], median(&other));
-        assert!(median(&pair) * 5.0 < median(&other), "{} vs {}", median(&pair), median(&other));
+        assert!(
+            pair[95] < median(&other),
+            "{} vs {}",
+            pair[95],
+            median(&other)
+        );
+        assert!(
+            median(&pair) * 5.0 < median(&other),
+            "{} vs {}",
+            median(&pair),
+            median(&other)
+        );
     }
 
     #[test]
@@ -600,7 +644,10 @@ mod tests {
         assert_eq!(again, m);
         // Another decoder (one row changed) or other options: computed again.
         let changed = Tensor::cat(
-            &[&dec.narrow(0, 0, 59).unwrap(), &unit_rows(&random(1, 8, 5)).unwrap()],
+            &[
+                &dec.narrow(0, 0, 59).unwrap(),
+                &unit_rows(&random(1, 8, 5)).unwrap(),
+            ],
             0,
         )
         .unwrap();
@@ -612,7 +659,9 @@ mod tests {
         assert!(matches!(src, MapSource::Computed(_)));
         // Not a map: a clear error.
         std::fs::write(dir.path().join("x"), b"nonsense").unwrap();
-        let e = NeuronMap::load(&dir.path().join("x")).unwrap_err().to_string();
+        let e = NeuronMap::load(&dir.path().join("x"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a neuron map"), "{e}");
     }
 

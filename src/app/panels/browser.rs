@@ -306,7 +306,10 @@ impl Browser {
             ui.label(RichText::new("The map appears once the SAEs are loaded.").weak());
             return None;
         };
-        let d_sae = ctx.slot(sae).and_then(|s| s.info.as_ref()).map_or(0, |i| i.d_sae);
+        let d_sae = ctx
+            .slot(sae)
+            .and_then(|s| s.info.as_ref())
+            .map_or(0, |i| i.d_sae);
         let highlight = (self.shown.len() < self.rows.len()).then(|| {
             let mut lit = vec![false; d_sae];
             for &i in &self.shown {

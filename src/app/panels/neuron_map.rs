@@ -148,23 +148,36 @@ impl MapPanel {
                 .response
                 .labelled_by(l.id);
             domain_legend(ui);
-            ui.label(RichText::new(" untagged ").background_color(UNTAGGED).color(Color32::WHITE));
+            ui.label(
+                RichText::new(" untagged ")
+                    .background_color(UNTAGGED)
+                    .color(Color32::WHITE),
+            );
         });
-        let d_sae = ctx.slot(sae).and_then(|s| s.info.as_ref()).map_or(0, |i| i.d_sae);
+        let d_sae = ctx
+            .slot(sae)
+            .and_then(|s| s.info.as_ref())
+            .map_or(0, |i| i.d_sae);
         match self.entries.get(&sae) {
             None => {
                 if ctx.ready() && !ctx.busy {
                     command = Some(Command::MapNeurons { sae });
                     self.set_progress(sae, "waiting for the engine".into(), 0.0);
                 }
-                ui.label(RichText::new("The map is computed once the model is loaded and idle.").weak());
+                ui.label(
+                    RichText::new("The map is computed once the model is loaded and idle.").weak(),
+                );
                 return command;
             }
             Some(Entry::Computing(step, f)) => {
                 ui.horizontal(|ui| {
                     ui.spinner();
                     ui.label(format!("Computing the map of {d_sae} neurons: {step}"));
-                    ui.add(egui::ProgressBar::new(*f).desired_width(200.0).show_percentage());
+                    ui.add(
+                        egui::ProgressBar::new(*f)
+                            .desired_width(200.0)
+                            .show_percentage(),
+                    );
                     if ui.button("Stop").clicked() {
                         command = Some(Command::Cancel);
                     }
@@ -173,7 +186,10 @@ impl MapPanel {
             }
             Some(Entry::Failed(why)) => {
                 ui.label(RichText::new(format!("No map: {why}")).color(ui.visuals().warn_fg_color));
-                if ui.add_enabled(ctx.ready() && !ctx.busy, egui::Button::new("Compute again")).clicked() {
+                if ui
+                    .add_enabled(ctx.ready() && !ctx.busy, egui::Button::new("Compute again"))
+                    .clicked()
+                {
                     self.set_progress(sae, "waiting for the engine".into(), 0.0);
                     return Some(Command::MapNeurons { sae });
                 }
@@ -188,8 +204,11 @@ impl MapPanel {
         if highlight.is_some() {
             let n = highlight.map_or(0, |h| h.iter().filter(|&&b| b).count());
             ui.label(
-                RichText::new(format!("{n} of {} neurons match the filters (lit)", map.points.len()))
-                    .weak(),
+                RichText::new(format!(
+                    "{n} of {} neurons match the filters (lit)",
+                    map.points.len()
+                ))
+                .weak(),
             );
         } else {
             ui.label(
@@ -197,7 +216,11 @@ impl MapPanel {
                     .weak(),
             );
         }
-        if self.colours.as_ref().is_none_or(|(s, c)| *s != sae || c.len() != map.points.len()) {
+        if self
+            .colours
+            .as_ref()
+            .is_none_or(|(s, c)| *s != sae || c.len() != map.points.len())
+        {
             let colours = (0..map.points.len() as u32)
                 .map(|l| neuron_colour(ctx, sae, l))
                 .collect();
@@ -212,7 +235,9 @@ impl MapPanel {
         if self.zoom <= 0.0 {
             self.zoom = 1.0;
         }
-        let mut centre = self.center.unwrap_or([(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0]);
+        let mut centre = self
+            .center
+            .unwrap_or([(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0]);
         if response.dragged() {
             let d = response.drag_delta() / (fit * self.zoom);
             centre = [centre[0] - d.x, centre[1] - d.y];
@@ -285,7 +310,9 @@ impl MapPanel {
             let rec = ctx.record(sae, l);
             response.clone().on_hover_ui_at_pointer(|ui| {
                 ui.strong(format!("{layer}_{l}"));
-                let expl = rec.and_then(|r| r.explanation.as_deref()).unwrap_or("no explanation");
+                let expl = rec
+                    .and_then(|r| r.explanation.as_deref())
+                    .unwrap_or("no explanation");
                 ui.label(expl);
                 if let Some(r) = rec.filter(|r| !r.tag_list.is_empty()) {
                     ui.label(RichText::new(r.tags().join(", ")).small());
