@@ -1798,3 +1798,53 @@ fn the_compare_view_computes_partners_per_pair() {
         h.snapshot("07_compare_partners_computed");
     }
 }
+
+/// Neurons → Map: the engine thread computes the map of the SAE (the window keeps drawing),
+/// caches it in the SAE's feature store folder, and the points are drawn; a second window
+/// reads it from the cache.
+#[test]
+fn the_neuron_map_is_computed_on_the_engine_thread_and_cached_beside_the_store() {
+    let (dir, ws) = editable_workspace();
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let store = dir.path().join("store-L0");
+    copy_dir(&f.join("workspace/stores/L0"), &store);
+    let mut w: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ws).unwrap()).unwrap();
+    w["saes"][0]["store"] = serde_json::json!(store);
+    std::fs::write(&ws, w.to_string()).unwrap();
+    let open = |ws: PathBuf| {
+        let mut h = Harness::builder()
+            .with_size([1500.0, 1000.0])
+            .build_eframe(move |cc| {
+                ExplorerApp::with_prefs(&cc.egui_ctx, Prefs::default(), Some(ws))
+            });
+        wait(&mut h, "the engine", |a| {
+            matches!(a.state.engine, EngineStatus::Ready { .. })
+        });
+        h.get_by_label("Neurons").click();
+        h.run_steps(3);
+        h.get_by_label("Map").click();
+        h.run_steps(3);
+        wait(&mut h, "the map", |a| {
+            !a.state.busy && a.browser.map.screen_pos(0).is_some()
+        });
+        h
+    };
+    let h = open(ws.clone());
+    assert!(
+        h.state().state.status.contains("computed and cached"),
+        "{}",
+        h.state().state.status
+    );
+    let cached = store.join(safe_sail::families::map::MAP_FILE);
+    let map = safe_sail::families::map::NeuronMap::load(&cached).unwrap();
+    assert_eq!(map.points.len(), 256);
+    h.get_by_label_contains("click a point to open its page");
+    drop(h);
+    let h = open(ws);
+    assert!(
+        h.state().state.status.contains("read from"),
+        "{}",
+        h.state().state.status
+    );
+}

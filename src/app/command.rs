@@ -33,6 +33,8 @@ pub enum Command {
         latent: u32,
         strength: crate::steer::Amount,
     },
+    /// Compute (or read from its cache) the 2-D map of SAE `sae`'s neurons.
+    MapNeurons { sae: usize },
     /// One latent's activation over a text of the user's.
     TryText {
         sae: usize,

@@ -3,6 +3,7 @@
 //! itself is the library's ([`OpenedWorkspace`], [`LoadedModel`]).
 
 use crate::explain::output::{output_effect, OutputEffect, OutputOpts};
+use crate::families::map::{MapOpts, MapSource, NeuronMap};
 use crate::families::{CoActivation, NeuronFamily};
 use crate::inspect::{Analysis, LoadedModel, SaeInfo, TokenScores, TokenTrace};
 use crate::model::generate::Flow;
@@ -66,6 +67,9 @@ pub enum Job {
     },
     /// Which SAE neurons drove a metric of the model's output ([`attribute_job`]).
     Attribute(Box<AttributeJob>),
+    /// The 2-D map of an SAE's neurons, from the cache beside `store` (or the user's data
+    /// folder) or computed ([`crate::families::map::sae_map`]).
+    Map { sae: usize, store: Option<PathBuf> },
 }
 
 /// An attribution run for the engine: the window's Attribution view.
@@ -198,6 +202,23 @@ pub enum Event {
     LmEvalExported(Result<String, String>),
     /// The finished attribution.
     Attributed(Box<Attributed>),
+    /// How far the map of SAE `sae` got.
+    MapProgress {
+        sae: usize,
+        step: String,
+        fraction: f32,
+    },
+    /// The map of SAE `sae`, and where it came from.
+    Map {
+        sae: usize,
+        map: Arc<NeuronMap>,
+        source: MapSource,
+    },
+    /// The map of SAE `sae` could not be made (or was stopped).
+    MapFailed {
+        sae: usize,
+        error: String,
+    },
     Failed(String),
     Cancelled,
 }
@@ -574,6 +595,49 @@ fn run(
                 .collect();
             let a = attribute_job(&m.model, &by_position, &j, cancel, send)?;
             send(Event::Attributed(Box::new(a)));
+        }
+        Job::Map { sae, store } => {
+            let made = m
+                .saes
+                .get(sae)
+                .and_then(Option::as_ref)
+                .ok_or_else(|| anyhow::anyhow!("that SAE is not loaded"))
+                .and_then(|s| {
+                    // At most one progress event per percent.
+                    let last = AtomicU64::new(u64::MAX);
+                    let progress = |step: &str, fraction: f32| {
+                        let pct = (fraction * 100.0) as u64;
+                        if last.swap(pct, Ordering::Relaxed) != pct {
+                            send(Event::MapProgress {
+                                sae,
+                                step: step.to_string(),
+                                fraction,
+                            });
+                        }
+                    };
+                    crate::families::map::sae_map(
+                        s,
+                        store.as_deref(),
+                        &MapOpts::default(),
+                        &progress,
+                        cancel,
+                    )
+                });
+            match made {
+                Ok((map, source)) => send(Event::Map {
+                    sae,
+                    map: Arc::new(map),
+                    source,
+                }),
+                Err(_) if cancel.load(Ordering::SeqCst) => send(Event::MapFailed {
+                    sae,
+                    error: "stopped".into(),
+                }),
+                Err(e) => send(Event::MapFailed {
+                    sae,
+                    error: format!("{e:#}"),
+                }),
+            }
         }
     }
     Ok(())

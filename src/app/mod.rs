@@ -9,6 +9,7 @@ pub mod command;
 pub mod ctx;
 pub mod engine;
 pub mod fonts;
+pub mod frame_bench;
 pub mod panels;
 pub mod state;
 pub mod style;
@@ -18,6 +19,7 @@ pub use command::{Command, Resolution};
 pub use ctx::{SaeSlot, ViewCtx};
 pub use state::{AppState, EngineStatus};
 
+use crate::families::map::MapSource;
 use anyhow::Result;
 use eframe::egui::{self, RichText};
 use engine::{EngineThread, Event, Job};
@@ -430,6 +432,14 @@ impl ExplorerApp {
                 }
                 None => self.state.status = format!("error: no SAE #{sae}"),
             },
+            Command::MapNeurons { sae } => {
+                let store = self.state.workspace.as_ref().and_then(|w| {
+                    let s = w.saes.get(sae)?.store.as_ref()?;
+                    Some(w.resolve(s))
+                });
+                self.state.status = "mapping the neurons …".into();
+                self.submit(Job::Map { sae, store });
+            }
             Command::EditNeuron(e) => {
                 let e = *e;
                 let restore = e.kind == panels::editor::EditKind::Restore;
@@ -584,6 +594,7 @@ impl ExplorerApp {
                 self.inspector.thinking_switch = thinking_switch;
                 s.status = "ready".into();
                 s.load_progress = None;
+                self.browser.map.clear();
                 self.browser.set_saes(&s.slots);
                 s.engine = EngineStatus::Ready {
                     model,
@@ -690,6 +701,31 @@ impl ExplorerApp {
                     r.report.attribution.metric, r.report.attribution.value
                 );
                 self.attribution.set_result(*r, s.workspace_path.as_deref());
+            }
+            Event::MapProgress {
+                sae,
+                step,
+                fraction,
+            } => {
+                s.status = format!("mapping the neurons: {step} ({:.0}%)", fraction * 100.0);
+                self.browser.map.set_progress(sae, step, fraction);
+            }
+            Event::Map { sae, map, source } => {
+                s.busy = false;
+                let name = s.slots.get(sae).map_or("", |c| c.name.as_str());
+                s.status = match source {
+                    MapSource::Cached(p) => format!("map of {name} read from {}", p.display()),
+                    MapSource::Computed(Some(p)) => {
+                        format!("map of {name} computed and cached at {}", p.display())
+                    }
+                    MapSource::Computed(None) => format!("map of {name} computed (not cached)"),
+                };
+                self.browser.map.set_map(sae, map);
+            }
+            Event::MapFailed { sae, error } => {
+                s.busy = false;
+                s.status = format!("no map: {error}");
+                self.browser.map.set_failed(sae, error);
             }
             Event::Failed(e) => {
                 s.busy = false;

@@ -291,3 +291,33 @@ pub fn bench_attribute(a: BenchAttributeArgs) -> Result<()> {
     print_line(&serde_json::to_value(&r)?);
     Ok(())
 }
+
+#[derive(Args)]
+pub struct BenchMapArgs {
+    /// Neurons on the map.
+    #[arg(long, default_value_t = 20480)]
+    pub points: usize,
+    /// Measured frames of each kind.
+    #[arg(long, default_value_t = 200)]
+    pub frames: usize,
+    /// Also time computing the map of a random decoder of `--points` rows in this many
+    /// dimensions (e.g. 2048), twice, checking that the seed gives the same points.
+    #[arg(long)]
+    pub layout_d_in: Option<usize>,
+    /// Threads for the neighbour search (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `bench-map`: the map's frame time against an empty frame's (JSON line), and with
+/// --layout-d-in the time to compute a map.
+pub fn bench_map(a: BenchMapArgs) -> Result<()> {
+    let threads = bench_threads(a.threads);
+    let r = safe_sail::app::frame_bench::map_frame_bench(a.points, a.frames)?;
+    print_line(&serde_json::to_value(&r)?);
+    if let Some(d) = a.layout_d_in {
+        let r = bench::map::map_layout_bench(a.points, d, threads)?;
+        print_line(&serde_json::to_value(&r)?);
+    }
+    Ok(())
+}

@@ -66,6 +66,10 @@ enum Command {
     /// Pair the latents of two SAEs that read the same space (another width, seed or layer)
     /// one to one by decoder cosine, and say how many have a partner above a threshold.
     Match(families::MatchArgs),
+    /// A 2-D map of an SAE's latents from their decoder directions (UMAP-style: exact cosine
+    /// neighbours, then a seeded layout), cached beside its feature store (`--store`) or in the
+    /// user's data folder; the window's Neurons view shows it.
+    Map(families::MapArgs),
     /// What steering costs: each intervention over a prompt file (how often the answer changes,
     /// KL per token) and on a neutral text (change of next-token cross-entropy), beside a
     /// random-direction control of the same norm; Parquet output.
@@ -168,6 +172,9 @@ enum Command {
     /// What one attribution (forward with SAEs spliced in + backward) costs beside a plain
     /// forward pass of the same input, on the bundled sample by default; prints the ratio.
     BenchAttribute(bench::BenchAttributeArgs),
+    /// The Neurons view's map: frame time of 20,480 points against an empty frame's (egui pass +
+    /// tessellation on the CPU); with --layout-d-in, the time to compute a map.
+    BenchMap(bench::BenchMapArgs),
     /// Measure tokens/s of "forward to layer L + SAE encode" on a Qwen2.5-0.5B-sized random model.
     Bench(bench::BenchArgs),
     /// Measure tokens/s of TopK SAE training steps (SaeTrainer) on random activations; with
@@ -204,6 +211,7 @@ pub fn main() -> ExitCode {
         Command::SteerEval(a) => steer::steer_eval_cmd(a),
         Command::Attribute(a) => attribute::attribute_cmd(a),
         Command::Match(a) => families::match_cmd(a),
+        Command::Map(a) => families::map_cmd(a),
         Command::SaeInfo {
             sae,
             allow_nonfinite,
@@ -231,6 +239,7 @@ pub fn main() -> ExitCode {
         } => bench::bench_store(latents, top, quantile, context),
         Command::BenchCollect(a) => bench::bench_collect(a),
         Command::BenchAttribute(a) => bench::bench_attribute(a),
+        Command::BenchMap(a) => bench::bench_map(a),
         Command::MergeStores { inputs, out } => collect::merge_stores(&inputs, &out),
         Command::MakeCorpus {
             out,

@@ -13,6 +13,8 @@ pub mod coact;
 pub use across::*;
 pub use coact::{jaccard, CoActivation, TokenKey};
 
+pub mod map;
+
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
 

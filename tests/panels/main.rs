@@ -10,6 +10,7 @@ mod attribution;
 mod browser;
 mod compare;
 mod inspector;
+mod map;
 mod neuron_page;
 mod steer;
 mod workspace;

@@ -1,7 +1,9 @@
 //! The neuron browser: one virtualized table of every neuron of the workspace, with search,
-//! filters and sorting, the explanation [`Editor`] beside it, and a keyboard review flow.
+//! filters and sorting, the explanation [`Editor`] beside it, and a keyboard review flow. A
+//! "Map" toggle shows one SAE's neurons as a 2-D map instead of the table ([`MapPanel`]).
 
 use super::editor::{EditKind, Editor, EditorRequest, Snapshot};
+use super::neuron_map::MapPanel;
 use crate::app::ctx::{Neuron, SaeSlot, ViewCtx};
 use crate::app::widgets::{tag_chip, tag_filter_menu};
 use crate::app::Command;
@@ -62,6 +64,9 @@ pub struct Browser {
     applied: Option<Filters>,
     pub selected: Option<usize>,
     pub editor: Editor,
+    /// Show the map instead of the table.
+    pub show_map: bool,
+    pub map: MapPanel,
 }
 
 impl Browser {
@@ -82,6 +87,7 @@ impl Browser {
             .collect();
         self.applied = None;
         self.selected = None;
+        self.map.invalidate_colours();
     }
 
     /// Number of neurons in the workspace.
@@ -177,6 +183,8 @@ impl Browser {
         }
         self.shown = shown;
         self.applied = Some(self.filters.clone());
+        // (Tags may have changed too: a forced refilter follows a database change.)
+        self.map.invalidate_colours();
     }
 
     /// The next unreviewed neuron after the selection, in display order.
@@ -246,6 +254,7 @@ impl Browser {
     /// After the app applied one of this panel's edits (`changed` fields changed): keeps
     /// the undo history, and after a review moves on to the next unreviewed neuron.
     pub fn edited(&mut self, kind: EditKind, changed: usize, ctx: &ViewCtx) {
+        self.map.invalidate_colours();
         if self.editor.edited(kind, changed) {
             self.next_unreviewed(ctx);
         }
@@ -256,14 +265,19 @@ impl Browser {
         let mut commands = self.keyboard(ui, ctx);
         self.filter_bar(ui, ctx.slots);
         self.refilter(ctx, false);
-        ui.label(
-            RichText::new(format!(
-                "{} of {} neurons",
-                self.shown.len(),
-                self.rows.len()
-            ))
-            .weak(),
-        );
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.show_map, false, "Table");
+            ui.selectable_value(&mut self.show_map, true, "Map");
+            ui.separator();
+            ui.label(
+                RichText::new(format!(
+                    "{} of {} neurons",
+                    self.shown.len(),
+                    self.rows.len()
+                ))
+                .weak(),
+            );
+        });
         egui::Panel::right("editor")
             .default_size(460.0)
             .min_size(320.0)
@@ -275,8 +289,48 @@ impl Browser {
                     }
                 });
             });
-        egui::CentralPanel::default().show(ui, |ui| self.table(ui, ctx));
+        egui::CentralPanel::default().show(ui, |ui| {
+            if self.show_map {
+                commands.extend(self.map_ui(ui, ctx));
+            } else {
+                self.table(ui, ctx);
+            }
+        });
         commands
+    }
+
+    /// The map of one SAE, the points matching the filters lit (all when nothing is
+    /// filtered out); a click on a point selects it and opens its page.
+    fn map_ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
+        let Some(sae) = self.map.current(ctx, self.filters.sae) else {
+            ui.label(RichText::new("The map appears once the SAEs are loaded.").weak());
+            return None;
+        };
+        let d_sae = ctx
+            .slot(sae)
+            .and_then(|s| s.info.as_ref())
+            .map_or(0, |i| i.d_sae);
+        let highlight = (self.shown.len() < self.rows.len()).then(|| {
+            let mut lit = vec![false; d_sae];
+            for &i in &self.shown {
+                let r = &self.rows[i];
+                if r.sae == sae {
+                    if let Some(x) = lit.get_mut(r.latent as usize) {
+                        *x = true;
+                    }
+                }
+            }
+            lit
+        });
+        let selected = self
+            .selected_row()
+            .filter(|r| r.sae == sae)
+            .map(|r| r.latent);
+        let command = self.map.ui(ui, ctx, sae, highlight.as_deref(), selected);
+        if let Some(Command::OpenNeuron { sae, latent }) = &command {
+            self.select(*sae, *latent);
+        }
+        command
     }
 
     /// What the editor's form asked for, as commands for the app.

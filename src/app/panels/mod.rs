@@ -7,6 +7,7 @@ pub mod compare;
 pub mod db_tool;
 pub mod editor;
 pub mod inspector;
+pub mod neuron_map;
 pub mod neuron_page;
 pub mod new_workspace;
 pub mod steer;
