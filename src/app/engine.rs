@@ -10,9 +10,7 @@ use crate::model::generate::Flow;
 use crate::model::generate::GenerateOpts;
 use crate::model::PromptSpec;
 use crate::progress::Progress;
-use crate::steer::{
-    self, Comparison, InterventionSpec, NeuronSet, Resolver, Side, SteerOpts, TripwireSpec,
-};
+use crate::steer::{self, Comparison, InterventionSpec, Resolver, Side, SteerOpts, TripwireSpec};
 use crate::store::Store;
 use crate::workspace::OpenedWorkspace;
 use anyhow::{bail, Result};

@@ -64,6 +64,7 @@ fn state(n: usize) -> AppState {
             hook: "blocks.0.hook_resid_post".into(),
             layer: 0,
             d_sae: n,
+            d_in: 2048,
             activation: "topk".into(),
             format: "saelens".into(),
         }),

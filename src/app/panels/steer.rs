@@ -211,6 +211,16 @@ fn beside_workspace(ctx: &ViewCtx, name: &str) -> PathBuf {
         .map_or_else(|| PathBuf::from(name), |d| d.join(name))
 }
 
+/// The hint of an empty path field: the file the default writes and where, without the
+/// workspace's own path (so the panel reads the same wherever the workspace is).
+fn default_hint(ctx: &ViewCtx, name: &str) -> String {
+    if ctx.workspace_path.is_some() {
+        format!("{name} beside the workspace file")
+    } else {
+        name.to_string()
+    }
+}
+
 /// The path typed, else `default` beside the workspace file.
 fn path_or(typed: &str, ctx: &ViewCtx, default: &str) -> PathBuf {
     if typed.trim().is_empty() {
@@ -737,11 +747,7 @@ impl SteerPanel {
             let l = ui.label("lm-eval CSV");
             ui.add(
                 egui::TextEdit::singleline(&mut self.csv_path)
-                    .hint_text(
-                        beside_workspace(ctx, "steering-lm-eval.csv")
-                            .display()
-                            .to_string(),
-                    )
+                    .hint_text(default_hint(ctx, "steering-lm-eval.csv"))
                     .desired_width(320.0),
             )
             .labelled_by(l.id);
@@ -988,11 +994,7 @@ impl SteerPanel {
             let l = ui.label("Parquet file");
             ui.add(
                 egui::TextEdit::singleline(&mut self.parquet_path)
-                    .hint_text(
-                        beside_workspace(ctx, "steer-eval.parquet")
-                            .display()
-                            .to_string(),
-                    )
+                    .hint_text(default_hint(ctx, "steer-eval.parquet"))
                     .desired_width(320.0),
             )
             .labelled_by(l.id);
