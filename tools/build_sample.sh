@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds everything in sample_data/ from scratch: corpus → tokenizer + model → SAE candidates →
+# Rebuilds everything in sample_data/ from scratch: real text + generated corpus → tokenizer + model → SAE candidates →
 # evaluation → feature stores → explanations (baseline, then the hand-reviewed ones) → scores.
 # Deterministic (seeded); see sample_data/README.md for what each step makes and how long it
 # takes on a 2-core machine. Run from the repository root: tools/build_sample.sh [WORK_DIR [FROM]]
@@ -31,15 +31,34 @@ step() { echo; echo "== $* ($(date +%T))"; }
 time_of() { local t0=$SECONDS; "$@"; echo "   took $((SECONDS - t0)) s"; }
 
 step build
-cargo build --release
+# Built without SOURCE_DATE_EPOCH, which some C build scripts track: a cached `cargo build`
+# stays valid (the binary does not depend on it). SKIP_BUILD=1 uses the binary as it is.
+[ -n "${SKIP_BUILD:-}" ] || env -u SOURCE_DATE_EPOCH cargo build --release
+
+step "real text (Debian packages)"
+# The real English and Chinese text mixed into the corpus (assets/corpus/real_sources.toml).
+# The committed sample was built from these versions; other versions give another corpus.
+PKGS=(fortunes=1:1.99.1-7.3 fortunes-zh=2.98 wordnet-base=1:3.0-37 debian-reference-en=2.100
+  debian-reference-zh-cn=2.100)
+for p in "${PKGS[@]}"; do
+  name=${p%%=*} want=${p#*=}
+  have=$(dpkg-query -W -f='${Version}' "$name" 2>/dev/null || true)
+  if [ -z "$have" ]; then
+    echo "installing $name (needs root)"; apt-get install -y "$name" >/dev/null
+    have=$(dpkg-query -W -f='${Version}' "$name")
+  fi
+  [ "$have" = "$want" ] || echo "warning: $name is $have, the committed sample used $want"
+done
 
 step corpus
-time_of $BIN make-corpus --out "$WORK/corpus" --docs 20000 --seed 1
+time_of $BIN make-corpus --out "$WORK/corpus" --docs 20000 --seed 1 --real-text / \
+  --heldout-style-docs 600
 
 if want lm; then
 step "tokenizer + language model"
 rm -rf $S/model
-time_of $BIN train-lm --corpus "$WORK/corpus/corpus.jsonl" --out $S/model --steps 900
+time_of $BIN train-lm --corpus "$WORK/corpus/corpus.jsonl" --out $S/model --steps 1200 \
+  --heldout-style "$WORK/corpus/heldout_style.jsonl"
 fi
 
 if want saes; then

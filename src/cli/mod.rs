@@ -98,6 +98,15 @@ enum Command {
         /// Concept pairs per safety domain.
         #[arg(long, default_value_t = 60)]
         pairs: usize,
+        /// Mix in real English and Chinese text from Debian packages installed under this root
+        /// ("/" normally; sources and licences: assets/corpus/real_sources.toml). The files
+        /// read are recorded in sources.json.
+        #[arg(long)]
+        real_text: Option<PathBuf>,
+        /// Documents of the held-out generated style(s) written to heldout_style.jsonl (with
+        /// the held-out real sources), never part of corpus.jsonl.
+        #[arg(long, default_value_t = 600)]
+        heldout_style_docs: usize,
     },
     /// Train the sample workspace's language model on a corpus from make-corpus: a byte-level BPE
     /// tokenizer and a small Qwen2, saved as a Hugging Face folder with a training.json report.
@@ -246,7 +255,16 @@ pub fn main() -> ExitCode {
             docs,
             seed,
             pairs,
-        } => sample::make_corpus(&out, docs, seed, pairs),
+            real_text,
+            heldout_style_docs,
+        } => sample::make_corpus(
+            &out,
+            docs,
+            seed,
+            pairs,
+            real_text.as_deref(),
+            heldout_style_docs,
+        ),
         Command::TrainLm(a) => train::train_lm(a),
     };
     match result {

@@ -4,23 +4,59 @@ use anyhow::{bail, Context, Result};
 use safe_sail::sample::corpus;
 use std::path::{Path, PathBuf};
 
-pub fn make_corpus(out: &Path, docs: usize, seed: u64, pairs: usize) -> Result<()> {
+pub fn make_corpus(
+    out: &Path,
+    docs: usize,
+    seed: u64,
+    pairs: usize,
+    real_text: Option<&Path>,
+    heldout_style_docs: usize,
+) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let cfg = corpus::CorpusConfig {
         seed,
         docs,
         ..Default::default()
     };
-    let d = corpus::generate(&cfg);
+    let generated = corpus::generate(&cfg);
+    let mut style = corpus::generate_heldout_style(&cfg, heldout_style_docs);
+    let d = match real_text {
+        Some(root) => {
+            let (mixed, held, sources) = corpus::with_real_text(generated, root, seed)?;
+            let n = style.len() as u64;
+            style.extend(held.into_iter().map(|mut h| {
+                h.id += n;
+                h
+            }));
+            let path = out.join("sources.json");
+            safe_sail::fsutil::write_atomic(&path, serde_json::to_string_pretty(&sources)?.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            for s in &sources {
+                println!(
+                    "  {:<24} {:>6} of {:>6} documents, {:>9} characters{}",
+                    s.name,
+                    s.docs,
+                    s.candidates,
+                    s.chars,
+                    if s.held_out { " (held out)" } else { "" }
+                );
+            }
+            mixed
+        }
+        None => generated,
+    };
     let bytes = corpus::write_jsonl(&d, &out.join("corpus.jsonl"))
         .with_context(|| format!("cannot write {}", out.join("corpus.jsonl").display()))?;
     let p = corpus::concept_pairs(seed, pairs);
     corpus::write_jsonl(&p, &out.join("concept_pairs.jsonl"))
         .with_context(|| format!("cannot write {}", out.join("concept_pairs.jsonl").display()))?;
+    corpus::write_jsonl(&style, &out.join("heldout_style.jsonl"))
+        .with_context(|| format!("cannot write {}", out.join("heldout_style.jsonl").display()))?;
     println!(
-        "{} documents ({bytes} bytes) and {} concept pairs in {}",
+        "{} documents ({bytes} bytes), {} concept pairs and {} held-out style documents in {}",
         d.len(),
         p.len(),
+        style.len(),
         out.display()
     );
     Ok(())

@@ -161,6 +161,10 @@ pub struct TrainLmArgs {
     pub lr: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Documents of a style never trained on (`make-corpus` writes heldout_style.jsonl): the
+    /// model's and a unigram model's loss on them, per source, go into training.json.
+    #[arg(long)]
+    pub heldout_style: Option<PathBuf>,
 }
 
 pub fn train_lm(a: TrainLmArgs) -> Result<()> {
@@ -178,6 +182,7 @@ pub fn train_lm(a: TrainLmArgs) -> Result<()> {
         steps: a.steps,
         lr: a.lr,
         seed: a.seed,
+        heldout_style: a.heldout_style,
     };
     let bar = Bar::new("{bar:30} {pos}/{len} steps  {per_sec:2}  ETA {eta}  {msg}");
     let t = train_lm_run(&req, &bar)?;
@@ -190,6 +195,12 @@ pub fn train_lm(a: TrainLmArgs) -> Result<()> {
         t.wall_seconds_total,
         req.out.display()
     );
+    for g in t.heldout_by_source.iter().chain(&t.heldout_style) {
+        println!(
+            "  {:<40} {:>8} tokens: loss {:.3}, unigram {:.3}",
+            g.name, g.tokens, g.loss, g.unigram_loss
+        );
+    }
     for s in &t.samples {
         println!(
             "  {} → {}",

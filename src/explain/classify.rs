@@ -517,6 +517,7 @@ pub fn embedding_score(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::explain::tests::row;
 
     fn close(a: Option<f64>, b: f64) {
         let a = a.expect("a value");
@@ -576,20 +577,6 @@ mod tests {
         assert_eq!(roc_auc(&[true, false], &[f64::NAN, 0.2]), None);
     }
 
-    fn row(tokens: &[&str], acts: &[f32]) -> ExampleRow {
-        ExampleRow {
-            latent: 7,
-            kind: "top".into(),
-            bin: 0,
-            rank: 0,
-            doc: 0,
-            offset: 0,
-            token_ids: vec![],
-            tokens: tokens.iter().map(|s| s.to_string()).collect(),
-            acts: acts.to_vec(),
-            max_act: acts.iter().copied().fold(0.0, f32::max),
-        }
-    }
 
     #[test]
     fn detection_and_fuzzing_sets_from_held_out_examples() {

@@ -304,10 +304,12 @@ pub fn baseline_explanation(examples: &[ExampleRow]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn row(tokens: &[&str], acts: &[f32]) -> ExampleRow {
+    /// A top example of latent 0 with these tokens and activations (shared by the explain
+    /// modules' tests).
+    pub(crate) fn row(tokens: &[&str], acts: &[f32]) -> ExampleRow {
         ExampleRow {
             latent: 0,
             kind: "top".into(),

@@ -11,6 +11,11 @@
 //! never instructions for harm. Chat conversations include harmful requests that the assistant
 //! refuses (every refusal contains one of [`REFUSAL_MARKERS`]).
 //!
+//! Generated text is made varied by [`vary`]: registers (news, forum threads, messages) that
+//! shape whole documents, reported speech, hedges, negations and questions around sentences, an
+//! informal voice, paraphrases and English/Chinese code-switching. [`with_real_text`] mixes in
+//! real English and Chinese text from Debian packages (see `real_sources.toml`).
+//!
 //! Everything is generated from template tables (`{slot}` placeholders filled from slot tables),
 //! so the same [`CorpusConfig`] always yields the same documents. The tables are data, in
 //! `assets/corpus/` (one TOML file per language and domain, embedded in the binary); this module
@@ -19,7 +24,11 @@
 //! The template syntax and the layout of the files are described in `assets/corpus/README.md`.
 
 mod fill;
+mod real;
 mod tables;
+mod vary;
+
+pub use real::{FileRecord, SourceRecord};
 
 use crate::domains::{DOMAIN_LABELS, SAFETY_DOMAINS};
 use fill::{lowercase_first, Filler};
@@ -61,6 +70,10 @@ pub struct SampleDoc {
     /// Chat documents only (None for plain text).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub messages: Option<Vec<ChatTurn>>,
+    /// Where the text comes from: "generated:REGISTER" (plain, news, forum, messages, chat, or
+    /// a held-out register) or "debian:SOURCE" for real text (`real_sources.toml`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<String>,
 }
 
 /// What [`generate`] produces.
@@ -140,10 +153,74 @@ pub fn generate(cfg: &CorpusConfig) -> Vec<SampleDoc> {
             domains[i] as usize,
             lang,
             chat[i],
+            false,
             &mut rng,
         ));
     }
     docs
+}
+
+/// Plain documents in the held-out registers only (styles [`generate`] never writes), over the
+/// same domains and languages: for measuring a model on text of a style it never saw.
+pub fn generate_heldout_style(cfg: &CorpusConfig, docs: usize) -> Vec<SampleDoc> {
+    let defaults = CorpusConfig::default();
+    let safety_share = sanitize_share(cfg.safety_share, defaults.safety_share);
+    let zh_share = sanitize_share(cfg.zh_share, defaults.zh_share);
+    let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x4E1D_0075_717E);
+    (0..docs)
+        .map(|i| {
+            let domain = if rng.random::<f64>() < safety_share {
+                rng.random_range(0..SAFETY_DOMAINS.len())
+            } else {
+                SAFETY_DOMAINS.len()
+            };
+            let lang = if rng.random::<f64>() < zh_share {
+                Lang::Zh
+            } else {
+                Lang::En
+            };
+            make_doc(i as u64, domain, lang, false, true, &mut rng)
+        })
+        .collect()
+}
+
+/// Generated documents with real text mixed in: the real documents of every source under
+/// `root` ("/" for the installed Debian packages) are shuffled in among `generated` (seeded)
+/// and every document renumbered; documents of held-out sources come back separately. Also
+/// returns what each source contributed.
+pub fn with_real_text(
+    generated: Vec<SampleDoc>,
+    root: &Path,
+    seed: u64,
+) -> anyhow::Result<(Vec<SampleDoc>, Vec<SampleDoc>, Vec<SourceRecord>)> {
+    let (real_docs, records) = real::read_all(root, seed)?;
+    let to_doc = |d: real::RealDoc| SampleDoc {
+        id: 0,
+        domain: "neutral".to_string(),
+        topic: "real".to_string(),
+        lang: d.lang.code().to_string(),
+        text: d.text,
+        messages: None,
+        source: Some(format!("debian:{}", d.source)),
+    };
+    let (held, train): (Vec<_>, Vec<_>) = real_docs.into_iter().partition(|d| d.held_out);
+    let mut all: Vec<SampleDoc> = generated;
+    all.extend(train.into_iter().map(to_doc));
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x4EA1_7E47);
+    shuffle(&mut all, &mut rng);
+    for (i, d) in all.iter_mut().enumerate() {
+        d.id = i as u64;
+    }
+    let held: Vec<SampleDoc> = held
+        .into_iter()
+        .map(to_doc)
+        .enumerate()
+        .map(|(i, mut d)| {
+            d.id = i as u64;
+            d
+        })
+        .collect();
+    Ok((all, held, records))
 }
 
 /// At least `per_domain` pairs per safety domain (exactly `per_domain`), alternating
@@ -293,7 +370,14 @@ fn kit(lang: Lang) -> &'static LangKit {
     &tables().lang(lang).kit
 }
 
-fn make_doc(id: u64, domain: usize, lang: Lang, chat: bool, rng: &mut StdRng) -> SampleDoc {
+fn make_doc(
+    id: u64,
+    domain: usize,
+    lang: Lang,
+    chat: bool,
+    held_out_style: bool,
+    rng: &mut StdRng,
+) -> SampleDoc {
     let table = domain_table(domain, lang);
     let is_safety = domain < SAFETY_DOMAINS.len();
     let refuse = chat && is_safety && chance(rng, 0.55);
@@ -302,11 +386,25 @@ fn make_doc(id: u64, domain: usize, lang: Lang, chat: bool, rng: &mut StdRng) ->
     let domain_name = DOMAIN_LABELS[domain];
     let topic_name = topic.map_or("general", |t| t.name.as_str());
 
-    let (text, messages) = if chat {
-        let msgs = chat_messages(table, topic, lang, refuse, &mut filler, rng);
-        (render_chat(&msgs), Some(msgs))
+    let (text, messages, register) = if chat {
+        let mut msgs = chat_messages(table, topic, lang, refuse, &mut filler, rng);
+        // Users write in many voices: some informally, some in other words, some mixing
+        // languages (assistant turns keep their wording: refusals carry the marker).
+        for m in msgs.iter_mut().filter(|m| m.role == "user") {
+            if chance(rng, 0.3) {
+                m.content = vary::paraphrase(&m.content, lang, 0.5, rng);
+            }
+            if chance(rng, 0.35) {
+                m.content = vary::informal(&m.content, lang, rng);
+            }
+            if chance(rng, 0.1) {
+                m.content = vary::code_switch(&m.content, lang, rng);
+            }
+        }
+        (render_chat(&msgs), Some(msgs), "chat")
     } else {
-        (text_document(table, topic, lang, &mut filler, rng), None)
+        let (text, register) = text_document(table, topic, lang, held_out_style, &mut filler, rng);
+        (text, None, register)
     };
     SampleDoc {
         id,
@@ -315,6 +413,7 @@ fn make_doc(id: u64, domain: usize, lang: Lang, chat: bool, rng: &mut StdRng) ->
         lang: lang.code().to_string(),
         text,
         messages,
+        source: Some(format!("generated:{register}")),
     }
 }
 
@@ -375,48 +474,82 @@ fn sentence_pool<'a>(
     pool
 }
 
-/// A plain document: optional frame, 1–3 paragraphs of 2–8 sentences.
+/// A plain document and the name of its register. In the plain style (most documents): an
+/// optional frame, 1–3 paragraphs of 2–8 sentences; otherwise 3–9 sentences shaped by a register
+/// (a held-out one with `held_out_style`). Sentences may be wrapped (reported, hedged, negated,
+/// asked) and paraphrased; the document may code-switch.
 fn text_document(
     table: &DomainTable,
     topic: Option<&Topic>,
     lang: Lang,
+    held_out_style: bool,
     filler: &mut Filler,
     rng: &mut StdRng,
-) -> String {
+) -> (String, &'static str) {
     let k = kit(lang);
     let pool = sentence_pool(table, topic, rng);
     if pool.is_empty() {
-        return filler.fill(pick(&k.frames, rng), rng);
+        return (filler.fill(pick(&k.frames, rng), rng), "plain");
     }
-    let roll = rng.random::<f64>();
-    let paragraphs = if roll < 0.5 {
-        1
-    } else if roll < 0.85 {
-        2
-    } else {
-        3
-    };
-    // Each template is used at most once per document.
-    let mut templates = pool.iter();
-    let mut paras: Vec<String> = Vec::with_capacity(paragraphs);
-    for _ in 0..paragraphs {
-        let count = rng.random_range(2..=8usize);
-        let sentences: Vec<String> = templates
-            .by_ref()
-            .take(count)
-            .map(|tpl| filler.fill(tpl, rng))
-            .collect();
-        if sentences.is_empty() {
-            break;
+    let paraphrased = chance(rng, 0.5);
+    let register = vary::choose_register(lang, held_out_style, rng);
+    let mut sentence = |tpl: &str, rng: &mut StdRng, wrap_rate: f64| {
+        let mut s = filler.fill(tpl, rng);
+        if paraphrased {
+            s = vary::paraphrase(&s, lang, 0.5, rng);
         }
-        paras.push(join_sentences(sentences, lang, rng));
+        if chance(rng, wrap_rate) {
+            s = vary::wrap(&s, lang, filler, rng);
+        }
+        s
+    };
+    let (mut text, name) = if let Some(reg) = register {
+        let count = rng.random_range(3..=9usize);
+        let sentences: Vec<String> = pool
+            .iter()
+            .take(count)
+            .map(|tpl| sentence(tpl, rng, 0.0))
+            .collect();
+        (
+            vary::apply_register(sentences, reg, lang, filler, rng),
+            reg.name.as_str(),
+        )
+    } else {
+        let roll = rng.random::<f64>();
+        let paragraphs = if roll < 0.5 {
+            1
+        } else if roll < 0.85 {
+            2
+        } else {
+            3
+        };
+        // Each template is used at most once per document.
+        let mut templates = pool.iter();
+        let mut paras: Vec<String> = Vec::with_capacity(paragraphs);
+        for _ in 0..paragraphs {
+            let count = rng.random_range(2..=8usize);
+            let sentences: Vec<String> = templates
+                .by_ref()
+                .take(count)
+                .map(|tpl| sentence(tpl, rng, 0.12))
+                .collect();
+            if sentences.is_empty() {
+                break;
+            }
+            paras.push(join_sentences(sentences, lang, rng));
+        }
+        let mut text = paras.join("\n\n");
+        if chance(rng, 0.3) {
+            let frame = filler.fill(pick(&k.frames, rng), rng);
+            text = frame + &text;
+        }
+        (text, "plain")
+    };
+    let switch_rate = if lang == Lang::En { 0.12 } else { 0.15 };
+    if chance(rng, switch_rate) {
+        text = vary::code_switch(&text, lang, rng);
     }
-    let mut text = paras.join("\n\n");
-    if chance(rng, 0.3) {
-        let frame = filler.fill(pick(&k.frames, rng), rng);
-        text = frame + &text;
-    }
-    text
+    (text, name)
 }
 
 /// Joins sentences into a paragraph, sometimes adding a connector.
@@ -741,12 +874,16 @@ mod tests {
                     d.text
                 );
             } else {
-                assert!(
-                    !d.text.chars().any(is_cjk),
-                    "en doc with Chinese: {}",
-                    d.text
-                );
+                // English documents hold Chinese only where they code-switch a glossary term.
+                let mut rest = d.text.clone();
+                for [_, zh] in &tables::tables().glossary {
+                    rest = rest.replace(zh.as_str(), "");
+                }
+                assert!(!rest.chars().any(is_cjk), "en doc with Chinese: {}", d.text);
             }
+            let src = d.source.as_deref().unwrap_or("");
+            assert!(src.starts_with("generated:"), "source {src}");
+            assert_ne!(src, "generated:comments", "a held-out register in training");
             if let Some(msgs) = &d.messages {
                 assert!(msgs.len() >= 2, "chat doc {i} has {} messages", msgs.len());
                 for m in msgs {
@@ -987,6 +1124,91 @@ mod tests {
                 "lengths differ too much: {p:?}"
             );
         }
+    }
+
+    #[test]
+    fn generated_text_comes_in_many_registers_and_voices() {
+        let docs = generate(&cfg(5, 3000));
+        let mut by_source: std::collections::BTreeMap<&str, usize> = Default::default();
+        for d in &docs {
+            *by_source.entry(d.source.as_deref().unwrap()).or_default() += 1;
+        }
+        for reg in ["plain", "news", "forum", "messages", "chat"] {
+            let n = by_source.get(format!("generated:{reg}").as_str()).copied().unwrap_or(0);
+            assert!(n > 100, "{reg}: {n} documents ({by_source:?})");
+        }
+        let all: String = docs.iter().map(|d| d.text.as_str()).collect();
+        for phrase in ["It is not true that", "According to", "wrote:\n", "并不属实", "据"] {
+            assert!(all.contains(phrase), "nothing says {phrase:?}");
+        }
+        // Code-switched English: a glossary term glossed in Chinese.
+        assert!(tables::tables().glossary.iter().any(|[en, zh]| all.contains(&format!("{en} ({zh})"))));
+    }
+
+    #[test]
+    fn the_held_out_style_is_only_the_held_out_registers() {
+        let docs = generate_heldout_style(&cfg(5, 0), 200);
+        assert_eq!(docs.len(), 200);
+        assert!(docs.iter().all(|d| d.source.as_deref() == Some("generated:comments")));
+        assert!(docs.iter().any(|d| d.lang == "zh") && docs.iter().any(|d| d.lang == "en"));
+        assert!(docs.iter().any(|d| d.domain == "terror") && docs.iter().any(|d| d.domain == "neutral"));
+        assert!(docs.iter().all(|d| !d.text.contains('{') && d.messages.is_none()));
+    }
+
+    /// A root with a small file at every path of `real_sources.toml`, in the source's format.
+    fn fake_debian_root() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (si, src) in real::sources().iter().enumerate() {
+            for (fi, rel) in src.files.iter().enumerate() {
+                let path = dir.path().join(rel);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                let text: String = match (src.format, src.lang.as_str()) {
+                    (real::Format::Fortune, "en") => (0..5)
+                        .map(|i| format!("Saying {i} of file {fi} in source {si}, wise and short.\n%\n"))
+                        .collect(),
+                    (real::Format::Fortune, _) => (0..5)
+                        .map(|i| format!("知足者常乐，第{i}条，来源{si}文件{fi}。\n%\n"))
+                        .collect(),
+                    (real::Format::Html, _) => (0..6)
+                        .map(|i| format!("<p>Paragraph {i} of chapter {fi}, source {si}: 学习一门新的外语。</p>"))
+                        .collect(),
+                    (real::Format::Wordnet, _) => (0..8)
+                        .map(|i| format!("0000{i} 04 n 01 word{fi}_{i} 0 000 | a gloss number {i}\n"))
+                        .collect(),
+                };
+                std::fs::write(path, text).unwrap();
+            }
+        }
+        dir
+    }
+
+    #[test]
+    fn real_text_is_mixed_in_and_held_out_sources_kept_apart() {
+        let root = fake_debian_root();
+        let generated = generate(&cfg(3, 300));
+        let (mixed, held, records) = with_real_text(generated.clone(), root.path(), 3).unwrap();
+        let real: Vec<&SampleDoc> = mixed
+            .iter()
+            .filter(|d| d.source.as_deref().is_some_and(|s| s.starts_with("debian:")))
+            .collect();
+        let trained_sources: usize = records.iter().filter(|r| !r.held_out).map(|r| r.docs).sum();
+        assert_eq!(real.len(), trained_sources);
+        assert_eq!(mixed.len(), 300 + real.len());
+        assert!(mixed.iter().enumerate().all(|(i, d)| d.id == i as u64));
+        assert!(real.iter().all(|d| d.domain == "neutral" && d.topic == "real"));
+        let held_names: Vec<&str> =
+            records.iter().filter(|r| r.held_out).map(|r| r.name.as_str()).collect();
+        assert!(!held.is_empty());
+        for h in &held {
+            let name = h.source.as_deref().unwrap().trim_start_matches("debian:");
+            assert!(held_names.contains(&name), "{name}");
+            assert!(!mixed.iter().any(|d| d.text == h.text), "held-out text in training");
+        }
+        // Real text is shuffled in, not appended.
+        assert!(mixed[..mixed.len() / 2].iter().any(|d| d.topic == "real"));
+        assert!(records.iter().all(|r| r.files.iter().all(|f| f.fnv1a64.len() == 16)));
+        let (again, _, _) = with_real_text(generated, root.path(), 3).unwrap();
+        assert_eq!(again, mixed);
     }
 
     #[test]

@@ -442,7 +442,7 @@ fn clip_grads(grads: &mut GradStore, vars: &[Var], max: f64) -> Result<f64> {
 }
 
 /// Mean next-token loss over `stream` cut into windows of `seq_len` tokens.
-fn eval_loss(model: &TinyLm, stream: &[u32], seq_len: usize, dev: &Device) -> Result<f64> {
+pub(crate) fn eval_loss(model: &TinyLm, stream: &[u32], seq_len: usize, dev: &Device) -> Result<f64> {
     let windows: Vec<&[u32]> = stream.chunks_exact(seq_len).collect();
     if windows.is_empty() {
         bail!("held-out text shorter than one window of {seq_len} tokens");
@@ -458,7 +458,7 @@ fn eval_loss(model: &TinyLm, stream: &[u32], seq_len: usize, dev: &Device) -> Re
 
 /// Held-out cross-entropy of an add-one unigram model fitted on `train`, over the tokens the
 /// LM is scored on (every window position but the first).
-fn unigram_loss(train: &[u32], heldout: &[u32], seq_len: usize, vocab: usize) -> f64 {
+pub(crate) fn unigram_loss(train: &[u32], heldout: &[u32], seq_len: usize, vocab: usize) -> f64 {
     let mut counts = vec![1f64; vocab];
     for &t in train {
         counts[t as usize] += 1.0;
@@ -670,6 +670,7 @@ mod tests {
                     })
                     .collect(),
             ),
+            source: None,
         }
     }
 

@@ -3,8 +3,8 @@
 
 use super::corpus::SampleDoc;
 use super::lm::{
-    token_streams, train_lm, train_tokenizer, training_text, LmConfig, LmReport, LmTrainOpts,
-    TinyLm,
+    eval_loss, token_streams, train_lm, train_tokenizer, training_text, unigram_loss, LmConfig,
+    LmReport, LmTrainOpts, TinyLm,
 };
 use crate::model::generate::{Flow, GenerateOpts};
 use crate::model::{Model, NoHooks, PromptSpec};
@@ -32,6 +32,21 @@ pub struct TrainLmRequest {
     pub steps: usize,
     pub lr: f64,
     pub seed: u64,
+    /// Documents of a style never trained on (`heldout_style.jsonl` of `make-corpus`).
+    pub heldout_style: Option<PathBuf>,
+}
+
+/// The trained model's loss on one group of held-out documents, beside a unigram model's.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupLoss {
+    /// "mix:generated", "mix:debian", or a source ("generated:comments", "debian:…").
+    pub name: String,
+    pub docs: usize,
+    pub tokens: usize,
+    /// Next-token cross-entropy, nats per token.
+    pub loss: f64,
+    /// An add-one unigram model fitted on the training tokens, over the same tokens.
+    pub unigram_loss: f64,
 }
 
 /// One greedy continuation of the trained model.
@@ -47,29 +62,69 @@ pub struct LmSample {
 pub struct TrainedLm {
     #[serde(flatten)]
     pub report: LmReport,
+    /// The held-out documents of the training mix by kind (generated / real text).
+    pub heldout_by_source: Vec<GroupLoss>,
+    /// The held-out style file by source (empty without one).
+    pub heldout_style: Vec<GroupLoss>,
     pub samples: Vec<LmSample>,
     pub wall_seconds_total: f64,
+}
+
+/// Reads a corpus file written by `make-corpus`.
+fn read_docs(path: &std::path::Path) -> Result<Vec<SampleDoc>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{} line {}: not a corpus document", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// Losses of `model` on `docs` grouped by `key` (groups shorter than one window are skipped).
+fn group_losses(
+    model: &TinyLm,
+    tok: &tokenizers::Tokenizer,
+    docs: &[&SampleDoc],
+    key: impl Fn(&SampleDoc) -> String,
+    train: &[u32],
+    seq_len: usize,
+) -> Result<Vec<GroupLoss>> {
+    let mut groups: std::collections::BTreeMap<String, Vec<&SampleDoc>> = Default::default();
+    for d in docs {
+        groups.entry(key(d)).or_default().push(d);
+    }
+    let mut out = vec![];
+    for (name, ds) in groups {
+        let owned: Vec<SampleDoc> = ds.iter().map(|d| (*d).clone()).collect();
+        // Every document into the one stream (heldout_every = u64::MAX holds none out).
+        let (stream, _) = token_streams(tok, &owned, u64::MAX)?;
+        if stream.len() < seq_len {
+            continue;
+        }
+        let loss = eval_loss(model, &stream, seq_len, &Device::Cpu)?;
+        out.push(GroupLoss {
+            name,
+            docs: ds.len(),
+            tokens: stream.len() / seq_len * seq_len,
+            loss,
+            unigram_loss: unigram_loss(train, &stream, seq_len, model.cfg.vocab_size),
+        });
+    }
+    Ok(out)
 }
 
 /// Trains the tokenizer and the model and saves them in `a.out` with a `training.json` report
 /// (held-out loss, unigram baseline, greedy samples from the saved folder).
 pub fn train(a: &TrainLmRequest, progress: &dyn Progress) -> Result<TrainedLm> {
-    let text = std::fs::read_to_string(&a.corpus)
-        .with_context(|| format!("cannot read {}", a.corpus.display()))?;
-    let docs: Vec<SampleDoc> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).with_context(|| {
-                format!(
-                    "{} line {}: not a corpus document",
-                    a.corpus.display(),
-                    i + 1
-                )
-            })
-        })
-        .collect::<Result<_>>()?;
+    let docs = read_docs(&a.corpus)?;
+    let style_docs = match &a.heldout_style {
+        Some(p) => read_docs(p)?,
+        None => vec![],
+    };
     if docs.is_empty() {
         bail!("{} holds no document", a.corpus.display());
     }
@@ -121,6 +176,18 @@ pub fn train(a: &TrainLmRequest, progress: &dyn Progress) -> Result<TrainedLm> {
         progress.message(&format!("loss {smooth:.3}"));
         progress.inc();
     })?;
+    let held_docs: Vec<&SampleDoc> = docs
+        .iter()
+        .filter(|d| d.id % heldout_every == heldout_every - 1)
+        .collect();
+    let kind = |d: &SampleDoc| {
+        let src = d.source.as_deref().unwrap_or("generated");
+        format!("mix:{}", src.split(':').next().unwrap_or(src))
+    };
+    let heldout_by_source = group_losses(&model, &tok, &held_docs, kind, &train, a.seq_len)?;
+    let style_refs: Vec<&SampleDoc> = style_docs.iter().collect();
+    let source = |d: &SampleDoc| d.source.clone().unwrap_or_else(|| "unknown".into());
+    let heldout_style = group_losses(&model, &tok, &style_refs, source, &train, a.seq_len)?;
     let ids = |t: &str| tok.token_to_id(t).expect("special token");
     model.save(
         &a.out,
@@ -158,6 +225,8 @@ pub fn train(a: &TrainLmRequest, progress: &dyn Progress) -> Result<TrainedLm> {
     }
     let trained = TrainedLm {
         report,
+        heldout_by_source,
+        heldout_style,
         samples,
         wall_seconds_total: start.elapsed().as_secs_f64(),
     };

@@ -10,7 +10,7 @@
 use crate::app::ctx::ViewCtx;
 use crate::app::engine::{AttributeJob, Attributed};
 use crate::app::style::{domain_color, shade, token_label};
-use crate::app::widgets::tag_chip;
+use crate::app::widgets::{choice, tag_chip};
 use crate::app::Command;
 use crate::attribute::{Attribution, MetricSpec, NeuronNode};
 use crate::model::PromptSpec;
@@ -284,19 +284,19 @@ impl AttributionPanel {
         });
         ui.horizontal_wrapped(|ui| {
             let l = ui.label("Metric");
-            egui::ComboBox::from_id_salt("attribution-metric")
-                .selected_text(self.kind.name())
-                .show_ui(ui, |ui| {
-                    for k in [
-                        MetricKind::LogProb,
-                        MetricKind::LogitDiff,
-                        MetricKind::Continuation,
-                    ] {
-                        ui.selectable_value(&mut self.kind, k, k.name());
-                    }
-                })
-                .response
-                .labelled_by(l.id);
+            choice(
+                ui,
+                "attribution-metric",
+                &mut self.kind,
+                &[
+                    MetricKind::LogProb,
+                    MetricKind::LogitDiff,
+                    MetricKind::Continuation,
+                ],
+                MetricKind::name,
+                l.id,
+                None,
+            );
             match self.kind {
                 MetricKind::LogProb => {
                     let l = ui.label("token");

@@ -13,7 +13,7 @@
 
 use crate::app::ctx::{SaeSlot, ViewCtx};
 use crate::app::engine::{EvalPrompts, SteerEvalJob, SteerJob};
-use crate::app::widgets::{StripToken, TokenStrip};
+use crate::app::widgets::{choice, StripToken, TokenStrip};
 use crate::app::Command;
 use crate::db::editable::ReviewStatus;
 use crate::inspect::TripwireWatch;
@@ -620,16 +620,16 @@ impl SteerPanel {
             }
             ui.separator();
             let l = ui.label("Positions");
-            egui::ComboBox::from_id_salt("steer-positions")
-                .selected_text(positions_name(self.positions))
-                .show_ui(ui, |ui| {
-                    for p in [Positions::All, Positions::Prompt, Positions::Generated] {
-                        ui.selectable_value(&mut self.positions, p, positions_name(p));
-                    }
-                })
-                .response
-                .labelled_by(l.id)
-                .on_hover_text(
+            choice(
+                ui,
+                "steer-positions",
+                &mut self.positions,
+                &[Positions::All, Positions::Prompt, Positions::Generated],
+                positions_name,
+                l.id,
+                None,
+            )
+            .on_hover_text(
                     "Where the interventions apply: the prompt's tokens, the answer's, or both",
                 );
             let l = ui.label("max new tokens");
@@ -696,16 +696,15 @@ impl SteerPanel {
                                 .hint_text("the neuron's SAE's hook"),
                         )
                         .labelled_by(h_hook);
-                        egui::ComboBox::from_id_salt(("steer-dir-op", i))
-                            .width(90.0)
-                            .selected_text(dir_action_name(d.action))
-                            .show_ui(ui, |ui| {
-                                for a in [DirAction::Add, DirAction::Project, DirAction::Cap] {
-                                    ui.selectable_value(&mut d.action, a, dir_action_name(a));
-                                }
-                            })
-                            .response
-                            .labelled_by(h_op);
+                        choice(
+                            ui,
+                            ("steer-dir-op", i),
+                            &mut d.action,
+                            &[DirAction::Add, DirAction::Project, DirAction::Cap],
+                            dir_action_name,
+                            h_op,
+                            Some(90.0),
+                        );
                         match d.action {
                             DirAction::Add => {
                                 ui.add(
@@ -929,19 +928,19 @@ impl SteerPanel {
             });
         ui.horizontal_wrapped(|ui| {
             let l = ui.label("Plot");
-            egui::ComboBox::from_id_salt("steer-eval-metric")
-                .selected_text(self.eval_metric.name())
-                .show_ui(ui, |ui| {
-                    for m in [
-                        EvalMetric::DeltaCe,
-                        EvalMetric::MeanKl,
-                        EvalMetric::FracDiffer,
-                    ] {
-                        ui.selectable_value(&mut self.eval_metric, m, m.name());
-                    }
-                })
-                .response
-                .labelled_by(l.id);
+            choice(
+                ui,
+                "steer-eval-metric",
+                &mut self.eval_metric,
+                &[
+                    EvalMetric::DeltaCe,
+                    EvalMetric::MeanKl,
+                    EvalMetric::FracDiffer,
+                ],
+                EvalMetric::name,
+                l.id,
+                None,
+            );
         });
         let metric = self.eval_metric;
         let charts: Vec<egui_plot::BarChart> = ["intervention", "random control"]

@@ -1,9 +1,11 @@
 //! Small reusable pieces of the panels.
 
+pub mod choice;
 pub mod heatmap;
 pub mod tag_chip;
 pub mod token_strip;
 
+pub use choice::choice;
 pub use heatmap::{heatmap, HeatmapRow};
 pub use tag_chip::{domain_legend, subcategory_legend, tag_chip, tag_filter_menu};
 pub use token_strip::{StripToken, TokenStrip};

@@ -93,9 +93,49 @@ pub(super) struct Concept {
     pub neutral: Vec<String>,
 }
 
+/// One register: how a whole generated document is shaped (news, forum thread, messages, …).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Register {
+    pub name: String,
+    /// Share of the generated plain documents (the plain style takes the rest).
+    pub weight: f64,
+    /// Never in the training corpus: only in the held-out style file.
+    pub held_out: bool,
+    /// Wrap the whole body (`{content}`).
+    pub doc_frames: Vec<String>,
+    /// Wrap one unit of sentences (`{content}`).
+    pub unit_frames: Vec<String>,
+    pub unit_min: usize,
+    pub unit_max: usize,
+    pub joiner: String,
+    /// Chance that a sentence gets the informal voice.
+    pub informal: f64,
+    /// Chance that a sentence gets a wrapper (reported, hedged, negated, question).
+    pub wrap: f64,
+}
+
+/// What makes generated text varied (`assets/corpus/LANG/variety.toml`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Variety {
+    /// Wrappers with `{sent}`.
+    pub reported: Vec<String>,
+    pub hedged: Vec<String>,
+    pub negated: Vec<String>,
+    pub questions: Vec<String>,
+    /// Informal voice: put in front of a sentence / at its end.
+    pub interjections: Vec<String>,
+    pub tails: Vec<String>,
+    pub registers: Vec<Register>,
+    /// Paraphrase groups: phrases that may replace one another.
+    pub synonyms: Vec<Vec<String>>,
+}
+
 /// All tables of one language.
 pub(super) struct LangTables {
     pub kit: LangKit,
+    pub variety: Variety,
     /// In [`DOMAIN_LABELS`](crate::domains::DOMAIN_LABELS) order.
     pub domains: Vec<DomainTable>,
     /// In [`SAFETY_DOMAINS`] order.
@@ -106,6 +146,8 @@ pub(super) struct LangTables {
 pub(super) struct Tables {
     /// Slots whose value is chosen once per document (unless written with a trailing digit).
     pub sticky_slots: BTreeSet<String>,
+    /// English ↔ Chinese term pairs for code-switching.
+    pub glossary: Vec<[String; 2]>,
     en: LangTables,
     zh: LangTables,
 }
@@ -136,6 +178,7 @@ macro_rules! lang_files {
             lang_files!(@file $lang, "terror"),
             lang_files!(@file $lang, "neutral"),
             lang_files!(@file $lang, "concepts"),
+            lang_files!(@file $lang, "variety"),
         ]
     };
     (@file $lang:literal, $name:literal) => {
@@ -157,18 +200,22 @@ const STICKY_SLOTS: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/assets/corpus/sticky_slots.toml"
 ));
-const EN_FILES: [(&str, &str); 7] = lang_files!("en");
-const ZH_FILES: [(&str, &str); 7] = lang_files!("zh");
+const GLOSSARY: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/corpus/glossary.toml"
+));
+const EN_FILES: [(&str, &str); 8] = lang_files!("en");
+const ZH_FILES: [(&str, &str); 8] = lang_files!("zh");
 
 fn parse<T: serde::de::DeserializeOwned>((path, text): (&str, &str)) -> Result<T, String> {
     toml::from_str(text).map_err(|e| format!("assets/corpus/{path}: {e}"))
 }
 
 /// Parses the files of one language: common, the five domains in
-/// [`DOMAIN_LABELS`](crate::domains::DOMAIN_LABELS) order, and the concepts (one table per
-/// safety domain).
-fn load_lang(files: [(&str, &str); 7]) -> Result<LangTables, String> {
-    let [common, domains @ .., concepts_file] = files;
+/// [`DOMAIN_LABELS`](crate::domains::DOMAIN_LABELS) order, the concepts (one table per
+/// safety domain) and the variety tables.
+fn load_lang(files: [(&str, &str); 8]) -> Result<LangTables, String> {
+    let [common, domains @ .., concepts_file, variety_file] = files;
     let domains = domains
         .into_iter()
         .map(parse)
@@ -190,6 +237,7 @@ fn load_lang(files: [(&str, &str); 7]) -> Result<LangTables, String> {
     }
     Ok(LangTables {
         kit: parse(common)?,
+        variety: parse(variety_file)?,
         domains,
         concepts,
     })
@@ -201,9 +249,16 @@ fn load() -> Result<Tables, String> {
     struct Sticky {
         sticky_slots: BTreeSet<String>,
     }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Glossary {
+        terms: Vec<[String; 2]>,
+    }
     let sticky: Sticky = parse(("sticky_slots.toml", STICKY_SLOTS))?;
+    let glossary: Glossary = parse(("glossary.toml", GLOSSARY))?;
     Ok(Tables {
         sticky_slots: sticky.sticky_slots,
+        glossary: glossary.terms,
         en: load_lang(EN_FILES)?,
         zh: load_lang(ZH_FILES)?,
     })
@@ -218,6 +273,7 @@ mod tests {
     fn every_embedded_table_parses() {
         let t = load().unwrap_or_else(|e| panic!("{e}"));
         for files in [EN_FILES, ZH_FILES] {
+            assert!(files[7].0.ends_with("/variety.toml"));
             for ((path, _), label) in files[1..6].iter().zip(DOMAIN_LABELS) {
                 assert!(
                     path.ends_with(&format!("/{label}.toml")),
@@ -231,7 +287,21 @@ mod tests {
             assert_eq!(l.domains.len(), DOMAIN_LABELS.len());
             assert_eq!(l.concepts.len(), SAFETY_DOMAINS.len());
             assert!(l.domains.iter().all(|d| !d.topics.is_empty()));
+            let v = &l.variety;
+            assert!(v.registers.iter().any(|r| r.held_out));
+            assert!(v.registers.iter().any(|r| !r.held_out && r.weight > 0.0));
+            let trained: f64 = v.registers.iter().filter(|r| !r.held_out).map(|r| r.weight).sum();
+            assert!(trained < 1.0, "registers leave no room for plain text");
+            for r in &v.registers {
+                assert!(r.unit_min >= 1 && r.unit_min <= r.unit_max, "{}", r.name);
+                assert!(r.doc_frames.iter().chain(&r.unit_frames).all(|f| f.contains("{content}")));
+            }
+            for w in v.reported.iter().chain(&v.hedged).chain(&v.negated).chain(&v.questions) {
+                assert!(w.contains("{sent}"), "{w}");
+            }
+            assert!(v.synonyms.iter().all(|g| g.len() >= 2));
         }
+        assert!(t.glossary.len() >= 20);
         assert!(!t.en.kit.lowerable_starters.is_empty());
     }
 }
