@@ -828,7 +828,7 @@ fn import_and_export_a_neuron_database_from_the_window() {
 }
 
 /// The bundled, trained sample (`cargo run --release` opens it): its 24 candidates load, and
-/// a prompt about extremist propaganda lights up the terror neuron an annotator verified.
+/// a Chinese prompt about an attack lights up the terror neuron an annotator verified.
 #[test]
 fn the_trained_sample_finds_its_verified_terror_neuron() {
     let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data/sample.sail.json");
@@ -848,38 +848,38 @@ fn the_trained_sample_finds_its_verified_terror_neuron() {
     );
     run_prompt(
         &mut h,
-        "Researchers warned that extremist propaganda spreads fast.",
+        "遇到袭击时，应尽快离开现场并报警。",
     );
     let app = h.state();
     let a = app.inspector.analysis.as_ref().unwrap();
     let tok = a
         .tokens
         .iter()
-        .position(|t| t.text == " extremist")
+        .position(|t| t.text == "袭击")
         .expect("the prompt has the token");
     // The first SAE is the layer-1 candidate with a store and the reviewed database.
     assert_eq!(app.state.slots[0].name, "L1 topk k=16 w1024 ★");
     let record = app.state.slots[0]
-        .record(729)
-        .expect("1_729 is in the database");
+        .record(36)
+        .expect("1_36 is in the database");
     assert!(record.tag_list.iter().any(|t| t == "terror"));
     assert!(
         a.saes[0].acts[tok]
             .iter()
-            .any(|&(l, v)| l == 729 && v > 0.0),
-        "1_729 fires on \" extremist\""
+            .any(|&(l, v)| l == 36 && v > 0.0),
+        "1_36 fires on \"袭击\""
     );
     // Its page says who wrote the explanation, that it is verified, and how it was scored.
     h.get_by_label("Neurons").click();
     h.run_steps(3);
     h.get_by_label("Search").click();
-    h.get_by_label("Search").type_text("extremist");
+    h.get_by_label("Search").type_text("袭击");
     h.run_steps(3);
-    h.get_by_label("1_729").click();
+    h.get_by_label("1_36").click();
     h.run_steps(3);
     h.get_by_label("open page").click();
     h.run_steps(3);
-    h.get_by_label("Neuron 1_729");
+    h.get_by_label("Neuron 1_36");
     h.get_by_label("verified");
     h.get_by_label("human");
     h.get_by_label_contains("segment simulation · by baseline (keyword simulator, no LLM)");
