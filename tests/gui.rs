@@ -846,10 +846,7 @@ fn the_trained_sample_finds_its_verified_terror_neuron() {
         24,
         "every candidate is in the workspace"
     );
-    run_prompt(
-        &mut h,
-        "遇到袭击时，应尽快离开现场并报警。",
-    );
+    run_prompt(&mut h, "遇到袭击时，应尽快离开现场并报警。");
     let app = h.state();
     let a = app.inspector.analysis.as_ref().unwrap();
     let tok = a
@@ -864,9 +861,7 @@ fn the_trained_sample_finds_its_verified_terror_neuron() {
         .expect("1_36 is in the database");
     assert!(record.tag_list.iter().any(|t| t == "terror"));
     assert!(
-        a.saes[0].acts[tok]
-            .iter()
-            .any(|&(l, v)| l == 36 && v > 0.0),
+        a.saes[0].acts[tok].iter().any(|&(l, v)| l == 36 && v > 0.0),
         "1_36 fires on \"袭击\""
     );
     // Its page says who wrote the explanation, that it is verified, and how it was scored.

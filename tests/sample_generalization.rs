@@ -41,7 +41,10 @@ fn reviewed_neurons_fire_on_paraphrases_and_translations_as_recorded() {
         &std::fs::read_to_string(sample().join("generalization.json")).unwrap(),
     )
     .unwrap();
-    assert!(cases.len() >= 20, "a handful of neurons, several texts each");
+    assert!(
+        cases.len() >= 20,
+        "a handful of neurons, several texts each"
+    );
     let model = Model::load_dir(&sample().join("model"), &Device::Cpu, DType::F32).unwrap();
     let saes = (1..=3)
         .map(|l| {
@@ -56,14 +59,24 @@ fn reviewed_neurons_fire_on_paraphrases_and_translations_as_recorded() {
     let cancel = AtomicBool::new(false);
     let mut wrong = vec![];
     let mut tally: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
-    println!("{:<8} {:<15} {:<15} {:>7} {:>7}  text", "neuron", "concept", "kind", "max", "thresh");
+    println!(
+        "{:<8} {:<15} {:<15} {:>7} {:>7}  text",
+        "neuron", "concept", "kind", "max", "thresh"
+    );
     for c in &cases {
         let (layer, latent) = c.neuron.split_once('_').unwrap();
         let (layer, latent): (usize, u32) = (layer.parse().unwrap(), latent.parse().unwrap());
-        let trace = lm.trace(layer - 1, latent, c.text.clone(), &cancel).unwrap();
+        let trace = lm
+            .trace(layer - 1, latent, c.text.clone(), &cancel)
+            .unwrap();
         let max = trace.iter().map(|t| t.1).fold(0f32, f32::max);
         let store = &stores[layer - 1];
-        let q999 = store.features.iter().find(|f| f.latent == latent).unwrap().q999;
+        let q999 = store
+            .features
+            .iter()
+            .find(|f| f.latent == latent)
+            .unwrap()
+            .q999;
         let threshold = 0.2 * q999;
         let fires = max >= threshold && max > 0.0;
         let t = tally.entry(c.kind.as_str()).or_default();
@@ -77,7 +90,11 @@ fn reviewed_neurons_fire_on_paraphrases_and_translations_as_recorded() {
             max,
             threshold,
             c.text,
-            if fires != c.fires { "   <- differs" } else { "" }
+            if fires != c.fires {
+                "   <- differs"
+            } else {
+                ""
+            }
         );
         if fires != c.fires {
             wrong.push(format!(

@@ -29,8 +29,11 @@ pub fn make_corpus(
                 h
             }));
             let path = out.join("sources.json");
-            safe_sail::fsutil::write_atomic(&path, serde_json::to_string_pretty(&sources)?.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            safe_sail::fsutil::write_atomic(
+                &path,
+                serde_json::to_string_pretty(&sources)?.as_bytes(),
+            )
+            .with_context(|| format!("cannot write {}", path.display()))?;
             for s in &sources {
                 println!(
                     "  {:<24} {:>6} of {:>6} documents, {:>9} characters{}",

@@ -577,7 +577,6 @@ mod tests {
         assert_eq!(roc_auc(&[true, false], &[f64::NAN, 0.2]), None);
     }
 
-
     #[test]
     fn detection_and_fuzzing_sets_from_held_out_examples() {
         let held = [

@@ -1134,25 +1134,43 @@ mod tests {
             *by_source.entry(d.source.as_deref().unwrap()).or_default() += 1;
         }
         for reg in ["plain", "news", "forum", "messages", "chat"] {
-            let n = by_source.get(format!("generated:{reg}").as_str()).copied().unwrap_or(0);
+            let n = by_source
+                .get(format!("generated:{reg}").as_str())
+                .copied()
+                .unwrap_or(0);
             assert!(n > 100, "{reg}: {n} documents ({by_source:?})");
         }
         let all: String = docs.iter().map(|d| d.text.as_str()).collect();
-        for phrase in ["It is not true that", "According to", "wrote:\n", "并不属实", "据"] {
+        for phrase in [
+            "It is not true that",
+            "According to",
+            "wrote:\n",
+            "并不属实",
+            "据",
+        ] {
             assert!(all.contains(phrase), "nothing says {phrase:?}");
         }
         // Code-switched English: a glossary term glossed in Chinese.
-        assert!(tables::tables().glossary.iter().any(|[en, zh]| all.contains(&format!("{en} ({zh})"))));
+        assert!(tables::tables()
+            .glossary
+            .iter()
+            .any(|[en, zh]| all.contains(&format!("{en} ({zh})"))));
     }
 
     #[test]
     fn the_held_out_style_is_only_the_held_out_registers() {
         let docs = generate_heldout_style(&cfg(5, 0), 200);
         assert_eq!(docs.len(), 200);
-        assert!(docs.iter().all(|d| d.source.as_deref() == Some("generated:comments")));
+        assert!(docs
+            .iter()
+            .all(|d| d.source.as_deref() == Some("generated:comments")));
         assert!(docs.iter().any(|d| d.lang == "zh") && docs.iter().any(|d| d.lang == "en"));
-        assert!(docs.iter().any(|d| d.domain == "terror") && docs.iter().any(|d| d.domain == "neutral"));
-        assert!(docs.iter().all(|d| !d.text.contains('{') && d.messages.is_none()));
+        assert!(
+            docs.iter().any(|d| d.domain == "terror") && docs.iter().any(|d| d.domain == "neutral")
+        );
+        assert!(docs
+            .iter()
+            .all(|d| !d.text.contains('{') && d.messages.is_none()));
     }
 
     /// A root with a small file at every path of `real_sources.toml`, in the source's format.
@@ -1189,24 +1207,38 @@ mod tests {
         let (mixed, held, records) = with_real_text(generated.clone(), root.path(), 3).unwrap();
         let real: Vec<&SampleDoc> = mixed
             .iter()
-            .filter(|d| d.source.as_deref().is_some_and(|s| s.starts_with("debian:")))
+            .filter(|d| {
+                d.source
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("debian:"))
+            })
             .collect();
         let trained_sources: usize = records.iter().filter(|r| !r.held_out).map(|r| r.docs).sum();
         assert_eq!(real.len(), trained_sources);
         assert_eq!(mixed.len(), 300 + real.len());
         assert!(mixed.iter().enumerate().all(|(i, d)| d.id == i as u64));
-        assert!(real.iter().all(|d| d.domain == "neutral" && d.topic == "real"));
-        let held_names: Vec<&str> =
-            records.iter().filter(|r| r.held_out).map(|r| r.name.as_str()).collect();
+        assert!(real
+            .iter()
+            .all(|d| d.domain == "neutral" && d.topic == "real"));
+        let held_names: Vec<&str> = records
+            .iter()
+            .filter(|r| r.held_out)
+            .map(|r| r.name.as_str())
+            .collect();
         assert!(!held.is_empty());
         for h in &held {
             let name = h.source.as_deref().unwrap().trim_start_matches("debian:");
             assert!(held_names.contains(&name), "{name}");
-            assert!(!mixed.iter().any(|d| d.text == h.text), "held-out text in training");
+            assert!(
+                !mixed.iter().any(|d| d.text == h.text),
+                "held-out text in training"
+            );
         }
         // Real text is shuffled in, not appended.
         assert!(mixed[..mixed.len() / 2].iter().any(|d| d.topic == "real"));
-        assert!(records.iter().all(|r| r.files.iter().all(|f| f.fnv1a64.len() == 16)));
+        assert!(records
+            .iter()
+            .all(|r| r.files.iter().all(|f| f.fnv1a64.len() == 16)));
         let (again, _, _) = with_real_text(generated, root.path(), 3).unwrap();
         assert_eq!(again, mixed);
     }

@@ -442,7 +442,12 @@ fn clip_grads(grads: &mut GradStore, vars: &[Var], max: f64) -> Result<f64> {
 }
 
 /// Mean next-token loss over `stream` cut into windows of `seq_len` tokens.
-pub(crate) fn eval_loss(model: &TinyLm, stream: &[u32], seq_len: usize, dev: &Device) -> Result<f64> {
+pub(crate) fn eval_loss(
+    model: &TinyLm,
+    stream: &[u32],
+    seq_len: usize,
+    dev: &Device,
+) -> Result<f64> {
     let windows: Vec<&[u32]> = stream.chunks_exact(seq_len).collect();
     if windows.is_empty() {
         bail!("held-out text shorter than one window of {seq_len} tokens");

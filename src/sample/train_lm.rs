@@ -72,14 +72,15 @@ pub struct TrainedLm {
 
 /// Reads a corpus file written by `make-corpus`.
 fn read_docs(path: &std::path::Path) -> Result<Vec<SampleDoc>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{} line {}: not a corpus document", path.display(), i + 1))
+            serde_json::from_str(l).with_context(|| {
+                format!("{} line {}: not a corpus document", path.display(), i + 1)
+            })
         })
         .collect()
 }

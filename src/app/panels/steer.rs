@@ -630,8 +630,8 @@ impl SteerPanel {
                 None,
             )
             .on_hover_text(
-                    "Where the interventions apply: the prompt's tokens, the answer's, or both",
-                );
+                "Where the interventions apply: the prompt's tokens, the answer's, or both",
+            );
             let l = ui.label("max new tokens");
             ui.add(egui::DragValue::new(&mut self.max_new_tokens).range(1..=1024))
                 .labelled_by(l.id);

@@ -95,7 +95,10 @@ pub(super) fn read_all(root: &Path, seed: u64) -> Result<(Vec<RealDoc>, Vec<Sour
         let lang = match src.lang.as_str() {
             "en" => Lang::En,
             "zh" => Lang::Zh,
-            other => bail!("real_sources.toml: source {}: unknown lang {other}", src.name),
+            other => bail!(
+                "real_sources.toml: source {}: unknown lang {other}",
+                src.name
+            ),
         };
         let mut files = Vec::new();
         let mut candidates: Vec<String> = Vec::new();
@@ -452,7 +455,10 @@ mod tests {
                 "Table 1.2. A caption after the last plain paragraph".to_string()
             ]
         );
-        assert_eq!(decode_entities("a&#x4e2d;&#25991;&bogus b"), "a中文&bogus b");
+        assert_eq!(
+            decode_entities("a&#x4e2d;&#25991;&bogus b"),
+            "a中文&bogus b"
+        );
     }
 
     #[test]

@@ -290,13 +290,28 @@ mod tests {
             let v = &l.variety;
             assert!(v.registers.iter().any(|r| r.held_out));
             assert!(v.registers.iter().any(|r| !r.held_out && r.weight > 0.0));
-            let trained: f64 = v.registers.iter().filter(|r| !r.held_out).map(|r| r.weight).sum();
+            let trained: f64 = v
+                .registers
+                .iter()
+                .filter(|r| !r.held_out)
+                .map(|r| r.weight)
+                .sum();
             assert!(trained < 1.0, "registers leave no room for plain text");
             for r in &v.registers {
                 assert!(r.unit_min >= 1 && r.unit_min <= r.unit_max, "{}", r.name);
-                assert!(r.doc_frames.iter().chain(&r.unit_frames).all(|f| f.contains("{content}")));
+                assert!(r
+                    .doc_frames
+                    .iter()
+                    .chain(&r.unit_frames)
+                    .all(|f| f.contains("{content}")));
             }
-            for w in v.reported.iter().chain(&v.hedged).chain(&v.negated).chain(&v.questions) {
+            for w in v
+                .reported
+                .iter()
+                .chain(&v.hedged)
+                .chain(&v.negated)
+                .chain(&v.questions)
+            {
                 assert!(w.contains("{sent}"), "{w}");
             }
             assert!(v.synonyms.iter().all(|g| g.len() >= 2));

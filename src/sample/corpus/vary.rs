@@ -14,7 +14,11 @@ fn variety(lang: Lang) -> &'static Variety {
 
 /// A register for a generated plain document: one of the trained registers by weight, or None
 /// for the plain style; with `held_out`, one of the held-out registers.
-pub(super) fn choose_register(lang: Lang, held_out: bool, rng: &mut StdRng) -> Option<&'static Register> {
+pub(super) fn choose_register(
+    lang: Lang,
+    held_out: bool,
+    rng: &mut StdRng,
+) -> Option<&'static Register> {
     let regs = &variety(lang).registers;
     if held_out {
         let h: Vec<&Register> = regs.iter().filter(|r| r.held_out).collect();
@@ -33,7 +37,8 @@ pub(super) fn choose_register(lang: Lang, held_out: bool, rng: &mut StdRng) -> O
 /// Capitalised English words of the slot fillers (names of people, places, organisations):
 /// a sentence starting with one keeps its capital inside a wrapper.
 fn name_words() -> &'static std::collections::HashSet<String> {
-    static WORDS: std::sync::OnceLock<std::collections::HashSet<String>> = std::sync::OnceLock::new();
+    static WORDS: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
     WORDS.get_or_init(|| {
         let en = tables().lang(Lang::En);
         let slots = std::iter::once(&en.kit.slots).chain(en.domains.iter().map(|d| &d.slots));
@@ -200,7 +205,11 @@ fn occurrences(hay: &str, needle: &str, lang: Lang) -> Vec<(usize, usize, bool)>
 }
 
 /// Replaces the ranges (sorted, non-overlapping) with `f(range)`.
-fn splice(hay: &str, ranges: &[(usize, usize, bool)], mut f: impl FnMut(&str, bool) -> String) -> String {
+fn splice(
+    hay: &str,
+    ranges: &[(usize, usize, bool)],
+    mut f: impl FnMut(&str, bool) -> String,
+) -> String {
     let mut out = String::with_capacity(hay.len() + 16);
     let mut at = 0;
     for &(s, e, cap) in ranges {
@@ -236,9 +245,15 @@ pub(super) fn paraphrase(text: &str, lang: Lang, rate: f64, rng: &mut StdRng) ->
                 if !chance(rng, rate) {
                     return orig.to_string();
                 }
-                let others: Vec<&String> =
-                    group.iter().enumerate().filter(|(j, _)| *j != mi).map(|(_, o)| o).collect();
-                let rep = others.choose(rng).map_or(orig.to_string(), |o| o.to_string());
+                let others: Vec<&String> = group
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != mi)
+                    .map(|(_, o)| o)
+                    .collect();
+                let rep = others
+                    .choose(rng)
+                    .map_or(orig.to_string(), |o| o.to_string());
                 if cap {
                     capitalize(&rep)
                 } else {
@@ -285,7 +300,10 @@ mod tests {
         for lang in [Lang::En, Lang::Zh] {
             let slots = &tables().lang(lang).domains[2].slots;
             let (s, core) = match lang {
-                Lang::En => ("Police arrested two men near the station.", "arrested two men near the station"),
+                Lang::En => (
+                    "Police arrested two men near the station.",
+                    "arrested two men near the station",
+                ),
                 Lang::Zh => ("警方在车站附近逮捕了两名男子。", "在车站附近逮捕了两名男子"),
             };
             for _ in 0..50 {
@@ -305,12 +323,22 @@ mod tests {
             let slots = &tables().lang(lang).domains[4].slots;
             for reg in &variety(lang).registers {
                 let mut f = Filler::new(lang, slots);
-                let sents: Vec<String> = (0..5).map(|i| format!("Sentence number {i} here.")).collect();
+                let sents: Vec<String> = (0..5)
+                    .map(|i| format!("Sentence number {i} here."))
+                    .collect();
                 let doc = apply_register(sents, reg, lang, &mut f, &mut rng);
                 for i in 0..5 {
-                    assert!(doc.contains(&format!("number {i} here")), "{}: {doc}", reg.name);
+                    assert!(
+                        doc.contains(&format!("number {i} here")),
+                        "{}: {doc}",
+                        reg.name
+                    );
                 }
-                assert!(!doc.contains("{content}") && !doc.contains('{'), "{}: {doc}", reg.name);
+                assert!(
+                    !doc.contains("{content}") && !doc.contains('{'),
+                    "{}: {doc}",
+                    reg.name
+                );
             }
         }
     }
@@ -321,7 +349,10 @@ mod tests {
         let t = "Police said the attack was quick. The attacker said nothing.";
         let p = paraphrase(t, Lang::En, 1.0, &mut rng);
         assert!(!p.contains("Police said"), "{p}");
-        assert!(p.contains("attacker"), "attacker is not the word attack: {p}");
+        assert!(
+            p.contains("attacker"),
+            "attacker is not the word attack: {p}"
+        );
         assert!(p.starts_with(|c: char| c.is_uppercase()), "{p}");
         assert_eq!(paraphrase(t, Lang::En, 0.0, &mut rng), t);
     }
@@ -339,7 +370,10 @@ mod tests {
             assert!(zh.contains("election"), "{zh}");
         }
         assert!(seen_gloss && seen_swap);
-        assert_eq!(code_switch("Nothing to see.", Lang::En, &mut rng), "Nothing to see.");
+        assert_eq!(
+            code_switch("Nothing to see.", Lang::En, &mut rng),
+            "Nothing to see."
+        );
     }
 
     #[test]
