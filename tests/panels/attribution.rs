@@ -4,7 +4,7 @@
 //! exports the same graph JSON as `safe-sail attribute --graph-out`; a bad metric is a
 //! message, not a panic; the inspector's "Attribute…" hands its prompt over.
 
-use crate::fixture::{can_snapshot, harness, stand_in, stand_in_path, Panel};
+use crate::fixture::{can_snapshot, harness, scrolled_harness, stand_in, stand_in_path, Panel};
 use candle_core::{DType, Device};
 use eframe::egui;
 use egui::accesskit::Role;
@@ -26,16 +26,7 @@ fn attribution_harness(
     state: AppState,
     panel: AttributionPanel,
 ) -> Harness<'static, Panel<AttributionPanel>> {
-    let mut h = harness(panel, state, [1200.0, 1400.0], |p, ui, ctx| {
-        egui::ScrollArea::vertical()
-            .auto_shrink([false, false])
-            .show(ui, |ui| p.ui(ui, ctx))
-            .inner
-            .into_iter()
-            .collect()
-    });
-    h.run_steps(2);
-    h
+    scrolled_harness(panel, state, [1200.0, 1400.0], AttributionPanel::ui)
 }
 
 /// The stand-in workspace's model and SAEs as the engine holds them.

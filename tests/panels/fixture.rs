@@ -109,3 +109,23 @@ pub fn harness<P: 'static>(
         },
     )
 }
+
+/// A harness of `size` drawing a panel whose `ui` returns at most one command inside a
+/// vertical scroll area (as the window's central panel does), after two frames.
+pub fn scrolled_harness<P: 'static>(
+    panel: P,
+    state: AppState,
+    size: [f32; 2],
+    draw: impl Fn(&mut P, &mut egui::Ui, &ViewCtx) -> Option<Command> + 'static,
+) -> Harness<'static, Panel<P>> {
+    let mut h = harness(panel, state, size, move |p, ui, ctx| {
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| draw(p, ui, ctx))
+            .inner
+            .into_iter()
+            .collect()
+    });
+    h.run_steps(2);
+    h
+}

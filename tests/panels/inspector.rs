@@ -1,7 +1,7 @@
 //! The prompt inspector over an analysis made in memory (tokens and active latents written
 //! out, activations given as fractions of each neuron's 0.999 quantile from its store).
 
-use crate::fixture::{can_snapshot, harness, stand_in, Panel};
+use crate::fixture::{can_snapshot, harness, scrolled_harness, stand_in, Panel};
 use eframe::egui;
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
@@ -110,16 +110,7 @@ fn inspector_harness(f: AppState, with_analysis: bool) -> Harness<'static, Panel
     if with_analysis {
         inspector.set_analysis(analysis(&f), &f.slots);
     }
-    let mut h = harness(inspector, f, [1100.0, 900.0], |p, ui, ctx| {
-        egui::ScrollArea::vertical()
-            .auto_shrink([false, false])
-            .show(ui, |ui| p.ui(ui, ctx))
-            .inner
-            .into_iter()
-            .collect()
-    });
-    h.run_steps(2);
-    h
+    scrolled_harness(inspector, f, [1100.0, 900.0], Inspector::ui)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! into the job; steer-eval's job, progress and Stop, and its results (made by the library on
 //! the fixture model) as a table, a plot and a Parquet file; the lm-eval export's command.
 
-use crate::fixture::{can_snapshot, harness, stand_in, stand_in_path, Panel};
+use crate::fixture::{can_snapshot, scrolled_harness, stand_in, stand_in_path, Panel};
 use candle_core::{DType, Device};
 use eframe::egui;
 use egui::accesskit::Role;
@@ -19,16 +19,7 @@ use safe_sail::steer::{self, NeuronMode, Positions, Resolver, SteerOpts};
 use safe_sail::workspace::{OpenedWorkspace, Workspace};
 
 fn steer_harness(state: AppState, panel: SteerPanel) -> Harness<'static, Panel<SteerPanel>> {
-    let mut h = harness(panel, state, [1200.0, 900.0], |p, ui, ctx| {
-        egui::ScrollArea::vertical()
-            .auto_shrink([false, false])
-            .show(ui, |ui| p.ui(ui, ctx))
-            .inner
-            .into_iter()
-            .collect()
-    });
-    h.run_steps(2);
-    h
+    scrolled_harness(panel, state, [1200.0, 900.0], SteerPanel::ui)
 }
 
 /// Types a prompt and one intervention (neuron `id`, the SAE picked from its layer).

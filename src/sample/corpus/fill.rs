@@ -129,7 +129,7 @@ pub(super) fn lowercase_first(s: &str) -> String {
     }
 }
 
-fn capitalize_if(s: String, cap: bool) -> String {
+pub(super) fn capitalize_if(s: String, cap: bool) -> String {
     if !cap {
         return s;
     }

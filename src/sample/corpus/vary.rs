@@ -3,7 +3,7 @@
 //! shape a whole document (news, forum threads, messages, and a held-out one), paraphrases and
 //! English/Chinese code-switching. Everything draws from the document's seeded generator.
 
-use super::fill::{lowercase_first, Filler};
+use super::fill::{capitalize_if, lowercase_first, Filler};
 use super::tables::{tables, Register, Variety};
 use super::{chance, kit, pick, Lang};
 use rand::{rngs::StdRng, seq::IndexedRandom, Rng};
@@ -87,13 +87,8 @@ pub(super) fn wrap(s: &str, lang: Lang, filler: &mut Filler, rng: &mut StdRng) -
         &v.questions
     };
     let tpl = filler.fill(pick(list, rng), rng);
-    let out = tpl.replace("{sent}", &inner(s, lang));
     // A wrapper at the start of a sentence starts it with a capital.
-    let mut c = out.chars();
-    match c.next() {
-        Some(f) if f.is_ascii_lowercase() => f.to_ascii_uppercase().to_string() + c.as_str(),
-        _ => out,
-    }
+    capitalize_if(tpl.replace("{sent}", &inner(s, lang)), true)
 }
 
 /// The sentence in an informal voice: an interjection in front, sometimes lower case, a
@@ -224,13 +219,6 @@ fn splice(
     out
 }
 
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
-}
-
 /// The text with phrases of the paraphrase groups replaced, each occurrence with chance
 /// `rate`, by another phrase of its group.
 pub(super) fn paraphrase(text: &str, lang: Lang, rate: f64, rng: &mut StdRng) -> String {
@@ -254,11 +242,7 @@ pub(super) fn paraphrase(text: &str, lang: Lang, rate: f64, rng: &mut StdRng) ->
                 let rep = others
                     .choose(rng)
                     .map_or(orig.to_string(), |o| o.to_string());
-                if cap {
-                    capitalize(&rep)
-                } else {
-                    rep
-                }
+                capitalize_if(rep, cap)
             });
         }
     }
