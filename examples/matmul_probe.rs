@@ -25,8 +25,9 @@ fn main() -> anyhow::Result<()> {
     // bf16 weights as stored ([out, in]) through safe_sail's kernel, at Qwen2.5-3B's shapes:
     // a 40-token prompt and one decoded token.
     for (m, k, n) in [
-        (40, 2048, 11008),
-        (40, 11008, 2048),
+        (56, 2048, 11008),
+        (56, 11008, 2048),
+        (56, 2048, 2048),
         (1, 2048, 11008),
         (1, 11008, 2048),
     ] {

@@ -36,6 +36,9 @@ pub struct PaperBenchConfig {
     pub k: usize,
     /// Compute dtype (the files are bf16).
     pub dtype: DType,
+    /// The PyTorch side's compute dtype, when not `dtype` (on a CPU without AVX-512 BF16,
+    /// PyTorch's bf16 `Linear` takes a slow path and f32 is its fast one).
+    pub torch_dtype: Option<DType>,
     /// `cpu` or `cuda:N` (the PyTorch side runs on the same).
     pub device: String,
     /// Timed prompt-analysis passes (after one untimed).
@@ -63,6 +66,7 @@ impl PaperBenchConfig {
             width: 20480,
             k: 200,
             dtype: DType::BF16,
+            torch_dtype: None,
             device: "cpu".into(),
             iters: 2,
             decode_tokens: 16,
@@ -499,6 +503,7 @@ fn measure_all(
         "copy_bandwidth_gb_s": bw / 1e9, "weight_bytes_per_token_gb": per_token as f64 / 1e9,
         "decode_bound_tokens_per_s": bound,
         "read_bandwidth_gb_s": read_bw / 1e9, "decode_read_bound_tokens_per_s": read_bound,
+        "bf16_cpu_kernel": crate::model::matmul::Kernel::detect().name(),
     }));
     let files_gb = (f.weights_bytes + f.sae_bytes) as f64 / 1e9;
     let mine = ours(&f.dir, &ids)?;
@@ -510,7 +515,7 @@ fn measure_all(
         "decode_vs_read_bound": m("decode_tokens_per_s") / read_bound,
     }));
     if let Some(py) = torch {
-        let dtype = match c.dtype {
+        let dtype = match c.torch_dtype.unwrap_or(c.dtype) {
             DType::BF16 => "bf16",
             DType::F16 => "f16",
             _ => "f32",

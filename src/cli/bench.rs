@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// With --preset: keep the folder afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// With --preset and --torch: PyTorch's compute dtype, when not --dtype (e.g. f32 on a CPU
+    /// without AVX-512 BF16, where PyTorch's bf16 matmul takes a slow path).
+    #[arg(long)]
+    pub torch_dtype: Option<String>,
     /// With --preset: tokens decoded after the first.
     #[arg(long, default_value_t = 16)]
     pub decode_tokens: usize,
@@ -68,6 +72,7 @@ fn paper(a: BenchArgs, preset: &str, threads: usize) -> Result<()> {
     }
     let c = PaperBenchConfig {
         dtype: parse_dtype(a.dtype.as_deref().unwrap_or("bf16"))?,
+        torch_dtype: a.torch_dtype.as_deref().map(parse_dtype).transpose()?,
         device: a.device.clone(),
         iters: a.iters,
         decode_tokens: a.decode_tokens,

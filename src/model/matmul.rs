@@ -2,10 +2,13 @@
 //!
 //! candle 0.11's CPU matmul has no bf16 kernel: it widens both whole operands to f32 on every
 //! call (a 2× copy of each weight, single-threaded), which made bf16 models slower and larger
-//! in memory than f32 ones. This kernel reads the bf16 weight in place: with AVX-512 BF16
-//! (`vdpbf16ps`) it multiplies bf16 pairs into f32 accumulators directly; elsewhere it widens
-//! small tiles to f32 in cache. Both accumulate in f32 and round the result to bf16 once, as
-//! PyTorch's bf16 `Linear` does. Work is split over output columns on all cores.
+//! in memory than f32 ones. This kernel reads the bf16 weight in place, with the best of three
+//! inner kernels the CPU runs (chosen at run time, [`Kernel::detect`]): with AVX-512 BF16
+//! (`vdpbf16ps`) it multiplies bf16 pairs into f32 accumulators directly; with AVX2 and FMA it
+//! widens eight weights at a time to f32 in a register (a shift) and multiplies them with f32
+//! inputs in a 3 × 4 register tile; elsewhere it widens one weight row at a time in cache. All
+//! accumulate in f32 and round the result to bf16 once, as PyTorch's bf16 `Linear` does. Work
+//! is split over output columns on all cores.
 
 use anyhow::{bail, Result};
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
@@ -271,14 +274,26 @@ unsafe impl Sync for OutPtr {}
 
 /// `x [m, k] · w[n, k]ᵀ` → `[m, n]`.
 pub fn matmul_rows(x: &[bf16], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<bf16> {
+    matmul_rows_with(Kernel::detect(), x, w, m, n, k)
+}
+
+/// [`matmul_rows`] with a given kernel (one [`Kernel::available`] on this CPU).
+fn matmul_rows_with(
+    kernel: Kernel,
+    x: &[bf16],
+    w: &[bf16],
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Vec<bf16> {
     assert_eq!(x.len(), m * k);
     assert_eq!(w.len(), n * k);
+    assert!(Kernel::available().contains(&kernel));
     let mut out = vec![bf16::ZERO; m * n];
     if m == 0 || n == 0 {
         return out;
     }
-    let fast = has_avx512_bf16();
-    let xf: Vec<f32> = if fast {
+    let xf: Vec<f32> = if kernel == Kernel::Avx512Bf16 {
         vec![]
     } else {
         x.iter().map(|v| v.to_f32()).collect()
@@ -291,13 +306,13 @@ pub fn matmul_rows(x: &[bf16], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<
         let wt = &w[n0 * k..(n0 + nr) * k];
         // acc[i * nr + j] = out[i, n0 + j] in f32.
         let mut acc = vec![0f32; m * nr];
-        if fast {
+        match kernel {
+            // SAFETY: `Kernel::detect` chose these only on CPUs with the features they use.
             #[cfg(target_arch = "x86_64")]
-            unsafe {
-                avx512::block(x, wt, m, nr, k, &mut acc)
-            };
-        } else {
-            portable_block(&xf, wt, m, nr, k, &mut acc);
+            Kernel::Avx512Bf16 => unsafe { avx512::block(x, wt, m, nr, k, &mut acc) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => unsafe { avx2::block(&xf, wt, m, nr, k, &mut acc) },
+            _ => portable_block(&xf, wt, m, nr, k, &mut acc),
         }
         let p = ptr;
         for i in 0..m {
@@ -308,6 +323,73 @@ pub fn matmul_rows(x: &[bf16], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<
         }
     });
     out
+}
+
+/// The inner kernel of [`matmul_rows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX-512 BF16: bf16 pairs multiplied into f32 (`vdpbf16ps`).
+    Avx512Bf16,
+    /// AVX2 + FMA: weights widened to f32 in registers.
+    Avx2Fma,
+    /// Any CPU: weight rows widened to f32 in cache.
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs. `SAFE_SAIL_BF16_KERNEL=avx2|portable` (or the older
+    /// `SAFE_SAIL_NO_AVX512BF16`) asks for a slower one, to compare them.
+    pub fn detect() -> Kernel {
+        static CHOSEN: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let asked = std::env::var("SAFE_SAIL_BF16_KERNEL").unwrap_or_default();
+            let best = if has_avx512_bf16() {
+                Kernel::Avx512Bf16
+            } else if has_avx2_fma() {
+                Kernel::Avx2Fma
+            } else {
+                Kernel::Portable
+            };
+            match asked.as_str() {
+                "portable" => Kernel::Portable,
+                "avx2" if has_avx2_fma() => Kernel::Avx2Fma,
+                _ => best,
+            }
+        })
+    }
+
+    /// Every kernel this CPU runs.
+    pub fn available() -> Vec<Kernel> {
+        let mut all = vec![Kernel::Portable];
+        if has_avx2_fma() {
+            all.push(Kernel::Avx2Fma);
+        }
+        if has_avx512_bf16() {
+            all.push(Kernel::Avx512Bf16);
+        }
+        all
+    }
+
+    /// The kernel's name, for benchmark reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Avx512Bf16 => "avx512-bf16",
+            Kernel::Avx2Fma => "avx2-fma",
+            Kernel::Portable => "portable",
+        }
+    }
+}
+
+/// Whether this CPU runs the AVX2 + FMA kernel.
+pub fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Whether this CPU runs the AVX-512 BF16 kernel.
@@ -466,6 +548,120 @@ mod avx512 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use half::bf16;
+    use std::arch::x86_64::*;
+
+    /// Inner-dimension block: 64 weight rows (bf16) and the f32 inputs of one block stay in a
+    /// 512 KiB L2.
+    const K_BLOCK: usize = 1024;
+
+    /// `acc[i, j] = Σ_k x[i, k] · w[j, k]` for one task's `nr` weight rows, blocked over k.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `x` is `[m, k]`, `w` is `[nr, k]`, `acc` is `[m, nr]`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn block(
+        x: &[f32],
+        w: &[bf16],
+        m: usize,
+        nr: usize,
+        k: usize,
+        acc: &mut [f32],
+    ) {
+        assert!(x.len() >= m * k && w.len() >= nr * k && acc.len() >= m * nr);
+        let mut k0 = 0;
+        while k0 < k {
+            let k1 = (k0 + K_BLOCK).min(k);
+            let mut i = 0;
+            while i < m {
+                let mr = (m - i).min(3);
+                let mut j = 0;
+                while j < nr {
+                    // One input row (a decode step) keeps eight chains of FMAs in flight.
+                    let jr = (nr - j).min(if mr == 1 { 8 } else { 4 });
+                    match (mr, jr) {
+                        (3, 4) => tile::<3, 4>(x, w, k, i, j, nr, k0, k1, acc),
+                        (2, 4) => tile::<2, 4>(x, w, k, i, j, nr, k0, k1, acc),
+                        (1, 8) => tile::<1, 8>(x, w, k, i, j, nr, k0, k1, acc),
+                        _ => {
+                            for ii in 0..mr {
+                                for jj in 0..jr {
+                                    tile::<1, 1>(x, w, k, i + ii, j + jj, nr, k0, k1, acc);
+                                }
+                            }
+                        }
+                    }
+                    j += jr;
+                }
+                i += mr;
+            }
+            k0 = k1;
+        }
+    }
+
+    /// Eight bf16 at `p` widened to f32 (a bf16 is the high half of an f32).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn widen(p: *const u16) -> __m256 {
+        let h = _mm_loadu_si128(p as *const __m128i);
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn sum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
+    }
+
+    /// Adds the products of input rows `i..i+MR` and weight rows `j..j+NR` over `k0..k1`
+    /// to `acc`.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    #[inline]
+    unsafe fn tile<const MR: usize, const NR: usize>(
+        x: &[f32],
+        w: &[bf16],
+        k: usize,
+        i: usize,
+        j: usize,
+        nr: usize,
+        k0: usize,
+        k1: usize,
+        acc: &mut [f32],
+    ) {
+        let xp = x.as_ptr();
+        let wp = w.as_ptr() as *const u16;
+        let mut s = [[_mm256_setzero_ps(); NR]; MR];
+        let mut kk = k0;
+        while kk + 8 <= k1 {
+            let mut a = [_mm256_setzero_ps(); MR];
+            for r in 0..MR {
+                a[r] = _mm256_loadu_ps(xp.add((i + r) * k + kk));
+            }
+            for c in 0..NR {
+                let b = widen(wp.add((j + c) * k + kk));
+                for r in 0..MR {
+                    s[r][c] = _mm256_fmadd_ps(a[r], b, s[r][c]);
+                }
+            }
+            kk += 8;
+        }
+        for r in 0..MR {
+            for c in 0..NR {
+                let mut v = sum(s[r][c]);
+                for t in kk..k1 {
+                    v += x[(i + r) * k + t] * w[(j + c) * k + t].to_f32();
+                }
+                acc[(i + r) * nr + j + c] += v;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,6 +719,47 @@ mod tests {
                     *d <= a * 8e-3 + 1e-3 * (k as f32).sqrt(),
                     "{m}x{n}x{k}: {d} vs {a}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_this_cpu_runs_matches_f32_matmul() {
+        // Every tail: rows not a multiple of the tile, weight rows not a multiple of a tile or
+        // of a task, inner sizes not a multiple of the vector width and over a k block.
+        for kernel in Kernel::available() {
+            for &(m, n, k) in &[
+                (1, 1, 1),
+                (1, 70, 33),
+                (1, 64, 2100),
+                (2, 9, 17),
+                (5, 7, 64),
+                (7, 131, 2100),
+                (3, 64, 31),
+            ] {
+                let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu)
+                    .unwrap()
+                    .to_dtype(DType::BF16)
+                    .unwrap();
+                let w = Tensor::randn(0f32, 1.0, (n, k), &Device::Cpu)
+                    .unwrap()
+                    .to_dtype(DType::BF16)
+                    .unwrap();
+                let want = reference(&x, &w)
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap();
+                let xs = x.flatten_all().unwrap().to_vec1::<bf16>().unwrap();
+                let ws = w.flatten_all().unwrap().to_vec1::<bf16>().unwrap();
+                let got = matmul_rows_with(kernel, &xs, &ws, m, n, k);
+                for (g, a) in got.iter().zip(&want) {
+                    let d = (g.to_f32() - a).abs();
+                    assert!(
+                        d <= a.abs() * 8e-3 + 1e-3 * (k as f32).sqrt(),
+                        "{kernel:?} {m}x{n}x{k}: {g} vs {a}"
+                    );
+                }
             }
         }
     }
