@@ -23,7 +23,8 @@ fn main() -> anyhow::Result<()> {
         );
     }
     // bf16 weights as stored ([out, in]) through safe_sail's kernel, at Qwen2.5-3B's shapes:
-    // a 40-token prompt and one decoded token.
+    // the paper prompt (56 tokens) and one decoded token. `SAFE_SAIL_BF16_KERNEL=avx2|portable`
+    // measures a slower kernel; tools/matmul_probe_torch.py is the same in PyTorch.
     for (m, k, n) in [
         (56, 2048, 11008),
         (56, 11008, 2048),

@@ -849,7 +849,7 @@ impl ExplorerApp {
         ui.horizontal_wrapped(|ui| {
             match &s.engine {
                 EngineStatus::Loading(msg) => {
-                    ui.spinner();
+                    crate::app::widgets::spinner(ui);
                     ui.label(msg);
                     if let Some((step, fraction)) = &s.load_progress {
                         ui.add(
@@ -861,7 +861,7 @@ impl ExplorerApp {
                     }
                 }
                 EngineStatus::Ready { .. } if s.busy || self.pending.is_some() => {
-                    ui.spinner();
+                    crate::app::widgets::spinner(ui);
                     ui.label(&s.status);
                     if let Some((step, fraction)) =
                         s.load_progress.as_ref().filter(|_| self.pending.is_some())

@@ -349,7 +349,7 @@ impl AttributionPanel {
                 if ui.button("Cancel").clicked() {
                     action = Some(Command::Cancel);
                 }
-                ui.spinner();
+                crate::app::widgets::spinner(ui);
                 ui.label(RichText::new("stops at the next step").weak());
             } else {
                 let can = ctx.ready() && !ctx.busy;

@@ -748,7 +748,7 @@ impl Compare {
                 });
             }
             if self.partners_running {
-                ui.spinner();
+                crate::app::widgets::spinner(ui);
                 ui.label(format!("{} pairs to go", missing.len()));
                 if ui.button("Stop").clicked() {
                     action = Some(Command::Cancel);
@@ -902,7 +902,7 @@ impl Compare {
                 run = true;
             }
             if busy {
-                ui.spinner();
+                crate::app::widgets::spinner(ui);
             }
         });
         if let (Some(a), Some(norm)) = (&self.analysis, &self.norm) {

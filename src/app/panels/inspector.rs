@@ -135,7 +135,7 @@ impl Inspector {
                 if ui.button("Cancel").clicked() {
                     action = Some(Command::Cancel);
                 }
-                ui.spinner();
+                crate::app::widgets::spinner(ui);
             } else {
                 let run = ui.add_enabled(
                     ready && !self.prompt.trim().is_empty(),

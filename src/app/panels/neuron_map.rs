@@ -171,7 +171,7 @@ impl MapPanel {
             }
             Some(Entry::Computing(step, f)) => {
                 ui.horizontal(|ui| {
-                    ui.spinner();
+                    crate::app::widgets::spinner(ui);
                     ui.label(format!("Computing the map of {d_sae} neurons: {step}"));
                     ui.add(
                         egui::ProgressBar::new(*f)

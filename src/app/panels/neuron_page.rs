@@ -196,7 +196,7 @@ impl NeuronPage {
                 }
                 _ => {
                     ui.horizontal(|ui| {
-                        ui.spinner();
+                        crate::app::widgets::spinner(ui);
                         ui.label("computing …");
                     });
                 }
@@ -309,7 +309,7 @@ impl NeuronPage {
                 }
             }
             if pending {
-                ui.spinner();
+                crate::app::widgets::spinner(ui);
                 ui.label("measuring …");
             }
         });

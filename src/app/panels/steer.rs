@@ -598,7 +598,7 @@ impl SteerPanel {
                 if ui.button("Stop").clicked() {
                     action = Some(Command::Cancel);
                 }
-                ui.spinner();
+                crate::app::widgets::spinner(ui);
             } else {
                 let can = ctx.ready() && !ctx.busy;
                 if ui

@@ -31,7 +31,7 @@ pub fn ui(ui: &mut egui::Ui, ctx: &ViewCtx) -> Option<Command> {
         EngineStatus::Ready { model, .. } => ui.label(model),
         EngineStatus::Loading(s) => {
             ui.horizontal(|ui| {
-                ui.spinner();
+                crate::app::widgets::spinner(ui);
                 ui.label(s);
             })
             .response
