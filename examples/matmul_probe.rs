@@ -23,9 +23,15 @@ fn main() -> anyhow::Result<()> {
         );
     }
     // bf16 weights as stored ([out, in]) through safe_sail's kernel, at Qwen2.5-3B's shapes:
-    // the paper prompt (56 tokens) and one decoded token. `SAFE_SAIL_BF16_KERNEL=avx2|portable`
+    // short batches (where the AVX2 kernel starts packing its weights), the paper prompt (56
+    // tokens) and one decoded token. `SAFE_SAIL_BF16_KERNEL=avx2|portable`
     // measures a slower kernel; tools/matmul_probe_torch.py is the same in PyTorch.
     for (m, k, n) in [
+        (2, 2048, 11008),
+        (4, 2048, 11008),
+        (6, 2048, 11008),
+        (8, 2048, 11008),
+        (12, 2048, 11008),
         (56, 2048, 11008),
         (56, 11008, 2048),
         (56, 2048, 2048),
