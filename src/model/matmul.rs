@@ -665,6 +665,8 @@ mod avx2 {
         });
     }
 
+    /// [`block_packed`]'s loop over k-blocks, with the thread's panel buffer (`packed`, room
+    /// for every panel of one k-block).
     #[target_feature(enable = "avx2,fma")]
     unsafe fn packed_blocks(
         x: &[f32],
