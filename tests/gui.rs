@@ -318,6 +318,41 @@ fn ctrl_enter_runs_and_the_model_can_answer() {
 }
 
 #[test]
+fn a_focused_text_field_does_not_keep_the_window_redrawing() {
+    // A blinking text cursor redraws the whole window twice a second for as long as a field
+    // has focus (under software rendering, 13% of a core with a prompt's result on screen).
+    // egui_kittest turns blinking off for its own snapshots, so this runs a bare egui context
+    // set up by the app, both themes, with a focused field, and asks whether egui wants the
+    // window redrawn.
+    for dark in [true, false] {
+        let ctx = egui::Context::default();
+        let _app = ExplorerApp::with_prefs(
+            &ctx,
+            Prefs {
+                dark,
+                ..Prefs::default()
+            },
+            None,
+        );
+        let mut text = String::from("How do elections work?");
+        let mut delay = Duration::ZERO;
+        for _ in 0..3 {
+            let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
+                ui.text_edit_singleline(&mut text).request_focus();
+            });
+            out.textures_delta.clear(); // no renderer here
+            delay = out.viewport_output[&egui::ViewportId::ROOT].repaint_delay;
+        }
+        assert_eq!(
+            delay,
+            Duration::MAX,
+            "dark: {dark}: {:?}",
+            ctx.repaint_causes()
+        );
+    }
+}
+
+#[test]
 fn a_missing_workspace_is_an_error_state_not_a_crash() {
     let mut h = Harness::builder()
         .with_size([1000.0, 700.0])
