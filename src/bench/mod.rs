@@ -12,6 +12,7 @@ use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use std::time::Instant;
 
+pub mod host;
 pub mod map;
 pub mod paper;
 

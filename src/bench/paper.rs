@@ -490,6 +490,8 @@ fn measure_all(
 ) -> Result<()> {
     let ids = paper_prompt_ids(&f.model())?;
     let dev = crate::device::parse_device(&c.device)?;
+    let load_before = super::host::load_average_1m();
+    let cpu_start = super::host::CpuTimes::now();
     let bw = device_copy_bandwidth(&dev, 1 << 30)?;
     let per_token = weight_bytes_per_token(&c.model_config)?;
     let bound = bw / per_token as f64;
@@ -504,6 +506,7 @@ fn measure_all(
         "decode_bound_tokens_per_s": bound,
         "read_bandwidth_gb_s": read_bw / 1e9, "decode_read_bound_tokens_per_s": read_bound,
         "bf16_cpu_kernel": crate::model::matmul::Kernel::detect().name(),
+        "cpu": super::host::cpu_model(), "load_average_1m_before": load_before,
     }));
     let files_gb = (f.weights_bytes + f.sae_bytes) as f64 / 1e9;
     let mine = ours(&f.dir, &ids)?;
@@ -564,6 +567,12 @@ fn measure_all(
             "pytorch_decode_vs_read_bound": p("decode_tokens_per_s") / read_bound,
         }));
     }
+    // On a virtual machine the host may take CPU time away while we measure: say how much,
+    // so a noisy run is seen as one.
+    let steal = cpu_start
+        .zip(super::host::CpuTimes::now())
+        .and_then(|(a, b)| a.steal_percent_until(&b));
+    emit(&serde_json::json!({ "cpu_time_stolen_by_host_percent": steal }));
     Ok(())
 }
 
