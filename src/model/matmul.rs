@@ -8,9 +8,8 @@
 //! packs the weights as a BLAS does (widened to f32 once per call, in 16-column panels) and
 //! multiplies them in a 6 × 16 register tile for a prompt, and widens eight weights at a time
 //! in a register for a decode step (whose weights are read once anyway); elsewhere it widens
-//! one weight row at a time in cache. All
-//! accumulate in f32 and round the result to bf16 once, as PyTorch's bf16 `Linear` does. Work
-//! is split over output columns on all cores.
+//! one weight row at a time in cache. All accumulate in f32 and round the result to bf16 once,
+//! as PyTorch's bf16 `Linear` does. Work is split over output columns on all cores.
 
 use anyhow::{bail, Result};
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
@@ -555,8 +554,8 @@ mod avx2 {
     use half::bf16;
     use std::arch::x86_64::*;
 
-    /// Inner-dimension block: 64 weight rows (bf16) and the f32 inputs of one block stay in a
-    /// 512 KiB L2.
+    /// Inner-dimension block for 4–11 input rows (fewer read each row in one pass, more are
+    /// packed): 64 weight rows (bf16) and the f32 inputs of one block stay in a 512 KiB L2.
     const K_BLOCK: usize = 1024;
 
     /// `acc[i, j] = Σ_k x[i, k] · w[j, k]` for one task's `nr` weight rows, blocked over k.
