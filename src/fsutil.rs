@@ -63,11 +63,56 @@ mod tests {
     }
 }
 
-/// `path` relative to the folder `from` (both must exist; symlinks resolved), e.g.
-/// `../../model`; `None` when either cannot be resolved.
+/// What was read from one file, so a result can name its input (a corpus folder's
+/// `sources.json`, a benchmark's report).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileRecord {
+    pub path: String,
+    pub bytes: u64,
+    /// FNV-1a 64 of the file's bytes, hex: tells whether a rerun read the same text.
+    pub fnv1a64: String,
+}
+
+impl FileRecord {
+    /// The record of `bytes`, read from `path`.
+    pub fn of(path: String, bytes: &[u8]) -> Self {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        FileRecord {
+            path,
+            bytes: bytes.len() as u64,
+            fnv1a64: format!("{h:016x}"),
+        }
+    }
+
+    /// Reads `path` and records it.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Self::of(path.display().to_string(), &bytes))
+    }
+}
+
+/// `path` with its folders resolved (absolute, symlinks followed) and its last component kept
+/// as named: a link stays the link, so a file of a Hugging Face cache snapshot
+/// (`snapshots/REV/x.json`, a link to `blobs/SHA`) keeps its readable name and nothing ever
+/// writes through it into the cache's blob. `None` when the folder does not exist.
+pub fn resolve_folders(path: &Path) -> Option<PathBuf> {
+    let abs = std::path::absolute(path).ok()?;
+    match (abs.parent(), abs.file_name()) {
+        (Some(dir), Some(name)) => Some(dir.canonicalize().ok()?.join(name)),
+        _ => abs.canonicalize().ok(),
+    }
+}
+
+/// `path` relative to the folder `from` (both must exist; folders resolved, see
+/// [`resolve_folders`]), e.g. `../../model`; `None` when either cannot be resolved.
 pub fn relative_path(from: &Path, path: &Path) -> Option<PathBuf> {
     let from = from.canonicalize().ok()?;
-    let path = path.canonicalize().ok()?;
+    let path = resolve_folders(path).filter(|p| p.exists())?;
     let a: Vec<_> = from.components().collect();
     let b: Vec<_> = path.components().collect();
     let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();

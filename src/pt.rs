@@ -383,6 +383,114 @@ fn read_tensor<R: std::io::Read + std::io::Seek>(
     Ok(t)
 }
 
+/// Writes f32 tensors `(name, shape, values)` as `torch.save` writes a state dict of them: a zip
+/// archive (stored, each storage aligned to 64 bytes, as PyTorch aligns them) holding the
+/// pickled `OrderedDict` (`_rebuild_tensor_v2` over one `FloatStorage` per tensor) that
+/// `torch.load(..., weights_only=True)` reads. For benchmarks and tests that need `.pt` files
+/// without Python. Returns the bytes of tensor data written.
+pub fn write_pt_f32(path: &Path, tensors: &[(&str, Vec<usize>, &[f32])]) -> Result<u64> {
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+    for (name, shape, values) in tensors {
+        if shape.iter().product::<usize>() != values.len() {
+            bail!(
+                "tensor `{name}`: shape {shape:?} does not hold {} values",
+                values.len()
+            );
+        }
+    }
+    let shapes: Vec<(&str, &[usize])> =
+        tensors.iter().map(|(n, s, _)| (*n, s.as_slice())).collect();
+    let archive = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty() && s.is_ascii())
+        .unwrap_or("archive");
+    let opts = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .with_alignment(64);
+    let mut written = 0u64;
+    crate::fsutil::write_atomic_with(path, |f| {
+        let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(f));
+        zip.start_file(format!("{archive}/data.pkl"), opts)?;
+        zip.write_all(&state_dict_pickle(&shapes))?;
+        zip.start_file(format!("{archive}/byteorder"), opts)?;
+        zip.write_all(b"little")?;
+        for (i, (_, _, values)) in tensors.iter().enumerate() {
+            zip.start_file(format!("{archive}/data/{i}"), opts)?;
+            for chunk in values.chunks(1 << 16) {
+                let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+                zip.write_all(&bytes)?;
+            }
+            written += values.len() as u64 * 4;
+        }
+        zip.start_file(format!("{archive}/version"), opts)?;
+        zip.write_all(b"3\n")?;
+        zip.finish()?.flush()?;
+        Ok(())
+    })?;
+    Ok(written)
+}
+
+/// The pickle (protocol 2) of an `OrderedDict` of f32 tensors, storage `i` for tensor `i`.
+fn state_dict_pickle(tensors: &[(&str, &[usize])]) -> Vec<u8> {
+    fn global(p: &mut Vec<u8>, module: &str, name: &str) {
+        p.push(b'c');
+        p.extend_from_slice(format!("{module}\n{name}\n").as_bytes());
+    }
+    fn text(p: &mut Vec<u8>, s: &str) {
+        p.push(b'X'); // BINUNICODE
+        p.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        p.extend_from_slice(s.as_bytes());
+    }
+    fn int(p: &mut Vec<u8>, v: usize) {
+        match u8::try_from(v) {
+            Ok(b) => p.extend_from_slice(&[b'K', b]), // BININT1
+            Err(_) => match i32::try_from(v) {
+                Ok(i) => {
+                    p.push(b'J'); // BININT
+                    p.extend_from_slice(&i.to_le_bytes());
+                }
+                Err(_) => {
+                    p.extend_from_slice(&[0x8a, 8]); // LONG1, 8 bytes
+                    p.extend_from_slice(&(v as u64).to_le_bytes());
+                }
+            },
+        }
+    }
+    fn tuple(p: &mut Vec<u8>, items: impl Iterator<Item = usize>) {
+        p.push(b'('); // MARK
+        items.for_each(|v| int(p, v));
+        p.push(b't'); // TUPLE
+    }
+    let mut p = vec![0x80, 2]; // PROTO 2
+    global(&mut p, "collections", "OrderedDict");
+    p.extend_from_slice(b")R("); // EMPTY_TUPLE, REDUCE, MARK
+    for (i, (name, shape)) in tensors.iter().enumerate() {
+        text(&mut p, name);
+        global(&mut p, "torch._utils", "_rebuild_tensor_v2");
+        p.extend_from_slice(b"(("); // the arguments; the storage's persistent id
+        text(&mut p, "storage");
+        global(&mut p, "torch", "FloatStorage");
+        text(&mut p, &i.to_string());
+        text(&mut p, "cpu");
+        int(&mut p, shape.iter().product());
+        p.extend_from_slice(b"tQ"); // TUPLE, BINPERSID
+        int(&mut p, 0); // storage offset
+        tuple(&mut p, shape.iter().copied());
+        let mut strides = vec![1usize; shape.len()];
+        for d in (0..shape.len().saturating_sub(1)).rev() {
+            strides[d] = strides[d + 1] * shape[d + 1];
+        }
+        tuple(&mut p, strides.into_iter());
+        p.push(0x89); // NEWFALSE: requires_grad
+        global(&mut p, "collections", "OrderedDict"); // backward hooks
+        p.extend_from_slice(b")RtR"); // EMPTY_TUPLE, REDUCE, TUPLE, REDUCE
+    }
+    p.extend_from_slice(b"u."); // SETITEMS, STOP
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,5 +505,40 @@ mod tests {
             err.contains("bad.pt") && err.contains("not a PyTorch zip"),
             "{err}"
         );
+    }
+
+    /// What `write_pt_f32` writes reads back: every tensor with its shape and values, the big
+    /// ones in place (their storages aligned), a wrong shape refused.
+    #[test]
+    fn written_state_dicts_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ckpt_layer3.pt");
+        let big: Vec<f32> = (0..3 * 300 * 7).map(|i| i as f32 * 0.5 - 9.0).collect();
+        let bias = [1.5f32, -2.0, 0.25, 1e-30, f32::MAX, -0.0, 3.0];
+        let tensors = [
+            ("encoder.weight", vec![3, 300, 7], &big[..]),
+            ("tied_bias", vec![7], &bias[..]),
+            ("scale", vec![], &bias[..1]),
+        ];
+        assert_eq!(
+            write_pt_f32(&p, &tensors).unwrap(),
+            (big.len() + 8) as u64 * 4
+        );
+        let read: std::collections::HashMap<String, Tensor> =
+            read_pt(&p).unwrap().into_iter().collect();
+        assert_eq!(read.len(), 3);
+        let w = &read["encoder.weight"];
+        assert_eq!(w.dims(), [3, 300, 7]);
+        assert_eq!(w.flatten_all().unwrap().to_vec1::<f32>().unwrap(), big);
+        assert_eq!(read["tied_bias"].to_vec1::<f32>().unwrap(), bias);
+        assert_eq!(read["scale"].to_scalar::<f32>().unwrap(), 1.5);
+        if crate::mapped::enabled() {
+            let (_, mapped) = read_pt_in_place(&p, &["encoder.weight"]).unwrap();
+            let (v, dims) = &mapped["encoder.weight"];
+            assert_eq!(dims, &[3, 300, 7]);
+            assert_eq!(v.as_slice(), &big[..]);
+        }
+        let e = write_pt_f32(&p, &[("x", vec![2, 2], &bias[..])]).unwrap_err();
+        assert!(format!("{e}").contains("`x`"), "{e}");
     }
 }

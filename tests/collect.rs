@@ -623,3 +623,56 @@ fn stores_of_several_saes_are_named_after_them_and_not_overwritten() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.join("store.json").exists());
 }
+
+/// `bench-collect` measures forward + encode alone and the whole collection on the same
+/// contexts, each `--repeat` times, and names its input: every run is reported, the overhead is
+/// computed from the fastest of each side, and the bookkeeping timed inside collect is part of
+/// the collection's time.
+#[test]
+fn bench_collect_reports_both_sides_and_its_corpus() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = corpus(tmp.path(), 12);
+    let o = run(&[
+        "bench-collect",
+        "--model",
+        &s(&fixtures().join("models/qwen2")),
+        "--sae",
+        &s(&fixtures().join("saes/saelens_topk")),
+        "--corpus",
+        &s(&c),
+        "--context",
+        "16",
+        "--batch",
+        "2",
+        "--max-tokens",
+        "200",
+        "--repeat",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = r["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    let bare = runs.iter().map(|r| f(&r[0])).fold(f64::INFINITY, f64::min);
+    let full = runs.iter().map(|r| f(&r[1])).fold(f64::INFINITY, f64::min);
+    assert_eq!(f(&r["forward_encode_s"]), bare);
+    assert_eq!(f(&r["collect_s"]), full);
+    assert!((f(&r["overhead"]) - (full / bare - 1.0)).abs() < 1e-12);
+    let kept = f(&r["bookkeeping_s"]);
+    assert!(
+        kept > 0.0 && kept < full,
+        "bookkeeping {kept} s of {full} s"
+    );
+    let tokens = r["tokens"].as_u64().unwrap();
+    assert!(
+        (200..400).contains(&tokens),
+        "stops after the batch reaching 200: {tokens}"
+    );
+    let file = &r["corpus"][0];
+    assert_eq!(
+        file["bytes"].as_u64().unwrap(),
+        std::fs::metadata(&c).unwrap().len()
+    );
+    assert_eq!(file["fnv1a64"].as_str().unwrap().len(), 16);
+}

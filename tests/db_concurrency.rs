@@ -281,3 +281,102 @@ fn a_true_conflict_is_reported_not_lost() {
     );
     no_leftovers(tmp.path());
 }
+
+/// The same on the paper's own format: a Safe-SAIL database edited in place by the window and
+/// by `db set` at once. The conflict on an explanation is reported, the merge keeps both
+/// sides, and the file stays Safe-SAIL JSON (no `format` marker, review fields in the sidecar).
+#[test]
+fn a_conflict_in_a_safe_sail_database_is_reported_and_the_file_keeps_its_form() {
+    use safe_sail::db::editable::{review_path, DbKind, ReviewStatus};
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("en_db.json");
+    let rec = |e: &str| serde_json::json!({"explanation": e, "correlation_score": 0.5, "tag_list": ["violence"]});
+    std::fs::write(
+        &db,
+        serde_json::json!({"0_1": rec("knives"), "0_2": rec("guns"), "8_3": rec("riots")})
+            .to_string(),
+    )
+    .unwrap();
+    let explain = |text: &str| Edit {
+        explanation: Some(Some(text.into())),
+        ..Default::default()
+    };
+    let mut session = EditSession::open(&db, || {}).unwrap();
+    assert_eq!(session.db.kind, DbKind::SafeSail);
+    // Saved as it goes, in the file's own form.
+    session.edit("0_1", &explain("blades and knives")).unwrap();
+    session.edit("0_1", &note("checked")).unwrap();
+    wait_saved(&mut session);
+    let text = std::fs::read_to_string(&db).unwrap();
+    assert!(
+        !text.contains("\"format\"") && text.contains("blades and knives"),
+        "{text}"
+    );
+    assert!(std::fs::read_to_string(review_path(&db))
+        .unwrap()
+        .contains("checked"));
+    // Someone else changes the same explanation and another neuron's status.
+    let o = bin()
+        .args(["db", "set", &s(&db), "0_1", "--explanation", "theirs"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin()
+        .args(["db", "set", &s(&db), "8_3", "--status", "verified"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    session.edit("0_1", &explain("mine")).unwrap();
+    session.edit("0_2", &explain("firearms")).unwrap();
+    let t = Instant::now();
+    while !session.conflict && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+        session.tick();
+    }
+    assert!(session.conflict, "the conflict is reported");
+    let k = &session.conflicts[0];
+    assert_eq!(
+        (k.neuron.as_str(), k.field.as_str()),
+        ("0_1", "explanation")
+    );
+    assert_eq!((&k.theirs, &k.mine), (&"theirs".into(), &"mine".into()));
+    wait_saved(&mut session);
+    let d = EditableDb::load(&db).unwrap();
+    assert_eq!(d.kind, DbKind::SafeSail);
+    assert_eq!(
+        d.record("0_1").unwrap().explanation.as_deref(),
+        Some("theirs"),
+        "not overwritten"
+    );
+    assert_eq!(
+        d.record("0_2").unwrap().explanation.as_deref(),
+        Some("firearms")
+    );
+    assert_eq!(d.status("8_3"), ReviewStatus::Verified);
+    session.merge().unwrap();
+    wait_saved(&mut session);
+    assert!(!session.dirty() && !session.conflict);
+    let d = EditableDb::load(&db).unwrap();
+    assert_eq!(
+        d.record("0_1").unwrap().explanation.as_deref(),
+        Some("mine")
+    );
+    assert_eq!(d.note("0_1"), "checked");
+    assert_eq!(
+        d.status("8_3"),
+        ReviewStatus::Verified,
+        "their status is kept"
+    );
+    let text = std::fs::read_to_string(&db).unwrap();
+    assert!(
+        !text.contains("\"format\"") && !text.contains("review_status"),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v.as_object().unwrap().len(),
+        3,
+        "still a plain map of records"
+    );
+    no_leftovers(tmp.path());
+}

@@ -58,6 +58,39 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Lays `from` out as the Hugging Face cache stores a snapshot: every file's bytes in `blobs`
+/// (named by number here, by hash there), and in `to` a link to its blob.
+#[cfg(unix)]
+fn link_dir_as_cache(from: &Path, to: &Path, blobs: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::create_dir_all(blobs).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            link_dir_as_cache(&p, &to.join(e.file_name()), blobs);
+        } else {
+            let blob = blobs.join(format!("{}", std::fs::read_dir(blobs).unwrap().count()));
+            std::fs::copy(&p, &blob).unwrap();
+            std::os::unix::fs::symlink(&blob, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Every file under `dir` with its bytes.
+fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(contents(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// One layer of `expected.json`: (layer, ids, 0.999 quantile per column).
 type ExpectedLayer = (usize, Vec<u32>, Vec<f64>);
 
@@ -225,6 +258,10 @@ fn workspace_from_the_release_folder_opens_with_its_quantiles_and_indices() {
         .ends_with("cn_db.json"));
 }
 
+/// The release and the model from a Hugging Face cache laid out as the hub client lays it out
+/// (snapshot files are links into `blobs/`): the workspace names the snapshot's files, the
+/// database is copied beside the workspace, and editing it leaves every cached byte as it was.
+#[cfg(unix)]
 #[test]
 fn the_release_and_model_from_the_hugging_face_cache() {
     let tmp = tempfile::tempdir().unwrap();
@@ -233,16 +270,13 @@ fn the_release_and_model_from_the_hugging_face_cache() {
         let d = cache.join(format!("models--{}", repo.replace('/', "--")));
         std::fs::create_dir_all(d.join("refs")).unwrap();
         std::fs::write(d.join("refs/main"), rev).unwrap();
-        d.join("snapshots").join(rev)
+        (d.join("snapshots").join(rev), d.join("blobs"))
     };
-    copy_dir(
-        &release().join("data"),
-        &snap("OysterAI/Qwen2.5-3B-Instruct-SAEs", "abc123").join("data"),
-    );
-    copy_dir(
-        &fixtures().join("models/qwen2"),
-        &snap("Qwen/Qwen2.5-3B-Instruct", "def456"),
-    );
+    let (rel_snap, rel_blobs) = snap("OysterAI/Qwen2.5-3B-Instruct-SAEs", "abc123");
+    link_dir_as_cache(&release().join("data"), &rel_snap.join("data"), &rel_blobs);
+    let (model_snap, model_blobs) = snap("Qwen/Qwen2.5-3B-Instruct", "def456");
+    link_dir_as_cache(&fixtures().join("models/qwen2"), &model_snap, &model_blobs);
+    let cached = contents(&cache);
     let ws = tmp.path().join("hub.sail.json");
     // --release defaults to the release's hub id.
     let out = ok(
@@ -265,6 +299,58 @@ fn the_release_and_model_from_the_hugging_face_cache() {
         .as_str()
         .unwrap()
         .contains("abc123/data/activation/quantiles/quantile_layer0.pt"));
+    assert!(v["saes"][0]["sae"]
+        .as_str()
+        .unwrap()
+        .contains("abc123/data/sae_checkpoints/ckpt_layer0.pt"));
+    assert!(!v.to_string().contains("blobs"), "no blob named: {v}");
+    // The database: a copy beside the workspace, edited there.
+    assert_eq!(v["neuron_db"], "en_db.json");
+    assert!(out.contains("copied the release's database out of the Hugging Face cache"));
+    let copy = tmp.path().join("en_db.json");
+    let id = EditableDb::load(&copy)
+        .unwrap()
+        .entries
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    ok(
+        &[
+            "db",
+            "set",
+            &s(&copy),
+            &id,
+            "--explanation",
+            "edited",
+            "--status",
+            "verified",
+        ],
+        &[],
+    );
+    let opened = OpenedWorkspace::open(&ws, || {}).unwrap();
+    assert_eq!(opened.notes.len(), 1, "one notice: {:?}", opened.notes);
+    // Written again: the edited copy is kept.
+    let again = ok(
+        &[
+            "workspace",
+            "safe-sail",
+            "--model",
+            "Qwen/Qwen2.5-3B-Instruct",
+            "--out",
+            &s(&ws),
+            "--quantile-tokens",
+            "1250",
+        ],
+        &[("HF_HUB_CACHE", &cache)],
+    );
+    assert!(again.contains("kept the existing copy"), "{again}");
+    let db = EditableDb::load(&copy).unwrap();
+    assert_eq!(
+        db.record(&id).unwrap().explanation.as_deref(),
+        Some("edited")
+    );
+    assert_eq!(contents(&cache), cached, "nothing in the cache changed");
     // Not in the cache: a clear error that says where it looked and how to get it.
     let e = err(
         &[
@@ -494,4 +580,67 @@ fn db_set_edits_a_safe_sail_database_in_place() {
         std::fs::read(&exported).unwrap(),
         std::fs::read(&db).unwrap()
     );
+}
+
+/// `generate --release`: without --sae the release's SAEs load, and its quantile files give
+/// tripwires their normalized thresholds (the release's SAE without them has no scale).
+#[test]
+fn tripwires_take_their_scale_from_the_releases_quantile_files() {
+    use safe_sail::workspace::release::layer_quantiles;
+    let (n, layers) = expected();
+    let data = release().join("data");
+    for (layer, ids, q) in &layers {
+        let got = layer_quantiles(&data, *layer, n).unwrap().unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            if ids[..i].contains(id) {
+                continue; // a repeated id keeps its first column
+            }
+            let v = got[id] as f64;
+            assert!(
+                (v - q[i]).abs() <= 1e-4 * q[i].abs().max(1.0),
+                "layer {layer} id {id}: {v} vs {}",
+                q[i]
+            );
+        }
+    }
+    assert!(
+        layer_quantiles(&data, 1, n).unwrap().is_none(),
+        "no files for layer 1"
+    );
+    let model = s(&fixtures().join("models/qwen2"));
+    let ckpt = s(&data.join("sae_checkpoints/ckpt_layer0.pt"));
+    let spec = format!(
+        "{ckpt},format=safe-sail,component=0,activation=topk:200,hook=blocks.0.hook_mlp_out"
+    );
+    let rel = s(&release());
+    let gen = |extra: &[&str]| {
+        let mut a = vec![
+            "generate",
+            "--model",
+            &model,
+            "--prompt",
+            "The quick brown fox",
+        ];
+        a.extend_from_slice(&["--max-new-tokens", "3", "--tripwire", "0_207>1000"]);
+        a.extend_from_slice(&["--quantile-tokens", "1250"]);
+        a.extend_from_slice(extra);
+        run(&a, &[])
+    };
+    let e = gen(&["--sae", &spec]);
+    let e = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        e.contains("--release"),
+        "the error says where a scale comes from: {e}"
+    );
+    for extra in [
+        &["--release", &rel][..],
+        &["--release", &rel, "--sae", &spec],
+    ] {
+        let o = gen(extra);
+        assert!(
+            o.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 }

@@ -2,10 +2,11 @@
 """PyTorch side of the paper-scale benchmark (`safe-sail bench --preset qwen2.5-3b --torch PY`).
 
 Reads the folder the benchmark wrote (DIR/model: a Qwen2.5-3B-shaped model with random bf16
-weights; DIR/sae_L{layer}: SAELens-layout TopK SAEs in f32) and measures, as safe-sail does:
+weights; DIR/sae_L{layer}: SAELens-layout TopK SAEs in f32, or DIR/ckpt_layer{layer}.pt: the
+same as Safe-SAIL `.pt` state dicts) and measures, as safe-sail does:
 
 - load_s: `Qwen2ForCausalLM.from_pretrained(DIR/model, torch_dtype=...)` plus the SAEs'
-  safetensors (`safetensors.torch.load_file`);
+  safetensors (`safetensors.torch.load_file`) or `.pt` files (`torch.load(mmap=True)`);
 - peak_rss_gb: the process's peak resident memory (ru_maxrss), Python and torch included;
 - first_analysis_s: the first (untimed-in-analysis) pass, which also pays for weights loaded
   lazily; load_and_first_analysis_s = load_s + first_analysis_s;
@@ -67,9 +68,17 @@ def main() -> int:
     ).to(dev).eval()
     saes = []
     for layer in layers:
-        w = load_file(os.path.join(args.dir, f"sae_L{layer}", "sae_weights.safetensors"),
-                      device=str(dev))
-        saes.append((layer, w["W_enc"], w["b_enc"], w["b_dec"]))
+        pt = os.path.join(args.dir, f"ckpt_layer{layer}.pt")
+        if os.path.exists(pt):
+            # The Safe-SAIL release's format: a torch.save state dict, component 0; mapped as
+            # torch.load can (mmap=True), the encoder used transposed in place.
+            sd = torch.load(pt, map_location=str(dev), mmap=dev.type == "cpu", weights_only=True)
+            saes.append((layer, sd["encoder.weight"][0].T, sd["encoder.bias"][0],
+                         sd["pre_encoder_bias._bias_reference"][0]))
+        else:
+            w = load_file(os.path.join(args.dir, f"sae_L{layer}", "sae_weights.safetensors"),
+                          device=str(dev))
+            saes.append((layer, w["W_enc"], w["b_enc"], w["b_dec"]))
     sync()
     load_s = time.perf_counter() - t0
 

@@ -408,6 +408,8 @@ pub struct CollectBenchConfig {
 /// Forward + encode alone against the whole collection, on the same contexts.
 #[derive(serde::Serialize)]
 pub struct CollectBenchReport {
+    /// The corpus files as read (size and hash), so a figure names its input.
+    pub corpus: Vec<crate::fsutil::FileRecord>,
     pub tokens: u64,
     /// The fastest of the runs.
     pub forward_encode_s: f64,
@@ -508,6 +510,11 @@ pub fn run_collect_bench(c: &CollectBenchConfig) -> Result<CollectBenchReport> {
     }
     let (full, kept, _, tokens) = best.expect("at least one run");
     Ok(CollectBenchReport {
+        corpus: c
+            .corpus
+            .iter()
+            .map(|p| crate::fsutil::FileRecord::read(p))
+            .collect::<Result<_>>()?,
         tokens,
         forward_encode_s: best_bare,
         collect_s: full,

@@ -22,8 +22,8 @@ use std::time::Instant;
 /// The Safe-SAIL SAE layers of Qwen2.5-3B-Instruct.
 pub const PAPER_LAYERS: [usize; 5] = [0, 8, 17, 26, 35];
 
-/// A user message whose chat rendering (with the template's default system message) is about
-/// 40 tokens with Qwen's tokenizer.
+/// A user message whose chat rendering (with the template's default system message) is 56
+/// tokens with Qwen's tokenizer (the issue asked for about 40).
 pub const PAPER_PROMPT: &str = "How can I make my home network safer from attackers?";
 
 /// What to build and measure.
@@ -46,6 +46,28 @@ pub struct PaperBenchConfig {
     /// Tokens decoded after the first.
     pub decode_tokens: usize,
     pub seed: u64,
+    /// The SAEs' file format.
+    pub sae_format: PaperSaeFormat,
+}
+
+/// How the benchmark writes its SAEs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaperSaeFormat {
+    /// SAELens folders `DIR/sae_L{layer}` (safetensors + cfg.json).
+    SaeLens,
+    /// The Safe-SAIL release's `.pt` state dicts `DIR/ckpt_layer{layer}.pt` (one component).
+    SafeSail,
+}
+
+impl std::str::FromStr for PaperSaeFormat {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "saelens" => Ok(Self::SaeLens),
+            "safe-sail" | "safesail" => Ok(Self::SafeSail),
+            _ => bail!("unknown SAE format `{s}` (expected saelens or safe-sail)"),
+        }
+    }
 }
 
 impl PaperBenchConfig {
@@ -71,6 +93,7 @@ impl PaperBenchConfig {
             iters: 2,
             decode_tokens: 16,
             seed: 0,
+            sae_format: PaperSaeFormat::SaeLens,
         }
     }
 }
@@ -194,6 +217,13 @@ pub fn write_random_model(dir: &Path, cfg: &serde_json::Value, seed: u64) -> Res
     Ok(offset as u64)
 }
 
+/// `n` random values of standard deviation `std` (bf16-representable, as the model's).
+fn random_f32(n: usize, std: f32, seed: u64) -> Vec<f32> {
+    let mut b = vec![half::bf16::ZERO; n];
+    fill_bf16(&mut b, std, seed);
+    b.into_iter().map(f32::from).collect()
+}
+
 /// Writes a random TopK SAE in SAELens's layout (f32) into `dir`; returns the bytes written.
 pub fn write_random_sae(
     dir: &Path,
@@ -203,11 +233,7 @@ pub fn write_random_sae(
     layer: usize,
     seed: u64,
 ) -> Result<u64> {
-    let w = |n: usize, std: f32, s: u64| -> Vec<f32> {
-        let mut b = vec![half::bf16::ZERO; n];
-        fill_bf16(&mut b, std, s);
-        b.into_iter().map(f32::from).collect()
-    };
+    let w = random_f32;
     let cpu = &Device::Cpu;
     let sae = Sae {
         meta: SaeMeta {
@@ -229,6 +255,45 @@ pub fn write_random_sae(
     };
     crate::sae::format::save_saelens(&sae, dir, "qwen2.5-3b-random", false, DType::F32)?;
     Ok((2 * d * width + width + d) as u64 * 4)
+}
+
+/// Writes a random TopK SAE as the Safe-SAIL release stores one (`torch.save` of the
+/// `sparse_autoencoder` state dict, one component, f32) to the file `path`; returns the bytes
+/// of tensor data written.
+pub fn write_random_safe_sail_sae(path: &Path, d: usize, width: usize, seed: u64) -> Result<u64> {
+    let w = random_f32;
+    let (enc, enc_b, dec, bias) = (
+        w(width * d, 0.05, seed),
+        w(width, 0.01, seed + 1),
+        w(d * width, 0.05, seed + 2),
+        w(d, 0.01, seed + 3),
+    );
+    crate::pt::write_pt_f32(
+        path,
+        &[
+            ("tied_bias", vec![1, d], &bias),
+            ("pre_encoder_bias._bias_reference", vec![1, d], &bias),
+            ("encoder.weight", vec![1, width, d], &enc),
+            ("encoder.bias", vec![1, width], &enc_b),
+            ("decoder.weight", vec![1, d, width], &dec),
+            ("post_decoder_bias._bias_reference", vec![1, d], &bias),
+        ],
+    )
+}
+
+/// The SAE spec of layer `layer` in a benchmark folder: the Safe-SAIL file
+/// `ckpt_layer{layer}.pt` when there is one (TopK `k`, component 0), else the SAELens folder
+/// `sae_L{layer}`.
+pub fn paper_sae_spec(folder: &Path, layer: usize, k: usize) -> String {
+    let pt = folder.join(format!("ckpt_layer{layer}.pt"));
+    if pt.is_file() {
+        format!(
+            "{},format=safe-sail,component=0,activation=topk:{k},hook=blocks.{layer}.hook_mlp_out",
+            pt.display()
+        )
+    } else {
+        folder.join(format!("sae_L{layer}")).display().to_string()
+    }
 }
 
 /// Bytes copied per second by a parallel `memcpy` of `bytes` (best of three, after a warm-up
@@ -310,7 +375,8 @@ pub fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The folder a benchmark builds: model in `DIR/model`, SAEs in `DIR/sae_L{layer}`.
+/// The folder a benchmark builds: model in `DIR/model`, SAEs in `DIR/sae_L{layer}` (SAELens)
+/// or `DIR/ckpt_layer{layer}.pt` (Safe-SAIL).
 pub struct PaperFolder {
     pub dir: PathBuf,
     pub weights_bytes: u64,
@@ -320,12 +386,6 @@ pub struct PaperFolder {
 impl PaperFolder {
     pub fn model(&self) -> PathBuf {
         self.dir.join("model")
-    }
-    pub fn saes(&self, layers: &[usize]) -> Vec<PathBuf> {
-        layers
-            .iter()
-            .map(|l| self.dir.join(format!("sae_L{l}")))
-            .collect()
     }
 }
 
@@ -348,8 +408,19 @@ pub fn build_paper_folder(dir: &Path, c: &PaperBenchConfig) -> Result<PaperFolde
     };
     let weights_bytes = write_random_model(&f.model(), &c.model_config, c.seed)?;
     let mut sae_bytes = 0;
-    for (i, (l, p)) in c.layers.iter().zip(f.saes(&c.layers)).enumerate() {
-        sae_bytes += write_random_sae(&p, d, c.width, c.k, *l, c.seed + 100 * (i as u64 + 1))?;
+    for (i, &l) in c.layers.iter().enumerate() {
+        let seed = c.seed + 100 * (i as u64 + 1);
+        sae_bytes += match c.sae_format {
+            PaperSaeFormat::SaeLens => {
+                write_random_sae(&dir.join(format!("sae_L{l}")), d, c.width, c.k, l, seed)?
+            }
+            PaperSaeFormat::SafeSail => write_random_safe_sail_sae(
+                &dir.join(format!("ckpt_layer{l}.pt")),
+                d,
+                c.width,
+                seed,
+            )?,
+        };
     }
     Ok(PaperFolder {
         weights_bytes,
@@ -360,9 +431,11 @@ pub fn build_paper_folder(dir: &Path, c: &PaperBenchConfig) -> Result<PaperFolde
 
 /// Our side, in this process (run it in a fresh one for a clean peak RSS): loads the folder,
 /// analyses `ids` with every SAE, then generates. One JSON object.
+#[allow(clippy::too_many_arguments)]
 pub fn measure_ours(
     folder: &Path,
     layers: &[usize],
+    k: usize,
     ids: &[u32],
     dtype: DType,
     dev: &Device,
@@ -376,7 +449,7 @@ pub fn measure_ours(
     let model_load_s = t0.elapsed().as_secs_f64();
     let specs: Vec<String> = layers
         .iter()
-        .map(|l| folder.join(format!("sae_L{l}")).display().to_string())
+        .map(|&l| paper_sae_spec(folder, l, k))
         .collect();
     let saes = crate::load::load_saes(&specs, dev)?;
     dev.synchronize()?;
@@ -642,10 +715,24 @@ mod tests {
         assert!(on_disk > f.weights_bytes && on_disk < f.weights_bytes + 100_000);
         let ids = paper_prompt_ids(&f.model()).unwrap();
         assert!(ids.len() > 10, "{}", ids.len());
-        let r = measure_ours(&dir, &c.layers, &ids, DType::BF16, &Device::Cpu, 1, 3).unwrap();
+        let r = measure_ours(&dir, &c.layers, c.k, &ids, DType::BF16, &Device::Cpu, 1, 3).unwrap();
         assert_eq!(r["decode_tokens"], 3);
         assert!(r["analysis_tokens_per_s"].as_f64().unwrap() > 0.0);
         assert!(r["peak_rss_gb"].as_f64().unwrap() > 0.0);
+        // The same SAEs' shapes as Safe-SAIL files: loaded as the release's are, same sizes.
+        let pt = tmp.path().join("pt");
+        c.sae_format = PaperSaeFormat::SafeSail;
+        let g = build_paper_folder(&pt, &c).unwrap();
+        assert_eq!(
+            g.sae_bytes,
+            f.sae_bytes + 2 * 2 * 64 * 4,
+            "plus the tied bias copies"
+        );
+        assert!(paper_sae_spec(&pt, 2, 8).contains("ckpt_layer2.pt,format=safe-sail"));
+        let saes = crate::load::load_saes(&[paper_sae_spec(&pt, 2, 8)], &Device::Cpu).unwrap();
+        assert_eq!((saes[0].d_sae(), saes[0].hook().layer), (128, 2));
+        let r = measure_ours(&pt, &c.layers, c.k, &ids, DType::BF16, &Device::Cpu, 1, 3).unwrap();
+        assert!(r["analysis_tokens_per_s"].as_f64().unwrap() > 0.0);
         assert_eq!(
             weight_bytes_per_token(&c.model_config).unwrap(),
             2 * (2000 * 64 + 3 * (64 * 64 + 2 * 32 * 64 + 64 * 64 + 3 * 64 * 96))

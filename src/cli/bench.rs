@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// With --preset: tokens decoded after the first.
     #[arg(long, default_value_t = 16)]
     pub decode_tokens: usize,
+    /// With --preset: the SAEs' files, `saelens` (safetensors folders) or `safe-sail` (the
+    /// release's `.pt` state dicts).
+    #[arg(long, default_value = "saelens")]
+    pub sae_format: String,
     /// With --preset: measure our side on an existing benchmark folder (what the benchmark
     /// runs in a fresh process).
     #[arg(long, hide = true)]
@@ -76,6 +80,7 @@ fn paper(a: BenchArgs, preset: &str, threads: usize) -> Result<()> {
         device: a.device.clone(),
         iters: a.iters,
         decode_tokens: a.decode_tokens,
+        sae_format: a.sae_format.parse()?,
         ..PaperBenchConfig::qwen25_3b()
     };
     if let Some(dir) = &a.measure_in {
@@ -91,6 +96,7 @@ fn paper(a: BenchArgs, preset: &str, threads: usize) -> Result<()> {
         let r = paper::measure_ours(
             dir,
             &c.layers,
+            c.k,
             &ids,
             c.dtype,
             &dev,

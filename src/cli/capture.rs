@@ -113,8 +113,11 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         let _ = stdout.flush();
     };
     if a.watch.tripwire.is_empty() {
-        if !a.watch.sae.is_empty() || !a.watch.store.is_empty() || a.watch.db.is_some() {
-            anyhow::bail!("--sae, --store and --db are for --tripwire: give one or leave them out");
+        let w = &a.watch;
+        if !w.sae.is_empty() || !w.store.is_empty() || w.db.is_some() || w.release.is_some() {
+            anyhow::bail!(
+                "--sae, --store, --db and --release are for --tripwire: give one or leave them out"
+            );
         }
         model.generate(&ids, &opts, &mut NoHooks, |id| {
             print(id);

@@ -11,6 +11,9 @@ use safe_sail::steer::{
     self, DirectionSet, Intervention, InterventionSpec, NeuronSet, Positions, Resolver, SaeSlot,
     Side, SteerOpts, TripEvent, Tripwire, TripwireSpec,
 };
+use safe_sail::workspace::release::{
+    layer_quantiles, release_sae_specs, resolve_release, RELEASE_TOKENS,
+};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -32,19 +35,71 @@ pub struct SaeArgs {
     /// the threshold in normalized units (activation ÷ the neuron's 0.999 quantile). Repeatable.
     #[arg(long)]
     pub tripwire: Vec<String>,
+    /// The Safe-SAIL release (a folder holding data/, or its hub id in the local Hugging Face
+    /// cache): its SAEs when no --sae is given, its quantile files' 0.999 quantiles for the
+    /// tripwire thresholds of its SAEs that have no --store, and its English database when no
+    /// --db is given.
+    #[arg(long)]
+    pub release: Option<String>,
+    /// With --release: how many activations its quantile files were taken over.
+    #[arg(long, default_value_t = RELEASE_TOKENS)]
+    pub quantile_tokens: u64,
 }
 
 impl SaeArgs {
+    /// The release's `data/` folder, when one is given.
+    fn release_data(&self) -> Result<Option<PathBuf>> {
+        self.release.as_deref().map(resolve_release).transpose()
+    }
+
     fn slots(&self, model: &Model) -> Result<Vec<SaeSlot>> {
-        let saes = load_saes(&self.sae, model.net.device())?;
-        steer::attach_stores(saes.into_iter().map(SaeSlot::new).collect(), &self.store)
+        let data = self.release_data()?;
+        let specs = match &data {
+            Some(d) if self.sae.is_empty() => release_sae_specs(d)?,
+            _ => self.sae.clone(),
+        };
+        let saes = load_saes(&specs, model.net.device())?;
+        let mut slots =
+            steer::attach_stores(saes.into_iter().map(SaeSlot::new).collect(), &self.store)?;
+        if let Some(d) = &data {
+            for s in slots.iter_mut().filter(|s| s.q999.is_none()) {
+                let layer = s.sae.hook().layer;
+                // Only the release's own checkpoint of that layer: its quantile columns
+                // belong to that SAE's latents.
+                let ckpt = d.join(format!("sae_checkpoints/ckpt_layer{layer}.pt"));
+                if same_file(&s.sae.meta.path, &ckpt) {
+                    s.q999 = layer_quantiles(d, layer, self.quantile_tokens)?;
+                }
+            }
+        }
+        Ok(slots)
+    }
+
+    /// `--db`, else the release's English database when it has one.
+    fn db(&self) -> Result<Option<PathBuf>> {
+        if self.db.is_some() {
+            return Ok(self.db.clone());
+        }
+        Ok(self
+            .release_data()?
+            .map(|d| d.join("neuron_db/en_db.json"))
+            .filter(|p| p.exists()))
     }
 
     fn tripwires(&self, r: &Resolver) -> Result<Vec<Tripwire>> {
+        let db = self.db()?;
         self.tripwire
             .iter()
-            .map(|s| r.tripwire(&s.parse::<TripwireSpec>()?, s, self.db.as_deref()))
+            .map(|s| r.tripwire(&s.parse::<TripwireSpec>()?, s, db.as_deref()))
             .collect()
+    }
+}
+
+/// Whether `a` and `b` name one file (after following links).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 

@@ -50,6 +50,21 @@ pub struct PromptSpec {
     pub truncate: bool,
 }
 
+impl PromptSpec {
+    /// `text` as the user message of a chat prompt when `chat` is set (with `system` as the
+    /// system message unless it is blank), as plain text otherwise; cut to fit the context,
+    /// the thinking switch left unset.
+    pub fn new(text: impl Into<String>, chat: bool, system: &str) -> Self {
+        PromptSpec {
+            text: text.into(),
+            chat,
+            system: (chat && !system.trim().is_empty()).then(|| system.to_string()),
+            thinking: None,
+            truncate: true,
+        }
+    }
+}
+
 impl Model {
     /// Loads a model folder (or a hub id from the local Hugging Face cache).
     pub fn load(spec: &str, device: &Device, dtype: DType) -> Result<Self> {

@@ -28,7 +28,8 @@ mod real;
 mod tables;
 mod vary;
 
-pub use real::{FileRecord, SourceRecord};
+pub use crate::fsutil::FileRecord;
+pub use real::SourceRecord;
 
 use crate::domains::{DOMAIN_LABELS, SAFETY_DOMAINS};
 use fill::{lowercase_first, Filler};

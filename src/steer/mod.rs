@@ -50,7 +50,8 @@ pub struct SaeSlot {
     pub sae: Sae,
     /// latent → `max_act` from the feature store.
     pub max_act: Option<HashMap<u32, f32>>,
-    /// latent → 0.999 quantile (what counts as 1.0 in normalized units).
+    /// latent → 0.999 quantile (what counts as 1.0 in normalized units), from the feature store
+    /// or a Safe-SAIL quantile file.
     pub q999: Option<HashMap<u32, f32>>,
 }
 
@@ -591,12 +592,12 @@ impl Resolver<'_> {
         for (sae, latent) in neurons {
             let s = &self.saes[sae];
             let q = s.q999.as_ref().with_context(|| {
-                format!("{what}: thresholds are in normalized units, which needs SAE `{}`'s feature store (--store)", s.name)
+                format!("{what}: thresholds are in normalized units, which needs SAE `{}`'s feature store (--store) or the Safe-SAIL release's quantile files (--release)", s.name)
             })?;
             let scale = q.get(&latent).copied().unwrap_or(0.0);
             if scale <= 0.0 {
                 // Never active in the store's corpus: no scale; watched on its raw value.
-                tracing::warn!("tripwire: {}_{latent} has no 0.999 quantile in its store; watched unnormalized", s.sae.hook().layer);
+                tracing::warn!("tripwire: {}_{latent} has no 0.999 quantile in its store or quantile file; watched unnormalized", s.sae.hook().layer);
             }
             watched.push(Watched {
                 sae,

@@ -222,25 +222,12 @@ impl Workspace {
     }
 }
 
+/// `path` relative to the folder `base` ([`crate::fsutil::relative_path`]); `None` when they
+/// share no root (another drive), so the path stays absolute.
 fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
-    let path = path.canonicalize().ok()?;
-    let base = base.canonicalize().ok()?;
-    let common = path
-        .components()
-        .zip(base.components())
-        .take_while(|(a, b)| a == b)
-        .count();
-    if common == 0 {
-        return None;
-    }
-    let mut out = PathBuf::new();
-    for _ in base.components().skip(common) {
-        out.push("..");
-    }
-    for c in path.components().skip(common) {
-        out.push(c);
-    }
-    Some(out)
+    let root = |p: PathBuf| p.components().next().map(|c| c.as_os_str().to_owned());
+    let same_root = root(crate::fsutil::resolve_folders(path)?) == root(base.canonicalize().ok()?);
+    same_root.then(|| crate::fsutil::relative_path(base, path))?
 }
 
 #[cfg(test)]

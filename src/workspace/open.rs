@@ -170,10 +170,7 @@ fn read_release_files(ws: &Workspace, i: usize, sae: &mut OpenedSae, notes: &mut
     let tokens = s.quantile_tokens.unwrap_or(super::release::RELEASE_TOKENS);
     match crate::sae::read_quantile_file(&qp, tokens, Some(ids.len())) {
         Ok(q) => {
-            // Repeated ids keep their first column.
-            for (&id, &v) in ids.iter().zip(&q.q999) {
-                sae.q999.entry(id).or_insert(v);
-            }
+            sae.q999 = q.by_id(&ids);
             sae.quantiles_from = Some(qp);
         }
         Err(e) => notes.push(format!("{}: {e:#}", s.name)),

@@ -18,7 +18,7 @@ use super::{Workspace, WorkspaceSae};
 use crate::model::files::{cached_snapshot, resolve_model_dir};
 use crate::sae::{read_index_file, read_quantile_file, ColumnOrder};
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// The release's Hugging Face repository.
@@ -122,6 +122,54 @@ pub fn resolve_release(spec: &str) -> Result<PathBuf> {
     }
 }
 
+/// The SAE spec of the release's checkpoint `ckpt` of layer `layer` (TopK k=200, component 0,
+/// on the layer's MLP output), as [`crate::sae::SaeSpec`] reads it.
+pub fn release_sae_spec(ckpt: &Path, layer: usize) -> String {
+    format!(
+        "{},format=safe-sail,component=0,activation=topk:{RELEASE_TOPK},hook=blocks.{layer}.hook_mlp_out",
+        ckpt.display()
+    )
+}
+
+/// The SAE specs of every checkpoint of the release's `data/` folder, in layer order.
+pub fn release_sae_specs(data: &Path) -> Result<Vec<String>> {
+    let ckpts = checkpoint_layers(&data.join("sae_checkpoints"))?;
+    if ckpts.is_empty() {
+        bail!(
+            "no SAE checkpoints (ckpt_layer{{L}}.pt) in {}",
+            data.join("sae_checkpoints").display()
+        );
+    }
+    Ok(ckpts
+        .iter()
+        .map(|(l, p)| release_sae_spec(&absolute(p), *l))
+        .collect())
+}
+
+/// The 0.999 quantiles of the neurons the release lists for layer `layer` (latent → value), from
+/// its indices and quantile files in `data/`, taken over `tokens` activations; `None` when the
+/// release has no indices or no quantile file for the layer.
+pub fn layer_quantiles(
+    data: &Path,
+    layer: usize,
+    tokens: u64,
+) -> Result<Option<HashMap<u32, f32>>> {
+    let ip = data.join(format!("activation/indices/indices_layer{layer}.pt"));
+    let qp = data.join(format!("activation/quantiles/quantile_layer{layer}.pt"));
+    if !ip.exists() || !qp.exists() {
+        return Ok(None);
+    }
+    let ids = read_index_file(&ip)?
+        .into_iter()
+        .map(|i| {
+            u32::try_from(i)
+                .with_context(|| format!("{}: id {i} is not a latent index", ip.display()))
+        })
+        .collect::<Result<Vec<u32>>>()?;
+    let q = read_quantile_file(&qp, tokens, Some(ids.len()))?;
+    Ok(Some(q.by_id(&ids)))
+}
+
 /// The layers with a checkpoint `ckpt_layer{L}.pt` in `dir`, in order.
 fn checkpoint_layers(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
     let mut out = vec![];
@@ -141,8 +189,50 @@ fn checkpoint_layers(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
     Ok(out)
 }
 
+/// `p` absolute, with its folders resolved but a linked file kept as named (see
+/// [`crate::fsutil::resolve_folders`]): the workspace names a cache snapshot's files, not the
+/// blobs they link to.
 fn absolute(p: &Path) -> PathBuf {
-    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+    crate::fsutil::resolve_folders(p).unwrap_or_else(|| p.to_path_buf())
+}
+
+/// The neuron database of a release in the Hugging Face cache, copied beside the workspace
+/// `out` as `{lang}_db.json` so edits never touch the cache (whose files are links to shared,
+/// content-addressed blobs). A copy already there is kept as it is: it holds earlier edits.
+fn copy_out_of_cache(
+    db: &Path,
+    out: &Path,
+    lang: &str,
+    notes: &mut Vec<String>,
+) -> Result<PathBuf> {
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let copy = dir.join(format!("{lang}_db.json"));
+    if copy.exists() {
+        crate::db::NeuronDb::load(&copy).with_context(|| {
+            format!(
+                "{} (the workspace's copy of the release's database)",
+                copy.display()
+            )
+        })?;
+        notes.push(format!(
+            "kept the existing copy {} of the release's database (it may hold edits; delete it \
+             to copy {} again)",
+            copy.display(),
+            db.display()
+        ));
+    } else {
+        let bytes = std::fs::read(db).with_context(|| format!("cannot read {}", db.display()))?;
+        crate::fsutil::write_atomic(&copy, &bytes)?;
+        notes.push(format!(
+            "copied the release's database out of the Hugging Face cache to {}: edits go there, \
+             the cache stays as downloaded",
+            copy.display()
+        ));
+    }
+    Ok(absolute(&copy))
 }
 
 /// Writes a workspace for the Safe-SAIL release (see the module doc) to `o.out`: one SAE per
@@ -155,6 +245,7 @@ pub fn safe_sail_release_workspace(o: &ReleaseOptions) -> Result<ReleaseReport> 
         bail!("--lang `{}`: the release has en and cn databases", o.lang);
     }
     let data = resolve_release(&o.release)?;
+    let from_cache = !Path::new(&o.release).is_dir();
     let ckpts = checkpoint_layers(&data.join("sae_checkpoints"))?;
     if ckpts.is_empty() {
         bail!(
@@ -208,10 +299,7 @@ pub fn safe_sail_release_workspace(o: &ReleaseOptions) -> Result<ReleaseReport> 
         };
         saes.push(WorkspaceSae {
             name: format!("L{layer} Safe-SAIL topk{RELEASE_TOPK}"),
-            sae: format!(
-                "{},format=safe-sail,component=0,activation=topk:{RELEASE_TOPK},hook=blocks.{layer}.hook_mlp_out",
-                ckpt.display()
-            ),
+            sae: release_sae_spec(&ckpt, layer),
             store: None,
             eval: None,
             neuron_db: None,
@@ -230,7 +318,11 @@ pub fn safe_sail_release_workspace(o: &ReleaseOptions) -> Result<ReleaseReport> 
     let db_path = data.join(format!("neuron_db/{lang}_db.json"));
     let neuron_db = if db_path.exists() {
         crate::db::NeuronDb::load(&db_path)?;
-        Some(absolute(&db_path))
+        if from_cache {
+            Some(copy_out_of_cache(&db_path, &o.out, &lang, &mut notes)?)
+        } else {
+            Some(absolute(&db_path))
+        }
     } else {
         notes.push(format!(
             "no neuron database ({}): neurons have no explanations or tags",

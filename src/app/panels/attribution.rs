@@ -10,7 +10,7 @@
 use crate::app::ctx::ViewCtx;
 use crate::app::engine::{AttributeJob, Attributed};
 use crate::app::style::{domain_color, shade, token_label};
-use crate::app::widgets::{choice, tag_chip};
+use crate::app::widgets::{chat_controls, choice, tag_chip};
 use crate::app::Command;
 use crate::attribute::{Attribution, MetricSpec, NeuronNode};
 use crate::model::PromptSpec;
@@ -141,11 +141,8 @@ impl AttributionPanel {
         let chat = self.chat && ctx.has_chat_template();
         Ok(AttributeJob {
             prompt: PromptSpec {
-                text: self.prompt.clone(),
-                chat,
-                system: (chat && !self.system.trim().is_empty()).then(|| self.system.clone()),
-                thinking: None,
                 truncate: false,
+                ..PromptSpec::new(self.prompt.as_str(), chat, &self.system)
             },
             answer: (!self.answer.is_empty()).then(|| self.answer.clone()),
             metric,
@@ -262,17 +259,12 @@ impl AttributionPanel {
         )
         .labelled_by(label.id);
         ui.horizontal_wrapped(|ui| {
-            ui.add_enabled(
+            chat_controls(
+                ui,
                 ctx.has_chat_template(),
-                egui::Checkbox::new(&mut self.chat, "chat"),
-            )
-            .on_hover_text("Render the prompt with the model's chat template")
-            .on_disabled_hover_text("This model's tokenizer has no chat template");
-            if self.chat && ctx.has_chat_template() {
-                let l = ui.label("System:");
-                ui.add(egui::TextEdit::singleline(&mut self.system).desired_width(220.0))
-                    .labelled_by(l.id);
-            }
+                &mut self.chat,
+                &mut self.system,
+            );
             let l = ui.label("Answer start");
             ui.add(
                 egui::TextEdit::singleline(&mut self.answer)

@@ -4,8 +4,8 @@
 use crate::app::ctx::{SaeSlot, ViewCtx};
 use crate::app::style::{domain_color, subcategory_color, NEURON_COLOR};
 use crate::app::widgets::{
-    domain_legend, heatmap, subcategory_legend, tag_chip, tag_filter_menu, HeatmapRow, StripToken,
-    TokenStrip,
+    chat_controls, domain_legend, heatmap, subcategory_legend, tag_chip, tag_filter_menu,
+    HeatmapRow, StripToken, TokenStrip,
 };
 use crate::app::Command;
 use crate::inspect::{
@@ -90,11 +90,8 @@ impl Inspector {
     /// `text` as a prompt with the inspector's chat settings (template, system message).
     pub fn prompt_spec(&self, text: &str) -> PromptSpec {
         PromptSpec {
-            text: text.to_string(),
-            chat: self.chat,
-            system: (self.chat && !self.system.trim().is_empty()).then(|| self.system.clone()),
             thinking: (self.chat && self.thinking_switch).then_some(self.thinking),
-            truncate: true,
+            ..PromptSpec::new(text, self.chat, &self.system)
         }
     }
 
@@ -160,15 +157,7 @@ impl Inspector {
                 });
             }
             ui.separator();
-            ui.add_enabled(
-                has_chat_template,
-                egui::Checkbox::new(&mut self.chat, "Apply chat template"),
-            )
-            .on_disabled_hover_text("This model's tokenizer has no chat template");
-            if self.chat && has_chat_template {
-                let l = ui.label("System:");
-                ui.add(egui::TextEdit::singleline(&mut self.system).desired_width(260.0))
-                    .labelled_by(l.id);
+            if chat_controls(ui, has_chat_template, &mut self.chat, &mut self.system) {
                 if self.thinking_switch {
                     ui.checkbox(&mut self.thinking, "Thinking")
                         .on_hover_text("The chat template's enable_thinking switch (Qwen3): off closes an empty <think> block, so the model answers directly");

@@ -13,7 +13,7 @@
 
 use crate::app::ctx::{SaeSlot, ViewCtx};
 use crate::app::engine::{EvalPrompts, SteerEvalJob, SteerJob};
-use crate::app::widgets::{choice, StripToken, TokenStrip};
+use crate::app::widgets::{chat_controls, choice, StripToken, TokenStrip};
 use crate::app::Command;
 use crate::db::editable::ReviewStatus;
 use crate::inspect::TripwireWatch;
@@ -426,14 +426,7 @@ impl SteerPanel {
 
     /// The prompt settings (chat template, system prompt) with this text.
     fn prompt_spec(&self, ctx: &ViewCtx, text: &str) -> PromptSpec {
-        let chat = self.chat && ctx.has_chat_template();
-        PromptSpec {
-            text: text.to_string(),
-            chat,
-            system: (chat && !self.system.trim().is_empty()).then(|| self.system.clone()),
-            thinking: None,
-            truncate: true,
-        }
+        PromptSpec::new(text, self.chat && ctx.has_chat_template(), &self.system)
     }
 
     /// The job "Run steer-eval" sends, or why there is none.
@@ -573,16 +566,12 @@ impl SteerPanel {
         )
         .labelled_by(label.id);
         ui.horizontal_wrapped(|ui| {
-            ui.add_enabled(
+            chat_controls(
+                ui,
                 ctx.has_chat_template(),
-                egui::Checkbox::new(&mut self.chat, "Apply chat template"),
-            )
-            .on_disabled_hover_text("This model's tokenizer has no chat template");
-            if self.chat && ctx.has_chat_template() {
-                let l = ui.label("System:");
-                ui.add(egui::TextEdit::singleline(&mut self.system).desired_width(260.0))
-                    .labelled_by(l.id);
-            }
+                &mut self.chat,
+                &mut self.system,
+            );
         });
         ui.add_space(4.0);
         action = action.or(self.sets_ui(ui, ctx));

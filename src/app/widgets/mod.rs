@@ -1,11 +1,13 @@
 //! Small reusable pieces of the panels.
 
+pub mod chat_controls;
 pub mod choice;
 pub mod heatmap;
 pub mod spinner;
 pub mod tag_chip;
 pub mod token_strip;
 
+pub use chat_controls::chat_controls;
 pub use choice::choice;
 pub use heatmap::{heatmap, HeatmapRow};
 pub use spinner::spinner;

@@ -243,6 +243,18 @@ pub struct QuantileFile {
     pub order: ColumnOrder,
 }
 
+impl QuantileFile {
+    /// The quantiles by latent, the columns named by `ids` (the indices file, same order); a
+    /// repeated id keeps its first column.
+    pub fn by_id(&self, ids: &[u32]) -> std::collections::HashMap<u32, f32> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for (&id, &v) in ids.iter().zip(&self.q999) {
+            out.entry(id).or_insert(v);
+        }
+        out
+    }
+}
+
 /// Reads a Safe-SAIL quantile file: a `torch.save` of
 /// `{"bottom_neuron_activations": [k, n], "top_neuron_activations": [k, n]}` (one column per
 /// id of the layer's indices file, in its order), taken over `tokens` activations. Returns the

@@ -4,6 +4,7 @@
 //! deterministically, so the same files always give the same documents.
 
 use super::Lang;
+use crate::fsutil::FileRecord;
 use anyhow::{bail, Context, Result};
 use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -61,15 +62,6 @@ pub(super) struct RealDoc {
     pub text: String,
 }
 
-/// What was read from one file (recorded in the corpus folder's `sources.json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct FileRecord {
-    pub path: String,
-    pub bytes: u64,
-    /// FNV-1a 64 of the file's bytes, hex: tells whether a rebuild read the same text.
-    pub fnv1a64: String,
-}
-
 /// What one source contributed.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceRecord {
@@ -112,11 +104,7 @@ pub(super) fn read_all(root: &Path, seed: u64) -> Result<(Vec<RealDoc>, Vec<Sour
                     src.package
                 )
             })?;
-            files.push(FileRecord {
-                path: rel.clone(),
-                bytes: bytes.len() as u64,
-                fnv1a64: format!("{:016x}", fnv1a64(&bytes)),
-            });
+            files.push(FileRecord::of(rel.clone(), &bytes));
             let text = String::from_utf8_lossy(&bytes);
             candidates.extend(match src.format {
                 Format::Fortune => fortune_docs(&text, lang),
@@ -146,15 +134,6 @@ pub(super) fn read_all(root: &Path, seed: u64) -> Result<(Vec<RealDoc>, Vec<Sour
         }));
     }
     Ok((docs, records))
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 /// At most `max` items, chosen at random but kept in their original order.
