@@ -157,11 +157,12 @@ impl Inspector {
                 });
             }
             ui.separator();
-            if chat_controls(ui, has_chat_template, &mut self.chat, &mut self.system) {
-                if self.thinking_switch {
-                    ui.checkbox(&mut self.thinking, "Thinking")
-                        .on_hover_text("The chat template's enable_thinking switch (Qwen3): off closes an empty <think> block, so the model answers directly");
-                }
+            // The controls are drawn first; the thinking switch only while the template applies.
+            if chat_controls(ui, has_chat_template, &mut self.chat, &mut self.system)
+                && self.thinking_switch
+            {
+                ui.checkbox(&mut self.thinking, "Thinking")
+                    .on_hover_text("The chat template's enable_thinking switch (Qwen3): off closes an empty <think> block, so the model answers directly");
             }
             ui.separator();
             ui.checkbox(&mut self.answer, "Let the model answer");
