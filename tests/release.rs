@@ -279,19 +279,22 @@ fn the_release_and_model_from_the_hugging_face_cache() {
     let cached = contents(&cache);
     let ws = tmp.path().join("hub.sail.json");
     // --release defaults to the release's hub id.
-    let out = ok(
-        &[
-            "workspace",
-            "safe-sail",
-            "--model",
-            "Qwen/Qwen2.5-3B-Instruct",
-            "--out",
-            &s(&ws),
-            "--quantile-tokens",
-            "1250",
-        ],
-        &[("HF_HUB_CACHE", &cache)],
-    );
+    let write_workspace = || {
+        ok(
+            &[
+                "workspace",
+                "safe-sail",
+                "--model",
+                "Qwen/Qwen2.5-3B-Instruct",
+                "--out",
+                &s(&ws),
+                "--quantile-tokens",
+                "1250",
+            ],
+            &[("HF_HUB_CACHE", &cache)],
+        )
+    };
+    let out = write_workspace();
     assert!(out.contains("snapshots/abc123/data"), "{out}");
     let v = read_json(&ws);
     assert_eq!(v["model"], "Qwen/Qwen2.5-3B-Instruct");
@@ -331,19 +334,7 @@ fn the_release_and_model_from_the_hugging_face_cache() {
     let opened = OpenedWorkspace::open(&ws, || {}).unwrap();
     assert_eq!(opened.notes.len(), 1, "one notice: {:?}", opened.notes);
     // Written again: the edited copy is kept.
-    let again = ok(
-        &[
-            "workspace",
-            "safe-sail",
-            "--model",
-            "Qwen/Qwen2.5-3B-Instruct",
-            "--out",
-            &s(&ws),
-            "--quantile-tokens",
-            "1250",
-        ],
-        &[("HF_HUB_CACHE", &cache)],
-    );
+    let again = write_workspace();
     assert!(again.contains("kept the existing copy"), "{again}");
     let db = EditableDb::load(&copy).unwrap();
     assert_eq!(
