@@ -26,6 +26,8 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> Result<()>,
 ) -> Result<()> {
+    let target = link_target(path)?;
+    let path = target.as_deref().unwrap_or(path);
     let tmp = temp_path(path);
     let result = (|| -> Result<()> {
         // A file named in a workspace may live in a folder nobody has made yet.
@@ -61,6 +63,89 @@ mod tests {
         let leftovers = std::fs::read_dir(p.parent().unwrap()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
     }
+
+    /// A write to a link goes to the file it points to and the link stays; a link into a
+    /// Hugging Face cache's blobs is refused and the blob left as it was.
+    #[cfg(unix)]
+    #[test]
+    fn writes_follow_links_but_never_into_a_hub_cache_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("shared/neurons.json");
+        super::write_atomic(&real, b"old").unwrap();
+        let link = dir.path().join("neurons.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        super::write_atomic(&link, b"new").unwrap();
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+        let blob = dir.path().join("hub/models--o--r/blobs/0123abcd");
+        super::write_atomic(&blob, b"cached").unwrap();
+        assert!(super::in_hub_cache_blobs(&blob));
+        let snap = dir.path().join("hub/models--o--r/snapshots/rev");
+        std::fs::create_dir_all(&snap).unwrap();
+        std::os::unix::fs::symlink(&blob, snap.join("en_db.json")).unwrap();
+        assert!(super::in_hub_cache_blobs(&snap.join("en_db.json")));
+        assert!(!super::in_hub_cache_blobs(&real));
+        let e = super::write_atomic(&snap.join("en_db.json"), b"edited").unwrap_err();
+        assert!(format!("{e:#}").contains("Hugging Face cache"), "{e:#}");
+        assert_eq!(std::fs::read(&blob).unwrap(), b"cached");
+    }
+
+    /// A file's record: its size and FNV-1a 64, the same read in blocks as from memory.
+    #[test]
+    fn file_records_hash_in_blocks_as_in_one_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.jsonl");
+        let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&p, &bytes).unwrap();
+        let r = super::FileRecord::read(&p).unwrap();
+        let m = super::FileRecord::of(p.display().to_string(), &bytes);
+        assert_eq!((r.bytes, &r.fnv1a64), (3_000_000, &m.fnv1a64));
+        // The FNV-1a 64 test vector of "a".
+        assert_eq!(
+            super::FileRecord::of(String::new(), b"a").fnv1a64,
+            "af63dc4c8601ec8c"
+        );
+    }
+}
+
+/// Where a write to `path` goes when `path` is a symbolic link: the file it points to (so the
+/// link stays a link, as editors keep it), `None` for anything else. A link into a Hugging
+/// Face cache's blobs is refused: a blob is shared, content-addressed and not to be edited.
+fn link_target(path: &Path) -> Result<Option<PathBuf>> {
+    let is_link = path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return Ok(None);
+    }
+    let target = path
+        .canonicalize()
+        .with_context(|| format!("cannot write {}: a link to nothing", path.display()))?;
+    if in_hub_cache_blobs(&target) {
+        anyhow::bail!(
+            "cannot write {}: it is a file of the Hugging Face cache (a link to {}); edit a \
+             copy of it instead (e.g. `cp -L`)",
+            path.display(),
+            target.display()
+        );
+    }
+    Ok(Some(target))
+}
+
+/// Whether `path`, links followed, is a blob of a Hugging Face cache
+/// (`…/models--OWNER--NAME/blobs/SHA`, likewise for datasets and spaces).
+pub fn in_hub_cache_blobs(path: &Path) -> bool {
+    let Ok(p) = path.canonicalize() else {
+        return false;
+    };
+    let dir = p.parent();
+    let repo = dir.and_then(Path::parent).and_then(Path::file_name);
+    dir.and_then(Path::file_name).is_some_and(|n| n == "blobs")
+        && repo.and_then(|n| n.to_str()).is_some_and(|n| {
+            ["models--", "datasets--", "spaces--"]
+                .iter()
+                .any(|k| n.starts_with(k))
+        })
 }
 
 /// What was read from one file, so a result can name its input (a corpus folder's
@@ -76,24 +161,44 @@ pub struct FileRecord {
 impl FileRecord {
     /// The record of `bytes`, read from `path`.
     pub fn of(path: String, bytes: &[u8]) -> Self {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
         FileRecord {
             path,
             bytes: bytes.len() as u64,
-            fnv1a64: format!("{h:016x}"),
+            fnv1a64: format!("{:016x}", fnv1a64(FNV_START, bytes)),
         }
     }
 
-    /// Reads `path` and records it.
+    /// Reads `path` in blocks (any size) and records it.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(Self::of(path.display().to_string(), &bytes))
+        use std::io::Read;
+        let what = || format!("cannot read {}", path.display());
+        let mut f = std::fs::File::open(path).with_context(what)?;
+        let (mut h, mut n, mut buf) = (FNV_START, 0u64, vec![0u8; 1 << 20]);
+        loop {
+            let got = f.read(&mut buf).with_context(what)?;
+            if got == 0 {
+                break;
+            }
+            h = fnv1a64(h, &buf[..got]);
+            n += got as u64;
+        }
+        Ok(FileRecord {
+            path: path.display().to_string(),
+            bytes: n,
+            fnv1a64: format!("{h:016x}"),
+        })
     }
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a 64 of `bytes`, continuing from the hash `h` (start with `FNV_START`).
+fn fnv1a64(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// `path` with its folders resolved (absolute, symlinks followed) and its last component kept

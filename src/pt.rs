@@ -417,7 +417,8 @@ pub fn write_pt_f32(path: &Path, tensors: &[(&str, Vec<usize>, &[f32])]) -> Resu
         zip.start_file(format!("{archive}/byteorder"), opts)?;
         zip.write_all(b"little")?;
         for (i, (_, _, values)) in tensors.iter().enumerate() {
-            zip.start_file(format!("{archive}/data/{i}"), opts)?;
+            let big = values.len() as u64 * 4 >= u32::MAX as u64;
+            zip.start_file(format!("{archive}/data/{i}"), opts.large_file(big))?;
             for chunk in values.chunks(1 << 16) {
                 let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
                 zip.write_all(&bytes)?;

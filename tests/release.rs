@@ -341,6 +341,29 @@ fn the_release_and_model_from_the_hugging_face_cache() {
         db.record(&id).unwrap().explanation.as_deref(),
         Some("edited")
     );
+    // The snapshot folder given as a folder is still the cache: its database is copied too,
+    // and the cached file itself cannot be edited.
+    let snap_ws = tmp.path().join("by-folder/w.sail.json");
+    let out = ok(
+        &[
+            "workspace",
+            "safe-sail",
+            "--model",
+            &s(&model_snap),
+            "--release",
+            &s(&rel_snap),
+            "--out",
+            &s(&snap_ws),
+            "--quantile-tokens",
+            "1250",
+        ],
+        &[],
+    );
+    assert!(out.contains("copied the release's database"), "{out}");
+    assert_eq!(read_json(&snap_ws)["neuron_db"], "en_db.json");
+    let cached_db = s(&rel_snap.join("data/neuron_db/en_db.json"));
+    let e = err(&["db", "set", &cached_db, &id, "--explanation", "x"], &[]);
+    assert!(e.contains("Hugging Face cache"), "{e}");
     assert_eq!(contents(&cache), cached, "nothing in the cache changed");
     // Not in the cache: a clear error that says where it looked and how to get it.
     let e = err(
@@ -617,8 +640,12 @@ fn tripwires_take_their_scale_from_the_releases_quantile_files() {
         a.extend_from_slice(extra);
         run(&a, &[])
     };
-    let e = gen(&["--sae", &spec]);
-    let e = String::from_utf8_lossy(&e.stderr);
+    let o = gen(&["--sae", &spec]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "no scale without a store or the release"
+    );
     assert!(
         e.contains("--release"),
         "the error says where a scale comes from: {e}"
@@ -628,10 +655,8 @@ fn tripwires_take_their_scale_from_the_releases_quantile_files() {
         &["--release", &rel, "--sae", &spec],
     ] {
         let o = gen(extra);
-        assert!(
-            o.status.success(),
-            "{extra:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{extra:?}: {e}");
+        assert!(!e.contains("unnormalized"), "0_207 has its quantile: {e}");
     }
 }

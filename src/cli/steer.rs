@@ -3,6 +3,7 @@
 use super::args::{ModelArgs, PromptArgs};
 use anyhow::{bail, Result};
 use clap::Args;
+use safe_sail::fsutil::same_place;
 use safe_sail::load::load_saes;
 use safe_sail::model::generate::GenerateOpts;
 use safe_sail::model::tokenizer::TokenInfo;
@@ -42,7 +43,7 @@ pub struct SaeArgs {
     #[arg(long)]
     pub release: Option<String>,
     /// With --release: how many activations its quantile files were taken over.
-    #[arg(long, default_value_t = RELEASE_TOKENS)]
+    #[arg(long, default_value_t = RELEASE_TOKENS, requires = "release")]
     pub quantile_tokens: u64,
 }
 
@@ -67,7 +68,10 @@ impl SaeArgs {
                 // Only the release's own checkpoint of that layer: its quantile columns
                 // belong to that SAE's latents.
                 let ckpt = d.join(format!("sae_checkpoints/ckpt_layer{layer}.pt"));
-                if same_file(&s.sae.meta.path, &ckpt) {
+                if same_place(
+                    &s.sae.meta.path.display().to_string(),
+                    &ckpt.display().to_string(),
+                ) {
                     s.q999 = layer_quantiles(d, layer, self.quantile_tokens)?;
                 }
             }
@@ -92,14 +96,6 @@ impl SaeArgs {
             .iter()
             .map(|s| r.tripwire(&s.parse::<TripwireSpec>()?, s, db.as_deref()))
             .collect()
-    }
-}
-
-/// Whether `a` and `b` name one file (after following links).
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
     }
 }
 

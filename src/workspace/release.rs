@@ -245,7 +245,6 @@ pub fn safe_sail_release_workspace(o: &ReleaseOptions) -> Result<ReleaseReport> 
         bail!("--lang `{}`: the release has en and cn databases", o.lang);
     }
     let data = resolve_release(&o.release)?;
-    let from_cache = !Path::new(&o.release).is_dir();
     let ckpts = checkpoint_layers(&data.join("sae_checkpoints"))?;
     if ckpts.is_empty() {
         bail!(
@@ -318,7 +317,9 @@ pub fn safe_sail_release_workspace(o: &ReleaseOptions) -> Result<ReleaseReport> 
     let db_path = data.join(format!("neuron_db/{lang}_db.json"));
     let neuron_db = if db_path.exists() {
         crate::db::NeuronDb::load(&db_path)?;
-        if from_cache {
+        // In a Hugging Face cache (given as a hub id or as a snapshot folder) the file is a
+        // link to a shared blob: edits go to a copy.
+        if crate::fsutil::in_hub_cache_blobs(&db_path) {
             Some(copy_out_of_cache(&db_path, &o.out, &lang, &mut notes)?)
         } else {
             Some(absolute(&db_path))
