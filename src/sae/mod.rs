@@ -16,7 +16,8 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 pub use format::{
-    load_sae, read_index_file, read_quantile_file, ColumnOrder, Format, QuantileFile,
+    load_sae, read_index_file, read_index_ids, read_quantile_file, ColumnOrder, Format,
+    QuantileFile,
 };
 pub use matrix::SaeMatrix;
 pub use spec::SaeSpec;

@@ -150,11 +150,8 @@ fn read_release_files(ws: &Workspace, i: usize, sae: &mut OpenedSae, notes: &mut
         }
         return;
     };
-    let ids: Vec<u32> = match crate::sae::read_index_file(&ip) {
-        Ok(ids) => ids
-            .into_iter()
-            .filter_map(|i| u32::try_from(i).ok())
-            .collect(),
+    let ids: Vec<u32> = match crate::sae::read_index_ids(&ip) {
+        Ok(ids) => ids,
         Err(e) => {
             notes.push(format!("{}: {e:#}", s.name));
             return;

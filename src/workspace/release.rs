@@ -16,7 +16,7 @@
 
 use super::{Workspace, WorkspaceSae};
 use crate::model::files::{cached_snapshot, resolve_model_dir};
-use crate::sae::{read_index_file, read_quantile_file, ColumnOrder};
+use crate::sae::{read_index_ids, read_quantile_file, ColumnOrder};
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -159,13 +159,7 @@ pub fn layer_quantiles(
     if !ip.exists() || !qp.exists() {
         return Ok(None);
     }
-    let ids = read_index_file(&ip)?
-        .into_iter()
-        .map(|i| {
-            u32::try_from(i)
-                .with_context(|| format!("{}: id {i} is not a latent index", ip.display()))
-        })
-        .collect::<Result<Vec<u32>>>()?;
+    let ids = read_index_ids(&ip)?;
     let q = read_quantile_file(&qp, tokens, Some(ids.len()))?;
     Ok(Some(q.by_id(&ids)))
 }
@@ -260,10 +254,7 @@ pub fn safe_sail_release_workspace(o: &ReleaseOptions) -> Result<ReleaseReport> 
         let ip = data.join(format!("activation/indices/indices_layer{layer}.pt"));
         let qp = data.join(format!("activation/quantiles/quantile_layer{layer}.pt"));
         let indices = if ip.exists() {
-            let ids = read_index_file(&ip)?;
-            if let Some(bad) = ids.iter().find(|&&i| i < 0 || i > u32::MAX as i64) {
-                bail!("{}: id {bad} is not a latent index", ip.display());
-            }
+            let ids = read_index_ids(&ip)?;
             let unique = ids.iter().collect::<BTreeSet<_>>().len();
             Some((absolute(&ip), ids.len(), unique))
         } else {

@@ -31,7 +31,9 @@ pub use saelens::{
     load_sparsity, save_saelens, save_sparsity, SaeLens, SAELENS_LAYOUT_VERSION, SPARSITY_EPS,
     SPARSITY_FILE, SPARSITY_TENSOR,
 };
-pub use safesail::{read_index_file, read_quantile_file, ColumnOrder, QuantileFile, SafeSail};
+pub use safesail::{
+    read_index_file, read_index_ids, read_quantile_file, ColumnOrder, QuantileFile, SafeSail,
+};
 pub use sparsify::Sparsify;
 
 /// One SAE checkpoint format.

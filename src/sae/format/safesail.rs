@@ -219,6 +219,18 @@ pub fn read_index_file(path: &Path) -> Result<Vec<i64>> {
     Ok(t.to_dtype(DType::I64)?.to_vec1::<i64>()?)
 }
 
+/// [`read_index_file`] as latent indices: a negative id or one beyond `u32` is an error naming
+/// the file (dropping it would pair the quantile file's columns with the wrong ids).
+pub fn read_index_ids(path: &Path) -> Result<Vec<u32>> {
+    read_index_file(path)?
+        .into_iter()
+        .map(|i| {
+            u32::try_from(i)
+                .map_err(|_| anyhow::anyhow!("{}: id {i} is not a latent index", path.display()))
+        })
+        .collect()
+}
+
 /// How the values of a quantile file's columns are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -347,4 +359,26 @@ pub fn read_quantile_file(
         _ => ColumnOrder::Mixed,
     };
     Ok(QuantileFile { k, q999, order })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Index ids are latent indices: a negative one is an error naming the file, not dropped
+    /// (which would pair the quantile columns after it with the wrong ids).
+    #[test]
+    fn index_ids_must_be_latent_indices() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("indices_layer8.pt");
+        crate::pt::write_pt_f32(&p, &[("ids", vec![3], &[4.0, -1.0, 7.0])]).unwrap();
+        assert_eq!(read_index_file(&p).unwrap(), [4, -1, 7]);
+        let e = format!("{:#}", read_index_ids(&p).unwrap_err());
+        assert!(
+            e.contains("id -1 is not a latent index") && e.contains("indices_layer8.pt"),
+            "{e}"
+        );
+        crate::pt::write_pt_f32(&p, &[("ids", vec![2], &[4.0, 7.0])]).unwrap();
+        assert_eq!(read_index_ids(&p).unwrap(), [4, 7]);
+    }
 }
