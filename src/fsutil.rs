@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 /// The temporary file a write to `path` goes through.
 fn temp_path(path: &Path) -> PathBuf {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    dir.join(format!(".{name}.{}.tmp", std::process::id()))
+    folder_of(path).join(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// The folder holding `path`: its parent, or `.` for a bare file name.
+pub fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename,
@@ -190,10 +193,11 @@ impl FileRecord {
     }
 }
 
-const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+/// The FNV-1a 64 offset basis: the hash of nothing.
+pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// FNV-1a 64 of `bytes`, continuing from the hash `h` (start with `FNV_START`).
-fn fnv1a64(mut h: u64, bytes: &[u8]) -> u64 {
+/// FNV-1a 64 of `bytes`, continuing from the hash `h` (start with [`FNV_START`]).
+pub fn fnv1a64(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);

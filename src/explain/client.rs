@@ -53,9 +53,7 @@ impl LlmClient {
     fn cache_file(&self, body: &Value) -> Option<std::path::PathBuf> {
         let dir = self.cache.as_ref()?;
         let text = body.to_string();
-        let h = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100000001b3)
-        });
+        let h = crate::fsutil::fnv1a64(crate::fsutil::FNV_START, text.as_bytes());
         Some(dir.join(format!("{h:016x}.json")))
     }
 

@@ -130,10 +130,7 @@ impl Workspace {
     /// relative to the new location where possible.
     pub fn save_as(&self, path: &Path) -> Result<()> {
         let mut out = self.clone();
-        let new_dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let new_dir = crate::fsutil::folder_of(path);
         let rel = |p: &str| -> String {
             let abs = self.resolve(p);
             if !abs.exists() {

@@ -199,11 +199,7 @@ fn copy_out_of_cache(
     lang: &str,
     notes: &mut Vec<String>,
 ) -> Result<PathBuf> {
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let copy = dir.join(format!("{lang}_db.json"));
+    let copy = crate::fsutil::folder_of(out).join(format!("{lang}_db.json"));
     if copy.exists() {
         crate::db::NeuronDb::load(&copy).with_context(|| {
             format!(
